@@ -1,0 +1,354 @@
+//! Configs: a TOML file, command-line overrides, and validation with the key path in every error.
+//!
+//! Shape of a config (every key is checked; unknown keys are errors):
+//! ```toml
+//! plugin_dirs = ["my-plugins"]      # searched before L2L_PLUGIN_PATH and the default directory
+//! device = "auto"                   # auto | cpu | cuda | cuda:N
+//! threads = 2                       # CPU threads for libtorch (default: libtorch's choice)
+//! pipeline = ["black_level", "demosaic", "gamma"]   # stage names, in order
+//!
+//! [stages.demosaic]                 # one table per stage name
+//! kind = "demosaic_bilinear"        # the component; `plugin = "..."` picks a plugin if several offer it
+//! cfa_pattern = "RGGB"              # everything else is the component's own config
+//!
+//! [input]                           # what `run` processes (see `InputConfig`)
+//! [job]                             # what `run` does (see `JobConfig`)
+//! ```
+//! Overrides: `--set KEY.PATH=VALUE`, VALUE in TOML syntax (`2.4`, `[1, 2]`, `"text"`); a bare word
+//! that is not TOML is taken as a string (`--set stages.demosaic.kind=demosaic_bilinear`).
+
+use anyhow::{anyhow, bail, Context, Result};
+use l2l_plugin_api::CfaPattern;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The whole config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Extra plugin directories or files, relative to the config file.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// CPU threads for libtorch.
+    #[serde(default)]
+    pub threads: Option<i32>,
+    /// The stage names of the processing pipeline, in order.
+    #[serde(default)]
+    pub pipeline: Vec<String>,
+    /// One table per stage: `kind`, optional `plugin`, and the component's own keys.
+    #[serde(default)]
+    pub stages: toml::Table,
+    /// The raw input of a `pipeline` job.
+    pub input: Option<InputConfig>,
+    /// What `run` does.
+    pub job: Option<JobConfig>,
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+/// Where a `pipeline` job's raw mosaic comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InputConfig {
+    /// A synthetic colour chart with exact ground truth, taken back through a camera model.
+    TestChart {
+        /// Height in pixels.
+        #[serde(default = "default_chart_height")]
+        height: i64,
+        /// Width in pixels.
+        #[serde(default = "default_chart_width")]
+        width: i64,
+        /// The simulated sensor's CFA layout.
+        #[serde(default = "default_cfa")]
+        cfa_pattern: CfaPattern,
+        /// The simulated camera's black level per CFA position.
+        #[serde(default)]
+        black_level: [f32; 4],
+        /// The white-balance gains the camera's processing would apply.
+        #[serde(default = "unit_gains")]
+        white_balance: [f32; 3],
+        /// Camera RGB → linear sRGB of the simulated camera.
+        #[serde(default = "identity_matrix")]
+        colour_matrix: [[f32; 3]; 3],
+        /// The display gamma of the ground truth.
+        #[serde(default = "default_gamma")]
+        gamma: f32,
+        /// The simulated sensor's bit depth (quantisation).
+        #[serde(default = "default_bit_depth")]
+        bit_depth: u32,
+    },
+    /// A raw file: `.npy`, 16-bit TIFF, or anything rawloader reads.
+    File {
+        /// The file, relative to the config file.
+        path: PathBuf,
+        /// Divide integer samples by this (default: the file's own, or the type's maximum).
+        #[serde(default)]
+        white_level: Option<f64>,
+    },
+}
+
+fn default_chart_height() -> i64 {
+    256
+}
+fn default_chart_width() -> i64 {
+    384
+}
+fn default_cfa() -> CfaPattern {
+    CfaPattern::Rggb
+}
+fn unit_gains() -> [f32; 3] {
+    [1.0; 3]
+}
+fn identity_matrix() -> [[f32; 3]; 3] {
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+}
+fn default_gamma() -> f32 {
+    2.2
+}
+fn default_bit_depth() -> u32 {
+    14
+}
+
+/// What `run` does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobConfig {
+    /// Process `input` through `pipeline`, writing every stage's output and a report.
+    Pipeline {
+        /// Parent of the run directories, relative to the working directory.
+        #[serde(default = "default_output_dir")]
+        output_dir: PathBuf,
+        /// Run directories are named `NAME-N`.
+        #[serde(default = "default_run_name")]
+        name: String,
+    },
+}
+
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+fn default_run_name() -> String {
+    "run".into()
+}
+
+/// One stage of the pipeline, as the plugin will receive it.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    /// The stage's name in `pipeline`.
+    pub name: String,
+    /// The component (`kind`).
+    pub kind: String,
+    /// The plugin to take it from, when given.
+    pub plugin: Option<String>,
+    /// The component's own keys, as TOML text.
+    pub config_text: String,
+}
+
+/// A parsed config and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The file.
+    pub path: PathBuf,
+    /// The validated config.
+    pub config: Config,
+    /// The config after overrides, as the run directory records it.
+    pub resolved: toml::Table,
+}
+
+/// Applies one `KEY.PATH=VALUE` override to the table.
+pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (path, value_text) = assignment
+        .split_once('=')
+        .ok_or_else(|| anyhow!("override `{assignment}`: expected KEY.PATH=VALUE"))?;
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        bail!("override `{assignment}`: empty key in `{path}`");
+    }
+    let value = parse_override_value(value_text.trim());
+    let (last, parents) = keys.split_last().expect("split of a non-empty path");
+    let mut current = table;
+    for (depth, key) in parents.iter().enumerate() {
+        let entry = current.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().ok_or_else(|| {
+            anyhow!("override `{assignment}`: `{}` is not a table", keys[..=depth].join("."))
+        })?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+fn parse_override_value(text: &str) -> toml::Value {
+    let wrapped = format!("value = {text}");
+    match wrapped.parse::<toml::Table>() {
+        Ok(mut table) => table.remove("value").unwrap_or_else(|| toml::Value::String(text.into())),
+        Err(_) => toml::Value::String(text.into()),
+    }
+}
+
+/// Reads `path`, applies `overrides` and validates everything the host itself owns.
+pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| anyhow!("config {}: {}", path.display(), e.to_string().trim_end()))?;
+    for assignment in overrides {
+        apply_override(&mut table, assignment)?;
+    }
+    let config = from_table(&table).with_context(|| format!("config {}", path.display()))?;
+    let loaded = LoadedConfig { path: path.to_path_buf(), config, resolved: table };
+    loaded.stage_specs()?;
+    loaded.device()?;
+    Ok(loaded)
+}
+
+/// Deserializes a config table, naming the key path of the first problem.
+pub fn from_table(table: &toml::Table) -> Result<Config> {
+    serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.message().trim().to_string();
+        if path == "." {
+            anyhow!("{message}")
+        } else {
+            anyhow!("config key `{path}`: {message}")
+        }
+    })
+}
+
+impl LoadedConfig {
+    /// A path from the config, taken relative to the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(path)
+        }
+    }
+
+    /// The plugin directories named by the config, resolved.
+    pub fn plugin_dirs(&self) -> Vec<PathBuf> {
+        self.config.plugin_dirs.iter().map(|p| self.resolve(p)).collect()
+    }
+
+    /// The pipeline's stages, in order, each checked for a `kind` and listed in `pipeline`.
+    pub fn stage_specs(&self) -> Result<Vec<StageSpec>> {
+        let stages = &self.config.stages;
+        if let Some(unused) = stages.keys().find(|k| !self.config.pipeline.contains(k)) {
+            bail!(
+                "config key `stages.{unused}`: stage is not listed in `pipeline` (pipeline: [{}])",
+                self.config.pipeline.join(", ")
+            );
+        }
+        self.config
+            .pipeline
+            .iter()
+            .map(|name| {
+                let table = stages
+                    .get(name)
+                    .and_then(toml::Value::as_table)
+                    .ok_or_else(|| anyhow!("config key `pipeline`: stage `{name}` has no table `[stages.{name}]`"))?;
+                let mut own = table.clone();
+                let kind = match own.remove("kind") {
+                    Some(toml::Value::String(kind)) => kind,
+                    Some(other) => bail!("config key `stages.{name}.kind`: expected a component name (string), found {other}"),
+                    None => bail!("config key `stages.{name}.kind`: missing; expected the component, e.g. kind = \"gamma\""),
+                };
+                let plugin = match own.remove("plugin") {
+                    Some(toml::Value::String(plugin)) => Some(plugin),
+                    Some(other) => bail!("config key `stages.{name}.plugin`: expected a plugin name (string), found {other}"),
+                    None => None,
+                };
+                Ok(StageSpec { name: name.clone(), kind, plugin, config_text: toml::to_string(&own)? })
+            })
+            .collect()
+    }
+
+    /// The device the config asks for.
+    pub fn device(&self) -> Result<Device> {
+        let text = self.config.device.trim();
+        match text {
+            "auto" => Ok(Device::cuda_if_available()),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => text
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse::<usize>().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| anyhow!("config key `device`: expected auto, cpu, cuda or cuda:N, found `{text}`")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn overrides_parse_toml_values_and_fall_back_to_strings() {
+        let mut t = table("[stages.gamma]\nkind = \"gamma\"\n");
+        apply_override(&mut t, "stages.gamma.gamma=2.4").unwrap();
+        apply_override(&mut t, "stages.wb.gains=[2.0, 1.0, 1.5]").unwrap();
+        apply_override(&mut t, "stages.demosaic.kind=demosaic_bilinear").unwrap();
+        assert_eq!(t["stages"]["gamma"]["gamma"].as_float(), Some(2.4));
+        assert_eq!(t["stages"]["wb"]["gains"].as_array().unwrap().len(), 3);
+        assert_eq!(t["stages"]["demosaic"]["kind"].as_str(), Some("demosaic_bilinear"));
+    }
+
+    #[test]
+    fn an_override_through_a_value_names_the_key() {
+        let mut t = table("device = \"cpu\"\n");
+        let err = apply_override(&mut t, "device.x=1").unwrap_err().to_string();
+        assert!(err.contains("`device` is not a table"), "{err}");
+        assert!(apply_override(&mut t, "no-equals-sign").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path() {
+        let err = from_table(&table("[job]\nkind = \"pipeline\"\noutput_dri = \"x\"\n")).unwrap_err().to_string();
+        assert!(err.contains("config key `job`") && err.contains("unknown field `output_dri`"), "{err}");
+        let err = from_table(&table("devise = \"cpu\"\n")).unwrap_err().to_string();
+        assert!(err.contains("unknown field `devise`") && err.contains("expected one of"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_named_with_their_path() {
+        let err = from_table(&table("[input]\nkind = \"test_chart\"\nheight = \"tall\"\n")).unwrap_err().to_string();
+        assert!(err.contains("config key `input") && err.contains("invalid type"), "{err}");
+    }
+
+    fn loaded(text: &str) -> LoadedConfig {
+        let t = table(text);
+        LoadedConfig { path: PathBuf::from("c.toml"), config: from_table(&t).unwrap(), resolved: t }
+    }
+
+    #[test]
+    fn stages_must_be_listed_and_have_a_kind() {
+        let err = loaded("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\n[stages.b]\nkind = \"clip\"\n")
+            .stage_specs()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`stages.b`") && err.contains("not listed"), "{err}");
+        let err = loaded("pipeline = [\"a\"]\n[stages.a]\ngamma = 2.0\n").stage_specs().unwrap_err().to_string();
+        assert!(err.contains("`stages.a.kind`: missing"), "{err}");
+        let specs = loaded("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\ngamma = 2.0\n").stage_specs().unwrap();
+        assert_eq!(specs[0].kind, "gamma");
+        assert_eq!(specs[0].config_text.trim(), "gamma = 2.0");
+    }
+
+    #[test]
+    fn devices_are_parsed_or_refused() {
+        assert_eq!(loaded("device = \"cpu\"").device().unwrap(), Device::Cpu);
+        assert_eq!(loaded("device = \"cuda:1\"").device().unwrap(), Device::Cuda(1));
+        assert!(loaded("device = \"tpu\"").device().unwrap_err().to_string().contains("expected auto, cpu"));
+    }
+}

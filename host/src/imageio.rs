@@ -1,0 +1,168 @@
+//! Reading raw mosaics and writing processed images, every write atomic (temp file, then rename).
+
+use anyhow::{anyhow, bail, Context, Result};
+use npyz::WriterBuilder;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Reads a raw mosaic as an H×W float32 tensor scaled to [0, 1] by the white level (black level kept).
+///
+/// `.npy`: 2-D float (taken as already scaled unless `white_level` is given) or unsigned integers;
+/// `.tif`/`.tiff`: single-channel 8/16-bit or float; anything else: whatever rawloader decodes.
+/// Integer data is divided by `white_level`, else by the file's own white level (rawloader) or the
+/// type's maximum.
+pub fn read_raw(path: &Path, white_level: Option<f64>) -> Result<Tensor> {
+    let (values, height, width, type_white) = match extension(path).as_str() {
+        "npy" => read_npy(path)?,
+        "tif" | "tiff" => read_tiff(path)?,
+        _ => read_rawloader(path)?,
+    };
+    let scale = white_level.or(type_white).unwrap_or(1.0);
+    if !(scale.is_finite() && scale > 0.0) {
+        bail!("{}: white level must be positive, found {scale}", path.display());
+    }
+    let tensor = Tensor::from_slice(&values).f_view([height, width])?.f_div_scalar(scale)?;
+    Ok(tensor.f_to_kind(Kind::Float)?)
+}
+
+fn extension(path: &Path) -> String {
+    path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+}
+
+type RawPlane = (Vec<f64>, i64, i64, Option<f64>);
+
+fn read_npy(path: &Path) -> Result<RawPlane> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let npy = npyz::NpyFile::new(BufReader::new(file)).with_context(|| format!("{}: not a valid .npy file", path.display()))?;
+    let shape = npy.shape().to_vec();
+    if shape.len() != 2 {
+        bail!("{}: expected a 2-D raw mosaic (H×W), found shape {shape:?}", path.display());
+    }
+    let (h, w) = (shape[0] as i64, shape[1] as i64);
+    let type_str = npy.dtype().descr();
+    let code = type_str.trim_start_matches(['<', '>', '|', '=']).to_string();
+    let (values, white): (Vec<f64>, Option<f64>) = match code.as_str() {
+        "f4" => (npy.into_vec::<f32>()?.into_iter().map(f64::from).collect(), None),
+        "f8" => (npy.into_vec::<f64>()?, None),
+        "u2" => (npy.into_vec::<u16>()?.into_iter().map(f64::from).collect(), Some(65535.0)),
+        "u1" => (npy.into_vec::<u8>()?.into_iter().map(f64::from).collect(), Some(255.0)),
+        _ => bail!("{}: expected float32, float64, uint16 or uint8 samples, found dtype `{type_str}`", path.display()),
+    };
+    Ok((values, h, w, white))
+}
+
+fn read_tiff(path: &Path) -> Result<RawPlane> {
+    use tiff::decoder::{Decoder, DecodingResult};
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut decoder = Decoder::new(BufReader::new(file)).with_context(|| format!("{}: not a valid TIFF", path.display()))?;
+    let (w, h) = decoder.dimensions()?;
+    let colour = decoder.colortype()?;
+    if !matches!(colour, tiff::ColorType::Gray(_)) {
+        bail!("{}: expected a single-channel raw mosaic, found colour type {colour:?}", path.display());
+    }
+    let (values, white): (Vec<f64>, Option<f64>) = match decoder.read_image().with_context(|| format!("{}: decoding", path.display()))? {
+        DecodingResult::U16(v) => (v.into_iter().map(f64::from).collect(), Some(65535.0)),
+        DecodingResult::U8(v) => (v.into_iter().map(f64::from).collect(), Some(255.0)),
+        DecodingResult::F32(v) => (v.into_iter().map(f64::from).collect(), None),
+        _ => bail!("{}: expected 8/16-bit integer or float32 samples", path.display()),
+    };
+    Ok((values, h as i64, w as i64, white))
+}
+
+fn read_rawloader(path: &Path) -> Result<RawPlane> {
+    let image = rawloader::decode_file(path).map_err(|e| anyhow!("{}: not a raw file rawloader can decode: {e}", path.display()))?;
+    if image.cpp != 1 {
+        bail!("{}: expected a Bayer mosaic (1 component per pixel), found {}", path.display(), image.cpp);
+    }
+    let values: Vec<f64> = match image.data {
+        rawloader::RawImageData::Integer(v) => v.into_iter().map(f64::from).collect(),
+        rawloader::RawImageData::Float(v) => v.into_iter().map(f64::from).collect(),
+    };
+    Ok((values, image.height as i64, image.width as i64, Some(f64::from(image.whitelevels[0]))))
+}
+
+/// Writes `contents` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees a half-written file and an existing file is only replaced by a complete one.
+pub fn write_atomically(path: &Path, contents: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    let temp: PathBuf = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let file = std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        let mut writer = BufWriter::new(file);
+        contents(&mut writer)?;
+        let file = writer.into_inner().map_err(|e| anyhow!("writing {}: {}", temp.display(), e.error()))?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path).with_context(|| format!("renaming into {}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// An image `[C, H, W]` (C = 1 or 3; a leading batch of 1 is dropped) as row-major H×W×C float32.
+fn interleaved(image: &Tensor) -> Result<(Vec<f32>, usize, usize, usize)> {
+    let image = if image.dim() == 4 { image.f_squeeze_dim(0)? } else { image.shallow_clone() };
+    let size = image.size();
+    if size.len() != 3 || !(size[0] == 1 || size[0] == 3) {
+        bail!("expected an image [C, H, W] with 1 or 3 channels, found {size:?}");
+    }
+    let hwc = image.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_permute([1, 2, 0])?.f_contiguous()?;
+    let values = Vec::<f32>::try_from(hwc.f_flatten(0, -1)?)?;
+    Ok((values, size[1] as usize, size[2] as usize, size[0] as usize))
+}
+
+/// Writes an image `[C, H, W]` by extension: `.png` (8 or 16 bits, values clamped to [0, 1]),
+/// `.tif`/`.tiff` (float32), `.npy` (float32 H×W×C).
+pub fn write_image(path: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
+    let (values, h, w, c) = interleaved(image)?;
+    match extension(path).as_str() {
+        "png" => write_png(path, &values, h, w, c, png_bits),
+        "tif" | "tiff" => {
+            // The TIFF encoder seeks, so the file is assembled in memory first.
+            let mut buffer = std::io::Cursor::new(Vec::new());
+            let mut encoder = tiff::encoder::TiffEncoder::new(&mut buffer)?;
+            if c == 3 {
+                encoder.write_image::<tiff::encoder::colortype::RGB32Float>(w as u32, h as u32, &values)?;
+            } else {
+                encoder.write_image::<tiff::encoder::colortype::Gray32Float>(w as u32, h as u32, &values)?;
+            }
+            write_atomically(path, |out| Ok(out.write_all(buffer.get_ref())?))
+        }
+        "npy" => write_atomically(path, |out| {
+            let mut writer = npyz::WriteOptions::<f32>::new()
+                .default_dtype()
+                .shape(&[h as u64, w as u64, c as u64])
+                .writer(out)
+                .begin_nd()?;
+            writer.extend(values.iter().copied())?;
+            writer.finish()?;
+            Ok(())
+        }),
+        other => bail!("{}: unknown output format `.{other}`; expected .png, .tiff or .npy", path.display()),
+    }
+}
+
+fn write_png(path: &Path, values: &[f32], h: usize, w: usize, c: usize, bits: u8) -> Result<()> {
+    let depth = match bits {
+        8 => png::BitDepth::Eight,
+        16 => png::BitDepth::Sixteen,
+        other => bail!("PNG bit depth must be 8 or 16, found {other}"),
+    };
+    let bytes: Vec<u8> = if bits == 8 {
+        values.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+    } else {
+        values.iter().flat_map(|v| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_be_bytes()).collect()
+    };
+    write_atomically(path, |out| {
+        let mut encoder = png::Encoder::new(out, w as u32, h as u32);
+        encoder.set_color(if c == 3 { png::ColorType::Rgb } else { png::ColorType::Grayscale });
+        encoder.set_depth(depth);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&bytes)?;
+        writer.finish()?;
+        Ok(())
+    })
+}

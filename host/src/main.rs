@@ -1,0 +1,191 @@
+//! `l2l-host`: the command line. Parses arguments and wires the library's modules together.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use l2l_host::config::{self, LoadedConfig};
+use l2l_host::pipeline::Pipeline;
+use l2l_host::plugins::{self, Registry};
+use l2l_host::{imageio, run};
+use l2l_plugin_api::ffi::ComponentKind;
+use std::path::PathBuf;
+use tch::Kind;
+
+/// From lens to logit: raw sensor data through explicit, differentiable camera pipelines.
+#[derive(Parser)]
+#[command(name = "l2l-host", version, about)]
+struct Cli {
+    /// More log output (-v info, -vv debug); `L2L_LOG` takes a tracing filter instead.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the job a config describes.
+    Run(ConfigArgs),
+    /// Check a config: keys, plugins, and every stage's own config, without running anything.
+    Validate(ConfigArgs),
+    /// Process one raw file through the config's pipeline.
+    Process {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Raw input: .npy, 16-bit TIFF, or any format rawloader reads.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output by extension: .png, .tiff (float32) or .npy (float32 H×W×3).
+        #[arg(long)]
+        output: PathBuf,
+        /// Bits per channel of a PNG output.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=16))]
+        png_bits: u8,
+        /// Divide integer raw samples by this instead of the file's own white level.
+        #[arg(long)]
+        white_level: Option<f64>,
+    },
+    /// Installed plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// The TOML config.
+    config: PathBuf,
+    /// Override a config key: `--set stages.gamma.gamma=2.4` (value in TOML syntax or a bare word).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Every plugin found (name, kind, version, file) and every file refused.
+    List {
+        /// Search these plugin directories or files first.
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// A plugin's or a component's config keys (defaults, docs) and learnable parameters.
+    Inspect {
+        /// A plugin name or a component name.
+        name: String,
+        /// Search these plugin directories or files first.
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("L2L_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn load_config(args: &ConfigArgs) -> Result<(LoadedConfig, Registry)> {
+    let loaded = config::load(&args.config, &args.overrides)?;
+    if let Some(threads) = loaded.config.threads {
+        tch::set_num_threads(threads);
+    }
+    let registry = Registry::discover(&loaded.plugin_dirs());
+    Ok((loaded, registry))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    if let Err(err) = execute(cli.command) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn execute(command: Command) -> Result<()> {
+    match command {
+        Command::Run(args) => {
+            let (loaded, registry) = load_config(&args)?;
+            let run_dir = run::run(&loaded, &registry)?;
+            println!("run finished: {}", run_dir.display());
+            let report = run_dir.join("report.md");
+            if report.exists() {
+                println!("report: {}", report.display());
+            }
+            Ok(())
+        }
+        Command::Validate(args) => {
+            let (loaded, registry) = load_config(&args)?;
+            let specs = loaded.stage_specs()?;
+            Pipeline::build(&registry, &specs, tch::Device::Cpu)?;
+            println!("{}: valid ({} stages: {})", args.config.display(), specs.len(), loaded.config.pipeline.join(" → "));
+            Ok(())
+        }
+        Command::Process { config, input, output, png_bits, white_level } => {
+            let (loaded, registry) = load_config(&config)?;
+            let device = loaded.device()?;
+            let mut pipeline = Pipeline::build(&registry, &loaded.stage_specs()?, device)?;
+            let raw = imageio::read_raw(&input, white_level)?;
+            let mosaic = raw.f_view([1, 1, raw.size()[0], raw.size()[1]])?.f_to_device(device)?;
+            let result = tch::no_grad(|| pipeline.forward(&mosaic))?;
+            imageio::write_image(&output, &result.f_get(0)?, png_bits)?;
+            println!("wrote {}", output.display());
+            Ok(())
+        }
+        Command::Plugins(PluginsCommand::List { plugin_dirs }) => {
+            let registry = Registry::discover(&plugin_dirs);
+            println!("{:<20} {:<11} {:<22} {:<8} FILE", "PLUGIN", "KIND", "COMPONENT", "VERSION");
+            for plugin in registry.plugins() {
+                for c in &plugin.components {
+                    println!("{:<20} {:<11} {:<22} {:<8} {}", plugin.name, c.kind.as_str(), c.name, plugin.version, plugin.file.display());
+                }
+            }
+            if registry.refused().is_empty() {
+                Ok(())
+            } else {
+                bail!("{}", plugins::describe_refusals(registry.refused()))
+            }
+        }
+        Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => inspect(&Registry::discover(&plugin_dirs), &name),
+    }
+}
+
+/// Prints a component's config keys and, for stages, the parameters of a default-built instance.
+fn inspect(registry: &Registry, name: &str) -> Result<()> {
+    let by_plugin = registry.plugins().iter().find(|p| p.name == name);
+    let matches: Vec<_> = registry
+        .plugins()
+        .iter()
+        .flat_map(|p| p.components.iter().map(move |c| (p, c)))
+        .filter(|(p, c)| by_plugin.is_some_and(|b| b.name == p.name) || c.name.as_str() == name)
+        .collect();
+    if matches.is_empty() {
+        let known: Vec<String> = registry.plugins().iter().map(|p| p.name.clone()).collect();
+        return Err(anyhow!("no plugin or component named `{name}`; plugins: {}", known.join(", ")));
+    }
+    for (plugin, component) in matches {
+        println!("{} `{}` — {}", component.kind.as_str(), component.name, component.summary);
+        println!("  plugin {} {} ({})", plugin.name, plugin.version, plugin.file.display());
+        println!("  config keys:");
+        for key in component.config_keys.iter() {
+            let default = if key.default.is_empty() { "required".to_string() } else { format!("default {}", key.default) };
+            println!("    {:<14} {:<28} {}", key.name, default, key.doc);
+        }
+        if component.kind == ComponentKind::Stage {
+            let stage = registry
+                .build_stage(&component.name, Some(&plugin.name), "", &format!("default `{}`", component.name))
+                .context("building the stage with its defaults")?;
+            let parameters = stage.parameters()?;
+            println!("  learnable parameters:{}", if parameters.is_empty() { " none" } else { "" });
+            for p in parameters {
+                let values: Vec<f64> = Vec::<f64>::try_from(p.tensor.f_to_kind(Kind::Double)?.f_flatten(0, -1)?)?;
+                let shown = if values.len() <= 9 { format!("{values:?}") } else { format!("{} values", values.len()) };
+                println!("    {:<14} shape {:?}, trainable {}, default {shown}", p.name, p.tensor.size(), p.trainable);
+            }
+        }
+        println!();
+    }
+    Ok(())
+}

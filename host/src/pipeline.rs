@@ -1,0 +1,74 @@
+//! A processing pipeline: the config's stages, built by their plugins, run in order.
+
+use crate::config::StageSpec;
+use crate::plugins::{Registry, RemoteModule, SharedParameter};
+use anyhow::{Context, Result};
+use tch::{Device, Kind, Tensor};
+
+/// Stages in order, each named as in the config.
+pub struct Pipeline {
+    stages: Vec<(String, RemoteModule)>,
+}
+
+/// One stage's output, kept for inspection.
+pub struct StageOutput {
+    /// The stage's name in the config.
+    pub name: String,
+    /// What it produced.
+    pub output: Tensor,
+    /// How long it took, in milliseconds.
+    pub millis: f64,
+}
+
+impl Pipeline {
+    /// Builds every stage of `specs` and moves it to `device` (float32).
+    pub fn build(registry: &Registry, specs: &[StageSpec], device: Device) -> Result<Pipeline> {
+        let mut stages = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let label = format!("config key `stages.{}`", spec.name);
+            let mut stage = registry.build_stage(&spec.kind, spec.plugin.as_deref(), &spec.config_text, &label)?;
+            stage.to(device, Kind::Float)?;
+            stages.push((spec.name.clone(), stage));
+        }
+        Ok(Pipeline { stages })
+    }
+
+    /// The stages, for inspection and training.
+    pub fn stages(&self) -> &[(String, RemoteModule)] {
+        &self.stages
+    }
+
+    /// Runs all stages on a mosaic batch `[B, 1, H, W]`.
+    pub fn forward(&mut self, mosaic: &Tensor) -> Result<Tensor> {
+        let mut x = mosaic.shallow_clone();
+        for (_, stage) in &mut self.stages {
+            x = stage.forward(&x)?;
+        }
+        Ok(x)
+    }
+
+    /// Runs all stages, keeping each output and its time; `on_stage` is told after each.
+    pub fn forward_traced(&mut self, mosaic: &Tensor, mut on_stage: impl FnMut(&str)) -> Result<Vec<StageOutput>> {
+        let mut outputs: Vec<StageOutput> = Vec::with_capacity(self.stages.len());
+        for (name, stage) in &mut self.stages {
+            let input = outputs.last().map(|o| &o.output).unwrap_or(mosaic);
+            let start = std::time::Instant::now();
+            let output = stage.forward(input).with_context(|| format!("running stage `{name}`"))?;
+            outputs.push(StageOutput { name: name.clone(), output, millis: start.elapsed().as_secs_f64() * 1e3 });
+            on_stage(name);
+        }
+        Ok(outputs)
+    }
+
+    /// Every stage's parameters, named `stage.parameter`.
+    pub fn parameters(&self) -> Result<Vec<SharedParameter>> {
+        let mut all = Vec::new();
+        for (name, stage) in &self.stages {
+            for mut p in stage.parameters()? {
+                p.name = format!("{name}.{}", p.name);
+                all.push(p);
+            }
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,504 @@
+//! The plugin author's side: plain-Rust traits over `tch` tensors, registration with `inventory`, and
+//! the adapters that put them behind the FFI types with every error and panic caught.
+
+use crate::ffi::{
+    ComponentInfo, ComponentKind, ConfigKeyInfo, DatasetBox, FfiDataset, FfiDatasetInfo,
+    FfiDataset_TO, FfiDevice, FfiFloatKind, FfiModule, FfiModule_TO, FfiNamedTensor, FfiParameter,
+    FfiSample, ModuleBox, RawMetadata,
+};
+use crate::tensor::TensorHandle;
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RBox, ROption, RResult, RStr, RString, RVec},
+};
+use serde::{de::DeserializeOwned, Serialize};
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use tch::{Device, Kind, Tensor};
+
+/// Why a plugin call failed; becomes the error text the host shows.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The component's config is wrong (unknown key, wrong type, value out of range).
+    #[error("{0}")]
+    Config(String),
+    /// The input tensor is not what the component accepts (shape, dtype, values).
+    #[error("{0}")]
+    Input(String),
+    /// A libtorch operation failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// A tensor crossing the boundary was refused.
+    #[error("{0}")]
+    Handle(#[from] crate::tensor::HandleError),
+    /// Restoring state failed (missing, unknown or mis-shaped tensors).
+    #[error("{0}")]
+    State(String),
+}
+
+/// Shorthand for plugin results.
+pub type PluginResult<T> = Result<T, PluginError>;
+
+/// A learnable tensor of a module, with its name and whether its config asks for it to be learned.
+pub struct Parameter {
+    /// Unique within the module; the key in saved state.
+    pub name: String,
+    /// The leaf tensor the module computes with.
+    pub tensor: Tensor,
+    /// `requires_grad` of the tensor follows this.
+    pub trainable: bool,
+}
+
+/// The named parameters of a module: what most stages keep, and what gives them state, device moves
+/// and sharing for free.
+#[derive(Default)]
+pub struct ParameterSet {
+    entries: Vec<Parameter>,
+}
+
+impl ParameterSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a parameter holding a copy of `values` (float32, CPU), learnable if `trainable`.
+    pub fn add(&mut self, name: &str, values: &Tensor, trainable: bool) -> PluginResult<()> {
+        let tensor = values.f_to_kind(Kind::Float)?.f_detach_copy()?.set_requires_grad(trainable);
+        self.entries.push(Parameter { name: name.to_string(), tensor, trainable });
+        Ok(())
+    }
+
+    /// The tensor of parameter `name`.
+    pub fn get(&self, name: &str) -> PluginResult<&Tensor> {
+        self.entries
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| &p.tensor)
+            .ok_or_else(|| PluginError::State(format!("no parameter named `{name}`")))
+    }
+
+    /// All parameters in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Parameter> {
+        self.entries.iter()
+    }
+
+    /// Replaces every tensor by a copy on `device` in `kind`, keeping names and trainable flags.
+    pub fn to(&mut self, device: Device, kind: Kind) -> PluginResult<()> {
+        for p in &mut self.entries {
+            let moved = p.tensor.f_detach()?.f_to_device(device)?.f_to_kind(kind)?;
+            p.tensor = moved.f_detach_copy()?.set_requires_grad(p.trainable);
+        }
+        Ok(())
+    }
+
+    /// Copies of every parameter, for saving.
+    pub fn state(&self) -> PluginResult<Vec<(String, Tensor)>> {
+        self.entries.iter().map(|p| Ok((p.name.clone(), p.tensor.f_detach_copy()?))).collect()
+    }
+
+    /// Writes saved values into the parameters in place (autograd leaves stay the same tensors).
+    pub fn load_state(&mut self, state: Vec<(String, Tensor)>) -> PluginResult<()> {
+        if state.len() != self.entries.len() {
+            let names: Vec<&str> = state.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(PluginError::State(format!(
+                "expected {} tensors ({}), found {} ({})",
+                self.entries.len(),
+                self.entries.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+                state.len(),
+                names.join(", ")
+            )));
+        }
+        for (name, value) in state {
+            let p = self
+                .entries
+                .iter_mut()
+                .find(|p| p.name == name)
+                .ok_or_else(|| PluginError::State(format!("unknown parameter `{name}` in state")))?;
+            if p.tensor.size() != value.size() {
+                return Err(PluginError::State(format!(
+                    "parameter `{name}`: expected shape {:?}, found {:?}",
+                    p.tensor.size(),
+                    value.size()
+                )));
+            }
+            let value = value.f_to_device(p.tensor.device())?.f_to_kind(p.tensor.kind())?;
+            tch::no_grad(|| p.tensor.f_copy_(&value))?;
+        }
+        Ok(())
+    }
+}
+
+/// A differentiable module: what every stage and task model implements.
+///
+/// Only `forward` and access to the [`ParameterSet`] are required; modules with buffers or
+/// train/eval behaviour (batch norm) override the rest.
+pub trait Module: Send {
+    /// Computes the output; must be differentiable in `input` and in the trainable parameters.
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor>;
+    /// The module's parameters.
+    fn parameter_set(&self) -> &ParameterSet;
+    /// The module's parameters, for moves and restores.
+    fn parameter_set_mut(&mut self) -> &mut ParameterSet;
+
+    /// Switches train/eval behaviour; a no-op for modules without any.
+    fn set_train(&mut self, _train: bool) {}
+    /// Everything to save.
+    fn state(&self) -> PluginResult<Vec<(String, Tensor)>> {
+        self.parameter_set().state()
+    }
+    /// Restores what `state` wrote.
+    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> PluginResult<()> {
+        self.parameter_set_mut().load_state(state)
+    }
+    /// Moves every tensor to `device` in `kind`.
+    fn to(&mut self, device: Device, kind: Kind) -> PluginResult<()> {
+        self.parameter_set_mut().to(device, kind)
+    }
+}
+
+/// A sample as a dataset plugin produces it.
+pub struct Sample {
+    /// H×W float mosaic in [0, 1] (scaled by the white level, black level not subtracted).
+    pub raw: Tensor,
+    /// Class index (int64 scalar) or H×W int64 mask.
+    pub target: Tensor,
+    /// The camera's parameters for this sample.
+    pub metadata: RawMetadata,
+}
+
+/// A source of raw samples.
+pub trait Dataset: Send + Sync {
+    /// Sorted class names for classification, `None` for segmentation.
+    fn class_names(&self) -> Option<Vec<String>>;
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// Whether there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The sample at `index`.
+    fn sample(&self, index: usize) -> PluginResult<Sample>;
+}
+
+/// A component's config: a serde struct (use `#[serde(deny_unknown_fields, default)]`) whose
+/// `Default` is the documented default.
+pub trait ComponentConfig: DeserializeOwned + Serialize + Default {
+    /// `(key, meaning)` for every key, in the order `plugins inspect` shows them.
+    const KEY_DOCS: &'static [(&'static str, &'static str)];
+}
+
+/// A stage that can be built from its config.
+pub trait BuildStage: Module + Sized + 'static {
+    /// Its config.
+    type Config: ComponentConfig;
+    /// Builds the stage, validating the config's values.
+    fn build(config: Self::Config) -> PluginResult<Self>;
+}
+
+/// A dataset that can be built from its config.
+pub trait BuildDataset: Dataset + Sized + 'static {
+    /// Its config.
+    type Config: ComponentConfig;
+    /// Opens the dataset.
+    fn build(config: Self::Config) -> PluginResult<Self>;
+}
+
+/// A task model that can be built from its config and the dataset's class count.
+pub trait BuildTaskModel: Module + Sized + 'static {
+    /// Its config.
+    type Config: ComponentConfig;
+    /// Builds the network.
+    fn build(config: Self::Config, num_classes: usize) -> PluginResult<Self>;
+}
+
+/// How a registered component is built.
+pub enum Builder {
+    /// From the config text.
+    Stage(fn(&str) -> PluginResult<Box<dyn Module>>),
+    /// From the config text.
+    Dataset(fn(&str) -> PluginResult<Box<dyn Dataset>>),
+    /// From the config text and the class count.
+    TaskModel(fn(&str, usize) -> PluginResult<Box<dyn Module>>),
+}
+
+/// One component, registered inside its plugin with `inventory::submit!`.
+pub struct ComponentRegistration {
+    name: &'static str,
+    summary: &'static str,
+    config_keys: fn() -> Vec<ConfigKeyInfo>,
+    builder: Builder,
+}
+
+inventory::collect!(ComponentRegistration);
+
+impl ComponentRegistration {
+    /// Registers stage `S` under `name`.
+    pub const fn stage<S: BuildStage>(name: &'static str, summary: &'static str) -> Self {
+        Self { name, summary, config_keys: describe_config::<S::Config>, builder: Builder::Stage(build_stage::<S>) }
+    }
+
+    /// Registers dataset `D` under `name`.
+    pub const fn dataset<D: BuildDataset>(name: &'static str, summary: &'static str) -> Self {
+        Self {
+            name,
+            summary,
+            config_keys: describe_config::<D::Config>,
+            builder: Builder::Dataset(build_dataset::<D>),
+        }
+    }
+
+    /// Registers task model `M` under `name`.
+    pub const fn task_model<M: BuildTaskModel>(name: &'static str, summary: &'static str) -> Self {
+        Self {
+            name,
+            summary,
+            config_keys: describe_config::<M::Config>,
+            builder: Builder::TaskModel(build_task_model::<M>),
+        }
+    }
+
+    fn kind(&self) -> ComponentKind {
+        match self.builder {
+            Builder::Stage(_) => ComponentKind::Stage,
+            Builder::Dataset(_) => ComponentKind::Dataset,
+            Builder::TaskModel(_) => ComponentKind::TaskModel,
+        }
+    }
+}
+
+/// Parses a component's config from TOML text, with the short serde message on failure.
+pub fn parse_config<C: ComponentConfig>(text: &str) -> PluginResult<C> {
+    toml::from_str(text).map_err(|e| PluginError::Config(e.message().trim().to_string()))
+}
+
+fn describe_config<C: ComponentConfig>() -> Vec<ConfigKeyInfo> {
+    let defaults = toml::Table::try_from(C::default()).unwrap_or_default();
+    C::KEY_DOCS
+        .iter()
+        .map(|(name, doc)| ConfigKeyInfo {
+            name: (*name).into(),
+            default: defaults.get(*name).map(|v| v.to_string()).unwrap_or_default().into(),
+            doc: (*doc).into(),
+        })
+        .collect()
+}
+
+fn build_stage<S: BuildStage>(text: &str) -> PluginResult<Box<dyn Module>> {
+    Ok(Box::new(S::build(parse_config(text)?)?))
+}
+
+fn build_dataset<D: BuildDataset>(text: &str) -> PluginResult<Box<dyn Dataset>> {
+    Ok(Box::new(D::build(parse_config(text)?)?))
+}
+
+fn build_task_model<M: BuildTaskModel>(text: &str, num_classes: usize) -> PluginResult<Box<dyn Module>> {
+    Ok(Box::new(M::build(parse_config(text)?, num_classes)?))
+}
+
+thread_local! {
+    /// Where the plugin's panic hook leaves the location and message of the last panic.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces this plugin's panic hook (each plugin has its own copy of std) with one that records the
+/// panic for the error message instead of printing it. Called once when the plugin is loaded.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        LAST_PANIC.with(|last| *last.borrow_mut() = Some(format!("panicked{location}: {message}")));
+    }));
+}
+
+/// Runs `f`, turning its error or its panic into the error text that crosses the boundary.
+fn guarded<T>(f: impl FnOnce() -> PluginResult<T>) -> RResult<T, RString> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => RResult::ROk(value),
+        Ok(Err(err)) => RResult::RErr(err.to_string().into()),
+        Err(_) => {
+            let what = LAST_PANIC.with(|last| last.borrow_mut().take()).unwrap_or_else(|| "panicked".to_string());
+            RResult::RErr(what.into())
+        }
+    }
+}
+
+fn device_of(device: FfiDevice) -> Device {
+    if device.cuda_index < 0 {
+        Device::Cpu
+    } else {
+        Device::Cuda(device.cuda_index as usize)
+    }
+}
+
+fn kind_of(kind: FfiFloatKind) -> Kind {
+    match kind {
+        FfiFloatKind::Float32 => Kind::Float,
+        FfiFloatKind::Float64 => Kind::Double,
+    }
+}
+
+/// Puts a [`Module`] behind [`FfiModule`].
+struct ModuleAdapter(Box<dyn Module>);
+
+impl FfiModule for ModuleAdapter {
+    fn forward(&mut self, input: TensorHandle) -> RResult<TensorHandle, RString> {
+        guarded(|| {
+            let input = input.into_tensor()?;
+            Ok(TensorHandle::new(self.0.forward(&input)?))
+        })
+    }
+
+    fn parameters(&self) -> RResult<RVec<FfiParameter>, RString> {
+        guarded(|| {
+            Ok(self
+                .0
+                .parameter_set()
+                .iter()
+                .map(|p| FfiParameter {
+                    name: p.name.as_str().into(),
+                    tensor: TensorHandle::share(&p.tensor),
+                    trainable: p.trainable,
+                })
+                .collect())
+        })
+    }
+
+    fn set_train(&mut self, train: bool) -> RResult<(), RString> {
+        guarded(|| {
+            self.0.set_train(train);
+            Ok(())
+        })
+    }
+
+    fn state(&self) -> RResult<RVec<FfiNamedTensor>, RString> {
+        guarded(|| {
+            Ok(self
+                .0
+                .state()?
+                .into_iter()
+                .map(|(name, t)| FfiNamedTensor { name: name.into(), tensor: TensorHandle::new(t) })
+                .collect())
+        })
+    }
+
+    fn load_state(&mut self, state: RVec<FfiNamedTensor>) -> RResult<(), RString> {
+        guarded(|| {
+            let state = state
+                .into_iter()
+                .map(|n| Ok((n.name.into_string(), n.tensor.into_tensor()?)))
+                .collect::<PluginResult<Vec<_>>>()?;
+            self.0.load_state(state)
+        })
+    }
+
+    fn to(&mut self, device: FfiDevice, kind: FfiFloatKind) -> RResult<(), RString> {
+        guarded(|| self.0.to(device_of(device), kind_of(kind)))
+    }
+}
+
+/// Puts a [`Dataset`] behind [`FfiDataset`].
+struct DatasetAdapter(Box<dyn Dataset>);
+
+impl FfiDataset for DatasetAdapter {
+    fn info(&self) -> FfiDatasetInfo {
+        let class_names = self.0.class_names().map(|names| names.into_iter().map(RString::from).collect());
+        FfiDatasetInfo { class_names: ROption::from(class_names), len: self.0.len() }
+    }
+
+    fn sample(&self, index: usize) -> RResult<FfiSample, RString> {
+        guarded(|| {
+            let sample = self.0.sample(index)?;
+            Ok(FfiSample {
+                raw: TensorHandle::new(sample.raw),
+                target: TensorHandle::new(sample.target),
+                metadata: sample.metadata,
+            })
+        })
+    }
+}
+
+fn find(name: &str, kind: ComponentKind) -> PluginResult<&'static ComponentRegistration> {
+    inventory::iter::<ComponentRegistration>
+        .into_iter()
+        .find(|r| r.name == name && r.kind() == kind)
+        .ok_or_else(|| PluginError::Config(format!("this plugin has no {} named `{name}`", kind.as_str())))
+}
+
+/// The root module's `components`.
+pub extern "C" fn ffi_components() -> RResult<RVec<ComponentInfo>, RString> {
+    guarded(|| {
+        Ok(inventory::iter::<ComponentRegistration>
+            .into_iter()
+            .map(|r| ComponentInfo {
+                kind: r.kind(),
+                name: r.name.into(),
+                summary: r.summary.into(),
+                config_keys: (r.config_keys)().into(),
+            })
+            .collect())
+    })
+}
+
+/// The root module's `build_stage`.
+pub extern "C" fn ffi_build_stage(name: RStr<'_>, config: RStr<'_>) -> RResult<ModuleBox, RString> {
+    guarded(|| match find(name.as_str(), ComponentKind::Stage)?.builder {
+        Builder::Stage(build) => Ok(FfiModule_TO::from_ptr(RBox::new(ModuleAdapter(build(config.as_str())?)), TD_Opaque)),
+        _ => unreachable!("`find` matched the kind"),
+    })
+}
+
+/// The root module's `build_dataset`.
+pub extern "C" fn ffi_build_dataset(name: RStr<'_>, config: RStr<'_>) -> RResult<DatasetBox, RString> {
+    guarded(|| match find(name.as_str(), ComponentKind::Dataset)?.builder {
+        Builder::Dataset(build) => {
+            Ok(FfiDataset_TO::from_ptr(RBox::new(DatasetAdapter(build(config.as_str())?)), TD_Opaque))
+        }
+        _ => unreachable!("`find` matched the kind"),
+    })
+}
+
+/// The root module's `build_task_model`.
+pub extern "C" fn ffi_build_task_model(
+    name: RStr<'_>,
+    config: RStr<'_>,
+    num_classes: usize,
+) -> RResult<ModuleBox, RString> {
+    guarded(|| match find(name.as_str(), ComponentKind::TaskModel)?.builder {
+        Builder::TaskModel(build) => {
+            Ok(FfiModule_TO::from_ptr(RBox::new(ModuleAdapter(build(config.as_str(), num_classes)?)), TD_Opaque))
+        }
+        _ => unreachable!("`find` matched the kind"),
+    })
+}
+
+/// Checks that a mosaic batch is `[B, 1, H, W]` floating point, the shape stages before demosaicing take.
+pub fn expect_mosaic(input: &Tensor, stage: &str) -> PluginResult<()> {
+    let size = input.size();
+    if size.len() != 4 || size[1] != 1 || !input.is_floating_point() {
+        return Err(PluginError::Input(format!(
+            "{stage}: expected a raw mosaic batch [B, 1, H, W] of floats, found {:?} {:?}",
+            size,
+            input.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that an image batch is `[B, 3, H, W]` floating point, the shape stages after demosaicing take.
+pub fn expect_rgb(input: &Tensor, stage: &str) -> PluginResult<()> {
+    let size = input.size();
+    if size.len() != 4 || size[1] != 3 || !input.is_floating_point() {
+        return Err(PluginError::Input(format!(
+            "{stage}: expected an RGB batch [B, 3, H, W] of floats, found {:?} {:?}",
+            size,
+            input.kind()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! l2l plugin `demosaic-bilinear`: bilinear interpolation of a Bayer mosaic, for all four CFA
+//! patterns and any image size of at least 2×2.
+//!
+//! Each colour plane keeps its samples and fills the others with the mean of the nearest samples of
+//! that colour: the 3×3 kernels `[[0,1,0],[1,4,1],[0,1,0]]/4` for green and
+//! `[[1,2,1],[2,4,2],[1,2,1]]/4` for red and blue, applied to the plane masked to its samples, over a
+//! mirrored border (the definition used by colour-demosaicing's `demosaicing_CFA_Bayer_bilinear`).
+//! Linear in the mosaic, so differentiable everywhere; no learnable parameters.
+
+use l2l_ops::{cfa_masks, filter_channels};
+use l2l_plugin_api::{
+    expect_mosaic, BuildStage, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Config of [`DemosaicBilinear`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemosaicBilinearConfig {
+    /// The mosaic's CFA layout.
+    pub cfa_pattern: CfaPattern,
+}
+
+impl Default for DemosaicBilinearConfig {
+    fn default() -> Self {
+        Self { cfa_pattern: CfaPattern::Rggb }
+    }
+}
+
+impl ComponentConfig for DemosaicBilinearConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] =
+        &[("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG")];
+}
+
+/// The bilinear demosaicer: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
+pub struct DemosaicBilinear {
+    params: ParameterSet,
+    pattern: CfaPattern,
+    kernels: Tensor,
+}
+
+impl BuildStage for DemosaicBilinear {
+    type Config = DemosaicBilinearConfig;
+    fn build(config: DemosaicBilinearConfig) -> PluginResult<Self> {
+        let red_blue = [1.0f32, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0];
+        let green = [0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0];
+        let kernels: Vec<f32> = red_blue.iter().chain(&green).chain(&red_blue).map(|k| k / 4.0).collect();
+        let kernels = Tensor::from_slice(&kernels).f_view([3, 3, 3])?;
+        Ok(Self { params: ParameterSet::new(), pattern: config.cfa_pattern, kernels })
+    }
+}
+
+impl Module for DemosaicBilinear {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_mosaic(input, "demosaic_bilinear")?;
+        let size = input.size();
+        let masks = cfa_masks(self.pattern, size[2], size[3], input)?;
+        filter_channels(&input.f_mul(&masks)?, &self.kernels)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+inventory::submit! { ComponentRegistration::stage::<DemosaicBilinear>("demosaic_bilinear", "bilinear demosaicing of a Bayer mosaic") }
+
+l2l_plugin_api::export_plugin!();

@@ -1,0 +1,27 @@
+//! l2l plugin `isp-core`: the stages of an ISP that model the camera rather than the image, each
+//! differentiable in its input and its learnable parameters.
+//!
+//! | stage | on | learnable | what |
+//! |---|---|---|---|
+//! | `black_level` | mosaic `[B,1,H,W]` | `black_level` (4) | subtracts a black level per 2×2 CFA position, rescales to [0, 1] |
+//! | `white_balance` | RGB `[B,3,H,W]` | `gains` (3) | multiplies R, G, B by their gains |
+//! | `colour_matrix` | RGB | `matrix` (3×3) | camera RGB → linear sRGB |
+//! | `clip` | any | – | clamps to [min, max] (gradient zero outside) |
+//! | `gamma` | any | `gamma` (1) | display encoding x^(1/γ) on x clamped to ≥ ε |
+//!
+//! Order in a published pipeline: black level → demosaic → white balance → colour matrix →
+//! (denoise, sharpen) → clip → gamma.
+
+mod stages;
+
+pub use stages::{BlackLevel, Clip, ColourMatrix, Gamma, WhiteBalance};
+
+use l2l_plugin_api::ComponentRegistration;
+
+inventory::submit! { ComponentRegistration::stage::<BlackLevel>("black_level", "subtract a black level per CFA position and rescale to [0, 1]") }
+inventory::submit! { ComponentRegistration::stage::<WhiteBalance>("white_balance", "multiply R, G, B by white-balance gains") }
+inventory::submit! { ComponentRegistration::stage::<ColourMatrix>("colour_matrix", "map camera RGB to linear sRGB with a 3×3 matrix") }
+inventory::submit! { ComponentRegistration::stage::<Clip>("clip", "clamp values to [min, max]") }
+inventory::submit! { ComponentRegistration::stage::<Gamma>("gamma", "display gamma: x^(1/gamma)") }
+
+l2l_plugin_api::export_plugin!();

@@ -1,0 +1,280 @@
+//! The five camera-model stages; see the crate docs for what each computes.
+
+use l2l_ops::tile_cfa_block;
+use l2l_plugin_api::{
+    expect_mosaic, expect_rgb, BuildStage, ComponentConfig, Module, ParameterSet, PluginError, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+fn config_error(message: String) -> PluginError {
+    PluginError::Config(message)
+}
+
+fn require_finite(key: &str, values: &[f32]) -> PluginResult<()> {
+    match values.iter().find(|v| !v.is_finite()) {
+        Some(v) => Err(config_error(format!("{key}: expected finite numbers, found {v}"))),
+        None => Ok(()),
+    }
+}
+
+/// Config of [`BlackLevel`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlackLevelConfig {
+    /// Per 2×2 CFA position, row-major, in the mosaic's [0, 1] units.
+    pub black_level: [f32; 4],
+    /// Divide by (1 − black) afterwards, so white stays at 1.
+    pub normalize: bool,
+    /// Learn the black levels.
+    pub trainable: bool,
+}
+
+impl Default for BlackLevelConfig {
+    fn default() -> Self {
+        Self { black_level: [0.0; 4], normalize: true, trainable: true }
+    }
+}
+
+impl ComponentConfig for BlackLevelConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("black_level", "black level per 2×2 CFA position (row-major), in [0, 1) units of the white level"),
+        ("normalize", "rescale by 1/(1 − black) so that the white level stays 1"),
+        ("trainable", "learn the black levels"),
+    ];
+}
+
+/// Subtracts a black level per CFA position: `y = (x − b) / (1 − b)` (or `x − b` without normalising).
+pub struct BlackLevel {
+    params: ParameterSet,
+    normalize: bool,
+}
+
+impl BuildStage for BlackLevel {
+    type Config = BlackLevelConfig;
+    fn build(config: BlackLevelConfig) -> PluginResult<Self> {
+        require_finite("black_level", &config.black_level)?;
+        if let Some(b) = config.black_level.iter().find(|b| !(0.0..1.0).contains(*b)) {
+            return Err(config_error(format!("black_level: expected values in [0, 1), found {b}")));
+        }
+        let mut params = ParameterSet::new();
+        params.add("black_level", &Tensor::from_slice(&config.black_level), config.trainable)?;
+        Ok(Self { params, normalize: config.normalize })
+    }
+}
+
+impl Module for BlackLevel {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_mosaic(input, "black_level")?;
+        let size = input.size();
+        let block = self.params.get("black_level")?.f_view([1, 1, 2, 2])?;
+        let black = tile_cfa_block(&block, size[2], size[3])?;
+        let shifted = input.f_sub(&black)?;
+        if self.normalize {
+            Ok(shifted.f_div(&black.f_neg()?.f_add_scalar(1.0)?)?)
+        } else {
+            Ok(shifted)
+        }
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Config of [`WhiteBalance`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhiteBalanceConfig {
+    /// Gains for R, G, B.
+    pub gains: [f32; 3],
+    /// Learn the gains.
+    pub trainable: bool,
+}
+
+impl Default for WhiteBalanceConfig {
+    fn default() -> Self {
+        Self { gains: [1.0; 3], trainable: true }
+    }
+}
+
+impl ComponentConfig for WhiteBalanceConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("gains", "white-balance gains for R, G, B (positive)"),
+        ("trainable", "learn the gains"),
+    ];
+}
+
+/// Multiplies each colour channel by its gain.
+pub struct WhiteBalance {
+    params: ParameterSet,
+}
+
+impl BuildStage for WhiteBalance {
+    type Config = WhiteBalanceConfig;
+    fn build(config: WhiteBalanceConfig) -> PluginResult<Self> {
+        require_finite("gains", &config.gains)?;
+        if let Some(g) = config.gains.iter().find(|g| **g <= 0.0) {
+            return Err(config_error(format!("gains: expected positive gains, found {g}")));
+        }
+        let mut params = ParameterSet::new();
+        params.add("gains", &Tensor::from_slice(&config.gains), config.trainable)?;
+        Ok(Self { params })
+    }
+}
+
+impl Module for WhiteBalance {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_rgb(input, "white_balance")?;
+        Ok(input.f_mul(&self.params.get("gains")?.f_view([1, 3, 1, 1])?)?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Config of [`ColourMatrix`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColourMatrixConfig {
+    /// Rows map camera RGB to one output channel each.
+    pub matrix: [[f32; 3]; 3],
+    /// Learn the matrix.
+    pub trainable: bool,
+}
+
+impl Default for ColourMatrixConfig {
+    fn default() -> Self {
+        Self { matrix: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], trainable: true }
+    }
+}
+
+impl ComponentConfig for ColourMatrixConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("matrix", "3×3 camera RGB → linear sRGB matrix, row k gives output channel k"),
+        ("trainable", "learn the matrix"),
+    ];
+}
+
+/// Applies a 3×3 colour matrix per pixel: `y_k = Σ_c M[k][c] x_c`.
+pub struct ColourMatrix {
+    params: ParameterSet,
+}
+
+impl BuildStage for ColourMatrix {
+    type Config = ColourMatrixConfig;
+    fn build(config: ColourMatrixConfig) -> PluginResult<Self> {
+        let flat: Vec<f32> = config.matrix.iter().flatten().copied().collect();
+        require_finite("matrix", &flat)?;
+        let mut params = ParameterSet::new();
+        params.add("matrix", &Tensor::from_slice(&flat).f_view([3, 3])?, config.trainable)?;
+        Ok(Self { params })
+    }
+}
+
+impl Module for ColourMatrix {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_rgb(input, "colour_matrix")?;
+        let weight = self.params.get("matrix")?.f_view([3, 3, 1, 1])?;
+        Ok(input.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Config of [`Clip`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClipConfig {
+    /// Lower bound.
+    pub min: f64,
+    /// Upper bound.
+    pub max: f64,
+}
+
+impl Default for ClipConfig {
+    fn default() -> Self {
+        Self { min: 0.0, max: 1.0 }
+    }
+}
+
+impl ComponentConfig for ClipConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] =
+        &[("min", "lower bound"), ("max", "upper bound (greater than min)")];
+}
+
+/// Clamps to `[min, max]`; the gradient passes where the input is inside.
+pub struct Clip {
+    params: ParameterSet,
+    min: f64,
+    max: f64,
+}
+
+impl BuildStage for Clip {
+    type Config = ClipConfig;
+    fn build(config: ClipConfig) -> PluginResult<Self> {
+        if !(config.min.is_finite() && config.max.is_finite() && config.min < config.max) {
+            return Err(config_error(format!(
+                "min/max: expected finite min < max, found min = {}, max = {}",
+                config.min, config.max
+            )));
+        }
+        Ok(Self { params: ParameterSet::new(), min: config.min, max: config.max })
+    }
+}
+
+impl Module for Clip {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        Ok(input.f_clamp(self.min, self.max)?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Config of [`Gamma`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GammaConfig {
+    /// The display gamma γ; the output is x^(1/γ).
+    pub gamma: f64,
+    /// Inputs are clamped to at least this, so the gradient stays finite at 0.
+    pub epsilon: f64,
+    /// Learn γ.
+    pub trainable: bool,
+}
+
+impl Default for GammaConfig {
+    fn default() -> Self {
+        Self { gamma: 2.2, epsilon: 1e-5, trainable: true }
+    }
+}
+
+impl ComponentConfig for GammaConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("gamma", "display gamma γ > 0: output = x^(1/γ)"),
+        ("epsilon", "inputs are clamped to ≥ epsilon first, keeping gradients finite"),
+        ("trainable", "learn γ"),
+    ];
+}
+
+/// Display encoding `y = max(x, ε)^(1/γ)`.
+pub struct Gamma {
+    params: ParameterSet,
+    epsilon: f64,
+}
+
+impl BuildStage for Gamma {
+    type Config = GammaConfig;
+    fn build(config: GammaConfig) -> PluginResult<Self> {
+        if !(config.gamma.is_finite() && config.gamma > 0.0) {
+            return Err(config_error(format!("gamma: expected a number > 0, found {}", config.gamma)));
+        }
+        if !(config.epsilon.is_finite() && config.epsilon > 0.0) {
+            return Err(config_error(format!("epsilon: expected a number > 0, found {}", config.epsilon)));
+        }
+        let mut params = ParameterSet::new();
+        params.add("gamma", &Tensor::from_slice(&[config.gamma]), config.trainable)?;
+        Ok(Self { params, epsilon: config.epsilon })
+    }
+}
+
+impl Module for Gamma {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        let exponent = self.params.get("gamma")?.f_reciprocal()?;
+        Ok(input.f_clamp_min(self.epsilon)?.f_pow(&exponent)?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
