@@ -112,6 +112,7 @@ pub fn psnr(image: &Tensor, truth: &Tensor, border: i64) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Device;
 
     #[test]
     fn psnr_matches_its_definition() {

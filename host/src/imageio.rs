@@ -41,7 +41,7 @@ fn read_npy(path: &Path) -> Result<RawPlane> {
     }
     let (h, w) = (shape[0] as i64, shape[1] as i64);
     let type_str = npy.dtype().descr();
-    let code = type_str.trim_start_matches(['<', '>', '|', '=']).to_string();
+    let code = type_str.trim_matches('\'').trim_start_matches(['<', '>', '|', '=']).to_string();
     let (values, white): (Vec<f64>, Option<f64>) = match code.as_str() {
         "f4" => (npy.into_vec::<f32>()?.into_iter().map(f64::from).collect(), None),
         "f8" => (npy.into_vec::<f64>()?, None),

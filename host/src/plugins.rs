@@ -7,7 +7,7 @@
 //! directory, searched for `libl2l_*.so`, or a plugin file. A file that cannot be used is *refused*
 //! with a short reason; libraries are never unloaded.
 
-use abi_stable::library::{lib_header_from_path, LibraryError, ROOT_MODULE_LOADER_NAME_WITH_NUL};
+use abi_stable::library::{lib_header_from_path, LibraryError, RootModule, ROOT_MODULE_LOADER_NAME_WITH_NUL};
 use abi_stable::std_types::{RResult, RStr, RString, RVec};
 use anyhow::{anyhow, bail, Result};
 use l2l_plugin_api::ffi::{
@@ -149,6 +149,15 @@ pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
     // `RootModule::load_from_file` caches one library per root-module type, so each file is loaded
     // through its own header instead.
     let header = lib_header_from_path(file).map_err(|e| refuse(summarize_library_error(&e)))?;
+    // abi_stable lets 0.x versions with different minors pass to the layout check, whose message
+    // would then be about layouts; the version is the clearer reason, so it is checked first.
+    let ours = PluginRootRef::VERSION_STRINGS.version.as_str();
+    let theirs = header.version_strings().version.as_str();
+    if !api_versions_compatible(ours, theirs) {
+        return Err(refuse(format!(
+            "plugin API version mismatch: expected l2l-plugin-api compatible with {ours}, found {theirs}"
+        )));
+    }
     let root = header.init_root_module::<PluginRootRef>().map_err(|e| refuse(summarize_library_error(&e)))?;
     if root.libtorch_tag() != LIBTORCH_TAG {
         return Err(refuse(format!(
@@ -164,6 +173,17 @@ pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
         components: components.into_vec(),
         root,
     })
+}
+
+/// Cargo's semver rule: the same major version, and for 0.x the same minor version too.
+fn api_versions_compatible(ours: &str, theirs: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').take(2).map(|n| n.parse().unwrap_or(u64::MAX)).collect() };
+    let (a, b) = (parse(ours), parse(theirs));
+    match (a.first(), b.first()) {
+        (Some(0), Some(0)) => a.get(1) == b.get(1),
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
 }
 
 fn into_result<T>(result: RResult<T, RString>) -> Result<T, String> {
@@ -407,4 +427,18 @@ impl RemoteDataset {
 /// Renders a refusal list for people: one line per file.
 pub fn describe_refusals(refused: &[Refusal]) -> String {
     refused.iter().map(|r| format!("refused {}: {}", r.file.display(), r.reason)).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_versions_compatible;
+
+    #[test]
+    fn plugin_api_versions_follow_cargo_semver() {
+        assert!(api_versions_compatible("0.1.0", "0.1.7"));
+        assert!(!api_versions_compatible("0.1.0", "0.2.0"));
+        assert!(api_versions_compatible("1.2.0", "1.0.3"));
+        assert!(!api_versions_compatible("1.2.0", "2.0.0"));
+        assert!(!api_versions_compatible("0.1.0", "garbage"));
+    }
 }

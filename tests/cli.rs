@@ -1,0 +1,196 @@
+//! The `l2l-host` binary as users run it: the main job, `process`, config errors, overrides and the
+//! plugin commands.
+
+use l2l_system_tests::{describe, install_testkit, run_host, workspace_root};
+use npyz::WriterBuilder;
+use std::path::Path;
+
+const PIPELINE: &str = r#"
+device = "cpu"
+pipeline = ["black_level", "demosaic", "clip"]
+
+[stages.black_level]
+kind = "black_level"
+black_level = [0.1, 0.1, 0.1, 0.1]
+
+[stages.demosaic]
+kind = "demosaic_bilinear"
+
+[stages.clip]
+kind = "clip"
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_npy_u16(path: &Path, h: u64, w: u64, value: u16) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = npyz::WriteOptions::<u16>::new().default_dtype().shape(&[h, w]).writer(file).begin_nd().unwrap();
+    writer.extend(std::iter::repeat_n(value, (h * w) as usize)).unwrap();
+    writer.finish().unwrap();
+}
+
+fn read_npy_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let npy = npyz::NpyFile::new(std::fs::File::open(path).unwrap()).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+#[test]
+fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = workspace_root().join("configs/quickstart.toml");
+    let config = config.to_str().unwrap();
+    let first = run_host(&["run", config, "--set", "device=cpu"], None, dir.path());
+    assert!(first.status.success(), "{}", describe(&first));
+    let run_dir = dir.path().join("runs/quickstart-1");
+    for file in ["report.md", "summary.json", "config.toml", "output.png", "ground_truth.png", "stages/02-demosaic.png"] {
+        assert!(run_dir.join(file).exists(), "{file} missing in {}", run_dir.display());
+    }
+    let summary: String = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
+    let psnr = parse_psnr(&summary);
+    // the pipeline inverts the simulated camera exactly except for demosaicing: well above chance
+    assert!(psnr > 22.0, "PSNR {psnr} dB");
+
+    // a wrong gamma in the processing must show in the same measure
+    let second = run_host(&["run", config, "--set", "device=cpu", "--set", "stages.gamma.gamma=1.0"], None, dir.path());
+    assert!(second.status.success(), "{}", describe(&second));
+    let wrong = parse_psnr(&std::fs::read_to_string(dir.path().join("runs/quickstart-2/summary.json")).unwrap());
+    assert!(wrong < psnr - 5.0, "gamma 1.0 gave {wrong} dB vs {psnr} dB");
+    // the first run is untouched
+    assert_eq!(std::fs::read_to_string(run_dir.join("summary.json")).unwrap(), summary);
+}
+
+fn parse_psnr(summary: &str) -> f64 {
+    let start = summary.find("\"psnr_db\":").expect("psnr_db in summary") + "\"psnr_db\":".len();
+    summary[start..].trim_start().split([',', '\n', '}']).next().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn process_writes_png_tiff_and_npy_with_the_pipeline_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "pipeline.toml", PIPELINE);
+    let raw = dir.path().join("raw.npy");
+    // 0.55 of full scale everywhere: (0.55 − 0.1) / (1 − 0.1) = 0.5 after black level, in every channel
+    write_npy_u16(&raw, 6, 7, (0.55f64 * 65535.0).round() as u16);
+    for out in ["out.npy", "out.tiff", "out.png"] {
+        let output = run_host(
+            &["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", out],
+            None,
+            dir.path(),
+        );
+        assert!(output.status.success(), "{}", describe(&output));
+        assert!(dir.path().join(out).exists());
+    }
+    let (shape, values) = read_npy_f32(&dir.path().join("out.npy"));
+    assert_eq!(shape, [6, 7, 3]);
+    for v in values {
+        assert!((v - 0.5).abs() < 1e-4, "value {v}");
+    }
+    let png = std::fs::read(dir.path().join("out.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let tiff = std::fs::read(dir.path().join("out.tiff")).unwrap();
+    assert_eq!(&tiff[..2], b"II");
+}
+
+#[test]
+fn config_errors_name_the_key_and_what_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (format!("threds = 2\n{PIPELINE}"), vec!["unknown field `threds`", "expected one of"]),
+        (format!("{PIPELINE}\n[job]\nkind = \"pipelin\"\n"), vec!["config key `job.kind`", "unknown variant `pipelin`", "pipeline"]),
+        (PIPELINE.replace("kind = \"clip\"", "kind = \"clipp\""), vec!["unknown stage `clipp`", "available:", "clip", "gamma"]),
+        (PIPELINE.replace("black_level = [0.1, 0.1, 0.1, 0.1]", "black_levels = 1"), vec!["config key `stages.black_level`", "unknown field `black_levels`"]),
+        (PIPELINE.replace("kind = \"demosaic_bilinear\"", "kind = \"demosaic_bilinear\"\ncfa_pattern = \"RGBG\""), vec!["config key `stages.demosaic`", "unknown variant `RGBG`", "RGGB"]),
+    ];
+    for (index, (text, expected)) in cases.iter().enumerate() {
+        let config = write(dir.path(), &format!("c{index}.toml"), text);
+        let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
+        assert!(!output.status.success(), "case {index} was accepted");
+        let err = stderr(&output);
+        for needle in expected {
+            assert!(err.contains(needle), "case {index}: `{needle}` not in:\n{err}");
+        }
+        assert!(err.lines().count() <= 10, "case {index}: long error:\n{err}");
+    }
+    let good = write(dir.path(), "good.toml", PIPELINE);
+    let output = run_host(&["validate", good.to_str().unwrap()], None, dir.path());
+    assert!(output.status.success(), "{}", describe(&output));
+}
+
+#[test]
+fn overrides_reach_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "pipeline.toml", PIPELINE);
+    let raw = dir.path().join("raw.npy");
+    write_npy_u16(&raw, 4, 4, (0.55f64 * 65535.0).round() as u16);
+    let output = run_host(
+        &[
+            "process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.npy",
+            "--set", "stages.black_level.black_level=[0.0, 0.0, 0.0, 0.0]",
+        ],
+        None,
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let (_, values) = read_npy_f32(&dir.path().join("o.npy"));
+    assert!(values.iter().all(|v| (v - 0.55).abs() < 1e-4), "{:?}", &values[..3]);
+    let bad = run_host(&["validate", config.to_str().unwrap(), "--set", "stages.clip.max=nope"], None, dir.path());
+    assert!(!bad.status.success() && stderr(&bad).contains("stages.clip"), "{}", describe(&bad));
+}
+
+#[test]
+fn plugins_list_and_inspect_show_kinds_keys_and_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    install_testkit(dir.path());
+    let output = run_host(&["plugins", "list"], Some(dir.path()), dir.path());
+    assert!(output.status.success(), "{}", describe(&output));
+    let listing = String::from_utf8_lossy(&output.stdout);
+    for needle in ["isp-core", "demosaic-bilinear", "gamma", "testkit-plugin", "dataset", "task-model", "libl2l_isp_core.so"] {
+        assert!(listing.contains(needle), "`{needle}` not in listing:\n{listing}");
+    }
+    let output = run_host(&["plugins", "inspect", "gamma"], None, dir.path());
+    assert!(output.status.success(), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for needle in ["config keys", "gamma", "default 2.2", "epsilon", "learnable parameters", "shape [1]", "trainable true"] {
+        assert!(text.contains(needle), "`{needle}` not in:\n{text}");
+    }
+}
+
+#[test]
+fn plugins_list_reports_a_refused_file_in_a_few_lines_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("libl2l_broken.so"), b"\x7fELF but not really").unwrap();
+    let output = run_host(&["plugins", "list"], Some(dir.path()), dir.path());
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("libl2l_broken.so") && err.contains("not a loadable shared library"), "{err}");
+    assert!(err.lines().count() <= 10, "{err}");
+    // the good plugins are still listed
+    assert!(String::from_utf8_lossy(&output.stdout).contains("isp-core"));
+}
+
+#[test]
+fn a_pipeline_with_a_panicking_stage_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    install_testkit(dir.path());
+    let config = write(dir.path(), "p.toml", "device = \"cpu\"\npipeline = [\"p\"]\n[stages.p]\nkind = \"panics\"\n");
+    let raw = dir.path().join("raw.npy");
+    write_npy_u16(&raw, 4, 4, 100);
+    let output = run_host(
+        &["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.png"],
+        Some(dir.path()),
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let err = stderr(&output);
+    assert!(err.contains("stages.p") && err.contains("deliberate test panic"), "{err}");
+    assert!(!dir.path().join("o.png").exists());
+}

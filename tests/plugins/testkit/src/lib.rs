@@ -1,0 +1,148 @@
+//! Test-only plugin: the smallest real component of each kind, so the tests cross the ABI with all
+//! three, and stages that misbehave on purpose, so the tests see how the host copes.
+//!
+//! - stage `panics`: panics in `forward` with a known message;
+//! - stage `wrong_shape`: returns a tensor of another shape than the stage contract says;
+//! - dataset `ramp`: `len` samples, sample i is an 4×6 mosaic filled with i/len, target i % 2;
+//! - task model `linear`: mean-pools each channel and applies a learnable linear layer.
+
+use l2l_plugin_api::{
+    BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, Module,
+    ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
+};
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+/// Config of the components that take none.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoConfig {}
+
+impl ComponentConfig for NoConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[];
+}
+
+/// Panics in `forward`.
+pub struct Panics {
+    params: ParameterSet,
+}
+
+impl BuildStage for Panics {
+    type Config = NoConfig;
+    fn build(_: NoConfig) -> PluginResult<Self> {
+        Ok(Self { params: ParameterSet::new() })
+    }
+}
+
+impl Module for Panics {
+    fn forward(&mut self, _input: &Tensor) -> PluginResult<Tensor> {
+        panic!("deliberate test panic inside a plugin stage")
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Returns its input with the last column cut off.
+pub struct WrongShape {
+    params: ParameterSet,
+}
+
+impl BuildStage for WrongShape {
+    type Config = NoConfig;
+    fn build(_: NoConfig) -> PluginResult<Self> {
+        Ok(Self { params: ParameterSet::new() })
+    }
+}
+
+impl Module for WrongShape {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        let width = input.size()[input.dim() - 1];
+        Ok(input.f_narrow(-1, 0, width - 1)?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Config of [`Ramp`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RampConfig {
+    /// Number of samples.
+    pub len: usize,
+}
+
+impl Default for RampConfig {
+    fn default() -> Self {
+        Self { len: 4 }
+    }
+}
+
+impl ComponentConfig for RampConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[("len", "number of samples")];
+}
+
+/// Sample i: a 4×6 mosaic filled with i/len, target class i % 2.
+pub struct Ramp {
+    len: usize,
+}
+
+impl BuildDataset for Ramp {
+    type Config = RampConfig;
+    fn build(config: RampConfig) -> PluginResult<Self> {
+        Ok(Self { len: config.len })
+    }
+}
+
+impl Dataset for Ramp {
+    fn class_names(&self) -> Option<Vec<String>> {
+        Some(vec!["even".into(), "odd".into()])
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn sample(&self, index: usize) -> PluginResult<Sample> {
+        if index >= self.len {
+            return Err(PluginError::Input(format!("sample {index} out of range (len {})", self.len)));
+        }
+        Ok(Sample {
+            raw: Tensor::f_full([4, 6], index as f64 / self.len as f64, (Kind::Float, tch::Device::Cpu))?,
+            target: Tensor::from((index % 2) as i64),
+            metadata: RawMetadata {
+                cfa_pattern: CfaPattern::Bggr,
+                black_level: [0.01, 0.02, 0.03, 0.04],
+                white_balance: [2.0, 1.0, 1.5],
+                colour_matrix: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                intensity: 100.0,
+            },
+        })
+    }
+}
+
+/// Mean-pools each channel, then `logits = W · pooled + b`.
+pub struct Linear {
+    params: ParameterSet,
+}
+
+impl BuildTaskModel for Linear {
+    type Config = NoConfig;
+    fn build(_: NoConfig, num_classes: usize) -> PluginResult<Self> {
+        let mut params = ParameterSet::new();
+        let n = num_classes as i64;
+        params.add("weight", &Tensor::f_linspace(-1.0, 1.0, 3 * n, (Kind::Float, tch::Device::Cpu))?.f_view([n, 3])?, true)?;
+        params.add("bias", &Tensor::f_zeros([n], (Kind::Float, tch::Device::Cpu))?, true)?;
+        Ok(Self { params })
+    }
+}
+
+impl Module for Linear {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        let pooled = input.f_mean_dim([2i64, 3].as_slice(), false, input.kind())?;
+        Ok(pooled.f_linear(self.params.get("weight")?, Some(self.params.get("bias")?))?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+inventory::submit! { ComponentRegistration::stage::<Panics>("panics", "panics in forward (test)") }
+inventory::submit! { ComponentRegistration::stage::<WrongShape>("wrong_shape", "cuts a column off (test)") }
+inventory::submit! { ComponentRegistration::dataset::<Ramp>("ramp", "constant mosaics i/len (test)") }
+inventory::submit! { ComponentRegistration::task_model::<Linear>("linear", "pooled linear classifier (test)") }
+
+l2l_plugin_api::export_plugin!();

@@ -1,0 +1,156 @@
+//! Helpers for the end-to-end tests: where the built host and plugins are, running the host binary,
+//! and building plugins out of tree (a copy of the template, optionally against a modified plugin
+//! API) with cargo, the way a third party would.
+//!
+//! The tests use what `cargo build --workspace` produced (the README's test command builds first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// The cargo target directory the tests run from (`target/`), found from the test binary itself.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test binary>
+    exe.ancestors().nth(3).expect("test binary inside target/<profile>/deps").to_path_buf()
+}
+
+/// The profile directory (`target/debug`) holding `l2l-host` and the plugins.
+pub fn profile_dir() -> PathBuf {
+    std::env::current_exe().expect("test binary path").ancestors().nth(2).expect("profile dir").to_path_buf()
+}
+
+/// A built file in the profile directory, with a clear message if the workspace was not built.
+pub fn built(name: &str) -> PathBuf {
+    let path = profile_dir().join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` before the tests", path.display());
+    path
+}
+
+/// The built `l2l-host` binary.
+pub fn host_binary() -> PathBuf {
+    built("l2l-host")
+}
+
+/// A built plugin library by its library name (`l2l_isp_core` → `libl2l_isp_core.so`).
+pub fn plugin_library(lib_name: &str) -> PathBuf {
+    built(&format!("lib{lib_name}{}", std::env::consts::DLL_SUFFIX))
+}
+
+/// Copies the test-only plugin into `dir` under a plugin file name, so the host discovers it there.
+pub fn install_testkit(dir: &Path) -> PathBuf {
+    let dest = dir.join(format!("libl2l_testkit{}", std::env::consts::DLL_SUFFIX));
+    std::fs::copy(plugin_library("testkit_plugin"), &dest).expect("copying the testkit plugin");
+    dest
+}
+
+/// Runs `l2l-host` with `args`, plugin search restricted to `plugin_path` when given.
+pub fn run_host(args: &[&str], plugin_path: Option<&Path>, cwd: &Path) -> Output {
+    let mut command = Command::new(host_binary());
+    command.args(args).current_dir(cwd).env_remove("L2L_PLUGIN_PATH");
+    if let Some(path) = plugin_path {
+        command.env("L2L_PLUGIN_PATH", path);
+    }
+    command.output().expect("running l2l-host")
+}
+
+/// Where out-of-tree plugins are built: beside the workspace's own builds, not among them, so the
+/// host's default plugin directory never sees a test's deliberately broken plugin.
+pub fn out_of_tree_target_dir() -> PathBuf {
+    target_dir().join("out-of-tree")
+}
+
+/// Cargo builds out of tree are serialised: they share one target directory.
+static EXTERNAL_BUILD: Mutex<()> = Mutex::new(());
+
+/// A plugin API to build against: the workspace's own, or a copy changed by `edit(dir)`.
+pub enum ApiVariant<'a> {
+    /// `plugin-api/` as it is.
+    Unchanged,
+    /// A copy of `plugin-api/` in a temporary directory, modified by the closure.
+    Modified(&'a dyn Fn(&Path)),
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating a copy directory");
+    for entry in std::fs::read_dir(from).expect("reading a directory to copy") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copying a file");
+        }
+    }
+}
+
+/// The copied plugin API inherits version, edition and dependencies from a workspace, as the original
+/// does: a copy of the root manifest with the copy as its only member.
+fn write_copy_workspace(root: &Path, work: &Path) {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("workspace manifest");
+    let start = manifest.find("members = [").expect("workspace members");
+    let end = start + manifest[start..].find(']').expect("end of members") + 1;
+    let text = format!("{}members = [\"plugin-api\"]{}", &manifest[..start], &manifest[end..]);
+    // workspace crates other than the plugin API are not in the copy
+    let text: String = text.lines().filter(|l| !l.starts_with("l2l-")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(work.join("Cargo.toml"), text).expect("writing the copy's workspace manifest");
+}
+
+/// Builds the stage template as a third party would, in `work` (a temporary directory), against
+/// `api`, with extra environment `env`; returns the built plugin file, renamed `libl2l_<tag>.so`.
+pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], tag: &str) -> PathBuf {
+    let root = workspace_root();
+    let api_dir = match api {
+        ApiVariant::Unchanged => root.join("plugin-api"),
+        ApiVariant::Modified(edit) => {
+            let dir = work.join("plugin-api");
+            copy_dir(&root.join("plugin-api"), &dir);
+            write_copy_workspace(&root, work);
+            edit(&dir);
+            dir
+        }
+    };
+    let project = work.join("stage-plugin");
+    copy_dir(&root.join("templates/stage-plugin"), &project);
+    let manifest = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("template manifest");
+    let replaced = text.replace("path = \"../../plugin-api\"", &format!("path = {:?}", api_dir.display().to_string()));
+    assert_ne!(text, replaced, "the template no longer names its plugin-api path");
+    std::fs::write(&manifest, replaced).expect("writing the template manifest");
+    // Same dependency versions as the workspace, so one set of dependency builds serves every variant.
+    std::fs::copy(root.join("Cargo.lock"), project.join("Cargo.lock")).expect("copying Cargo.lock");
+
+    let _serial = EXTERNAL_BUILD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.arg("build").arg("--manifest-path").arg(&manifest).env("CARGO_TARGET_DIR", out_of_tree_target_dir());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("running cargo");
+    assert!(
+        output.status.success(),
+        "building the template failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let built = out_of_tree_target_dir().join("debug").join(format!("libl2l_exposure{}", std::env::consts::DLL_SUFFIX));
+    let dest_dir = work.join("plugins");
+    std::fs::create_dir_all(&dest_dir).expect("plugin dir");
+    let dest = dest_dir.join(format!("libl2l_{tag}{}", std::env::consts::DLL_SUFFIX));
+    std::fs::copy(&built, &dest).expect("copying the built template");
+    dest
+}
+
+/// Stdout and stderr of a host run, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
