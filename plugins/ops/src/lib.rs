@@ -1,8 +1,10 @@
 //! Tensor helpers that several l2l plugins need, written once: CFA masks and per-position maps,
-//! reflect padding, and per-channel 2-D filtering. Every function is differentiable in its tensor
-//! arguments and works on any device and float precision.
+//! reflect padding, per-channel 2-D filtering, and the gradient check plugin tests use. Every tensor
+//! function is differentiable in its tensor arguments and works on any device and float precision.
 //!
 //! Not a plugin: it registers nothing. Not for algorithms owned by one plugin.
+
+pub mod gradcheck;
 
 use l2l_plugin_api::{CfaPattern, PluginError, PluginResult};
 use tch::Tensor;
