@@ -4,7 +4,7 @@
 //!
 //! Run with `make bench` (release; builds the plugins first). Prints median time per call.
 
-use isp_core::Gamma;
+use l2l_isp_core::Gamma;
 use l2l_host::plugins::Registry;
 use l2l_plugin_api::{BuildStage, Module};
 use l2l_system_tests::plugin_library;
