@@ -3,8 +3,10 @@
 //!
 //! Each colour plane keeps its samples and fills the others with the mean of the nearest samples of
 //! that colour: the 3×3 kernels `[[0,1,0],[1,4,1],[0,1,0]]/4` for green and
-//! `[[1,2,1],[2,4,2],[1,2,1]]/4` for red and blue, applied to the plane masked to its samples, over a
-//! mirrored border (the definition used by colour-demosaicing's `demosaicing_CFA_Bayer_bilinear`).
+//! `[[1,2,1],[2,4,2],[1,2,1]]/4` for red and blue, applied to the plane masked to its samples (the
+//! definition of colour-demosaicing's `demosaicing_CFA_Bayer_bilinear`). The border is mirrored about
+//! the edge pixel, which keeps every padded sample's CFA colour; colour-demosaicing pads
+//! symmetrically, which shifts the CFA phase there, so the two differ in the outermost pixel only.
 //! Linear in the mosaic, so differentiable everywhere; no learnable parameters.
 
 use l2l_ops::{cfa_masks, filter_channels};

@@ -34,30 +34,192 @@ pub fn cfa_masks(pattern: CfaPattern, h: i64, w: i64, like: &Tensor) -> PluginRe
     tile_cfa_block(&block, h, w)
 }
 
-/// Pads the last two dimensions by mirroring about the edge pixels (scipy's `mirror`, torch's
-/// `reflect`), which keeps the CFA phase of every padded pixel.
-pub fn reflect_pad(x: &Tensor, pad: i64) -> PluginResult<Tensor> {
+/// Which of the four positions of the 2×2 CFA block (row-major) hold each kind of sample: what
+/// demosaicers select their estimates by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CfaSites {
+    /// Red samples.
+    pub red: [bool; 4],
+    /// Green samples (two per block).
+    pub green: [bool; 4],
+    /// Blue samples.
+    pub blue: [bool; 4],
+    /// Green samples in the rows that hold red (their columns hold blue).
+    pub green_in_red_rows: [bool; 4],
+    /// Green samples in the rows that hold blue (their columns hold red).
+    pub green_in_blue_rows: [bool; 4],
+}
+
+impl CfaSites {
+    /// The sites of `pattern`.
+    pub fn of(pattern: CfaPattern) -> Self {
+        let colours = pattern.colours();
+        let where_colour = |c: usize| colours.map(|x| x == c);
+        let red_row = colours.iter().position(|&c| c == 0).unwrap_or(0) / 2;
+        let green = where_colour(1);
+        let mut green_in_red_rows = [false; 4];
+        let mut green_in_blue_rows = [false; 4];
+        for p in 0..4 {
+            green_in_red_rows[p] = green[p] && p / 2 == red_row;
+            green_in_blue_rows[p] = green[p] && p / 2 != red_row;
+        }
+        CfaSites { red: where_colour(0), green, blue: where_colour(2), green_in_red_rows, green_in_blue_rows }
+    }
+}
+
+/// A boolean `[1, 1, h, w]` mask, true at the pixels whose 2×2-block position is set in `sites`, on
+/// `like`'s device: the condition of a `where` that picks per CFA site.
+pub fn site_mask(sites: [bool; 4], h: i64, w: i64, like: &Tensor) -> PluginResult<Tensor> {
+    let block = Tensor::from_slice(&sites.map(u8::from)).f_view([1, 1, 2, 2])?.f_to_device(like.device())?;
+    Ok(tile_cfa_block(&block, h, w)?.f_to_kind(tch::Kind::Bool)?)
+}
+
+/// How an image is extended beyond its border, named as scipy.ndimage names the modes (the published
+/// pipelines were written against scipy), so configs read the same as the reference code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// Zeros (`constant` with 0; scipy.signal's `fill`).
+    Zero,
+    /// `d c b | a b c d`: reflection about the edge pixel (scipy `mirror`, torch `reflect`); keeps
+    /// the CFA phase of every padded pixel.
+    Mirror,
+    /// `c b a | a b c d`: reflection about the edge (scipy `reflect`, numpy `symmetric`).
+    Symmetric,
+    /// `a a a | a b c d`: the edge pixel repeated (scipy `nearest`, torch `replicate`).
+    Nearest,
+}
+
+/// Source indices along an axis of length `n` padded by `before`/`after`, for the index-based modes.
+fn padded_indices(n: i64, before: i64, after: i64, mode: Padding) -> Vec<i64> {
+    (-before..n + after)
+        .map(|i| {
+            let period = match mode {
+                Padding::Mirror => 2 * (n - 1).max(1),
+                _ => 2 * n,
+            };
+            let mut j = i.rem_euclid(period);
+            match mode {
+                Padding::Mirror if j >= n => j = period - j,
+                Padding::Symmetric if j >= n => j = period - 1 - j,
+                Padding::Nearest => j = i.clamp(0, n - 1),
+                _ => {}
+            }
+            j
+        })
+        .collect()
+}
+
+/// Pads the last two dimensions by `pad_h` rows and `pad_w` columns on each side.
+pub fn pad(x: &Tensor, pad_h: i64, pad_w: i64, mode: Padding) -> PluginResult<Tensor> {
     let size = x.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
-    if h <= pad || w <= pad {
+    if mode == Padding::Mirror && (h <= pad_h || w <= pad_w) {
         return Err(PluginError::Input(format!(
-            "image {h}×{w} is too small for a {pad}-pixel reflect border (needs more than {pad} pixels per side)"
+            "image {h}×{w} is too small for a mirrored border of {pad_h}×{pad_w} (needs more pixels than the border per side)"
         )));
     }
-    Ok(x.f_reflection_pad2d([pad, pad, pad, pad])?)
+    if mode == Padding::Zero {
+        return Ok(x.f_constant_pad_nd([pad_w, pad_w, pad_h, pad_h])?);
+    }
+    let device = x.device();
+    let rows = Tensor::from_slice(&padded_indices(h, pad_h, pad_h, mode)).f_to_device(device)?;
+    let cols = Tensor::from_slice(&padded_indices(w, pad_w, pad_w, mode)).f_to_device(device)?;
+    let dims = x.dim() as i64;
+    Ok(x.f_index_select(dims - 2, &rows)?.f_index_select(dims - 1, &cols)?)
+}
+
+/// Pads by mirroring about the edge pixels on all sides (see [`Padding::Mirror`]).
+pub fn reflect_pad(x: &Tensor, border: i64) -> PluginResult<Tensor> {
+    pad(x, border, border, Padding::Mirror)
+}
+
+/// `Σ_k weight_k · x[.., i + offset_k]` along `axis` (-1: columns, -2: rows), with mirrored borders:
+/// a 1-D filter (scipy's `convolve1d(mode="mirror")` with the taps written as offsets), computed from
+/// shifted views rather than a convolution, which is cheaper for a few taps.
+pub fn shifted_sum(x: &Tensor, axis: i64, taps: &[(i64, f64)]) -> PluginResult<Tensor> {
+    let reach = taps.iter().map(|(o, _)| o.abs()).max().unwrap_or(0);
+    let padded = if axis == -1 { pad(x, 0, reach, Padding::Mirror)? } else { pad(x, reach, 0, Padding::Mirror)? };
+    let len = x.size()[(x.dim() as i64 + axis) as usize];
+    let mut sum: Option<Tensor> = None;
+    for &(offset, weight) in taps {
+        let term = padded.f_narrow(axis, reach + offset, len)?.f_mul_scalar(weight)?;
+        sum = Some(match sum {
+            Some(s) => s.f_add(&term)?,
+            None => term,
+        });
+    }
+    sum.ok_or_else(|| PluginError::Input("shifted_sum needs at least one tap".into()))
 }
 
 /// Filters each channel of `x` `[B, C, H, W]` with its own kernel (`kernels` `[C, kh, kw]`, odd sizes),
-/// as a correlation over a reflect-padded border, so the output keeps the input's size.
-pub fn filter_channels(x: &Tensor, kernels: &Tensor) -> PluginResult<Tensor> {
+/// as a correlation over a `padding` border, so the output keeps the input's size.
+pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) -> PluginResult<Tensor> {
     let k = kernels.size();
-    if k.len() != 3 || k[1] % 2 == 0 || k[1] != k[2] {
-        return Err(PluginError::Input(format!("expected square odd-sized kernels [C, k, k], found {k:?}")));
+    if k.len() != 3 || k[1] % 2 == 0 || k[2] % 2 == 0 {
+        return Err(PluginError::Input(format!("expected odd-sized kernels [C, kh, kw], found {k:?}")));
     }
-    let channels = k[0];
     let weight = kernels.f_unsqueeze(1)?.f_to_kind(x.kind())?.f_to_device(x.device())?;
-    let padded = reflect_pad(x, k[1] / 2)?;
-    Ok(padded.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], channels)?)
+    let padded = pad(x, k[1] / 2, k[2] / 2, padding)?;
+    Ok(padded.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], k[0])?)
+}
+
+/// [`filter_channels_padded`] with mirrored borders.
+pub fn filter_channels(x: &Tensor, kernels: &Tensor) -> PluginResult<Tensor> {
+    filter_channels_padded(x, kernels, Padding::Mirror)
+}
+
+/// RGB → YUV rows (BT.601, as scikit-image's `rgb2yuv`, which the published pipelines used).
+const RGB_TO_YUV: [f64; 9] =
+    [0.299, 0.587, 0.114, -0.14714119, -0.28886916, 0.43601035, 0.61497538, -0.51496512, -0.10001026];
+
+fn colour_transform(x: &Tensor, matrix: &Tensor) -> PluginResult<Tensor> {
+    let weight = matrix.f_to_kind(x.kind())?.f_to_device(x.device())?.f_view([3, 3, 1, 1])?;
+    Ok(x.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+}
+
+/// RGB `[B, 3, H, W]` → YUV.
+pub fn rgb_to_yuv(x: &Tensor) -> PluginResult<Tensor> {
+    colour_transform(x, &Tensor::from_slice(&RGB_TO_YUV))
+}
+
+/// YUV `[B, 3, H, W]` → RGB (the exact inverse of [`rgb_to_yuv`]).
+pub fn yuv_to_rgb(x: &Tensor) -> PluginResult<Tensor> {
+    colour_transform(x, &Tensor::f_linalg_inv(&Tensor::from_slice(&RGB_TO_YUV).f_view([3, 3])?)?)
+}
+
+/// Applies `f` to the luma of an RGB batch, leaving chroma as it is: how the published pipelines
+/// sharpen and denoise (`rgb2yuv`, filter Y, `yuv2rgb`).
+pub fn on_luma(x: &Tensor, f: impl FnOnce(&Tensor) -> PluginResult<Tensor>) -> PluginResult<Tensor> {
+    let yuv = rgb_to_yuv(x)?;
+    let luma = f(&yuv.f_narrow(1, 0, 1)?)?;
+    yuv_to_rgb(&Tensor::f_cat(&[luma, yuv.f_narrow(1, 1, 2)?], 1)?)
+}
+
+/// The normalised 1-D Gaussian `exp(−t²/2σ²)` on `t = −radius..=radius`, differentiable in `sigma`
+/// (a 1-element tensor), in `sigma`'s kind and device.
+pub fn gaussian_kernel(sigma: &Tensor, radius: i64) -> PluginResult<Tensor> {
+    let t = Tensor::f_arange_start(-radius, radius + 1, (sigma.kind(), sigma.device()))?;
+    let weights = t.f_square()?.f_div(&sigma.f_square()?.f_mul_scalar(-2.0)?)?.f_exp()?;
+    Ok(weights.f_div(&weights.f_sum(sigma.kind())?)?)
+}
+
+/// scipy's Gaussian filter radius for `sigma`: `int(truncate · σ + 0.5)` with `truncate = 4`.
+pub fn gaussian_radius(sigma: f64) -> i64 {
+    (4.0 * sigma + 0.5) as i64
+}
+
+/// Separable filtering of every channel of `x` `[B, C, H, W]` with the same 1-D `kernel` (odd length)
+/// along rows and columns, over a `padding` border.
+pub fn filter_separable(x: &Tensor, kernel: &Tensor, padding: Padding) -> PluginResult<Tensor> {
+    let n = kernel.size()[0];
+    let channels = x.size()[1];
+    let k = kernel.f_to_kind(x.kind())?;
+    let rows = k.f_view([1, 1, n, 1])?.f_expand([channels, 1, n, 1], false)?;
+    let cols = k.f_view([1, 1, 1, n])?.f_expand([channels, 1, 1, n], false)?;
+    let padded = pad(x, n / 2, n / 2, padding)?;
+    let filtered = padded.f_conv2d(&rows, None::<Tensor>, [1, 1], [0, 0], [1, 1], channels)?;
+    Ok(filtered.f_conv2d(&cols, None::<Tensor>, [1, 1], [0, 0], [1, 1], channels)?)
 }
 
 #[cfg(test)]
@@ -88,6 +250,59 @@ mod tests {
         let y = filter_channels(&x, &kernels).unwrap();
         assert_eq!(y.size(), [1, 2, 4, 5]);
         assert!((y - 0.25).abs().max().double_value(&[]) < 1e-12);
+    }
+
+    #[test]
+    fn cfa_sites_name_the_green_by_their_row() {
+        let rggb = CfaSites::of(CfaPattern::Rggb);
+        assert_eq!(rggb.red, [true, false, false, false]);
+        assert_eq!(rggb.green_in_red_rows, [false, true, false, false]);
+        assert_eq!(rggb.green_in_blue_rows, [false, false, true, false]);
+        let gbrg = CfaSites::of(CfaPattern::Gbrg);
+        assert_eq!(gbrg.blue, [false, true, false, false]);
+        assert_eq!(gbrg.green_in_blue_rows, [true, false, false, false]);
+        assert_eq!(gbrg.green_in_red_rows, [false, false, false, true]);
+        let like = Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu));
+        let mask = site_mask(gbrg.red, 3, 3, &like).unwrap();
+        assert!(mask.int64_value(&[0, 0, 1, 0]) == 1 && mask.int64_value(&[0, 0, 0, 0]) == 0);
+    }
+
+    #[test]
+    fn padding_modes_follow_scipys_definitions() {
+        let x = Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0]).view([1, 1, 1, 4]);
+        let row = |mode| Vec::<f64>::try_from(pad(&x, 0, 2, mode).unwrap().flatten(0, -1)).unwrap();
+        assert_eq!(row(Padding::Mirror), [3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 2.0]);
+        assert_eq!(row(Padding::Symmetric), [2.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 3.0]);
+        assert_eq!(row(Padding::Nearest), [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0]);
+        assert_eq!(row(Padding::Zero), [0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn yuv_round_trips_and_grey_has_no_chroma() {
+        let grey = Tensor::full([1, 3, 2, 2], 0.4, (tch::Kind::Double, tch::Device::Cpu));
+        let yuv = rgb_to_yuv(&grey).unwrap();
+        assert!((yuv.get(0).get(0) - 0.4).abs().max().double_value(&[]) < 1e-7);
+        assert!(yuv.narrow(1, 1, 2).abs().max().double_value(&[]) < 1e-7);
+        let x = Tensor::rand([2, 3, 4, 5], (tch::Kind::Double, tch::Device::Cpu));
+        let back = yuv_to_rgb(&rgb_to_yuv(&x).unwrap()).unwrap();
+        assert!((back - x).abs().max().double_value(&[]) < 1e-12);
+    }
+
+    #[test]
+    fn the_gaussian_kernel_is_scipys() {
+        // scipy.ndimage.gaussian_filter1d(unit impulse, 0.5), as scipy 1.x prints it
+        let k = gaussian_kernel(&Tensor::from_slice(&[0.5f64]), gaussian_radius(0.5)).unwrap();
+        let expected = [0.000_263_865_08, 0.106_450_772, 0.786_570_726, 0.106_450_772, 0.000_263_865_08];
+        for (got, want) in Vec::<f64>::try_from(&k).unwrap().iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn shifted_sums_are_1d_filters_with_mirrored_borders() {
+        let x = Tensor::from_slice(&[1.0f64, 2.0, 4.0, 8.0]).view([1, 1, 1, 4]);
+        let y = shifted_sum(&x, -1, &[(-1, 0.5), (1, 0.5)]).unwrap();
+        assert_eq!(Vec::<f64>::try_from(y.flatten(0, -1)).unwrap(), [2.0, 2.5, 5.0, 4.0]);
     }
 
     #[test]

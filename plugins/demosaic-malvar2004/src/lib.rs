@@ -1,0 +1,98 @@
+//! l2l plugin `demosaic-malvar2004`: gradient-corrected linear demosaicing after H. S. Malvar, L. He
+//! and R. Cutler, "High-quality linear interpolation for demosaicing of Bayer-patterned color
+//! images", ICASSP 2004.
+//!
+//! Every missing sample is a bilinear estimate corrected by the Laplacian of the channel that was
+//! sampled there, which the paper writes as four 5×5 filters (coefficients in eighths): green at red
+//! and blue sites; red (blue) at green sites in red (blue) rows; red (blue) at green sites in the other
+//! rows; red at blue sites and blue at red sites. All four CFA patterns and any size of at least 3×3
+//! (the border is mirrored about the edge pixel, which keeps the CFA phase; colour-demosaicing pads
+//! symmetrically, so the two differ within 2 pixels of the edge). Linear in the mosaic, hence
+//! differentiable everywhere; no learnable parameters.
+
+use l2l_ops::{pad, site_mask, CfaSites, Padding};
+use l2l_plugin_api::{
+    expect_mosaic, BuildStage, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// The paper's filters, in eighths, row-major 5×5, in the order the estimates are stacked.
+const FILTERS: [[f32; 25]; 4] = [
+    // green at red and blue sites
+    [0., 0., -1., 0., 0., 0., 0., 2., 0., 0., -1., 2., 4., 2., -1., 0., 0., 2., 0., 0., 0., 0., -1., 0., 0.],
+    // red at green sites in red rows; blue at green sites in blue rows
+    [0., 0., 0.5, 0., 0., 0., -1., 0., -1., 0., -1., 4., 5., 4., -1., 0., -1., 0., -1., 0., 0., 0., 0.5, 0., 0.],
+    // red at green sites in blue rows; blue at green sites in red rows (the transpose of the above)
+    [0., 0., -1., 0., 0., 0., -1., 4., -1., 0., 0.5, 0., 5., 0., 0.5, 0., -1., 4., -1., 0., 0., 0., -1., 0., 0.],
+    // red at blue sites; blue at red sites
+    [0., 0., -1.5, 0., 0., 0., 2., 0., 2., 0., -1.5, 0., 6., 0., -1.5, 0., 2., 0., 2., 0., 0., 0., -1.5, 0., 0.],
+];
+
+/// Config of [`DemosaicMalvar2004`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemosaicMalvar2004Config {
+    /// The mosaic's CFA layout.
+    pub cfa_pattern: CfaPattern,
+}
+
+impl Default for DemosaicMalvar2004Config {
+    fn default() -> Self {
+        Self { cfa_pattern: CfaPattern::Rggb }
+    }
+}
+
+impl ComponentConfig for DemosaicMalvar2004Config {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] =
+        &[("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG")];
+}
+
+/// Malvar–He–Cutler demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
+pub struct DemosaicMalvar2004 {
+    params: ParameterSet,
+    sites: CfaSites,
+    filters: Tensor,
+}
+
+impl BuildStage for DemosaicMalvar2004 {
+    type Config = DemosaicMalvar2004Config;
+    fn build(config: DemosaicMalvar2004Config) -> PluginResult<Self> {
+        let flat: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
+        let filters = Tensor::from_slice(&flat).f_view([4, 1, 5, 5])?;
+        Ok(Self { params: ParameterSet::new(), sites: CfaSites::of(config.cfa_pattern), filters })
+    }
+}
+
+impl Module for DemosaicMalvar2004 {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_mosaic(input, "demosaic_malvar2004")?;
+        let size = input.size();
+        let (h, w) = (size[2], size[3]);
+        let weight = self.filters.f_to_kind(input.kind())?.f_to_device(input.device())?;
+        let estimates = pad(input, 2, 2, Padding::Mirror)?.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?;
+        let estimate = |i: i64| estimates.f_narrow(1, i, 1);
+        // `value` at the given sites, `otherwise` elsewhere
+        let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
+            Ok(value.f_where_self(&site_mask(sites, h, w, input)?, otherwise)?)
+        };
+        let s = &self.sites;
+        let zeros = input.f_zeros_like()?;
+        let red_or_blue = [0, 1, 2, 3].map(|p| s.red[p] || s.blue[p]);
+        let green = pick(red_or_blue, &estimate(0)?, input)?;
+        let red = pick(s.red, input, &zeros)?;
+        let red = pick(s.green_in_red_rows, &estimate(1)?, &red)?;
+        let red = pick(s.green_in_blue_rows, &estimate(2)?, &red)?;
+        let red = pick(s.blue, &estimate(3)?, &red)?;
+        let blue = pick(s.blue, input, &zeros)?;
+        let blue = pick(s.green_in_blue_rows, &estimate(1)?, &blue)?;
+        let blue = pick(s.green_in_red_rows, &estimate(2)?, &blue)?;
+        let blue = pick(s.red, &estimate(3)?, &blue)?;
+        Ok(Tensor::f_cat(&[red, green, blue], 1)?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+inventory::submit! { ComponentRegistration::stage::<DemosaicMalvar2004>("demosaic_malvar2004", "Malvar–He–Cutler (2004) gradient-corrected linear demosaicing") }
+
+l2l_plugin_api::export_plugin!();

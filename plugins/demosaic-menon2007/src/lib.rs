@@ -1,0 +1,177 @@
+//! l2l plugin `demosaic-menon2007`: demosaicing with directional filtering and a posteriori decision
+//! (DDFAPD), after D. Menon, S. Andriani and G. Calvagno, IEEE Trans. Image Processing 16(1),
+//! 132–141, 2007, with the paper's refining step; the reference is colour-demosaicing's
+//! `demosaicing_CFA_Bayer_Menon2007`, followed operation by operation.
+//!
+//! 1. Green is interpolated horizontally and vertically with the filter `[-¼, ½, ½, ½, -¼]`.
+//! 2. The decision: colour differences of each direction are compared with their neighbours two
+//!    samples away; the direction with the smaller weighted variation (5×5 window) wins per pixel.
+//! 3. Red and blue are filled from green plus interpolated colour differences, along the decided
+//!    direction at red/blue sites.
+//! 4. Refining (optional): the colour differences are smoothed along the decided direction (3-tap
+//!    mean) and the samples rebuilt from them.
+//!
+//! Differentiable in the mosaic almost everywhere: the decision is a per-pixel selection, piecewise
+//! constant in the input, and gradients flow through the selected estimate. All four CFA patterns,
+//! any size of at least 3×3 (mirrored borders, as the reference).
+
+use l2l_ops::{shifted_sum, site_mask, CfaSites};
+use l2l_plugin_api::{
+    expect_mosaic, BuildStage, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// `h0 + h1` of the paper: the directional green interpolator, as offsets and weights.
+const GREEN_TAPS: [(i64, f64); 5] = [(-2, -0.25), (-1, 0.5), (0, 0.5), (1, 0.5), (2, -0.25)];
+/// Mean of the two neighbours.
+const NEIGHBOUR_TAPS: [(i64, f64); 2] = [(-1, 0.5), (1, 0.5)];
+/// Three-sample mean of the refining step.
+const MEAN3_TAPS: [(i64, f64); 3] = [(-1, 1.0 / 3.0), (0, 1.0 / 3.0), (1, 1.0 / 3.0)];
+/// The decision's window for horizontal differences, as the paper and the reference convolve it.
+const DECISION_WINDOW: [f32; 25] = [
+    0., 0., 1., 0., 1., 0., 0., 0., 1., 0., 0., 0., 3., 0., 3., 0., 0., 0., 1., 0., 0., 0., 1., 0., 1.,
+];
+
+/// Config of [`DemosaicMenon2007`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemosaicMenon2007Config {
+    /// The mosaic's CFA layout.
+    pub cfa_pattern: CfaPattern,
+    /// Apply the refining step.
+    pub refine: bool,
+}
+
+impl Default for DemosaicMenon2007Config {
+    fn default() -> Self {
+        Self { cfa_pattern: CfaPattern::Rggb, refine: true }
+    }
+}
+
+impl ComponentConfig for DemosaicMenon2007Config {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
+        ("refine", "apply the paper's refining step (smoothed colour differences)"),
+    ];
+}
+
+/// DDFAPD demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
+pub struct DemosaicMenon2007 {
+    params: ParameterSet,
+    sites: CfaSites,
+    refine: bool,
+    /// The decision windows as correlation weights `[2, 1, 5, 5]`: horizontal, vertical.
+    windows: Tensor,
+}
+
+impl BuildStage for DemosaicMenon2007 {
+    type Config = DemosaicMenon2007Config;
+    fn build(config: DemosaicMenon2007Config) -> PluginResult<Self> {
+        // scipy's convolve flips the window; a correlation with the flipped window is the same
+        let horizontal = Tensor::from_slice(&DECISION_WINDOW).f_view([5, 5])?;
+        let vertical = horizontal.f_transpose(0, 1)?;
+        let windows = Tensor::f_stack(&[horizontal, vertical], 0)?.f_flip([1, 2])?.f_unsqueeze(1)?.f_contiguous()?;
+        Ok(Self { params: ParameterSet::new(), sites: CfaSites::of(config.cfa_pattern), refine: config.refine, windows })
+    }
+}
+
+/// Horizontal and vertical 1-D filters with mirrored borders.
+fn along_rows(x: &Tensor, taps: &[(i64, f64)]) -> PluginResult<Tensor> {
+    shifted_sum(x, -1, taps)
+}
+fn along_columns(x: &Tensor, taps: &[(i64, f64)]) -> PluginResult<Tensor> {
+    shifted_sum(x, -2, taps)
+}
+
+impl DemosaicMenon2007 {
+    /// Steps 1–3: the directional estimate, the decision (true: horizontal) and the filled planes.
+    fn interpolate(&self, x: &Tensor) -> PluginResult<(Tensor, Tensor, Tensor, Tensor)> {
+        let size = x.size();
+        let (h, w) = (size[2], size[3]);
+        let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
+            Ok(value.f_where_self(&site_mask(sites, h, w, x)?, otherwise)?)
+        };
+        let s = &self.sites;
+        let zeros = x.f_zeros_like()?;
+
+        let green_h = pick(s.green, x, &along_rows(x, &GREEN_TAPS)?)?;
+        let green_v = pick(s.green, x, &along_columns(x, &GREEN_TAPS)?)?;
+        let diff_h = pick(s.green, &zeros, &x.f_sub(&green_h)?)?;
+        let diff_v = pick(s.green, &zeros, &x.f_sub(&green_v)?)?;
+        let variation_h = along_rows(&diff_h, &[(0, 1.0), (2, -1.0)])?.f_abs()?;
+        let variation_v = along_columns(&diff_v, &[(0, 1.0), (2, -1.0)])?.f_abs()?;
+        let windows = self.windows.f_to_kind(x.kind())?.f_to_device(x.device())?;
+        let weigh = |variation: &Tensor, window: i64| -> PluginResult<Tensor> {
+            let padded = variation.f_constant_pad_nd([2, 2, 2, 2])?;
+            Ok(padded.f_conv2d(&windows.f_narrow(0, window, 1)?, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+        };
+        let horizontal = weigh(&variation_v, 1)?.f_ge_tensor(&weigh(&variation_h, 0)?)?;
+        let green = green_h.f_where_self(&horizontal, &green_v)?;
+
+        // colour plus the neighbours' colour difference to `base`, along rows or columns
+        let with_rows = |base: &Tensor, colour: &Tensor| -> PluginResult<Tensor> {
+            Ok(base.f_add(&along_rows(colour, &NEIGHBOUR_TAPS)?)?.f_sub(&along_rows(base, &NEIGHBOUR_TAPS)?)?)
+        };
+        let with_columns = |base: &Tensor, colour: &Tensor| -> PluginResult<Tensor> {
+            Ok(base.f_add(&along_columns(colour, &NEIGHBOUR_TAPS)?)?.f_sub(&along_columns(base, &NEIGHBOUR_TAPS)?)?)
+        };
+        let red = pick(s.red, x, &zeros)?;
+        let red = pick(s.green_in_red_rows, &with_rows(&green, &red)?, &red)?;
+        let red = pick(s.green_in_blue_rows, &with_columns(&green, &red)?, &red)?;
+        let blue = pick(s.blue, x, &zeros)?;
+        let blue = pick(s.green_in_blue_rows, &with_rows(&green, &blue)?, &blue)?;
+        let blue = pick(s.green_in_red_rows, &with_columns(&green, &blue)?, &blue)?;
+        let red_at_blue = with_rows(&blue, &red)?.f_where_self(&horizontal, &with_columns(&blue, &red)?)?;
+        let red = pick(s.blue, &red_at_blue, &red)?;
+        let blue_at_red = with_rows(&red, &blue)?.f_where_self(&horizontal, &with_columns(&red, &blue)?)?;
+        let blue = pick(s.red, &blue_at_red, &blue)?;
+        Ok((red, green, blue, horizontal))
+    }
+
+    /// Step 4: colour differences smoothed along the decided direction, samples rebuilt from them.
+    fn refine(&self, red: Tensor, green: Tensor, blue: Tensor, horizontal: &Tensor) -> PluginResult<Tensor> {
+        let size = red.size();
+        let (h, w) = (size[2], size[3]);
+        let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
+            Ok(value.f_where_self(&site_mask(sites, h, w, &red)?, otherwise)?)
+        };
+        let directional_mean = |t: &Tensor| -> PluginResult<Tensor> {
+            Ok(along_rows(t, &MEAN3_TAPS)?.f_where_self(horizontal, &along_columns(t, &MEAN3_TAPS)?)?)
+        };
+        let s = &self.sites;
+        let red_difference = directional_mean(&red.f_sub(&green)?)?;
+        let blue_difference = directional_mean(&blue.f_sub(&green)?)?;
+        let green = pick(s.red, &red.f_sub(&red_difference)?, &green)?;
+        let green = pick(s.blue, &blue.f_sub(&blue_difference)?, &green)?;
+
+        let red_minus_green = red.f_sub(&green)?;
+        let blue_minus_green = blue.f_sub(&green)?;
+        let red = pick(s.green_in_blue_rows, &green.f_add(&along_columns(&red_minus_green, &NEIGHBOUR_TAPS)?)?, &red)?;
+        let red = pick(s.green_in_red_rows, &green.f_add(&along_rows(&red_minus_green, &NEIGHBOUR_TAPS)?)?, &red)?;
+        let blue = pick(s.green_in_red_rows, &green.f_add(&along_columns(&blue_minus_green, &NEIGHBOUR_TAPS)?)?, &blue)?;
+        let blue = pick(s.green_in_blue_rows, &green.f_add(&along_rows(&blue_minus_green, &NEIGHBOUR_TAPS)?)?, &blue)?;
+
+        let red_minus_blue = directional_mean(&red.f_sub(&blue)?)?;
+        let red = pick(s.blue, &blue.f_add(&red_minus_blue)?, &red)?;
+        let blue = pick(s.red, &red.f_sub(&red_minus_blue)?, &blue)?;
+        Ok(Tensor::f_cat(&[red, green, blue], 1)?)
+    }
+}
+
+impl Module for DemosaicMenon2007 {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_mosaic(input, "demosaic_menon2007")?;
+        let (red, green, blue, horizontal) = self.interpolate(input)?;
+        if self.refine {
+            self.refine(red, green, blue, &horizontal)
+        } else {
+            Ok(Tensor::f_cat(&[red, green, blue], 1)?)
+        }
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+inventory::submit! { ComponentRegistration::stage::<DemosaicMenon2007>("demosaic_menon2007", "Menon et al. (2007) directional filtering with a posteriori decision") }
+
+l2l_plugin_api::export_plugin!();
