@@ -8,12 +8,20 @@
 //! | `colour_matrix` | RGB | `matrix` (3×3) | camera RGB → linear sRGB |
 //! | `clip` | any | – | clamps to [min, max] (gradient zero outside) |
 //! | `gamma` | any | `gamma` (1) | display encoding x^(1/γ) on x clamped to ≥ ε |
+//! | `rgb_to_yuv`, `yuv_to_rgb` | RGB | – | BT.601 as scikit-image's `rgb2yuv` / `yuv2rgb` |
+//! | `pack` | mosaic | – | each 2×2 CFA block → one RGB pixel (R, mean G, B), half size |
+//! | `batch_norm` | any `[B,C,H,W]` | – (running statistics) | normalisation without affine parameters |
+//! | `additive` | `[B,C,H,W]` | `offset` (C×H×W) | adds a learnable offset image, zero at start |
 //!
 //! Order in a published pipeline: black level → demosaic → white balance → colour matrix →
 //! (denoise, sharpen) → clip → gamma.
 
+mod conversions;
+mod output;
 mod stages;
 
+pub use conversions::{ColourSpace, Pack, RgbToYuv, YuvToRgb};
+pub use output::{Additive, BatchNorm};
 pub use stages::{BlackLevel, Clip, ColourMatrix, Gamma, WhiteBalance};
 
 use l2l_plugin_api::ComponentRegistration;
@@ -23,5 +31,10 @@ inventory::submit! { ComponentRegistration::stage::<WhiteBalance>("white_balance
 inventory::submit! { ComponentRegistration::stage::<ColourMatrix>("colour_matrix", "map camera RGB to linear sRGB with a 3×3 matrix") }
 inventory::submit! { ComponentRegistration::stage::<Clip>("clip", "clamp values to [min, max]") }
 inventory::submit! { ComponentRegistration::stage::<Gamma>("gamma", "display gamma: x^(1/gamma)") }
+inventory::submit! { ComponentRegistration::stage::<RgbToYuv>("rgb_to_yuv", "RGB to YUV (BT.601)") }
+inventory::submit! { ComponentRegistration::stage::<YuvToRgb>("yuv_to_rgb", "YUV (BT.601) to RGB") }
+inventory::submit! { ComponentRegistration::stage::<Pack>("pack", "2×2 CFA blocks to half-size RGB, no interpolation") }
+inventory::submit! { ComponentRegistration::stage::<BatchNorm>("batch_norm", "batch normalisation without affine parameters") }
+inventory::submit! { ComponentRegistration::stage::<Additive>("additive", "learnable additive offset image") }
 
 l2l_plugin_api::export_plugin!();

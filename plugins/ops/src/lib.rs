@@ -5,6 +5,7 @@
 //! Not a plugin: it registers nothing. Not for algorithms owned by one plugin.
 
 pub mod gradcheck;
+pub mod reference;
 
 use l2l_plugin_api::{CfaPattern, PluginError, PluginResult};
 use tch::Tensor;
@@ -167,6 +168,13 @@ pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) ->
 /// [`filter_channels_padded`] with mirrored borders.
 pub fn filter_channels(x: &Tensor, kernels: &Tensor) -> PluginResult<Tensor> {
     filter_channels_padded(x, kernels, Padding::Mirror)
+}
+
+/// Gaussian blur of every channel with standard deviation `sigma` (a 1-element tensor, differentiable)
+/// over a kernel of `radius` (fixed: use [`gaussian_radius`] of the initial σ, as scipy does).
+pub fn gaussian_blur(x: &Tensor, sigma: &Tensor, radius: i64, padding: Padding) -> PluginResult<Tensor> {
+    let kernel = gaussian_kernel(&sigma.f_to_kind(x.kind())?.f_view([1])?, radius)?;
+    filter_separable(x, &kernel.f_view([-1])?, padding)
 }
 
 /// RGB → YUV rows (BT.601, as scikit-image's `rgb2yuv`, which the published pipelines used).

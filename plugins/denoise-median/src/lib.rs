@@ -1,0 +1,71 @@
+//! l2l plugin `denoise-median`: median filtering of the luma in a square window, as the published
+//! pipelines denoise (`scipy.ndimage.median_filter(Y, size)`, symmetric border). Differentiable almost
+//! everywhere: the gradient reaches the pixel that is each window's median.
+
+use l2l_ops::{on_luma, pad, Padding};
+use l2l_plugin_api::{
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Config of [`DenoiseMedian`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DenoiseMedianConfig {
+    /// Side of the square window (odd).
+    pub size: i64,
+    /// How the border is extended.
+    pub padding: Padding,
+}
+
+impl Default for DenoiseMedianConfig {
+    fn default() -> Self {
+        Self { size: 3, padding: Padding::Symmetric }
+    }
+}
+
+impl ComponentConfig for DenoiseMedianConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("size", "side of the square window, odd (3: 3×3)"),
+        ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
+    ];
+}
+
+/// The median of each pixel's window, on the luma.
+pub struct DenoiseMedian {
+    params: ParameterSet,
+    size: i64,
+    padding: Padding,
+}
+
+impl BuildStage for DenoiseMedian {
+    type Config = DenoiseMedianConfig;
+    fn build(config: DenoiseMedianConfig) -> PluginResult<Self> {
+        if config.size < 1 || config.size % 2 == 0 || config.size > 15 {
+            return Err(PluginError::Config(format!("size: expected an odd window side from 1 to 15, found {}", config.size)));
+        }
+        Ok(Self { params: ParameterSet::new(), size: config.size, padding: config.padding })
+    }
+}
+
+/// The median of every `size × size` window of `x` `[B, 1, H, W]`.
+fn median_filter(x: &Tensor, size: i64, padding: Padding) -> PluginResult<Tensor> {
+    let shape = x.size();
+    let padded = pad(x, size / 2, size / 2, padding)?;
+    let windows = padded.f_unfold(2, size, 1)?.f_unfold(3, size, 1)?;
+    let flat = windows.f_reshape([shape[0], shape[1], shape[2], shape[3], size * size])?;
+    Ok(flat.f_median_dim(-1, false)?.0)
+}
+
+impl Module for DenoiseMedian {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_rgb(input, "denoise_median")?;
+        on_luma(input, |luma| median_filter(luma, self.size, self.padding))
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+inventory::submit! { ComponentRegistration::stage::<DenoiseMedian>("denoise_median", "median filtering of the luma") }
+
+l2l_plugin_api::export_plugin!();

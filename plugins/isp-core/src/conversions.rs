@@ -1,0 +1,104 @@
+//! Stages that change what the channels mean or how they are laid out: RGB↔YUV and the 2×2 packing
+//! of the mosaic (the published "none" processing).
+
+use l2l_ops::{rgb_to_yuv, yuv_to_rgb};
+use l2l_plugin_api::{
+    expect_mosaic, expect_rgb, BuildStage, CfaPattern, ComponentConfig, Module, ParameterSet, PluginError, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Config of the stages that take none.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+impl ComponentConfig for NoConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[];
+}
+
+/// RGB → YUV (BT.601, scikit-image's `rgb2yuv`) when `TO_YUV`, else its inverse.
+pub struct ColourSpace<const TO_YUV: bool> {
+    params: ParameterSet,
+}
+
+/// RGB → YUV.
+pub type RgbToYuv = ColourSpace<true>;
+/// YUV → RGB.
+pub type YuvToRgb = ColourSpace<false>;
+
+impl<const TO_YUV: bool> BuildStage for ColourSpace<TO_YUV> {
+    type Config = NoConfig;
+    fn build(_: NoConfig) -> PluginResult<Self> {
+        Ok(Self { params: ParameterSet::new() })
+    }
+}
+
+impl<const TO_YUV: bool> Module for ColourSpace<TO_YUV> {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        if TO_YUV {
+            expect_rgb(input, "rgb_to_yuv")?;
+            rgb_to_yuv(input)
+        } else {
+            expect_rgb(input, "yuv_to_rgb")?;
+            yuv_to_rgb(input)
+        }
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Config of [`Pack`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackConfig {
+    /// The mosaic's CFA layout.
+    pub cfa_pattern: CfaPattern,
+}
+
+impl Default for PackConfig {
+    fn default() -> Self {
+        Self { cfa_pattern: CfaPattern::Rggb }
+    }
+}
+
+impl ComponentConfig for PackConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] =
+        &[("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG")];
+}
+
+/// Each 2×2 CFA block becomes one RGB pixel (red, mean of the two greens, blue): `[B, 1, H, W]` →
+/// `[B, 3, H/2, W/2]`, no interpolation. Needs even sizes.
+pub struct Pack {
+    params: ParameterSet,
+    /// Per output channel, the weight of each block position (row-major).
+    weights: Tensor,
+}
+
+impl BuildStage for Pack {
+    type Config = PackConfig;
+    fn build(config: PackConfig) -> PluginResult<Self> {
+        let colours = config.cfa_pattern.colours();
+        let mut weights = [0f32; 12];
+        for (position, colour) in colours.into_iter().enumerate() {
+            weights[colour * 4 + position] = if colour == 1 { 0.5 } else { 1.0 };
+        }
+        Ok(Self { params: ParameterSet::new(), weights: Tensor::from_slice(&weights).f_view([3, 4, 1, 1])? })
+    }
+}
+
+impl Module for Pack {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_mosaic(input, "pack")?;
+        let size = input.size();
+        if size[2] % 2 != 0 || size[3] % 2 != 0 {
+            return Err(PluginError::Input(format!(
+                "pack: expected even height and width (whole 2×2 CFA blocks), found {}×{}",
+                size[2], size[3]
+            )));
+        }
+        let blocks = input.f_pixel_unshuffle(2)?;
+        let weights = self.weights.f_to_kind(input.kind())?.f_to_device(input.device())?;
+        Ok(blocks.f_conv2d(&weights, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+    }
+    l2l_plugin_api::parameters_in!(params);
+}

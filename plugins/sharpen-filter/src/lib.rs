@@ -1,0 +1,70 @@
+//! l2l plugin `sharpen-filter`: sharpening of the luma by a 3×3 kernel, learnable, as the published
+//! pipelines sharpen (`rgb2yuv`, `convolve2d(Y, kernel, "same")` with a zero border, `yuv2rgb`).
+//! The default kernel `[[0,-1,0],[-1,5,-1],[0,-1,0]]` adds the negative Laplacian to the image.
+//! A true convolution (the kernel is flipped, as `convolve2d` does), linear in the image and in the
+//! kernel, so differentiable in both.
+
+use l2l_ops::{filter_channels_padded, on_luma, Padding};
+use l2l_plugin_api::{
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Config of [`SharpenFilter`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharpenFilterConfig {
+    /// The 3×3 kernel, row-major.
+    pub kernel: [[f32; 3]; 3],
+    /// How the border is extended.
+    pub padding: Padding,
+    /// Learn the kernel.
+    pub trainable: bool,
+}
+
+impl Default for SharpenFilterConfig {
+    fn default() -> Self {
+        Self { kernel: [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]], padding: Padding::Zero, trainable: true }
+    }
+}
+
+impl ComponentConfig for SharpenFilterConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("kernel", "3×3 sharpening kernel applied to the luma (convolution)"),
+        ("padding", "border: zero (as the published pipelines), mirror, symmetric or nearest"),
+        ("trainable", "learn the kernel"),
+    ];
+}
+
+/// Convolves the luma with a learnable 3×3 kernel.
+pub struct SharpenFilter {
+    params: ParameterSet,
+    padding: Padding,
+}
+
+impl BuildStage for SharpenFilter {
+    type Config = SharpenFilterConfig;
+    fn build(config: SharpenFilterConfig) -> PluginResult<Self> {
+        let flat: Vec<f32> = config.kernel.iter().flatten().copied().collect();
+        if let Some(v) = flat.iter().find(|v| !v.is_finite()) {
+            return Err(PluginError::Config(format!("kernel: expected finite numbers, found {v}")));
+        }
+        let mut params = ParameterSet::new();
+        params.add("kernel", &Tensor::from_slice(&flat).f_view([3, 3])?, config.trainable)?;
+        Ok(Self { params, padding: config.padding })
+    }
+}
+
+impl Module for SharpenFilter {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_rgb(input, "sharpen_filter")?;
+        let kernel = self.params.get("kernel")?.f_flip([0, 1])?.f_unsqueeze(0)?;
+        on_luma(input, |luma| filter_channels_padded(luma, &kernel, self.padding))
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+inventory::submit! { ComponentRegistration::stage::<SharpenFilter>("sharpen_filter", "sharpen the luma with a learnable 3×3 kernel") }
+
+l2l_plugin_api::export_plugin!();

@@ -1,0 +1,80 @@
+//! l2l plugin `sharpen-unsharp`: unsharp masking of the luma, `Y + amount · (Y − G_radius ∗ Y)`, as
+//! scikit-image's `unsharp_mask(preserve_range=True)` computes it (Gaussian of standard deviation
+//! `radius`, truncated at 4σ, symmetric border), which the published pipelines apply to the Y of
+//! `rgb2yuv`. `radius` and `amount` are learnable; the kernel's support stays the one of the initial
+//! radius.
+
+use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, Padding};
+use l2l_plugin_api::{
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Config of [`SharpenUnsharp`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharpenUnsharpConfig {
+    /// Standard deviation of the blur, in pixels.
+    pub radius: f64,
+    /// Strength of the added detail.
+    pub amount: f64,
+    /// How the border is extended.
+    pub padding: Padding,
+    /// Learn radius and amount.
+    pub trainable: bool,
+}
+
+impl Default for SharpenUnsharpConfig {
+    fn default() -> Self {
+        Self { radius: 1.0, amount: 1.0, padding: Padding::Symmetric, trainable: true }
+    }
+}
+
+impl ComponentConfig for SharpenUnsharpConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("radius", "standard deviation of the Gaussian blur, in pixels (> 0)"),
+        ("amount", "how much of the detail (image − blurred) is added"),
+        ("padding", "border: symmetric (as scikit-image), mirror, nearest or zero"),
+        ("trainable", "learn radius and amount"),
+    ];
+}
+
+/// Adds `amount` times the detail above a Gaussian blur of the luma.
+pub struct SharpenUnsharp {
+    params: ParameterSet,
+    kernel_radius: i64,
+    padding: Padding,
+}
+
+impl BuildStage for SharpenUnsharp {
+    type Config = SharpenUnsharpConfig;
+    fn build(config: SharpenUnsharpConfig) -> PluginResult<Self> {
+        if !(config.radius.is_finite() && config.radius > 0.0) {
+            return Err(PluginError::Config(format!("radius: expected a number > 0, found {}", config.radius)));
+        }
+        if !config.amount.is_finite() {
+            return Err(PluginError::Config(format!("amount: expected a finite number, found {}", config.amount)));
+        }
+        let mut params = ParameterSet::new();
+        params.add("radius", &Tensor::from_slice(&[config.radius]), config.trainable)?;
+        params.add("amount", &Tensor::from_slice(&[config.amount]), config.trainable)?;
+        Ok(Self { params, kernel_radius: gaussian_radius(config.radius), padding: config.padding })
+    }
+}
+
+impl Module for SharpenUnsharp {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_rgb(input, "sharpen_unsharp")?;
+        let (radius, amount) = (self.params.get("radius")?, self.params.get("amount")?);
+        on_luma(input, |luma| {
+            let blurred = gaussian_blur(luma, radius, self.kernel_radius, self.padding)?;
+            Ok(luma.f_add(&luma.f_sub(&blurred)?.f_mul(amount)?)?)
+        })
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+inventory::submit! { ComponentRegistration::stage::<SharpenUnsharp>("sharpen_unsharp", "unsharp masking of the luma (learnable radius and amount)") }
+
+l2l_plugin_api::export_plugin!();
