@@ -14,6 +14,10 @@
 //! [input]                           # what `run` processes (see `InputConfig`)
 //! [job]                             # what `run` does (see `JobConfig`)
 //! ```
+//! `include = ["cameras/raw-drone.toml"]` (paths relative to the including file) merges other files
+//! in first, table by table, so camera presets and pipelines can be combined; the including file's
+//! own keys win. Paths inside configs are relative to the top-level file.
+//!
 //! Overrides: `--set KEY.PATH=VALUE`, VALUE in TOML syntax (`2.4`, `[1, 2]`, `"text"`); a bare word
 //! that is not TOML is taken as a string (`--set stages.demosaic.kind=demosaic_bilinear`).
 
@@ -191,12 +195,44 @@ fn parse_override_value(text: &str) -> toml::Value {
     }
 }
 
-/// Reads `path`, applies `overrides` and validates everything the host itself owns.
-pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
+/// Merges `over` into `base`: tables key by key, anything else replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(over_table)) => merge(base_table, over_table),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Reads one config file with its `include`s merged in (at most 8 levels deep).
+fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
+    if depth > 8 {
+        bail!("config {}: includes nest more than 8 levels (a cycle?)", path.display());
+    }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
     let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| anyhow!("config {}: {}", path.display(), e.to_string().trim_end()))?;
+    let Some(include) = table.remove("include") else { return Ok(table) };
+    let files = include
+        .as_array()
+        .and_then(|items| items.iter().map(|i| i.as_str()).collect::<Option<Vec<_>>>())
+        .ok_or_else(|| anyhow!("config {}: key `include`: expected a list of file names", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut merged = toml::Table::new();
+    for file in files {
+        merge(&mut merged, read_with_includes(&dir.join(file), depth + 1).with_context(|| format!("included from {}", path.display()))?);
+    }
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+/// Reads `path` (with its includes), applies `overrides` and validates everything the host owns.
+pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
+    let mut table = read_with_includes(path, 0)?;
     for assignment in overrides {
         apply_override(&mut table, assignment)?;
     }
@@ -271,17 +307,22 @@ impl LoadedConfig {
 
     /// The device the config asks for.
     pub fn device(&self) -> Result<Device> {
-        let text = self.config.device.trim();
-        match text {
-            "auto" => Ok(Device::cuda_if_available()),
-            "cpu" => Ok(Device::Cpu),
-            "cuda" => Ok(Device::Cuda(0)),
-            _ => text
-                .strip_prefix("cuda:")
-                .and_then(|i| i.parse::<usize>().ok())
-                .map(Device::Cuda)
-                .ok_or_else(|| anyhow!("config key `device`: expected auto, cpu, cuda or cuda:N, found `{text}`")),
-        }
+        parse_device(&self.config.device).map_err(|e| anyhow!("config key `device`: {e}"))
+    }
+}
+
+/// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(text: &str) -> Result<Device> {
+    let text = text.trim();
+    match text {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        _ => text
+            .strip_prefix("cuda:")
+            .and_then(|i| i.parse::<usize>().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| anyhow!("expected auto, cpu, cuda or cuda:N, found `{text}`")),
     }
 }
 
@@ -343,6 +384,24 @@ mod tests {
         let specs = loaded("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\ngamma = 2.0\n").stage_specs().unwrap();
         assert_eq!(specs[0].kind, "gamma");
         assert_eq!(specs[0].config_text.trim(), "gamma = 2.0");
+    }
+
+    #[test]
+    fn includes_merge_table_by_table_and_the_includer_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("camera.toml"), "[stages.wb]\ngains = [2.0, 1.0, 1.5]\nkind = \"x\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("main.toml"),
+            "include = [\"camera.toml\"]\npipeline = [\"wb\"]\n[stages.wb]\nkind = \"white_balance\"\n",
+        )
+        .unwrap();
+        let loaded = load(&dir.path().join("main.toml"), &[]).unwrap();
+        let specs = loaded.stage_specs().unwrap();
+        assert_eq!(specs[0].kind, "white_balance");
+        assert!(specs[0].config_text.contains("gains = [2.0, 1.0, 1.5]"), "{}", specs[0].config_text);
+        std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
+        let err = format!("{:#}", load(&dir.path().join("loop.toml"), &[]).unwrap_err());
+        assert!(err.contains("more than 8 levels"), "{err}");
     }
 
     #[test]

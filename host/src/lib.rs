@@ -1,12 +1,13 @@
 //! The l2l host: finds and loads plugins, assembles pipelines from configs and runs jobs on them.
 //!
-//! Modules depend one way: `config` → `plugins` → `pipeline` → `run`; `imageio` and `chart` are
-//! leaves. The binary (`main.rs`) only parses the command line and wires these together.
+//! Modules depend one way: `config` → `plugins` → `pipeline` → `run`, `export`, `bench`; `imageio`
+//! and `chart` are leaves. The binary (`main.rs`) only parses the command line and wires these together.
 //!
 //! Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).
 
 pub mod chart;
 pub mod config;
+pub mod export;
 pub mod imageio;
 pub mod pipeline;
 pub mod plugins;

@@ -44,6 +44,27 @@ enum Command {
         #[arg(long)]
         white_level: Option<f64>,
     },
+    /// Process raw files through several pipelines, one output folder per pipeline (resumable).
+    Export {
+        /// Pipeline configs; each output folder is named after its file.
+        #[arg(long, required = true, num_args = 1..)]
+        pipelines: Vec<PathBuf>,
+        /// Raw files, or folders of them.
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<PathBuf>,
+        /// The folder that receives one folder per pipeline.
+        #[arg(long)]
+        output: PathBuf,
+        /// Output encoding.
+        #[arg(long, value_enum, default_value = "png16")]
+        format: l2l_host::export::ExportFormat,
+        /// Divide integer raw samples by this instead of the file's own white level.
+        #[arg(long)]
+        white_level: Option<f64>,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
     /// Installed plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -132,6 +153,20 @@ fn execute(command: Command) -> Result<()> {
             let result = tch::no_grad(|| pipeline.forward(&mosaic))?;
             imageio::write_image(&output, &result.f_get(0)?, png_bits)?;
             println!("wrote {}", output.display());
+            Ok(())
+        }
+        Command::Export { pipelines, input, output, format, white_level, device } => {
+            let device = config::parse_device(&device)?;
+            let started = std::time::Instant::now();
+            let summary = l2l_host::export::export(&pipelines, &input, &output, format, white_level, device)?;
+            println!(
+                "exported {} files ({} already there, {} stage runs shared) into {} in {:.1} s",
+                summary.written,
+                summary.skipped,
+                summary.shared_stage_runs,
+                output.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Plugins(PluginsCommand::List { plugin_dirs }) => {

@@ -38,6 +38,11 @@ impl Pipeline {
         &self.stages
     }
 
+    /// The stages, mutable, for callers that run them one by one.
+    pub fn stages_mut(&mut self) -> &mut [(String, RemoteModule)] {
+        &mut self.stages
+    }
+
     /// Runs all stages on a mosaic batch `[B, 1, H, W]`.
     pub fn forward(&mut self, mosaic: &Tensor) -> Result<Tensor> {
         let mut x = mosaic.shallow_clone();

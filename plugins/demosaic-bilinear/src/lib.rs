@@ -4,12 +4,12 @@
 //! Each colour plane keeps its samples and fills the others with the mean of the nearest samples of
 //! that colour: the 3×3 kernels `[[0,1,0],[1,4,1],[0,1,0]]/4` for green and
 //! `[[1,2,1],[2,4,2],[1,2,1]]/4` for red and blue, applied to the plane masked to its samples (the
-//! definition of colour-demosaicing's `demosaicing_CFA_Bayer_bilinear`). The border is mirrored about
-//! the edge pixel, which keeps every padded sample's CFA colour; colour-demosaicing pads
-//! symmetrically, which shifts the CFA phase there, so the two differ in the outermost pixel only.
+//! definition of colour-demosaicing's `demosaicing_CFA_Bayer_bilinear`). By default the border is
+//! mirrored about the edge pixel, which keeps every padded sample's CFA colour; colour-demosaicing
+//! pads symmetrically, which shifts the CFA phase there (`padding = "symmetric"` reproduces it).
 //! Linear in the mosaic, so differentiable everywhere; no learnable parameters.
 
-use l2l_ops::{cfa_masks, filter_channels};
+use l2l_ops::{cfa_masks, filter_channels_padded, Padding};
 use l2l_plugin_api::{
     expect_mosaic, BuildStage, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginResult,
 };
@@ -22,17 +22,22 @@ use tch::Tensor;
 pub struct DemosaicBilinearConfig {
     /// The mosaic's CFA layout.
     pub cfa_pattern: CfaPattern,
+    /// How the border is extended.
+    pub padding: Padding,
 }
 
 impl Default for DemosaicBilinearConfig {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb }
+        Self { cfa_pattern: CfaPattern::Rggb, padding: Padding::Mirror }
     }
 }
 
 impl ComponentConfig for DemosaicBilinearConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG")];
+        &[
+            ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
+            ("padding", "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)"),
+        ];
 }
 
 /// The bilinear demosaicer: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
@@ -40,6 +45,7 @@ pub struct DemosaicBilinear {
     params: ParameterSet,
     pattern: CfaPattern,
     kernels: Tensor,
+    padding: Padding,
 }
 
 impl BuildStage for DemosaicBilinear {
@@ -49,7 +55,7 @@ impl BuildStage for DemosaicBilinear {
         let green = [0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0];
         let kernels: Vec<f32> = red_blue.iter().chain(&green).chain(&red_blue).map(|k| k / 4.0).collect();
         let kernels = Tensor::from_slice(&kernels).f_view([3, 3, 3])?;
-        Ok(Self { params: ParameterSet::new(), pattern: config.cfa_pattern, kernels })
+        Ok(Self { params: ParameterSet::new(), pattern: config.cfa_pattern, kernels, padding: config.padding })
     }
 }
 
@@ -58,7 +64,7 @@ impl Module for DemosaicBilinear {
         expect_mosaic(input, "demosaic_bilinear")?;
         let size = input.size();
         let masks = cfa_masks(self.pattern, size[2], size[3], input)?;
-        filter_channels(&input.f_mul(&masks)?, &self.kernels)
+        filter_channels_padded(&input.f_mul(&masks)?, &self.kernels, self.padding)
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -5,10 +5,10 @@
 //! Every missing sample is a bilinear estimate corrected by the Laplacian of the channel that was
 //! sampled there, which the paper writes as four 5×5 filters (coefficients in eighths): green at red
 //! and blue sites; red (blue) at green sites in red (blue) rows; red (blue) at green sites in the other
-//! rows; red at blue sites and blue at red sites. All four CFA patterns and any size of at least 3×3
-//! (the border is mirrored about the edge pixel, which keeps the CFA phase; colour-demosaicing pads
-//! symmetrically, so the two differ within 2 pixels of the edge). Linear in the mosaic, hence
-//! differentiable everywhere; no learnable parameters.
+//! rows; red at blue sites and blue at red sites. All four CFA patterns and any size of at least 3×3.
+//! By default the border is mirrored about the edge pixel, which keeps the CFA phase;
+//! colour-demosaicing pads symmetrically (`padding = "symmetric"` reproduces it exactly). Linear in
+//! the mosaic, hence differentiable everywhere; no learnable parameters.
 
 use l2l_ops::{pad, site_mask, CfaSites, Padding};
 use l2l_plugin_api::{
@@ -35,17 +35,22 @@ const FILTERS: [[f32; 25]; 4] = [
 pub struct DemosaicMalvar2004Config {
     /// The mosaic's CFA layout.
     pub cfa_pattern: CfaPattern,
+    /// How the border is extended.
+    pub padding: Padding,
 }
 
 impl Default for DemosaicMalvar2004Config {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb }
+        Self { cfa_pattern: CfaPattern::Rggb, padding: Padding::Mirror }
     }
 }
 
 impl ComponentConfig for DemosaicMalvar2004Config {
     const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG")];
+        &[
+            ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
+            ("padding", "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)"),
+        ];
 }
 
 /// Malvar–He–Cutler demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
@@ -53,6 +58,7 @@ pub struct DemosaicMalvar2004 {
     params: ParameterSet,
     sites: CfaSites,
     filters: Tensor,
+    padding: Padding,
 }
 
 impl BuildStage for DemosaicMalvar2004 {
@@ -60,7 +66,7 @@ impl BuildStage for DemosaicMalvar2004 {
     fn build(config: DemosaicMalvar2004Config) -> PluginResult<Self> {
         let flat: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
         let filters = Tensor::from_slice(&flat).f_view([4, 1, 5, 5])?;
-        Ok(Self { params: ParameterSet::new(), sites: CfaSites::of(config.cfa_pattern), filters })
+        Ok(Self { params: ParameterSet::new(), sites: CfaSites::of(config.cfa_pattern), filters, padding: config.padding })
     }
 }
 
@@ -70,7 +76,7 @@ impl Module for DemosaicMalvar2004 {
         let size = input.size();
         let (h, w) = (size[2], size[3]);
         let weight = self.filters.f_to_kind(input.kind())?.f_to_device(input.device())?;
-        let estimates = pad(input, 2, 2, Padding::Mirror)?.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?;
+        let estimates = pad(input, 2, 2, self.padding)?.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?;
         let estimate = |i: i64| estimates.f_narrow(1, i, 1);
         // `value` at the given sites, `otherwise` elsewhere
         let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {

@@ -1,8 +1,10 @@
 //! l2l plugin `denoise-gaussian`: Gaussian smoothing of the luma with learnable σ, as the published
 //! pipelines denoise (`scipy.ndimage.gaussian_filter(Y, σ)`: truncated at 4σ, symmetric border).
-//! Differentiable in the image and in σ; the kernel's support stays the one of the initial σ.
+//! Differentiable in the image and in σ; the kernel's support stays the one of the initial σ. With
+//! `learn_kernel`, the whole 2-D kernel is the learnable parameter instead (initialised to the
+//! Gaussian of σ): the "blur kernel" of the published parametrized pipeline.
 
-use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, Padding};
+use l2l_ops::{filter_channels_padded, gaussian_blur, gaussian_kernel, gaussian_radius, on_luma, Padding};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -17,13 +19,15 @@ pub struct DenoiseGaussianConfig {
     pub sigma: f64,
     /// How the border is extended.
     pub padding: Padding,
-    /// Learn σ.
+    /// Learn the parameter (σ, or the kernel with `learn_kernel`).
     pub trainable: bool,
+    /// Learn the full 2-D kernel instead of σ.
+    pub learn_kernel: bool,
 }
 
 impl Default for DenoiseGaussianConfig {
     fn default() -> Self {
-        Self { sigma: 0.5, padding: Padding::Symmetric, trainable: true }
+        Self { sigma: 0.5, padding: Padding::Symmetric, trainable: true, learn_kernel: false }
     }
 }
 
@@ -31,7 +35,8 @@ impl ComponentConfig for DenoiseGaussianConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("sigma", "standard deviation of the Gaussian, in pixels (> 0)"),
         ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
-        ("trainable", "learn sigma"),
+        ("trainable", "learn sigma (or the kernel, with learn_kernel)"),
+        ("learn_kernel", "learn the whole (2r+1)×(2r+1) kernel, initialised to the Gaussian, instead of sigma"),
     ];
 }
 
@@ -48,17 +53,30 @@ impl BuildStage for DenoiseGaussian {
         if !(config.sigma.is_finite() && config.sigma > 0.0) {
             return Err(PluginError::Config(format!("sigma: expected a number > 0, found {}", config.sigma)));
         }
+        let radius = gaussian_radius(config.sigma);
+        let sigma = Tensor::from_slice(&[config.sigma]);
         let mut params = ParameterSet::new();
-        params.add("sigma", &Tensor::from_slice(&[config.sigma]), config.trainable)?;
-        Ok(Self { params, kernel_radius: gaussian_radius(config.sigma), padding: config.padding })
+        if config.learn_kernel {
+            let g = gaussian_kernel(&sigma, radius)?;
+            let kernel = g.f_unsqueeze(1)?.f_mul(&g.f_unsqueeze(0)?)?;
+            params.add("kernel", &kernel, config.trainable)?;
+        } else {
+            params.add("sigma", &sigma, config.trainable)?;
+        }
+        Ok(Self { params, kernel_radius: radius, padding: config.padding })
     }
 }
 
 impl Module for DenoiseGaussian {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "denoise_gaussian")?;
-        let sigma = self.params.get("sigma")?;
-        on_luma(input, |luma| gaussian_blur(luma, sigma, self.kernel_radius, self.padding))
+        match self.params.get("kernel") {
+            Ok(kernel) => on_luma(input, |luma| filter_channels_padded(luma, &kernel.f_unsqueeze(0)?, self.padding)),
+            Err(_) => {
+                let sigma = self.params.get("sigma")?;
+                on_luma(input, |luma| gaussian_blur(luma, sigma, self.kernel_radius, self.padding))
+            }
+        }
     }
     l2l_plugin_api::parameters_in!(params);
 }

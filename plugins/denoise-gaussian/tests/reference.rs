@@ -42,3 +42,16 @@ fn negative_sigma_is_refused() {
     let err = parse_config("sigma = -0.5").and_then(DenoiseGaussian::build).err().unwrap().to_string();
     assert!(err.contains("sigma: expected a number > 0, found -0.5"), "{err}");
 }
+
+#[test]
+fn a_learned_kernel_starts_as_the_gaussian() {
+    let x = Tensor::rand([1, 3, 9, 10], (Kind::Double, Device::Cpu));
+    let mut by_sigma = DenoiseGaussian::build(parse_config("sigma = 0.8").unwrap()).unwrap();
+    let mut by_kernel = DenoiseGaussian::build(parse_config("sigma = 0.8\nlearn_kernel = true").unwrap()).unwrap();
+    by_sigma.to(Device::Cpu, Kind::Double).unwrap();
+    by_kernel.to(Device::Cpu, Kind::Double).unwrap();
+    assert_eq!(by_kernel.parameter_set().get("kernel").unwrap().size(), [7, 7]);
+    let difference = (by_sigma.forward(&x).unwrap() - by_kernel.forward(&x).unwrap()).abs().max().double_value(&[]);
+    assert!(difference < 1e-6, "{difference}");
+    assert!(max_gradient_error(&mut by_kernel, &x).unwrap() < 1e-6);
+}

@@ -7,7 +7,7 @@
 //! | `white_balance` | RGB `[B,3,H,W]` | `gains` (3) | multiplies R, G, B by their gains |
 //! | `colour_matrix` | RGB | `matrix` (3×3) | camera RGB → linear sRGB |
 //! | `clip` | any | – | clamps to [min, max] (gradient zero outside) |
-//! | `gamma` | any | `gamma` (1) | display encoding x^(1/γ) on x clamped to ≥ ε |
+//! | `gamma` | any | `gamma` (1) | display encoding x^(1/γ) (x clamped to ≥ ε, 0 for x ≤ 0) |
 //! | `rgb_to_yuv`, `yuv_to_rgb` | RGB | – | BT.601 as scikit-image's `rgb2yuv` / `yuv2rgb` |
 //! | `pack` | mosaic | – | each 2×2 CFA block → one RGB pixel (R, mean G, B), half size |
 //! | `batch_norm` | any `[B,C,H,W]` | – (running statistics) | normalisation without affine parameters |

@@ -245,12 +245,12 @@ impl Default for GammaConfig {
 impl ComponentConfig for GammaConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("gamma", "display gamma γ > 0: output = x^(1/γ)"),
-        ("epsilon", "inputs are clamped to ≥ epsilon first, keeping gradients finite"),
+        ("epsilon", "positive inputs are clamped to ≥ epsilon first, keeping gradients finite; x ≤ 0 gives 0"),
         ("trainable", "learn γ"),
     ];
 }
 
-/// Display encoding `y = max(x, ε)^(1/γ)`.
+/// Display encoding `y = max(x, ε)^(1/γ)` for `x > 0`, and 0 for `x ≤ 0`.
 pub struct Gamma {
     params: ParameterSet,
     epsilon: f64,
@@ -274,7 +274,9 @@ impl BuildStage for Gamma {
 impl Module for Gamma {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         let exponent = self.params.get("gamma")?.f_reciprocal()?;
-        Ok(input.f_clamp_min(self.epsilon)?.f_pow(&exponent)?)
+        let encoded = input.f_clamp_min(self.epsilon)?.f_pow(&exponent)?;
+        // black stays black (as in the published x^(1/γ) after clipping); ε only guards the gradient
+        Ok(encoded.f_where_self(&input.f_gt(0.0)?, &input.f_zeros_like()?)?)
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -62,8 +62,8 @@ fn clip_and_gamma_follow_their_definitions() {
     assert_eq!(values(&clip.forward(&x).unwrap()), [0.0, 0.0, 0.25, 1.0, 1.0]);
     let mut gamma: Gamma = build("gamma = 2.0");
     let y = values(&gamma.forward(&x).unwrap());
-    // max(x, 1e-5)^(1/2)
-    for (got, expected) in y.iter().zip([1e-5f64.sqrt(), 1e-5f64.sqrt(), 0.5, 1.0, 1.5f64.sqrt()]) {
+    // 0 for x ≤ 0, else max(x, 1e-5)^(1/2)
+    for (got, expected) in y.iter().zip([0.0, 0.0, 0.5, 1.0, 1.5f64.sqrt()]) {
         assert!((got - expected).abs() < 1e-6, "{y:?}");
     }
 }

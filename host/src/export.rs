@@ -1,0 +1,180 @@
+//! `l2l-host export`: every raw file through every pipeline, one output folder per pipeline — how the
+//! published processed data sets are made. Stages that several pipelines share at the same position
+//! (same component, same config, same inputs) run once per image; outputs are encoded on parallel
+//! threads and written atomically; files already written are skipped, so an interrupted export
+//! resumes where it stopped.
+
+use crate::config::{self, StageSpec};
+use crate::imageio;
+use crate::pipeline::Pipeline;
+use crate::plugins::Registry;
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+
+/// The encodings an export can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// 16-bit RGB PNG.
+    Png16,
+    /// 8-bit RGB PNG.
+    Png8,
+    /// float32 RGB TIFF.
+    Tiff,
+    /// float32 H×W×3 `.npy`.
+    Npy,
+}
+
+impl ExportFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Png16 | ExportFormat::Png8 => "png",
+            ExportFormat::Tiff => "tiff",
+            ExportFormat::Npy => "npy",
+        }
+    }
+    fn png_bits(self) -> u8 {
+        if self == ExportFormat::Png8 {
+            8
+        } else {
+            16
+        }
+    }
+}
+
+/// One pipeline of the export: its name (the config's file stem), its stages and their specs.
+struct NamedPipeline {
+    name: String,
+    specs: Vec<StageSpec>,
+    pipeline: Pipeline,
+}
+
+/// What an export did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Files written now.
+    pub written: usize,
+    /// Files that existed already and were kept.
+    pub skipped: usize,
+    /// Stage runs saved by sharing prefixes between pipelines.
+    pub shared_stage_runs: usize,
+}
+
+/// The raw files of `inputs`: files as given, directories searched (not recursively) for raw files.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let raw_extensions = ["npy", "tif", "tiff", "dng", "cr2", "nef", "arw", "orf", "rw2", "raf", "pef", "srw", "crw", "mrw", "nrw", "3fr", "erf", "kdc", "dcr", "mos", "iiq"];
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("reading {}", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| raw_extensions.contains(&e.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            bail!("{}: no such file or directory (expected raw files or folders of them)", input.display());
+        }
+    }
+    if files.is_empty() {
+        bail!("no raw files found in {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    Ok(files)
+}
+
+/// A key naming the first `n` stages of a pipeline: equal keys compute equal outputs.
+fn prefix_key(specs: &[StageSpec]) -> String {
+    specs.iter().map(|s| format!("{}|{}|{}", s.kind, s.plugin.as_deref().unwrap_or(""), s.config_text)).collect::<Vec<_>>().join("\n")
+}
+
+/// Exports `inputs` through the pipelines of `pipeline_configs` into `output/<pipeline>/<input>.<ext>`.
+pub fn export(
+    pipeline_configs: &[PathBuf],
+    inputs: &[PathBuf],
+    output: &Path,
+    format: ExportFormat,
+    white_level: Option<f64>,
+    device: Device,
+) -> Result<ExportSummary> {
+    let files = collect_inputs(inputs)?;
+    let loaded = pipeline_configs.iter().map(|p| config::load(p, &[])).collect::<Result<Vec<_>>>()?;
+    let plugin_dirs: Vec<PathBuf> = loaded.iter().flat_map(|l| l.plugin_dirs()).collect();
+    let registry = Registry::discover(&plugin_dirs);
+    let mut pipelines = Vec::new();
+    for (path, l) in pipeline_configs.iter().zip(&loaded) {
+        let name = path.file_stem().and_then(|s| s.to_str()).ok_or_else(|| anyhow!("{}: no file name", path.display()))?.to_string();
+        if pipelines.iter().any(|p: &NamedPipeline| p.name == name) {
+            bail!("two pipelines are named `{name}`: output folders are named after the config files");
+        }
+        let specs = l.stage_specs()?;
+        let pipeline = Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
+        std::fs::create_dir_all(output.join(&name)).with_context(|| format!("creating {}", output.join(&name).display()))?;
+        pipelines.push(NamedPipeline { name, specs, pipeline });
+    }
+
+    let progress = ProgressBar::new((files.len() * pipelines.len()) as u64).with_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} outputs [{bar:30}] {elapsed_precise} eta {eta} {msg}")?.progress_chars("=> "),
+    );
+    let mut summary = ExportSummary::default();
+    for file in &files {
+        let stem = file.file_stem().and_then(|s| s.to_str()).ok_or_else(|| anyhow!("{}: no file name", file.display()))?;
+        let targets: Vec<PathBuf> = pipelines.iter().map(|p| output.join(&p.name).join(format!("{stem}.{}", format.extension()))).collect();
+        let todo: Vec<usize> = (0..pipelines.len()).filter(|&i| !targets[i].exists()).collect();
+        summary.skipped += pipelines.len() - todo.len();
+        progress.inc((pipelines.len() - todo.len()) as u64);
+        if todo.is_empty() {
+            continue;
+        }
+        progress.set_message(stem.to_string());
+        let raw = imageio::read_raw(file, white_level)?;
+        let mosaic = raw.f_view([1, 1, raw.size()[0], raw.size()[1]])?.f_to_device(device)?;
+        let mut cache: HashMap<String, Tensor> = HashMap::new();
+        let mut results: Vec<(usize, Tensor)> = Vec::with_capacity(todo.len());
+        for &i in &todo {
+            let p = &mut pipelines[i];
+            let mut x = mosaic.shallow_clone();
+            for (k, (stage_name, stage)) in p.pipeline.stages_mut().iter_mut().enumerate() {
+                let key = prefix_key(&p.specs[..=k]);
+                x = match cache.get(&key) {
+                    Some(done) => {
+                        summary.shared_stage_runs += 1;
+                        done.shallow_clone()
+                    }
+                    None => {
+                        let y = tch::no_grad(|| stage.forward(&x)).with_context(|| format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name))?;
+                        cache.insert(key, y.shallow_clone());
+                        y
+                    }
+                };
+            }
+            results.push((i, x.f_get(0)?.f_to_device(Device::Cpu)?));
+        }
+        drop(cache);
+        // encoding (PNG compression above all) is the slow part of writing: one thread per output
+        std::thread::scope(|scope| -> Result<()> {
+            let handles: Vec<_> = results
+                .into_iter()
+                .map(|(i, image)| {
+                    let target = &targets[i];
+                    scope.spawn(move || imageio::write_image(target, &image, format.png_bits()))
+                })
+                .collect();
+            for handle in handles {
+                handle.join().map_err(|_| anyhow!("an encoder thread panicked"))??;
+                summary.written += 1;
+                progress.inc(1);
+            }
+            Ok(())
+        })?;
+    }
+    progress.finish_and_clear();
+    Ok(summary)
+}
