@@ -194,3 +194,82 @@ fn a_pipeline_with_a_panicking_stage_fails_cleanly() {
     assert!(err.contains("stages.p") && err.contains("deliberate test panic"), "{err}");
     assert!(!dir.path().join("o.png").exists());
 }
+
+fn write_npy_f32(path: &Path, h: u64, w: u64, values: impl Iterator<Item = f32>) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = npyz::WriteOptions::<f32>::new().default_dtype().shape(&[h, w]).writer(file).begin_nd().unwrap();
+    writer.extend(values).unwrap();
+    writer.finish().unwrap();
+}
+
+#[test]
+fn nan_in_a_raw_file_is_refused_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "pipeline.toml", PIPELINE);
+    let raw = dir.path().join("nan.npy");
+    write_npy_f32(&raw, 4, 4, (0..16).map(|i| if i == 5 { f32::NAN } else { 0.5 }));
+    let output = run_host(&["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.png"], None, dir.path());
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("nan.npy") && err.contains("1 samples are NaN or infinite"), "{err}");
+}
+
+#[test]
+fn export_writes_every_pipeline_once_shares_prefixes_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = workspace_root().join("configs/pipelines");
+    let a = pipelines.join("menon2007_sharpening_filter_median_denoising.toml");
+    let b = pipelines.join("menon2007_sharpening_filter_gaussian_denoising.toml");
+    let raws = dir.path().join("raws");
+    std::fs::create_dir(&raws).unwrap();
+    for name in ["one", "two"] {
+        write_npy_f32(&raws.join(format!("{name}.npy")), 12, 16, (0..192).map(|i| 0.1 + 0.8 * ((i * 37 % 101) as f32 / 101.0)));
+    }
+    let args = |out: &str| -> Vec<String> {
+        ["export", "--device", "cpu", "--format", "npy", "--output", out, "--input", raws.to_str().unwrap(), "--pipelines", a.to_str().unwrap(), b.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |out: &str| {
+        let owned = args(out);
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let output = run_host(&refs, None, dir.path());
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let first = run("out");
+    // 2 images × (black level, demosaic, white balance, colour matrix, sharpen) shared by the 2 pipelines
+    assert!(first.contains("exported 4 files (0 already there, 10 stage runs shared)"), "{first}");
+    // the export equals processing each file alone
+    let processed = run_host(
+        &["process", a.to_str().unwrap(), "--input", raws.join("one.npy").to_str().unwrap(), "--output", "alone.npy"],
+        None,
+        dir.path(),
+    );
+    assert!(processed.status.success(), "{}", describe(&processed));
+    let (_, exported) = read_npy_f32(&dir.path().join("out/menon2007_sharpening_filter_median_denoising/one.npy"));
+    let (_, alone) = read_npy_f32(&dir.path().join("alone.npy"));
+    assert_eq!(exported, alone);
+    // resumable: nothing to do, then only the missing file
+    assert!(run("out").contains("exported 0 files (4 already there"));
+    std::fs::remove_file(dir.path().join("out/menon2007_sharpening_filter_gaussian_denoising/two.npy")).unwrap();
+    assert!(run("out").contains("exported 1 files (3 already there"));
+}
+
+#[test]
+fn bench_reports_every_stage_forward_and_backward() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = workspace_root().join("configs/pipelines/parametrized.toml");
+    let output = run_host(
+        &["bench", "--pipelines", pipeline.to_str().unwrap(), "--size", "32", "--batch", "2", "--iterations", "1", "--device", "cpu", "--json", "bench.json"],
+        None,
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let json = std::fs::read_to_string(dir.path().join("bench.json")).unwrap();
+    // nine stages and the whole pipeline, each with forward and forward+backward throughput
+    assert_eq!(json.matches("\"what\"").count(), 10, "{json}");
+    assert_eq!(json.matches("\"backward_mpix_per_s\": null").count(), 0, "{json}");
+    assert!(json.contains("\"what\": \"parametrized/demosaic\""), "{json}");
+}

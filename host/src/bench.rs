@@ -1,0 +1,126 @@
+//! `l2l-host bench`: throughput of every stage and of whole pipelines, in megapixels per second, on
+//! random mosaics of a given size and batch — forward, and forward + backward (the gradient of
+//! `mean(output²)` with respect to the input and every trainable parameter) where the stage is
+//! differentiable.
+
+use crate::config;
+use crate::pipeline::Pipeline;
+use crate::plugins::Registry;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Image side in pixels (square images).
+    pub size: i64,
+    /// Images per batch.
+    pub batch: i64,
+    /// Timed iterations (the median is reported).
+    pub iterations: usize,
+    /// Where to run.
+    pub device: Device,
+}
+
+/// One measured row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchRow {
+    /// `pipeline` or `pipeline/stage`.
+    pub what: String,
+    /// Median milliseconds per forward pass.
+    pub forward_ms: f64,
+    /// Megapixels per second, forward.
+    pub forward_mpix_per_s: f64,
+    /// Median milliseconds per forward + backward pass, when differentiable.
+    pub backward_ms: Option<f64>,
+    /// Megapixels per second, forward + backward.
+    pub backward_mpix_per_s: Option<f64>,
+}
+
+fn synchronize(device: Device) {
+    if let Device::Cuda(index) = device {
+        tch::Cuda::synchronize(index as i64);
+    }
+}
+
+/// Median wall time of `step` in milliseconds, after two warm-up runs.
+fn median_ms(iterations: usize, device: Device, mut step: impl FnMut() -> Result<()>) -> Result<f64> {
+    step()?;
+    step()?;
+    synchronize(device);
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let start = Instant::now();
+        step()?;
+        synchronize(device);
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Sum of squares' mean as the loss, backpropagated: the gradient step a learned pipeline takes.
+fn backward_through(output: &Tensor) -> Result<()> {
+    output.f_square()?.f_mean(output.kind())?.f_backward()?;
+    Ok(())
+}
+
+/// Measures every stage of each pipeline (on the output of the stages before it) and each pipeline
+/// as a whole.
+pub fn bench(pipeline_configs: &[PathBuf], options: &BenchOptions) -> Result<Vec<BenchRow>> {
+    let megapixels = (options.batch * options.size * options.size) as f64 / 1e6;
+    let row = |what: String, forward_ms: f64, backward_ms: Option<f64>| BenchRow {
+        what,
+        forward_ms,
+        forward_mpix_per_s: megapixels / (forward_ms / 1e3),
+        backward_ms,
+        backward_mpix_per_s: backward_ms.map(|ms| megapixels / (ms / 1e3)),
+    };
+    let mut rows = Vec::new();
+    for path in pipeline_configs {
+        let loaded = config::load(path, &[])?;
+        let registry = Registry::discover(&loaded.plugin_dirs());
+        let mut pipeline = Pipeline::build(&registry, &loaded.stage_specs()?, options.device)?;
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline").to_string();
+        tch::manual_seed(0);
+        let mosaic = Tensor::f_rand([options.batch, 1, options.size, options.size], (Kind::Float, options.device))?
+            .f_mul_scalar(0.9)?
+            .f_add_scalar(0.07)?;
+        let mut input = mosaic.shallow_clone();
+        let differentiable = pipeline.parameters()?.iter().any(|p| p.trainable);
+        for (stage_name, stage) in pipeline.stages_mut() {
+            let forward = median_ms(options.iterations, options.device, || {
+                tch::no_grad(|| stage.forward(&input)).map(drop)
+            })?;
+            let x = input.f_detach()?.set_requires_grad(true);
+            let backward = median_ms(options.iterations, options.device, || backward_through(&stage.forward(&x)?))
+                .with_context(|| format!("backward through stage `{stage_name}`"))?;
+            rows.push(row(format!("{name}/{stage_name}"), forward, Some(backward)));
+            input = tch::no_grad(|| stage.forward(&input))?;
+        }
+        let forward = median_ms(options.iterations, options.device, || tch::no_grad(|| pipeline.forward(&mosaic)).map(drop))?;
+        let backward = if differentiable {
+            let x = mosaic.f_detach()?.set_requires_grad(true);
+            Some(median_ms(options.iterations, options.device, || backward_through(&pipeline.forward(&x)?))?)
+        } else {
+            None
+        };
+        rows.push(row(name, forward, backward));
+    }
+    Ok(rows)
+}
+
+/// The rows as an aligned table.
+pub fn format_table(rows: &[BenchRow]) -> String {
+    let mut out = format!("{:<60} {:>10} {:>10} {:>12} {:>12}\n", "stage / pipeline", "fwd ms", "fwd MP/s", "fwd+bwd ms", "fwd+bwd MP/s");
+    for r in rows {
+        let (bms, bmp) = match (r.backward_ms, r.backward_mpix_per_s) {
+            (Some(ms), Some(mp)) => (format!("{ms:.2}"), format!("{mp:.1}")),
+            _ => ("–".into(), "–".into()),
+        };
+        out.push_str(&format!("{:<60} {:>10.2} {:>10.1} {:>12} {:>12}\n", r.what, r.forward_ms, r.forward_mpix_per_s, bms, bmp));
+    }
+    out
+}
