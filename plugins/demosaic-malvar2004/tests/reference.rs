@@ -1,28 +1,33 @@
 //! Malvar–He–Cutler against colour-demosaicing's `demosaicing_CFA_Bayer_Malvar2004` (fixtures from
-//! `tests/fixtures/make_reference_fixtures.py`) for every CFA pattern and odd sizes, away from the
-//! 2-pixel border where the two pad differently; and a float64 gradient check.
+//! `tests/fixtures/make_reference_fixtures.py`) for every CFA pattern and odd sizes — inside the 2-pixel
+//! border with the default mirrored border, everywhere with colour-demosaicing's symmetric one; a
+//! float64 gradient check; refusals.
 
 use l2l_demosaic_malvar2004::DemosaicMalvar2004;
-use l2l_ops::gradcheck::max_gradient_error;
-use l2l_ops::reference::{max_difference, reference_cases};
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_input};
 use tch::{Device, Kind, Tensor};
 
 #[test]
-fn matches_colour_demosaicing_inside_the_border() {
-    for case in reference_cases(include_str!("fixtures/reference.json")) {
-        let mut stage = DemosaicMalvar2004::build(parse_config(&case.config_toml()).unwrap()).unwrap();
-        let out = stage.forward(&case.input()).unwrap();
-        let error = max_difference(&out, &case.expected(), 2);
-        assert!(error < 1e-12, "{:?} {:?}: max difference {error}", case.pattern, case.shape);
-    }
+fn matches_colour_demosaicing() {
+    // the fixtures' configs name no padding: mirrored, so compare away from the 2-pixel border ...
+    assert_matches_reference::<DemosaicMalvar2004>(include_str!("fixtures/reference.json"), 2, 1e-12);
+}
+
+#[test]
+fn matches_colour_demosaicing_everywhere_with_its_symmetric_border() {
+    // ... and everywhere once the border is extended as colour-demosaicing extends it
+    let json = include_str!("fixtures/reference.json").replace("\"shape\"", "\"config\": {\"padding\": \"symmetric\"}, \"shape\"");
+    assert_matches_reference::<DemosaicMalvar2004>(&json, 0, 1e-12);
 }
 
 #[test]
 fn is_differentiable_in_its_input() {
     tch::manual_seed(11);
-    let mosaic = Tensor::rand([1, 1, 7, 8], (Kind::Double, Device::Cpu));
-    let mut stage = DemosaicMalvar2004::build(parse_config("cfa_pattern = \"BGGR\"").unwrap()).unwrap();
-    let error = max_gradient_error(&mut stage, &mosaic).unwrap();
-    assert!(error < 1e-6, "gradient error {error}");
+    assert_differentiable::<DemosaicMalvar2004>("cfa_pattern = \"BGGR\"", &Tensor::rand([1, 1, 7, 8], (Kind::Double, Device::Cpu)));
+}
+
+#[test]
+fn an_rgb_image_is_refused() {
+    let rgb = Tensor::zeros([1, 3, 8, 8], (Kind::Float, Device::Cpu));
+    assert_refuses_input::<DemosaicMalvar2004>("", &rgb, "expected a raw mosaic batch [B, 1, H, W]");
 }

@@ -3,29 +3,25 @@
 //! odd sizes, the whole image (both mirror the border); and a float64 gradient check.
 
 use l2l_demosaic_menon2007::DemosaicMenon2007;
-use l2l_ops::gradcheck::max_gradient_error;
-use l2l_ops::reference::{max_difference, reference_cases};
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_input, reference_cases};
 use tch::{Device, Kind, Tensor};
 
 #[test]
 fn matches_colour_demosaicing_everywhere() {
-    let cases = reference_cases(include_str!("fixtures/reference.json"));
-    assert!(cases.iter().any(|c| c.refine == Some(false)), "fixtures cover the unrefined variant");
-    for case in cases {
-        let mut stage = DemosaicMenon2007::build(parse_config(&case.config_toml()).unwrap()).unwrap();
-        let out = stage.forward(&case.input()).unwrap();
-        let error = max_difference(&out, &case.expected(), 0);
-        assert!(error < 1e-12, "{:?} {:?} refine {:?}: max difference {error}", case.pattern, case.shape, case.refine);
-    }
+    let json = include_str!("fixtures/reference.json");
+    assert!(reference_cases(json).iter().any(|c| c.refine == Some(false)), "fixtures cover the unrefined variant");
+    assert_matches_reference::<DemosaicMenon2007>(json, 0, 1e-12);
 }
 
 #[test]
 fn is_differentiable_in_its_input_almost_everywhere() {
-    tch::manual_seed(12);
     // away from ties of the directional decision, which a random input does not hit
-    let mosaic = Tensor::rand([1, 1, 8, 9], (Kind::Double, Device::Cpu));
-    let mut stage = DemosaicMenon2007::build(parse_config("cfa_pattern = \"GRBG\"").unwrap()).unwrap();
-    let error = max_gradient_error(&mut stage, &mosaic).unwrap();
-    assert!(error < 1e-6, "gradient error {error}");
+    tch::manual_seed(12);
+    assert_differentiable::<DemosaicMenon2007>("cfa_pattern = \"GRBG\"", &Tensor::rand([1, 1, 8, 9], (Kind::Double, Device::Cpu)));
+}
+
+#[test]
+fn an_rgb_image_is_refused() {
+    let rgb = Tensor::zeros([1, 3, 8, 8], (Kind::Float, Device::Cpu));
+    assert_refuses_input::<DemosaicMenon2007>("", &rgb, "expected a raw mosaic batch [B, 1, H, W]");
 }

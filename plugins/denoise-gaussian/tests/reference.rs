@@ -1,46 +1,34 @@
-//! `DenoiseGaussian` against the published pipelines' luma filter, scipy.ndimage.gaussian_filter(Y, sigma), applied to the Y of scikit-image's
-//! `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole image;
-//! and a float64 gradient check in the image and the learnable parameters.
+//! `DenoiseGaussian` against the published pipelines' luma filter, scipy.ndimage.gaussian_filter(Y, sigma), applied to the Y of
+//! scikit-image's `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole
+//! image; a float64 gradient check in the image and the learnable parameters; refusals.
 
 use l2l_denoise_gaussian::DenoiseGaussian;
 use l2l_ops::gradcheck::max_gradient_error;
-use l2l_ops::reference::{max_difference, reference_cases};
+use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input};
 use l2l_plugin_api::{parse_config, BuildStage, Module};
 use tch::{Device, Kind, Tensor};
 
 #[test]
 fn matches_the_reference_filter_on_the_luma() {
-    for case in reference_cases(include_str!("fixtures/reference.json")) {
-        let mut stage = DenoiseGaussian::build(parse_config(&case.config_toml()).unwrap()).unwrap();
-        stage.to(Device::Cpu, Kind::Double).unwrap();
-        let out = stage.forward(&case.input()).unwrap();
-        let error = max_difference(&out, &case.expected(), 0);
-        // parameters are stored as float32, so a σ like 1.3 is 1.2999999523: 1e-7, not 1e-12
-        assert!(error < 1e-7, "{}: max difference {error}", case.config_toml());
-    }
+    // parameters are stored as float32, so a σ like 1.3 is 1.2999999523: 1e-7, not 1e-12
+    assert_matches_reference::<DenoiseGaussian>(include_str!("fixtures/reference.json"), 0, 1e-7);
 }
 
 #[test]
 fn is_differentiable() {
     tch::manual_seed(13);
-    let image = Tensor::rand([2, 3, 8, 9], (Kind::Double, Device::Cpu));
-    let mut stage = DenoiseGaussian::build(Default::default()).unwrap();
-    let error = max_gradient_error(&mut stage, &image).unwrap();
-    assert!(error < 1e-6, "gradient error {error}");
+    assert_differentiable::<DenoiseGaussian>("", &Tensor::rand([2, 3, 8, 9], (Kind::Double, Device::Cpu)));
 }
 
 #[test]
 fn a_mosaic_is_refused() {
-    let mut stage = DenoiseGaussian::build(Default::default()).unwrap();
     let mosaic = Tensor::zeros([1, 1, 8, 8], (Kind::Float, Device::Cpu));
-    let err = stage.forward(&mosaic).unwrap_err().to_string();
-    assert!(err.contains("expected an RGB batch [B, 3, H, W]"), "{err}");
+    assert_refuses_input::<DenoiseGaussian>("", &mosaic, "expected an RGB batch [B, 3, H, W]");
 }
 
 #[test]
-fn negative_sigma_is_refused() {
-    let err = parse_config("sigma = -0.5").and_then(DenoiseGaussian::build).err().unwrap().to_string();
-    assert!(err.contains("sigma: expected a number > 0, found -0.5"), "{err}");
+fn out_of_range_configs_are_refused() {
+    assert_refuses_config::<DenoiseGaussian>("sigma = -0.5", "sigma: expected a number > 0, found -0.5");
 }
 
 #[test]

@@ -1,44 +1,30 @@
-//! `DenoiseMedian` against the published pipelines' luma filter, scipy.ndimage.median_filter(Y, size), applied to the Y of scikit-image's
-//! `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole image;
-//! and a float64 gradient check in the image and the learnable parameters.
+//! `DenoiseMedian` against the published pipelines' luma filter, scipy.ndimage.median_filter(Y, size), applied to the Y of
+//! scikit-image's `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole
+//! image; a float64 gradient check in the image and the learnable parameters; refusals.
 
 use l2l_denoise_median::DenoiseMedian;
-use l2l_ops::gradcheck::max_gradient_error;
-use l2l_ops::reference::{max_difference, reference_cases};
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input};
 use tch::{Device, Kind, Tensor};
 
 #[test]
 fn matches_the_reference_filter_on_the_luma() {
-    for case in reference_cases(include_str!("fixtures/reference.json")) {
-        let mut stage = DenoiseMedian::build(parse_config(&case.config_toml()).unwrap()).unwrap();
-        stage.to(Device::Cpu, Kind::Double).unwrap();
-        let out = stage.forward(&case.input()).unwrap();
-        let error = max_difference(&out, &case.expected(), 0);
-        // parameters are stored as float32, so a σ like 1.3 is 1.2999999523: 1e-7, not 1e-12
-        assert!(error < 1e-7, "{}: max difference {error}", case.config_toml());
-    }
+    // parameters are stored as float32, so a σ like 1.3 is 1.2999999523: 1e-7, not 1e-12
+    assert_matches_reference::<DenoiseMedian>(include_str!("fixtures/reference.json"), 0, 1e-7);
 }
 
 #[test]
 fn is_differentiable() {
     tch::manual_seed(13);
-    let image = Tensor::rand([2, 3, 8, 9], (Kind::Double, Device::Cpu));
-    let mut stage = DenoiseMedian::build(Default::default()).unwrap();
-    let error = max_gradient_error(&mut stage, &image).unwrap();
-    assert!(error < 1e-6, "gradient error {error}");
+    assert_differentiable::<DenoiseMedian>("", &Tensor::rand([2, 3, 8, 9], (Kind::Double, Device::Cpu)));
 }
 
 #[test]
 fn a_mosaic_is_refused() {
-    let mut stage = DenoiseMedian::build(Default::default()).unwrap();
     let mosaic = Tensor::zeros([1, 1, 8, 8], (Kind::Float, Device::Cpu));
-    let err = stage.forward(&mosaic).unwrap_err().to_string();
-    assert!(err.contains("expected an RGB batch [B, 3, H, W]"), "{err}");
+    assert_refuses_input::<DenoiseMedian>("", &mosaic, "expected an RGB batch [B, 3, H, W]");
 }
 
 #[test]
-fn even_windows_are_refused() {
-    let err = parse_config("size = 4").and_then(DenoiseMedian::build).err().unwrap().to_string();
-    assert!(err.contains("size: expected an odd window side"), "{err}");
+fn out_of_range_configs_are_refused() {
+    assert_refuses_config::<DenoiseMedian>("size = 4", "size: expected an odd window side");
 }

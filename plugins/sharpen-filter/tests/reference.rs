@@ -1,38 +1,25 @@
-//! `SharpenFilter` against the published pipelines' luma filter, convolve2d(Y, [[0,-1,0],[-1,5,-1],[0,-1,0]], "same", fill 0), applied to the Y of scikit-image's
-//! `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole image;
-//! and a float64 gradient check in the image and the learnable parameters.
+//! `SharpenFilter` against the published pipelines' luma filter, convolve2d(Y, [[0,-1,0],[-1,5,-1],[0,-1,0]], "same", fill 0), applied to the Y of
+//! scikit-image's `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole
+//! image; a float64 gradient check in the image and the learnable parameters; refusals.
 
 use l2l_sharpen_filter::SharpenFilter;
-use l2l_ops::gradcheck::max_gradient_error;
-use l2l_ops::reference::{max_difference, reference_cases};
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_input};
 use tch::{Device, Kind, Tensor};
 
 #[test]
 fn matches_the_reference_filter_on_the_luma() {
-    for case in reference_cases(include_str!("fixtures/reference.json")) {
-        let mut stage = SharpenFilter::build(parse_config(&case.config_toml()).unwrap()).unwrap();
-        stage.to(Device::Cpu, Kind::Double).unwrap();
-        let out = stage.forward(&case.input()).unwrap();
-        let error = max_difference(&out, &case.expected(), 0);
-        // parameters are stored as float32, so a σ like 1.3 is 1.2999999523: 1e-7, not 1e-12
-        assert!(error < 1e-7, "{}: max difference {error}", case.config_toml());
-    }
+    // parameters are stored as float32, so a σ like 1.3 is 1.2999999523: 1e-7, not 1e-12
+    assert_matches_reference::<SharpenFilter>(include_str!("fixtures/reference.json"), 0, 1e-7);
 }
 
 #[test]
 fn is_differentiable() {
     tch::manual_seed(13);
-    let image = Tensor::rand([2, 3, 8, 9], (Kind::Double, Device::Cpu));
-    let mut stage = SharpenFilter::build(Default::default()).unwrap();
-    let error = max_gradient_error(&mut stage, &image).unwrap();
-    assert!(error < 1e-6, "gradient error {error}");
+    assert_differentiable::<SharpenFilter>("", &Tensor::rand([2, 3, 8, 9], (Kind::Double, Device::Cpu)));
 }
 
 #[test]
 fn a_mosaic_is_refused() {
-    let mut stage = SharpenFilter::build(Default::default()).unwrap();
     let mosaic = Tensor::zeros([1, 1, 8, 8], (Kind::Float, Device::Cpu));
-    let err = stage.forward(&mosaic).unwrap_err().to_string();
-    assert!(err.contains("expected an RGB batch [B, 3, H, W]"), "{err}");
+    assert_refuses_input::<SharpenFilter>("", &mosaic, "expected an RGB batch [B, 3, H, W]");
 }
