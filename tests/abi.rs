@@ -196,3 +196,49 @@ fn a_missing_file_is_refused_and_named() {
     assert_eq!(refused.file, std::path::Path::new("/nonexistent/plugins"));
     assert!(refused.reason.contains("no such file or directory"), "{}", refused.reason);
 }
+
+#[test]
+fn camera_parameters_come_from_the_samples_metadata_when_the_config_says_so() {
+    use l2l_host::config::StageSpec;
+    use l2l_host::pipeline::Pipeline;
+    let dir = tempfile::tempdir().unwrap();
+    install_testkit(dir.path());
+    let registry = Registry::discover(&[dir.path().to_path_buf()]);
+    let dataset = registry.build_dataset("ramp", None, "len = 4", "d").unwrap();
+    let sample = dataset.sample(2).unwrap();
+    let spec = |name: &str, kind: &str, config: &str| StageSpec {
+        name: name.into(),
+        kind: kind.into(),
+        plugin: None,
+        config_text: config.into(),
+    };
+    let from_metadata = [
+        spec("black_level", "black_level", "from_metadata = true"),
+        spec("demosaic", "demosaic_menon2007", "cfa_from_metadata = true"),
+        spec("white_balance", "white_balance", "from_metadata = true"),
+        spec("colour_matrix", "colour_matrix", "from_metadata = true"),
+    ];
+    // the testkit's metadata, written out: BGGR, black [0.01, 0.02, 0.03, 0.04], gains [2, 1, 1.5]
+    let explicit = [
+        spec("black_level", "black_level", "black_level = [0.01, 0.02, 0.03, 0.04]"),
+        spec("demosaic", "demosaic_menon2007", "cfa_pattern = \"BGGR\""),
+        spec("white_balance", "white_balance", "gains = [2.0, 1.0, 1.5]"),
+        spec("colour_matrix", "colour_matrix", ""),
+    ];
+    tch::manual_seed(9);
+    let mosaic = Tensor::rand([1, 1, 6, 8], (Kind::Float, Device::Cpu)) * 0.8 + 0.1;
+    let mut by_metadata = Pipeline::build(&registry, &from_metadata, Device::Cpu).unwrap();
+    let err = by_metadata.forward(&mosaic).unwrap_err().to_string();
+    assert!(err.contains("from_metadata is set") || err.contains("comes from the metadata"), "{err}");
+    by_metadata.set_camera(&[sample.metadata]).unwrap();
+    let mut configured = Pipeline::build(&registry, &explicit, Device::Cpu).unwrap();
+    let difference = (by_metadata.forward(&mosaic).unwrap() - configured.forward(&mosaic).unwrap()).abs().max();
+    assert!(scalar(&difference) < 1e-6, "{}", scalar(&difference));
+    // per sample: a batch of two with different black levels
+    let mut other = sample.metadata;
+    other.black_level = [0.2; 4];
+    by_metadata.set_camera(&[sample.metadata, other]).unwrap();
+    let batch = Tensor::cat(&[&mosaic, &mosaic], 0);
+    let out = by_metadata.forward(&batch).unwrap();
+    assert!(scalar(&(out.get(0) - out.get(1)).abs().max()) > 0.05, "the two samples were processed alike");
+}

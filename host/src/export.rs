@@ -134,8 +134,12 @@ pub fn export(
             continue;
         }
         progress.set_message(stem.to_string());
-        let raw = imageio::read_raw(file, white_level)?;
-        let mosaic = raw.f_view([1, 1, raw.size()[0], raw.size()[1]])?.f_to_device(device)?;
+        let raw = imageio::read_raw_input(file, white_level)?;
+        for p in &mut pipelines {
+            p.pipeline.set_camera(raw.metadata.as_slice())?;
+        }
+        let size = raw.mosaic.size();
+        let mosaic = raw.mosaic.f_view([1, 1, size[0], size[1]])?.f_to_device(device)?;
         let mut cache: HashMap<String, Tensor> = HashMap::new();
         let mut results: Vec<(usize, Tensor)> = Vec::with_capacity(todo.len());
         for &i in &todo {

@@ -1,10 +1,71 @@
 //! Reading raw mosaics and writing processed images, every write atomic (temp file, then rename).
 
 use anyhow::{anyhow, bail, Context, Result};
+use l2l_plugin_api::{CfaPattern, RawMetadata};
 use npyz::WriterBuilder;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
+
+/// A raw mosaic and, where the file carries them, its camera parameters.
+pub struct RawInput {
+    /// H×W float32, scaled to [0, 1] by the white level, black level kept.
+    pub mosaic: Tensor,
+    /// CFA pattern, black level, white balance and colour matrix from the file (rawloader formats).
+    pub metadata: Option<RawMetadata>,
+}
+
+/// Reads a raw file with its camera metadata when the format has any (see [`read_raw`]).
+pub fn read_raw_input(path: &Path, white_level: Option<f64>) -> Result<RawInput> {
+    let metadata = match extension(path).as_str() {
+        "npy" | "tif" | "tiff" => None,
+        _ => Some(rawloader_metadata(path, white_level)?),
+    };
+    Ok(RawInput { mosaic: read_raw(path, white_level)?, metadata })
+}
+
+/// sRGB (linear, D65) → XYZ.
+const SRGB_TO_XYZ: [[f64; 3]; 3] =
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]];
+
+/// The camera parameters rawloader reads from a raw file, in the mosaic's [0, 1] units: the CFA
+/// pattern, black level per CFA position, white balance normalised to green, and camera → sRGB from
+/// the file's XYZ → camera matrix (rows of camera ← sRGB normalised to 1, then inverted, as dcraw does).
+fn rawloader_metadata(path: &Path, white_level: Option<f64>) -> Result<RawMetadata> {
+    let image = rawloader::decode_file(path).map_err(|e| anyhow!("{}: not a raw file rawloader can decode: {e}", path.display()))?;
+    let colours = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(r, c)| image.cfa.color_at(r, c));
+    let cfa_pattern = [CfaPattern::Rggb, CfaPattern::Bggr, CfaPattern::Grbg, CfaPattern::Gbrg]
+        .into_iter()
+        .find(|p| p.colours() == colours)
+        .ok_or_else(|| anyhow!("{}: CFA `{}` is not a Bayer pattern (expected RGGB, BGGR, GRBG or GBRG)", path.display(), image.cfa.name))?;
+    let white = white_level.unwrap_or(f64::from(image.whitelevels[0]));
+    let black_level = colours.map(|c| (f64::from(image.blacklevels[c]) / white) as f32);
+    let green = image.wb_coeffs[1];
+    let white_balance = if green.is_finite() && green > 0.0 && image.wb_coeffs[..3].iter().all(|g| g.is_finite() && *g > 0.0) {
+        [image.wb_coeffs[0] / green, 1.0, image.wb_coeffs[2] / green]
+    } else {
+        [1.0; 3]
+    };
+    let mut camera_from_srgb = [[0f64; 3]; 3];
+    for (row, out) in camera_from_srgb.iter_mut().enumerate() {
+        for (col, value) in out.iter_mut().enumerate() {
+            *value = (0..3).map(|k| f64::from(image.xyz_to_cam[row][k]) * SRGB_TO_XYZ[k][col]).sum();
+        }
+        let sum: f64 = out.iter().sum();
+        if sum.abs() > 1e-9 {
+            out.iter_mut().for_each(|v| *v /= sum);
+        }
+    }
+    let flat: Vec<f64> = camera_from_srgb.iter().flatten().copied().collect();
+    let colour_matrix = if flat.iter().all(|v| *v == 0.0) {
+        [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    } else {
+        let inverse = Tensor::f_linalg_inv(&Tensor::from_slice(&flat).f_view([3, 3])?)?.f_to_kind(Kind::Float)?;
+        let values = Vec::<f32>::try_from(inverse.f_flatten(0, -1)?)?;
+        [values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7], values[8]]
+    };
+    Ok(RawMetadata { cfa_pattern, black_level, white_balance, colour_matrix, intensity: 100.0 })
+}
 
 /// Reads a raw mosaic as an H×W float32 tensor scaled to [0, 1] by the white level (black level kept).
 ///

@@ -169,8 +169,10 @@ fn execute(command: Command) -> Result<()> {
             let (loaded, registry) = load_config(&config)?;
             let device = loaded.device()?;
             let mut pipeline = Pipeline::build(&registry, &loaded.stage_specs()?, device)?;
-            let raw = imageio::read_raw(&input, white_level)?;
-            let mosaic = raw.f_view([1, 1, raw.size()[0], raw.size()[1]])?.f_to_device(device)?;
+            let raw = imageio::read_raw_input(&input, white_level)?;
+            pipeline.set_camera(raw.metadata.as_slice())?;
+            let size = raw.mosaic.size();
+            let mosaic = raw.mosaic.f_view([1, 1, size[0], size[1]])?.f_to_device(device)?;
             let result = tch::no_grad(|| pipeline.forward(&mosaic))?;
             imageio::write_image(&output, &result.f_get(0)?, png_bits)?;
             println!("wrote {}", output.display());

@@ -3,6 +3,7 @@
 use crate::config::StageSpec;
 use crate::plugins::{Registry, RemoteModule, SharedParameter};
 use anyhow::{Context, Result};
+use l2l_plugin_api::RawMetadata;
 use tch::{Device, Kind, Tensor};
 
 /// Stages in order, each named as in the config.
@@ -41,6 +42,15 @@ impl Pipeline {
     /// The stages, mutable, for callers that run them one by one.
     pub fn stages_mut(&mut self) -> &mut [(String, RemoteModule)] {
         &mut self.stages
+    }
+
+    /// Tells every stage the camera metadata of the next batches' samples (one per sample); stages
+    /// configured to take camera parameters from the data use it.
+    pub fn set_camera(&mut self, cameras: &[RawMetadata]) -> Result<()> {
+        for (_, stage) in &mut self.stages {
+            stage.set_camera(cameras)?;
+        }
+        Ok(())
     }
 
     /// Runs all stages on a mosaic batch `[B, 1, H, W]`.

@@ -365,6 +365,11 @@ impl RemoteModule {
         into_result(self.inner.load_state(state)).map_err(|e| anyhow!("{}: {e}", self.label))
     }
 
+    /// Tells the module the camera metadata of the samples of the next batches (one per sample).
+    pub fn set_camera(&mut self, cameras: &[RawMetadata]) -> Result<()> {
+        into_result(self.inner.set_camera(cameras.iter().copied().collect())).map_err(|e| anyhow!("{}: {e}", self.label))
+    }
+
     /// Moves the module's tensors to `device` in float `kind` (`Kind::Float` or `Kind::Double`).
     pub fn to(&mut self, device: Device, kind: Kind) -> Result<()> {
         let cuda_index = match device {

@@ -2,7 +2,7 @@
 //! the adapters that put them behind the FFI types with every error and panic caught.
 
 use crate::ffi::{
-    ComponentInfo, ComponentKind, ConfigKeyInfo, DatasetBox, FfiDataset, FfiDatasetInfo,
+    CfaPattern, ComponentInfo, ComponentKind, ConfigKeyInfo, DatasetBox, FfiDataset, FfiDatasetInfo,
     FfiDataset_TO, FfiDevice, FfiFloatKind, FfiModule, FfiModule_TO, FfiNamedTensor, FfiParameter,
     FfiSample, ModuleBox, RawMetadata,
 };
@@ -25,8 +25,8 @@ pub enum PluginError {
     /// The input tensor is not what the component accepts (shape, dtype, values).
     #[error("{0}")]
     Input(String),
-    /// A libtorch operation failed.
-    #[error("libtorch: {0}")]
+    /// A libtorch operation failed (shown by its first line: libtorch appends a C++ backtrace).
+    #[error("libtorch: {}", first_line(.0))]
     Torch(#[from] tch::TchError),
     /// A tensor crossing the boundary was refused.
     #[error("{0}")]
@@ -34,6 +34,10 @@ pub enum PluginError {
     /// Restoring state failed (missing, unknown or mis-shaped tensors).
     #[error("{0}")]
     State(String),
+}
+
+fn first_line(err: &tch::TchError) -> String {
+    err.to_string().lines().next().unwrap_or("").to_string()
 }
 
 /// Shorthand for plugin results.
@@ -154,6 +158,11 @@ pub trait Module: Send {
     /// Moves every tensor to `device` in `kind`.
     fn to(&mut self, device: Device, kind: Kind) -> PluginResult<()> {
         self.parameter_set_mut().to(device, kind)
+    }
+    /// Takes the camera metadata of the next batches (one per sample); only stages configured to
+    /// read camera parameters from the data use it.
+    fn set_camera(&mut self, _cameras: &[RawMetadata]) -> PluginResult<()> {
+        Ok(())
     }
 }
 
@@ -400,6 +409,10 @@ impl FfiModule for ModuleAdapter {
     fn to(&mut self, device: FfiDevice, kind: FfiFloatKind) -> RResult<(), RString> {
         guarded(|| self.0.to(device_of(device), kind_of(kind)))
     }
+
+    fn set_camera(&mut self, cameras: RVec<RawMetadata>) -> RResult<(), RString> {
+        guarded(|| self.0.set_camera(&cameras))
+    }
 }
 
 /// Puts a [`Dataset`] behind [`FfiDataset`].
@@ -501,4 +514,104 @@ pub fn expect_rgb(input: &Tensor, stage: &str) -> PluginResult<()> {
         )));
     }
     Ok(())
+}
+
+/// The camera metadata a stage last received, for stages whose config says `from_metadata = true`.
+#[derive(Default)]
+pub struct CameraSource {
+    from_metadata: bool,
+    cameras: Vec<RawMetadata>,
+}
+
+impl CameraSource {
+    /// A source that reads metadata when `from_metadata`, and ignores it otherwise.
+    pub fn new(from_metadata: bool) -> Self {
+        Self { from_metadata, cameras: Vec::new() }
+    }
+
+    /// Whether the stage takes its camera parameters from the data.
+    pub fn from_metadata(&self) -> bool {
+        self.from_metadata
+    }
+
+    /// Keeps `cameras` when reading from metadata.
+    pub fn set(&mut self, cameras: &[RawMetadata]) {
+        if self.from_metadata {
+            self.cameras = cameras.to_vec();
+        }
+    }
+
+    /// One row per sample of a batch of `batch`, built from each sample's metadata by `values`, as a
+    /// `[batch, N]` tensor in `like`'s kind and device; an error when no metadata (or metadata for
+    /// another batch size) was given.
+    pub fn per_sample(&self, stage: &str, batch: i64, like: &Tensor, values: impl Fn(&RawMetadata) -> Vec<f32>) -> PluginResult<Tensor> {
+        if self.cameras.len() as i64 != batch {
+            return Err(PluginError::Input(format!(
+                "{stage}: from_metadata is set, so every sample needs camera metadata: expected {batch}, found {} (inputs without metadata, such as .npy mosaics, need the values in the config)",
+                self.cameras.len()
+            )));
+        }
+        let rows: Vec<f32> = self.cameras.iter().flat_map(&values).collect();
+        let width = rows.len() as i64 / batch.max(1);
+        Ok(Tensor::from_slice(&rows).f_view([batch, width])?.f_to_kind(like.kind())?.f_to_device(like.device())?)
+    }
+
+    /// `configured`, or the batch's one CFA pattern when reading from metadata.
+    pub fn cfa_pattern_or(&self, stage: &str, configured: CfaPattern) -> PluginResult<CfaPattern> {
+        if self.from_metadata {
+            self.cfa_pattern(stage)
+        } else {
+            Ok(configured)
+        }
+    }
+
+    /// The one CFA pattern of the batch's samples, or an error if they differ or none was given.
+    pub fn cfa_pattern(&self, stage: &str) -> PluginResult<CfaPattern> {
+        let first = self.cameras.first().ok_or_else(|| {
+            PluginError::Input(format!("{stage}: the CFA pattern comes from the metadata, but none was given"))
+        })?;
+        if let Some(other) = self.cameras.iter().find(|c| c.cfa_pattern != first.cfa_pattern) {
+            return Err(PluginError::Input(format!(
+                "{stage}: one batch mixes CFA patterns ({:?} and {:?}); batch samples of one pattern",
+                first.cfa_pattern, other.cfa_pattern
+            )));
+        }
+        Ok(first.cfa_pattern)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtorch_errors_are_one_line() {
+        let err: PluginError = Tensor::zeros([2], (Kind::Float, Device::Cpu)).f_view([3]).unwrap_err().into();
+        let text = err.to_string();
+        assert!(text.starts_with("libtorch: ") && text.contains("invalid for input of size 2"), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn camera_values_are_refused_without_metadata_and_mixed_patterns_are_refused() {
+        let like = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+        let mut camera = CameraSource::new(true);
+        let err = camera.per_sample("white_balance", 2, &like, |c| c.white_balance.to_vec()).unwrap_err().to_string();
+        assert!(err.contains("expected 2, found 0"), "{err}");
+        let metadata = RawMetadata {
+            cfa_pattern: CfaPattern::Rggb,
+            black_level: [0.0; 4],
+            white_balance: [2.0, 1.0, 1.5],
+            colour_matrix: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            intensity: 100.0,
+        };
+        camera.set(&[metadata, RawMetadata { cfa_pattern: CfaPattern::Bggr, ..metadata }]);
+        let gains = camera.per_sample("white_balance", 2, &like, |c| c.white_balance.to_vec()).unwrap();
+        assert_eq!(gains.size(), [2, 3]);
+        assert!(camera.cfa_pattern("demosaic").unwrap_err().to_string().contains("mixes CFA patterns"));
+        // a source not reading metadata ignores it
+        let mut fixed = CameraSource::new(false);
+        fixed.set(&[metadata]);
+        assert_eq!(fixed.cfa_pattern_or("demosaic", CfaPattern::Gbrg).unwrap(), CfaPattern::Gbrg);
+    }
 }

@@ -197,8 +197,11 @@ pub trait FfiModule: Send {
     /// Restores values written by `state`.
     fn load_state(&mut self, state: RVec<FfiNamedTensor>) -> RResult<(), RString>;
     /// Moves parameters to a device and precision; parameters must be fetched again afterwards.
-    #[sabi(last_prefix_field)]
     fn to(&mut self, device: FfiDevice, kind: FfiFloatKind) -> RResult<(), RString>;
+    /// The camera metadata of the samples of the next batches, one per sample, for stages whose
+    /// config takes camera parameters from the data.
+    #[sabi(last_prefix_field)]
+    fn set_camera(&mut self, cameras: RVec<RawMetadata>) -> RResult<(), RString>;
 }
 
 /// A dataset across the boundary.

@@ -11,7 +11,8 @@
 
 use l2l_ops::{cfa_masks, filter_channels_padded, Padding};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginResult,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
+    PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -22,13 +23,15 @@ use tch::Tensor;
 pub struct DemosaicBilinearConfig {
     /// The mosaic's CFA layout.
     pub cfa_pattern: CfaPattern,
+    /// Take the CFA layout from the camera metadata instead.
+    pub cfa_from_metadata: bool,
     /// How the border is extended.
     pub padding: Padding,
 }
 
 impl Default for DemosaicBilinearConfig {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb, padding: Padding::Mirror }
+        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false, padding: Padding::Mirror }
     }
 }
 
@@ -36,6 +39,7 @@ impl ComponentConfig for DemosaicBilinearConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] =
         &[
             ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
+            ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata instead of cfa_pattern"),
             ("padding", "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)"),
         ];
 }
@@ -46,6 +50,7 @@ pub struct DemosaicBilinear {
     pattern: CfaPattern,
     kernels: Tensor,
     padding: Padding,
+    camera: CameraSource,
 }
 
 impl BuildStage for DemosaicBilinear {
@@ -55,7 +60,13 @@ impl BuildStage for DemosaicBilinear {
         let green = [0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0];
         let kernels: Vec<f32> = red_blue.iter().chain(&green).chain(&red_blue).map(|k| k / 4.0).collect();
         let kernels = Tensor::from_slice(&kernels).f_view([3, 3, 3])?;
-        Ok(Self { params: ParameterSet::new(), pattern: config.cfa_pattern, kernels, padding: config.padding })
+        Ok(Self {
+            params: ParameterSet::new(),
+            pattern: config.cfa_pattern,
+            kernels,
+            padding: config.padding,
+            camera: CameraSource::new(config.cfa_from_metadata),
+        })
     }
 }
 
@@ -63,10 +74,15 @@ impl Module for DemosaicBilinear {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_mosaic(input, "demosaic_bilinear")?;
         let size = input.size();
-        let masks = cfa_masks(self.pattern, size[2], size[3], input)?;
+        let pattern = self.camera.cfa_pattern_or("demosaic_bilinear", self.pattern)?;
+        let masks = cfa_masks(pattern, size[2], size[3], input)?;
         filter_channels_padded(&input.f_mul(&masks)?, &self.kernels, self.padding)
     }
     l2l_plugin_api::parameters_in!(params);
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
 }
 
 inventory::submit! { ComponentRegistration::stage::<DemosaicBilinear>("demosaic_bilinear", "bilinear demosaicing of a Bayer mosaic") }

@@ -12,7 +12,8 @@
 
 use l2l_ops::{pad, site_mask, CfaSites, Padding};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginResult,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
+    PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -35,13 +36,15 @@ const FILTERS: [[f32; 25]; 4] = [
 pub struct DemosaicMalvar2004Config {
     /// The mosaic's CFA layout.
     pub cfa_pattern: CfaPattern,
+    /// Take the CFA layout from the camera metadata instead.
+    pub cfa_from_metadata: bool,
     /// How the border is extended.
     pub padding: Padding,
 }
 
 impl Default for DemosaicMalvar2004Config {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb, padding: Padding::Mirror }
+        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false, padding: Padding::Mirror }
     }
 }
 
@@ -49,6 +52,7 @@ impl ComponentConfig for DemosaicMalvar2004Config {
     const KEY_DOCS: &'static [(&'static str, &'static str)] =
         &[
             ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
+            ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata instead of cfa_pattern"),
             ("padding", "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)"),
         ];
 }
@@ -56,9 +60,10 @@ impl ComponentConfig for DemosaicMalvar2004Config {
 /// Malvar–He–Cutler demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
 pub struct DemosaicMalvar2004 {
     params: ParameterSet,
-    sites: CfaSites,
+    pattern: CfaPattern,
     filters: Tensor,
     padding: Padding,
+    camera: CameraSource,
 }
 
 impl BuildStage for DemosaicMalvar2004 {
@@ -66,7 +71,13 @@ impl BuildStage for DemosaicMalvar2004 {
     fn build(config: DemosaicMalvar2004Config) -> PluginResult<Self> {
         let flat: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
         let filters = Tensor::from_slice(&flat).f_view([4, 1, 5, 5])?;
-        Ok(Self { params: ParameterSet::new(), sites: CfaSites::of(config.cfa_pattern), filters, padding: config.padding })
+        Ok(Self {
+            params: ParameterSet::new(),
+            pattern: config.cfa_pattern,
+            filters,
+            padding: config.padding,
+            camera: CameraSource::new(config.cfa_from_metadata),
+        })
     }
 }
 
@@ -82,7 +93,7 @@ impl Module for DemosaicMalvar2004 {
         let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
             Ok(value.f_where_self(&site_mask(sites, h, w, input)?, otherwise)?)
         };
-        let s = &self.sites;
+        let s = &CfaSites::of(self.camera.cfa_pattern_or("demosaic_malvar2004", self.pattern)?);
         let zeros = input.f_zeros_like()?;
         let red_or_blue = [0, 1, 2, 3].map(|p| s.red[p] || s.blue[p]);
         let green = pick(red_or_blue, &estimate(0)?, input)?;
@@ -97,6 +108,10 @@ impl Module for DemosaicMalvar2004 {
         Ok(Tensor::f_cat(&[red, green, blue], 1)?)
     }
     l2l_plugin_api::parameters_in!(params);
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
 }
 
 inventory::submit! { ComponentRegistration::stage::<DemosaicMalvar2004>("demosaic_malvar2004", "Malvar–He–Cutler (2004) gradient-corrected linear demosaicing") }

@@ -17,7 +17,8 @@
 
 use l2l_ops::{shifted_sum, site_mask, CfaSites};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginResult,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
+    PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -39,13 +40,15 @@ const DECISION_WINDOW: [f32; 25] = [
 pub struct DemosaicMenon2007Config {
     /// The mosaic's CFA layout.
     pub cfa_pattern: CfaPattern,
+    /// Take the CFA layout from the camera metadata instead.
+    pub cfa_from_metadata: bool,
     /// Apply the refining step.
     pub refine: bool,
 }
 
 impl Default for DemosaicMenon2007Config {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb, refine: true }
+        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false, refine: true }
     }
 }
 
@@ -59,7 +62,8 @@ impl ComponentConfig for DemosaicMenon2007Config {
 /// DDFAPD demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
 pub struct DemosaicMenon2007 {
     params: ParameterSet,
-    sites: CfaSites,
+    pattern: CfaPattern,
+    camera: CameraSource,
     refine: bool,
     /// The decision windows as correlation weights `[2, 1, 5, 5]`: horizontal, vertical.
     windows: Tensor,
@@ -72,7 +76,13 @@ impl BuildStage for DemosaicMenon2007 {
         let horizontal = Tensor::from_slice(&DECISION_WINDOW).f_view([5, 5])?;
         let vertical = horizontal.f_transpose(0, 1)?;
         let windows = Tensor::f_stack(&[horizontal, vertical], 0)?.f_flip([1, 2])?.f_unsqueeze(1)?.f_contiguous()?;
-        Ok(Self { params: ParameterSet::new(), sites: CfaSites::of(config.cfa_pattern), refine: config.refine, windows })
+        Ok(Self {
+            params: ParameterSet::new(),
+            pattern: config.cfa_pattern,
+            camera: CameraSource::new(config.cfa_from_metadata),
+            refine: config.refine,
+            windows,
+        })
     }
 }
 
@@ -86,13 +96,12 @@ fn along_columns(x: &Tensor, taps: &[(i64, f64)]) -> PluginResult<Tensor> {
 
 impl DemosaicMenon2007 {
     /// Steps 1–3: the directional estimate, the decision (true: horizontal) and the filled planes.
-    fn interpolate(&self, x: &Tensor) -> PluginResult<(Tensor, Tensor, Tensor, Tensor)> {
+    fn interpolate(&self, x: &Tensor, s: &CfaSites) -> PluginResult<(Tensor, Tensor, Tensor, Tensor)> {
         let size = x.size();
         let (h, w) = (size[2], size[3]);
         let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
             Ok(value.f_where_self(&site_mask(sites, h, w, x)?, otherwise)?)
         };
-        let s = &self.sites;
         let zeros = x.f_zeros_like()?;
 
         let green_h = pick(s.green, x, &along_rows(x, &GREEN_TAPS)?)?;
@@ -130,7 +139,7 @@ impl DemosaicMenon2007 {
     }
 
     /// Step 4: colour differences smoothed along the decided direction, samples rebuilt from them.
-    fn refine(&self, red: Tensor, green: Tensor, blue: Tensor, horizontal: &Tensor) -> PluginResult<Tensor> {
+    fn refine(&self, s: &CfaSites, red: Tensor, green: Tensor, blue: Tensor, horizontal: &Tensor) -> PluginResult<Tensor> {
         let size = red.size();
         let (h, w) = (size[2], size[3]);
         let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
@@ -139,7 +148,6 @@ impl DemosaicMenon2007 {
         let directional_mean = |t: &Tensor| -> PluginResult<Tensor> {
             Ok(along_rows(t, &MEAN3_TAPS)?.f_where_self(horizontal, &along_columns(t, &MEAN3_TAPS)?)?)
         };
-        let s = &self.sites;
         let red_difference = directional_mean(&red.f_sub(&green)?)?;
         let blue_difference = directional_mean(&blue.f_sub(&green)?)?;
         let green = pick(s.red, &red.f_sub(&red_difference)?, &green)?;
@@ -162,14 +170,19 @@ impl DemosaicMenon2007 {
 impl Module for DemosaicMenon2007 {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_mosaic(input, "demosaic_menon2007")?;
-        let (red, green, blue, horizontal) = self.interpolate(input)?;
+        let sites = CfaSites::of(self.camera.cfa_pattern_or("demosaic_menon2007", self.pattern)?);
+        let (red, green, blue, horizontal) = self.interpolate(input, &sites)?;
         if self.refine {
-            self.refine(red, green, blue, &horizontal)
+            self.refine(&sites, red, green, blue, &horizontal)
         } else {
             Ok(Tensor::f_cat(&[red, green, blue], 1)?)
         }
     }
     l2l_plugin_api::parameters_in!(params);
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
 }
 
 inventory::submit! { ComponentRegistration::stage::<DemosaicMenon2007>("demosaic_menon2007", "Menon et al. (2007) directional filtering with a posteriori decision") }

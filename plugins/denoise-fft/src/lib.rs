@@ -4,7 +4,7 @@
 //! the scipy lecture notes. Linear, so differentiable in the image; `keep_fraction` is not learnable
 //! (it is a hard frequency cut).
 
-use l2l_ops::on_luma;
+use l2l_ops::{on_luma, ColourSpace};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -17,22 +17,28 @@ use tch::{Device, Tensor};
 pub struct DenoiseFftConfig {
     /// Fraction of the frequencies kept at each end of each axis, in (0, 0.5].
     pub keep_fraction: f64,
+    /// Whether the input is RGB or already YUV.
+    pub colour_space: ColourSpace,
 }
 
 impl Default for DenoiseFftConfig {
     fn default() -> Self {
-        Self { keep_fraction: 0.1 }
+        Self { keep_fraction: 0.1, colour_space: ColourSpace::Rgb }
     }
 }
 
 impl ComponentConfig for DenoiseFftConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[("keep_fraction", "fraction of the lowest frequencies kept at each end of each axis, in (0, 0.5]; 0.5 keeps all")];
+        &[
+            ("keep_fraction", "fraction of the lowest frequencies kept at each end of each axis, in (0, 0.5]; 0.5 keeps all"),
+            ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
+        ];
 }
 
 /// Zeroes the high frequencies of the luma.
 pub struct DenoiseFft {
     params: ParameterSet,
+    colour_space: ColourSpace,
     keep_fraction: f64,
 }
 
@@ -42,7 +48,7 @@ impl BuildStage for DenoiseFft {
         if !(config.keep_fraction > 0.0 && config.keep_fraction <= 0.5) {
             return Err(PluginError::Config(format!("keep_fraction: expected a number in (0, 0.5], found {}", config.keep_fraction)));
         }
-        Ok(Self { params: ParameterSet::new(), keep_fraction: config.keep_fraction })
+        Ok(Self { params: ParameterSet::new(), keep_fraction: config.keep_fraction, colour_space: config.colour_space })
     }
 }
 
@@ -61,7 +67,7 @@ impl Module for DenoiseFft {
         let mask = kept(h, self.keep_fraction, input.device())?
             .f_view([h, 1])?
             .f_mul(&kept(w, self.keep_fraction, input.device())?.f_view([1, w])?)?;
-        on_luma(input, |luma| {
+        on_luma(input, self.colour_space, |luma| {
             let spectrum = luma.f_fft_fft2(None::<&[i64]>, [-2, -1], "backward")?;
             let filtered = spectrum.f_mul(&mask)?.f_fft_ifft2(None::<&[i64]>, [-2, -1], "backward")?;
             Ok(filtered.f_real()?)

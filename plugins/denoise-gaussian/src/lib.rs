@@ -4,7 +4,7 @@
 //! `learn_kernel`, the whole 2-D kernel is the learnable parameter instead (initialised to the
 //! Gaussian of σ): the "blur kernel" of the published parametrized pipeline.
 
-use l2l_ops::{filter_channels_padded, gaussian_blur, gaussian_kernel, gaussian_radius, on_luma, Padding};
+use l2l_ops::{filter_channels_padded, gaussian_blur, gaussian_kernel, gaussian_radius, on_luma, Padding, ColourSpace};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -23,11 +23,13 @@ pub struct DenoiseGaussianConfig {
     pub trainable: bool,
     /// Learn the full 2-D kernel instead of σ.
     pub learn_kernel: bool,
+    /// Whether the input is RGB or already YUV.
+    pub colour_space: ColourSpace,
 }
 
 impl Default for DenoiseGaussianConfig {
     fn default() -> Self {
-        Self { sigma: 0.5, padding: Padding::Symmetric, trainable: true, learn_kernel: false }
+        Self { sigma: 0.5, padding: Padding::Symmetric, trainable: true, learn_kernel: false, colour_space: ColourSpace::Rgb }
     }
 }
 
@@ -37,12 +39,14 @@ impl ComponentConfig for DenoiseGaussianConfig {
         ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
         ("trainable", "learn sigma (or the kernel, with learn_kernel)"),
         ("learn_kernel", "learn the whole (2r+1)×(2r+1) kernel, initialised to the Gaussian, instead of sigma"),
+        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
     ];
 }
 
 /// Blurs the luma with a Gaussian.
 pub struct DenoiseGaussian {
     params: ParameterSet,
+    colour_space: ColourSpace,
     kernel_radius: i64,
     padding: Padding,
 }
@@ -63,7 +67,7 @@ impl BuildStage for DenoiseGaussian {
         } else {
             params.add("sigma", &sigma, config.trainable)?;
         }
-        Ok(Self { params, kernel_radius: radius, padding: config.padding })
+        Ok(Self { params, kernel_radius: radius, padding: config.padding, colour_space: config.colour_space })
     }
 }
 
@@ -71,10 +75,10 @@ impl Module for DenoiseGaussian {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "denoise_gaussian")?;
         match self.params.get("kernel") {
-            Ok(kernel) => on_luma(input, |luma| filter_channels_padded(luma, &kernel.f_unsqueeze(0)?, self.padding)),
+            Ok(kernel) => on_luma(input, self.colour_space, |luma| filter_channels_padded(luma, &kernel.f_unsqueeze(0)?, self.padding)),
             Err(_) => {
                 let sigma = self.params.get("sigma")?;
-                on_luma(input, |luma| gaussian_blur(luma, sigma, self.kernel_radius, self.padding))
+                on_luma(input, self.colour_space, |luma| gaussian_blur(luma, sigma, self.kernel_radius, self.padding))
             }
         }
     }

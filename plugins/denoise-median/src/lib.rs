@@ -2,7 +2,7 @@
 //! pipelines denoise (`scipy.ndimage.median_filter(Y, size)`, symmetric border). Differentiable almost
 //! everywhere: the gradient reaches the pixel that is each window's median.
 
-use l2l_ops::{on_luma, pad, Padding};
+use l2l_ops::{on_luma, pad, Padding, ColourSpace};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -17,11 +17,13 @@ pub struct DenoiseMedianConfig {
     pub size: i64,
     /// How the border is extended.
     pub padding: Padding,
+    /// Whether the input is RGB or already YUV.
+    pub colour_space: ColourSpace,
 }
 
 impl Default for DenoiseMedianConfig {
     fn default() -> Self {
-        Self { size: 3, padding: Padding::Symmetric }
+        Self { size: 3, padding: Padding::Symmetric, colour_space: ColourSpace::Rgb }
     }
 }
 
@@ -29,12 +31,14 @@ impl ComponentConfig for DenoiseMedianConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("size", "side of the square window, odd (3: 3×3)"),
         ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
+        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
     ];
 }
 
 /// The median of each pixel's window, on the luma.
 pub struct DenoiseMedian {
     params: ParameterSet,
+    colour_space: ColourSpace,
     size: i64,
     padding: Padding,
 }
@@ -45,7 +49,7 @@ impl BuildStage for DenoiseMedian {
         if config.size < 1 || config.size % 2 == 0 || config.size > 15 {
             return Err(PluginError::Config(format!("size: expected an odd window side from 1 to 15, found {}", config.size)));
         }
-        Ok(Self { params: ParameterSet::new(), size: config.size, padding: config.padding })
+        Ok(Self { params: ParameterSet::new(), size: config.size, padding: config.padding, colour_space: config.colour_space })
     }
 }
 
@@ -61,7 +65,7 @@ fn median_filter(x: &Tensor, size: i64, padding: Padding) -> PluginResult<Tensor
 impl Module for DenoiseMedian {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "denoise_median")?;
-        on_luma(input, |luma| median_filter(luma, self.size, self.padding))
+        on_luma(input, self.colour_space, |luma| median_filter(luma, self.size, self.padding))
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -3,7 +3,8 @@
 
 use l2l_ops::{mix_channels, rgb_to_yuv, yuv_to_rgb};
 use l2l_plugin_api::{
-    expect_mosaic, expect_rgb, BuildStage, CfaPattern, ComponentConfig, Module, ParameterSet, PluginError, PluginResult,
+    expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaPattern, ComponentConfig, Module, ParameterSet, PluginError,
+    PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -53,36 +54,44 @@ impl<const TO_YUV: bool> Module for ColourSpace<TO_YUV> {
 pub struct PackConfig {
     /// The mosaic's CFA layout.
     pub cfa_pattern: CfaPattern,
+    /// Take the CFA layout from the camera metadata instead.
+    pub cfa_from_metadata: bool,
 }
 
 impl Default for PackConfig {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb }
+        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false }
     }
 }
 
 impl ComponentConfig for PackConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG")];
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
+        ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata instead of cfa_pattern"),
+    ];
 }
 
 /// Each 2×2 CFA block becomes one RGB pixel (red, mean of the two greens, blue): `[B, 1, H, W]` →
 /// `[B, 3, H/2, W/2]`, no interpolation. Needs even sizes.
 pub struct Pack {
     params: ParameterSet,
-    /// Per output channel, the weight of each block position (row-major).
-    weights: Tensor,
+    pattern: CfaPattern,
+    camera: CameraSource,
+}
+
+/// Per output channel, the weight of each 2×2 block position (row-major).
+fn pack_weights(pattern: CfaPattern) -> Tensor {
+    let mut weights = [0f32; 12];
+    for (position, colour) in pattern.colours().into_iter().enumerate() {
+        weights[colour * 4 + position] = if colour == 1 { 0.5 } else { 1.0 };
+    }
+    Tensor::from_slice(&weights)
 }
 
 impl BuildStage for Pack {
     type Config = PackConfig;
     fn build(config: PackConfig) -> PluginResult<Self> {
-        let colours = config.cfa_pattern.colours();
-        let mut weights = [0f32; 12];
-        for (position, colour) in colours.into_iter().enumerate() {
-            weights[colour * 4 + position] = if colour == 1 { 0.5 } else { 1.0 };
-        }
-        Ok(Self { params: ParameterSet::new(), weights: Tensor::from_slice(&weights).f_view([3, 4])? })
+        Ok(Self { params: ParameterSet::new(), pattern: config.cfa_pattern, camera: CameraSource::new(config.cfa_from_metadata) })
     }
 }
 
@@ -96,7 +105,12 @@ impl Module for Pack {
                 size[2], size[3]
             )));
         }
-        mix_channels(&input.f_pixel_unshuffle(2)?, &self.weights)
+        let weights = pack_weights(self.camera.cfa_pattern_or("pack", self.pattern)?).f_view([3, 4])?;
+        mix_channels(&input.f_pixel_unshuffle(2)?, &weights)
     }
     l2l_plugin_api::parameters_in!(params);
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
 }

@@ -2,7 +2,8 @@
 
 use l2l_ops::{mix_channels, tile_cfa_block};
 use l2l_plugin_api::{
-    expect_mosaic, expect_rgb, BuildStage, ComponentConfig, Module, ParameterSet, PluginError, PluginResult,
+    expect_mosaic, expect_rgb, BuildStage, CameraSource, ComponentConfig, Module, ParameterSet, PluginError,
+    PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -28,11 +29,13 @@ pub struct BlackLevelConfig {
     pub normalize: bool,
     /// Learn the black levels.
     pub trainable: bool,
+    /// Take each sample's black level from its camera metadata instead.
+    pub from_metadata: bool,
 }
 
 impl Default for BlackLevelConfig {
     fn default() -> Self {
-        Self { black_level: [0.0; 4], normalize: true, trainable: true }
+        Self { black_level: [0.0; 4], normalize: true, trainable: true, from_metadata: false }
     }
 }
 
@@ -41,6 +44,7 @@ impl ComponentConfig for BlackLevelConfig {
         ("black_level", "black level per 2×2 CFA position (row-major), in [0, 1) units of the white level"),
         ("normalize", "rescale by 1/(1 − black) so that the white level stays 1"),
         ("trainable", "learn the black levels"),
+        ("from_metadata", "take each sample's black level from its camera metadata (e.g. the DNG's tags) instead"),
     ];
 }
 
@@ -48,6 +52,7 @@ impl ComponentConfig for BlackLevelConfig {
 pub struct BlackLevel {
     params: ParameterSet,
     normalize: bool,
+    camera: CameraSource,
 }
 
 impl BuildStage for BlackLevel {
@@ -59,7 +64,7 @@ impl BuildStage for BlackLevel {
         }
         let mut params = ParameterSet::new();
         params.add("black_level", &Tensor::from_slice(&config.black_level), config.trainable)?;
-        Ok(Self { params, normalize: config.normalize })
+        Ok(Self { params, normalize: config.normalize, camera: CameraSource::new(config.from_metadata) })
     }
 }
 
@@ -67,7 +72,11 @@ impl Module for BlackLevel {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_mosaic(input, "black_level")?;
         let size = input.size();
-        let block = self.params.get("black_level")?.f_view([1, 1, 2, 2])?;
+        let block = if self.camera.from_metadata() {
+            self.camera.per_sample("black_level", size[0], input, |c| c.black_level.to_vec())?.f_view([size[0], 1, 2, 2])?
+        } else {
+            self.params.get("black_level")?.f_view([1, 1, 2, 2])?
+        };
         let black = tile_cfa_block(&block, size[2], size[3])?;
         let shifted = input.f_sub(&black)?;
         if self.normalize {
@@ -77,6 +86,10 @@ impl Module for BlackLevel {
         }
     }
     l2l_plugin_api::parameters_in!(params);
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
 }
 
 /// Config of [`WhiteBalance`].
@@ -87,11 +100,13 @@ pub struct WhiteBalanceConfig {
     pub gains: [f32; 3],
     /// Learn the gains.
     pub trainable: bool,
+    /// Take each sample's gains from its camera metadata instead.
+    pub from_metadata: bool,
 }
 
 impl Default for WhiteBalanceConfig {
     fn default() -> Self {
-        Self { gains: [1.0; 3], trainable: true }
+        Self { gains: [1.0; 3], trainable: true, from_metadata: false }
     }
 }
 
@@ -99,12 +114,14 @@ impl ComponentConfig for WhiteBalanceConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("gains", "white-balance gains for R, G, B (positive)"),
         ("trainable", "learn the gains"),
+        ("from_metadata", "take each sample's gains from its camera metadata (e.g. the DNG's as-shot neutral) instead"),
     ];
 }
 
 /// Multiplies each colour channel by its gain.
 pub struct WhiteBalance {
     params: ParameterSet,
+    camera: CameraSource,
 }
 
 impl BuildStage for WhiteBalance {
@@ -116,16 +133,26 @@ impl BuildStage for WhiteBalance {
         }
         let mut params = ParameterSet::new();
         params.add("gains", &Tensor::from_slice(&config.gains), config.trainable)?;
-        Ok(Self { params })
+        Ok(Self { params, camera: CameraSource::new(config.from_metadata) })
     }
 }
 
 impl Module for WhiteBalance {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "white_balance")?;
-        Ok(input.f_mul(&self.params.get("gains")?.f_view([1, 3, 1, 1])?)?)
+        let gains = if self.camera.from_metadata() {
+            let batch = input.size()[0];
+            self.camera.per_sample("white_balance", batch, input, |c| c.white_balance.to_vec())?.f_view([batch, 3, 1, 1])?
+        } else {
+            self.params.get("gains")?.f_view([1, 3, 1, 1])?
+        };
+        Ok(input.f_mul(&gains)?)
     }
     l2l_plugin_api::parameters_in!(params);
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
 }
 
 /// Config of [`ColourMatrix`].
@@ -136,11 +163,13 @@ pub struct ColourMatrixConfig {
     pub matrix: [[f32; 3]; 3],
     /// Learn the matrix.
     pub trainable: bool,
+    /// Take each sample's matrix from its camera metadata instead.
+    pub from_metadata: bool,
 }
 
 impl Default for ColourMatrixConfig {
     fn default() -> Self {
-        Self { matrix: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], trainable: true }
+        Self { matrix: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], trainable: true, from_metadata: false }
     }
 }
 
@@ -148,12 +177,14 @@ impl ComponentConfig for ColourMatrixConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("matrix", "3×3 camera RGB → linear sRGB matrix, row k gives output channel k"),
         ("trainable", "learn the matrix"),
+        ("from_metadata", "take each sample's camera → sRGB matrix from its camera metadata instead"),
     ];
 }
 
 /// Applies a 3×3 colour matrix per pixel: `y_k = Σ_c M[k][c] x_c`.
 pub struct ColourMatrix {
     params: ParameterSet,
+    camera: CameraSource,
 }
 
 impl BuildStage for ColourMatrix {
@@ -163,16 +194,26 @@ impl BuildStage for ColourMatrix {
         require_finite("matrix", &flat)?;
         let mut params = ParameterSet::new();
         params.add("matrix", &Tensor::from_slice(&flat).f_view([3, 3])?, config.trainable)?;
-        Ok(Self { params })
+        Ok(Self { params, camera: CameraSource::new(config.from_metadata) })
     }
 }
 
 impl Module for ColourMatrix {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "colour_matrix")?;
-        mix_channels(input, self.params.get("matrix")?)
+        if self.camera.from_metadata() {
+            let batch = input.size()[0];
+            let matrices = self.camera.per_sample("colour_matrix", batch, input, |c| c.colour_matrix.to_vec())?;
+            mix_channels(input, &matrices.f_view([batch, 3, 3])?)
+        } else {
+            mix_channels(input, self.params.get("matrix")?)
+        }
     }
     l2l_plugin_api::parameters_in!(params);
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
 }
 
 /// Config of [`Clip`].

@@ -187,13 +187,14 @@ pub fn gaussian_blur(x: &Tensor, sigma: &Tensor, radius: i64, padding: Padding) 
 const RGB_TO_YUV: [f64; 9] =
     [0.299, 0.587, 0.114, -0.14714119, -0.28886916, 0.43601035, 0.61497538, -0.51496512, -0.10001026];
 
-/// `y_k = Σ_c M[k][c] x_c` per pixel of `x` `[B, C, H, W]` with `matrix` `[K, C]`, differentiable in both.
+/// `y_k = Σ_c M[k][c] x_c` per pixel of `x` `[B, C, H, W]` with `matrix` `[K, C]` (or one per sample,
+/// `[B, K, C]`), differentiable in both.
 /// A matrix product over the flattened pixels: on the CPU about ten times faster than the same
 /// product written as a 1×1 convolution.
 pub fn mix_channels(x: &Tensor, matrix: &Tensor) -> PluginResult<Tensor> {
     let size = x.size();
     let matrix = matrix.f_to_kind(x.kind())?.f_to_device(x.device())?;
-    let rows = matrix.size()[0];
+    let rows = matrix.size()[matrix.dim() - 2];
     let mixed = matrix.f_matmul(&x.f_reshape([size[0], size[1], -1])?)?;
     Ok(mixed.f_view([size[0], rows, size[2], size[3]])?)
 }
@@ -212,12 +213,31 @@ pub fn yuv_to_rgb(x: &Tensor) -> PluginResult<Tensor> {
     colour_transform(x, &Tensor::f_linalg_inv(&Tensor::from_slice(&RGB_TO_YUV).f_view([3, 3])?)?)
 }
 
-/// Applies `f` to the luma of an RGB batch, leaving chroma as it is: how the published pipelines
-/// sharpen and denoise (`rgb2yuv`, filter Y, `yuv2rgb`).
-pub fn on_luma(x: &Tensor, f: impl FnOnce(&Tensor) -> PluginResult<Tensor>) -> PluginResult<Tensor> {
-    let yuv = rgb_to_yuv(x)?;
+/// What a luma filter receives: RGB (converted to YUV around the filter) or YUV already (a pipeline
+/// with several luma stages converts once, with `rgb_to_yuv` and `yuv_to_rgb` stages around them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColourSpace {
+    /// RGB in, RGB out.
+    #[default]
+    Rgb,
+    /// YUV in, YUV out: only channel 0 is filtered.
+    Yuv,
+}
+
+/// Applies `f` to the luma of a batch, leaving chroma as it is: how the published pipelines sharpen
+/// and denoise (`rgb2yuv`, filter Y, `yuv2rgb`).
+pub fn on_luma(x: &Tensor, space: ColourSpace, f: impl FnOnce(&Tensor) -> PluginResult<Tensor>) -> PluginResult<Tensor> {
+    let yuv = match space {
+        ColourSpace::Rgb => rgb_to_yuv(x)?,
+        ColourSpace::Yuv => x.shallow_clone(),
+    };
     let luma = f(&yuv.f_narrow(1, 0, 1)?)?;
-    yuv_to_rgb(&Tensor::f_cat(&[luma, yuv.f_narrow(1, 1, 2)?], 1)?)
+    let filtered = Tensor::f_cat(&[luma, yuv.f_narrow(1, 1, 2)?], 1)?;
+    match space {
+        ColourSpace::Rgb => yuv_to_rgb(&filtered),
+        ColourSpace::Yuv => Ok(filtered),
+    }
 }
 
 /// The normalised 1-D Gaussian `exp(−t²/2σ²)` on `t = −radius..=radius`, differentiable in `sigma`

@@ -4,7 +4,7 @@
 //! A true convolution (the kernel is flipped, as `convolve2d` does), linear in the image and in the
 //! kernel, so differentiable in both.
 
-use l2l_ops::{filter_channels_padded, on_luma, Padding};
+use l2l_ops::{filter_channels_padded, on_luma, Padding, ColourSpace};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -21,11 +21,13 @@ pub struct SharpenFilterConfig {
     pub padding: Padding,
     /// Learn the kernel.
     pub trainable: bool,
+    /// Whether the input is RGB or already YUV.
+    pub colour_space: ColourSpace,
 }
 
 impl Default for SharpenFilterConfig {
     fn default() -> Self {
-        Self { kernel: [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]], padding: Padding::Zero, trainable: true }
+        Self { kernel: [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]], padding: Padding::Zero, trainable: true, colour_space: ColourSpace::Rgb }
     }
 }
 
@@ -34,12 +36,14 @@ impl ComponentConfig for SharpenFilterConfig {
         ("kernel", "3×3 sharpening kernel applied to the luma (convolution)"),
         ("padding", "border: zero (as the published pipelines), mirror, symmetric or nearest"),
         ("trainable", "learn the kernel"),
+        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
     ];
 }
 
 /// Convolves the luma with a learnable 3×3 kernel.
 pub struct SharpenFilter {
     params: ParameterSet,
+    colour_space: ColourSpace,
     padding: Padding,
 }
 
@@ -52,7 +56,7 @@ impl BuildStage for SharpenFilter {
         }
         let mut params = ParameterSet::new();
         params.add("kernel", &Tensor::from_slice(&flat).f_view([3, 3])?, config.trainable)?;
-        Ok(Self { params, padding: config.padding })
+        Ok(Self { params, padding: config.padding, colour_space: config.colour_space })
     }
 }
 
@@ -60,7 +64,7 @@ impl Module for SharpenFilter {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "sharpen_filter")?;
         let kernel = self.params.get("kernel")?.f_flip([0, 1])?.f_unsqueeze(0)?;
-        on_luma(input, |luma| filter_channels_padded(luma, &kernel, self.padding))
+        on_luma(input, self.colour_space, |luma| filter_channels_padded(luma, &kernel, self.padding))
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -23,3 +23,19 @@ fn a_mosaic_is_refused() {
     let mosaic = Tensor::zeros([1, 1, 8, 8], (Kind::Float, Device::Cpu));
     assert_refuses_input::<SharpenFilter>("", &mosaic, "expected an RGB batch [B, 3, H, W]");
 }
+
+#[test]
+fn on_yuv_input_it_filters_the_luma_only() {
+    use l2l_ops::{rgb_to_yuv, yuv_to_rgb};
+    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    let x = Tensor::rand([2, 3, 6, 7], (Kind::Double, Device::Cpu));
+    let mut on_rgb = SharpenFilter::build(parse_config("").unwrap()).unwrap();
+    let mut on_yuv = SharpenFilter::build(parse_config("colour_space = \"yuv\"").unwrap()).unwrap();
+    on_rgb.to(Device::Cpu, Kind::Double).unwrap();
+    on_yuv.to(Device::Cpu, Kind::Double).unwrap();
+    let yuv = rgb_to_yuv(&x).unwrap();
+    let filtered = on_yuv.forward(&yuv).unwrap();
+    assert!((filtered.narrow(1, 1, 2) - yuv.narrow(1, 1, 2)).abs().max().double_value(&[]) == 0.0, "chroma changed");
+    let via_yuv = yuv_to_rgb(&filtered).unwrap();
+    assert!((via_yuv - on_rgb.forward(&x).unwrap()).abs().max().double_value(&[]) < 1e-12);
+}

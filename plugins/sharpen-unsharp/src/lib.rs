@@ -4,7 +4,7 @@
 //! `rgb2yuv`. `radius` and `amount` are learnable; the kernel's support stays the one of the initial
 //! radius.
 
-use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, Padding};
+use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, Padding, ColourSpace};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -23,11 +23,13 @@ pub struct SharpenUnsharpConfig {
     pub padding: Padding,
     /// Learn radius and amount.
     pub trainable: bool,
+    /// Whether the input is RGB or already YUV.
+    pub colour_space: ColourSpace,
 }
 
 impl Default for SharpenUnsharpConfig {
     fn default() -> Self {
-        Self { radius: 1.0, amount: 1.0, padding: Padding::Symmetric, trainable: true }
+        Self { radius: 1.0, amount: 1.0, padding: Padding::Symmetric, trainable: true, colour_space: ColourSpace::Rgb }
     }
 }
 
@@ -37,12 +39,14 @@ impl ComponentConfig for SharpenUnsharpConfig {
         ("amount", "how much of the detail (image − blurred) is added"),
         ("padding", "border: symmetric (as scikit-image), mirror, nearest or zero"),
         ("trainable", "learn radius and amount"),
+        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
     ];
 }
 
 /// Adds `amount` times the detail above a Gaussian blur of the luma.
 pub struct SharpenUnsharp {
     params: ParameterSet,
+    colour_space: ColourSpace,
     kernel_radius: i64,
     padding: Padding,
 }
@@ -59,7 +63,7 @@ impl BuildStage for SharpenUnsharp {
         let mut params = ParameterSet::new();
         params.add("radius", &Tensor::from_slice(&[config.radius]), config.trainable)?;
         params.add("amount", &Tensor::from_slice(&[config.amount]), config.trainable)?;
-        Ok(Self { params, kernel_radius: gaussian_radius(config.radius), padding: config.padding })
+        Ok(Self { params, kernel_radius: gaussian_radius(config.radius), padding: config.padding, colour_space: config.colour_space })
     }
 }
 
@@ -67,7 +71,7 @@ impl Module for SharpenUnsharp {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "sharpen_unsharp")?;
         let (radius, amount) = (self.params.get("radius")?, self.params.get("amount")?);
-        on_luma(input, |luma| {
+        on_luma(input, self.colour_space, |luma| {
             let blurred = gaussian_blur(luma, radius, self.kernel_radius, self.padding)?;
             Ok(luma.f_add(&luma.f_sub(&blurred)?.f_mul(amount)?)?)
         })
