@@ -158,17 +158,50 @@ pub fn shifted_sum(x: &Tensor, axis: i64, taps: &[(i64, f64)]) -> PluginResult<T
 }
 
 /// Filters each channel of `x` `[B, C, H, W]` with its own kernel (`kernels` `[C, kh, kw]`, odd sizes),
-/// as a correlation over a `padding` border, so the output keeps the input's size.
+/// as a correlation over a `padding` border, so the output keeps the input's size. Differentiable in
+/// `x` and `kernels`.
+///
+/// Computed as a weighted sum of shifted views rather than a convolution: for the small kernels of an
+/// ISP, libtorch's CPU convolution of few channels (im2col) is 2–4 times slower, forward and backward.
+/// Taps that are zero in every channel of a kernel that is not learned are skipped.
 pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) -> PluginResult<Tensor> {
     let k = kernels.size();
-    if k.len() != 3 || k[1] % 2 == 0 || k[2] % 2 == 0 {
-        return Err(PluginError::Input(format!("expected odd-sized kernels [C, kh, kw], found {k:?}")));
+    if k.len() != 3 || k[1] % 2 == 0 || k[2] % 2 == 0 || k[0] != x.size()[1] {
+        return Err(PluginError::Input(format!(
+            "expected odd-sized kernels [C, kh, kw] with C = {} channels, found {k:?}",
+            x.size()[1]
+        )));
     }
-    // a dense convolution with a block-diagonal weight: on the CPU about twice as fast as the grouped one
-    let eye = Tensor::f_eye(k[0], (x.kind(), x.device()))?.f_view([k[0], k[0], 1, 1])?;
-    let weight = kernels.f_to_kind(x.kind())?.f_to_device(x.device())?.f_unsqueeze(1)?.f_mul(&eye)?;
-    let padded = pad(x, k[1] / 2, k[2] / 2, padding)?;
-    Ok(padded.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+    let (channels, kh, kw) = (k[0], k[1], k[2]);
+    let size = x.size();
+    let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
+    let kernels = kernels.f_to_kind(x.kind())?.f_to_device(x.device())?;
+    let fixed_taps: Option<Vec<f64>> = if kernels.requires_grad() {
+        None
+    } else {
+        Some(Vec::<f64>::try_from(kernels.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)?)
+    };
+    let padded = pad(x, kh / 2, kw / 2, padding)?;
+    let mut sum: Option<Tensor> = None;
+    for i in 0..kh {
+        for j in 0..kw {
+            if let Some(taps) = &fixed_taps {
+                if (0..channels).all(|c| taps[(c * kh * kw + i * kw + j) as usize] == 0.0) {
+                    continue;
+                }
+            }
+            let weight = kernels.f_select(1, i)?.f_select(1, j)?.f_view([1, channels, 1, 1])?;
+            let term = padded.f_narrow(-2, i, h)?.f_narrow(-1, j, w)?.f_mul(&weight)?;
+            sum = Some(match sum {
+                Some(s) => s.f_add(&term)?,
+                None => term,
+            });
+        }
+    }
+    match sum {
+        Some(s) => Ok(s),
+        None => Ok(x.f_zeros_like()?),
+    }
 }
 
 /// [`filter_channels_padded`] with mirrored borders.
@@ -254,16 +287,22 @@ pub fn gaussian_radius(sigma: f64) -> i64 {
 }
 
 /// Separable filtering of every channel of `x` `[B, C, H, W]` with the same 1-D `kernel` (odd length)
-/// along rows and columns, over a `padding` border.
+/// along rows and columns, over a `padding` border; differentiable in `x` and `kernel` (weighted sums of
+/// shifted views, as [`filter_channels_padded`]).
 pub fn filter_separable(x: &Tensor, kernel: &Tensor, padding: Padding) -> PluginResult<Tensor> {
     let n = kernel.size()[0];
-    let channels = x.size()[1];
-    let k = kernel.f_to_kind(x.kind())?;
-    let rows = k.f_view([1, 1, n, 1])?.f_expand([channels, 1, n, 1], false)?;
-    let cols = k.f_view([1, 1, 1, n])?.f_expand([channels, 1, 1, n], false)?;
-    let padded = pad(x, n / 2, n / 2, padding)?;
-    let filtered = padded.f_conv2d(&rows, None::<Tensor>, [1, 1], [0, 0], [1, 1], channels)?;
-    Ok(filtered.f_conv2d(&cols, None::<Tensor>, [1, 1], [0, 0], [1, 1], channels)?)
+    let kernel = kernel.f_to_kind(x.kind())?.f_to_device(x.device())?;
+    let size = x.size();
+    let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
+    let along = |input: &Tensor, axis: i64, len: i64| -> PluginResult<Tensor> {
+        let padded = if axis == -2 { pad(input, n / 2, 0, padding)? } else { pad(input, 0, n / 2, padding)? };
+        let mut sum = padded.f_narrow(axis, 0, len)?.f_mul(&kernel.f_get(0)?)?;
+        for t in 1..n {
+            sum = sum.f_add(&padded.f_narrow(axis, t, len)?.f_mul(&kernel.f_get(t)?)?)?;
+        }
+        Ok(sum)
+    };
+    along(&along(x, -2, h)?, -1, w)
 }
 
 #[cfg(test)]
