@@ -17,7 +17,9 @@ fn libtorch_version(lib_dir: &Path) -> Option<String> {
             }
         }
     }
-    std::fs::read_to_string(root.join("build-version")).ok().map(|v| v.trim().to_string())
+    std::fs::read_to_string(root.join("build-version"))
+        .ok()
+        .map(|v| v.trim().to_string())
 }
 
 fn main() {

@@ -33,7 +33,10 @@ fn gamma_gradient_reaching_the_plugin_matches_the_analytic_derivative() {
 
     // d/dγ x^(1/γ) = x^(1/γ) · ln(x) · (−1/γ²), at γ = 2
     let analytic = scalar(&(x.pow_tensor_scalar(0.5) * x.log() * (-0.25) * &w).sum(Kind::Double));
-    assert!((from_plugin - analytic).abs() < 1e-10 * analytic.abs().max(1.0), "plugin {from_plugin} vs analytic {analytic}");
+    assert!(
+        (from_plugin - analytic).abs() < 1e-10 * analytic.abs().max(1.0),
+        "plugin {from_plugin} vs analytic {analytic}"
+    );
 
     // and a central finite difference, moving the plugin's parameter through the shared handle
     let eps = 1e-6;
@@ -46,7 +49,10 @@ fn gamma_gradient_reaching_the_plugin_matches_the_analytic_derivative() {
         })
     };
     let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
-    assert!((from_plugin - numeric).abs() < 1e-6 * numeric.abs().max(1.0), "plugin {from_plugin} vs numeric {numeric}");
+    assert!(
+        (from_plugin - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
+        "plugin {from_plugin} vs numeric {numeric}"
+    );
 }
 
 #[test]
@@ -85,7 +91,12 @@ fn adam_steps_from_the_host_on_plugin_parameters_lower_the_loss() {
         optimiser.step().unwrap();
         losses.push(scalar(&loss));
     }
-    assert!(losses[59] < losses[0] * 0.05, "loss went from {} to {}", losses[0], losses[59]);
+    assert!(
+        losses[59] < losses[0] * 0.05,
+        "loss went from {} to {}",
+        losses[0],
+        losses[59]
+    );
     // the plugin computes with the values the host's optimiser wrote
     let learned = stage.parameters().unwrap().remove(0).tensor;
     let error = scalar(&(learned.view([3, 3, 1, 1]) - target_matrix).abs().max());
@@ -95,25 +106,47 @@ fn adam_steps_from_the_host_on_plugin_parameters_lower_the_loss() {
 #[test]
 fn state_round_trips_and_wrong_state_is_refused() {
     let registry = isp_core();
-    let mut stage = registry.build_stage("white_balance", None, "gains = [2.0, 1.0, 1.5]", "test").unwrap();
+    let mut stage = registry
+        .build_stage("white_balance", None, "gains = [2.0, 1.0, 1.5]", "test")
+        .unwrap();
     let saved = stage.state().unwrap();
     let mut gains = stage.parameters().unwrap().remove(0).tensor;
     let _ = tch::no_grad(|| gains.f_fill_(9.0).unwrap());
     stage.load_state(saved).unwrap();
     assert_eq!(Vec::<f32>::try_from(&gains).unwrap(), vec![2.0, 1.0, 1.5]);
-    let err = stage.load_state(vec![("gains".into(), Tensor::zeros([4], (Kind::Float, Device::Cpu)))]).unwrap_err();
+    let err = stage
+        .load_state(vec![("gains".into(), Tensor::zeros([4], (Kind::Float, Device::Cpu)))])
+        .unwrap_err();
     assert!(err.to_string().contains("expected shape [3], found [4]"), "{err}");
 }
 
 #[test]
 fn stage_configs_are_checked_by_the_plugin_with_clear_errors() {
     let registry = isp_core();
-    let err = registry.build_stage("gamma", None, "gama = 2.0", "config key `stages.g`").err().unwrap().to_string();
-    assert!(err.contains("config key `stages.g`") && err.contains("unknown field `gama`"), "{err}");
-    let err = registry.build_stage("gamma", None, "gamma = -1.0", "s").err().unwrap().to_string();
+    let err = registry
+        .build_stage("gamma", None, "gama = 2.0", "config key `stages.g`")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("config key `stages.g`") && err.contains("unknown field `gama`"),
+        "{err}"
+    );
+    let err = registry
+        .build_stage("gamma", None, "gamma = -1.0", "s")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("gamma: expected a number > 0, found -1"), "{err}");
-    let err = registry.build_stage("no_such_stage", None, "", "s").err().unwrap().to_string();
-    assert!(err.contains("unknown stage `no_such_stage`") && err.contains("gamma"), "{err}");
+    let err = registry
+        .build_stage("no_such_stage", None, "", "s")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("unknown stage `no_such_stage`") && err.contains("gamma"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -121,10 +154,15 @@ fn a_panicking_stage_becomes_an_error_and_the_host_carries_on() {
     let dir = tempfile::tempdir().unwrap();
     install_testkit(dir.path());
     let registry = Registry::discover(&[dir.path().to_path_buf()]);
-    let mut stage = registry.build_stage("panics", None, "", "config key `stages.p`").unwrap();
+    let mut stage = registry
+        .build_stage("panics", None, "", "config key `stages.p`")
+        .unwrap();
     let x = Tensor::zeros([1, 1, 4, 4], (Kind::Float, Device::Cpu));
     let err = stage.forward(&x).unwrap_err().to_string();
-    assert!(err.contains("panicked at") && err.contains("deliberate test panic"), "{err}");
+    assert!(
+        err.contains("panicked at") && err.contains("deliberate test panic"),
+        "{err}"
+    );
     assert!(err.lines().count() <= 10, "{err}");
     // same stage again, and another component of the same plugin: the plugin still works
     assert!(stage.forward(&x).is_err());
@@ -159,7 +197,10 @@ fn datasets_and_task_models_cross_the_boundary() {
 }
 
 fn short(reason: &str) {
-    assert!(reason.lines().count() <= 10 && reason.len() < 800, "refusal too long: {reason}");
+    assert!(
+        reason.lines().count() <= 10 && reason.len() < 800,
+        "refusal too long: {reason}"
+    );
 }
 
 #[test]
@@ -169,7 +210,11 @@ fn a_file_that_is_not_a_library_is_refused() {
     std::fs::write(&file, "this is not a shared library").unwrap();
     let refusal = load_plugin(&file).err().unwrap();
     assert_eq!(refusal.file, file);
-    assert!(refusal.reason.contains("not a loadable shared library"), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("not a loadable shared library"),
+        "{}",
+        refusal.reason
+    );
     short(&refusal.reason);
 }
 
@@ -183,18 +228,30 @@ fn a_library_that_is_not_a_plugin_is_refused() {
         .find(|p| p.contains("libstdc++") || p.contains("libm.so"))
         .expect("a system library mapped into the test process");
     let refusal = load_plugin(std::path::Path::new(library)).err().unwrap();
-    assert!(refusal.reason.contains("not an l2l plugin: expected an exported abi_stable root module, found none"), "{}", refusal.reason);
+    assert!(
+        refusal
+            .reason
+            .contains("not an l2l plugin: expected an exported abi_stable root module, found none"),
+        "{}",
+        refusal.reason
+    );
     short(&refusal.reason);
 }
 
 #[test]
 fn a_missing_file_is_refused_and_named() {
-    let refusal = load_plugin(std::path::Path::new("/nonexistent/libl2l_gone.so")).err().unwrap();
+    let refusal = load_plugin(std::path::Path::new("/nonexistent/libl2l_gone.so"))
+        .err()
+        .unwrap();
     assert!(refusal.reason.contains("no such file"), "{}", refusal.reason);
     let registry = Registry::discover(&["/nonexistent/plugins".into()]);
     let refused = &registry.refused()[0];
     assert_eq!(refused.file, std::path::Path::new("/nonexistent/plugins"));
-    assert!(refused.reason.contains("no such file or directory"), "{}", refused.reason);
+    assert!(
+        refused.reason.contains("no such file or directory"),
+        "{}",
+        refused.reason
+    );
 }
 
 #[test]
@@ -229,10 +286,15 @@ fn camera_parameters_come_from_the_samples_metadata_when_the_config_says_so() {
     let mosaic = Tensor::rand([1, 1, 6, 8], (Kind::Float, Device::Cpu)) * 0.8 + 0.1;
     let mut by_metadata = Pipeline::build(&registry, &from_metadata, Device::Cpu).unwrap();
     let err = by_metadata.forward(&mosaic).unwrap_err().to_string();
-    assert!(err.contains("from_metadata is set") || err.contains("comes from the metadata"), "{err}");
+    assert!(
+        err.contains("from_metadata is set") || err.contains("comes from the metadata"),
+        "{err}"
+    );
     by_metadata.set_camera(&[sample.metadata]).unwrap();
     let mut configured = Pipeline::build(&registry, &explicit, Device::Cpu).unwrap();
-    let difference = (by_metadata.forward(&mosaic).unwrap() - configured.forward(&mosaic).unwrap()).abs().max();
+    let difference = (by_metadata.forward(&mosaic).unwrap() - configured.forward(&mosaic).unwrap())
+        .abs()
+        .max();
     assert!(scalar(&difference) < 1e-6, "{}", scalar(&difference));
     // per sample: a batch of two with different black levels
     let mut other = sample.metadata;
@@ -240,5 +302,8 @@ fn camera_parameters_come_from_the_samples_metadata_when_the_config_says_so() {
     by_metadata.set_camera(&[sample.metadata, other]).unwrap();
     let batch = Tensor::cat(&[&mosaic, &mosaic], 0);
     let out = by_metadata.forward(&batch).unwrap();
-    assert!(scalar(&(out.get(0) - out.get(1)).abs().max()) > 0.05, "the two samples were processed alike");
+    assert!(
+        scalar(&(out.get(0) - out.get(1)).abs().max()) > 0.05,
+        "the two samples were processed alike"
+    );
 }

@@ -32,7 +32,12 @@ fn stderr(output: &std::process::Output) -> String {
 
 fn write_npy_u16(path: &Path, h: u64, w: u64, value: u16) {
     let file = std::fs::File::create(path).unwrap();
-    let mut writer = npyz::WriteOptions::<u16>::new().default_dtype().shape(&[h, w]).writer(file).begin_nd().unwrap();
+    let mut writer = npyz::WriteOptions::<u16>::new()
+        .default_dtype()
+        .shape(&[h, w])
+        .writer(file)
+        .begin_nd()
+        .unwrap();
     writer.extend(std::iter::repeat_n(value, (h * w) as usize)).unwrap();
     writer.finish().unwrap();
 }
@@ -51,7 +56,14 @@ fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
     let first = run_host(&["run", config, "--set", "device=cpu"], None, dir.path());
     assert!(first.status.success(), "{}", describe(&first));
     let run_dir = dir.path().join("runs/quickstart-1");
-    for file in ["report.md", "summary.json", "config.toml", "output.png", "ground_truth.png", "stages/02-demosaic.png"] {
+    for file in [
+        "report.md",
+        "summary.json",
+        "config.toml",
+        "output.png",
+        "ground_truth.png",
+        "stages/02-demosaic.png",
+    ] {
         assert!(run_dir.join(file).exists(), "{file} missing in {}", run_dir.display());
     }
     let summary: String = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
@@ -60,7 +72,11 @@ fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
     assert!(psnr > 22.0, "PSNR {psnr} dB");
 
     // a wrong gamma in the processing must show in the same measure
-    let second = run_host(&["run", config, "--set", "device=cpu", "--set", "stages.gamma.gamma=1.0"], None, dir.path());
+    let second = run_host(
+        &["run", config, "--set", "device=cpu", "--set", "stages.gamma.gamma=1.0"],
+        None,
+        dir.path(),
+    );
     assert!(second.status.success(), "{}", describe(&second));
     let wrong = parse_psnr(&std::fs::read_to_string(dir.path().join("runs/quickstart-2/summary.json")).unwrap());
     assert!(wrong < psnr - 5.0, "gamma 1.0 gave {wrong} dB vs {psnr} dB");
@@ -70,7 +86,14 @@ fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
 
 fn parse_psnr(summary: &str) -> f64 {
     let start = summary.find("\"psnr_db\":").expect("psnr_db in summary") + "\"psnr_db\":".len();
-    summary[start..].trim_start().split([',', '\n', '}']).next().unwrap().trim().parse().unwrap()
+    summary[start..]
+        .trim_start()
+        .split([',', '\n', '}'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -82,7 +105,14 @@ fn process_writes_png_tiff_and_npy_with_the_pipeline_values() {
     write_npy_u16(&raw, 6, 7, (0.55f64 * 65535.0).round() as u16);
     for out in ["out.npy", "out.tiff", "out.png"] {
         let output = run_host(
-            &["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", out],
+            &[
+                "process",
+                config.to_str().unwrap(),
+                "--input",
+                raw.to_str().unwrap(),
+                "--output",
+                out,
+            ],
             None,
             dir.path(),
         );
@@ -104,11 +134,29 @@ fn process_writes_png_tiff_and_npy_with_the_pipeline_values() {
 fn config_errors_name_the_key_and_what_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        (format!("threds = 2\n{PIPELINE}"), vec!["unknown field `threds`", "expected one of"]),
-        (format!("{PIPELINE}\n[job]\nkind = \"pipelin\"\n"), vec!["config key `job.kind`", "unknown variant `pipelin`", "pipeline"]),
-        (PIPELINE.replace("kind = \"clip\"", "kind = \"clipp\""), vec!["unknown stage `clipp`", "available:", "clip", "gamma"]),
-        (PIPELINE.replace("black_level = [0.1, 0.1, 0.1, 0.1]", "black_levels = 1"), vec!["config key `stages.black_level`", "unknown field `black_levels`"]),
-        (PIPELINE.replace("kind = \"demosaic_bilinear\"", "kind = \"demosaic_bilinear\"\ncfa_pattern = \"RGBG\""), vec!["config key `stages.demosaic`", "unknown variant `RGBG`", "RGGB"]),
+        (
+            format!("threds = 2\n{PIPELINE}"),
+            vec!["unknown field `threds`", "expected one of"],
+        ),
+        (
+            format!("{PIPELINE}\n[job]\nkind = \"pipelin\"\n"),
+            vec!["config key `job.kind`", "unknown variant `pipelin`", "pipeline"],
+        ),
+        (
+            PIPELINE.replace("kind = \"clip\"", "kind = \"clipp\""),
+            vec!["unknown stage `clipp`", "available:", "clip", "gamma"],
+        ),
+        (
+            PIPELINE.replace("black_level = [0.1, 0.1, 0.1, 0.1]", "black_levels = 1"),
+            vec!["config key `stages.black_level`", "unknown field `black_levels`"],
+        ),
+        (
+            PIPELINE.replace(
+                "kind = \"demosaic_bilinear\"",
+                "kind = \"demosaic_bilinear\"\ncfa_pattern = \"RGBG\"",
+            ),
+            vec!["config key `stages.demosaic`", "unknown variant `RGBG`", "RGGB"],
+        ),
     ];
     for (index, (text, expected)) in cases.iter().enumerate() {
         let config = write(dir.path(), &format!("c{index}.toml"), text);
@@ -133,8 +181,14 @@ fn overrides_reach_the_stage() {
     write_npy_u16(&raw, 4, 4, (0.55f64 * 65535.0).round() as u16);
     let output = run_host(
         &[
-            "process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.npy",
-            "--set", "stages.black_level.black_level=[0.0, 0.0, 0.0, 0.0]",
+            "process",
+            config.to_str().unwrap(),
+            "--input",
+            raw.to_str().unwrap(),
+            "--output",
+            "o.npy",
+            "--set",
+            "stages.black_level.black_level=[0.0, 0.0, 0.0, 0.0]",
         ],
         None,
         dir.path(),
@@ -142,8 +196,16 @@ fn overrides_reach_the_stage() {
     assert!(output.status.success(), "{}", describe(&output));
     let (_, values) = read_npy_f32(&dir.path().join("o.npy"));
     assert!(values.iter().all(|v| (v - 0.55).abs() < 1e-4), "{:?}", &values[..3]);
-    let bad = run_host(&["validate", config.to_str().unwrap(), "--set", "stages.clip.max=nope"], None, dir.path());
-    assert!(!bad.status.success() && stderr(&bad).contains("stages.clip"), "{}", describe(&bad));
+    let bad = run_host(
+        &["validate", config.to_str().unwrap(), "--set", "stages.clip.max=nope"],
+        None,
+        dir.path(),
+    );
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("stages.clip"),
+        "{}",
+        describe(&bad)
+    );
 }
 
 #[test]
@@ -153,13 +215,29 @@ fn plugins_list_and_inspect_show_kinds_keys_and_parameters() {
     let output = run_host(&["plugins", "list"], Some(dir.path()), dir.path());
     assert!(output.status.success(), "{}", describe(&output));
     let listing = String::from_utf8_lossy(&output.stdout);
-    for needle in ["isp-core", "demosaic-bilinear", "gamma", "testkit-plugin", "dataset", "task-model", "libl2l_isp_core.so"] {
+    for needle in [
+        "isp-core",
+        "demosaic-bilinear",
+        "gamma",
+        "testkit-plugin",
+        "dataset",
+        "task-model",
+        "libl2l_isp_core.so",
+    ] {
         assert!(listing.contains(needle), "`{needle}` not in listing:\n{listing}");
     }
     let output = run_host(&["plugins", "inspect", "gamma"], None, dir.path());
     assert!(output.status.success(), "{}", describe(&output));
     let text = String::from_utf8_lossy(&output.stdout);
-    for needle in ["config keys", "gamma", "default 2.2", "epsilon", "learnable parameters", "shape [1]", "trainable true"] {
+    for needle in [
+        "config keys",
+        "gamma",
+        "default 2.2",
+        "epsilon",
+        "learnable parameters",
+        "shape [1]",
+        "trainable true",
+    ] {
         assert!(text.contains(needle), "`{needle}` not in:\n{text}");
     }
 }
@@ -171,7 +249,10 @@ fn plugins_list_reports_a_refused_file_in_a_few_lines_and_fails() {
     let output = run_host(&["plugins", "list"], Some(dir.path()), dir.path());
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("libl2l_broken.so") && err.contains("not a loadable shared library"), "{err}");
+    assert!(
+        err.contains("libl2l_broken.so") && err.contains("not a loadable shared library"),
+        "{err}"
+    );
     assert!(err.lines().count() <= 10, "{err}");
     // the good plugins are still listed
     assert!(String::from_utf8_lossy(&output.stdout).contains("isp-core"));
@@ -181,23 +262,42 @@ fn plugins_list_reports_a_refused_file_in_a_few_lines_and_fails() {
 fn a_pipeline_with_a_panicking_stage_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     install_testkit(dir.path());
-    let config = write(dir.path(), "p.toml", "device = \"cpu\"\npipeline = [\"p\"]\n[stages.p]\nkind = \"panics\"\n");
+    let config = write(
+        dir.path(),
+        "p.toml",
+        "device = \"cpu\"\npipeline = [\"p\"]\n[stages.p]\nkind = \"panics\"\n",
+    );
     let raw = dir.path().join("raw.npy");
     write_npy_u16(&raw, 4, 4, 100);
     let output = run_host(
-        &["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.png"],
+        &[
+            "process",
+            config.to_str().unwrap(),
+            "--input",
+            raw.to_str().unwrap(),
+            "--output",
+            "o.png",
+        ],
         Some(dir.path()),
         dir.path(),
     );
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let err = stderr(&output);
-    assert!(err.contains("stages.p") && err.contains("deliberate test panic"), "{err}");
+    assert!(
+        err.contains("stages.p") && err.contains("deliberate test panic"),
+        "{err}"
+    );
     assert!(!dir.path().join("o.png").exists());
 }
 
 fn write_npy_f32(path: &Path, h: u64, w: u64, values: impl Iterator<Item = f32>) {
     let file = std::fs::File::create(path).unwrap();
-    let mut writer = npyz::WriteOptions::<f32>::new().default_dtype().shape(&[h, w]).writer(file).begin_nd().unwrap();
+    let mut writer = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&[h, w])
+        .writer(file)
+        .begin_nd()
+        .unwrap();
     writer.extend(values).unwrap();
     writer.finish().unwrap();
 }
@@ -208,10 +308,24 @@ fn nan_in_a_raw_file_is_refused_with_the_file_name() {
     let config = write(dir.path(), "pipeline.toml", PIPELINE);
     let raw = dir.path().join("nan.npy");
     write_npy_f32(&raw, 4, 4, (0..16).map(|i| if i == 5 { f32::NAN } else { 0.5 }));
-    let output = run_host(&["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.png"], None, dir.path());
+    let output = run_host(
+        &[
+            "process",
+            config.to_str().unwrap(),
+            "--input",
+            raw.to_str().unwrap(),
+            "--output",
+            "o.png",
+        ],
+        None,
+        dir.path(),
+    );
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("nan.npy") && err.contains("1 samples are NaN or infinite"), "{err}");
+    assert!(
+        err.contains("nan.npy") && err.contains("1 samples are NaN or infinite"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -223,13 +337,31 @@ fn export_writes_every_pipeline_once_shares_prefixes_and_resumes() {
     let raws = dir.path().join("raws");
     std::fs::create_dir(&raws).unwrap();
     for name in ["one", "two"] {
-        write_npy_f32(&raws.join(format!("{name}.npy")), 12, 16, (0..192).map(|i| 0.1 + 0.8 * ((i * 37 % 101) as f32 / 101.0)));
+        write_npy_f32(
+            &raws.join(format!("{name}.npy")),
+            12,
+            16,
+            (0..192).map(|i| 0.1 + 0.8 * ((i * 37 % 101) as f32 / 101.0)),
+        );
     }
     let args = |out: &str| -> Vec<String> {
-        ["export", "--device", "cpu", "--format", "npy", "--output", out, "--input", raws.to_str().unwrap(), "--pipelines", a.to_str().unwrap(), b.to_str().unwrap()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "export",
+            "--device",
+            "cpu",
+            "--format",
+            "npy",
+            "--output",
+            out,
+            "--input",
+            raws.to_str().unwrap(),
+            "--pipelines",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let run = |out: &str| {
         let owned = args(out);
@@ -240,20 +372,37 @@ fn export_writes_every_pipeline_once_shares_prefixes_and_resumes() {
     };
     let first = run("out");
     // 2 images × (black level, demosaic, white balance, colour matrix, sharpen) shared by the 2 pipelines
-    assert!(first.contains("exported 4 files (0 already there, 10 stage runs shared)"), "{first}");
+    assert!(
+        first.contains("exported 4 files (0 already there, 10 stage runs shared)"),
+        "{first}"
+    );
     // the export equals processing each file alone
     let processed = run_host(
-        &["process", a.to_str().unwrap(), "--input", raws.join("one.npy").to_str().unwrap(), "--output", "alone.npy"],
+        &[
+            "process",
+            a.to_str().unwrap(),
+            "--input",
+            raws.join("one.npy").to_str().unwrap(),
+            "--output",
+            "alone.npy",
+        ],
         None,
         dir.path(),
     );
     assert!(processed.status.success(), "{}", describe(&processed));
-    let (_, exported) = read_npy_f32(&dir.path().join("out/menon2007_sharpening_filter_median_denoising/one.npy"));
+    let (_, exported) = read_npy_f32(
+        &dir.path()
+            .join("out/menon2007_sharpening_filter_median_denoising/one.npy"),
+    );
     let (_, alone) = read_npy_f32(&dir.path().join("alone.npy"));
     assert_eq!(exported, alone);
     // resumable: nothing to do, then only the missing file
     assert!(run("out").contains("exported 0 files (4 already there"));
-    std::fs::remove_file(dir.path().join("out/menon2007_sharpening_filter_gaussian_denoising/two.npy")).unwrap();
+    std::fs::remove_file(
+        dir.path()
+            .join("out/menon2007_sharpening_filter_gaussian_denoising/two.npy"),
+    )
+    .unwrap();
     assert!(run("out").contains("exported 1 files (3 already there"));
 }
 
@@ -262,14 +411,32 @@ fn bench_reports_every_stage_forward_and_backward() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = workspace_root().join("configs/pipelines/parametrized.toml");
     let output = run_host(
-        &["bench", "--pipelines", pipeline.to_str().unwrap(), "--size", "32", "--batch", "2", "--iterations", "1", "--device", "cpu", "--json", "bench.json"],
+        &[
+            "bench",
+            "--pipelines",
+            pipeline.to_str().unwrap(),
+            "--size",
+            "32",
+            "--batch",
+            "2",
+            "--iterations",
+            "1",
+            "--device",
+            "cpu",
+            "--json",
+            "bench.json",
+        ],
         None,
         dir.path(),
     );
     assert!(output.status.success(), "{}", describe(&output));
     let json = std::fs::read_to_string(dir.path().join("bench.json")).unwrap();
     // every stage and the whole pipeline, each with forward and forward+backward throughput
-    let stages = l2l_host::config::load(&pipeline, &[]).unwrap().stage_specs().unwrap().len();
+    let stages = l2l_host::config::load(&pipeline, &[])
+        .unwrap()
+        .stage_specs()
+        .unwrap()
+        .len();
     assert_eq!(json.matches("\"what\"").count(), stages + 1, "{json}");
     assert_eq!(json.matches("\"backward_mpix_per_s\": null").count(), 0, "{json}");
     assert!(json.contains("\"what\": \"parametrized/demosaic\""), "{json}");

@@ -14,9 +14,17 @@ fn edit(file: &Path, from: &str, to: &str) {
 
 fn refusal_via_cli(plugin: &Path, work: &Path) -> String {
     let output = run_host(&["plugins", "list"], Some(plugin), work);
-    assert!(!output.status.success(), "the host accepted {}:\n{}", plugin.display(), describe(&output));
+    assert!(
+        !output.status.success(),
+        "the host accepted {}:\n{}",
+        plugin.display(),
+        describe(&output)
+    );
     let err = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(err.contains(&plugin.display().to_string()), "the refusal does not name the file:\n{err}");
+    assert!(
+        err.contains(&plugin.display().to_string()),
+        "the refusal does not name the file:\n{err}"
+    );
     assert!(err.lines().count() <= 10, "refusal longer than 10 lines:\n{err}");
     err
 }
@@ -29,9 +37,17 @@ fn the_template_builds_out_of_tree_and_the_host_runs_its_stage() {
 
     let listed = run_host(&["plugins", "list"], Some(plugin_dir), work.path());
     assert!(listed.status.success(), "{}", describe(&listed));
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("exposure"), "{}", describe(&listed));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("exposure"),
+        "{}",
+        describe(&listed)
+    );
     let inspected = run_host(&["plugins", "inspect", "exposure"], Some(plugin_dir), work.path());
-    assert!(String::from_utf8_lossy(&inspected.stdout).contains("exposure change in stops"), "{}", describe(&inspected));
+    assert!(
+        String::from_utf8_lossy(&inspected.stdout).contains("exposure change in stops"),
+        "{}",
+        describe(&inspected)
+    );
 
     // the plugin's stage in a pipeline: a mosaic of 0.25 through `exposure` at +1 EV is 0.5
     let config = work.path().join("c.toml");
@@ -43,7 +59,14 @@ fn the_template_builds_out_of_tree_and_the_host_runs_its_stage() {
     let raw = work.path().join("raw.tiff");
     write_gray16_tiff(&raw, 6, 8, 16384);
     let output = run_host(
-        &["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "out.npy"],
+        &[
+            "process",
+            config.to_str().unwrap(),
+            "--input",
+            raw.to_str().unwrap(),
+            "--output",
+            "out.npy",
+        ],
         Some(plugin_dir),
         work.path(),
     );
@@ -65,14 +88,14 @@ fn write_gray16_tiff(path: &Path, h: u16, w: u16, value: u16) {
         bytes.extend(value.to_le_bytes());
     }
     let entries: [(u16, u16, u32, u32); 8] = [
-        (256, 3, 1, w as u32),        // width
-        (257, 3, 1, h as u32),        // height
-        (258, 3, 1, 16),              // bits per sample
-        (259, 3, 1, 1),               // no compression
-        (262, 3, 1, 1),               // black is zero
-        (273, 4, 1, data_offset),     // strip offset
-        (278, 3, 1, h as u32),        // rows per strip
-        (279, 4, 1, pixels * 2),      // strip byte count
+        (256, 3, 1, w as u32),    // width
+        (257, 3, 1, h as u32),    // height
+        (258, 3, 1, 16),          // bits per sample
+        (259, 3, 1, 1),           // no compression
+        (262, 3, 1, 1),           // black is zero
+        (273, 4, 1, data_offset), // strip offset
+        (278, 3, 1, h as u32),    // rows per strip
+        (279, 4, 1, pixels * 2),  // strip byte count
     ];
     bytes.extend((entries.len() as u16).to_le_bytes());
     for (tag, kind, count, value) in entries {
@@ -93,11 +116,27 @@ fn write_gray16_tiff(path: &Path, h: u16, w: u16, value: u16) {
 #[test]
 fn a_plugin_built_against_another_plugin_api_version_is_refused() {
     let work = tempfile::tempdir().unwrap();
-    let bump = |api: &Path| edit(&api.join("Cargo.toml"), "version.workspace = true", "version = \"0.2.0\"");
+    let bump = |api: &Path| {
+        edit(
+            &api.join("Cargo.toml"),
+            "version.workspace = true",
+            "version = \"0.2.0\"",
+        )
+    };
     let plugin = build_template(work.path(), ApiVariant::Modified(&bump), &[], "api_v2");
-    let refusal = load_plugin(&plugin).err().expect("a plugin built against plugin API 0.2.0 loaded");
-    assert!(refusal.reason.contains("plugin API version mismatch"), "{}", refusal.reason);
-    assert!(refusal.reason.contains("0.1.0") && refusal.reason.contains("0.2.0"), "{}", refusal.reason);
+    let refusal = load_plugin(&plugin)
+        .err()
+        .expect("a plugin built against plugin API 0.2.0 loaded");
+    assert!(
+        refusal.reason.contains("plugin API version mismatch"),
+        "{}",
+        refusal.reason
+    );
+    assert!(
+        refusal.reason.contains("0.1.0") && refusal.reason.contains("0.2.0"),
+        "{}",
+        refusal.reason
+    );
     let err = refusal_via_cli(&plugin, work.path());
     assert!(err.contains("plugin API version mismatch"), "{err}");
 }
@@ -112,7 +151,11 @@ fn a_plugin_built_against_another_type_layout_is_refused() {
             "    pub trainable: bool,\n}",
             "    pub trainable: bool,\n    /// Added by the layout test.\n    pub learning_rate_scale: f32,\n}",
         );
-        edit(&api.join("src/author.rs"), "trainable: p.trainable,\n", "trainable: p.trainable,\n                    learning_rate_scale: 1.0,\n");
+        edit(
+            &api.join("src/author.rs"),
+            "trainable: p.trainable,\n",
+            "trainable: p.trainable,\n                    learning_rate_scale: 1.0,\n",
+        );
     };
     let plugin = build_template(work.path(), ApiVariant::Modified(&widen), &[], "layout");
     let refusal = load_plugin(&plugin).err().expect("a plugin with another layout loaded");
@@ -131,8 +174,14 @@ fn a_plugin_built_against_another_libtorch_is_refused() {
         &[("L2L_LIBTORCH_VERSION_TAG", "2.99.0+other")],
         "other_torch",
     );
-    let refusal = load_plugin(&plugin).err().expect("a plugin built against another libtorch loaded");
+    let refusal = load_plugin(&plugin)
+        .err()
+        .expect("a plugin built against another libtorch loaded");
     assert!(refusal.reason.contains("libtorch mismatch"), "{}", refusal.reason);
-    assert!(refusal.reason.contains("2.99.0+other") && refusal.reason.contains(l2l_plugin_api::LIBTORCH_VERSION), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("2.99.0+other") && refusal.reason.contains(l2l_plugin_api::LIBTORCH_VERSION),
+        "{}",
+        refusal.reason
+    );
     refusal_via_cli(&plugin, work.path());
 }

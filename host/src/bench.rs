@@ -83,11 +83,18 @@ pub fn bench(pipeline_configs: &[PathBuf], options: &BenchOptions) -> Result<Vec
         let loaded = config::load(path, &[])?;
         let registry = Registry::discover(&loaded.plugin_dirs());
         let mut pipeline = Pipeline::build(&registry, &loaded.stage_specs()?, options.device)?;
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline").to_string();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("pipeline")
+            .to_string();
         tch::manual_seed(0);
-        let mosaic = Tensor::f_rand([options.batch, 1, options.size, options.size], (Kind::Float, options.device))?
-            .f_mul_scalar(0.9)?
-            .f_add_scalar(0.07)?;
+        let mosaic = Tensor::f_rand(
+            [options.batch, 1, options.size, options.size],
+            (Kind::Float, options.device),
+        )?
+        .f_mul_scalar(0.9)?
+        .f_add_scalar(0.07)?;
         let mut input = mosaic.shallow_clone();
         let differentiable = pipeline.parameters()?.iter().any(|p| p.trainable);
         for (stage_name, stage) in pipeline.stages_mut() {
@@ -95,15 +102,21 @@ pub fn bench(pipeline_configs: &[PathBuf], options: &BenchOptions) -> Result<Vec
                 tch::no_grad(|| stage.forward(&input)).map(drop)
             })?;
             let x = input.f_detach()?.set_requires_grad(true);
-            let backward = median_ms(options.iterations, options.device, || backward_through(&stage.forward(&x)?))
-                .with_context(|| format!("backward through stage `{stage_name}`"))?;
+            let backward = median_ms(options.iterations, options.device, || {
+                backward_through(&stage.forward(&x)?)
+            })
+            .with_context(|| format!("backward through stage `{stage_name}`"))?;
             rows.push(row(format!("{name}/{stage_name}"), forward, Some(backward)));
             input = tch::no_grad(|| stage.forward(&input))?;
         }
-        let forward = median_ms(options.iterations, options.device, || tch::no_grad(|| pipeline.forward(&mosaic)).map(drop))?;
+        let forward = median_ms(options.iterations, options.device, || {
+            tch::no_grad(|| pipeline.forward(&mosaic)).map(drop)
+        })?;
         let backward = if differentiable {
             let x = mosaic.f_detach()?.set_requires_grad(true);
-            Some(median_ms(options.iterations, options.device, || backward_through(&pipeline.forward(&x)?))?)
+            Some(median_ms(options.iterations, options.device, || {
+                backward_through(&pipeline.forward(&x)?)
+            })?)
         } else {
             None
         };
@@ -114,13 +127,19 @@ pub fn bench(pipeline_configs: &[PathBuf], options: &BenchOptions) -> Result<Vec
 
 /// The rows as an aligned table.
 pub fn format_table(rows: &[BenchRow]) -> String {
-    let mut out = format!("{:<60} {:>10} {:>10} {:>12} {:>12}\n", "stage / pipeline", "fwd ms", "fwd MP/s", "fwd+bwd ms", "fwd+bwd MP/s");
+    let mut out = format!(
+        "{:<60} {:>10} {:>10} {:>12} {:>12}\n",
+        "stage / pipeline", "fwd ms", "fwd MP/s", "fwd+bwd ms", "fwd+bwd MP/s"
+    );
     for r in rows {
         let (bms, bmp) = match (r.backward_ms, r.backward_mpix_per_s) {
             (Some(ms), Some(mp)) => (format!("{ms:.2}"), format!("{mp:.1}")),
             _ => ("–".into(), "–".into()),
         };
-        out.push_str(&format!("{:<60} {:>10.2} {:>10.1} {:>12} {:>12}\n", r.what, r.forward_ms, r.forward_mpix_per_s, bms, bmp));
+        out.push_str(&format!(
+            "{:<60} {:>10.2} {:>10.1} {:>12} {:>12}\n",
+            r.what, r.forward_ms, r.forward_mpix_per_s, bms, bmp
+        ));
     }
     out
 }

@@ -26,10 +26,30 @@ pub struct ChartCamera {
 
 /// The 24 patches of the X-Rite ColorChecker as published sRGB 8-bit values.
 const COLOR_CHECKER_SRGB: [[u8; 3]; 24] = [
-    [115, 82, 68], [194, 150, 130], [98, 122, 157], [87, 108, 67], [133, 128, 177], [103, 189, 170],
-    [214, 126, 44], [80, 91, 166], [193, 90, 99], [94, 60, 108], [157, 188, 64], [224, 163, 46],
-    [56, 61, 150], [70, 148, 73], [175, 54, 60], [231, 199, 31], [187, 86, 149], [8, 133, 161],
-    [243, 243, 242], [200, 200, 200], [160, 160, 160], [122, 122, 121], [85, 85, 85], [52, 52, 52],
+    [115, 82, 68],
+    [194, 150, 130],
+    [98, 122, 157],
+    [87, 108, 67],
+    [133, 128, 177],
+    [103, 189, 170],
+    [214, 126, 44],
+    [80, 91, 166],
+    [193, 90, 99],
+    [94, 60, 108],
+    [157, 188, 64],
+    [224, 163, 46],
+    [56, 61, 150],
+    [70, 148, 73],
+    [175, 54, 60],
+    [231, 199, 31],
+    [187, 86, 149],
+    [8, 133, 161],
+    [243, 243, 242],
+    [200, 200, 200],
+    [160, 160, 160],
+    [122, 122, 121],
+    [85, 85, 85],
+    [52, 52, 52],
 ];
 
 fn srgb_to_linear(v: u8) -> f32 {
@@ -61,7 +81,10 @@ pub fn scene(height: i64, width: i64) -> Result<Tensor> {
                 let (col, row) = (x * 6 / chart_w, y * 4 / (h - ramp_h));
                 COLOR_CHECKER_SRGB[row * 6 + col].map(|c| 0.8 * srgb_to_linear(c))
             } else {
-                let (cx, cy) = ((x - chart_w) as f32 - (w - chart_w) as f32 / 2.0, y as f32 - (h - ramp_h) as f32 / 2.0);
+                let (cx, cy) = (
+                    (x - chart_w) as f32 - (w - chart_w) as f32 / 2.0,
+                    y as f32 - (h - ramp_h) as f32 / 2.0,
+                );
                 let r2 = cx * cx + cy * cy;
                 let extent = ((w - chart_w).max(h - ramp_h)) as f32;
                 let v = 0.4 + 0.35 * (std::f32::consts::PI * r2 / (2.0 * extent)).cos();
@@ -83,17 +106,25 @@ pub fn photograph(scene: &Tensor, camera: &ChartCamera) -> Result<(Tensor, Tenso
     let matrix: Vec<f64> = camera.colour_matrix.iter().flatten().map(|&v| f64::from(v)).collect();
     let matrix = Tensor::from_slice(&matrix).f_view([3, 3])?;
     let scene = scene.f_to_kind(Kind::Double)?;
-    let camera_rgb = Tensor::f_linalg_inv(&matrix)?.f_matmul(&scene.f_view([3, h * w])?)?.f_view([3, h, w])?;
+    let camera_rgb = Tensor::f_linalg_inv(&matrix)?
+        .f_matmul(&scene.f_view([3, h * w])?)?
+        .f_view([3, h, w])?;
     let gains: Vec<f64> = camera.white_balance.iter().map(|&g| f64::from(g)).collect();
-    let sensor = camera_rgb.f_div(&Tensor::from_slice(&gains).f_view([3, 1, 1])?)?.f_clamp(0.0, 1.0)?;
+    let sensor = camera_rgb
+        .f_div(&Tensor::from_slice(&gains).f_view([3, 1, 1])?)?
+        .f_clamp(0.0, 1.0)?;
     let masks = l2l_ops::cfa_masks(camera.cfa_pattern, h, w, &sensor)?.f_squeeze_dim(0)?;
-    let mosaic = sensor.f_mul(&masks)?.f_sum_dim_intlist([0i64].as_slice(), false, Kind::Double)?;
+    let mosaic = sensor
+        .f_mul(&masks)?
+        .f_sum_dim_intlist([0i64].as_slice(), false, Kind::Double)?;
     let black_block = Tensor::from_slice(&camera.black_level.map(f64::from)).f_view([2, 2])?;
     let black = l2l_ops::tile_cfa_block(&black_block, h, w)?;
     let raw = mosaic.f_mul(&black.f_neg()?.f_add_scalar(1.0)?)?.f_add(&black)?;
     let levels = ((1u64 << camera.bit_depth.clamp(1, 24)) - 1) as f64;
     let raw = raw.f_mul_scalar(levels)?.f_round()?.f_div_scalar(levels)?;
-    let truth = scene.f_clamp(0.0, 1.0)?.f_pow_tensor_scalar(1.0 / f64::from(camera.gamma))?;
+    let truth = scene
+        .f_clamp(0.0, 1.0)?
+        .f_pow_tensor_scalar(1.0 / f64::from(camera.gamma))?;
     Ok((raw.f_to_kind(Kind::Float)?, truth.f_to_kind(Kind::Float)?))
 }
 
@@ -103,9 +134,15 @@ pub fn psnr(image: &Tensor, truth: &Tensor, border: i64) -> Result<f64> {
     let size = truth.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
     let crop = |t: &Tensor| -> Result<Tensor> {
-        Ok(t.f_narrow(-2, border, h - 2 * border)?.f_narrow(-1, border, w - 2 * border)?.f_to_kind(Kind::Double)?)
+        Ok(t.f_narrow(-2, border, h - 2 * border)?
+            .f_narrow(-1, border, w - 2 * border)?
+            .f_to_kind(Kind::Double)?)
     };
-    let mse = crop(image)?.f_sub(&crop(truth)?)?.f_square()?.f_mean(Kind::Double)?.f_double_value(&[])?;
+    let mse = crop(image)?
+        .f_sub(&crop(truth)?)?
+        .f_square()?
+        .f_mean(Kind::Double)?
+        .f_double_value(&[])?;
     Ok(10.0 * (1.0 / mse.max(1e-20)).log10())
 }
 

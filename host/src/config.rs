@@ -178,10 +178,12 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
     let (last, parents) = keys.split_last().expect("split of a non-empty path");
     let mut current = table;
     for (depth, key) in parents.iter().enumerate() {
-        let entry = current.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        current = entry.as_table_mut().ok_or_else(|| {
-            anyhow!("override `{assignment}`: `{}` is not a table", keys[..=depth].join("."))
-        })?;
+        let entry = current
+            .entry(key.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("override `{assignment}`: `{}` is not a table", keys[..=depth].join(".")))?;
     }
     current.insert(last.to_string(), value);
     Ok(())
@@ -190,7 +192,9 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
 fn parse_override_value(text: &str) -> toml::Value {
     let wrapped = format!("value = {text}");
     match wrapped.parse::<toml::Table>() {
-        Ok(mut table) => table.remove("value").unwrap_or_else(|| toml::Value::String(text.into())),
+        Ok(mut table) => table
+            .remove("value")
+            .unwrap_or_else(|| toml::Value::String(text.into())),
         Err(_) => toml::Value::String(text.into()),
     }
 }
@@ -216,15 +220,26 @@ fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
     let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| anyhow!("config {}: {}", path.display(), e.to_string().trim_end()))?;
-    let Some(include) = table.remove("include") else { return Ok(table) };
+    let Some(include) = table.remove("include") else {
+        return Ok(table);
+    };
     let files = include
         .as_array()
         .and_then(|items| items.iter().map(|i| i.as_str()).collect::<Option<Vec<_>>>())
-        .ok_or_else(|| anyhow!("config {}: key `include`: expected a list of file names", path.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "config {}: key `include`: expected a list of file names",
+                path.display()
+            )
+        })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut merged = toml::Table::new();
     for file in files {
-        merge(&mut merged, read_with_includes(&dir.join(file), depth + 1).with_context(|| format!("included from {}", path.display()))?);
+        merge(
+            &mut merged,
+            read_with_includes(&dir.join(file), depth + 1)
+                .with_context(|| format!("included from {}", path.display()))?,
+        );
     }
     merge(&mut merged, table);
     Ok(merged)
@@ -237,7 +252,11 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
         apply_override(&mut table, assignment)?;
     }
     let config = from_table(&table).with_context(|| format!("config {}", path.display()))?;
-    let loaded = LoadedConfig { path: path.to_path_buf(), config, resolved: table };
+    let loaded = LoadedConfig {
+        path: path.to_path_buf(),
+        config,
+        resolved: table,
+    };
     loaded.stage_specs()?;
     loaded.device()?;
     Ok(loaded)
@@ -292,15 +311,26 @@ impl LoadedConfig {
                 let mut own = table.clone();
                 let kind = match own.remove("kind") {
                     Some(toml::Value::String(kind)) => kind,
-                    Some(other) => bail!("config key `stages.{name}.kind`: expected a component name (string), found {other}"),
-                    None => bail!("config key `stages.{name}.kind`: missing; expected the component, e.g. kind = \"gamma\""),
+                    Some(other) => {
+                        bail!("config key `stages.{name}.kind`: expected a component name (string), found {other}")
+                    }
+                    None => {
+                        bail!("config key `stages.{name}.kind`: missing; expected the component, e.g. kind = \"gamma\"")
+                    }
                 };
                 let plugin = match own.remove("plugin") {
                     Some(toml::Value::String(plugin)) => Some(plugin),
-                    Some(other) => bail!("config key `stages.{name}.plugin`: expected a plugin name (string), found {other}"),
+                    Some(other) => {
+                        bail!("config key `stages.{name}.plugin`: expected a plugin name (string), found {other}")
+                    }
                     None => None,
                 };
-                Ok(StageSpec { name: name.clone(), kind, plugin, config_text: toml::to_string(&own)? })
+                Ok(StageSpec {
+                    name: name.clone(),
+                    kind,
+                    plugin,
+                    config_text: toml::to_string(&own)?,
+                })
             })
             .collect()
     }
@@ -355,21 +385,38 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named_with_their_path() {
-        let err = from_table(&table("[job]\nkind = \"pipeline\"\noutput_dri = \"x\"\n")).unwrap_err().to_string();
-        assert!(err.contains("config key `job`") && err.contains("unknown field `output_dri`"), "{err}");
+        let err = from_table(&table("[job]\nkind = \"pipeline\"\noutput_dri = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config key `job`") && err.contains("unknown field `output_dri`"),
+            "{err}"
+        );
         let err = from_table(&table("devise = \"cpu\"\n")).unwrap_err().to_string();
-        assert!(err.contains("unknown field `devise`") && err.contains("expected one of"), "{err}");
+        assert!(
+            err.contains("unknown field `devise`") && err.contains("expected one of"),
+            "{err}"
+        );
     }
 
     #[test]
     fn wrong_types_are_named_with_their_path() {
-        let err = from_table(&table("[input]\nkind = \"test_chart\"\nheight = \"tall\"\n")).unwrap_err().to_string();
-        assert!(err.contains("config key `input") && err.contains("invalid type"), "{err}");
+        let err = from_table(&table("[input]\nkind = \"test_chart\"\nheight = \"tall\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config key `input") && err.contains("invalid type"),
+            "{err}"
+        );
     }
 
     fn loaded(text: &str) -> LoadedConfig {
         let t = table(text);
-        LoadedConfig { path: PathBuf::from("c.toml"), config: from_table(&t).unwrap(), resolved: t }
+        LoadedConfig {
+            path: PathBuf::from("c.toml"),
+            config: from_table(&t).unwrap(),
+            resolved: t,
+        }
     }
 
     #[test]
@@ -379,9 +426,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`stages.b`") && err.contains("not listed"), "{err}");
-        let err = loaded("pipeline = [\"a\"]\n[stages.a]\ngamma = 2.0\n").stage_specs().unwrap_err().to_string();
+        let err = loaded("pipeline = [\"a\"]\n[stages.a]\ngamma = 2.0\n")
+            .stage_specs()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`stages.a.kind`: missing"), "{err}");
-        let specs = loaded("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\ngamma = 2.0\n").stage_specs().unwrap();
+        let specs = loaded("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\ngamma = 2.0\n")
+            .stage_specs()
+            .unwrap();
         assert_eq!(specs[0].kind, "gamma");
         assert_eq!(specs[0].config_text.trim(), "gamma = 2.0");
     }
@@ -389,7 +441,11 @@ mod tests {
     #[test]
     fn includes_merge_table_by_table_and_the_includer_wins() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("camera.toml"), "[stages.wb]\ngains = [2.0, 1.0, 1.5]\nkind = \"x\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("camera.toml"),
+            "[stages.wb]\ngains = [2.0, 1.0, 1.5]\nkind = \"x\"\n",
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("main.toml"),
             "include = [\"camera.toml\"]\npipeline = [\"wb\"]\n[stages.wb]\nkind = \"white_balance\"\n",
@@ -398,7 +454,11 @@ mod tests {
         let loaded = load(&dir.path().join("main.toml"), &[]).unwrap();
         let specs = loaded.stage_specs().unwrap();
         assert_eq!(specs[0].kind, "white_balance");
-        assert!(specs[0].config_text.contains("gains = [2.0, 1.0, 1.5]"), "{}", specs[0].config_text);
+        assert!(
+            specs[0].config_text.contains("gains = [2.0, 1.0, 1.5]"),
+            "{}",
+            specs[0].config_text
+        );
         std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
         let err = format!("{:#}", load(&dir.path().join("loop.toml"), &[]).unwrap_err());
         assert!(err.contains("more than 8 levels"), "{err}");
@@ -408,6 +468,10 @@ mod tests {
     fn devices_are_parsed_or_refused() {
         assert_eq!(loaded("device = \"cpu\"").device().unwrap(), Device::Cpu);
         assert_eq!(loaded("device = \"cuda:1\"").device().unwrap(), Device::Cuda(1));
-        assert!(loaded("device = \"tpu\"").device().unwrap_err().to_string().contains("expected auto, cpu"));
+        assert!(loaded("device = \"tpu\"")
+            .device()
+            .unwrap_err()
+            .to_string()
+            .contains("expected auto, cpu"));
     }
 }

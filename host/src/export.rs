@@ -64,7 +64,10 @@ pub struct ExportSummary {
 
 /// The raw files of `inputs`: files as given, directories searched (not recursively) for raw files.
 pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let raw_extensions = ["npy", "tif", "tiff", "dng", "cr2", "nef", "arw", "orf", "rw2", "raf", "pef", "srw", "crw", "mrw", "nrw", "3fr", "erf", "kdc", "dcr", "mos", "iiq"];
+    let raw_extensions = [
+        "npy", "tif", "tiff", "dng", "cr2", "nef", "arw", "orf", "rw2", "raf", "pef", "srw", "crw", "mrw", "nrw",
+        "3fr", "erf", "kdc", "dcr", "mos", "iiq",
+    ];
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -73,7 +76,9 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.is_file()
-                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| raw_extensions.contains(&e.to_ascii_lowercase().as_str()))
+                        && p.extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| raw_extensions.contains(&e.to_ascii_lowercase().as_str()))
                 })
                 .collect();
             found.sort();
@@ -81,18 +86,32 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         } else if input.is_file() {
             files.push(input.clone());
         } else {
-            bail!("{}: no such file or directory (expected raw files or folders of them)", input.display());
+            bail!(
+                "{}: no such file or directory (expected raw files or folders of them)",
+                input.display()
+            );
         }
     }
     if files.is_empty() {
-        bail!("no raw files found in {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no raw files found in {}",
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(files)
 }
 
 /// A key naming the first `n` stages of a pipeline: equal keys compute equal outputs.
 fn prefix_key(specs: &[StageSpec]) -> String {
-    specs.iter().map(|s| format!("{}|{}|{}", s.kind, s.plugin.as_deref().unwrap_or(""), s.config_text)).collect::<Vec<_>>().join("\n")
+    specs
+        .iter()
+        .map(|s| format!("{}|{}|{}", s.kind, s.plugin.as_deref().unwrap_or(""), s.config_text))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Exports `inputs` through the pipelines of `pipeline_configs` into `output/<pipeline>/<input>.<ext>`.
@@ -105,28 +124,44 @@ pub fn export(
     device: Device,
 ) -> Result<ExportSummary> {
     let files = collect_inputs(inputs)?;
-    let loaded = pipeline_configs.iter().map(|p| config::load(p, &[])).collect::<Result<Vec<_>>>()?;
+    let loaded = pipeline_configs
+        .iter()
+        .map(|p| config::load(p, &[]))
+        .collect::<Result<Vec<_>>>()?;
     let plugin_dirs: Vec<PathBuf> = loaded.iter().flat_map(|l| l.plugin_dirs()).collect();
     let registry = Registry::discover(&plugin_dirs);
     let mut pipelines = Vec::new();
     for (path, l) in pipeline_configs.iter().zip(&loaded) {
-        let name = path.file_stem().and_then(|s| s.to_str()).ok_or_else(|| anyhow!("{}: no file name", path.display()))?.to_string();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| anyhow!("{}: no file name", path.display()))?
+            .to_string();
         if pipelines.iter().any(|p: &NamedPipeline| p.name == name) {
             bail!("two pipelines are named `{name}`: output folders are named after the config files");
         }
         let specs = l.stage_specs()?;
-        let pipeline = Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
-        std::fs::create_dir_all(output.join(&name)).with_context(|| format!("creating {}", output.join(&name).display()))?;
+        let pipeline =
+            Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
+        std::fs::create_dir_all(output.join(&name))
+            .with_context(|| format!("creating {}", output.join(&name).display()))?;
         pipelines.push(NamedPipeline { name, specs, pipeline });
     }
 
     let progress = ProgressBar::new((files.len() * pipelines.len()) as u64).with_style(
-        ProgressStyle::with_template("{spinner} {pos}/{len} outputs [{bar:30}] {elapsed_precise} eta {eta} {msg}")?.progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {pos}/{len} outputs [{bar:30}] {elapsed_precise} eta {eta} {msg}")?
+            .progress_chars("=> "),
     );
     let mut summary = ExportSummary::default();
     for file in &files {
-        let stem = file.file_stem().and_then(|s| s.to_str()).ok_or_else(|| anyhow!("{}: no file name", file.display()))?;
-        let targets: Vec<PathBuf> = pipelines.iter().map(|p| output.join(&p.name).join(format!("{stem}.{}", format.extension()))).collect();
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| anyhow!("{}: no file name", file.display()))?;
+        let targets: Vec<PathBuf> = pipelines
+            .iter()
+            .map(|p| output.join(&p.name).join(format!("{stem}.{}", format.extension())))
+            .collect();
         let todo: Vec<usize> = (0..pipelines.len()).filter(|&i| !targets[i].exists()).collect();
         summary.skipped += pipelines.len() - todo.len();
         progress.inc((pipelines.len() - todo.len()) as u64);
@@ -153,7 +188,9 @@ pub fn export(
                         done.shallow_clone()
                     }
                     None => {
-                        let y = tch::no_grad(|| stage.forward(&x)).with_context(|| format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name))?;
+                        let y = tch::no_grad(|| stage.forward(&x)).with_context(|| {
+                            format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name)
+                        })?;
                         cache.insert(key, y.shallow_clone());
                         y
                     }

@@ -124,8 +124,13 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("L2L_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("L2L_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn load_config(args: &ConfigArgs) -> Result<(LoadedConfig, Registry)> {
@@ -162,10 +167,21 @@ fn execute(command: Command) -> Result<()> {
             let (loaded, registry) = load_config(&args)?;
             let specs = loaded.stage_specs()?;
             Pipeline::build(&registry, &specs, tch::Device::Cpu)?;
-            println!("{}: valid ({} stages: {})", args.config.display(), specs.len(), loaded.config.pipeline.join(" → "));
+            println!(
+                "{}: valid ({} stages: {})",
+                args.config.display(),
+                specs.len(),
+                loaded.config.pipeline.join(" → ")
+            );
             Ok(())
         }
-        Command::Process { config, input, output, png_bits, white_level } => {
+        Command::Process {
+            config,
+            input,
+            output,
+            png_bits,
+            white_level,
+        } => {
             let (loaded, registry) = load_config(&config)?;
             let device = loaded.device()?;
             let mut pipeline = Pipeline::build(&registry, &loaded.stage_specs()?, device)?;
@@ -178,7 +194,14 @@ fn execute(command: Command) -> Result<()> {
             println!("wrote {}", output.display());
             Ok(())
         }
-        Command::Export { pipelines, input, output, format, white_level, device } => {
+        Command::Export {
+            pipelines,
+            input,
+            output,
+            format,
+            white_level,
+            device,
+        } => {
             let device = config::parse_device(&device)?;
             let started = std::time::Instant::now();
             let summary = l2l_host::export::export(&pipelines, &input, &output, format, white_level, device)?;
@@ -192,9 +215,25 @@ fn execute(command: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Bench { pipelines, size, batch, iterations, device, json } => {
-            let options = l2l_host::bench::BenchOptions { size, batch, iterations, device: config::parse_device(&device)? };
-            println!("{batch} × {size}² on {:?}, {} libtorch threads, median of {iterations}", options.device, tch::get_num_threads());
+        Command::Bench {
+            pipelines,
+            size,
+            batch,
+            iterations,
+            device,
+            json,
+        } => {
+            let options = l2l_host::bench::BenchOptions {
+                size,
+                batch,
+                iterations,
+                device: config::parse_device(&device)?,
+            };
+            println!(
+                "{batch} × {size}² on {:?}, {} libtorch threads, median of {iterations}",
+                options.device,
+                tch::get_num_threads()
+            );
             let rows = l2l_host::bench::bench(&pipelines, &options)?;
             print!("{}", l2l_host::bench::format_table(&rows));
             if let Some(path) = json {
@@ -204,10 +243,20 @@ fn execute(command: Command) -> Result<()> {
         }
         Command::Plugins(PluginsCommand::List { plugin_dirs }) => {
             let registry = Registry::discover(&plugin_dirs);
-            println!("{:<20} {:<11} {:<22} {:<8} FILE", "PLUGIN", "KIND", "COMPONENT", "VERSION");
+            println!(
+                "{:<20} {:<11} {:<22} {:<8} FILE",
+                "PLUGIN", "KIND", "COMPONENT", "VERSION"
+            );
             for plugin in registry.plugins() {
                 for c in &plugin.components {
-                    println!("{:<20} {:<11} {:<22} {:<8} {}", plugin.name, c.kind.as_str(), c.name, plugin.version, plugin.file.display());
+                    println!(
+                        "{:<20} {:<11} {:<22} {:<8} {}",
+                        plugin.name,
+                        c.kind.as_str(),
+                        c.name,
+                        plugin.version,
+                        plugin.file.display()
+                    );
                 }
             }
             if registry.refused().is_empty() {
@@ -216,7 +265,9 @@ fn execute(command: Command) -> Result<()> {
                 bail!("{}", plugins::describe_refusals(registry.refused()))
             }
         }
-        Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => inspect(&Registry::discover(&plugin_dirs), &name),
+        Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => {
+            inspect(&Registry::discover(&plugin_dirs), &name)
+        }
     }
 }
 
@@ -231,26 +282,60 @@ fn inspect(registry: &Registry, name: &str) -> Result<()> {
         .collect();
     if matches.is_empty() {
         let known: Vec<String> = registry.plugins().iter().map(|p| p.name.clone()).collect();
-        return Err(anyhow!("no plugin or component named `{name}`; plugins: {}", known.join(", ")));
+        return Err(anyhow!(
+            "no plugin or component named `{name}`; plugins: {}",
+            known.join(", ")
+        ));
     }
     for (plugin, component) in matches {
-        println!("{} `{}` — {}", component.kind.as_str(), component.name, component.summary);
-        println!("  plugin {} {} ({})", plugin.name, plugin.version, plugin.file.display());
+        println!(
+            "{} `{}` — {}",
+            component.kind.as_str(),
+            component.name,
+            component.summary
+        );
+        println!(
+            "  plugin {} {} ({})",
+            plugin.name,
+            plugin.version,
+            plugin.file.display()
+        );
         println!("  config keys:");
         for key in component.config_keys.iter() {
-            let default = if key.default.is_empty() { "required".to_string() } else { format!("default {}", key.default) };
+            let default = if key.default.is_empty() {
+                "required".to_string()
+            } else {
+                format!("default {}", key.default)
+            };
             println!("    {:<14} {:<28} {}", key.name, default, key.doc);
         }
         if component.kind == ComponentKind::Stage {
             let stage = registry
-                .build_stage(&component.name, Some(&plugin.name), "", &format!("default `{}`", component.name))
+                .build_stage(
+                    &component.name,
+                    Some(&plugin.name),
+                    "",
+                    &format!("default `{}`", component.name),
+                )
                 .context("building the stage with its defaults")?;
             let parameters = stage.parameters()?;
-            println!("  learnable parameters:{}", if parameters.is_empty() { " none" } else { "" });
+            println!(
+                "  learnable parameters:{}",
+                if parameters.is_empty() { " none" } else { "" }
+            );
             for p in parameters {
                 let values: Vec<f64> = Vec::<f64>::try_from(p.tensor.f_to_kind(Kind::Double)?.f_flatten(0, -1)?)?;
-                let shown = if values.len() <= 9 { format!("{values:?}") } else { format!("{} values", values.len()) };
-                println!("    {:<14} shape {:?}, trainable {}, default {shown}", p.name, p.tensor.size(), p.trainable);
+                let shown = if values.len() <= 9 {
+                    format!("{values:?}")
+                } else {
+                    format!("{} values", values.len())
+                };
+                println!(
+                    "    {:<14} shape {:?}, trainable {}, default {shown}",
+                    p.name,
+                    p.tensor.size(),
+                    p.trainable
+                );
             }
         }
         println!();

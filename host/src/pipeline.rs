@@ -68,8 +68,14 @@ impl Pipeline {
         for (name, stage) in &mut self.stages {
             let input = outputs.last().map(|o| &o.output).unwrap_or(mosaic);
             let start = std::time::Instant::now();
-            let output = stage.forward(input).with_context(|| format!("running stage `{name}`"))?;
-            outputs.push(StageOutput { name: name.clone(), output, millis: start.elapsed().as_secs_f64() * 1e3 });
+            let output = stage
+                .forward(input)
+                .with_context(|| format!("running stage `{name}`"))?;
+            outputs.push(StageOutput {
+                name: name.clone(),
+                output,
+                millis: start.elapsed().as_secs_f64() * 1e3,
+            });
             on_stage(name);
         }
         Ok(outputs)

@@ -56,7 +56,10 @@ pub fn search_path(config_dirs: &[PathBuf]) -> Vec<PathBuf> {
     if let Some(value) = std::env::var_os(PLUGIN_PATH_VAR) {
         path.extend(std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()));
     }
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
         path.push(exe_dir.join("plugins"));
         path.push(exe_dir);
     }
@@ -72,7 +75,10 @@ fn is_plugin_file_name(path: &Path) -> bool {
 fn candidates(entry: &Path, is_default_dir: bool) -> Result<Vec<PathBuf>, Refusal> {
     if entry.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(entry)
-            .map_err(|e| Refusal { file: entry.to_path_buf(), reason: format!("cannot read directory: {e}") })?
+            .map_err(|e| Refusal {
+                file: entry.to_path_buf(),
+                reason: format!("cannot read directory: {e}"),
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && is_plugin_file_name(p))
             .collect();
@@ -131,7 +137,10 @@ fn summarize_library_error(err: &LibraryError) -> String {
 /// Loads one plugin file and checks it: a shared library, an l2l plugin, a compatible plugin API and
 /// type layout, the same libtorch. The library stays loaded for the life of the process.
 pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
-    let refuse = |reason: String| Refusal { file: file.to_path_buf(), reason };
+    let refuse = |reason: String| Refusal {
+        file: file.to_path_buf(),
+        reason,
+    };
     if !file.exists() {
         return Err(refuse("no such file (expected an l2l plugin library)".into()));
     }
@@ -144,7 +153,9 @@ pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
     let has_root = unsafe { library.get::<*const u8>(ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes()) }.is_ok();
     std::mem::forget(library);
     if !has_root {
-        return Err(refuse("not an l2l plugin: expected an exported abi_stable root module, found none".into()));
+        return Err(refuse(
+            "not an l2l plugin: expected an exported abi_stable root module, found none".into(),
+        ));
     }
     // `RootModule::load_from_file` caches one library per root-module type, so each file is loaded
     // through its own header instead.
@@ -158,14 +169,17 @@ pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
             "plugin API version mismatch: expected l2l-plugin-api compatible with {ours}, found {theirs}"
         )));
     }
-    let root = header.init_root_module::<PluginRootRef>().map_err(|e| refuse(summarize_library_error(&e)))?;
+    let root = header
+        .init_root_module::<PluginRootRef>()
+        .map_err(|e| refuse(summarize_library_error(&e)))?;
     if root.libtorch_tag() != LIBTORCH_TAG {
         return Err(refuse(format!(
             "libtorch mismatch: expected a plugin built against libtorch {LIBTORCH_VERSION}, found one built against {}",
             root.libtorch_version()
         )));
     }
-    let components = into_result((root.components())()).map_err(|e| refuse(format!("listing components failed: {e}")))?;
+    let components =
+        into_result((root.components())()).map_err(|e| refuse(format!("listing components failed: {e}")))?;
     Ok(LoadedPlugin {
         name: root.plugin_name().to_string(),
         version: root.plugin_version().to_string(),
@@ -240,7 +254,12 @@ impl Registry {
     }
 
     /// Finds the plugin offering component `name` of `kind` (from plugin `plugin` if given).
-    pub fn find(&self, kind: ComponentKind, name: &str, plugin: Option<&str>) -> Result<(&LoadedPlugin, &ComponentInfo)> {
+    pub fn find(
+        &self,
+        kind: ComponentKind,
+        name: &str,
+        plugin: Option<&str>,
+    ) -> Result<(&LoadedPlugin, &ComponentInfo)> {
         for p in self.plugins.iter().filter(|p| plugin.is_none_or(|want| want == p.name)) {
             if let Some(c) = p.components.iter().find(|c| c.kind == kind && c.name.as_str() == name) {
                 return Ok((p, c));
@@ -249,7 +268,12 @@ impl Registry {
         let mut available: Vec<String> = self
             .plugins
             .iter()
-            .flat_map(|p| p.components.iter().filter(|c| c.kind == kind).map(|c| c.name.to_string()))
+            .flat_map(|p| {
+                p.components
+                    .iter()
+                    .filter(|c| c.kind == kind)
+                    .map(|c| c.name.to_string())
+            })
             .collect();
         available.sort();
         available.dedup();
@@ -257,11 +281,18 @@ impl Registry {
         let mut message = format!(
             "unknown {} `{name}`{from}; available: {}",
             kind.as_str(),
-            if available.is_empty() { "none".to_string() } else { available.join(", ") }
+            if available.is_empty() {
+                "none".to_string()
+            } else {
+                available.join(", ")
+            }
         );
         if !self.refused.is_empty() {
-            let refused: Vec<String> =
-                self.refused.iter().map(|r| format!("{} ({})", r.file.display(), r.reason)).collect();
+            let refused: Vec<String> = self
+                .refused
+                .iter()
+                .map(|r| format!("{} ({})", r.file.display(), r.reason))
+                .collect();
             message.push_str(&format!("; refused plugin files: {}", refused.join("; ")));
         }
         Err(anyhow!(message))
@@ -272,7 +303,10 @@ impl Registry {
         let (p, _) = self.find(ComponentKind::Stage, kind, plugin)?;
         let module = into_result((p.root.build_stage())(RStr::from_str(kind), RStr::from_str(config)))
             .map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteModule { inner: module, label: format!("{label} (stage `{kind}` of plugin {})", p.name) })
+        Ok(RemoteModule {
+            inner: module,
+            label: format!("{label} (stage `{kind}` of plugin {})", p.name),
+        })
     }
 
     /// Builds a task model for `num_classes` classes.
@@ -285,9 +319,16 @@ impl Registry {
         label: &str,
     ) -> Result<RemoteModule> {
         let (p, _) = self.find(ComponentKind::TaskModel, kind, plugin)?;
-        let module = into_result((p.root.build_task_model())(RStr::from_str(kind), RStr::from_str(config), num_classes))
-            .map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteModule { inner: module, label: format!("{label} (task model `{kind}` of plugin {})", p.name) })
+        let module = into_result((p.root.build_task_model())(
+            RStr::from_str(kind),
+            RStr::from_str(config),
+            num_classes,
+        ))
+        .map_err(|e| anyhow!("{label}: {e}"))?;
+        Ok(RemoteModule {
+            inner: module,
+            label: format!("{label} (task model `{kind}` of plugin {})", p.name),
+        })
     }
 
     /// Opens a dataset.
@@ -295,7 +336,10 @@ impl Registry {
         let (p, _) = self.find(ComponentKind::Dataset, kind, plugin)?;
         let dataset = into_result((p.root.build_dataset())(RStr::from_str(kind), RStr::from_str(config)))
             .map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteDataset { inner: dataset, label: format!("{label} (dataset `{kind}` of plugin {})", p.name) })
+        Ok(RemoteDataset {
+            inner: dataset,
+            label: format!("{label} (dataset `{kind}` of plugin {})", p.name),
+        })
     }
 }
 
@@ -328,7 +372,8 @@ impl RemoteModule {
 
     /// Runs the module on `input` (shared, not copied).
     pub fn forward(&mut self, input: &Tensor) -> Result<Tensor> {
-        let output = into_result(self.inner.forward(TensorHandle::share(input))).map_err(|e| anyhow!("{}: {e}", self.label))?;
+        let output =
+            into_result(self.inner.forward(TensorHandle::share(input))).map_err(|e| anyhow!("{}: {e}", self.label))?;
         handle_to_tensor(output, &self.label)
     }
 
@@ -355,19 +400,28 @@ impl RemoteModule {
     /// Copies of every tensor needed to restore the module.
     pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let state = into_result(self.inner.state()).map_err(|e| anyhow!("{}: {e}", self.label))?;
-        state.into_iter().map(|n| Ok((n.name.into_string(), handle_to_tensor(n.tensor, &self.label)?))).collect()
+        state
+            .into_iter()
+            .map(|n| Ok((n.name.into_string(), handle_to_tensor(n.tensor, &self.label)?)))
+            .collect()
     }
 
     /// Restores what [`RemoteModule::state`] returned.
     pub fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
-        let state: RVec<FfiNamedTensor> =
-            state.into_iter().map(|(name, t)| FfiNamedTensor { name: name.into(), tensor: TensorHandle::new(t) }).collect();
+        let state: RVec<FfiNamedTensor> = state
+            .into_iter()
+            .map(|(name, t)| FfiNamedTensor {
+                name: name.into(),
+                tensor: TensorHandle::new(t),
+            })
+            .collect();
         into_result(self.inner.load_state(state)).map_err(|e| anyhow!("{}: {e}", self.label))
     }
 
     /// Tells the module the camera metadata of the samples of the next batches (one per sample).
     pub fn set_camera(&mut self, cameras: &[RawMetadata]) -> Result<()> {
-        into_result(self.inner.set_camera(cameras.iter().copied().collect())).map_err(|e| anyhow!("{}: {e}", self.label))
+        into_result(self.inner.set_camera(cameras.iter().copied().collect()))
+            .map_err(|e| anyhow!("{}: {e}", self.label))
     }
 
     /// Moves the module's tensors to `device` in float `kind` (`Kind::Float` or `Kind::Double`).
@@ -415,12 +469,17 @@ impl RemoteDataset {
 
     /// Class names (classification) or `None` (segmentation).
     pub fn class_names(&self) -> Option<Vec<String>> {
-        self.inner.info().class_names.into_option().map(|names| names.into_iter().map(RString::into_string).collect())
+        self.inner
+            .info()
+            .class_names
+            .into_option()
+            .map(|names| names.into_iter().map(RString::into_string).collect())
     }
 
     /// The sample at `index`.
     pub fn sample(&self, index: usize) -> Result<RawSample> {
-        let sample = into_result(self.inner.sample(index)).map_err(|e| anyhow!("{}: sample {index}: {e}", self.label))?;
+        let sample =
+            into_result(self.inner.sample(index)).map_err(|e| anyhow!("{}: sample {index}: {e}", self.label))?;
         Ok(RawSample {
             raw: handle_to_tensor(sample.raw, &self.label)?,
             target: handle_to_tensor(sample.target, &self.label)?,
@@ -431,7 +490,11 @@ impl RemoteDataset {
 
 /// Renders a refusal list for people: one line per file.
 pub fn describe_refusals(refused: &[Refusal]) -> String {
-    refused.iter().map(|r| format!("refused {}: {}", r.file.display(), r.reason)).collect::<Vec<_>>().join("\n")
+    refused
+        .iter()
+        .map(|r| format!("refused {}: {}", r.file.display(), r.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

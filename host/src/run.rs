@@ -23,9 +23,22 @@ pub struct PreparedInput {
 
 /// Reads or synthesises the config's `input` onto `device`.
 pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedInput> {
-    let input = loaded.config.input.as_ref().ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
+    let input = loaded
+        .config
+        .input
+        .as_ref()
+        .ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
     let (mosaic, truth) = match input {
-        InputConfig::TestChart { height, width, cfa_pattern, black_level, white_balance, colour_matrix, gamma, bit_depth } => {
+        InputConfig::TestChart {
+            height,
+            width,
+            cfa_pattern,
+            black_level,
+            white_balance,
+            colour_matrix,
+            gamma,
+            bit_depth,
+        } => {
             let camera = ChartCamera {
                 cfa_pattern: *cfa_pattern,
                 black_level: *black_level,
@@ -34,12 +47,16 @@ pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedIn
                 gamma: *gamma,
                 bit_depth: *bit_depth,
             };
-            let (raw, truth) = chart::photograph(&chart::scene(*height, *width)?, &camera).context("config key `input`")?;
+            let (raw, truth) =
+                chart::photograph(&chart::scene(*height, *width)?, &camera).context("config key `input`")?;
             (raw, Some(truth))
         }
         InputConfig::File { path, white_level } => (imageio::read_raw(&loaded.resolve(path), *white_level)?, None),
     };
-    Ok(PreparedInput { mosaic: mosaic.f_view([1, 1, -1, mosaic.size()[1]])?.f_to_device(device)?, truth })
+    Ok(PreparedInput {
+        mosaic: mosaic.f_view([1, 1, -1, mosaic.size()[1]])?.f_to_device(device)?,
+        truth,
+    })
 }
 
 /// Creates `parent/NAME-N` for the first N that does not exist yet, so no run overwrites another.
@@ -58,7 +75,11 @@ pub fn create_run_dir(parent: &Path, name: &str) -> Result<PathBuf> {
 
 /// Runs the config's job; returns the run directory.
 pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
-    let job = loaded.config.job.as_ref().ok_or_else(|| anyhow!("config: missing table `[job]`"))?;
+    let job = loaded
+        .config
+        .job
+        .as_ref()
+        .ok_or_else(|| anyhow!("config: missing table `[job]`"))?;
     match job {
         JobConfig::Pipeline { output_dir, name } => run_pipeline(loaded, registry, output_dir, name),
     }
@@ -70,20 +91,26 @@ fn run_pipeline(loaded: &LoadedConfig, registry: &Registry, output_dir: &Path, n
     let input = prepare_input(loaded, device)?;
     let run_dir = create_run_dir(output_dir, name)?;
     tracing::info!(run_dir = %run_dir.display(), ?device, "pipeline job");
-    imageio::write_atomically(&run_dir.join("config.toml"), |out| Ok(out.write_all(toml::to_string(&loaded.resolved)?.as_bytes())?))?;
+    imageio::write_atomically(&run_dir.join("config.toml"), |out| {
+        Ok(out.write_all(toml::to_string(&loaded.resolved)?.as_bytes())?)
+    })?;
 
     let progress = ProgressBar::new(pipeline.stages().len() as u64)
         .with_style(ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} stages")?.progress_chars("=> "));
-    let outputs = tch::no_grad(|| pipeline.forward_traced(&input.mosaic, |stage| {
-        progress.set_message(stage.to_string());
-        progress.inc(1);
-    }))?;
+    let outputs = tch::no_grad(|| {
+        pipeline.forward_traced(&input.mosaic, |stage| {
+            progress.set_message(stage.to_string());
+            progress.inc(1);
+        })
+    })?;
     progress.finish_and_clear();
 
     let stage_dir = run_dir.join("stages");
     std::fs::create_dir(&stage_dir)?;
     imageio::write_image(&stage_dir.join("00-input.png"), &input.mosaic.f_get(0)?, 8)?;
-    let mut report = String::from("# Pipeline run\n\n| # | stage | output shape | min | max | mean | ms |\n|---|---|---|---|---|---|---|\n");
+    let mut report = String::from(
+        "# Pipeline run\n\n| # | stage | output shape | min | max | mean | ms |\n|---|---|---|---|---|---|---|\n",
+    );
     for (index, stage) in outputs.iter().enumerate() {
         let image = stage.output.f_get(0)?;
         let file = format!("{:02}-{}.png", index + 1, stage.name);
@@ -100,7 +127,11 @@ fn run_pipeline(loaded: &LoadedConfig, registry: &Registry, output_dir: &Path, n
             stage.millis
         )?;
     }
-    let result = outputs.last().map(|o| o.output.f_get(0)).transpose()?.unwrap_or(input.mosaic.f_get(0)?);
+    let result = outputs
+        .last()
+        .map(|o| o.output.f_get(0))
+        .transpose()?
+        .unwrap_or(input.mosaic.f_get(0)?);
     imageio::write_image(&run_dir.join("output.png"), &result, 16)?;
     let mut summary = serde_json::json!({
         "stages": outputs.iter().map(|o| serde_json::json!({"name": o.name, "ms": o.millis})).collect::<Vec<_>>(),
@@ -109,12 +140,20 @@ fn run_pipeline(loaded: &LoadedConfig, registry: &Registry, output_dir: &Path, n
         imageio::write_image(&run_dir.join("ground_truth.png"), truth, 16)?;
         let psnr = chart::psnr(&result.f_to_device(Device::Cpu)?, truth, 8)?;
         summary["psnr_db"] = serde_json::json!(psnr);
-        writeln!(report, "\nPSNR against the chart's ground truth (8-pixel border excluded): **{psnr:.2} dB**\n")?;
-        writeln!(report, "| output | ground truth |\n|---|---|\n| ![output](output.png) | ![truth](ground_truth.png) |")?;
+        writeln!(
+            report,
+            "\nPSNR against the chart's ground truth (8-pixel border excluded): **{psnr:.2} dB**\n"
+        )?;
+        writeln!(
+            report,
+            "| output | ground truth |\n|---|---|\n| ![output](output.png) | ![truth](ground_truth.png) |"
+        )?;
     } else {
         writeln!(report, "\n![output](output.png)")?;
     }
-    imageio::write_atomically(&run_dir.join("summary.json"), |out| Ok(serde_json::to_writer_pretty(out, &summary)?))?;
+    imageio::write_atomically(&run_dir.join("summary.json"), |out| {
+        Ok(serde_json::to_writer_pretty(out, &summary)?)
+    })?;
     imageio::write_atomically(&run_dir.join("report.md"), |out| Ok(out.write_all(report.as_bytes())?))?;
     Ok(run_dir)
 }

@@ -2,9 +2,8 @@
 //! the adapters that put them behind the FFI types with every error and panic caught.
 
 use crate::ffi::{
-    CfaPattern, ComponentInfo, ComponentKind, ConfigKeyInfo, DatasetBox, FfiDataset, FfiDatasetInfo,
-    FfiDataset_TO, FfiDevice, FfiFloatKind, FfiModule, FfiModule_TO, FfiNamedTensor, FfiParameter,
-    FfiSample, ModuleBox, RawMetadata,
+    CfaPattern, ComponentInfo, ComponentKind, ConfigKeyInfo, DatasetBox, FfiDataset, FfiDatasetInfo, FfiDataset_TO,
+    FfiDevice, FfiFloatKind, FfiModule, FfiModule_TO, FfiNamedTensor, FfiParameter, FfiSample, ModuleBox, RawMetadata,
 };
 use crate::tensor::TensorHandle;
 use abi_stable::{
@@ -68,8 +67,15 @@ impl ParameterSet {
 
     /// Adds a parameter holding a copy of `values` (float32, CPU), learnable if `trainable`.
     pub fn add(&mut self, name: &str, values: &Tensor, trainable: bool) -> PluginResult<()> {
-        let tensor = values.f_to_kind(Kind::Float)?.f_detach_copy()?.set_requires_grad(trainable);
-        self.entries.push(Parameter { name: name.to_string(), tensor, trainable });
+        let tensor = values
+            .f_to_kind(Kind::Float)?
+            .f_detach_copy()?
+            .set_requires_grad(trainable);
+        self.entries.push(Parameter {
+            name: name.to_string(),
+            tensor,
+            trainable,
+        });
         Ok(())
     }
 
@@ -98,7 +104,10 @@ impl ParameterSet {
 
     /// Copies of every parameter, for saving.
     pub fn state(&self) -> PluginResult<Vec<(String, Tensor)>> {
-        self.entries.iter().map(|p| Ok((p.name.clone(), p.tensor.f_detach_copy()?))).collect()
+        self.entries
+            .iter()
+            .map(|p| Ok((p.name.clone(), p.tensor.f_detach_copy()?)))
+            .collect()
     }
 
     /// Writes saved values into the parameters in place (autograd leaves stay the same tensors).
@@ -108,7 +117,11 @@ impl ParameterSet {
             return Err(PluginError::State(format!(
                 "expected {} tensors ({}), found {} ({})",
                 self.entries.len(),
-                self.entries.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+                self.entries
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 state.len(),
                 names.join(", ")
             )));
@@ -244,7 +257,12 @@ inventory::collect!(ComponentRegistration);
 impl ComponentRegistration {
     /// Registers stage `S` under `name`.
     pub const fn stage<S: BuildStage>(name: &'static str, summary: &'static str) -> Self {
-        Self { name, summary, config_keys: describe_config::<S::Config>, builder: Builder::Stage(build_stage::<S>) }
+        Self {
+            name,
+            summary,
+            config_keys: describe_config::<S::Config>,
+            builder: Builder::Stage(build_stage::<S>),
+        }
     }
 
     /// Registers dataset `D` under `name`.
@@ -314,7 +332,10 @@ thread_local! {
 /// panic for the error message instead of printing it. Called once when the plugin is loaded.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let message = info
             .payload()
             .downcast_ref::<&str>()
@@ -331,7 +352,9 @@ fn guarded<T>(f: impl FnOnce() -> PluginResult<T>) -> RResult<T, RString> {
         Ok(Ok(value)) => RResult::ROk(value),
         Ok(Err(err)) => RResult::RErr(err.to_string().into()),
         Err(_) => {
-            let what = LAST_PANIC.with(|last| last.borrow_mut().take()).unwrap_or_else(|| "panicked".to_string());
+            let what = LAST_PANIC
+                .with(|last| last.borrow_mut().take())
+                .unwrap_or_else(|| "panicked".to_string());
             RResult::RErr(what.into())
         }
     }
@@ -391,7 +414,10 @@ impl FfiModule for ModuleAdapter {
                 .0
                 .state()?
                 .into_iter()
-                .map(|(name, t)| FfiNamedTensor { name: name.into(), tensor: TensorHandle::new(t) })
+                .map(|(name, t)| FfiNamedTensor {
+                    name: name.into(),
+                    tensor: TensorHandle::new(t),
+                })
                 .collect())
         })
     }
@@ -420,8 +446,14 @@ struct DatasetAdapter(Box<dyn Dataset>);
 
 impl FfiDataset for DatasetAdapter {
     fn info(&self) -> FfiDatasetInfo {
-        let class_names = self.0.class_names().map(|names| names.into_iter().map(RString::from).collect());
-        FfiDatasetInfo { class_names: ROption::from(class_names), len: self.0.len() }
+        let class_names = self
+            .0
+            .class_names()
+            .map(|names| names.into_iter().map(RString::from).collect());
+        FfiDatasetInfo {
+            class_names: ROption::from(class_names),
+            len: self.0.len(),
+        }
     }
 
     fn sample(&self, index: usize) -> RResult<FfiSample, RString> {
@@ -461,7 +493,10 @@ pub extern "C" fn ffi_components() -> RResult<RVec<ComponentInfo>, RString> {
 /// The root module's `build_stage`.
 pub extern "C" fn ffi_build_stage(name: RStr<'_>, config: RStr<'_>) -> RResult<ModuleBox, RString> {
     guarded(|| match find(name.as_str(), ComponentKind::Stage)?.builder {
-        Builder::Stage(build) => Ok(FfiModule_TO::from_ptr(RBox::new(ModuleAdapter(build(config.as_str())?)), TD_Opaque)),
+        Builder::Stage(build) => Ok(FfiModule_TO::from_ptr(
+            RBox::new(ModuleAdapter(build(config.as_str())?)),
+            TD_Opaque,
+        )),
         _ => unreachable!("`find` matched the kind"),
     })
 }
@@ -469,9 +504,10 @@ pub extern "C" fn ffi_build_stage(name: RStr<'_>, config: RStr<'_>) -> RResult<M
 /// The root module's `build_dataset`.
 pub extern "C" fn ffi_build_dataset(name: RStr<'_>, config: RStr<'_>) -> RResult<DatasetBox, RString> {
     guarded(|| match find(name.as_str(), ComponentKind::Dataset)?.builder {
-        Builder::Dataset(build) => {
-            Ok(FfiDataset_TO::from_ptr(RBox::new(DatasetAdapter(build(config.as_str())?)), TD_Opaque))
-        }
+        Builder::Dataset(build) => Ok(FfiDataset_TO::from_ptr(
+            RBox::new(DatasetAdapter(build(config.as_str())?)),
+            TD_Opaque,
+        )),
         _ => unreachable!("`find` matched the kind"),
     })
 }
@@ -483,9 +519,10 @@ pub extern "C" fn ffi_build_task_model(
     num_classes: usize,
 ) -> RResult<ModuleBox, RString> {
     guarded(|| match find(name.as_str(), ComponentKind::TaskModel)?.builder {
-        Builder::TaskModel(build) => {
-            Ok(FfiModule_TO::from_ptr(RBox::new(ModuleAdapter(build(config.as_str(), num_classes)?)), TD_Opaque))
-        }
+        Builder::TaskModel(build) => Ok(FfiModule_TO::from_ptr(
+            RBox::new(ModuleAdapter(build(config.as_str(), num_classes)?)),
+            TD_Opaque,
+        )),
         _ => unreachable!("`find` matched the kind"),
     })
 }
@@ -526,7 +563,10 @@ pub struct CameraSource {
 impl CameraSource {
     /// A source that reads metadata when `from_metadata`, and ignores it otherwise.
     pub fn new(from_metadata: bool) -> Self {
-        Self { from_metadata, cameras: Vec::new() }
+        Self {
+            from_metadata,
+            cameras: Vec::new(),
+        }
     }
 
     /// Whether the stage takes its camera parameters from the data.
@@ -544,7 +584,13 @@ impl CameraSource {
     /// One row per sample of a batch of `batch`, built from each sample's metadata by `values`, as a
     /// `[batch, N]` tensor in `like`'s kind and device; an error when no metadata (or metadata for
     /// another batch size) was given.
-    pub fn per_sample(&self, stage: &str, batch: i64, like: &Tensor, values: impl Fn(&RawMetadata) -> Vec<f32>) -> PluginResult<Tensor> {
+    pub fn per_sample(
+        &self,
+        stage: &str,
+        batch: i64,
+        like: &Tensor,
+        values: impl Fn(&RawMetadata) -> Vec<f32>,
+    ) -> PluginResult<Tensor> {
         if self.cameras.len() as i64 != batch {
             return Err(PluginError::Input(format!(
                 "{stage}: from_metadata is set, so every sample needs camera metadata: expected {batch}, found {} (inputs without metadata, such as .npy mosaics, need the values in the config)",
@@ -553,7 +599,10 @@ impl CameraSource {
         }
         let rows: Vec<f32> = self.cameras.iter().flat_map(&values).collect();
         let width = rows.len() as i64 / batch.max(1);
-        Ok(Tensor::from_slice(&rows).f_view([batch, width])?.f_to_kind(like.kind())?.f_to_device(like.device())?)
+        Ok(Tensor::from_slice(&rows)
+            .f_view([batch, width])?
+            .f_to_kind(like.kind())?
+            .f_to_device(like.device())?)
     }
 
     /// `configured`, or the batch's one CFA pattern when reading from metadata.
@@ -568,7 +617,9 @@ impl CameraSource {
     /// The one CFA pattern of the batch's samples, or an error if they differ or none was given.
     pub fn cfa_pattern(&self, stage: &str) -> PluginResult<CfaPattern> {
         let first = self.cameras.first().ok_or_else(|| {
-            PluginError::Input(format!("{stage}: the CFA pattern comes from the metadata, but none was given"))
+            PluginError::Input(format!(
+                "{stage}: the CFA pattern comes from the metadata, but none was given"
+            ))
         })?;
         if let Some(other) = self.cameras.iter().find(|c| c.cfa_pattern != first.cfa_pattern) {
             return Err(PluginError::Input(format!(
@@ -586,9 +637,15 @@ mod tests {
 
     #[test]
     fn libtorch_errors_are_one_line() {
-        let err: PluginError = Tensor::zeros([2], (Kind::Float, Device::Cpu)).f_view([3]).unwrap_err().into();
+        let err: PluginError = Tensor::zeros([2], (Kind::Float, Device::Cpu))
+            .f_view([3])
+            .unwrap_err()
+            .into();
         let text = err.to_string();
-        assert!(text.starts_with("libtorch: ") && text.contains("invalid for input of size 2"), "{text}");
+        assert!(
+            text.starts_with("libtorch: ") && text.contains("invalid for input of size 2"),
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 1, "{text}");
     }
 
@@ -596,7 +653,10 @@ mod tests {
     fn camera_values_are_refused_without_metadata_and_mixed_patterns_are_refused() {
         let like = Tensor::zeros([1], (Kind::Float, Device::Cpu));
         let mut camera = CameraSource::new(true);
-        let err = camera.per_sample("white_balance", 2, &like, |c| c.white_balance.to_vec()).unwrap_err().to_string();
+        let err = camera
+            .per_sample("white_balance", 2, &like, |c| c.white_balance.to_vec())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected 2, found 0"), "{err}");
         let metadata = RawMetadata {
             cfa_pattern: CfaPattern::Rggb,
@@ -605,13 +665,28 @@ mod tests {
             colour_matrix: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
             intensity: 100.0,
         };
-        camera.set(&[metadata, RawMetadata { cfa_pattern: CfaPattern::Bggr, ..metadata }]);
-        let gains = camera.per_sample("white_balance", 2, &like, |c| c.white_balance.to_vec()).unwrap();
+        camera.set(&[
+            metadata,
+            RawMetadata {
+                cfa_pattern: CfaPattern::Bggr,
+                ..metadata
+            },
+        ]);
+        let gains = camera
+            .per_sample("white_balance", 2, &like, |c| c.white_balance.to_vec())
+            .unwrap();
         assert_eq!(gains.size(), [2, 3]);
-        assert!(camera.cfa_pattern("demosaic").unwrap_err().to_string().contains("mixes CFA patterns"));
+        assert!(camera
+            .cfa_pattern("demosaic")
+            .unwrap_err()
+            .to_string()
+            .contains("mixes CFA patterns"));
         // a source not reading metadata ignores it
         let mut fixed = CameraSource::new(false);
         fixed.set(&[metadata]);
-        assert_eq!(fixed.cfa_pattern_or("demosaic", CfaPattern::Gbrg).unwrap(), CfaPattern::Gbrg);
+        assert_eq!(
+            fixed.cfa_pattern_or("demosaic", CfaPattern::Gbrg).unwrap(),
+            CfaPattern::Gbrg
+        );
     }
 }

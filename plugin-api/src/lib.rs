@@ -23,7 +23,7 @@ pub mod ffi;
 pub mod tensor;
 
 pub use author::{
-    expect_mosaic, expect_rgb, parse_config, BuildDataset, CameraSource, BuildStage, BuildTaskModel, ComponentConfig,
+    expect_mosaic, expect_rgb, parse_config, BuildDataset, BuildStage, BuildTaskModel, CameraSource, ComponentConfig,
     ComponentRegistration, Dataset, Module, Parameter, ParameterSet, PluginError, PluginResult, Sample,
 };
 pub use ffi::{CfaPattern, ComponentKind, RawMetadata};

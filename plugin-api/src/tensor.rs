@@ -68,7 +68,10 @@ impl TensorHandle {
     pub fn new(mut tensor: Tensor) -> Self {
         let raw = tensor.as_mut_ptr() as *mut c_void;
         std::mem::forget(tensor);
-        TensorHandle { raw, libtorch_tag: LIBTORCH_TAG }
+        TensorHandle {
+            raw,
+            libtorch_tag: LIBTORCH_TAG,
+        }
     }
 
     /// A new reference to the same tensor (same storage, same autograd node), for sharing.
@@ -84,7 +87,9 @@ impl TensorHandle {
     /// Turns the handle back into a tensor, refusing one made by another libtorch.
     pub fn into_tensor(mut self) -> Result<Tensor, HandleError> {
         if self.libtorch_tag != LIBTORCH_TAG {
-            return Err(HandleError::ForeignLibtorch { found: self.libtorch_tag });
+            return Err(HandleError::ForeignLibtorch {
+                found: self.libtorch_tag,
+            });
         }
         let raw = std::mem::replace(&mut self.raw, std::ptr::null_mut());
         if raw.is_null() {

@@ -4,8 +4,8 @@
 //!
 //! Run with `make bench` (release; builds the plugins first). Prints median time per call.
 
-use l2l_isp_core::Gamma;
 use l2l_host::plugins::Registry;
+use l2l_isp_core::Gamma;
 use l2l_plugin_api::{BuildStage, Module};
 use l2l_system_tests::plugin_library;
 use std::time::Instant;
@@ -31,13 +31,25 @@ fn per_call_micros(calls: usize, mut call: impl FnMut()) -> f64 {
 
 fn main() {
     let registry = Registry::discover(&[plugin_library("l2l_isp_core")]);
-    let mut through_plugin = registry.build_stage("gamma", None, "", "bench").expect("gamma from the plugin");
+    let mut through_plugin = registry
+        .build_stage("gamma", None, "", "bench")
+        .expect("gamma from the plugin");
     let mut direct = Gamma::build(Default::default()).expect("gamma built directly");
-    println!("{:<14} {:>12} {:>14} {:>12}", "input", "direct µs", "via plugin µs", "overhead µs");
-    for (label, shape, calls) in [("1×3×8×8", [1i64, 3, 8, 8], 20_000), ("1×3×512×512", [1, 3, 512, 512], 100)] {
+    println!(
+        "{:<14} {:>12} {:>14} {:>12}",
+        "input", "direct µs", "via plugin µs", "overhead µs"
+    );
+    for (label, shape, calls) in [
+        ("1×3×8×8", [1i64, 3, 8, 8], 20_000),
+        ("1×3×512×512", [1, 3, 512, 512], 100),
+    ] {
         let x = Tensor::rand(shape, (Kind::Float, Device::Cpu));
         let direct_us = tch::no_grad(|| per_call_micros(calls, || drop(direct.forward(&x).expect("direct forward"))));
-        let plugin_us = tch::no_grad(|| per_call_micros(calls, || drop(through_plugin.forward(&x).expect("plugin forward"))));
-        println!("{label:<14} {direct_us:>12.2} {plugin_us:>14.2} {:>12.2}", plugin_us - direct_us);
+        let plugin_us =
+            tch::no_grad(|| per_call_micros(calls, || drop(through_plugin.forward(&x).expect("plugin forward"))));
+        println!(
+            "{label:<14} {direct_us:>12.2} {plugin_us:>14.2} {:>12.2}",
+            plugin_us - direct_us
+        );
     }
 }

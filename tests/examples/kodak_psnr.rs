@@ -17,11 +17,19 @@ fn read_png(path: &std::path::Path) -> Result<Tensor> {
     let mut buffer = vec![0; reader.output_buffer_size().context("PNG too large")?];
     let info = reader.next_frame(&mut buffer)?;
     if info.color_type != png::ColorType::Rgb || info.bit_depth != png::BitDepth::Eight {
-        bail!("{}: expected 8-bit RGB, found {:?} {:?}", path.display(), info.color_type, info.bit_depth);
+        bail!(
+            "{}: expected 8-bit RGB, found {:?} {:?}",
+            path.display(),
+            info.color_type,
+            info.bit_depth
+        );
     }
     let (h, w) = (info.height as i64, info.width as i64);
     let pixels = Tensor::from_slice(&buffer[..info.buffer_size()]).f_view([h, w, 3])?;
-    Ok(pixels.f_permute([2, 0, 1])?.f_to_kind(Kind::Double)?.f_div_scalar(255.0)?)
+    Ok(pixels
+        .f_permute([2, 0, 1])?
+        .f_to_kind(Kind::Double)?
+        .f_div_scalar(255.0)?)
 }
 
 /// RGGB sampling of `[3, H, W]`, by direct indexing: `[1, 1, H, W]`.
@@ -33,7 +41,11 @@ fn mosaic(rgb: &Tensor) -> Result<Tensor> {
         let rows = Tensor::f_arange_start_step(dy, h, 2, (Kind::Int64, Device::Cpu))?;
         let cols = Tensor::f_arange_start_step(dx, w, 2, (Kind::Int64, Device::Cpu))?;
         let plane = rgb.f_get(c)?.f_index_select(0, &rows)?.f_index_select(1, &cols)?;
-        let _ = out.f_index_put_(&[Some(rows.f_view([-1, 1])?), Some(cols.f_view([1, -1])?)], &plane, false)?;
+        let _ = out.f_index_put_(
+            &[Some(rows.f_view([-1, 1])?), Some(cols.f_view([1, -1])?)],
+            &plane,
+            false,
+        )?;
     }
     Ok(out.f_view([1, 1, h, w])?)
 }
@@ -46,7 +58,10 @@ fn main() -> Result<()> {
     } else {
         vec!["demosaic_bilinear", "demosaic_malvar2004", "demosaic_menon2007"]
     };
-    let mut files: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
     files.sort();
     let registry = Registry::discover(&[profile_dir()]);
     let images = files.iter().map(|f| read_png(f)).collect::<Result<Vec<_>>>()?;

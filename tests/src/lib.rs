@@ -10,25 +10,40 @@ use std::sync::Mutex;
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
 }
 
 /// The cargo target directory the tests run from (`target/`), found from the test binary itself.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test binary>
-    exe.ancestors().nth(3).expect("test binary inside target/<profile>/deps").to_path_buf()
+    exe.ancestors()
+        .nth(3)
+        .expect("test binary inside target/<profile>/deps")
+        .to_path_buf()
 }
 
 /// The profile directory (`target/debug`) holding `l2l-host` and the plugins.
 pub fn profile_dir() -> PathBuf {
-    std::env::current_exe().expect("test binary path").ancestors().nth(2).expect("profile dir").to_path_buf()
+    std::env::current_exe()
+        .expect("test binary path")
+        .ancestors()
+        .nth(2)
+        .expect("profile dir")
+        .to_path_buf()
 }
 
 /// A built file in the profile directory, with a clear message if the workspace was not built.
 pub fn built(name: &str) -> PathBuf {
     let path = profile_dir().join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` before the tests", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        path.display()
+    );
     path
 }
 
@@ -97,7 +112,11 @@ fn write_copy_workspace(root: &Path, work: &Path) {
     let end = start + manifest[start..].find(']').expect("end of members") + 1;
     let text = format!("{}members = [\"plugin-api\"]{}", &manifest[..start], &manifest[end..]);
     // workspace crates other than the plugin API are not in the copy
-    let text: String = text.lines().filter(|l| !l.starts_with("l2l-")).map(|l| format!("{l}\n")).collect();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("l2l-"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     std::fs::write(work.join("Cargo.toml"), text).expect("writing the copy's workspace manifest");
 }
 
@@ -119,7 +138,10 @@ pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], ta
     copy_dir(&root.join("templates/stage-plugin"), &project);
     let manifest = project.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).expect("template manifest");
-    let replaced = text.replace("path = \"../../plugin-api\"", &format!("path = {:?}", api_dir.display().to_string()));
+    let replaced = text.replace(
+        "path = \"../../plugin-api\"",
+        &format!("path = {:?}", api_dir.display().to_string()),
+    );
     assert_ne!(text, replaced, "the template no longer names its plugin-api path");
     std::fs::write(&manifest, replaced).expect("writing the template manifest");
     // Same dependency versions as the workspace, so one set of dependency builds serves every variant.
@@ -127,7 +149,11 @@ pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], ta
 
     let _serial = EXTERNAL_BUILD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.arg("build").arg("--manifest-path").arg(&manifest).env("CARGO_TARGET_DIR", out_of_tree_target_dir());
+    command
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", out_of_tree_target_dir());
     for (key, value) in env {
         command.env(key, value);
     }
@@ -137,7 +163,9 @@ pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], ta
         "building the template failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let built = out_of_tree_target_dir().join("debug").join(format!("libl2l_exposure{}", std::env::consts::DLL_SUFFIX));
+    let built = out_of_tree_target_dir()
+        .join("debug")
+        .join(format!("libl2l_exposure{}", std::env::consts::DLL_SUFFIX));
     let dest_dir = work.join("plugins");
     std::fs::create_dir_all(&dest_dir).expect("plugin dir");
     let dest = dest_dir.join(format!("libl2l_{tag}{}", std::env::consts::DLL_SUFFIX));

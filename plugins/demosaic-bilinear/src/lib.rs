@@ -31,17 +31,29 @@ pub struct DemosaicBilinearConfig {
 
 impl Default for DemosaicBilinearConfig {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false, padding: Padding::Mirror }
+        Self {
+            cfa_pattern: CfaPattern::Rggb,
+            cfa_from_metadata: false,
+            padding: Padding::Mirror,
+        }
     }
 }
 
 impl ComponentConfig for DemosaicBilinearConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[
-            ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
-            ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata instead of cfa_pattern"),
-            ("padding", "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)"),
-        ];
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        (
+            "cfa_pattern",
+            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
+        ),
+        (
+            "cfa_from_metadata",
+            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
+        ),
+        (
+            "padding",
+            "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)",
+        ),
+    ];
 }
 
 /// The bilinear demosaicer: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
@@ -61,7 +73,9 @@ impl BuildStage for DemosaicBilinear {
     type Config = DemosaicBilinearConfig;
     fn build(config: DemosaicBilinearConfig) -> PluginResult<Self> {
         let red_blue_kernel = Tensor::from_slice(&[0.5f32, 1.0, 0.5]);
-        let green_kernel = Tensor::from_slice(&[0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0]).f_div_scalar(4.0)?.f_view([1, 3, 3])?;
+        let green_kernel = Tensor::from_slice(&[0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0])
+            .f_div_scalar(4.0)?
+            .f_view([1, 3, 3])?;
         Ok(Self {
             params: ParameterSet::new(),
             pattern: config.cfa_pattern,
@@ -82,9 +96,16 @@ impl Module for DemosaicBilinear {
         let masks = cfa_masks(pattern, size[2], size[3], input)?;
         let sparse = input.f_mul(&masks)?;
         // the red/blue kernel is separable ([1,2,1]/2 ⊗ [1,2,1]/2): two 3-tap passes instead of nine taps
-        let red_blue = filter_separable(&sparse.f_index_select(1, &self.red_blue_channels.f_to_device(input.device())?)?, &self.red_blue_kernel, self.padding)?;
+        let red_blue = filter_separable(
+            &sparse.f_index_select(1, &self.red_blue_channels.f_to_device(input.device())?)?,
+            &self.red_blue_kernel,
+            self.padding,
+        )?;
         let green = filter_channels_padded(&sparse.f_narrow(1, 1, 1)?, &self.green_kernel, self.padding)?;
-        Ok(Tensor::f_cat(&[red_blue.f_narrow(1, 0, 1)?, green, red_blue.f_narrow(1, 1, 1)?], 1)?)
+        Ok(Tensor::f_cat(
+            &[red_blue.f_narrow(1, 0, 1)?, green, red_blue.f_narrow(1, 1, 1)?],
+            1,
+        )?)
     }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {

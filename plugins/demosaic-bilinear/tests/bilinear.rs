@@ -8,8 +8,12 @@ use l2l_ops::gradcheck::max_gradient_error;
 use l2l_plugin_api::{parse_config, BuildStage, CfaPattern, Module};
 use tch::{Device, Kind, Tensor};
 
-const PATTERNS: [(&str, CfaPattern); 4] =
-    [("RGGB", CfaPattern::Rggb), ("BGGR", CfaPattern::Bggr), ("GRBG", CfaPattern::Grbg), ("GBRG", CfaPattern::Gbrg)];
+const PATTERNS: [(&str, CfaPattern); 4] = [
+    ("RGGB", CfaPattern::Rggb),
+    ("BGGR", CfaPattern::Bggr),
+    ("GRBG", CfaPattern::Grbg),
+    ("GBRG", CfaPattern::Gbrg),
+];
 
 fn demosaicer(pattern: &str) -> DemosaicBilinear {
     DemosaicBilinear::build(parse_config(&format!("cfa_pattern = \"{pattern}\"")).unwrap()).unwrap()
@@ -18,7 +22,9 @@ fn demosaicer(pattern: &str) -> DemosaicBilinear {
 /// `rgb(c, y, x)` sampled through the CFA: a `[1, 1, h, w]` mosaic.
 fn mosaic_of(pattern: CfaPattern, h: usize, w: usize, rgb: impl Fn(usize, usize, usize) -> f64) -> Tensor {
     let colours = pattern.colours();
-    let values: Vec<f64> = (0..h * w).map(|i| rgb(colours[(i / w % 2) * 2 + i % w % 2], i / w, i % w)).collect();
+    let values: Vec<f64> = (0..h * w)
+        .map(|i| rgb(colours[(i / w % 2) * 2 + i % w % 2], i / w, i % w))
+        .collect();
     Tensor::from_slice(&values).view([1, 1, h as i64, w as i64])
 }
 
@@ -36,7 +42,10 @@ fn linear_images_are_reconstructed_exactly_inside_the_border() {
                 for y in 1..h - 1 {
                     for x in 1..w - 1 {
                         let got = out.double_value(&[0, c as i64, y as i64, x as i64]);
-                        assert!((got - linear(c, y, x)).abs() < 1e-12, "{name} {h}×{w} c{c} ({y},{x}): {got}");
+                        assert!(
+                            (got - linear(c, y, x)).abs() < 1e-12,
+                            "{name} {h}×{w} c{c} ({y},{x}): {got}"
+                        );
                     }
                 }
             }
@@ -47,10 +56,15 @@ fn linear_images_are_reconstructed_exactly_inside_the_border() {
 #[test]
 fn constants_are_kept_everywhere_and_samples_are_kept_where_they_were_taken() {
     for (name, pattern) in PATTERNS {
-        let constant = demosaicer(name).forward(&mosaic_of(pattern, 5, 7, |c, _, _| [0.2, 0.5, 0.7][c])).unwrap();
+        let constant = demosaicer(name)
+            .forward(&mosaic_of(pattern, 5, 7, |c, _, _| [0.2, 0.5, 0.7][c]))
+            .unwrap();
         for (c, value) in [0.2, 0.5, 0.7].into_iter().enumerate() {
             let plane = constant.get(0).get(c as i64);
-            assert!((plane - value).abs().max().double_value(&[]) < 1e-12, "{name} channel {c}");
+            assert!(
+                (plane - value).abs().max().double_value(&[]) < 1e-12,
+                "{name} channel {c}"
+            );
         }
         let sample = |c: usize, y: usize, x: usize| ((c * 31 + y * 7 + x * 13) % 17) as f64 / 17.0;
         let out = demosaicer(name).forward(&mosaic_of(pattern, 6, 6, sample)).unwrap();
@@ -77,11 +91,17 @@ fn the_demosaicer_is_differentiable_in_its_input() {
 fn wrong_inputs_are_refused_with_the_expected_shape() {
     let mut stage = demosaicer("RGGB");
     let rgb = Tensor::zeros([1, 3, 8, 8], (Kind::Float, Device::Cpu));
-    assert!(stage.forward(&rgb).unwrap_err().to_string().contains("expected a raw mosaic batch [B, 1, H, W]"));
-    let tiny = Tensor::zeros([1, 1, 1, 8], (Kind::Float, Device::Cpu));
-    assert!(stage.forward(&tiny).unwrap_err().to_string().contains("too small"));
-    assert!(parse_config::<l2l_demosaic_bilinear::DemosaicBilinearConfig>("cfa_pattern = \"RGBG\"")
+    assert!(stage
+        .forward(&rgb)
         .unwrap_err()
         .to_string()
-        .contains("unknown variant `RGBG`"));
+        .contains("expected a raw mosaic batch [B, 1, H, W]"));
+    let tiny = Tensor::zeros([1, 1, 1, 8], (Kind::Float, Device::Cpu));
+    assert!(stage.forward(&tiny).unwrap_err().to_string().contains("too small"));
+    assert!(
+        parse_config::<l2l_demosaic_bilinear::DemosaicBilinearConfig>("cfa_pattern = \"RGBG\"")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `RGBG`")
+    );
 }

@@ -21,13 +21,21 @@ use tch::Tensor;
 /// The paper's filters, in eighths, row-major 5×5, in the order the estimates are stacked.
 const FILTERS: [[f32; 25]; 4] = [
     // green at red and blue sites
-    [0., 0., -1., 0., 0., 0., 0., 2., 0., 0., -1., 2., 4., 2., -1., 0., 0., 2., 0., 0., 0., 0., -1., 0., 0.],
+    [
+        0., 0., -1., 0., 0., 0., 0., 2., 0., 0., -1., 2., 4., 2., -1., 0., 0., 2., 0., 0., 0., 0., -1., 0., 0.,
+    ],
     // red at green sites in red rows; blue at green sites in blue rows
-    [0., 0., 0.5, 0., 0., 0., -1., 0., -1., 0., -1., 4., 5., 4., -1., 0., -1., 0., -1., 0., 0., 0., 0.5, 0., 0.],
+    [
+        0., 0., 0.5, 0., 0., 0., -1., 0., -1., 0., -1., 4., 5., 4., -1., 0., -1., 0., -1., 0., 0., 0., 0.5, 0., 0.,
+    ],
     // red at green sites in blue rows; blue at green sites in red rows (the transpose of the above)
-    [0., 0., -1., 0., 0., 0., -1., 4., -1., 0., 0.5, 0., 5., 0., 0.5, 0., -1., 4., -1., 0., 0., 0., -1., 0., 0.],
+    [
+        0., 0., -1., 0., 0., 0., -1., 4., -1., 0., 0.5, 0., 5., 0., 0.5, 0., -1., 4., -1., 0., 0., 0., -1., 0., 0.,
+    ],
     // red at blue sites; blue at red sites
-    [0., 0., -1.5, 0., 0., 0., 2., 0., 2., 0., -1.5, 0., 6., 0., -1.5, 0., 2., 0., 2., 0., 0., 0., -1.5, 0., 0.],
+    [
+        0., 0., -1.5, 0., 0., 0., 2., 0., 2., 0., -1.5, 0., 6., 0., -1.5, 0., 2., 0., 2., 0., 0., 0., -1.5, 0., 0.,
+    ],
 ];
 
 /// Config of [`DemosaicMalvar2004`].
@@ -44,17 +52,29 @@ pub struct DemosaicMalvar2004Config {
 
 impl Default for DemosaicMalvar2004Config {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false, padding: Padding::Mirror }
+        Self {
+            cfa_pattern: CfaPattern::Rggb,
+            cfa_from_metadata: false,
+            padding: Padding::Mirror,
+        }
     }
 }
 
 impl ComponentConfig for DemosaicMalvar2004Config {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[
-            ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
-            ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata instead of cfa_pattern"),
-            ("padding", "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)"),
-        ];
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        (
+            "cfa_pattern",
+            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
+        ),
+        (
+            "cfa_from_metadata",
+            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
+        ),
+        (
+            "padding",
+            "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)",
+        ),
+    ];
 }
 
 /// Malvar–He–Cutler demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.

@@ -16,14 +16,18 @@ fn matches_colour_demosaicing() {
 #[test]
 fn matches_colour_demosaicing_everywhere_with_its_symmetric_border() {
     // ... and everywhere once the border is extended as colour-demosaicing extends it
-    let json = include_str!("fixtures/reference.json").replace("\"shape\"", "\"config\": {\"padding\": \"symmetric\"}, \"shape\"");
+    let json = include_str!("fixtures/reference.json")
+        .replace("\"shape\"", "\"config\": {\"padding\": \"symmetric\"}, \"shape\"");
     assert_matches_reference::<DemosaicMalvar2004>(&json, 0, 1e-12);
 }
 
 #[test]
 fn is_differentiable_in_its_input() {
     tch::manual_seed(11);
-    assert_differentiable::<DemosaicMalvar2004>("cfa_pattern = \"BGGR\"", &Tensor::rand([1, 1, 7, 8], (Kind::Double, Device::Cpu)));
+    assert_differentiable::<DemosaicMalvar2004>(
+        "cfa_pattern = \"BGGR\"",
+        &Tensor::rand([1, 1, 7, 8], (Kind::Double, Device::Cpu)),
+    );
 }
 
 #[test]

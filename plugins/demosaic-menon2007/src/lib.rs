@@ -48,14 +48,24 @@ pub struct DemosaicMenon2007Config {
 
 impl Default for DemosaicMenon2007Config {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false, refine: true }
+        Self {
+            cfa_pattern: CfaPattern::Rggb,
+            cfa_from_metadata: false,
+            refine: true,
+        }
     }
 }
 
 impl ComponentConfig for DemosaicMenon2007Config {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
-        ("refine", "apply the paper's refining step (smoothed colour differences)"),
+        (
+            "cfa_pattern",
+            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
+        ),
+        (
+            "refine",
+            "apply the paper's refining step (smoothed colour differences)",
+        ),
     ];
 }
 
@@ -75,7 +85,10 @@ impl BuildStage for DemosaicMenon2007 {
         // scipy's convolve flips the window; a correlation with the flipped window is the same
         let horizontal = Tensor::from_slice(&DECISION_WINDOW).f_view([5, 5])?;
         let vertical = horizontal.f_transpose(0, 1)?;
-        let windows = Tensor::f_stack(&[horizontal, vertical], 0)?.f_flip([1, 2])?.f_unsqueeze(1)?.f_contiguous()?;
+        let windows = Tensor::f_stack(&[horizontal, vertical], 0)?
+            .f_flip([1, 2])?
+            .f_unsqueeze(1)?
+            .f_contiguous()?;
         Ok(Self {
             params: ParameterSet::new(),
             pattern: config.cfa_pattern,
@@ -113,17 +126,28 @@ impl DemosaicMenon2007 {
         let windows = self.windows.f_to_kind(x.kind())?.f_to_device(x.device())?;
         let weigh = |variation: &Tensor, window: i64| -> PluginResult<Tensor> {
             let padded = variation.f_constant_pad_nd([2, 2, 2, 2])?;
-            Ok(padded.f_conv2d(&windows.f_narrow(0, window, 1)?, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+            Ok(padded.f_conv2d(
+                &windows.f_narrow(0, window, 1)?,
+                None::<Tensor>,
+                [1, 1],
+                [0, 0],
+                [1, 1],
+                1,
+            )?)
         };
         let horizontal = weigh(&variation_v, 1)?.f_ge_tensor(&weigh(&variation_h, 0)?)?;
         let green = green_h.f_where_self(&horizontal, &green_v)?;
 
         // colour plus the neighbours' colour difference to `base`, along rows or columns
         let with_rows = |base: &Tensor, colour: &Tensor| -> PluginResult<Tensor> {
-            Ok(base.f_add(&along_rows(colour, &NEIGHBOUR_TAPS)?)?.f_sub(&along_rows(base, &NEIGHBOUR_TAPS)?)?)
+            Ok(base
+                .f_add(&along_rows(colour, &NEIGHBOUR_TAPS)?)?
+                .f_sub(&along_rows(base, &NEIGHBOUR_TAPS)?)?)
         };
         let with_columns = |base: &Tensor, colour: &Tensor| -> PluginResult<Tensor> {
-            Ok(base.f_add(&along_columns(colour, &NEIGHBOUR_TAPS)?)?.f_sub(&along_columns(base, &NEIGHBOUR_TAPS)?)?)
+            Ok(base
+                .f_add(&along_columns(colour, &NEIGHBOUR_TAPS)?)?
+                .f_sub(&along_columns(base, &NEIGHBOUR_TAPS)?)?)
         };
         let red = pick(s.red, x, &zeros)?;
         let red = pick(s.green_in_red_rows, &with_rows(&green, &red)?, &red)?;
@@ -139,7 +163,14 @@ impl DemosaicMenon2007 {
     }
 
     /// Step 4: colour differences smoothed along the decided direction, samples rebuilt from them.
-    fn refine(&self, s: &CfaSites, red: Tensor, green: Tensor, blue: Tensor, horizontal: &Tensor) -> PluginResult<Tensor> {
+    fn refine(
+        &self,
+        s: &CfaSites,
+        red: Tensor,
+        green: Tensor,
+        blue: Tensor,
+        horizontal: &Tensor,
+    ) -> PluginResult<Tensor> {
         let size = red.size();
         let (h, w) = (size[2], size[3]);
         let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
@@ -155,10 +186,26 @@ impl DemosaicMenon2007 {
 
         let red_minus_green = red.f_sub(&green)?;
         let blue_minus_green = blue.f_sub(&green)?;
-        let red = pick(s.green_in_blue_rows, &green.f_add(&along_columns(&red_minus_green, &NEIGHBOUR_TAPS)?)?, &red)?;
-        let red = pick(s.green_in_red_rows, &green.f_add(&along_rows(&red_minus_green, &NEIGHBOUR_TAPS)?)?, &red)?;
-        let blue = pick(s.green_in_red_rows, &green.f_add(&along_columns(&blue_minus_green, &NEIGHBOUR_TAPS)?)?, &blue)?;
-        let blue = pick(s.green_in_blue_rows, &green.f_add(&along_rows(&blue_minus_green, &NEIGHBOUR_TAPS)?)?, &blue)?;
+        let red = pick(
+            s.green_in_blue_rows,
+            &green.f_add(&along_columns(&red_minus_green, &NEIGHBOUR_TAPS)?)?,
+            &red,
+        )?;
+        let red = pick(
+            s.green_in_red_rows,
+            &green.f_add(&along_rows(&red_minus_green, &NEIGHBOUR_TAPS)?)?,
+            &red,
+        )?;
+        let blue = pick(
+            s.green_in_red_rows,
+            &green.f_add(&along_columns(&blue_minus_green, &NEIGHBOUR_TAPS)?)?,
+            &blue,
+        )?;
+        let blue = pick(
+            s.green_in_blue_rows,
+            &green.f_add(&along_rows(&blue_minus_green, &NEIGHBOUR_TAPS)?)?,
+            &blue,
+        )?;
 
         let red_minus_blue = directional_mean(&red.f_sub(&blue)?)?;
         let red = pick(s.blue, &blue.f_add(&red_minus_blue)?, &red)?;

@@ -9,7 +9,10 @@ use tch::{Device, Kind, Tensor};
 #[test]
 fn matches_colour_demosaicing_everywhere() {
     let json = include_str!("fixtures/reference.json");
-    assert!(reference_cases(json).iter().any(|c| c.refine == Some(false)), "fixtures cover the unrefined variant");
+    assert!(
+        reference_cases(json).iter().any(|c| c.refine == Some(false)),
+        "fixtures cover the unrefined variant"
+    );
     assert_matches_reference::<DemosaicMenon2007>(json, 0, 1e-12);
 }
 
@@ -17,7 +20,10 @@ fn matches_colour_demosaicing_everywhere() {
 fn is_differentiable_in_its_input_almost_everywhere() {
     // away from ties of the directional decision, which a random input does not hit
     tch::manual_seed(12);
-    assert_differentiable::<DemosaicMenon2007>("cfa_pattern = \"GRBG\"", &Tensor::rand([1, 1, 8, 9], (Kind::Double, Device::Cpu)));
+    assert_differentiable::<DemosaicMenon2007>(
+        "cfa_pattern = \"GRBG\"",
+        &Tensor::rand([1, 1, 8, 9], (Kind::Double, Device::Cpu)),
+    );
 }
 
 #[test]

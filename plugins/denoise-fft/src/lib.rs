@@ -23,16 +23,24 @@ pub struct DenoiseFftConfig {
 
 impl Default for DenoiseFftConfig {
     fn default() -> Self {
-        Self { keep_fraction: 0.1, colour_space: ColourSpace::Rgb }
+        Self {
+            keep_fraction: 0.1,
+            colour_space: ColourSpace::Rgb,
+        }
     }
 }
 
 impl ComponentConfig for DenoiseFftConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[
-            ("keep_fraction", "fraction of the lowest frequencies kept at each end of each axis, in (0, 0.5]; 0.5 keeps all"),
-            ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
-        ];
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        (
+            "keep_fraction",
+            "fraction of the lowest frequencies kept at each end of each axis, in (0, 0.5]; 0.5 keeps all",
+        ),
+        (
+            "colour_space",
+            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
+        ),
+    ];
 }
 
 /// Zeroes the high frequencies of the luma.
@@ -46,9 +54,16 @@ impl BuildStage for DenoiseFft {
     type Config = DenoiseFftConfig;
     fn build(config: DenoiseFftConfig) -> PluginResult<Self> {
         if !(config.keep_fraction > 0.0 && config.keep_fraction <= 0.5) {
-            return Err(PluginError::Config(format!("keep_fraction: expected a number in (0, 0.5], found {}", config.keep_fraction)));
+            return Err(PluginError::Config(format!(
+                "keep_fraction: expected a number in (0, 0.5], found {}",
+                config.keep_fraction
+            )));
         }
-        Ok(Self { params: ParameterSet::new(), keep_fraction: config.keep_fraction, colour_space: config.colour_space })
+        Ok(Self {
+            params: ParameterSet::new(),
+            keep_fraction: config.keep_fraction,
+            colour_space: config.colour_space,
+        })
     }
 }
 
@@ -69,7 +84,9 @@ impl Module for DenoiseFft {
             .f_mul(&kept(w, self.keep_fraction, input.device())?.f_view([1, w])?)?;
         on_luma(input, self.colour_space, |luma| {
             let spectrum = luma.f_fft_fft2(None::<&[i64]>, [-2, -1], "backward")?;
-            let filtered = spectrum.f_mul(&mask)?.f_fft_ifft2(None::<&[i64]>, [-2, -1], "backward")?;
+            let filtered = spectrum
+                .f_mul(&mask)?
+                .f_fft_ifft2(None::<&[i64]>, [-2, -1], "backward")?;
             Ok(filtered.f_real()?)
         })
     }

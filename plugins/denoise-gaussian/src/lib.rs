@@ -4,7 +4,7 @@
 //! `learn_kernel`, the whole 2-D kernel is the learnable parameter instead (initialised to the
 //! Gaussian of σ): the "blur kernel" of the published parametrized pipeline.
 
-use l2l_ops::{filter_channels_padded, gaussian_blur, gaussian_kernel, gaussian_radius, on_luma, Padding, ColourSpace};
+use l2l_ops::{filter_channels_padded, gaussian_blur, gaussian_kernel, gaussian_radius, on_luma, ColourSpace, Padding};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -29,7 +29,13 @@ pub struct DenoiseGaussianConfig {
 
 impl Default for DenoiseGaussianConfig {
     fn default() -> Self {
-        Self { sigma: 0.5, padding: Padding::Symmetric, trainable: true, learn_kernel: false, colour_space: ColourSpace::Rgb }
+        Self {
+            sigma: 0.5,
+            padding: Padding::Symmetric,
+            trainable: true,
+            learn_kernel: false,
+            colour_space: ColourSpace::Rgb,
+        }
     }
 }
 
@@ -38,8 +44,14 @@ impl ComponentConfig for DenoiseGaussianConfig {
         ("sigma", "standard deviation of the Gaussian, in pixels (> 0)"),
         ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
         ("trainable", "learn sigma (or the kernel, with learn_kernel)"),
-        ("learn_kernel", "learn the whole (2r+1)×(2r+1) kernel, initialised to the Gaussian, instead of sigma"),
-        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
+        (
+            "learn_kernel",
+            "learn the whole (2r+1)×(2r+1) kernel, initialised to the Gaussian, instead of sigma",
+        ),
+        (
+            "colour_space",
+            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
+        ),
     ];
 }
 
@@ -55,7 +67,10 @@ impl BuildStage for DenoiseGaussian {
     type Config = DenoiseGaussianConfig;
     fn build(config: DenoiseGaussianConfig) -> PluginResult<Self> {
         if !(config.sigma.is_finite() && config.sigma > 0.0) {
-            return Err(PluginError::Config(format!("sigma: expected a number > 0, found {}", config.sigma)));
+            return Err(PluginError::Config(format!(
+                "sigma: expected a number > 0, found {}",
+                config.sigma
+            )));
         }
         let radius = gaussian_radius(config.sigma);
         let sigma = Tensor::from_slice(&[config.sigma]);
@@ -67,7 +82,12 @@ impl BuildStage for DenoiseGaussian {
         } else {
             params.add("sigma", &sigma, config.trainable)?;
         }
-        Ok(Self { params, kernel_radius: radius, padding: config.padding, colour_space: config.colour_space })
+        Ok(Self {
+            params,
+            kernel_radius: radius,
+            padding: config.padding,
+            colour_space: config.colour_space,
+        })
     }
 }
 
@@ -75,10 +95,14 @@ impl Module for DenoiseGaussian {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "denoise_gaussian")?;
         match self.params.get("kernel") {
-            Ok(kernel) => on_luma(input, self.colour_space, |luma| filter_channels_padded(luma, &kernel.f_unsqueeze(0)?, self.padding)),
+            Ok(kernel) => on_luma(input, self.colour_space, |luma| {
+                filter_channels_padded(luma, &kernel.f_unsqueeze(0)?, self.padding)
+            }),
             Err(_) => {
                 let sigma = self.params.get("sigma")?;
-                on_luma(input, self.colour_space, |luma| gaussian_blur(luma, sigma, self.kernel_radius, self.padding))
+                on_luma(input, self.colour_space, |luma| {
+                    gaussian_blur(luma, sigma, self.kernel_radius, self.padding)
+                })
             }
         }
     }

@@ -4,7 +4,9 @@
 
 use l2l_denoise_gaussian::DenoiseGaussian;
 use l2l_ops::gradcheck::max_gradient_error;
-use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input};
+use l2l_ops::reference::{
+    assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input,
+};
 use l2l_plugin_api::{parse_config, BuildStage, Module};
 use tch::{Device, Kind, Tensor};
 
@@ -39,7 +41,10 @@ fn a_learned_kernel_starts_as_the_gaussian() {
     by_sigma.to(Device::Cpu, Kind::Double).unwrap();
     by_kernel.to(Device::Cpu, Kind::Double).unwrap();
     assert_eq!(by_kernel.parameter_set().get("kernel").unwrap().size(), [7, 7]);
-    let difference = (by_sigma.forward(&x).unwrap() - by_kernel.forward(&x).unwrap()).abs().max().double_value(&[]);
+    let difference = (by_sigma.forward(&x).unwrap() - by_kernel.forward(&x).unwrap())
+        .abs()
+        .max()
+        .double_value(&[]);
     assert!(difference < 1e-6, "{difference}");
     assert!(max_gradient_error(&mut by_kernel, &x).unwrap() < 1e-6);
 }

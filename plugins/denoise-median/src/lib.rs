@@ -2,7 +2,7 @@
 //! pipelines denoise (`scipy.ndimage.median_filter(Y, size)`, symmetric border). Differentiable almost
 //! everywhere: the gradient reaches the pixel that is each window's median.
 
-use l2l_ops::{on_luma, pad, Padding, ColourSpace};
+use l2l_ops::{on_luma, pad, ColourSpace, Padding};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -23,7 +23,11 @@ pub struct DenoiseMedianConfig {
 
 impl Default for DenoiseMedianConfig {
     fn default() -> Self {
-        Self { size: 3, padding: Padding::Symmetric, colour_space: ColourSpace::Rgb }
+        Self {
+            size: 3,
+            padding: Padding::Symmetric,
+            colour_space: ColourSpace::Rgb,
+        }
     }
 }
 
@@ -31,7 +35,10 @@ impl ComponentConfig for DenoiseMedianConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("size", "side of the square window, odd (3: 3×3)"),
         ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
-        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
+        (
+            "colour_space",
+            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
+        ),
     ];
 }
 
@@ -47,9 +54,17 @@ impl BuildStage for DenoiseMedian {
     type Config = DenoiseMedianConfig;
     fn build(config: DenoiseMedianConfig) -> PluginResult<Self> {
         if config.size < 1 || config.size % 2 == 0 || config.size > 15 {
-            return Err(PluginError::Config(format!("size: expected an odd window side from 1 to 15, found {}", config.size)));
+            return Err(PluginError::Config(format!(
+                "size: expected an odd window side from 1 to 15, found {}",
+                config.size
+            )));
         }
-        Ok(Self { params: ParameterSet::new(), size: config.size, padding: config.padding, colour_space: config.colour_space })
+        Ok(Self {
+            params: ParameterSet::new(),
+            size: config.size,
+            padding: config.padding,
+            colour_space: config.colour_space,
+        })
     }
 }
 
@@ -65,7 +80,9 @@ fn median_filter(x: &Tensor, size: i64, padding: Padding) -> PluginResult<Tensor
 impl Module for DenoiseMedian {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "denoise_median")?;
-        on_luma(input, self.colour_space, |luma| median_filter(luma, self.size, self.padding))
+        on_luma(input, self.colour_space, |luma| {
+            median_filter(luma, self.size, self.padding)
+        })
     }
     l2l_plugin_api::parameters_in!(params);
 }

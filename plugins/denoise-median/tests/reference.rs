@@ -3,7 +3,9 @@
 //! image; a float64 gradient check in the image and the learnable parameters; refusals.
 
 use l2l_denoise_median::DenoiseMedian;
-use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input};
+use l2l_ops::reference::{
+    assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input,
+};
 use tch::{Device, Kind, Tensor};
 
 #[test]

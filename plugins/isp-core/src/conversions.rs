@@ -3,8 +3,8 @@
 
 use l2l_ops::{mix_channels, rgb_to_yuv, yuv_to_rgb};
 use l2l_plugin_api::{
-    expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaPattern, ComponentConfig, Module, ParameterSet, PluginError,
-    PluginResult, RawMetadata,
+    expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaPattern, ComponentConfig, Module, ParameterSet,
+    PluginError, PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -31,7 +31,9 @@ pub type YuvToRgb = ColourSpace<false>;
 impl<const TO_YUV: bool> BuildStage for ColourSpace<TO_YUV> {
     type Config = NoConfig;
     fn build(_: NoConfig) -> PluginResult<Self> {
-        Ok(Self { params: ParameterSet::new() })
+        Ok(Self {
+            params: ParameterSet::new(),
+        })
     }
 }
 
@@ -60,14 +62,23 @@ pub struct PackConfig {
 
 impl Default for PackConfig {
     fn default() -> Self {
-        Self { cfa_pattern: CfaPattern::Rggb, cfa_from_metadata: false }
+        Self {
+            cfa_pattern: CfaPattern::Rggb,
+            cfa_from_metadata: false,
+        }
     }
 }
 
 impl ComponentConfig for PackConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("cfa_pattern", "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG"),
-        ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata instead of cfa_pattern"),
+        (
+            "cfa_pattern",
+            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
+        ),
+        (
+            "cfa_from_metadata",
+            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
+        ),
     ];
 }
 
@@ -91,7 +102,11 @@ fn pack_weights(pattern: CfaPattern) -> Tensor {
 impl BuildStage for Pack {
     type Config = PackConfig;
     fn build(config: PackConfig) -> PluginResult<Self> {
-        Ok(Self { params: ParameterSet::new(), pattern: config.cfa_pattern, camera: CameraSource::new(config.cfa_from_metadata) })
+        Ok(Self {
+            params: ParameterSet::new(),
+            pattern: config.cfa_pattern,
+            camera: CameraSource::new(config.cfa_from_metadata),
+        })
     }
 }
 

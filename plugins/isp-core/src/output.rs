@@ -20,14 +20,21 @@ pub struct BatchNormConfig {
 
 impl Default for BatchNormConfig {
     fn default() -> Self {
-        Self { channels: 3, momentum: 0.1, epsilon: 1e-5 }
+        Self {
+            channels: 3,
+            momentum: 0.1,
+            epsilon: 1e-5,
+        }
     }
 }
 
 impl ComponentConfig for BatchNormConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("channels", "number of channels"),
-        ("momentum", "weight of the newest batch in the running mean and variance, in (0, 1]"),
+        (
+            "momentum",
+            "weight of the newest batch in the running mean and variance, in (0, 1]",
+        ),
         ("epsilon", "added to the variance before dividing"),
     ];
 }
@@ -47,13 +54,22 @@ impl BuildStage for BatchNorm {
     type Config = BatchNormConfig;
     fn build(config: BatchNormConfig) -> PluginResult<Self> {
         if config.channels < 1 {
-            return Err(PluginError::Config(format!("channels: expected at least 1, found {}", config.channels)));
+            return Err(PluginError::Config(format!(
+                "channels: expected at least 1, found {}",
+                config.channels
+            )));
         }
         if !(config.momentum > 0.0 && config.momentum <= 1.0) {
-            return Err(PluginError::Config(format!("momentum: expected a number in (0, 1], found {}", config.momentum)));
+            return Err(PluginError::Config(format!(
+                "momentum: expected a number in (0, 1], found {}",
+                config.momentum
+            )));
         }
         if !(config.epsilon > 0.0) {
-            return Err(PluginError::Config(format!("epsilon: expected a number > 0, found {}", config.epsilon)));
+            return Err(PluginError::Config(format!(
+                "epsilon: expected a number > 0, found {}",
+                config.epsilon
+            )));
         }
         let options = (Kind::Float, Device::Cpu);
         Ok(Self {
@@ -71,7 +87,10 @@ impl Module for BatchNorm {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         let channels = self.running_mean.size()[0];
         if input.dim() != 4 || input.size()[1] != channels {
-            return Err(PluginError::Input(format!("batch_norm: expected [B, {channels}, H, W], found {:?}", input.size())));
+            return Err(PluginError::Input(format!(
+                "batch_norm: expected [B, {channels}, H, W], found {:?}",
+                input.size()
+            )));
         }
         Ok(Tensor::f_batch_norm(
             input,
@@ -101,12 +120,23 @@ impl Module for BatchNorm {
             let target = match name.as_str() {
                 "running_mean" => &mut self.running_mean,
                 "running_var" => &mut self.running_var,
-                other => return Err(PluginError::State(format!("unknown buffer `{other}` in state (expected running_mean, running_var)"))),
+                other => {
+                    return Err(PluginError::State(format!(
+                        "unknown buffer `{other}` in state (expected running_mean, running_var)"
+                    )))
+                }
             };
             if target.size() != value.size() {
-                return Err(PluginError::State(format!("{name}: expected shape {:?}, found {:?}", target.size(), value.size())));
+                return Err(PluginError::State(format!(
+                    "{name}: expected shape {:?}, found {:?}",
+                    target.size(),
+                    value.size()
+                )));
             }
-            *target = value.f_to_device(target.device())?.f_to_kind(target.kind())?.f_detach_copy()?;
+            *target = value
+                .f_to_device(target.device())?
+                .f_to_kind(target.kind())?
+                .f_detach_copy()?;
         }
         Ok(())
     }
@@ -133,7 +163,12 @@ pub struct AdditiveConfig {
 
 impl Default for AdditiveConfig {
     fn default() -> Self {
-        Self { height: 256, width: 256, channels: 3, trainable: true }
+        Self {
+            height: 256,
+            width: 256,
+            channels: 3,
+            trainable: true,
+        }
     }
 }
 
@@ -161,7 +196,10 @@ impl BuildStage for Additive {
             )));
         }
         let mut params = ParameterSet::new();
-        let zeros = Tensor::f_zeros([1, config.channels, config.height, config.width], (Kind::Float, Device::Cpu))?;
+        let zeros = Tensor::f_zeros(
+            [1, config.channels, config.height, config.width],
+            (Kind::Float, Device::Cpu),
+        )?;
         params.add("offset", &zeros, config.trainable)?;
         Ok(Self { params })
     }

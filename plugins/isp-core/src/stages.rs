@@ -35,16 +35,27 @@ pub struct BlackLevelConfig {
 
 impl Default for BlackLevelConfig {
     fn default() -> Self {
-        Self { black_level: [0.0; 4], normalize: true, trainable: true, from_metadata: false }
+        Self {
+            black_level: [0.0; 4],
+            normalize: true,
+            trainable: true,
+            from_metadata: false,
+        }
     }
 }
 
 impl ComponentConfig for BlackLevelConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("black_level", "black level per 2×2 CFA position (row-major), in [0, 1) units of the white level"),
+        (
+            "black_level",
+            "black level per 2×2 CFA position (row-major), in [0, 1) units of the white level",
+        ),
         ("normalize", "rescale by 1/(1 − black) so that the white level stays 1"),
         ("trainable", "learn the black levels"),
-        ("from_metadata", "take each sample's black level from its camera metadata (e.g. the DNG's tags) instead"),
+        (
+            "from_metadata",
+            "take each sample's black level from its camera metadata (e.g. the DNG's tags) instead",
+        ),
     ];
 }
 
@@ -60,11 +71,21 @@ impl BuildStage for BlackLevel {
     fn build(config: BlackLevelConfig) -> PluginResult<Self> {
         require_finite("black_level", &config.black_level)?;
         if let Some(b) = config.black_level.iter().find(|b| !(0.0..1.0).contains(*b)) {
-            return Err(config_error(format!("black_level: expected values in [0, 1), found {b}")));
+            return Err(config_error(format!(
+                "black_level: expected values in [0, 1), found {b}"
+            )));
         }
         let mut params = ParameterSet::new();
-        params.add("black_level", &Tensor::from_slice(&config.black_level), config.trainable)?;
-        Ok(Self { params, normalize: config.normalize, camera: CameraSource::new(config.from_metadata) })
+        params.add(
+            "black_level",
+            &Tensor::from_slice(&config.black_level),
+            config.trainable,
+        )?;
+        Ok(Self {
+            params,
+            normalize: config.normalize,
+            camera: CameraSource::new(config.from_metadata),
+        })
     }
 }
 
@@ -73,7 +94,9 @@ impl Module for BlackLevel {
         expect_mosaic(input, "black_level")?;
         let size = input.size();
         let block = if self.camera.from_metadata() {
-            self.camera.per_sample("black_level", size[0], input, |c| c.black_level.to_vec())?.f_view([size[0], 1, 2, 2])?
+            self.camera
+                .per_sample("black_level", size[0], input, |c| c.black_level.to_vec())?
+                .f_view([size[0], 1, 2, 2])?
         } else {
             self.params.get("black_level")?.f_view([1, 1, 2, 2])?
         };
@@ -106,7 +129,11 @@ pub struct WhiteBalanceConfig {
 
 impl Default for WhiteBalanceConfig {
     fn default() -> Self {
-        Self { gains: [1.0; 3], trainable: true, from_metadata: false }
+        Self {
+            gains: [1.0; 3],
+            trainable: true,
+            from_metadata: false,
+        }
     }
 }
 
@@ -114,7 +141,10 @@ impl ComponentConfig for WhiteBalanceConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("gains", "white-balance gains for R, G, B (positive)"),
         ("trainable", "learn the gains"),
-        ("from_metadata", "take each sample's gains from its camera metadata (e.g. the DNG's as-shot neutral) instead"),
+        (
+            "from_metadata",
+            "take each sample's gains from its camera metadata (e.g. the DNG's as-shot neutral) instead",
+        ),
     ];
 }
 
@@ -133,7 +163,10 @@ impl BuildStage for WhiteBalance {
         }
         let mut params = ParameterSet::new();
         params.add("gains", &Tensor::from_slice(&config.gains), config.trainable)?;
-        Ok(Self { params, camera: CameraSource::new(config.from_metadata) })
+        Ok(Self {
+            params,
+            camera: CameraSource::new(config.from_metadata),
+        })
     }
 }
 
@@ -142,7 +175,9 @@ impl Module for WhiteBalance {
         expect_rgb(input, "white_balance")?;
         let gains = if self.camera.from_metadata() {
             let batch = input.size()[0];
-            self.camera.per_sample("white_balance", batch, input, |c| c.white_balance.to_vec())?.f_view([batch, 3, 1, 1])?
+            self.camera
+                .per_sample("white_balance", batch, input, |c| c.white_balance.to_vec())?
+                .f_view([batch, 3, 1, 1])?
         } else {
             self.params.get("gains")?.f_view([1, 3, 1, 1])?
         };
@@ -169,15 +204,25 @@ pub struct ColourMatrixConfig {
 
 impl Default for ColourMatrixConfig {
     fn default() -> Self {
-        Self { matrix: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], trainable: true, from_metadata: false }
+        Self {
+            matrix: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            trainable: true,
+            from_metadata: false,
+        }
     }
 }
 
 impl ComponentConfig for ColourMatrixConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("matrix", "3×3 camera RGB → linear sRGB matrix, row k gives output channel k"),
+        (
+            "matrix",
+            "3×3 camera RGB → linear sRGB matrix, row k gives output channel k",
+        ),
         ("trainable", "learn the matrix"),
-        ("from_metadata", "take each sample's camera → sRGB matrix from its camera metadata instead"),
+        (
+            "from_metadata",
+            "take each sample's camera → sRGB matrix from its camera metadata instead",
+        ),
     ];
 }
 
@@ -194,7 +239,10 @@ impl BuildStage for ColourMatrix {
         require_finite("matrix", &flat)?;
         let mut params = ParameterSet::new();
         params.add("matrix", &Tensor::from_slice(&flat).f_view([3, 3])?, config.trainable)?;
-        Ok(Self { params, camera: CameraSource::new(config.from_metadata) })
+        Ok(Self {
+            params,
+            camera: CameraSource::new(config.from_metadata),
+        })
     }
 }
 
@@ -203,7 +251,9 @@ impl Module for ColourMatrix {
         expect_rgb(input, "colour_matrix")?;
         if self.camera.from_metadata() {
             let batch = input.size()[0];
-            let matrices = self.camera.per_sample("colour_matrix", batch, input, |c| c.colour_matrix.to_vec())?;
+            let matrices = self
+                .camera
+                .per_sample("colour_matrix", batch, input, |c| c.colour_matrix.to_vec())?;
             mix_channels(input, &matrices.f_view([batch, 3, 3])?)
         } else {
             mix_channels(input, self.params.get("matrix")?)
@@ -253,7 +303,11 @@ impl BuildStage for Clip {
                 config.min, config.max
             )));
         }
-        Ok(Self { params: ParameterSet::new(), min: config.min, max: config.max })
+        Ok(Self {
+            params: ParameterSet::new(),
+            min: config.min,
+            max: config.max,
+        })
     }
 }
 
@@ -278,14 +332,21 @@ pub struct GammaConfig {
 
 impl Default for GammaConfig {
     fn default() -> Self {
-        Self { gamma: 2.2, epsilon: 1e-5, trainable: true }
+        Self {
+            gamma: 2.2,
+            epsilon: 1e-5,
+            trainable: true,
+        }
     }
 }
 
 impl ComponentConfig for GammaConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("gamma", "display gamma γ > 0: output = x^(1/γ)"),
-        ("epsilon", "positive inputs are clamped to ≥ epsilon first, keeping gradients finite; x ≤ 0 gives 0"),
+        (
+            "epsilon",
+            "positive inputs are clamped to ≥ epsilon first, keeping gradients finite; x ≤ 0 gives 0",
+        ),
         ("trainable", "learn γ"),
     ];
 }
@@ -300,14 +361,23 @@ impl BuildStage for Gamma {
     type Config = GammaConfig;
     fn build(config: GammaConfig) -> PluginResult<Self> {
         if !(config.gamma.is_finite() && config.gamma > 0.0) {
-            return Err(config_error(format!("gamma: expected a number > 0, found {}", config.gamma)));
+            return Err(config_error(format!(
+                "gamma: expected a number > 0, found {}",
+                config.gamma
+            )));
         }
         if !(config.epsilon.is_finite() && config.epsilon > 0.0) {
-            return Err(config_error(format!("epsilon: expected a number > 0, found {}", config.epsilon)));
+            return Err(config_error(format!(
+                "epsilon: expected a number > 0, found {}",
+                config.epsilon
+            )));
         }
         let mut params = ParameterSet::new();
         params.add("gamma", &Tensor::from_slice(&[config.gamma]), config.trainable)?;
-        Ok(Self { params, epsilon: config.epsilon })
+        Ok(Self {
+            params,
+            epsilon: config.epsilon,
+        })
     }
 }
 

@@ -21,7 +21,10 @@ fn pack_puts_each_cfa_block_into_one_rgb_pixel() {
     // GBRG: G at 1 and 4, B at 2, R at 3
     let first: Vec<f64> = (0..3).map(|c| out.double_value(&[0, c, 0, 0])).collect();
     assert_eq!(first, [3.0, 2.5, 2.0]);
-    let err = gbrg.forward(&Tensor::zeros([1, 1, 3, 4], (Kind::Double, Device::Cpu))).unwrap_err().to_string();
+    let err = gbrg
+        .forward(&Tensor::zeros([1, 1, 3, 4], (Kind::Double, Device::Cpu)))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected even height and width"), "{err}");
 }
 
@@ -34,7 +37,9 @@ fn yuv_uses_the_bt601_matrix_and_inverts_exactly() {
         assert!((g - e).abs() < 1e-7, "{got:?}");
     }
     let x = Tensor::rand([2, 3, 4, 4], (Kind::Double, Device::Cpu));
-    let back = build::<YuvToRgb>("").forward(&build::<RgbToYuv>("").forward(&x).unwrap()).unwrap();
+    let back = build::<YuvToRgb>("")
+        .forward(&build::<RgbToYuv>("").forward(&x).unwrap())
+        .unwrap();
     assert!((back - &x).abs().max().double_value(&[]) < 1e-7);
 }
 
@@ -69,7 +74,10 @@ fn the_additive_layer_starts_as_the_identity_and_learns_an_image() {
     assert!((layer.forward(&x).unwrap() - &x).abs().max().double_value(&[]) == 0.0);
     let error = max_gradient_error(&mut layer, &x).unwrap();
     assert!(error < 1e-6, "gradient error {error}");
-    let err = layer.forward(&Tensor::zeros([1, 3, 4, 6], (Kind::Double, Device::Cpu))).unwrap_err().to_string();
+    let err = layer
+        .forward(&Tensor::zeros([1, 3, 4, 6], (Kind::Double, Device::Cpu)))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected [B, 3, 4, 5]"), "{err}");
 }
 

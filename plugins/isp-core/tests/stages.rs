@@ -31,7 +31,10 @@ fn black_level_subtracts_per_cfa_position_and_rescales_on_odd_sizes() {
         for col in 0..5 {
             let b = black[row % 2][col % 2];
             let expected = (0.5 - b) / (1.0 - b);
-            assert!((y.double_value(&[0, 0, row as i64, col as i64]) - expected).abs() < 1e-6, "({row}, {col})");
+            assert!(
+                (y.double_value(&[0, 0, row as i64, col as i64]) - expected).abs() < 1e-6,
+                "({row}, {col})"
+            );
         }
     }
     let mut plain: BlackLevel = build("black_level = [0.1, 0.2, 0.3, 0.4]\nnormalize = false");
@@ -40,7 +43,9 @@ fn black_level_subtracts_per_cfa_position_and_rescales_on_odd_sizes() {
 
 #[test]
 fn white_balance_and_colour_matrix_follow_their_definitions() {
-    let x = Tensor::from_slice(&[0.2f32, 0.4, 0.6]).view([1, 3, 1, 1]).repeat([2, 1, 2, 3]);
+    let x = Tensor::from_slice(&[0.2f32, 0.4, 0.6])
+        .view([1, 3, 1, 1])
+        .repeat([2, 1, 2, 3]);
     let mut wb: WhiteBalance = build("gains = [2.0, 1.0, 1.5]");
     let pixel = values(&wb.forward(&x).unwrap().get(1).select(1, 1).select(1, 2));
     for (got, expected) in pixel.iter().zip([0.4, 0.4, 0.9]) {
@@ -72,7 +77,8 @@ fn clip_and_gamma_follow_their_definitions() {
 fn out_of_range_configs_are_refused_with_the_key() {
     assert!(build_err::<Gamma>("gamma = 0.0").contains("gamma: expected a number > 0, found 0"));
     assert!(build_err::<Gamma>("gamma = -2.2").contains("gamma: expected a number > 0"));
-    assert!(build_err::<BlackLevel>("black_level = [0.1, 0.1, 1.0, 0.1]").contains("black_level: expected values in [0, 1)"));
+    assert!(build_err::<BlackLevel>("black_level = [0.1, 0.1, 1.0, 0.1]")
+        .contains("black_level: expected values in [0, 1)"));
     assert!(build_err::<WhiteBalance>("gains = [1.0, 0.0, 1.0]").contains("gains: expected positive gains"));
     assert!(build_err::<WhiteBalance>("gains = [1.0, 1.0]").contains("invalid length 2"));
     assert!(build_err::<Clip>("min = 1.0\nmax = 0.0").contains("expected finite min < max"));
@@ -84,9 +90,17 @@ fn wrong_input_shapes_are_refused() {
     let rgb = Tensor::zeros([1, 3, 4, 4], (Kind::Float, Device::Cpu));
     let mosaic = Tensor::zeros([1, 1, 4, 4], (Kind::Float, Device::Cpu));
     let mut black: BlackLevel = build("");
-    assert!(black.forward(&rgb).unwrap_err().to_string().contains("expected a raw mosaic batch [B, 1, H, W]"));
+    assert!(black
+        .forward(&rgb)
+        .unwrap_err()
+        .to_string()
+        .contains("expected a raw mosaic batch [B, 1, H, W]"));
     let mut wb: WhiteBalance = build("");
-    assert!(wb.forward(&mosaic).unwrap_err().to_string().contains("expected an RGB batch [B, 3, H, W]"));
+    assert!(wb
+        .forward(&mosaic)
+        .unwrap_err()
+        .to_string()
+        .contains("expected an RGB batch [B, 3, H, W]"));
 }
 
 #[test]
@@ -95,9 +109,23 @@ fn every_stage_passes_a_float64_finite_difference_gradient_check() {
     let rgb = Tensor::rand([2, 3, 5, 7], (Kind::Double, Device::Cpu)) * 0.8 + 0.1;
     let mosaic = Tensor::rand([2, 1, 5, 7], (Kind::Double, Device::Cpu)) * 0.6 + 0.3;
     let cases: Vec<(&str, Box<dyn Module>, &Tensor)> = vec![
-        ("black_level", Box::new(build::<BlackLevel>("black_level = [0.05, 0.06, 0.07, 0.08]")), &mosaic),
-        ("white_balance", Box::new(build::<WhiteBalance>("gains = [2.0, 1.0, 1.6]")), &rgb),
-        ("colour_matrix", Box::new(build::<ColourMatrix>("matrix = [[1.6, -0.4, -0.2], [-0.2, 1.5, -0.3], [0.0, -0.5, 1.5]]")), &rgb),
+        (
+            "black_level",
+            Box::new(build::<BlackLevel>("black_level = [0.05, 0.06, 0.07, 0.08]")),
+            &mosaic,
+        ),
+        (
+            "white_balance",
+            Box::new(build::<WhiteBalance>("gains = [2.0, 1.0, 1.6]")),
+            &rgb,
+        ),
+        (
+            "colour_matrix",
+            Box::new(build::<ColourMatrix>(
+                "matrix = [[1.6, -0.4, -0.2], [-0.2, 1.5, -0.3], [0.0, -0.5, 1.5]]",
+            )),
+            &rgb,
+        ),
         // inside (min, max) the clamp is the identity: its gradient exists there
         ("clip", Box::new(build::<Clip>("min = 0.0\nmax = 1.0")), &rgb),
         ("gamma", Box::new(build::<Gamma>("gamma = 2.2")), &rgb),

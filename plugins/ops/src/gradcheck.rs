@@ -19,7 +19,10 @@ pub fn max_gradient_error(module: &mut dyn Module, input: &Tensor) -> PluginResu
     let output_shape = module.forward(&x)?.size();
     let numel: i64 = output_shape.iter().product();
     // a smooth, sign-changing weighting, the same on every run
-    let w = Tensor::f_arange(numel, (Kind::Double, Device::Cpu))?.f_mul_scalar(0.7)?.f_sin()?.f_view(output_shape.as_slice())?;
+    let w = Tensor::f_arange(numel, (Kind::Double, Device::Cpu))?
+        .f_mul_scalar(0.7)?
+        .f_sin()?
+        .f_view(output_shape.as_slice())?;
     let loss = |module: &mut dyn Module, x: &Tensor| -> PluginResult<Tensor> {
         Ok(module.forward(x)?.f_mul(&w)?.f_sum(Kind::Double)?)
     };

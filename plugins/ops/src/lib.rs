@@ -64,14 +64,22 @@ impl CfaSites {
             green_in_red_rows[p] = green[p] && p / 2 == red_row;
             green_in_blue_rows[p] = green[p] && p / 2 != red_row;
         }
-        CfaSites { red: where_colour(0), green, blue: where_colour(2), green_in_red_rows, green_in_blue_rows }
+        CfaSites {
+            red: where_colour(0),
+            green,
+            blue: where_colour(2),
+            green_in_red_rows,
+            green_in_blue_rows,
+        }
     }
 }
 
 /// A boolean `[1, 1, h, w]` mask, true at the pixels whose 2×2-block position is set in `sites`, on
 /// `like`'s device: the condition of a `where` that picks per CFA site.
 pub fn site_mask(sites: [bool; 4], h: i64, w: i64, like: &Tensor) -> PluginResult<Tensor> {
-    let block = Tensor::from_slice(&sites.map(u8::from)).f_view([1, 1, 2, 2])?.f_to_device(like.device())?;
+    let block = Tensor::from_slice(&sites.map(u8::from))
+        .f_view([1, 1, 2, 2])?
+        .f_to_device(like.device())?;
     Ok(tile_cfa_block(&block, h, w)?.f_to_kind(tch::Kind::Bool)?)
 }
 
@@ -144,7 +152,11 @@ pub fn reflect_pad(x: &Tensor, border: i64) -> PluginResult<Tensor> {
 /// shifted views rather than a convolution, which is cheaper for a few taps.
 pub fn shifted_sum(x: &Tensor, axis: i64, taps: &[(i64, f64)]) -> PluginResult<Tensor> {
     let reach = taps.iter().map(|(o, _)| o.abs()).max().unwrap_or(0);
-    let padded = if axis == -1 { pad(x, 0, reach, Padding::Mirror)? } else { pad(x, reach, 0, Padding::Mirror)? };
+    let padded = if axis == -1 {
+        pad(x, 0, reach, Padding::Mirror)?
+    } else {
+        pad(x, reach, 0, Padding::Mirror)?
+    };
     let len = x.size()[(x.dim() as i64 + axis) as usize];
     let mut sum: Option<Tensor> = None;
     for &(offset, weight) in taps {
@@ -179,7 +191,9 @@ pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) ->
     let fixed_taps: Option<Vec<f64>> = if kernels.requires_grad() {
         None
     } else {
-        Some(Vec::<f64>::try_from(kernels.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)?)
+        Some(Vec::<f64>::try_from(
+            kernels.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?,
+        )?)
     };
     let padded = pad(x, kh / 2, kw / 2, padding)?;
     let mut sum: Option<Tensor> = None;
@@ -217,8 +231,17 @@ pub fn gaussian_blur(x: &Tensor, sigma: &Tensor, radius: i64, padding: Padding) 
 }
 
 /// RGB → YUV rows (BT.601, as scikit-image's `rgb2yuv`, which the published pipelines used).
-const RGB_TO_YUV: [f64; 9] =
-    [0.299, 0.587, 0.114, -0.14714119, -0.28886916, 0.43601035, 0.61497538, -0.51496512, -0.10001026];
+const RGB_TO_YUV: [f64; 9] = [
+    0.299,
+    0.587,
+    0.114,
+    -0.14714119,
+    -0.28886916,
+    0.43601035,
+    0.61497538,
+    -0.51496512,
+    -0.10001026,
+];
 
 /// `y_k = Σ_c M[k][c] x_c` per pixel of `x` `[B, C, H, W]` with `matrix` `[K, C]` (or one per sample,
 /// `[B, K, C]`), differentiable in both.
@@ -243,7 +266,10 @@ pub fn rgb_to_yuv(x: &Tensor) -> PluginResult<Tensor> {
 
 /// YUV `[B, 3, H, W]` → RGB (the exact inverse of [`rgb_to_yuv`]).
 pub fn yuv_to_rgb(x: &Tensor) -> PluginResult<Tensor> {
-    colour_transform(x, &Tensor::f_linalg_inv(&Tensor::from_slice(&RGB_TO_YUV).f_view([3, 3])?)?)
+    colour_transform(
+        x,
+        &Tensor::f_linalg_inv(&Tensor::from_slice(&RGB_TO_YUV).f_view([3, 3])?)?,
+    )
 }
 
 /// What a luma filter receives: RGB (converted to YUV around the filter) or YUV already (a pipeline
@@ -260,7 +286,11 @@ pub enum ColourSpace {
 
 /// Applies `f` to the luma of a batch, leaving chroma as it is: how the published pipelines sharpen
 /// and denoise (`rgb2yuv`, filter Y, `yuv2rgb`).
-pub fn on_luma(x: &Tensor, space: ColourSpace, f: impl FnOnce(&Tensor) -> PluginResult<Tensor>) -> PluginResult<Tensor> {
+pub fn on_luma(
+    x: &Tensor,
+    space: ColourSpace,
+    f: impl FnOnce(&Tensor) -> PluginResult<Tensor>,
+) -> PluginResult<Tensor> {
     let yuv = match space {
         ColourSpace::Rgb => rgb_to_yuv(x)?,
         ColourSpace::Yuv => x.shallow_clone(),
@@ -295,7 +325,11 @@ pub fn filter_separable(x: &Tensor, kernel: &Tensor, padding: Padding) -> Plugin
     let size = x.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
     let along = |input: &Tensor, axis: i64, len: i64| -> PluginResult<Tensor> {
-        let padded = if axis == -2 { pad(input, n / 2, 0, padding)? } else { pad(input, 0, n / 2, padding)? };
+        let padded = if axis == -2 {
+            pad(input, n / 2, 0, padding)?
+        } else {
+            pad(input, 0, n / 2, padding)?
+        };
         let mut sum = padded.f_narrow(axis, 0, len)?.f_mul(&kernel.f_get(0)?)?;
         for t in 1..n {
             sum = sum.f_add(&padded.f_narrow(axis, t, len)?.f_mul(&kernel.f_get(t)?)?)?;
@@ -380,7 +414,13 @@ mod tests {
     fn the_gaussian_kernel_is_scipys() {
         // scipy.ndimage.gaussian_filter1d(unit impulse, 0.5), as scipy 1.x prints it
         let k = gaussian_kernel(&Tensor::from_slice(&[0.5f64]), gaussian_radius(0.5)).unwrap();
-        let expected = [0.000_263_865_08, 0.106_450_772, 0.786_570_726, 0.106_450_772, 0.000_263_865_08];
+        let expected = [
+            0.000_263_865_08,
+            0.106_450_772,
+            0.786_570_726,
+            0.106_450_772,
+            0.000_263_865_08,
+        ];
         for (got, want) in Vec::<f64>::try_from(&k).unwrap().iter().zip(expected) {
             assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         }

@@ -61,7 +61,12 @@ impl ReferenceCase {
 pub fn max_difference(a: &Tensor, b: &Tensor, border: i64) -> f64 {
     let size = b.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
-    let crop = |t: &Tensor| t.narrow(-2, border, h - 2 * border).narrow(-1, border, w - 2 * border).to_kind(Kind::Double).to_device(Device::Cpu);
+    let crop = |t: &Tensor| {
+        t.narrow(-2, border, h - 2 * border)
+            .narrow(-1, border, w - 2 * border)
+            .to_kind(Kind::Double)
+            .to_device(Device::Cpu)
+    };
     (crop(a) - crop(b)).abs().max().double_value(&[])
 }
 
@@ -72,27 +77,41 @@ pub fn assert_matches_reference<S: l2l_plugin_api::BuildStage>(json: &str, borde
     assert!(!cases.is_empty(), "no reference cases");
     for case in cases {
         let config = case.config_toml();
-        let mut stage = l2l_plugin_api::parse_config(&config).and_then(S::build).unwrap_or_else(|e| panic!("`{config}`: {e}"));
+        let mut stage = l2l_plugin_api::parse_config(&config)
+            .and_then(S::build)
+            .unwrap_or_else(|e| panic!("`{config}`: {e}"));
         l2l_plugin_api::Module::to(&mut stage, Device::Cpu, Kind::Double).unwrap();
-        let out = l2l_plugin_api::Module::forward(&mut stage, &case.input()).unwrap_or_else(|e| panic!("`{config}`: {e}"));
+        let out =
+            l2l_plugin_api::Module::forward(&mut stage, &case.input()).unwrap_or_else(|e| panic!("`{config}`: {e}"));
         let error = max_difference(&out, &case.expected(), border);
-        assert!(error < tolerance, "`{config}` {:?}: max difference {error} (tolerance {tolerance})", case.shape);
+        assert!(
+            error < tolerance,
+            "`{config}` {:?}: max difference {error} (tolerance {tolerance})",
+            case.shape
+        );
     }
 }
 
 /// Asserts that `S` built from `config` passes the float64 gradient check on `input`.
 pub fn assert_differentiable<S: l2l_plugin_api::BuildStage>(config: &str, input: &Tensor) {
-    let mut stage = l2l_plugin_api::parse_config(config).and_then(S::build).unwrap_or_else(|e| panic!("`{config}`: {e}"));
+    let mut stage = l2l_plugin_api::parse_config(config)
+        .and_then(S::build)
+        .unwrap_or_else(|e| panic!("`{config}`: {e}"));
     let error = crate::gradcheck::max_gradient_error(&mut stage, input).unwrap();
     assert!(error < 1e-6, "`{config}`: gradient error {error}");
 }
 
 /// Asserts that `S` built from `config` refuses `input` with an error that contains `expected`.
 pub fn assert_refuses_input<S: l2l_plugin_api::BuildStage>(config: &str, input: &Tensor, expected: &str) {
-    let mut stage = l2l_plugin_api::parse_config(config).and_then(S::build).unwrap_or_else(|e| panic!("`{config}`: {e}"));
+    let mut stage = l2l_plugin_api::parse_config(config)
+        .and_then(S::build)
+        .unwrap_or_else(|e| panic!("`{config}`: {e}"));
     match l2l_plugin_api::Module::forward(&mut stage, input) {
         Ok(out) => panic!("`{config}`: accepted {:?}, gave {:?}", input.size(), out.size()),
-        Err(e) => assert!(e.to_string().contains(expected), "`{config}`: `{e}` does not say `{expected}`"),
+        Err(e) => assert!(
+            e.to_string().contains(expected),
+            "`{config}`: `{e}` does not say `{expected}`"
+        ),
     }
 }
 
@@ -100,6 +119,9 @@ pub fn assert_refuses_input<S: l2l_plugin_api::BuildStage>(config: &str, input: 
 pub fn assert_refuses_config<S: l2l_plugin_api::BuildStage>(config: &str, expected: &str) {
     match l2l_plugin_api::parse_config(config).and_then(S::build) {
         Ok(_) => panic!("`{config}` was accepted"),
-        Err(e) => assert!(e.to_string().contains(expected), "`{config}`: `{e}` does not say `{expected}`"),
+        Err(e) => assert!(
+            e.to_string().contains(expected),
+            "`{config}`: `{e}` does not say `{expected}`"
+        ),
     }
 }

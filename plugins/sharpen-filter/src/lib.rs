@@ -4,7 +4,7 @@
 //! A true convolution (the kernel is flipped, as `convolve2d` does), linear in the image and in the
 //! kernel, so differentiable in both.
 
-use l2l_ops::{filter_channels_padded, on_luma, Padding, ColourSpace};
+use l2l_ops::{filter_channels_padded, on_luma, ColourSpace, Padding};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -27,16 +27,27 @@ pub struct SharpenFilterConfig {
 
 impl Default for SharpenFilterConfig {
     fn default() -> Self {
-        Self { kernel: [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]], padding: Padding::Zero, trainable: true, colour_space: ColourSpace::Rgb }
+        Self {
+            kernel: [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]],
+            padding: Padding::Zero,
+            trainable: true,
+            colour_space: ColourSpace::Rgb,
+        }
     }
 }
 
 impl ComponentConfig for SharpenFilterConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("kernel", "3×3 sharpening kernel applied to the luma (convolution)"),
-        ("padding", "border: zero (as the published pipelines), mirror, symmetric or nearest"),
+        (
+            "padding",
+            "border: zero (as the published pipelines), mirror, symmetric or nearest",
+        ),
         ("trainable", "learn the kernel"),
-        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
+        (
+            "colour_space",
+            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
+        ),
     ];
 }
 
@@ -52,11 +63,17 @@ impl BuildStage for SharpenFilter {
     fn build(config: SharpenFilterConfig) -> PluginResult<Self> {
         let flat: Vec<f32> = config.kernel.iter().flatten().copied().collect();
         if let Some(v) = flat.iter().find(|v| !v.is_finite()) {
-            return Err(PluginError::Config(format!("kernel: expected finite numbers, found {v}")));
+            return Err(PluginError::Config(format!(
+                "kernel: expected finite numbers, found {v}"
+            )));
         }
         let mut params = ParameterSet::new();
         params.add("kernel", &Tensor::from_slice(&flat).f_view([3, 3])?, config.trainable)?;
-        Ok(Self { params, padding: config.padding, colour_space: config.colour_space })
+        Ok(Self {
+            params,
+            padding: config.padding,
+            colour_space: config.colour_space,
+        })
     }
 }
 
@@ -64,7 +81,9 @@ impl Module for SharpenFilter {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_rgb(input, "sharpen_filter")?;
         let kernel = self.params.get("kernel")?.f_flip([0, 1])?.f_unsqueeze(0)?;
-        on_luma(input, self.colour_space, |luma| filter_channels_padded(luma, &kernel, self.padding))
+        on_luma(input, self.colour_space, |luma| {
+            filter_channels_padded(luma, &kernel, self.padding)
+        })
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -2,8 +2,8 @@
 //! scikit-image's `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole
 //! image; a float64 gradient check in the image and the learnable parameters; refusals.
 
-use l2l_sharpen_filter::SharpenFilter;
 use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_input};
+use l2l_sharpen_filter::SharpenFilter;
 use tch::{Device, Kind, Tensor};
 
 #[test]
@@ -35,7 +35,14 @@ fn on_yuv_input_it_filters_the_luma_only() {
     on_yuv.to(Device::Cpu, Kind::Double).unwrap();
     let yuv = rgb_to_yuv(&x).unwrap();
     let filtered = on_yuv.forward(&yuv).unwrap();
-    assert!((filtered.narrow(1, 1, 2) - yuv.narrow(1, 1, 2)).abs().max().double_value(&[]) == 0.0, "chroma changed");
+    assert!(
+        (filtered.narrow(1, 1, 2) - yuv.narrow(1, 1, 2))
+            .abs()
+            .max()
+            .double_value(&[])
+            == 0.0,
+        "chroma changed"
+    );
     let via_yuv = yuv_to_rgb(&filtered).unwrap();
     assert!((via_yuv - on_rgb.forward(&x).unwrap()).abs().max().double_value(&[]) < 1e-12);
 }

@@ -4,7 +4,7 @@
 //! `rgb2yuv`. `radius` and `amount` are learnable; the kernel's support stays the one of the initial
 //! radius.
 
-use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, Padding, ColourSpace};
+use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, ColourSpace, Padding};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -29,7 +29,13 @@ pub struct SharpenUnsharpConfig {
 
 impl Default for SharpenUnsharpConfig {
     fn default() -> Self {
-        Self { radius: 1.0, amount: 1.0, padding: Padding::Symmetric, trainable: true, colour_space: ColourSpace::Rgb }
+        Self {
+            radius: 1.0,
+            amount: 1.0,
+            padding: Padding::Symmetric,
+            trainable: true,
+            colour_space: ColourSpace::Rgb,
+        }
     }
 }
 
@@ -37,9 +43,15 @@ impl ComponentConfig for SharpenUnsharpConfig {
     const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
         ("radius", "standard deviation of the Gaussian blur, in pixels (> 0)"),
         ("amount", "how much of the detail (image − blurred) is added"),
-        ("padding", "border: symmetric (as scikit-image), mirror, nearest or zero"),
+        (
+            "padding",
+            "border: symmetric (as scikit-image), mirror, nearest or zero",
+        ),
         ("trainable", "learn radius and amount"),
-        ("colour_space", "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already"),
+        (
+            "colour_space",
+            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
+        ),
     ];
 }
 
@@ -55,15 +67,26 @@ impl BuildStage for SharpenUnsharp {
     type Config = SharpenUnsharpConfig;
     fn build(config: SharpenUnsharpConfig) -> PluginResult<Self> {
         if !(config.radius.is_finite() && config.radius > 0.0) {
-            return Err(PluginError::Config(format!("radius: expected a number > 0, found {}", config.radius)));
+            return Err(PluginError::Config(format!(
+                "radius: expected a number > 0, found {}",
+                config.radius
+            )));
         }
         if !config.amount.is_finite() {
-            return Err(PluginError::Config(format!("amount: expected a finite number, found {}", config.amount)));
+            return Err(PluginError::Config(format!(
+                "amount: expected a finite number, found {}",
+                config.amount
+            )));
         }
         let mut params = ParameterSet::new();
         params.add("radius", &Tensor::from_slice(&[config.radius]), config.trainable)?;
         params.add("amount", &Tensor::from_slice(&[config.amount]), config.trainable)?;
-        Ok(Self { params, kernel_radius: gaussian_radius(config.radius), padding: config.padding, colour_space: config.colour_space })
+        Ok(Self {
+            params,
+            kernel_radius: gaussian_radius(config.radius),
+            padding: config.padding,
+            colour_space: config.colour_space,
+        })
     }
 }
 

@@ -2,8 +2,10 @@
 //! scikit-image's `rgb2yuv` (fixtures from `tests/fixtures/make_reference_fixtures.py`), over the whole
 //! image; a float64 gradient check in the image and the learnable parameters; refusals.
 
+use l2l_ops::reference::{
+    assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input,
+};
 use l2l_sharpen_unsharp::SharpenUnsharp;
-use l2l_ops::reference::{assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input};
 use tch::{Device, Kind, Tensor};
 
 #[test]

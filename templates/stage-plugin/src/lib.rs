@@ -4,7 +4,9 @@
 //! defaults), the stage (`BuildStage` + `Module`), one `inventory::submit!` per component, and
 //! `export_plugin!()` once.
 
-use l2l_plugin_api::{BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult};
+use l2l_plugin_api::{
+    BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -20,7 +22,10 @@ pub struct ExposureConfig {
 
 impl Default for ExposureConfig {
     fn default() -> Self {
-        Self { ev: 0.0, trainable: true }
+        Self {
+            ev: 0.0,
+            trainable: true,
+        }
     }
 }
 
@@ -40,7 +45,10 @@ impl BuildStage for Exposure {
     type Config = ExposureConfig;
     fn build(config: ExposureConfig) -> PluginResult<Self> {
         if !config.ev.is_finite() || config.ev.abs() > 16.0 {
-            return Err(PluginError::Config(format!("ev: expected a number of stops in [-16, 16], found {}", config.ev)));
+            return Err(PluginError::Config(format!(
+                "ev: expected a number of stops in [-16, 16], found {}",
+                config.ev
+            )));
         }
         let mut params = ParameterSet::new();
         params.add("ev", &Tensor::from_slice(&[config.ev]), config.trainable)?;

@@ -30,7 +30,9 @@ pub struct Panics {
 impl BuildStage for Panics {
     type Config = NoConfig;
     fn build(_: NoConfig) -> PluginResult<Self> {
-        Ok(Self { params: ParameterSet::new() })
+        Ok(Self {
+            params: ParameterSet::new(),
+        })
     }
 }
 
@@ -49,7 +51,9 @@ pub struct WrongShape {
 impl BuildStage for WrongShape {
     type Config = NoConfig;
     fn build(_: NoConfig) -> PluginResult<Self> {
-        Ok(Self { params: ParameterSet::new() })
+        Ok(Self {
+            params: ParameterSet::new(),
+        })
     }
 }
 
@@ -100,7 +104,10 @@ impl Dataset for Ramp {
     }
     fn sample(&self, index: usize) -> PluginResult<Sample> {
         if index >= self.len {
-            return Err(PluginError::Input(format!("sample {index} out of range (len {})", self.len)));
+            return Err(PluginError::Input(format!(
+                "sample {index} out of range (len {})",
+                self.len
+            )));
         }
         Ok(Sample {
             raw: Tensor::f_full([4, 6], index as f64 / self.len as f64, (Kind::Float, tch::Device::Cpu))?,
@@ -126,7 +133,11 @@ impl BuildTaskModel for Linear {
     fn build(_: NoConfig, num_classes: usize) -> PluginResult<Self> {
         let mut params = ParameterSet::new();
         let n = num_classes as i64;
-        params.add("weight", &Tensor::f_linspace(-1.0, 1.0, 3 * n, (Kind::Float, tch::Device::Cpu))?.f_view([n, 3])?, true)?;
+        params.add(
+            "weight",
+            &Tensor::f_linspace(-1.0, 1.0, 3 * n, (Kind::Float, tch::Device::Cpu))?.f_view([n, 3])?,
+            true,
+        )?;
         params.add("bias", &Tensor::f_zeros([n], (Kind::Float, tch::Device::Cpu))?, true)?;
         Ok(Self { params })
     }
