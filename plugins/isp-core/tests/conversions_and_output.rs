@@ -88,4 +88,6 @@ fn layout_and_colour_stages_are_differentiable() {
     assert!(max_gradient_error(&mut build::<Pack>(""), &mosaic).unwrap() < 1e-6);
     assert!(max_gradient_error(&mut build::<RgbToYuv>(""), &rgb).unwrap() < 1e-6);
     assert!(max_gradient_error(&mut build::<YuvToRgb>(""), &rgb).unwrap() < 1e-6);
+    // in training, through the batch statistics
+    assert!(max_gradient_error(&mut build::<BatchNorm>(""), &(rgb * 2.0 + 0.5)).unwrap() < 1e-6);
 }
