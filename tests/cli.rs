@@ -1,7 +1,7 @@
 //! The `l2l-host` binary as users run it: the main job, `process`, config errors, overrides and the
 //! plugin commands.
 
-use l2l_system_tests::{describe, install_testkit, run_host, workspace_root};
+use l2l_system_tests::{describe, install_testkit, run_host, run_process, workspace_root};
 use npyz::WriterBuilder;
 use std::path::Path;
 
@@ -104,18 +104,7 @@ fn process_writes_png_tiff_and_npy_with_the_pipeline_values() {
     // 0.55 of full scale everywhere: (0.55 − 0.1) / (1 − 0.1) = 0.5 after black level, in every channel
     write_npy_u16(&raw, 6, 7, (0.55f64 * 65535.0).round() as u16);
     for out in ["out.npy", "out.tiff", "out.png"] {
-        let output = run_host(
-            &[
-                "process",
-                config.to_str().unwrap(),
-                "--input",
-                raw.to_str().unwrap(),
-                "--output",
-                out,
-            ],
-            None,
-            dir.path(),
-        );
+        let output = run_process(&config, &raw, out, &[], None, dir.path());
         assert!(output.status.success(), "{}", describe(&output));
         assert!(dir.path().join(out).exists());
     }
@@ -179,17 +168,11 @@ fn overrides_reach_the_stage() {
     let config = write(dir.path(), "pipeline.toml", PIPELINE);
     let raw = dir.path().join("raw.npy");
     write_npy_u16(&raw, 4, 4, (0.55f64 * 65535.0).round() as u16);
-    let output = run_host(
-        &[
-            "process",
-            config.to_str().unwrap(),
-            "--input",
-            raw.to_str().unwrap(),
-            "--output",
-            "o.npy",
-            "--set",
-            "stages.black_level.black_level=[0.0, 0.0, 0.0, 0.0]",
-        ],
+    let output = run_process(
+        &config,
+        &raw,
+        "o.npy",
+        &["--set", "stages.black_level.black_level=[0.0, 0.0, 0.0, 0.0]"],
         None,
         dir.path(),
     );
@@ -269,18 +252,7 @@ fn a_pipeline_with_a_panicking_stage_fails_cleanly() {
     );
     let raw = dir.path().join("raw.npy");
     write_npy_u16(&raw, 4, 4, 100);
-    let output = run_host(
-        &[
-            "process",
-            config.to_str().unwrap(),
-            "--input",
-            raw.to_str().unwrap(),
-            "--output",
-            "o.png",
-        ],
-        Some(dir.path()),
-        dir.path(),
-    );
+    let output = run_process(&config, &raw, "o.png", &[], Some(dir.path()), dir.path());
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let err = stderr(&output);
     assert!(
@@ -308,18 +280,7 @@ fn nan_in_a_raw_file_is_refused_with_the_file_name() {
     let config = write(dir.path(), "pipeline.toml", PIPELINE);
     let raw = dir.path().join("nan.npy");
     write_npy_f32(&raw, 4, 4, (0..16).map(|i| if i == 5 { f32::NAN } else { 0.5 }));
-    let output = run_host(
-        &[
-            "process",
-            config.to_str().unwrap(),
-            "--input",
-            raw.to_str().unwrap(),
-            "--output",
-            "o.png",
-        ],
-        None,
-        dir.path(),
-    );
+    let output = run_process(&config, &raw, "o.png", &[], None, dir.path());
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(
@@ -377,18 +338,7 @@ fn export_writes_every_pipeline_once_shares_prefixes_and_resumes() {
         "{first}"
     );
     // the export equals processing each file alone
-    let processed = run_host(
-        &[
-            "process",
-            a.to_str().unwrap(),
-            "--input",
-            raws.join("one.npy").to_str().unwrap(),
-            "--output",
-            "alone.npy",
-        ],
-        None,
-        dir.path(),
-    );
+    let processed = run_process(&a, &raws.join("one.npy"), "alone.npy", &[], None, dir.path());
     assert!(processed.status.success(), "{}", describe(&processed));
     let (_, exported) = read_npy_f32(
         &dir.path()

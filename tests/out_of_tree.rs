@@ -3,7 +3,7 @@
 //! plugin-API version, another type layout, another libtorch.
 
 use l2l_host::plugins::load_plugin;
-use l2l_system_tests::{build_template, describe, run_host, ApiVariant};
+use l2l_system_tests::{build_template, describe, run_host, run_process, ApiVariant};
 use std::path::Path;
 
 fn edit(file: &Path, from: &str, to: &str) {
@@ -58,18 +58,7 @@ fn the_template_builds_out_of_tree_and_the_host_runs_its_stage() {
     .unwrap();
     let raw = work.path().join("raw.tiff");
     write_gray16_tiff(&raw, 6, 8, 16384);
-    let output = run_host(
-        &[
-            "process",
-            config.to_str().unwrap(),
-            "--input",
-            raw.to_str().unwrap(),
-            "--output",
-            "out.npy",
-        ],
-        Some(plugin_dir),
-        work.path(),
-    );
+    let output = run_process(&config, &raw, "out.npy", &[], Some(plugin_dir), work.path());
     assert!(output.status.success(), "{}", describe(&output));
     let npy = npyz::NpyFile::new(std::fs::File::open(work.path().join("out.npy")).unwrap()).unwrap();
     let values = npy.into_vec::<f32>().unwrap();

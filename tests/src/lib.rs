@@ -80,6 +80,21 @@ pub fn out_of_tree_target_dir() -> PathBuf {
     target_dir().join("out-of-tree")
 }
 
+/// Runs `l2l-host process CONFIG --input RAW --output OUTPUT EXTRA...` (see [`run_host`]).
+pub fn run_process(
+    config: &Path,
+    raw: &Path,
+    output: &str,
+    extra: &[&str],
+    plugin_path: Option<&Path>,
+    cwd: &Path,
+) -> Output {
+    let (config, raw) = (config.to_string_lossy(), raw.to_string_lossy());
+    let mut args = vec!["process", &config, "--input", &raw, "--output", output];
+    args.extend_from_slice(extra);
+    run_host(&args, plugin_path, cwd)
+}
+
 /// Cargo builds out of tree are serialised: they share one target directory.
 static EXTERNAL_BUILD: Mutex<()> = Mutex::new(());
 
