@@ -1,6 +1,6 @@
 //! The five camera-model stages; see the crate docs for what each computes.
 
-use l2l_ops::{mix_channels, tile_cfa_block};
+use l2l_ops::{grad_enabled, mix_channels, tile_cfa_block};
 use l2l_plugin_api::{
     expect_mosaic, expect_rgb, BuildStage, CameraSource, ComponentConfig, Module, ParameterSet, PluginError,
     PluginResult, RawMetadata,
@@ -351,7 +351,8 @@ impl ComponentConfig for GammaConfig {
     ];
 }
 
-/// Display encoding `y = max(x, ε)^(1/γ)` for `x > 0`, and 0 for `x ≤ 0`.
+/// Display encoding `y = max(x, ε)^(1/γ)` for `x > 0`, and 0 for `x ≤ 0`; without autograd (export,
+/// evaluation) the exact `max(x, 0)^(1/γ)`, which differs only for `0 < x < ε`.
 pub struct Gamma {
     params: ParameterSet,
     epsilon: f64,
@@ -384,6 +385,11 @@ impl BuildStage for Gamma {
 impl Module for Gamma {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         let exponent = self.params.get("gamma")?.f_reciprocal()?;
+        if !grad_enabled() {
+            // no gradient can be asked for: the exact max(x, 0)^(1/γ), in two passes
+            let mut encoded = input.f_clamp_min(0.0)?;
+            return Ok(encoded.f_pow_tensor_(&exponent)?);
+        }
         let encoded = input.f_clamp_min(self.epsilon)?.f_pow(&exponent)?;
         // black stays black (as in the published x^(1/γ) after clipping); ε only guards the gradient
         Ok(encoded.f_where_self(&input.f_gt(0.0)?, &input.f_zeros_like()?)?)

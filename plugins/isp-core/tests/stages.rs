@@ -135,3 +135,15 @@ fn every_stage_passes_a_float64_finite_difference_gradient_check() {
         assert!(error < 1e-6, "{name}: gradient error {error}");
     }
 }
+
+#[test]
+fn gamma_without_autograd_gives_the_same_values() {
+    let mut gamma: Gamma = build("gamma = 2.4");
+    let x = Tensor::from_slice(&[-0.2f32, 0.0, 1e-3, 0.3, 1.0]).view([1, 1, 1, 5]);
+    let with_grad = values(&gamma.forward(&x).unwrap());
+    let without = values(&tch::no_grad(|| gamma.forward(&x)).unwrap());
+    for (a, b) in with_grad.iter().zip(&without) {
+        assert!((a - b).abs() < 1e-6, "{with_grad:?} vs {without:?}");
+    }
+    assert_eq!(without[1], 0.0);
+}

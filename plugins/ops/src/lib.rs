@@ -83,6 +83,17 @@ pub fn site_mask(sites: [bool; 4], h: i64, w: i64, like: &Tensor) -> PluginResul
     Ok(tile_cfa_block(&block, h, w)?.f_to_kind(tch::Kind::Bool)?)
 }
 
+/// Whether libtorch records operations for autograd on this thread (false inside `no_grad`, as when
+/// the host exports or evaluates): stages may then take cheaper paths that need no gradient.
+pub fn grad_enabled() -> bool {
+    // SAFETY: sets this thread's grad mode and puts the previous one back at once; no tensor is touched.
+    unsafe {
+        let previous = torch_sys::at_grad_set_enabled(1);
+        torch_sys::at_grad_set_enabled(previous);
+        previous != 0
+    }
+}
+
 /// How an image is extended beyond its border, named as scipy.ndimage names the modes (the published
 /// pipelines were written against scipy), so configs read the same as the reference code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -173,9 +184,11 @@ pub fn shifted_sum(x: &Tensor, axis: i64, taps: &[(i64, f64)]) -> PluginResult<T
 /// as a correlation over a `padding` border, so the output keeps the input's size. Differentiable in
 /// `x` and `kernels`.
 ///
-/// Computed as a weighted sum of shifted views rather than a convolution: for the small kernels of an
-/// ISP, libtorch's CPU convolution of few channels (im2col) is 2–4 times slower, forward and backward.
-/// Taps that are zero in every channel of a kernel that is not learned are skipped.
+/// With autograd on, computed as a weighted sum of shifted views: for the small kernels of an ISP,
+/// libtorch's CPU convolution of few channels is 2–4 times slower forward + backward. Without autograd
+/// (export, evaluation of large images), as a convolution with a block-diagonal weight, which then is
+/// faster: it reads the image once instead of once per tap. Taps that are zero in every channel of a
+/// kernel that is not learned are skipped.
 pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) -> PluginResult<Tensor> {
     let k = kernels.size();
     if k.len() != 3 || k[1] % 2 == 0 || k[2] % 2 == 0 || k[0] != x.size()[1] {
@@ -185,6 +198,12 @@ pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) ->
         )));
     }
     let (channels, kh, kw) = (k[0], k[1], k[2]);
+    if !grad_enabled() {
+        let eye = Tensor::f_eye(channels, (x.kind(), x.device()))?.f_view([channels, channels, 1, 1])?;
+        let weight = kernels.f_to_kind(x.kind())?.f_to_device(x.device())?.f_unsqueeze(1)?.f_mul(&eye)?;
+        let padded = pad(x, kh / 2, kw / 2, padding)?;
+        return Ok(padded.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?);
+    }
     let size = x.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
     let kernels = kernels.f_to_kind(x.kind())?.f_to_device(x.device())?;
@@ -322,6 +341,16 @@ pub fn gaussian_radius(sigma: f64) -> i64 {
 pub fn filter_separable(x: &Tensor, kernel: &Tensor, padding: Padding) -> PluginResult<Tensor> {
     let n = kernel.size()[0];
     let kernel = kernel.f_to_kind(x.kind())?.f_to_device(x.device())?;
+    if !grad_enabled() {
+        // without autograd a convolution per axis reads the image once (see `filter_channels_padded`)
+        let channels = x.size()[1];
+        let eye = Tensor::f_eye(channels, (x.kind(), x.device()))?;
+        let rows = kernel.f_view([1, 1, n, 1])?.f_mul(&eye.f_view([channels, channels, 1, 1])?)?;
+        let cols = kernel.f_view([1, 1, 1, n])?.f_mul(&eye.f_view([channels, channels, 1, 1])?)?;
+        let padded = pad(x, n / 2, n / 2, padding)?;
+        let filtered = padded.f_conv2d(&rows, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?;
+        return Ok(filtered.f_conv2d(&cols, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?);
+    }
     let size = x.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
     let along = |input: &Tensor, axis: i64, len: i64| -> PluginResult<Tensor> {
