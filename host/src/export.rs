@@ -188,9 +188,12 @@ pub fn export(
                         done.shallow_clone()
                     }
                     None => {
+                        let started = std::time::Instant::now();
                         let y = tch::no_grad(|| stage.forward(&x)).with_context(|| {
                             format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name)
                         })?;
+                        let ms = started.elapsed().as_secs_f64() * 1e3;
+                        tracing::debug!(pipeline = %p.name, stage = %stage_name, ms, "stage");
                         cache.insert(key, y.shallow_clone());
                         y
                     }
@@ -198,6 +201,7 @@ pub fn export(
             }
             results.push((i, x.f_get(0)?.f_to_device(Device::Cpu)?));
         }
+        let encoding = std::time::Instant::now();
         drop(cache);
         // encoding (PNG compression above all) is the slow part of writing: one thread per output
         std::thread::scope(|scope| -> Result<()> {
@@ -215,6 +219,7 @@ pub fn export(
             }
             Ok(())
         })?;
+        tracing::debug!(file = %file.display(), ms = encoding.elapsed().as_secs_f64() * 1e3, "written");
     }
     progress.finish_and_clear();
     Ok(summary)
