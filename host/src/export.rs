@@ -175,51 +175,54 @@ pub fn export(
         }
         let size = raw.mosaic.size();
         let mosaic = raw.mosaic.f_view([1, 1, size[0], size[1]])?.f_to_device(device)?;
+        // pipelines with a common prefix run one after the other, so what they share is computed once
+        // and dropped as soon as no pipeline still to run needs it
+        let mut order = todo.clone();
+        order.sort_by_key(|&i| prefix_key(&pipelines[i].specs));
         let mut cache: HashMap<String, Tensor> = HashMap::new();
-        let mut results: Vec<(usize, Tensor)> = Vec::with_capacity(todo.len());
-        for &i in &todo {
-            let p = &mut pipelines[i];
-            let mut x = mosaic.shallow_clone();
-            for (k, (stage_name, stage)) in p.pipeline.stages_mut().iter_mut().enumerate() {
-                let key = prefix_key(&p.specs[..=k]);
-                x = match cache.get(&key) {
-                    Some(done) => {
-                        summary.shared_stage_runs += 1;
-                        done.shallow_clone()
-                    }
-                    None => {
-                        let started = std::time::Instant::now();
-                        let y = tch::no_grad(|| stage.forward(&x)).with_context(|| {
-                            format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name)
-                        })?;
-                        let ms = started.elapsed().as_secs_f64() * 1e3;
-                        tracing::debug!(pipeline = %p.name, stage = %stage_name, ms, "stage");
-                        cache.insert(key, y.shallow_clone());
-                        y
-                    }
-                };
+        let written = std::thread::scope(|scope| -> Result<usize> {
+            let mut writers = Vec::with_capacity(order.len());
+            for (position, &i) in order.iter().enumerate() {
+                let p = &mut pipelines[i];
+                let mut x = mosaic.shallow_clone();
+                for (k, (stage_name, stage)) in p.pipeline.stages_mut().iter_mut().enumerate() {
+                    let key = prefix_key(&p.specs[..=k]);
+                    x = match cache.get(&key) {
+                        Some(done) => {
+                            summary.shared_stage_runs += 1;
+                            done.shallow_clone()
+                        }
+                        None => {
+                            let started = std::time::Instant::now();
+                            let y = tch::no_grad(|| stage.forward(&x)).with_context(|| {
+                                format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name)
+                            })?;
+                            let ms = started.elapsed().as_secs_f64() * 1e3;
+                            tracing::debug!(pipeline = %p.name, stage = %stage_name, ms, "stage");
+                            cache.insert(key, y.shallow_clone());
+                            y
+                        }
+                    };
+                }
+                let still_needed: Vec<String> = order[position + 1..]
+                    .iter()
+                    .flat_map(|&j| (1..=pipelines[j].specs.len()).map(move |n| (j, n)))
+                    .map(|(j, n)| prefix_key(&pipelines[j].specs[..n]))
+                    .collect();
+                cache.retain(|key, _| still_needed.contains(key));
+                // encoding (PNG compression above all) is the slow part of writing: one thread per output,
+                // started as soon as the output is ready
+                let image = x.f_get(0)?.f_to_device(Device::Cpu)?;
+                let target = &targets[i];
+                writers.push(scope.spawn(move || imageio::write_image(target, &image, format.png_bits())));
             }
-            results.push((i, x.f_get(0)?.f_to_device(Device::Cpu)?));
-        }
-        let encoding = std::time::Instant::now();
-        drop(cache);
-        // encoding (PNG compression above all) is the slow part of writing: one thread per output
-        std::thread::scope(|scope| -> Result<()> {
-            let handles: Vec<_> = results
-                .into_iter()
-                .map(|(i, image)| {
-                    let target = &targets[i];
-                    scope.spawn(move || imageio::write_image(target, &image, format.png_bits()))
-                })
-                .collect();
-            for handle in handles {
-                handle.join().map_err(|_| anyhow!("an encoder thread panicked"))??;
-                summary.written += 1;
+            for writer in writers {
+                writer.join().map_err(|_| anyhow!("an encoder thread panicked"))??;
                 progress.inc(1);
             }
-            Ok(())
+            Ok(order.len())
         })?;
-        tracing::debug!(file = %file.display(), ms = encoding.elapsed().as_secs_f64() * 1e3, "written");
+        summary.written += written;
     }
     progress.finish_and_clear();
     Ok(summary)

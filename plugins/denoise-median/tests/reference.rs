@@ -30,3 +30,21 @@ fn a_mosaic_is_refused() {
 fn out_of_range_configs_are_refused() {
     assert_refuses_config::<DenoiseMedian>("size = 4", "size: expected an odd window side");
 }
+
+#[test]
+fn the_3x3_fast_path_equals_sorting_every_window() {
+    use l2l_ops::{on_luma, pad, ColourSpace, Padding};
+    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    tch::manual_seed(21);
+    let image = Tensor::rand([2, 3, 64, 48], (Kind::Double, Device::Cpu));
+    let mut stage = DenoiseMedian::build(parse_config("").unwrap()).unwrap();
+    stage.to(Device::Cpu, Kind::Double).unwrap();
+    let fast = stage.forward(&image).unwrap();
+    // every window sorted by libtorch's median, computed here
+    let sorted = on_luma(&image, ColourSpace::Rgb, |luma| {
+        let windows = pad(luma, 1, 1, Padding::Symmetric)?.unfold(2, 3, 1).unfold(3, 3, 1);
+        Ok(windows.reshape([2, 1, 64, 48, 9]).median_dim(-1, false).0)
+    })
+    .unwrap();
+    assert!((fast - sorted).abs().max().double_value(&[]) < 1e-12);
+}
