@@ -88,13 +88,11 @@ impl BuildStage for DemosaicBilinear {
     }
 }
 
-impl Module for DemosaicBilinear {
-    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_mosaic(input, "demosaic_bilinear")?;
+impl DemosaicBilinear {
+    /// Any size and border: the masked colour planes filtered with the bilinear kernels.
+    pub fn demosaic_by_filters(&self, input: &Tensor, pattern: CfaPattern) -> PluginResult<Tensor> {
         let size = input.size();
-        let pattern = self.camera.cfa_pattern_or("demosaic_bilinear", self.pattern)?;
-        let masks = cfa_masks(pattern, size[2], size[3], input)?;
-        let sparse = input.f_mul(&masks)?;
+        let sparse = input.f_mul(&cfa_masks(pattern, size[2], size[3], input)?)?;
         // the red/blue kernel is separable ([1,2,1]/2 ⊗ [1,2,1]/2): two 3-tap passes instead of nine taps
         let red_blue = filter_separable(
             &sparse.f_index_select(1, &self.red_blue_channels.f_to_device(input.device())?)?,
@@ -106,6 +104,71 @@ impl Module for DemosaicBilinear {
             &[red_blue.f_narrow(1, 0, 1)?, green, red_blue.f_narrow(1, 1, 1)?],
             1,
         )?)
+    }
+}
+
+/// The mean of each pair of neighbouring samples of a quarter-size phase plane along `axis` (-1
+/// columns, -2 rows): the value half-way between them, where the other phase sits. Samples of phase 0
+/// lie before that pixel (pair j with j + 1), of phase 1 after it (pair j − 1 with j); at the edge the
+/// sample pairs with itself — what a mirrored border of the full-size image amounts to.
+fn between(samples: &Tensor, axis: i64, phase: usize) -> PluginResult<Tensor> {
+    let len = samples.size()[(samples.dim() as i64 + axis) as usize];
+    let border = match (axis, phase) {
+        (-1, 0) => [0, 1, 0, 0],
+        (-1, _) => [1, 0, 0, 0],
+        (_, 0) => [0, 0, 0, 1],
+        _ => [0, 0, 1, 0],
+    };
+    let padded = samples.f_replication_pad2d(border)?;
+    Ok(padded
+        .f_narrow(axis, 0, len)?
+        .f_add(&padded.f_narrow(axis, 1, len)?)?
+        .f_mul_scalar(0.5)?)
+}
+
+/// Even sizes with a mirrored border: the same interpolation computed on the mosaic's four quarter-size
+/// CFA phases (each output pixel is its own sample, or the mean of two or four neighbours of one phase),
+/// which moves a quarter of the data per operation and needs no masks — about twice as fast.
+pub fn demosaic_by_phases(input: &Tensor, pattern: CfaPattern) -> PluginResult<Tensor> {
+    let phases = input.f_pixel_unshuffle(2)?;
+    let colours = pattern.colours();
+    let position = |colour: usize| colours.iter().position(|&c| c == colour).unwrap_or(0);
+    let (red, blue) = (position(0), position(2));
+    let (row, col) = (red / 2, red % 2);
+    let phase = |p: usize| phases.f_narrow(1, p as i64, 1);
+    // greens in the red row and in the red column
+    let (green_red_row, green_red_col) = (phase(row * 2 + (1 - col))?, phase((1 - row) * 2 + col)?);
+    let mut out: Vec<Option<Tensor>> = (0..12).map(|_| None).collect();
+    for (channel, site) in [(0usize, red), (2, blue)] {
+        let (r, c) = (site / 2, site % 2);
+        let samples = phase(site)?;
+        let across = between(&samples, -1, c)?;
+        out[channel * 4 + r * 2 + (1 - c)] = Some(across.shallow_clone());
+        out[channel * 4 + (1 - r) * 2 + c] = Some(between(&samples, -2, r)?);
+        out[channel * 4 + (1 - r) * 2 + (1 - c)] = Some(between(&across, -2, r)?);
+        out[channel * 4 + site] = Some(samples);
+    }
+    // green: its own samples at green sites; the mean of the four neighbours at red and blue sites
+    out[4 + row * 2 + (1 - col)] = Some(green_red_row.shallow_clone());
+    out[4 + (1 - row) * 2 + col] = Some(green_red_col.shallow_clone());
+    let at_red = between(&green_red_row, -1, 1 - col)?.f_add(&between(&green_red_col, -2, 1 - row)?)?;
+    let at_blue = between(&green_red_col, -1, col)?.f_add(&between(&green_red_row, -2, row)?)?;
+    out[4 + red] = Some(at_red.f_mul_scalar(0.5)?);
+    out[4 + blue] = Some(at_blue.f_mul_scalar(0.5)?);
+    let planes: Vec<Tensor> = out.into_iter().flatten().collect();
+    Ok(Tensor::f_cat(&planes, 1)?.f_pixel_shuffle(2)?)
+}
+
+impl Module for DemosaicBilinear {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_mosaic(input, "demosaic_bilinear")?;
+        let size = input.size();
+        let pattern = self.camera.cfa_pattern_or("demosaic_bilinear", self.pattern)?;
+        if size[2] % 2 == 0 && size[3] % 2 == 0 && self.padding == Padding::Mirror {
+            demosaic_by_phases(input, pattern)
+        } else {
+            self.demosaic_by_filters(input, pattern)
+        }
     }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {

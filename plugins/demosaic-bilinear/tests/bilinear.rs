@@ -85,6 +85,10 @@ fn the_demosaicer_is_differentiable_in_its_input() {
     let mosaic = Tensor::rand([1, 1, 5, 6], (Kind::Double, Device::Cpu));
     let error = max_gradient_error(&mut demosaicer("GBRG"), &mosaic).unwrap();
     assert!(error < 1e-6, "gradient error {error}");
+    // even sizes take the phase-plane path
+    let even = Tensor::rand([1, 1, 6, 8], (Kind::Double, Device::Cpu));
+    let error = max_gradient_error(&mut demosaicer("GBRG"), &even).unwrap();
+    assert!(error < 1e-6, "gradient error {error} (phase planes)");
 }
 
 #[test]
@@ -104,4 +108,18 @@ fn wrong_inputs_are_refused_with_the_expected_shape() {
             .to_string()
             .contains("unknown variant `RGBG`")
     );
+}
+
+#[test]
+fn the_phase_plane_path_equals_the_filter_path() {
+    use l2l_demosaic_bilinear::demosaic_by_phases;
+    tch::manual_seed(17);
+    let mosaic = Tensor::rand([2, 1, 8, 10], (Kind::Double, Device::Cpu));
+    for (name, pattern) in PATTERNS {
+        let stage = demosaicer(name);
+        let by_filters = stage.demosaic_by_filters(&mosaic, pattern).unwrap();
+        let by_phases = demosaic_by_phases(&mosaic, pattern).unwrap();
+        let difference = (by_filters - by_phases).abs().max().double_value(&[]);
+        assert!(difference < 1e-12, "{name}: {difference}");
+    }
 }
