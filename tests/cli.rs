@@ -82,6 +82,24 @@ fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
     assert!(wrong < psnr - 5.0, "gamma 1.0 gave {wrong} dB vs {psnr} dB");
     // the first run is untouched
     assert_eq!(std::fs::read_to_string(run_dir.join("summary.json")).unwrap(), summary);
+    // camera parameters taken from the chart camera's metadata instead of the config: the same result
+    let from_metadata: Vec<&str> = [
+        "stages.black_level.from_metadata=true",
+        "stages.black_level.black_level=[0.0, 0.0, 0.0, 0.0]",
+        "stages.demosaic.cfa_from_metadata=true",
+        "stages.white_balance.from_metadata=true",
+        "stages.white_balance.gains=[1.0, 1.0, 1.0]",
+        "stages.colour_matrix.from_metadata=true",
+    ]
+    .iter()
+    .flat_map(|s| ["--set", s])
+    .collect();
+    let mut args = vec!["run", config, "--set", "device=cpu"];
+    args.extend(from_metadata);
+    let third = run_host(&args, None, dir.path());
+    assert!(third.status.success(), "{}", describe(&third));
+    let by_metadata = parse_psnr(&std::fs::read_to_string(dir.path().join("runs/quickstart-3/summary.json")).unwrap());
+    assert!((by_metadata - psnr).abs() < 1e-6, "{by_metadata} vs {psnr}");
 }
 
 fn parse_psnr(summary: &str) -> f64 {

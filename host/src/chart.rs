@@ -4,7 +4,7 @@
 //! makes the quickstart's PSNR a check of the whole chain.
 
 use anyhow::{bail, Result};
-use l2l_plugin_api::CfaPattern;
+use l2l_plugin_api::{CfaPattern, RawMetadata};
 use tch::{Kind, Tensor};
 
 /// The camera the chart is "photographed" with.
@@ -22,6 +22,22 @@ pub struct ChartCamera {
     pub gamma: f32,
     /// Quantisation of the sensor.
     pub bit_depth: u32,
+}
+
+impl ChartCamera {
+    /// The camera's parameters as the metadata a raw file would carry.
+    pub fn metadata(&self) -> RawMetadata {
+        let m = self.colour_matrix;
+        RawMetadata {
+            cfa_pattern: self.cfa_pattern,
+            black_level: self.black_level,
+            white_balance: self.white_balance,
+            colour_matrix: [
+                m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], m[2][0], m[2][1], m[2][2],
+            ],
+            intensity: 100.0,
+        }
+    }
 }
 
 /// The 24 patches of the X-Rite ColorChecker as published sRGB 8-bit values.

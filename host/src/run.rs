@@ -9,6 +9,7 @@ use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use l2l_plugin_api::RawMetadata;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
@@ -19,6 +20,8 @@ pub struct PreparedInput {
     pub mosaic: Tensor,
     /// Ground truth `[3, H, W]`, for a synthetic input.
     pub truth: Option<Tensor>,
+    /// The camera's parameters, where the input has them (the chart's camera, a raw file's tags).
+    pub metadata: Option<RawMetadata>,
 }
 
 /// Reads or synthesises the config's `input` onto `device`.
@@ -28,7 +31,7 @@ pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedIn
         .input
         .as_ref()
         .ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
-    let (mosaic, truth) = match input {
+    let (mosaic, truth, metadata) = match input {
         InputConfig::TestChart {
             height,
             width,
@@ -49,13 +52,17 @@ pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedIn
             };
             let (raw, truth) =
                 chart::photograph(&chart::scene(*height, *width)?, &camera).context("config key `input`")?;
-            (raw, Some(truth))
+            (raw, Some(truth), Some(camera.metadata()))
         }
-        InputConfig::File { path, white_level } => (imageio::read_raw(&loaded.resolve(path), *white_level)?, None),
+        InputConfig::File { path, white_level } => {
+            let raw = imageio::read_raw_input(&loaded.resolve(path), *white_level)?;
+            (raw.mosaic, None, raw.metadata)
+        }
     };
     Ok(PreparedInput {
         mosaic: mosaic.f_view([1, 1, -1, mosaic.size()[1]])?.f_to_device(device)?,
         truth,
+        metadata,
     })
 }
 
@@ -89,6 +96,7 @@ fn run_pipeline(loaded: &LoadedConfig, registry: &Registry, output_dir: &Path, n
     let device = loaded.device()?;
     let mut pipeline = Pipeline::build(registry, &loaded.stage_specs()?, device)?;
     let input = prepare_input(loaded, device)?;
+    pipeline.set_camera(input.metadata.as_slice())?;
     let run_dir = create_run_dir(output_dir, name)?;
     tracing::info!(run_dir = %run_dir.display(), ?device, "pipeline job");
     imageio::write_atomically(&run_dir.join("config.toml"), |out| {
