@@ -9,52 +9,12 @@
 //! pads symmetrically, which shifts the CFA phase there (`padding = "symmetric"` reproduces it).
 //! Linear in the mosaic, so differentiable everywhere; no learnable parameters.
 
-use l2l_ops::{cfa_masks, filter_channels_padded, filter_separable, Padding};
+use l2l_ops::{cfa_masks, filter_channels_padded, filter_separable, DemosaicConfig, Padding};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
-    PluginResult, RawMetadata,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, Module, ParameterSet, PluginResult,
+    RawMetadata,
 };
-use serde::{Deserialize, Serialize};
 use tch::Tensor;
-
-/// Config of [`DemosaicBilinear`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DemosaicBilinearConfig {
-    /// The mosaic's CFA layout.
-    pub cfa_pattern: CfaPattern,
-    /// Take the CFA layout from the camera metadata instead.
-    pub cfa_from_metadata: bool,
-    /// How the border is extended.
-    pub padding: Padding,
-}
-
-impl Default for DemosaicBilinearConfig {
-    fn default() -> Self {
-        Self {
-            cfa_pattern: CfaPattern::Rggb,
-            cfa_from_metadata: false,
-            padding: Padding::Mirror,
-        }
-    }
-}
-
-impl ComponentConfig for DemosaicBilinearConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "cfa_pattern",
-            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
-        ),
-        (
-            "cfa_from_metadata",
-            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
-        ),
-        (
-            "padding",
-            "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)",
-        ),
-    ];
-}
 
 /// The bilinear demosaicer: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
 pub struct DemosaicBilinear {
@@ -70,8 +30,8 @@ pub struct DemosaicBilinear {
 }
 
 impl BuildStage for DemosaicBilinear {
-    type Config = DemosaicBilinearConfig;
-    fn build(config: DemosaicBilinearConfig) -> PluginResult<Self> {
+    type Config = DemosaicConfig;
+    fn build(config: DemosaicConfig) -> PluginResult<Self> {
         let red_blue_kernel = Tensor::from_slice(&[0.5f32, 1.0, 0.5]);
         let green_kernel = Tensor::from_slice(&[0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0])
             .f_div_scalar(4.0)?

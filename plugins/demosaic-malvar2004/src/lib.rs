@@ -10,12 +10,11 @@
 //! colour-demosaicing pads symmetrically (`padding = "symmetric"` reproduces it exactly). Linear in
 //! the mosaic, hence differentiable everywhere; no learnable parameters.
 
-use l2l_ops::{pad, site_mask, CfaSites, Padding};
+use l2l_ops::{pad, site_mask, CfaSites, DemosaicConfig, Padding};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
-    PluginResult, RawMetadata,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, Module, ParameterSet, PluginResult,
+    RawMetadata,
 };
-use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// The paper's filters, in eighths, row-major 5×5, in the order the estimates are stacked.
@@ -38,45 +37,6 @@ const FILTERS: [[f32; 25]; 4] = [
     ],
 ];
 
-/// Config of [`DemosaicMalvar2004`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DemosaicMalvar2004Config {
-    /// The mosaic's CFA layout.
-    pub cfa_pattern: CfaPattern,
-    /// Take the CFA layout from the camera metadata instead.
-    pub cfa_from_metadata: bool,
-    /// How the border is extended.
-    pub padding: Padding,
-}
-
-impl Default for DemosaicMalvar2004Config {
-    fn default() -> Self {
-        Self {
-            cfa_pattern: CfaPattern::Rggb,
-            cfa_from_metadata: false,
-            padding: Padding::Mirror,
-        }
-    }
-}
-
-impl ComponentConfig for DemosaicMalvar2004Config {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "cfa_pattern",
-            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
-        ),
-        (
-            "cfa_from_metadata",
-            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
-        ),
-        (
-            "padding",
-            "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)",
-        ),
-    ];
-}
-
 /// Malvar–He–Cutler demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
 pub struct DemosaicMalvar2004 {
     params: ParameterSet,
@@ -87,8 +47,8 @@ pub struct DemosaicMalvar2004 {
 }
 
 impl BuildStage for DemosaicMalvar2004 {
-    type Config = DemosaicMalvar2004Config;
-    fn build(config: DemosaicMalvar2004Config) -> PluginResult<Self> {
+    type Config = DemosaicConfig;
+    fn build(config: DemosaicConfig) -> PluginResult<Self> {
         let flat: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
         let filters = Tensor::from_slice(&flat).f_view([4, 1, 5, 5])?;
         Ok(Self {

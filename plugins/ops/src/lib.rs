@@ -83,6 +83,46 @@ pub fn site_mask(sites: [bool; 4], h: i64, w: i64, like: &Tensor) -> PluginResul
     Ok(tile_cfa_block(&block, h, w)?.f_to_kind(tch::Kind::Bool)?)
 }
 
+/// The config of a linear demosaicer (bilinear, Malvar2004): its CFA layout, or the metadata's, and its
+/// border. One type, so that every demosaicer reads the same keys.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemosaicConfig {
+    /// The mosaic's CFA layout.
+    pub cfa_pattern: CfaPattern,
+    /// Take the CFA layout from the camera metadata instead.
+    pub cfa_from_metadata: bool,
+    /// How the border is extended.
+    pub padding: Padding,
+}
+
+impl Default for DemosaicConfig {
+    fn default() -> Self {
+        Self {
+            cfa_pattern: CfaPattern::Rggb,
+            cfa_from_metadata: false,
+            padding: Padding::Mirror,
+        }
+    }
+}
+
+impl l2l_plugin_api::ComponentConfig for DemosaicConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        (
+            "cfa_pattern",
+            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
+        ),
+        (
+            "cfa_from_metadata",
+            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
+        ),
+        (
+            "padding",
+            "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)",
+        ),
+    ];
+}
+
 /// Whether libtorch records operations for autograd on this thread (false inside `no_grad`, as when
 /// the host exports or evaluates): stages may then take cheaper paths that need no gradient.
 pub fn grad_enabled() -> bool {
