@@ -107,20 +107,43 @@ fn along_columns(x: &Tensor, taps: &[(i64, f64)]) -> PluginResult<Tensor> {
     shifted_sum(x, -2, taps)
 }
 
+/// The per-pixel masks of the CFA sites the algorithm selects by, built once per forward pass.
+struct SiteMasks {
+    red: Tensor,
+    green: Tensor,
+    blue: Tensor,
+    green_in_red_rows: Tensor,
+    green_in_blue_rows: Tensor,
+}
+
+impl SiteMasks {
+    fn new(s: &CfaSites, like: &Tensor) -> PluginResult<Self> {
+        let size = like.size();
+        let mask = |sites: [bool; 4]| site_mask(sites, size[2], size[3], like);
+        Ok(Self {
+            red: mask(s.red)?,
+            green: mask(s.green)?,
+            blue: mask(s.blue)?,
+            green_in_red_rows: mask(s.green_in_red_rows)?,
+            green_in_blue_rows: mask(s.green_in_blue_rows)?,
+        })
+    }
+}
+
+/// `value` where `mask` is set, `otherwise` elsewhere.
+fn pick(mask: &Tensor, value: &Tensor, otherwise: &Tensor) -> PluginResult<Tensor> {
+    Ok(value.f_where_self(mask, otherwise)?)
+}
+
 impl DemosaicMenon2007 {
     /// Steps 1–3: the directional estimate, the decision (true: horizontal) and the filled planes.
-    fn interpolate(&self, x: &Tensor, s: &CfaSites) -> PluginResult<(Tensor, Tensor, Tensor, Tensor)> {
-        let size = x.size();
-        let (h, w) = (size[2], size[3]);
-        let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
-            Ok(value.f_where_self(&site_mask(sites, h, w, x)?, otherwise)?)
-        };
+    fn interpolate(&self, x: &Tensor, s: &SiteMasks) -> PluginResult<(Tensor, Tensor, Tensor, Tensor)> {
         let zeros = x.f_zeros_like()?;
 
-        let green_h = pick(s.green, x, &along_rows(x, &GREEN_TAPS)?)?;
-        let green_v = pick(s.green, x, &along_columns(x, &GREEN_TAPS)?)?;
-        let diff_h = pick(s.green, &zeros, &x.f_sub(&green_h)?)?;
-        let diff_v = pick(s.green, &zeros, &x.f_sub(&green_v)?)?;
+        let green_h = pick(&s.green, x, &along_rows(x, &GREEN_TAPS)?)?;
+        let green_v = pick(&s.green, x, &along_columns(x, &GREEN_TAPS)?)?;
+        let diff_h = pick(&s.green, &zeros, &x.f_sub(&green_h)?)?;
+        let diff_v = pick(&s.green, &zeros, &x.f_sub(&green_v)?)?;
         let variation_h = along_rows(&diff_h, &[(0, 1.0), (2, -1.0)])?.f_abs()?;
         let variation_v = along_columns(&diff_v, &[(0, 1.0), (2, -1.0)])?.f_abs()?;
         let windows = self.windows.f_to_kind(x.kind())?.f_to_device(x.device())?;
@@ -138,78 +161,70 @@ impl DemosaicMenon2007 {
         let horizontal = weigh(&variation_v, 1)?.f_ge_tensor(&weigh(&variation_h, 0)?)?;
         let green = green_h.f_where_self(&horizontal, &green_v)?;
 
-        // colour plus the neighbours' colour difference to `base`, along rows or columns
+        // `base` plus the neighbours' mean difference of `colour` to it, along rows or columns (the
+        // reference filters colour and base separately; the filter is linear, so once is enough)
         let with_rows = |base: &Tensor, colour: &Tensor| -> PluginResult<Tensor> {
-            Ok(base
-                .f_add(&along_rows(colour, &NEIGHBOUR_TAPS)?)?
-                .f_sub(&along_rows(base, &NEIGHBOUR_TAPS)?)?)
+            Ok(base.f_add(&along_rows(&colour.f_sub(base)?, &NEIGHBOUR_TAPS)?)?)
         };
         let with_columns = |base: &Tensor, colour: &Tensor| -> PluginResult<Tensor> {
-            Ok(base
-                .f_add(&along_columns(colour, &NEIGHBOUR_TAPS)?)?
-                .f_sub(&along_columns(base, &NEIGHBOUR_TAPS)?)?)
+            Ok(base.f_add(&along_columns(&colour.f_sub(base)?, &NEIGHBOUR_TAPS)?)?)
         };
-        let red = pick(s.red, x, &zeros)?;
-        let red = pick(s.green_in_red_rows, &with_rows(&green, &red)?, &red)?;
-        let red = pick(s.green_in_blue_rows, &with_columns(&green, &red)?, &red)?;
-        let blue = pick(s.blue, x, &zeros)?;
-        let blue = pick(s.green_in_blue_rows, &with_rows(&green, &blue)?, &blue)?;
-        let blue = pick(s.green_in_red_rows, &with_columns(&green, &blue)?, &blue)?;
+        let red = pick(&s.red, x, &zeros)?;
+        let red = pick(&s.green_in_red_rows, &with_rows(&green, &red)?, &red)?;
+        let red = pick(&s.green_in_blue_rows, &with_columns(&green, &red)?, &red)?;
+        let blue = pick(&s.blue, x, &zeros)?;
+        let blue = pick(&s.green_in_blue_rows, &with_rows(&green, &blue)?, &blue)?;
+        let blue = pick(&s.green_in_red_rows, &with_columns(&green, &blue)?, &blue)?;
         let red_at_blue = with_rows(&blue, &red)?.f_where_self(&horizontal, &with_columns(&blue, &red)?)?;
-        let red = pick(s.blue, &red_at_blue, &red)?;
+        let red = pick(&s.blue, &red_at_blue, &red)?;
         let blue_at_red = with_rows(&red, &blue)?.f_where_self(&horizontal, &with_columns(&red, &blue)?)?;
-        let blue = pick(s.red, &blue_at_red, &blue)?;
+        let blue = pick(&s.red, &blue_at_red, &blue)?;
         Ok((red, green, blue, horizontal))
     }
 
     /// Step 4: colour differences smoothed along the decided direction, samples rebuilt from them.
     fn refine(
         &self,
-        s: &CfaSites,
+        s: &SiteMasks,
         red: Tensor,
         green: Tensor,
         blue: Tensor,
         horizontal: &Tensor,
     ) -> PluginResult<Tensor> {
-        let size = red.size();
-        let (h, w) = (size[2], size[3]);
-        let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
-            Ok(value.f_where_self(&site_mask(sites, h, w, &red)?, otherwise)?)
-        };
         let directional_mean = |t: &Tensor| -> PluginResult<Tensor> {
             Ok(along_rows(t, &MEAN3_TAPS)?.f_where_self(horizontal, &along_columns(t, &MEAN3_TAPS)?)?)
         };
         let red_difference = directional_mean(&red.f_sub(&green)?)?;
         let blue_difference = directional_mean(&blue.f_sub(&green)?)?;
-        let green = pick(s.red, &red.f_sub(&red_difference)?, &green)?;
-        let green = pick(s.blue, &blue.f_sub(&blue_difference)?, &green)?;
+        let green = pick(&s.red, &red.f_sub(&red_difference)?, &green)?;
+        let green = pick(&s.blue, &blue.f_sub(&blue_difference)?, &green)?;
 
         let red_minus_green = red.f_sub(&green)?;
         let blue_minus_green = blue.f_sub(&green)?;
         let red = pick(
-            s.green_in_blue_rows,
+            &s.green_in_blue_rows,
             &green.f_add(&along_columns(&red_minus_green, &NEIGHBOUR_TAPS)?)?,
             &red,
         )?;
         let red = pick(
-            s.green_in_red_rows,
+            &s.green_in_red_rows,
             &green.f_add(&along_rows(&red_minus_green, &NEIGHBOUR_TAPS)?)?,
             &red,
         )?;
         let blue = pick(
-            s.green_in_red_rows,
+            &s.green_in_red_rows,
             &green.f_add(&along_columns(&blue_minus_green, &NEIGHBOUR_TAPS)?)?,
             &blue,
         )?;
         let blue = pick(
-            s.green_in_blue_rows,
+            &s.green_in_blue_rows,
             &green.f_add(&along_rows(&blue_minus_green, &NEIGHBOUR_TAPS)?)?,
             &blue,
         )?;
 
         let red_minus_blue = directional_mean(&red.f_sub(&blue)?)?;
-        let red = pick(s.blue, &blue.f_add(&red_minus_blue)?, &red)?;
-        let blue = pick(s.red, &red.f_sub(&red_minus_blue)?, &blue)?;
+        let red = pick(&s.blue, &blue.f_add(&red_minus_blue)?, &red)?;
+        let blue = pick(&s.red, &red.f_sub(&red_minus_blue)?, &blue)?;
         Ok(Tensor::f_cat(&[red, green, blue], 1)?)
     }
 }
@@ -218,6 +233,7 @@ impl Module for DemosaicMenon2007 {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_mosaic(input, "demosaic_menon2007")?;
         let sites = CfaSites::of(self.camera.cfa_pattern_or("demosaic_menon2007", self.pattern)?);
+        let sites = SiteMasks::new(&sites, input)?;
         let (red, green, blue, horizontal) = self.interpolate(input, &sites)?;
         if self.refine {
             self.refine(&sites, red, green, blue, &horizontal)
