@@ -15,16 +15,40 @@ pub struct RawInput {
     pub metadata: Option<RawMetadata>,
 }
 
-/// Reads a raw file with its camera metadata when the format has any (see [`read_raw`]).
+/// Reads a raw mosaic as an H×W float32 tensor scaled to [0, 1] by the white level (black level kept),
+/// with the file's camera metadata when the format has any.
+///
+/// `.npy`: 2-D float (taken as already scaled unless `white_level` is given) or unsigned integers;
+/// `.tif`/`.tiff`: single-channel 8/16-bit or float; anything else: whatever rawloader decodes (read
+/// once, for the samples and the metadata). Integer data is divided by `white_level`, else by the
+/// file's own white level (rawloader) or the type's maximum.
 pub fn read_raw_input(path: &Path, white_level: Option<f64>) -> Result<RawInput> {
-    let metadata = match extension(path).as_str() {
-        "npy" | "tif" | "tiff" => None,
-        _ => Some(rawloader_metadata(path, white_level)?),
+    let ((values, height, width, type_white), metadata) = match extension(path).as_str() {
+        "npy" => (read_npy(path)?, None),
+        "tif" | "tiff" => (read_tiff(path)?, None),
+        _ => {
+            let image = rawloader::decode_file(path)
+                .map_err(|e| anyhow!("{}: not a raw file rawloader can decode: {e}", path.display()))?;
+            let metadata = rawloader_metadata(&image, path, white_level)?;
+            (rawloader_plane(image, path)?, Some(metadata))
+        }
     };
-    Ok(RawInput {
-        mosaic: read_raw(path, white_level)?,
-        metadata,
-    })
+    let not_finite = values.iter().filter(|v| !v.is_finite()).count();
+    if not_finite > 0 {
+        bail!(
+            "{}: {not_finite} samples are NaN or infinite (expected finite raw values)",
+            path.display()
+        );
+    }
+    let scale = white_level.or(type_white).unwrap_or(1.0);
+    if !(scale.is_finite() && scale > 0.0) {
+        bail!("{}: white level must be positive, found {scale}", path.display());
+    }
+    let mosaic = Tensor::from_slice(&values)
+        .f_view([height, width])?
+        .f_div_scalar(scale)?
+        .f_to_kind(Kind::Float)?;
+    Ok(RawInput { mosaic, metadata })
 }
 
 /// sRGB (linear, D65) → XYZ.
@@ -37,9 +61,7 @@ const SRGB_TO_XYZ: [[f64; 3]; 3] = [
 /// The camera parameters rawloader reads from a raw file, in the mosaic's [0, 1] units: the CFA
 /// pattern, black level per CFA position, white balance normalised to green, and camera → sRGB from
 /// the file's XYZ → camera matrix (rows of camera ← sRGB normalised to 1, then inverted, as dcraw does).
-fn rawloader_metadata(path: &Path, white_level: Option<f64>) -> Result<RawMetadata> {
-    let image = rawloader::decode_file(path)
-        .map_err(|e| anyhow!("{}: not a raw file rawloader can decode: {e}", path.display()))?;
+fn rawloader_metadata(image: &rawloader::RawImage, path: &Path, white_level: Option<f64>) -> Result<RawMetadata> {
     let colours = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(r, c)| image.cfa.color_at(r, c));
     let cfa_pattern = [CfaPattern::Rggb, CfaPattern::Bggr, CfaPattern::Grbg, CfaPattern::Gbrg]
         .into_iter()
@@ -89,35 +111,6 @@ fn rawloader_metadata(path: &Path, white_level: Option<f64>) -> Result<RawMetada
         colour_matrix,
         intensity: 100.0,
     })
-}
-
-/// Reads a raw mosaic as an H×W float32 tensor scaled to [0, 1] by the white level (black level kept).
-///
-/// `.npy`: 2-D float (taken as already scaled unless `white_level` is given) or unsigned integers;
-/// `.tif`/`.tiff`: single-channel 8/16-bit or float; anything else: whatever rawloader decodes.
-/// Integer data is divided by `white_level`, else by the file's own white level (rawloader) or the
-/// type's maximum.
-pub fn read_raw(path: &Path, white_level: Option<f64>) -> Result<Tensor> {
-    let (values, height, width, type_white) = match extension(path).as_str() {
-        "npy" => read_npy(path)?,
-        "tif" | "tiff" => read_tiff(path)?,
-        _ => read_rawloader(path)?,
-    };
-    let not_finite = values.iter().filter(|v| !v.is_finite()).count();
-    if not_finite > 0 {
-        bail!(
-            "{}: {not_finite} samples are NaN or infinite (expected finite raw values)",
-            path.display()
-        );
-    }
-    let scale = white_level.or(type_white).unwrap_or(1.0);
-    if !(scale.is_finite() && scale > 0.0) {
-        bail!("{}: white level must be positive, found {scale}", path.display());
-    }
-    let tensor = Tensor::from_slice(&values)
-        .f_view([height, width])?
-        .f_div_scalar(scale)?;
-    Ok(tensor.f_to_kind(Kind::Float)?)
 }
 
 fn extension(path: &Path) -> String {
@@ -187,9 +180,7 @@ fn read_tiff(path: &Path) -> Result<RawPlane> {
     Ok((values, h as i64, w as i64, white))
 }
 
-fn read_rawloader(path: &Path) -> Result<RawPlane> {
-    let image = rawloader::decode_file(path)
-        .map_err(|e| anyhow!("{}: not a raw file rawloader can decode: {e}", path.display()))?;
+fn rawloader_plane(image: rawloader::RawImage, path: &Path) -> Result<RawPlane> {
     if image.cpp != 1 {
         bail!(
             "{}: expected a Bayer mosaic (1 component per pixel), found {}",

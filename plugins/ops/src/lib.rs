@@ -205,11 +205,6 @@ pub fn pad(x: &Tensor, pad_h: i64, pad_w: i64, mode: Padding) -> PluginResult<Te
     Ok(x.f_index_select(dims - 2, &rows)?.f_index_select(dims - 1, &cols)?)
 }
 
-/// Pads by mirroring about the edge pixels on all sides (see [`Padding::Mirror`]).
-pub fn reflect_pad(x: &Tensor, border: i64) -> PluginResult<Tensor> {
-    pad(x, border, border, Padding::Mirror)
-}
-
 /// `Σ_k weight_k · x[.., i + offset_k]` along `axis` (-1: columns, -2: rows), with mirrored borders:
 /// a 1-D filter (scipy's `convolve1d(mode="mirror")` with the taps written as offsets), computed from
 /// shifted views rather than a convolution, which is cheaper for a few taps.
@@ -280,11 +275,6 @@ pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) ->
         Some(s) => Ok(s),
         None => Ok(x.f_zeros_like()?),
     }
-}
-
-/// [`filter_channels_padded`] with mirrored borders.
-pub fn filter_channels(x: &Tensor, kernels: &Tensor) -> PluginResult<Tensor> {
-    filter_channels_padded(x, kernels, Padding::Mirror)
 }
 
 /// Gaussian blur of every channel with standard deviation `sigma` (a 1-element tensor, differentiable)
@@ -429,7 +419,7 @@ mod tests {
     fn filtering_a_constant_with_a_normalised_kernel_keeps_it_constant() {
         let x = Tensor::full([1, 2, 4, 5], 0.25, (tch::Kind::Double, tch::Device::Cpu));
         let kernels = Tensor::ones([2, 3, 3], (tch::Kind::Double, tch::Device::Cpu)) / 9.0;
-        let y = filter_channels(&x, &kernels).unwrap();
+        let y = filter_channels_padded(&x, &kernels, Padding::Mirror).unwrap();
         assert_eq!(y.size(), [1, 2, 4, 5]);
         assert!((y - 0.25).abs().max().double_value(&[]) < 1e-12);
     }
@@ -501,6 +491,9 @@ mod tests {
     #[test]
     fn too_small_images_are_refused() {
         let x = Tensor::zeros([1, 1, 1, 4], (tch::Kind::Float, tch::Device::Cpu));
-        assert!(reflect_pad(&x, 1).unwrap_err().to_string().contains("too small"));
+        assert!(pad(&x, 1, 1, Padding::Mirror)
+            .unwrap_err()
+            .to_string()
+            .contains("too small"));
     }
 }
