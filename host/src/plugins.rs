@@ -476,6 +476,11 @@ impl RemoteDataset {
             .map(|names| names.into_iter().map(RString::into_string).collect())
     }
 
+    /// What the dataset skipped or noticed while opening.
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner.info().warnings.into_iter().map(RString::into_string).collect()
+    }
+
     /// The sample at `index`.
     pub fn sample(&self, index: usize) -> Result<RawSample> {
         let sample =

@@ -33,6 +33,9 @@ pub enum PluginError {
     /// Restoring state failed (missing, unknown or mis-shaped tensors).
     #[error("{0}")]
     State(String),
+    /// A data file is missing, corrupt or inconsistent with the others (the message names it).
+    #[error("{0}")]
+    Data(String),
 }
 
 fn first_line(err: &tch::TchError) -> String {
@@ -201,6 +204,10 @@ pub trait Dataset: Send + Sync {
     }
     /// The sample at `index`.
     fn sample(&self, index: usize) -> PluginResult<Sample>;
+    /// Problems met while opening that did not stop it (skipped files), for the host to report.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A component's config: a serde struct (use `#[serde(deny_unknown_fields, default)]`) whose
@@ -453,6 +460,7 @@ impl FfiDataset for DatasetAdapter {
         FfiDatasetInfo {
             class_names: ROption::from(class_names),
             len: self.0.len(),
+            warnings: self.0.warnings().into_iter().map(RString::from).collect(),
         }
     }
 

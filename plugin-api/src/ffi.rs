@@ -169,6 +169,8 @@ pub struct FfiDatasetInfo {
     pub class_names: ROption<RVec<RString>>,
     /// Number of samples.
     pub len: usize,
+    /// What went wrong while opening but did not stop it (files skipped with `skip_invalid`).
+    pub warnings: RVec<RString>,
 }
 
 /// One raw sample with its target.

@@ -1,0 +1,297 @@
+//! Reading a raw mosaic from any of the formats l2l takes.
+
+use crate::camera::camera_to_srgb_from_xyz;
+use crate::{extension, FileError, FileResult};
+use l2l_plugin_api::{CfaPattern, RawMetadata};
+use std::io::{BufReader, Cursor};
+use std::path::Path;
+
+/// A raw mosaic as l2l works with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mosaic {
+    /// Row-major H×W samples divided by the white level (black level kept, not subtracted).
+    pub values: Vec<f32>,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// The camera parameters the file carries (rawloader formats, DNG); `None` for plain images.
+    pub camera: Option<RawMetadata>,
+}
+
+/// Reads a raw mosaic, scaled to [0, 1] by `white_level` when given, else by the file's white level
+/// (raw formats) or its sample type's maximum (integer TIFF/PNG/npy; float data is taken as scaled).
+///
+/// `.npy` (2-D float32/64, uint8/16), `.tif`/`.tiff` (single-channel 8/16-bit or float32), `.png`
+/// (8/16-bit grey), anything else: whatever rawloader decodes — cropped to the active area, with the
+/// file's CFA pattern, black level, white balance and colour matrix. A DNG whose image data runs past
+/// the end of the file is refused as truncated (rawloader would fill the rest with zeros).
+pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> {
+    let bytes = std::fs::read(path).map_err(|e| FileError::new(path, format!("reading: {e}")))?;
+    let (values, height, width, type_white, camera) = match extension(path).as_str() {
+        "npy" => with_no_camera(read_npy(&bytes, path)?),
+        "tif" | "tiff" => with_no_camera(read_tiff(&bytes, path)?),
+        "png" => with_no_camera(read_png(&bytes, path)?),
+        _ => read_rawloader(&bytes, path, white_level)?,
+    };
+    if values.len() != height * width || height == 0 || width == 0 {
+        return Err(FileError::new(
+            path,
+            format!("expected {height}×{width} samples, found {}", values.len()),
+        ));
+    }
+    let not_finite = values.iter().filter(|v| !v.is_finite()).count();
+    if not_finite > 0 {
+        return Err(FileError::new(
+            path,
+            format!("{not_finite} samples are NaN or infinite (expected finite raw values)"),
+        ));
+    }
+    let scale = white_level.or(type_white).unwrap_or(1.0);
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(FileError::new(path, format!("white level must be positive, found {scale}")));
+    }
+    Ok(Mosaic {
+        values: values.into_iter().map(|v| (v / scale) as f32).collect(),
+        height,
+        width,
+        camera,
+    })
+}
+
+/// Samples, height, width, the type's white level, the file's camera.
+type Decoded = (Vec<f64>, usize, usize, Option<f64>, Option<RawMetadata>);
+
+fn with_no_camera((values, height, width, white): (Vec<f64>, usize, usize, Option<f64>)) -> Decoded {
+    (values, height, width, white, None)
+}
+
+fn read_npy(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
+    let bad = |e: std::io::Error| FileError::new(path, format!("not a valid .npy file: {e}"));
+    let npy = npyz::NpyFile::new(bytes).map_err(bad)?;
+    let shape = npy.shape().to_vec();
+    if shape.len() != 2 {
+        return Err(FileError::new(
+            path,
+            format!("expected a 2-D raw mosaic (H×W), found shape {shape:?}"),
+        ));
+    }
+    let (height, width) = (shape[0] as usize, shape[1] as usize);
+    let descr = npy.dtype().descr();
+    let code = descr.trim_matches('\'').trim_start_matches(['<', '>', '|', '=']).to_string();
+    let (values, white): (Vec<f64>, Option<f64>) = match code.as_str() {
+        "f4" => (npy.into_vec::<f32>().map_err(bad)?.into_iter().map(f64::from).collect(), None),
+        "f8" => (npy.into_vec::<f64>().map_err(bad)?, None),
+        "u2" => (
+            npy.into_vec::<u16>().map_err(bad)?.into_iter().map(f64::from).collect(),
+            Some(65535.0),
+        ),
+        "u1" => (npy.into_vec::<u8>().map_err(bad)?.into_iter().map(f64::from).collect(), Some(255.0)),
+        _ => {
+            return Err(FileError::new(
+                path,
+                format!("expected float32, float64, uint16 or uint8 samples, found dtype `{descr}`"),
+            ))
+        }
+    };
+    Ok((values, height, width, white))
+}
+
+fn read_tiff(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
+    use tiff::decoder::{Decoder, DecodingResult};
+    let bad = |e: tiff::TiffError| FileError::new(path, format!("not a readable TIFF: {e}"));
+    let mut decoder = Decoder::new(Cursor::new(bytes)).map_err(bad)?;
+    let (width, height) = decoder.dimensions().map_err(bad)?;
+    let colour = decoder.colortype().map_err(bad)?;
+    if !matches!(colour, tiff::ColorType::Gray(_)) {
+        return Err(FileError::new(
+            path,
+            format!("expected a single-channel raw mosaic, found colour type {colour:?}"),
+        ));
+    }
+    let (values, white): (Vec<f64>, Option<f64>) = match decoder.read_image().map_err(bad)? {
+        DecodingResult::U16(v) => (v.into_iter().map(f64::from).collect(), Some(65535.0)),
+        DecodingResult::U8(v) => (v.into_iter().map(f64::from).collect(), Some(255.0)),
+        DecodingResult::F32(v) => (v.into_iter().map(f64::from).collect(), None),
+        _ => {
+            return Err(FileError::new(
+                path,
+                "expected 8/16-bit unsigned or float32 samples",
+            ))
+        }
+    };
+    Ok((values, height as usize, width as usize, white))
+}
+
+fn read_png(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
+    let bad = |e: png::DecodingError| FileError::new(path, format!("not a readable PNG: {e}"));
+    let mut reader = png::Decoder::new(Cursor::new(bytes)).read_info().map_err(bad)?;
+    let info = reader.info();
+    let (width, height, colour, depth) = (info.width as usize, info.height as usize, info.color_type, info.bit_depth);
+    if colour != png::ColorType::Grayscale || !matches!(depth, png::BitDepth::Eight | png::BitDepth::Sixteen) {
+        return Err(FileError::new(
+            path,
+            format!("expected an 8- or 16-bit greyscale raw mosaic, found {colour:?} at {depth:?}"),
+        ));
+    }
+    let mut buffer = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let frame = reader.next_frame(&mut buffer).map_err(bad)?;
+    let data = &buffer[..frame.buffer_size()];
+    Ok(if depth == png::BitDepth::Sixteen {
+        let values = data.chunks_exact(2).map(|b| f64::from(u16::from_be_bytes([b[0], b[1]]))).collect();
+        (values, height, width, Some(65535.0))
+    } else {
+        (data.iter().map(|&b| f64::from(b)).collect(), height, width, Some(255.0))
+    })
+}
+
+fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileResult<Decoded> {
+    let is_dng = extension(path) == "dng";
+    if is_dng {
+        check_tiff_extents(bytes).map_err(|reason| FileError::new(path, reason))?;
+    }
+    let image = rawloader::RawLoader::new()
+        .decode(&mut BufReader::new(bytes), false)
+        .map_err(|e| FileError::new(path, format!("not a raw file rawloader can decode: {e}")))?;
+    if image.cpp != 1 {
+        return Err(FileError::new(
+            path,
+            format!("expected a Bayer mosaic (1 component per pixel), found {}", image.cpp),
+        ));
+    }
+    let [top, right, bottom, left] = image.crops;
+    let (height, width) = (
+        image.height.saturating_sub(top + bottom),
+        image.width.saturating_sub(left + right),
+    );
+    let values: Vec<f64> = match &image.data {
+        rawloader::RawImageData::Integer(v) => crop(v, image.width, top, left, height, width, f64::from),
+        rawloader::RawImageData::Float(v) => crop(v, image.width, top, left, height, width, f64::from),
+    };
+    let white = white_level.unwrap_or(f64::from(image.whitelevels[0]));
+    let camera = rawloader_camera(&image, (top, left), is_dng, white, path)?;
+    Ok((values, height, width, Some(white), Some(camera)))
+}
+
+fn crop<T: Copy>(
+    data: &[T],
+    full_width: usize,
+    top: usize,
+    left: usize,
+    height: usize,
+    width: usize,
+    convert: impl Fn(T) -> f64,
+) -> Vec<f64> {
+    (0..height)
+        .flat_map(|r| data[(r + top) * full_width + left..][..width].iter().map(|&v| convert(v)))
+        .collect()
+}
+
+/// The camera parameters of a decoded file, for the image cropped at `offset` (top, left): the CFA
+/// pattern, the black level per CFA position (a DNG gives it per position, rawloader's other decoders
+/// per colour), white balance normalised to green, and camera → sRGB from the file's XYZ → camera.
+fn rawloader_camera(
+    image: &rawloader::RawImage,
+    (top, left): (usize, usize),
+    is_dng: bool,
+    white: f64,
+    path: &Path,
+) -> FileResult<RawMetadata> {
+    let positions = [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(r, c)| (r + top, c + left));
+    let colours = positions.map(|(r, c)| image.cfa.color_at(r, c));
+    let cfa_pattern = [CfaPattern::Rggb, CfaPattern::Bggr, CfaPattern::Grbg, CfaPattern::Gbrg]
+        .into_iter()
+        .find(|p| p.colours() == colours)
+        .ok_or_else(|| {
+            FileError::new(
+                path,
+                format!("CFA `{}` is not a Bayer pattern (expected RGGB, BGGR, GRBG or GBRG)", image.cfa.name),
+            )
+        })?;
+    let black_level = [0, 1, 2, 3].map(|i| {
+        let index = if is_dng {
+            let (r, c) = positions[i];
+            2 * (r % 2) + c % 2
+        } else {
+            colours[i]
+        };
+        (f64::from(image.blacklevels[index]) / white) as f32
+    });
+    let gains = &image.wb_coeffs[..3];
+    let white_balance = if gains.iter().all(|g| g.is_finite() && *g > 0.0) {
+        [gains[0] / gains[1], 1.0, gains[2] / gains[1]]
+    } else {
+        [1.0; 3]
+    };
+    let xyz_to_camera = [0, 1, 2].map(|r| [0, 1, 2].map(|c| f64::from(image.xyz_to_cam[r][c])));
+    let colour_matrix =
+        camera_to_srgb_from_xyz(xyz_to_camera).unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    Ok(RawMetadata {
+        cfa_pattern,
+        black_level,
+        white_balance,
+        colour_matrix,
+        intensity: 100.0,
+    })
+}
+
+/// Checks that every strip and tile of every image directory of a TIFF-based file (the IFD chain and
+/// SubIFDs, as DNGs keep the raw image) lies inside the file.
+fn check_tiff_extents(bytes: &[u8]) -> Result<(), String> {
+    let little = match bytes.get(..2) {
+        Some(b"II") => true,
+        Some(b"MM") => false,
+        _ => return Err("not a TIFF-based raw file (no II/MM byte-order mark)".into()),
+    };
+    let read = |offset: usize, size: usize| -> Result<u64, String> {
+        let field = bytes
+            .get(offset..offset + size)
+            .ok_or_else(|| format!("truncated: needs byte {}, the file has {}", offset + size, bytes.len()))?;
+        let mut value = 0u64;
+        for i in 0..size {
+            let byte = if little { field[size - 1 - i] } else { field[i] };
+            value = (value << 8) | u64::from(byte);
+        }
+        Ok(value)
+    };
+    let mut pending = vec![read(4, 4)? as usize];
+    let mut visited = Vec::new();
+    while let Some(ifd) = pending.pop() {
+        if ifd == 0 || visited.contains(&ifd) || visited.len() > 64 {
+            continue;
+        }
+        visited.push(ifd);
+        let count = read(ifd, 2)? as usize;
+        let mut tags: Vec<(u16, Vec<u64>)> = Vec::new();
+        for entry in (0..count).map(|i| ifd + 2 + 12 * i) {
+            let (tag, kind, n) = (read(entry, 2)? as u16, read(entry + 2, 2)?, read(entry + 4, 4)? as usize);
+            let size = match kind {
+                3 => 2,
+                4 | 13 => 4,
+                _ => continue,
+            };
+            if !matches!(tag, 273 | 279 | 324 | 325 | 330) {
+                continue;
+            }
+            let start = if n * size <= 4 { entry + 8 } else { read(entry + 8, 4)? as usize };
+            tags.push((tag, (0..n).map(|i| read(start + i * size, size)).collect::<Result<_, _>>()?));
+        }
+        let find = |wanted: u16| tags.iter().find(|(t, _)| *t == wanted).map(|(_, v)| v.as_slice());
+        for (offsets, counts) in [(273, 279), (324, 325)] {
+            if let (Some(offsets), Some(counts)) = (find(offsets), find(counts)) {
+                for (offset, count) in offsets.iter().zip(counts) {
+                    if offset + count > bytes.len() as u64 {
+                        return Err(format!(
+                            "truncated: image data ends at byte {}, the file has {} bytes",
+                            offset + count,
+                            bytes.len()
+                        ));
+                    }
+                }
+            }
+        }
+        pending.extend(find(330).unwrap_or_default().iter().map(|&o| o as usize));
+        pending.push(read(ifd + 2 + 12 * count, 4)? as usize);
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Raw files for l2l: what the dataset plugins and the host read and write on disk, with no tensors.
+//!
+//! - [`read_mosaic`]: a raw mosaic from any format l2l takes (rawloader's raw formats and DNG, 8/16-bit
+//!   or float TIFF, 16-bit PNG, `.npy`), scaled to [0, 1], with the file's camera parameters;
+//! - [`write_dng`], [`write_tiff16`], [`write_mask_png`], [`read_mask`]: the files of the Raw-Drone and
+//!   Raw-Microscopy layouts, so generated data can be laid out as the published sets are;
+//! - [`labels`]: the label files of those layouts;
+//! - [`InvalidFiles`]: the `skip_invalid` policy every loader shares;
+//! - [`write_atomically`]: every write goes through a temporary file and a rename.
+//!
+//! Every error names the file (and the line, for text files): [`FileError`].
+//! Not here: tiling, caching and splitting, which belong to the loaders and the host.
+
+mod camera;
+mod decode;
+mod dng;
+pub mod labels;
+mod masks;
+mod validation;
+
+pub use camera::{invert3, CameraOverride, SRGB_TO_XYZ};
+pub use decode::{read_mosaic, Mosaic};
+pub use dng::{write_dng, DngImage};
+pub use masks::{read_mask, write_mask_png, write_tiff16, Mask};
+pub use validation::{decode_in_parallel, InvalidFiles};
+
+use std::fmt;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A file that could not be read or written: the file, the line where it applies, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, for text files.
+    pub line: Option<usize>,
+    /// What was wrong, and what was expected.
+    pub reason: String,
+}
+
+impl FileError {
+    /// An error about `path` as a whole.
+    pub fn new(path: &Path, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            line: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// An error about one line of `path`.
+    pub fn at_line(path: &Path, line: usize, reason: impl Into<String>) -> Self {
+        Self {
+            line: Some(line),
+            ..Self::new(path, reason)
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}: line {line}: {}", self.path.display(), self.reason),
+            None => write!(f, "{}: {}", self.path.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+impl From<FileError> for l2l_plugin_api::PluginError {
+    fn from(err: FileError) -> Self {
+        l2l_plugin_api::PluginError::Data(err.to_string())
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type FileResult<T> = Result<T, FileError>;
+
+/// Writes `path` through a temporary file in the same directory and a rename, so that a reader never
+/// sees a half-written file and an existing file is only ever replaced by a complete one. The
+/// temporary file is removed when `contents` fails.
+pub fn write_atomically(
+    path: &Path,
+    contents: impl FnOnce(&mut dyn Write) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> FileResult<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| FileError::new(path, "not a file path"))?;
+    let temp: PathBuf = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = (|| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let file = std::fs::File::create(&temp).map_err(|e| format!("creating {}: {e}", temp.display()))?;
+        let mut writer = BufWriter::new(file);
+        contents(&mut writer)?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path).map_err(|e| format!("renaming {} into place: {e}", temp.display()))?;
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        FileError::new(path, format!("writing: {e}"))
+    })
+}
+
+/// The lower-case extension of `path` ("" when it has none).
+pub fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_the_old_file_when_writing_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        std::fs::write(&path, "old").unwrap();
+        let err = write_atomically(&path, |out| {
+            out.write_all(b"half")?;
+            Err("disk full".into())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left behind");
+        write_atomically(&path, |out| Ok(out.write_all(b"new")?)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let err = FileError::at_line(Path::new("labels.dat"), 12, "expected `NAME CLASS`");
+        assert_eq!(err.to_string(), "labels.dat: line 12: expected `NAME CLASS`");
+    }
+}

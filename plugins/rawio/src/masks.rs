@@ -1,0 +1,127 @@
+//! Segmentation masks (PNG) and 16-bit single-channel TIFF mosaics: the other files of the
+//! Raw-Drone and Raw-Microscopy layouts.
+
+use crate::{write_atomically, FileError, FileResult};
+use std::io::Cursor;
+use std::path::Path;
+
+/// A binary mask: 1 where the class is present.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mask {
+    /// Row-major H×W, 0 or 1.
+    pub values: Vec<u8>,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+/// Reads a PNG mask (grey, grey+alpha, RGB or RGBA, any bit depth): a pixel is 1 where any colour
+/// channel is non-zero, as the Raw-Drone masks mark cars.
+pub fn read_mask(path: &Path) -> FileResult<Mask> {
+    let bad = |e: png::DecodingError| FileError::new(path, format!("not a readable PNG mask: {e}"));
+    let file = std::fs::File::open(path).map_err(|e| FileError::new(path, format!("opening: {e}")))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(bad)?;
+    let mut buffer = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let frame = reader.next_frame(&mut buffer).map_err(bad)?;
+    let channels = frame.color_type.samples();
+    let colour_channels = match frame.color_type {
+        png::ColorType::GrayscaleAlpha => 1,
+        png::ColorType::Rgba => 3,
+        _ => channels,
+    };
+    let values = buffer[..frame.buffer_size()]
+        .chunks_exact(channels)
+        .map(|pixel| u8::from(pixel[..colour_channels].iter().any(|&v| v != 0)))
+        .collect();
+    Ok(Mask {
+        values,
+        height: frame.height as usize,
+        width: frame.width as usize,
+    })
+}
+
+/// Writes a mask as an 8-bit grey PNG, 255 where set.
+pub fn write_mask_png(path: &Path, mask: &Mask) -> FileResult<()> {
+    let bytes: Vec<u8> = mask.values.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect();
+    write_atomically(path, |out| {
+        let mut encoder = png::Encoder::new(out, mask.width as u32, mask.height as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&bytes)?;
+        writer.finish()?;
+        Ok(())
+    })
+}
+
+/// Writes a 16-bit single-channel TIFF (as the Raw-Microscopy mosaics are stored).
+pub fn write_tiff16(path: &Path, samples: &[u16], height: usize, width: usize) -> FileResult<()> {
+    if samples.len() != height * width {
+        return Err(FileError::new(
+            path,
+            format!("expected {height}×{width} samples to write, found {}", samples.len()),
+        ));
+    }
+    // The TIFF encoder seeks, so the file is assembled in memory first.
+    let mut buffer = Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut buffer)
+        .and_then(|mut e| e.write_image::<tiff::encoder::colortype::Gray16>(width as u32, height as u32, samples))
+        .map_err(|e| FileError::new(path, format!("encoding TIFF: {e}")))?;
+    write_atomically(path, |out| Ok(out.write_all(buffer.get_ref())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_mosaic;
+
+    #[test]
+    fn masks_and_tiffs_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mask = Mask {
+            values: (0..12).map(|i| u8::from(i % 5 == 0)).collect(),
+            height: 3,
+            width: 4,
+        };
+        let path = dir.path().join("m.png");
+        write_mask_png(&path, &mask).unwrap();
+        assert_eq!(read_mask(&path).unwrap(), mask);
+
+        let samples: Vec<u16> = (0..12).map(|i| i * 5000).collect();
+        let path = dir.path().join("r.tiff");
+        write_tiff16(&path, &samples, 3, 4).unwrap();
+        let mosaic = read_mosaic(&path, None).unwrap();
+        assert_eq!((mosaic.height, mosaic.width), (3, 4));
+        assert!(mosaic.camera.is_none());
+        for (a, b) in mosaic.values.iter().zip(&samples) {
+            assert!((a * 65535.0 - f32::from(*b)).abs() < 1e-2);
+        }
+    }
+
+    #[test]
+    fn corrupt_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples = vec![7u16; 64 * 64];
+        let tiff = dir.path().join("cut.tiff");
+        write_tiff16(&tiff, &samples, 64, 64).unwrap();
+        let bytes = std::fs::read(&tiff).unwrap();
+        std::fs::write(&tiff, &bytes[..bytes.len() / 3]).unwrap();
+        let err = read_mosaic(&tiff, None).unwrap_err().to_string();
+        assert!(err.starts_with(&tiff.display().to_string()), "{err}");
+
+        let png = dir.path().join("cut.png");
+        let mask = Mask {
+            values: (0..64 * 64).map(|i| u8::from(i % 3 == 0)).collect(),
+            height: 64,
+            width: 64,
+        };
+        write_mask_png(&png, &mask).unwrap();
+        let bytes = std::fs::read(&png).unwrap();
+        std::fs::write(&png, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_mask(&png).unwrap_err().to_string();
+        assert!(err.contains("cut.png") && err.contains("PNG"), "{err}");
+    }
+}
