@@ -11,6 +11,9 @@
 //! kind = "demosaic_bilinear"        # the component; `plugin = "..."` picks a plugin if several offer it
 //! cfa_pattern = "RGGB"              # everything else is the component's own config
 //!
+//! [dataset]                         # the data (see `l2l-host plugins inspect synthetic`)
+//! kind = "synthetic"                # a dataset component; `root`/`cache_dir` paths are relative to this file
+//!
 //! [input]                           # what `run` processes (see `InputConfig`)
 //! [job]                             # what `run` does (see `JobConfig`)
 //! ```
@@ -46,6 +49,9 @@ pub struct Config {
     /// One table per stage: `kind`, optional `plugin`, and the component's own keys.
     #[serde(default)]
     pub stages: toml::Table,
+    /// The dataset: `kind`, optional `plugin`, and the dataset's own keys (paths in `root` and
+    /// `cache_dir` are relative to the config file).
+    pub dataset: Option<toml::Table>,
     /// The raw input of a `pipeline` job.
     pub input: Option<InputConfig>,
     /// What `run` does.
@@ -146,6 +152,17 @@ fn default_run_name() -> String {
 pub struct StageSpec {
     /// The stage's name in `pipeline`.
     pub name: String,
+    /// The component (`kind`).
+    pub kind: String,
+    /// The plugin to take it from, when given.
+    pub plugin: Option<String>,
+    /// The component's own keys, as TOML text.
+    pub config_text: String,
+}
+
+/// The dataset, as its plugin will receive it.
+#[derive(Debug, Clone)]
+pub struct DatasetSpec {
     /// The component (`kind`).
     pub kind: String,
     /// The plugin to take it from, when given.
@@ -258,6 +275,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
         resolved: table,
     };
     loaded.stage_specs()?;
+    loaded.dataset_spec()?;
     loaded.device()?;
     Ok(loaded)
 }
@@ -308,37 +326,66 @@ impl LoadedConfig {
                     .get(name)
                     .and_then(toml::Value::as_table)
                     .ok_or_else(|| anyhow!("config key `pipeline`: stage `{name}` has no table `[stages.{name}]`"))?;
-                let mut own = table.clone();
-                let kind = match own.remove("kind") {
-                    Some(toml::Value::String(kind)) => kind,
-                    Some(other) => {
-                        bail!("config key `stages.{name}.kind`: expected a component name (string), found {other}")
-                    }
-                    None => {
-                        bail!("config key `stages.{name}.kind`: missing; expected the component, e.g. kind = \"gamma\"")
-                    }
-                };
-                let plugin = match own.remove("plugin") {
-                    Some(toml::Value::String(plugin)) => Some(plugin),
-                    Some(other) => {
-                        bail!("config key `stages.{name}.plugin`: expected a plugin name (string), found {other}")
-                    }
-                    None => None,
-                };
+                let (kind, plugin, config_text) = component_parts(&format!("stages.{name}"), table, "gamma")?;
                 Ok(StageSpec {
                     name: name.clone(),
                     kind,
                     plugin,
-                    config_text: toml::to_string(&own)?,
+                    config_text,
                 })
             })
             .collect()
+    }
+
+    /// The `[dataset]` table as its plugin will receive it, with `root` and `cache_dir` resolved
+    /// against the config file's directory; `None` when the config has none.
+    pub fn dataset_spec(&self) -> Result<Option<DatasetSpec>> {
+        let Some(table) = &self.config.dataset else {
+            return Ok(None);
+        };
+        let mut table = table.clone();
+        for key in DATASET_PATH_KEYS {
+            match table.get(*key) {
+                Some(toml::Value::String(path)) => {
+                    let resolved = self.resolve(Path::new(path)).to_string_lossy().into_owned();
+                    table.insert(key.to_string(), toml::Value::String(resolved));
+                }
+                Some(other) => bail!("config key `dataset.{key}`: expected a path (string), found {other}"),
+                None => {}
+            }
+        }
+        let (kind, plugin, config_text) = component_parts("dataset", &table, "synthetic")?;
+        Ok(Some(DatasetSpec {
+            kind,
+            plugin,
+            config_text,
+        }))
     }
 
     /// The device the config asks for.
     pub fn device(&self) -> Result<Device> {
         parse_device(&self.config.device).map_err(|e| anyhow!("config key `device`: {e}"))
     }
+}
+
+/// Keys of a `[dataset]` table that hold paths, resolved against the config file's directory.
+pub const DATASET_PATH_KEYS: &[&str] = &["root", "cache_dir"];
+
+/// Splits a component table (`[stages.NAME]`, `[dataset]`) into its `kind`, optional `plugin`, and the
+/// component's own keys as TOML text; `example` is a kind to show when `kind` is missing.
+fn component_parts(path: &str, table: &toml::Table, example: &str) -> Result<(String, Option<String>, String)> {
+    let mut own = table.clone();
+    let kind = match own.remove("kind") {
+        Some(toml::Value::String(kind)) => kind,
+        Some(other) => bail!("config key `{path}.kind`: expected a component name (string), found {other}"),
+        None => bail!("config key `{path}.kind`: missing; expected the component, e.g. kind = \"{example}\""),
+    };
+    let plugin = match own.remove("plugin") {
+        Some(toml::Value::String(plugin)) => Some(plugin),
+        Some(other) => bail!("config key `{path}.plugin`: expected a plugin name (string), found {other}"),
+        None => None,
+    };
+    Ok((kind, plugin, toml::to_string(&own)?))
 }
 
 /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.

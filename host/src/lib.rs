@@ -1,6 +1,6 @@
 //! The l2l host: finds and loads plugins, assembles pipelines from configs and runs jobs on them.
 //!
-//! Modules depend one way: `config` → `plugins` → `pipeline` → `run`, `export`, `bench`; `imageio`
+//! Modules depend one way: `config` → `plugins` → `data`, `pipeline` → `run`, `export`, `bench`, `datasets`; `imageio`
 //! and `chart` are leaves. The binary (`main.rs`) only parses the command line and wires these together.
 //!
 //! Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).
@@ -8,6 +8,8 @@
 pub mod bench;
 pub mod chart;
 pub mod config;
+pub mod data;
+pub mod datasets;
 pub mod export;
 pub mod imageio;
 pub mod pipeline;

@@ -5,9 +5,10 @@ use clap::{Args, Parser, Subcommand};
 use l2l_host::config::{self, LoadedConfig};
 use l2l_host::pipeline::Pipeline;
 use l2l_host::plugins::{self, Registry};
-use l2l_host::{imageio, run};
+use l2l_host::{datasets, imageio, run};
 use l2l_plugin_api::ffi::ComponentKind;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tch::Kind;
 
 /// From lens to logit: raw sensor data through explicit, differentiable camera pipelines.
@@ -89,6 +90,43 @@ enum Command {
     /// Installed plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// The config's dataset: describe it, measure its loader, or write it out in a published layout.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Samples, classes and their counts, the first sample's shape and camera, warnings.
+    Info(ConfigArgs),
+    /// Loader throughput (samples/s with decoding, batching and prefetch).
+    Bench {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Samples per batch.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// Decoding threads (default: every core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Passes over the dataset.
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+    },
+    /// Write the dataset to disk in the Raw-Microscopy or Raw-Drone layout, at several intensities.
+    Write {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// microscopy (16-bit TIFF + label file) or drone (DNG + PNG masks).
+        #[arg(long, value_enum)]
+        layout: l2l_host::datasets::Layout,
+        /// The folder to lay the dataset out in.
+        #[arg(long)]
+        output: PathBuf,
+        /// Intensities in percent (the dataset's `intensity` key), comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = l2l_host::datasets::PUBLISHED_INTENSITIES)]
+        intensities: Vec<u32>,
+    },
 }
 
 #[derive(Args)]
@@ -280,6 +318,44 @@ fn execute(command: Command) -> Result<()> {
             } else {
                 bail!("{}", plugins::describe_refusals(registry.refused()))
             }
+        }
+        Command::Dataset(DatasetCommand::Info(args)) => {
+            let (loaded, registry) = load_config(&args)?;
+            let dataset = datasets::open(&registry, &datasets::spec(&loaded)?, &[])?;
+            print!("{}", datasets::describe(&dataset)?);
+            Ok(())
+        }
+        Command::Dataset(DatasetCommand::Bench {
+            config,
+            batch_size,
+            workers,
+            epochs,
+        }) => {
+            let (loaded, registry) = load_config(&config)?;
+            let dataset = Arc::new(datasets::open(&registry, &datasets::spec(&loaded)?, &[])?);
+            let defaults = l2l_host::data::LoaderOptions::default();
+            let options = l2l_host::data::LoaderOptions {
+                batch_size,
+                workers: workers.unwrap_or(defaults.workers),
+                ..defaults
+            };
+            let result = datasets::bench_loader(dataset, &options, epochs)?;
+            println!(
+                "{} samples in {:.2} s: {:.1} samples/s ({} workers, batch {})",
+                result.samples, result.seconds, result.samples_per_second, result.workers, result.batch_size
+            );
+            Ok(())
+        }
+        Command::Dataset(DatasetCommand::Write {
+            config,
+            layout,
+            output,
+            intensities,
+        }) => {
+            let (loaded, registry) = load_config(&config)?;
+            let written = datasets::write_layout(&registry, &datasets::spec(&loaded)?, layout, &output, &intensities)?;
+            println!("wrote {written} files into {}", output.display());
+            Ok(())
         }
         Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => {
             inspect(&Registry::discover(&plugin_dirs), &name)

@@ -336,10 +336,10 @@ impl Registry {
         let (p, _) = self.find(ComponentKind::Dataset, kind, plugin)?;
         let dataset = into_result((p.root.build_dataset())(RStr::from_str(kind), RStr::from_str(config)))
             .map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteDataset {
-            inner: dataset,
-            label: format!("{label} (dataset `{kind}` of plugin {})", p.name),
-        })
+        Ok(RemoteDataset::new(
+            dataset,
+            format!("{label} (dataset `{kind}` of plugin {})", p.name),
+        ))
     }
 }
 
@@ -450,35 +450,73 @@ pub struct RawSample {
     pub metadata: RawMetadata,
 }
 
-/// A dataset living in a plugin.
+/// A dataset living in a plugin; what it says about itself is read once, when it is opened.
 pub struct RemoteDataset {
     inner: DatasetBox,
     label: String,
+    len: usize,
+    class_names: Option<Vec<String>>,
+    labels: Option<Vec<usize>>,
+    warnings: Vec<String>,
 }
 
 impl RemoteDataset {
+    fn new(inner: DatasetBox, label: String) -> Self {
+        let info = inner.info();
+        let class_names: Option<Vec<String>> = info
+            .class_names
+            .into_option()
+            .map(|names| names.into_iter().map(RString::into_string).collect());
+        let labels = (class_names.is_some() && info.labels.len() == info.len)
+            .then(|| info.labels.iter().map(|&l| l as usize).collect());
+        Self {
+            inner,
+            label,
+            len: info.len,
+            class_names,
+            labels,
+            warnings: info.warnings.into_iter().map(RString::into_string).collect(),
+        }
+    }
+
+    /// Who this dataset is, for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
-        self.inner.info().len
+        self.len
     }
 
     /// Whether the dataset has no samples.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     /// Class names (classification) or `None` (segmentation).
-    pub fn class_names(&self) -> Option<Vec<String>> {
-        self.inner
-            .info()
-            .class_names
-            .into_option()
-            .map(|names| names.into_iter().map(RString::into_string).collect())
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+
+    /// The class of every sample (classification): from the plugin when it knows them without
+    /// decoding, else read from every sample's target.
+    pub fn labels(&self) -> Result<Option<Vec<usize>>> {
+        if self.class_names.is_none() {
+            return Ok(None);
+        }
+        if let Some(labels) = &self.labels {
+            return Ok(Some(labels.clone()));
+        }
+        (0..self.len)
+            .map(|i| Ok(self.sample(i)?.target.f_int64_value(&[])? as usize))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     /// What the dataset skipped or noticed while opening.
-    pub fn warnings(&self) -> Vec<String> {
-        self.inner.info().warnings.into_iter().map(RString::into_string).collect()
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The sample at `index`.

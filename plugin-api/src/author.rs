@@ -204,6 +204,10 @@ pub trait Dataset: Send + Sync {
     }
     /// The sample at `index`.
     fn sample(&self, index: usize) -> PluginResult<Sample>;
+    /// The class index of every sample, when known without decoding (classification).
+    fn labels(&self) -> Option<Vec<usize>> {
+        None
+    }
     /// Problems met while opening that did not stop it (skipped files), for the host to report.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
@@ -460,6 +464,7 @@ impl FfiDataset for DatasetAdapter {
         FfiDatasetInfo {
             class_names: ROption::from(class_names),
             len: self.0.len(),
+            labels: self.0.labels().unwrap_or_default().into_iter().map(|l| l as u32).collect(),
             warnings: self.0.warnings().into_iter().map(RString::from).collect(),
         }
     }

@@ -169,6 +169,9 @@ pub struct FfiDatasetInfo {
     pub class_names: ROption<RVec<RString>>,
     /// Number of samples.
     pub len: usize,
+    /// The class index of every sample (classification), so that splits need not decode the data;
+    /// empty for segmentation, or when the dataset cannot tell without decoding.
+    pub labels: RVec<u32>,
     /// What went wrong while opening but did not stop it (files skipped with `skip_invalid`).
     pub warnings: RVec<RString>,
 }

@@ -73,6 +73,10 @@ pub struct SyntheticConfig {
     pub colour_matrix: [f32; 9],
 }
 
+/// The Raw-Drone camera's white-balance gains (`configs/cameras/raw-drone.toml`), so that the published
+/// pipelines develop the default synthetic data with the right colours.
+pub const DRONE_WHITE_BALANCE: [f32; 3] = [2.86653646, 1.0, 1.73079425];
+
 /// The Raw-Drone camera's colour matrix (from the published processing code).
 pub const DRONE_COLOUR_MATRIX: [f32; 9] = [
     1.50768983, -0.33571374, -0.17197604, -0.23048614, 1.70698738, -0.47650126, -0.03119153, -0.32803956, 1.35923111,
@@ -92,8 +96,8 @@ impl Default for SyntheticConfig {
             noise: true,
             car_probability: 0.75,
             cfa_pattern: CfaPattern::Rggb,
-            black_level: 256.0 / 4095.0,
-            white_balance: [2.0, 1.0, 1.6],
+            black_level: 0.0625,
+            white_balance: DRONE_WHITE_BALANCE,
             colour_matrix: DRONE_COLOUR_MATRIX,
         }
     }
@@ -214,6 +218,10 @@ impl Dataset for Synthetic {
 
     fn len(&self) -> usize {
         self.config.count
+    }
+
+    fn labels(&self) -> Option<Vec<usize>> {
+        (self.config.task == Task::Cells).then(|| (0..self.config.count).map(|i| self.class_of(i)).collect())
     }
 
     fn sample(&self, index: usize) -> PluginResult<Sample> {
