@@ -12,9 +12,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The intensities (percent) of the published raw sets.
-pub const PUBLISHED_INTENSITIES: [u32; 7] = [1, 5, 10, 25, 50, 75, 100];
-
 /// The config's dataset spec, or an error saying the config needs one.
 pub fn spec(loaded: &LoadedConfig) -> Result<DatasetSpec> {
     loaded
@@ -138,8 +135,8 @@ pub fn write_layout(
             );
         }
         let folder = match layout {
-            Layout::Microscopy => output.join("images").join(format!("raw_scale{intensity:03}")),
-            Layout::Drone => output.join("images_full").join(format!("raw_scale{intensity:03}")),
+            Layout::Microscopy => output.join("images").join(l2l_rawio::intensity_folder(intensity)),
+            Layout::Drone => output.join("images_full").join(l2l_rawio::intensity_folder(intensity)),
         };
         std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         let masks = output.join("masks_full");

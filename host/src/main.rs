@@ -124,7 +124,7 @@ enum DatasetCommand {
         #[arg(long)]
         output: PathBuf,
         /// Intensities in percent (the dataset's `intensity` key), comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = l2l_host::datasets::PUBLISHED_INTENSITIES)]
+        #[arg(long, value_delimiter = ',', default_values_t = l2l_rawio::PUBLISHED_INTENSITIES)]
         intensities: Vec<u32>,
     },
 }

@@ -75,6 +75,40 @@ impl From<FileError> for l2l_plugin_api::PluginError {
     }
 }
 
+/// The exposure intensities (percent of full) of the published raw sets.
+pub const PUBLISHED_INTENSITIES: [u32; 7] = [1, 5, 10, 25, 50, 75, 100];
+
+/// The folder of one intensity in the published layouts: `raw_scale001` … `raw_scale100`.
+pub fn intensity_folder(intensity: u32) -> String {
+    format!("raw_scale{intensity:03}")
+}
+
+/// A published intensity from a config value, or why not.
+pub fn published_intensity(intensity: f64) -> Result<u32, String> {
+    PUBLISHED_INTENSITIES
+        .into_iter()
+        .find(|&i| f64::from(i) == intensity)
+        .ok_or_else(|| format!("intensity must be one of {PUBLISHED_INTENSITIES:?} (percent), found {intensity}"))
+}
+
+/// The files directly in `dir` whose extension (lower case) is in `extensions`, sorted; an error
+/// naming `dir` when it cannot be listed or holds none.
+pub fn files_with_extensions(dir: &Path, extensions: &[&str]) -> FileResult<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| FileError::new(dir, format!("listing folder: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && extensions.contains(&extension(p).as_str()))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(FileError::new(
+            dir,
+            format!("no files with extension {} in this folder", extensions.join(", ")),
+        ));
+    }
+    Ok(files)
+}
+
 /// Shorthand for results of this crate.
 pub type FileResult<T> = Result<T, FileError>;
 
