@@ -14,7 +14,7 @@
 //! `skip_invalid`, skipped with a warning — before any training starts.
 
 use l2l_plugin_api::{
-    BuildDataset, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, RawMetadata,
+    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, RawMetadata,
     Sample,
 };
 use l2l_rawio::labels::read_stem_labels;
@@ -34,13 +34,7 @@ pub const CLASS_CODES: [&str; 16] = [
 /// The camera preset: the published files carry no camera parameters and none are published with
 /// them, so the preset is neutral (RGGB, no black level, unit white balance, identity colour matrix);
 /// override `camera` with a microscope's calibration.
-pub const PRESET: RawMetadata = RawMetadata {
-    cfa_pattern: CfaPattern::Rggb,
-    black_level: [0.0; 4],
-    white_balance: [1.0; 3],
-    colour_matrix: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-    intensity: 100.0,
-};
+pub const PRESET: RawMetadata = l2l_rawio::NEUTRAL_CAMERA;
 
 /// Config of the `raw_microscopy` dataset.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,6 +11,16 @@ pub const SRGB_TO_XYZ: [[f64; 3]; 3] = [
     [0.0193339, 0.1191920, 0.9503041],
 ];
 
+/// A camera that changes nothing: RGGB, no black level, unit white balance, identity colour matrix, full
+/// intensity — for files that carry no camera parameters.
+pub const NEUTRAL_CAMERA: RawMetadata = RawMetadata {
+    cfa_pattern: CfaPattern::Rggb,
+    black_level: [0.0; 4],
+    white_balance: [1.0; 3],
+    colour_matrix: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+    intensity: 100.0,
+};
+
 /// Camera parameters a config may set over those of the files or of a preset; each key left out keeps
 /// the file's (or preset's) value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ pub mod labels;
 mod masks;
 mod validation;
 
-pub use camera::{invert3, CameraOverride, SRGB_TO_XYZ};
+pub use camera::{invert3, CameraOverride, NEUTRAL_CAMERA, SRGB_TO_XYZ};
 pub use decode::{read_mosaic, Mosaic};
 pub use dng::{write_dng, DngImage};
 pub use masks::{read_mask, write_mask_png, write_tiff16, Mask};
