@@ -2,7 +2,7 @@
 //! file; DNGs + PNG masks written by l2l and decoded by rawloader) and read back by the real loaders;
 //! the batch loader; the `dataset` commands.
 
-use l2l_host::config::DatasetSpec;
+use l2l_host::config::ComponentSpec;
 use l2l_host::data::{Loader, LoaderOptions};
 use l2l_host::datasets::{self, Layout};
 use l2l_host::plugins::Registry;
@@ -14,8 +14,8 @@ fn registry() -> Registry {
     Registry::discover(&[profile_dir()])
 }
 
-fn spec(kind: &str, config: &str) -> DatasetSpec {
-    DatasetSpec {
+fn spec(kind: &str, config: &str) -> ComponentSpec {
+    ComponentSpec {
         kind: kind.into(),
         plugin: None,
         config_text: config.into(),

@@ -52,6 +52,8 @@ pub struct Config {
     /// The dataset: `kind`, optional `plugin`, and the dataset's own keys (paths in `root` and
     /// `cache_dir` are relative to the config file).
     pub dataset: Option<toml::Table>,
+    /// The task model: `kind`, optional `plugin`, and the model's own keys.
+    pub task_model: Option<toml::Table>,
     /// The raw input of a `pipeline` job.
     pub input: Option<InputConfig>,
     /// What `run` does.
@@ -138,6 +140,121 @@ pub enum JobConfig {
         #[serde(default = "default_run_name")]
         name: String,
     },
+    /// Train the task model (and the processing, by `mode`) on the dataset; see [`TrainConfig`].
+    Train(TrainConfig),
+}
+
+/// How the processing takes part in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingMode {
+    /// The config's pipeline, fixed: no gradient into it.
+    Static,
+    /// The config's pipeline; its learnable parameters train with the task model.
+    Parametrized,
+    /// The pipeline holds a `processor_nn` stage, trained with the task model.
+    NeuralNetwork,
+    /// No processing: the 2×2-packed raw goes to the task model.
+    None,
+}
+
+/// Geometric augmentation after processing, applied to masks identically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Augmentation {
+    /// None.
+    None,
+    /// Random flips and 90° rotations.
+    Weak,
+    /// Weak, plus a random rotation by any angle and a random scale in [0.8, 1.25].
+    Strong,
+}
+
+/// A `train` job: `[job] kind = "train"` and these keys.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// static, parametrized, neural_network or none.
+    pub mode: ProcessingMode,
+    /// Passes over the training split.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Samples per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Adam learning rate of the task model.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Adam learning rate of the processing (default: `lr`).
+    #[serde(default)]
+    pub processor_lr: Option<f64>,
+    /// Adam weight decay (L2, as `torch.optim.Adam`).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// How many train/validation splits (folds) to train on, one after another.
+    #[serde(default = "default_splits")]
+    pub n_splits: usize,
+    /// Fraction of the samples that train in each split.
+    #[serde(default = "default_train_size")]
+    pub train_size: f64,
+    /// Seed of the splits, shuffles and augmentation.
+    #[serde(default)]
+    pub seed: u64,
+    /// none, weak or strong.
+    #[serde(default = "default_augmentation")]
+    pub augmentation: Augmentation,
+    /// Keep the processing's parameters fixed.
+    #[serde(default)]
+    pub freeze_processor: bool,
+    /// Keep the task model's parameters fixed.
+    #[serde(default)]
+    pub freeze_task_model: bool,
+    /// Validation samples whose stage outputs, gradients and predictions are drawn every epoch.
+    #[serde(default = "default_tracked")]
+    pub tracked_samples: usize,
+    /// A pipeline config to compare the processing's output with in the tracked grids.
+    #[serde(default)]
+    pub reference_pipeline: Option<PathBuf>,
+    /// Decoding threads of the loader (default: every core).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Parent of the run directories.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// Run directories are named `NAME-N`.
+    #[serde(default = "default_train_name")]
+    pub name: String,
+    /// The MLflow experiment the run is filed under (in `output_dir/mlruns`).
+    #[serde(default = "default_experiment")]
+    pub experiment: String,
+}
+
+fn default_epochs() -> usize {
+    10
+}
+fn default_batch_size() -> usize {
+    8
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_splits() -> usize {
+    1
+}
+fn default_train_size() -> f64 {
+    0.8
+}
+fn default_augmentation() -> Augmentation {
+    Augmentation::None
+}
+fn default_tracked() -> usize {
+    2
+}
+fn default_train_name() -> String {
+    "train".into()
+}
+fn default_experiment() -> String {
+    "l2l".into()
 }
 
 fn default_output_dir() -> PathBuf {
@@ -160,9 +277,9 @@ pub struct StageSpec {
     pub config_text: String,
 }
 
-/// The dataset, as its plugin will receive it.
+/// A dataset or task model: which component, and its config as its plugin will receive it.
 #[derive(Debug, Clone)]
-pub struct DatasetSpec {
+pub struct ComponentSpec {
     /// The component (`kind`).
     pub kind: String,
     /// The plugin to take it from, when given.
@@ -276,8 +393,30 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
     };
     loaded.stage_specs()?;
     loaded.dataset_spec()?;
+    loaded.task_model_spec()?;
     loaded.device()?;
     Ok(loaded)
+}
+
+/// The config of a training run directory: its `config.toml` (as resolved when it started), with
+/// relative paths taken against the config file it was started from (`run.json`).
+pub fn load_run(run_dir: &Path) -> Result<LoadedConfig> {
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join("run.json")).with_context(|| format!("{}: not a training run directory", run_dir.display()))?,
+    )?;
+    let path = record["config_path"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("{}: run.json has no config_path", run_dir.display()))?;
+    let text = std::fs::read_to_string(run_dir.join("config.toml"))
+        .with_context(|| format!("reading {}", run_dir.join("config.toml").display()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| anyhow!("{}: {e}", run_dir.join("config.toml").display()))?;
+    let config = from_table(&table).with_context(|| format!("config {}", run_dir.join("config.toml").display()))?;
+    Ok(LoadedConfig {
+        path,
+        config,
+        resolved: table,
+    })
 }
 
 /// Deserializes a config table, naming the key path of the first problem.
@@ -339,7 +478,7 @@ impl LoadedConfig {
 
     /// The `[dataset]` table as its plugin will receive it, with `root` and `cache_dir` resolved
     /// against the config file's directory; `None` when the config has none.
-    pub fn dataset_spec(&self) -> Result<Option<DatasetSpec>> {
+    pub fn dataset_spec(&self) -> Result<Option<ComponentSpec>> {
         let Some(table) = &self.config.dataset else {
             return Ok(None);
         };
@@ -355,7 +494,20 @@ impl LoadedConfig {
             }
         }
         let (kind, plugin, config_text) = component_parts("dataset", &table, "synthetic")?;
-        Ok(Some(DatasetSpec {
+        Ok(Some(ComponentSpec {
+            kind,
+            plugin,
+            config_text,
+        }))
+    }
+
+    /// The `[task_model]` table as its plugin will receive it; `None` when the config has none.
+    pub fn task_model_spec(&self) -> Result<Option<ComponentSpec>> {
+        let Some(table) = &self.config.task_model else {
+            return Ok(None);
+        };
+        let (kind, plugin, config_text) = component_parts("task_model", table, "resnet")?;
+        Ok(Some(ComponentSpec {
             kind,
             plugin,
             config_text,

@@ -2,7 +2,7 @@
 //! dataset out on disk as Raw-Microscopy (16-bit TIFF mosaics + label file) or Raw-Drone (DNG + PNG
 //! masks) — so that the loaders of the published sets can be exercised on generated data.
 
-use crate::config::{DatasetSpec, LoadedConfig};
+use crate::config::{ComponentSpec, LoadedConfig};
 use crate::data::{Loader, LoaderOptions};
 use crate::plugins::{RemoteDataset, Registry};
 use anyhow::{anyhow, bail, Context, Result};
@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The config's dataset spec, or an error saying the config needs one.
-pub fn spec(loaded: &LoadedConfig) -> Result<DatasetSpec> {
+pub fn spec(loaded: &LoadedConfig) -> Result<ComponentSpec> {
     loaded
         .dataset_spec()?
         .ok_or_else(|| anyhow!("config {}: no [dataset] table (expected e.g. kind = \"synthetic\")", loaded.path.display()))
 }
 
 /// Opens the dataset of `spec`, with extra keys set over its own (`intensity` for a layout).
-pub fn open(registry: &Registry, spec: &DatasetSpec, extra: &[(&str, toml::Value)]) -> Result<RemoteDataset> {
+pub fn open(registry: &Registry, spec: &ComponentSpec, extra: &[(&str, toml::Value)]) -> Result<RemoteDataset> {
     let mut table: toml::Table = spec.config_text.parse().context("dataset config")?;
     for (key, value) in extra {
         table.insert(key.to_string(), value.clone());
@@ -111,7 +111,7 @@ pub enum Layout {
 /// `intensity` key) into `output` in `layout`; sample i is `sample_{i:05}`. Returns the files written.
 pub fn write_layout(
     registry: &Registry,
-    spec: &DatasetSpec,
+    spec: &ComponentSpec,
     layout: Layout,
     output: &Path,
     intensities: &[u32],

@@ -15,3 +15,5 @@ pub mod imageio;
 pub mod pipeline;
 pub mod plugins;
 pub mod run;
+pub mod tracking;
+pub mod train;

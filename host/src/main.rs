@@ -24,8 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the job a config describes.
-    Run(ConfigArgs),
+    /// Run the job a config describes, or continue an interrupted training run.
+    Run(RunArgs),
     /// Check a config: keys, plugins, and every stage's own config, without running anything.
     Validate(ConfigArgs),
     /// Process one raw file through the config's pipeline.
@@ -130,6 +130,19 @@ enum DatasetCommand {
 }
 
 #[derive(Args)]
+struct RunArgs {
+    /// The TOML config (not with --resume: the run directory keeps its own).
+    #[arg(required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Override a config key: `--set stages.gamma.gamma=2.4` (value in TOML syntax or a bare word).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Continue the training run in this directory from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "overrides"])]
+    resume: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ConfigArgs {
     /// The TOML config.
     config: PathBuf,
@@ -207,7 +220,24 @@ fn main() {
 
 fn execute(command: Command) -> Result<()> {
     match command {
-        Command::Run(args) => {
+        Command::Run(RunArgs { resume: Some(run_dir), .. }) => {
+            let loaded = config::load_run(&run_dir)?;
+            if let Some(threads) = loaded.config.threads {
+                tch::set_num_threads(threads);
+            }
+            let registry = Registry::discover(&loaded.plugin_dirs());
+            let Some(config::JobConfig::Train(train)) = &loaded.config.job else {
+                bail!("{}: not a training run (only training runs resume)", run_dir.display());
+            };
+            let run_dir = l2l_host::train::train(&loaded, &registry, train, Some(&run_dir))?;
+            println!("run finished: {}", run_dir.display());
+            Ok(())
+        }
+        Command::Run(RunArgs { config, overrides, .. }) => {
+            let args = ConfigArgs {
+                config: config.ok_or_else(|| anyhow!("a config is needed (or --resume RUN_DIR)"))?,
+                overrides,
+            };
             let (loaded, registry) = load_config(&args)?;
             let run_dir = run::run(&loaded, &registry)?;
             println!("run finished: {}", run_dir.display());

@@ -81,6 +81,36 @@ impl Pipeline {
         Ok(outputs)
     }
 
+    /// Switches every stage between training and evaluation behaviour.
+    pub fn set_train(&mut self, train: bool) -> Result<()> {
+        for (_, stage) in &mut self.stages {
+            stage.set_train(train)?;
+        }
+        Ok(())
+    }
+
+    /// Every stage's state (parameters and buffers), named `stage.name`.
+    pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut all = Vec::new();
+        for (name, stage) in &self.stages {
+            all.extend(stage.state()?.into_iter().map(|(n, t)| (format!("{name}.{n}"), t)));
+        }
+        Ok(all)
+    }
+
+    /// Restores what [`Pipeline::state`] gave, stage by stage.
+    pub fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        for (name, stage) in &mut self.stages {
+            let prefix = format!("{name}.");
+            let own: Vec<(String, Tensor)> = state
+                .iter()
+                .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|n| (n.to_string(), t.shallow_clone())))
+                .collect();
+            stage.load_state(own).with_context(|| format!("restoring stage `{name}`"))?;
+        }
+        Ok(())
+    }
+
     /// Every stage's parameters, named `stage.parameter`.
     pub fn parameters(&self) -> Result<Vec<SharedParameter>> {
         let mut all = Vec::new();

@@ -66,20 +66,6 @@ pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedIn
     })
 }
 
-/// Creates `parent/NAME-N` for the first N that does not exist yet, so no run overwrites another.
-pub fn create_run_dir(parent: &Path, name: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    for n in 1.. {
-        let dir = parent.join(format!("{name}-{n}"));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating run directory {}", dir.display())),
-        }
-    }
-    unreachable!("the run-number loop only ends by returning")
-}
-
 /// Runs the config's job; returns the run directory.
 pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
     let job = loaded
@@ -89,6 +75,7 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("config: missing table `[job]`"))?;
     match job {
         JobConfig::Pipeline { output_dir, name } => run_pipeline(loaded, registry, output_dir, name),
+        JobConfig::Train(train) => crate::train::train(loaded, registry, train, None),
     }
 }
 
@@ -97,7 +84,7 @@ fn run_pipeline(loaded: &LoadedConfig, registry: &Registry, output_dir: &Path, n
     let mut pipeline = Pipeline::build(registry, &loaded.stage_specs()?, device)?;
     let input = prepare_input(loaded, device)?;
     pipeline.set_camera(input.metadata.as_slice())?;
-    let run_dir = create_run_dir(output_dir, name)?;
+    let run_dir = crate::tracking::create_run_dir(output_dir, name)?;
     tracing::info!(run_dir = %run_dir.display(), ?device, "pipeline job");
     imageio::write_atomically(&run_dir.join("config.toml"), |out| {
         Ok(out.write_all(toml::to_string(&loaded.resolved)?.as_bytes())?)

@@ -113,22 +113,9 @@ impl ParameterSet {
             .collect()
     }
 
-    /// Writes saved values into the parameters in place (autograd leaves stay the same tensors).
-    pub fn load_state(&mut self, state: Vec<(String, Tensor)>) -> PluginResult<()> {
-        if state.len() != self.entries.len() {
-            let names: Vec<&str> = state.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(PluginError::State(format!(
-                "expected {} tensors ({}), found {} ({})",
-                self.entries.len(),
-                self.entries
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                state.len(),
-                names.join(", ")
-            )));
-        }
+    /// Writes the given values into the parameters of those names, in place (autograd leaves stay the
+    /// same tensors); the others keep theirs. For initial weights that cover part of a network.
+    pub fn load_some(&mut self, state: Vec<(String, Tensor)>) -> PluginResult<()> {
         for (name, value) in state {
             let p = self
                 .entries
@@ -146,6 +133,25 @@ impl ParameterSet {
             tch::no_grad(|| p.tensor.f_copy_(&value))?;
         }
         Ok(())
+    }
+
+    /// Writes saved values into the parameters in place (autograd leaves stay the same tensors).
+    pub fn load_state(&mut self, state: Vec<(String, Tensor)>) -> PluginResult<()> {
+        if state.len() != self.entries.len() {
+            let names: Vec<&str> = state.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(PluginError::State(format!(
+                "expected {} tensors ({}), found {} ({})",
+                self.entries.len(),
+                self.entries
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                state.len(),
+                names.join(", ")
+            )));
+        }
+        self.load_some(state)
     }
 }
 

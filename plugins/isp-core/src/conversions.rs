@@ -1,10 +1,10 @@
 //! Stages that change what the channels mean or how they are laid out: RGB↔YUV and the 2×2 packing
 //! of the mosaic (the published "none" processing).
 
-use l2l_ops::{mix_channels, rgb_to_yuv, yuv_to_rgb};
+use l2l_ops::{pack_cfa, rgb_to_yuv, yuv_to_rgb};
 use l2l_plugin_api::{
     expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaPattern, ComponentConfig, Module, ParameterSet,
-    PluginError, PluginResult, RawMetadata,
+    PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -90,15 +90,6 @@ pub struct Pack {
     camera: CameraSource,
 }
 
-/// Per output channel, the weight of each 2×2 block position (row-major).
-fn pack_weights(pattern: CfaPattern) -> Tensor {
-    let mut weights = [0f32; 12];
-    for (position, colour) in pattern.colours().into_iter().enumerate() {
-        weights[colour * 4 + position] = if colour == 1 { 0.5 } else { 1.0 };
-    }
-    Tensor::from_slice(&weights)
-}
-
 impl BuildStage for Pack {
     type Config = PackConfig;
     fn build(config: PackConfig) -> PluginResult<Self> {
@@ -113,15 +104,7 @@ impl BuildStage for Pack {
 impl Module for Pack {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_mosaic(input, "pack")?;
-        let size = input.size();
-        if size[2] % 2 != 0 || size[3] % 2 != 0 {
-            return Err(PluginError::Input(format!(
-                "pack: expected even height and width (whole 2×2 CFA blocks), found {}×{}",
-                size[2], size[3]
-            )));
-        }
-        let weights = pack_weights(self.camera.cfa_pattern_or("pack", self.pattern)?).f_view([3, 4])?;
-        mix_channels(&input.f_pixel_unshuffle(2)?, &weights)
+        pack_cfa(input, self.camera.cfa_pattern_or("pack", self.pattern)?, "pack")
     }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {

@@ -123,6 +123,23 @@ impl l2l_plugin_api::ComponentConfig for DemosaicConfig {
     ];
 }
 
+/// Each 2×2 CFA block of a mosaic `[B, 1, H, W]` as one RGB pixel — red, the mean of the two greens,
+/// blue — giving `[B, 3, H/2, W/2]` with no interpolation; `stage` names the caller in errors.
+pub fn pack_cfa(input: &Tensor, pattern: CfaPattern, stage: &str) -> PluginResult<Tensor> {
+    let size = input.size();
+    if size.len() != 4 || size[1] != 1 || size[2] % 2 != 0 || size[3] % 2 != 0 {
+        return Err(PluginError::Input(format!(
+            "{stage}: expected a mosaic [B, 1, H, W] with even height and width (whole 2×2 CFA blocks), found {size:?}"
+        )));
+    }
+    let mut weights = [0f32; 12];
+    for (position, colour) in pattern.colours().into_iter().enumerate() {
+        weights[colour * 4 + position] = if colour == 1 { 0.5 } else { 1.0 };
+    }
+    let weights = Tensor::from_slice(&weights).f_view([3, 4])?;
+    mix_channels(&input.f_pixel_unshuffle(2)?, &weights)
+}
+
 /// Whether libtorch records operations for autograd on this thread (false inside `no_grad`, as when
 /// the host exports or evaluates): stages may then take cheaper paths that need no gradient.
 pub fn grad_enabled() -> bool {

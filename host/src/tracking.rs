@@ -1,0 +1,299 @@
+//! Where runs leave their results: a new directory per run (never an existing one), metrics as CSV and
+//! JSON lines, the same run laid out in MLflow's file-store format (so `mlflow ui` can browse it),
+//! image grids of tensors, and learning curves as PNG.
+
+use crate::imageio::{write_atomically, write_image};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+/// Creates `parent/NAME-N` for the first N that does not exist yet, so no run overwrites another.
+pub fn create_run_dir(parent: &Path, name: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    for n in 1.. {
+        let dir = parent.join(format!("{name}-{n}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating run directory {}", dir.display())),
+        }
+    }
+    unreachable!("the run-number loop only ends by returning")
+}
+
+/// One row of metrics: which fold, epoch and split, and the values.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MetricsRow {
+    /// The split (fold) index.
+    pub fold: usize,
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// "train" or "validation".
+    pub split: String,
+    /// Seconds the epoch took (train rows) or the validation took.
+    pub seconds: f64,
+    /// Metric name → value.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Writes `rows` as `metrics.csv` and `metrics.jsonl` in `dir` (both rewritten whole, atomically).
+pub fn write_metrics(dir: &Path, rows: &[MetricsRow]) -> Result<()> {
+    let mut names: Vec<&String> = rows.iter().flat_map(|r| r.values.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut csv = format!("fold,epoch,split,seconds,{}\n", names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(","));
+    for row in rows {
+        let values: Vec<String> = names
+            .iter()
+            .map(|n| row.values.get(*n).map(|v| format!("{v}")).unwrap_or_default())
+            .collect();
+        csv += &format!("{},{},{},{:.3},{}\n", row.fold, row.epoch, row.split, row.seconds, values.join(","));
+    }
+    write_atomically(&dir.join("metrics.csv"), |out| Ok(out.write_all(csv.as_bytes())?))?;
+    write_atomically(&dir.join("metrics.jsonl"), |out| {
+        for row in rows {
+            serde_json::to_writer(&mut *out, row)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// Milliseconds since the epoch, as MLflow records times.
+fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// A run in an MLflow file store (`mlruns/EXPERIMENT_ID/RUN_ID/` with `meta.yaml`, `params/`,
+/// `metrics/`, `tags/`); its artifacts are the run directory itself.
+pub struct MlflowRun {
+    dir: PathBuf,
+    meta: BTreeMap<&'static str, String>,
+}
+
+impl MlflowRun {
+    /// Files a new run under experiment `experiment` (created when missing) in `store`.
+    pub fn create(store: &Path, experiment: &str, run_name: &str, run_dir: &Path, params: &BTreeMap<String, String>) -> Result<Self> {
+        std::fs::create_dir_all(store).with_context(|| format!("creating {}", store.display()))?;
+        let store = store.canonicalize()?;
+        let run_dir = run_dir.canonicalize()?;
+        let mut experiment_id = None;
+        let mut highest = 0u64;
+        for entry in std::fs::read_dir(&store)?.flatten() {
+            let Ok(id) = entry.file_name().to_string_lossy().parse::<u64>() else { continue };
+            highest = highest.max(id);
+            let meta = std::fs::read_to_string(entry.path().join("meta.yaml")).unwrap_or_default();
+            if meta.lines().any(|l| l.trim() == format!("name: {experiment}")) {
+                experiment_id = Some(id);
+            }
+        }
+        let experiment_id = match experiment_id {
+            Some(id) => id,
+            None => {
+                let id = highest + 1;
+                let dir = store.join(id.to_string());
+                std::fs::create_dir_all(&dir)?;
+                let time = now_millis();
+                let yaml = format!(
+                    "artifact_location: file://{}\ncreation_time: {time}\nexperiment_id: '{id}'\nlast_update_time: {time}\nlifecycle_stage: active\nname: {experiment}\n",
+                    dir.display()
+                );
+                write_atomically(&dir.join("meta.yaml"), |out| Ok(out.write_all(yaml.as_bytes())?))?;
+                id
+            }
+        };
+        let run_id = format!("{:016x}{:016x}", now_millis() as u64, u64::from(std::process::id()) << 20 ^ highest);
+        let dir = store.join(experiment_id.to_string()).join(&run_id);
+        for sub in ["params", "metrics", "tags", "artifacts"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        for (key, value) in params {
+            write_atomically(&dir.join("params").join(key), |out| Ok(out.write_all(value.as_bytes())?))?;
+        }
+        write_atomically(&dir.join("tags").join("mlflow.runName"), |out| Ok(out.write_all(run_name.as_bytes())?))?;
+        let mut meta = BTreeMap::new();
+        meta.insert("artifact_uri", format!("file://{}", run_dir.display()));
+        meta.insert("end_time", "null".into());
+        meta.insert("entry_point_name", "''".into());
+        meta.insert("experiment_id", format!("'{experiment_id}'"));
+        meta.insert("lifecycle_stage", "active".into());
+        meta.insert("run_id", run_id.clone());
+        meta.insert("run_name", run_name.into());
+        meta.insert("run_uuid", run_id);
+        meta.insert("source_name", "''".into());
+        meta.insert("source_type", "4".into());
+        meta.insert("source_version", "''".into());
+        meta.insert("start_time", now_millis().to_string());
+        meta.insert("status", "1".into());
+        meta.insert("tags", "[]".into());
+        meta.insert("user_id", std::env::var("USER").unwrap_or_else(|_| "l2l".into()));
+        let run = Self { dir, meta };
+        run.write_meta()?;
+        Ok(run)
+    }
+
+    /// Reopens a run filed earlier (for a resumed training).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(dir.join("meta.yaml")).with_context(|| format!("reading {}", dir.join("meta.yaml").display()))?;
+        let mut meta = BTreeMap::new();
+        for line in text.lines() {
+            if let Some((key, value)) = line.split_once(": ") {
+                let key: &'static str = Box::leak(key.to_string().into_boxed_str());
+                meta.insert(key, value.to_string());
+            }
+        }
+        Ok(Self { dir: dir.to_path_buf(), meta })
+    }
+
+    /// The run's folder in the store.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write_meta(&self) -> Result<()> {
+        let yaml: String = self.meta.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        write_atomically(&self.dir.join("meta.yaml"), |out| Ok(out.write_all(yaml.as_bytes())?))
+    }
+
+    /// Rewrites every metric file from `rows` (`SPLIT_NAME` per fold: `fold0_validation_accuracy`),
+    /// one `timestamp value step` line per epoch.
+    pub fn write_metrics(&self, rows: &[MetricsRow]) -> Result<()> {
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        let time = now_millis();
+        for row in rows {
+            for (name, value) in &row.values {
+                let key = format!("fold{}_{}_{name}", row.fold, row.split);
+                *files.entry(key).or_default() += &format!("{time} {value} {}\n", row.epoch);
+            }
+        }
+        for (key, text) in files {
+            write_atomically(&self.dir.join("metrics").join(key), |out| Ok(out.write_all(text.as_bytes())?))?;
+        }
+        Ok(())
+    }
+
+    /// Marks the run finished (or failed).
+    pub fn finish(&mut self, success: bool) -> Result<()> {
+        self.meta.insert("status", if success { "3" } else { "4" }.into());
+        self.meta.insert("end_time", now_millis().to_string());
+        self.write_meta()
+    }
+}
+
+/// `t` `[C, H, W]` as a displayable RGB `[3, h, w]` in [0, 1]: one channel as grey, the first three
+/// otherwise; scaled to its own range (`symmetric`: zero at mid grey, for gradients) and resized by
+/// nearest neighbour to `h`×`w`.
+fn displayable(t: &Tensor, h: i64, w: i64, symmetric: bool) -> Result<Tensor> {
+    let t = t.f_detach()?.f_to_device(tch::Device::Cpu)?.f_to_kind(Kind::Float)?;
+    let t = if t.size()[0] >= 3 { t.f_narrow(0, 0, 3)? } else { t.f_narrow(0, 0, 1)?.f_expand([3, -1, -1], false)? };
+    let t = if symmetric {
+        let scale = t.f_abs()?.f_max()?.f_clamp_min(1e-12)?;
+        t.f_div(&scale)?.f_mul_scalar(0.5)?.f_add_scalar(0.5)?
+    } else {
+        let (low, high) = (t.f_min()?, t.f_max()?);
+        t.f_sub(&low)?.f_div(&high.f_sub(&low)?.f_clamp_min(1e-12)?)?
+    };
+    Ok(t.f_unsqueeze(0)?.f_upsample_nearest2d([h, w], None, None)?.f_squeeze_dim(0)?)
+}
+
+/// Writes a grid of images (rows × columns of `[C, H, W]` tensors) as one PNG, every tile scaled to its
+/// own range (`symmetric` for signed data such as gradients) and to the largest tile's size.
+pub fn write_grid(path: &Path, rows: &[Vec<Tensor>], symmetric: bool) -> Result<()> {
+    let (mut h, mut w) = (1, 1);
+    for t in rows.iter().flatten() {
+        let s = t.size();
+        h = h.max(s[s.len() - 2]);
+        w = w.max(s[s.len() - 1]);
+    }
+    let mut lines = Vec::new();
+    for row in rows {
+        let tiles = row.iter().map(|t| displayable(t, h, w, symmetric)).collect::<Result<Vec<_>>>()?;
+        lines.push(Tensor::f_cat(&tiles, 2)?);
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    write_image(path, &Tensor::f_cat(&lines, 1)?, 8)
+}
+
+/// Learning curves: for every metric in `metrics`, its train and validation values per epoch (one
+/// line per fold and split), as a PNG chart.
+pub fn plot_learning_curves(path: &Path, rows: &[MetricsRow], metrics: &[&str]) -> Result<()> {
+    use plotters::prelude::*;
+    ensure_font();
+    let epochs = rows.iter().map(|r| r.epoch).max().unwrap_or(1).max(2);
+    let mut bytes = vec![0u8; 900 * 360 * metrics.len().max(1) * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (900, 360 * metrics.len().max(1) as u32)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let panels = root.split_evenly((metrics.len().max(1), 1));
+        for (panel, metric) in panels.iter().zip(metrics) {
+            let values: Vec<f64> = rows.iter().filter_map(|r| r.values.get(*metric).copied()).collect();
+            let (low, high) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+            let (low, high) = if low.is_finite() { (low, if high > low { high } else { low + 1.0 }) } else { (0.0, 1.0) };
+            let mut chart = ChartBuilder::on(panel)
+                .caption(*metric, ("sans-serif", 20))
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(50)
+                .build_cartesian_2d(1usize..epochs, low..high)?;
+            chart.configure_mesh().x_desc("epoch").draw()?;
+            let folds: Vec<usize> = {
+                let mut f: Vec<usize> = rows.iter().map(|r| r.fold).collect();
+                f.dedup();
+                f
+            };
+            for (i, fold) in folds.iter().enumerate() {
+                for (split, style) in [("train", Palette99::pick(2 * i).stroke_width(2)), ("validation", Palette99::pick(2 * i + 1).stroke_width(2))] {
+                    let points: Vec<(usize, f64)> = rows
+                        .iter()
+                        .filter(|r| r.fold == *fold && r.split == split)
+                        .filter_map(|r| r.values.get(*metric).map(|v| (r.epoch, *v)))
+                        .collect();
+                    if points.is_empty() {
+                        continue;
+                    }
+                    let color = style.color;
+                    chart
+                        .draw_series(LineSeries::new(points, style))?
+                        .label(format!("fold {fold} {split}"))
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                }
+            }
+            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        }
+        root.present()?;
+    }
+    let height = 360 * metrics.len().max(1) as u32;
+    let image = Tensor::from_slice(&bytes)
+        .f_view([height as i64, 900, 3])?
+        .f_permute([2, 0, 1])?
+        .f_to_kind(Kind::Float)?
+        .f_div_scalar(255.0)?;
+    write_image(path, &image, 8)
+}
+
+/// Registers DejaVu Sans (or another system TrueType font) as plotters' sans-serif once; without one
+/// the charts are drawn without text.
+fn ensure_font() {
+    static FONT: std::sync::Once = std::sync::Once::new();
+    FONT.call_once(|| {
+        let candidates = [
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/TTF/DejaVuSans.ttf",
+            "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+        ];
+        if let Some(bytes) = candidates.iter().find_map(|p| std::fs::read(p).ok()) {
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            if plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes).is_err() {
+                tracing::warn!("could not register a font for charts; they will have no text");
+            }
+        } else {
+            tracing::warn!("no TrueType font found for charts; they will have no text");
+        }
+    });
+}

@@ -1,0 +1,183 @@
+//! Losses and metrics: cross-entropy, accuracy, per-class precision / recall / F1 and the confusion
+//! matrix for classification; Dice loss (binary, from logits) and IoU for segmentation.
+
+use anyhow::Result;
+use std::collections::BTreeMap;
+use tch::{Kind, Reduction, Tensor};
+
+/// What the task model predicts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// One of `class_names` per sample; logits `[B, classes]`, targets `[B]`.
+    Classification {
+        /// The dataset's class names.
+        class_names: Vec<String>,
+    },
+    /// A binary mask; logits `[B, 1, H, W]`, targets `[B, H, W]` (0/1).
+    Segmentation,
+}
+
+/// The mask `[B, H, W]` at the logits' size (nearest), when processing changed the resolution.
+pub fn mask_like(target: &Tensor, logits: &Tensor) -> Result<Tensor> {
+    let (t, l) = (target.size(), logits.size());
+    if t[1..] == l[2..] {
+        return Ok(target.shallow_clone());
+    }
+    Ok(target
+        .f_unsqueeze(1)?
+        .f_to_kind(Kind::Float)?
+        .f_upsample_nearest2d([l[2], l[3]], None, None)?
+        .f_squeeze_dim(1)?
+        .f_to_kind(Kind::Int64)?)
+}
+
+/// The training loss: cross-entropy, or the Dice loss 1 − 2|P∩T| / (|P| + |T|) on sigmoid
+/// probabilities over the whole batch (segmentation_models_pytorch's binary `DiceLoss`).
+pub fn loss(task: &Task, logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    match task {
+        Task::Classification { .. } => {
+            Ok(logits.f_cross_entropy_loss::<Tensor>(target, None, Reduction::Mean, -100, 0.0)?)
+        }
+        Task::Segmentation => {
+            let probability = logits.f_select(1, 0)?.f_sigmoid()?;
+            let truth = mask_like(target, logits)?.f_to_kind(Kind::Float)?;
+            let intersection = probability.f_mul(&truth)?.f_sum(Kind::Float)?;
+            let cardinality = probability.f_add(&truth)?.f_sum(Kind::Float)?.f_clamp_min(1e-7)?;
+            Ok(intersection.f_mul_scalar(-2.0)?.f_div(&cardinality)?.f_add_scalar(1.0)?)
+        }
+    }
+}
+
+/// Sums over the batches of one pass, turned into metrics at the end.
+pub struct Accumulator {
+    task: Task,
+    loss_sum: f64,
+    batches: usize,
+    /// Classification: confusion[true][predicted].
+    pub confusion: Vec<Vec<u64>>,
+    intersection: f64,
+    union: f64,
+    mask_sum: f64,
+}
+
+impl Accumulator {
+    /// Nothing counted yet.
+    pub fn new(task: &Task) -> Self {
+        let classes = match task {
+            Task::Classification { class_names } => class_names.len(),
+            Task::Segmentation => 0,
+        };
+        Self {
+            task: task.clone(),
+            loss_sum: 0.0,
+            batches: 0,
+            confusion: vec![vec![0; classes]; classes],
+            intersection: 0.0,
+            union: 0.0,
+            mask_sum: 0.0,
+        }
+    }
+
+    /// Counts one batch: its (detached) logits, targets and loss.
+    pub fn add(&mut self, logits: &Tensor, target: &Tensor, loss: f64) -> Result<()> {
+        self.loss_sum += loss;
+        self.batches += 1;
+        match self.task {
+            Task::Classification { .. } => {
+                let predicted = Vec::<i64>::try_from(logits.f_argmax(1, false)?.f_to_device(tch::Device::Cpu)?)?;
+                let truth = Vec::<i64>::try_from(target.f_to_device(tch::Device::Cpu)?)?;
+                for (t, p) in truth.iter().zip(predicted) {
+                    self.confusion[*t as usize][p as usize] += 1;
+                }
+            }
+            Task::Segmentation => {
+                let predicted = logits.f_select(1, 0)?.f_gt(0.0)?;
+                let truth = mask_like(target, logits)?.f_gt(0)?;
+                let count = |t: &Tensor| -> Result<f64> { Ok(t.f_sum(Kind::Double)?.f_double_value(&[])?) };
+                let intersection = count(&predicted.f_logical_and(&truth)?)?;
+                self.intersection += intersection;
+                self.union += count(&predicted.f_logical_or(&truth)?)?;
+                self.mask_sum += count(&predicted)? + count(&truth)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `loss`, and `accuracy`, `macro_f1`, `precision_C`, `recall_C`, `f1_C` per class — or `iou` and
+    /// `dice` (over all pixels of the pass; 1 when prediction and truth are both empty).
+    pub fn finish(&self) -> BTreeMap<String, f64> {
+        let mut metrics = BTreeMap::new();
+        metrics.insert("loss".to_string(), self.loss_sum / self.batches.max(1) as f64);
+        match &self.task {
+            Task::Classification { class_names } => {
+                let total: u64 = self.confusion.iter().flatten().sum();
+                let correct: u64 = (0..class_names.len()).map(|c| self.confusion[c][c]).sum();
+                metrics.insert("accuracy".into(), correct as f64 / total.max(1) as f64);
+                let mut f1_sum = 0.0;
+                for (c, name) in class_names.iter().enumerate() {
+                    let tp = self.confusion[c][c] as f64;
+                    let predicted: u64 = self.confusion.iter().map(|row| row[c]).sum();
+                    let actual: u64 = self.confusion[c].iter().sum();
+                    let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
+                    let recall = if actual > 0 { tp / actual as f64 } else { 0.0 };
+                    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+                    f1_sum += f1;
+                    metrics.insert(format!("precision_{name}"), precision);
+                    metrics.insert(format!("recall_{name}"), recall);
+                    metrics.insert(format!("f1_{name}"), f1);
+                }
+                metrics.insert("macro_f1".into(), f1_sum / class_names.len().max(1) as f64);
+            }
+            Task::Segmentation => {
+                let iou = if self.union > 0.0 { self.intersection / self.union } else { 1.0 };
+                let dice = if self.mask_sum > 0.0 { 2.0 * self.intersection / self.mask_sum } else { 1.0 };
+                metrics.insert("iou".into(), iou);
+                metrics.insert("dice".into(), dice);
+            }
+        }
+        metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_metrics_follow_their_definitions() {
+        let task = Task::Classification {
+            class_names: vec!["a".into(), "b".into()],
+        };
+        let mut acc = Accumulator::new(&task);
+        // truth a a b b, predicted a b b b
+        let logits = Tensor::from_slice(&[2.0f32, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 3.0]).view([4, 2]);
+        let target = Tensor::from_slice(&[0i64, 0, 1, 1]);
+        acc.add(&logits, &target, 0.5).unwrap();
+        let m = acc.finish();
+        assert_eq!(acc.confusion, vec![vec![1, 1], vec![0, 2]]);
+        assert!((m["accuracy"] - 0.75).abs() < 1e-12);
+        assert!((m["precision_b"] - 2.0 / 3.0).abs() < 1e-12 && (m["recall_a"] - 0.5).abs() < 1e-12);
+        assert!((m["f1_b"] - 0.8).abs() < 1e-12);
+        // cross-entropy of these logits, by hand
+        let ce = loss(&task, &logits, &target).unwrap().double_value(&[]);
+        let by_hand = [(2.0f64, 0.0, 0), (0.0, 1.0, 0), (0.0, 1.0, 1), (0.0, 3.0, 1)]
+            .iter()
+            .map(|&(a, b, t)| -([a, b][t] - (a.exp() + b.exp()).ln()))
+            .sum::<f64>()
+            / 4.0;
+        assert!((ce - by_hand).abs() < 1e-6);
+    }
+
+    #[test]
+    fn dice_and_iou_follow_their_definitions() {
+        let logits = Tensor::from_slice(&[10.0f32, 10.0, -10.0, -10.0]).view([1, 1, 2, 2]);
+        let target = Tensor::from_slice(&[1i64, 0, 1, 0]).view([1, 2, 2]);
+        let mut acc = Accumulator::new(&Task::Segmentation);
+        acc.add(&logits, &target, 0.0).unwrap();
+        let m = acc.finish();
+        // predicted {0, 1}, truth {0, 2}: intersection 1, union 3
+        assert!((m["iou"] - 1.0 / 3.0).abs() < 1e-12 && (m["dice"] - 0.5).abs() < 1e-12);
+        let dice_loss = loss(&Task::Segmentation, &logits, &target).unwrap().double_value(&[]);
+        assert!((dice_loss - 0.5).abs() < 1e-3, "{dice_loss}");
+    }
+}

@@ -1,0 +1,95 @@
+//! l2l plugin `model-resnet`: ResNet-18/34/50 classifiers (He et al., 2016) as task models, the head
+//! sized to the dataset's class count.
+//!
+//! Weights are named as torchvision names them, so a torchvision ResNet saved as safetensors
+//! (`safetensors.torch.save_file(model.state_dict(), "resnet18.safetensors")`) is a valid `weights`
+//! file: every tensor is checked by name and shape, and the head `fc` keeps its fresh initialisation
+//! when the file's class count differs. Input `[B, 3, H, W]`, output logits `[B, classes]`.
+
+use l2l_nets::{load_initial_weights, Layers, ParameterBuilder, ResNet, ResNetDepth};
+use l2l_plugin_api::{
+    expect_rgb, BuildTaskModel, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tch::Tensor;
+
+/// Config of the `resnet` task model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResNetConfig {
+    /// 18, 34 or 50.
+    pub depth: u32,
+    /// Initial weights (safetensors, torchvision names); none: random initialisation.
+    pub weights: Option<PathBuf>,
+    /// Seed of the random initialisation (libtorch's generator is seeded with it).
+    pub seed: u64,
+}
+
+impl Default for ResNetConfig {
+    fn default() -> Self {
+        Self {
+            depth: 18,
+            weights: None,
+            seed: 0,
+        }
+    }
+}
+
+impl ComponentConfig for ResNetConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("depth", "18, 34 or 50"),
+        ("weights", "initial weights: a safetensors file with torchvision's names (fc re-initialised if the class count differs)"),
+        ("seed", "seed of the random initialisation"),
+    ];
+}
+
+/// A ResNet classifier.
+pub struct ResNetClassifier {
+    params: ParameterSet,
+    network: ResNet,
+    train: bool,
+}
+
+impl BuildTaskModel for ResNetClassifier {
+    type Config = ResNetConfig;
+
+    fn build(config: ResNetConfig, num_classes: usize) -> PluginResult<Self> {
+        if num_classes < 2 {
+            return Err(PluginError::Config(format!("a classifier needs at least 2 classes, found {num_classes}")));
+        }
+        tch::manual_seed(config.seed as i64);
+        let network = ResNet::new(ResNetDepth::from_layers(config.depth)?, 3, 5, "")?;
+        let mut params = ParameterSet::new();
+        let mut builder = ParameterBuilder { params: &mut params };
+        network.build(&mut builder)?;
+        network.build_head(&mut builder, num_classes as i64)?;
+        if let Some(path) = &config.weights {
+            load_initial_weights(&mut params, path, &["fc."])?;
+        }
+        Ok(Self {
+            params,
+            network,
+            train: true,
+        })
+    }
+}
+
+impl Module for ResNetClassifier {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_rgb(input, "resnet")?;
+        let layers = Layers {
+            params: &self.params,
+            train: self.train,
+        };
+        self.network.classify(&layers, input)
+    }
+    l2l_plugin_api::parameters_in!(params);
+    fn set_train(&mut self, train: bool) {
+        self.train = train;
+    }
+}
+
+inventory::submit! { ComponentRegistration::task_model::<ResNetClassifier>("resnet", "ResNet-18/34/50 classifier (torchvision weight names)") }
+
+l2l_plugin_api::export_plugin!();

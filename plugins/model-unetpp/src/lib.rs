@@ -1,0 +1,108 @@
+//! l2l plugin `model-unetpp`: segmentation task models on a ResNet encoder — UNet++ (Zhou et al.,
+//! 2018; the published Raw-Drone model: ResNet-34 encoder, depth 5) and a plain UNet (Ronneberger et
+//! al., 2015) — built and named as segmentation_models_pytorch builds them, so its weights load.
+//!
+//! Input `[B, 3, H, W]` with H and W divisible by 2^encoder_stages; output logits `[B, classes, H, W]`
+//! (one channel for binary segmentation, the host's choice for datasets without class names).
+
+use l2l_nets::{load_initial_weights, DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
+use l2l_plugin_api::{
+    expect_rgb, BuildTaskModel, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tch::Tensor;
+
+/// Config of the `unetplusplus` and `unet` task models.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentationConfig {
+    /// The encoder's ResNet: 18, 34 or 50.
+    pub encoder: u32,
+    /// Encoder stages below the input (1..5).
+    pub encoder_stages: usize,
+    /// Channels of the decoder's levels, deepest first; one per encoder stage.
+    pub decoder_channels: Vec<i64>,
+    /// Initial weights (safetensors, segmentation_models_pytorch names).
+    pub weights: Option<PathBuf>,
+    /// Seed of the random initialisation.
+    pub seed: u64,
+}
+
+impl Default for SegmentationConfig {
+    fn default() -> Self {
+        Self {
+            encoder: 34,
+            encoder_stages: 5,
+            decoder_channels: vec![256, 128, 64, 32, 16],
+            weights: None,
+            seed: 0,
+        }
+    }
+}
+
+impl ComponentConfig for SegmentationConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("encoder", "the encoder's ResNet: 18, 34 or 50"),
+        ("encoder_stages", "encoder stages below the input, 1..5 (sides must divide by 2^stages)"),
+        ("decoder_channels", "channels of the decoder levels, deepest first, one per encoder stage"),
+        ("weights", "initial weights: safetensors with segmentation_models_pytorch's names"),
+        ("seed", "seed of the random initialisation"),
+    ];
+}
+
+/// A UNet-family segmentation network.
+pub struct Segmentation<const PLUS_PLUS: bool> {
+    params: ParameterSet,
+    network: UNet,
+    train: bool,
+}
+
+impl<const PLUS_PLUS: bool> BuildTaskModel for Segmentation<PLUS_PLUS> {
+    type Config = SegmentationConfig;
+
+    fn build(config: SegmentationConfig, num_classes: usize) -> PluginResult<Self> {
+        if num_classes == 0 {
+            return Err(PluginError::Config("a segmentation network needs at least 1 output channel".into()));
+        }
+        tch::manual_seed(config.seed as i64);
+        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages + 1, "encoder.")?;
+        let kind = if PLUS_PLUS { DecoderKind::UNetPlusPlus } else { DecoderKind::UNet };
+        let network = UNet::new(encoder, kind, config.decoder_channels.clone(), num_classes as i64)?;
+        let mut params = ParameterSet::new();
+        network.build(&mut ParameterBuilder { params: &mut params })?;
+        if let Some(path) = &config.weights {
+            load_initial_weights(&mut params, path, &["segmentation_head."])?;
+        }
+        Ok(Self {
+            params,
+            network,
+            train: true,
+        })
+    }
+}
+
+impl<const PLUS_PLUS: bool> Module for Segmentation<PLUS_PLUS> {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_rgb(input, if PLUS_PLUS { "unetplusplus" } else { "unet" })?;
+        let layers = Layers {
+            params: &self.params,
+            train: self.train,
+        };
+        self.network.forward(&layers, input)
+    }
+    l2l_plugin_api::parameters_in!(params);
+    fn set_train(&mut self, train: bool) {
+        self.train = train;
+    }
+}
+
+/// UNet++.
+pub type UNetPlusPlus = Segmentation<true>;
+/// Plain UNet.
+pub type PlainUNet = Segmentation<false>;
+
+inventory::submit! { ComponentRegistration::task_model::<UNetPlusPlus>("unetplusplus", "UNet++ on a ResNet encoder (segmentation)") }
+inventory::submit! { ComponentRegistration::task_model::<PlainUNet>("unet", "UNet on a ResNet encoder (segmentation)") }
+
+l2l_plugin_api::export_plugin!();

@@ -1,0 +1,119 @@
+//! l2l plugin `processor-nn`: the neural-network ISP of "From Lens to Logit" — instead of explicit
+//! stages, a UNet++ (ResNet-34 encoder of depth 3, decoder channels 256/128/64) maps the 2×2-packed raw
+//! (red, mean green, blue at half resolution) to RGB, followed by batch normalisation without affine
+//! parameters. Trained jointly with the task model (processing mode `neural_network`).
+//!
+//! Input: a mosaic `[B, 1, H, W]` (H and W divisible by 2^(stages+1)); output `[B, 3, H/2, W/2]`.
+
+use l2l_nets::{load_initial_weights, DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
+use l2l_plugin_api::{
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
+    PluginResult, RawMetadata,
+};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tch::Tensor;
+
+/// Config of the `processor_nn` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorConfig {
+    /// The encoder's ResNet: 18, 34 or 50.
+    pub encoder: u32,
+    /// Encoder stages below the input.
+    pub encoder_stages: usize,
+    /// Decoder channels, deepest first.
+    pub decoder_channels: Vec<i64>,
+    /// The mosaic's CFA layout.
+    pub cfa_pattern: CfaPattern,
+    /// Take the CFA layout from the camera metadata instead.
+    pub cfa_from_metadata: bool,
+    /// Initial weights (safetensors).
+    pub weights: Option<PathBuf>,
+    /// Seed of the random initialisation.
+    pub seed: u64,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            encoder: 34,
+            encoder_stages: 3,
+            decoder_channels: vec![256, 128, 64],
+            cfa_pattern: CfaPattern::Rggb,
+            cfa_from_metadata: false,
+            weights: None,
+            seed: 0,
+        }
+    }
+}
+
+impl ComponentConfig for ProcessorConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
+        ("encoder", "the encoder's ResNet: 18, 34 or 50"),
+        ("encoder_stages", "encoder stages below the input"),
+        ("decoder_channels", "decoder channels, deepest first, one per encoder stage"),
+        ("cfa_pattern", "CFA layout of the mosaic: RGGB, BGGR, GRBG or GBRG"),
+        ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata"),
+        ("weights", "initial weights (safetensors)"),
+        ("seed", "seed of the random initialisation"),
+    ];
+}
+
+/// The neural-network processor.
+pub struct NeuralProcessor {
+    params: ParameterSet,
+    network: UNet,
+    pattern: CfaPattern,
+    camera: CameraSource,
+    train: bool,
+}
+
+impl BuildStage for NeuralProcessor {
+    type Config = ProcessorConfig;
+
+    fn build(config: ProcessorConfig) -> PluginResult<Self> {
+        tch::manual_seed(config.seed as i64);
+        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages + 1, "encoder.")?;
+        let network = UNet::new(encoder, DecoderKind::UNetPlusPlus, config.decoder_channels.clone(), 3)?;
+        let mut params = ParameterSet::new();
+        let mut builder = ParameterBuilder { params: &mut params };
+        network.build(&mut builder)?;
+        builder.batch_norm("output_bn", 3, false)?;
+        if let Some(path) = &config.weights {
+            load_initial_weights(&mut params, path, &[])?;
+        }
+        Ok(Self {
+            params,
+            network,
+            pattern: config.cfa_pattern,
+            camera: CameraSource::new(config.cfa_from_metadata),
+            train: true,
+        })
+    }
+}
+
+impl Module for NeuralProcessor {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        expect_mosaic(input, "processor_nn")?;
+        let packed = l2l_ops::pack_cfa(input, self.camera.cfa_pattern_or("processor_nn", self.pattern)?, "processor_nn")?;
+        let layers = Layers {
+            params: &self.params,
+            train: self.train,
+        };
+        let rgb = self.network.forward(&layers, &packed)?;
+        layers.batch_norm(&rgb, "output_bn")
+    }
+    l2l_plugin_api::parameters_in!(params);
+    fn set_train(&mut self, train: bool) {
+        self.train = train;
+    }
+    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
+        self.camera.set(cameras);
+        Ok(())
+    }
+}
+
+inventory::submit! { ComponentRegistration::stage::<NeuralProcessor>("processor_nn", "neural-network ISP: UNet++ on the packed raw, output batch norm") }
+
+l2l_plugin_api::export_plugin!();
