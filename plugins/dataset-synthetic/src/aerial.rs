@@ -42,8 +42,9 @@ impl Road {
     }
 }
 
-/// Renders one scene; `car_probability` is the chance that it has cars at all.
-pub fn render(rng: &mut impl Rng, size: usize, car_probability: f64) -> AerialScene {
+/// Renders one scene; `car_probability` is the chance that it has cars at all, `car_scale` multiplies
+/// their size (1: a car is about an eighth of the image long).
+pub fn render(rng: &mut impl Rng, size: usize, car_probability: f64, car_scale: f32) -> AerialScene {
     let coarse = ValueNoise::new(rng, 4);
     let fine = ValueNoise::new(rng, 24);
     let mut canvas = Canvas::new(size, |x, y| {
@@ -80,14 +81,14 @@ pub fn render(rng: &mut impl Rng, size: usize, car_probability: f64) -> AerialSc
     let mut car_mask = vec![0u8; size * size];
     if rng.gen_bool(car_probability) {
         for _ in 0..rng.gen_range(1..5) {
-            draw_car(&mut canvas, &mut car_mask, rng, road.as_ref());
+            draw_car(&mut canvas, &mut car_mask, rng, road.as_ref(), car_scale);
         }
     }
     AerialScene { canvas, car_mask }
 }
 
-fn draw_car(canvas: &mut Canvas, mask: &mut [u8], rng: &mut impl Rng, road: Option<&Road>) {
-    let half = (rng.gen_range(0.05..0.07), rng.gen_range(0.022..0.03));
+fn draw_car(canvas: &mut Canvas, mask: &mut [u8], rng: &mut impl Rng, road: Option<&Road>, scale: f32) {
+    let half: (f32, f32) = (scale * rng.gen_range(0.05..0.07), scale * rng.gen_range(0.022..0.03));
     let (centre, angle) = match road {
         Some(road) if rng.gen_bool(0.7) => {
             let along = rng.gen_range(-0.4..0.4);

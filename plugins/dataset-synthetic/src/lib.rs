@@ -63,6 +63,8 @@ pub struct SyntheticConfig {
     pub noise: bool,
     /// aerial_cars: the chance that a scene has cars.
     pub car_probability: f64,
+    /// aerial_cars: car size multiplier (1: about an eighth of the image long).
+    pub car_scale: f32,
     /// The sensor's CFA layout.
     pub cfa_pattern: CfaPattern,
     /// Black level as a fraction of the white level, all CFA positions.
@@ -95,6 +97,7 @@ impl Default for SyntheticConfig {
             bit_depth: 12,
             noise: true,
             car_probability: 0.75,
+            car_scale: 1.0,
             cfa_pattern: CfaPattern::Rggb,
             black_level: 0.0625,
             white_balance: DRONE_WHITE_BALANCE,
@@ -115,6 +118,7 @@ impl ComponentConfig for SyntheticConfig {
         ("bit_depth", "quantisation bits, 8..16"),
         ("noise", "add Poisson shot and Gaussian read noise (false: the mean signal)"),
         ("car_probability", "aerial_cars: chance that a scene has cars"),
+        ("car_scale", "aerial_cars: car size multiplier (1: about an eighth of the image long)"),
         ("cfa_pattern", "sensor CFA: RGGB, BGGR, GRBG or GBRG"),
         ("black_level", "black level as a fraction of the white level"),
         ("white_balance", "gains R, G, B the ISP should apply"),
@@ -136,7 +140,7 @@ impl Synthetic {
         match self.config.task {
             Task::Cells => (cells::render(&mut rng, self.class_of(index), self.config.size).pixels, None),
             Task::AerialCars => {
-                let scene = aerial::render(&mut rng, self.config.size, self.config.car_probability);
+                let scene = aerial::render(&mut rng, self.config.size, self.config.car_probability, self.config.car_scale);
                 (scene.canvas.pixels, Some(scene.car_mask))
             }
         }
@@ -187,6 +191,9 @@ impl BuildDataset for Synthetic {
         }
         if config.white_balance.iter().any(|g| !(g.is_finite() && *g > 0.0)) {
             return bad(format!("white_balance gains must be positive, found {:?}", config.white_balance));
+        }
+        if !(config.car_scale > 0.0 && config.car_scale <= 5.0) {
+            return bad(format!("car_scale must be in (0, 5], found {}", config.car_scale));
         }
         if !(0.0..=1.0).contains(&config.car_probability) {
             return bad(format!("car_probability must be in [0, 1], found {}", config.car_probability));

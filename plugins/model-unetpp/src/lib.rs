@@ -66,7 +66,7 @@ impl<const PLUS_PLUS: bool> BuildTaskModel for Segmentation<PLUS_PLUS> {
             return Err(PluginError::Config("a segmentation network needs at least 1 output channel".into()));
         }
         tch::manual_seed(config.seed as i64);
-        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages + 1, "encoder.")?;
+        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages, "encoder.")?;
         let kind = if PLUS_PLUS { DecoderKind::UNetPlusPlus } else { DecoderKind::UNet };
         let network = UNet::new(encoder, kind, config.decoder_channels.clone(), num_classes as i64)?;
         let mut params = ParameterSet::new();

@@ -74,7 +74,7 @@ impl BuildStage for NeuralProcessor {
 
     fn build(config: ProcessorConfig) -> PluginResult<Self> {
         tch::manual_seed(config.seed as i64);
-        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages + 1, "encoder.")?;
+        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages, "encoder.")?;
         let network = UNet::new(encoder, DecoderKind::UNetPlusPlus, config.decoder_channels.clone(), 3)?;
         let mut params = ParameterSet::new();
         let mut builder = ParameterBuilder { params: &mut params };
