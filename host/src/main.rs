@@ -66,11 +66,18 @@ enum Command {
         #[arg(long, default_value = "auto")]
         device: String,
     },
-    /// Throughput of every stage and pipeline (MP/s, forward and forward+backward).
+    /// Throughput of every stage and pipeline (MP/s, forward and forward+backward), or of a task
+    /// model's training step.
     Bench {
         /// Pipeline configs to measure.
-        #[arg(long, required = true, num_args = 1..)]
+        #[arg(long, num_args = 1.., required_unless_present = "task_model")]
         pipelines: Vec<PathBuf>,
+        /// A config whose [task_model] to time: one training step (forward, cross-entropy, backward, Adam).
+        #[arg(long)]
+        task_model: Option<PathBuf>,
+        /// Classes of the task model's head.
+        #[arg(long, default_value_t = 9)]
+        classes: usize,
         /// Image side in pixels.
         #[arg(long, default_value_t = 256)]
         size: i64,
@@ -301,6 +308,8 @@ fn execute(command: Command) -> Result<()> {
         }
         Command::Bench {
             pipelines,
+            task_model,
+            classes,
             size,
             batch,
             iterations,
@@ -318,6 +327,16 @@ fn execute(command: Command) -> Result<()> {
                 options.device,
                 tch::get_num_threads()
             );
+            if let Some(config) = task_model {
+                let loaded = config::load(&config, &[])?;
+                let registry = Registry::discover(&loaded.plugin_dirs());
+                let spec = loaded
+                    .task_model_spec()?
+                    .ok_or_else(|| anyhow!("{}: no [task_model] table", config.display()))?;
+                let ms = l2l_host::bench::bench_task_model(&registry, &spec, classes, &options)?;
+                println!("task model `{}` training step: {ms:.1} ms ({:.1} images/s)", spec.kind, batch as f64 / ms * 1e3);
+                return Ok(());
+            }
             let rows = l2l_host::bench::bench(&pipelines, &options)?;
             print!("{}", l2l_host::bench::format_table(&rows));
             if let Some(path) = json {

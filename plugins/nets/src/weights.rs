@@ -6,7 +6,9 @@ use tch::Tensor;
 
 /// Loads every tensor of `path` whose name the set holds; a tensor of another shape is an error naming
 /// it, except those whose name starts with one of `reinitialised` (a classifier head for another
-/// class count), which keep their fresh values. PyTorch's `num_batches_tracked` counters are ignored.
+/// class count), which keep their fresh values. PyTorch's `num_batches_tracked` counters are ignored, and
+/// so are encoder layers the network does not build (segmentation_models_pytorch keeps the ResNet
+/// layers below its `encoder_depth` in its state, unused).
 /// Returns the names loaded.
 pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, reinitialised: &[&str]) -> PluginResult<Vec<String>> {
     let tensors = Tensor::read_safetensors(path)
@@ -18,6 +20,7 @@ pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, reinitialise
             continue;
         }
         match params.get(&name) {
+            Err(_) if name.starts_with("encoder.layer") => {}
             Err(_) => unknown.push(name),
             Ok(current) if current.size() != tensor.size() => {
                 if !reinitialised.iter().any(|prefix| name.starts_with(prefix)) {
