@@ -25,7 +25,7 @@ fn pack_puts_each_cfa_block_into_one_rgb_pixel() {
         .forward(&Tensor::zeros([1, 1, 3, 4], (Kind::Double, Device::Cpu)))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("expected even height and width"), "{err}");
+    assert!(err.contains("with even height and width"), "{err}");
 }
 
 #[test]
