@@ -142,6 +142,34 @@ pub enum JobConfig {
     },
     /// Train the task model (and the processing, by `mode`) on the dataset; see [`TrainConfig`].
     Train(TrainConfig),
+    /// Train behind each of several pipelines and test every model behind every pipeline.
+    DriftSynthesis(DriftSynthesisConfig),
+}
+
+/// A drift-synthesis experiment: `[job] kind = "drift_synthesis"`, the pipelines, and `[job.train]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSynthesisConfig {
+    /// Pipeline configs to train behind (relative to this config).
+    pub pipelines: Vec<PathBuf>,
+    /// Pipeline configs to test behind (default: the training pipelines).
+    #[serde(default)]
+    pub test_pipelines: Vec<PathBuf>,
+    /// The metric of the matrices (default: accuracy, or iou for segmentation).
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// How each model trains (its `mode` is taken as `static`).
+    pub train: TrainConfig,
+    /// Parent of the experiment directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// The experiment directory is named `NAME-N`.
+    #[serde(default = "default_drift_name")]
+    pub name: String,
+}
+
+fn default_drift_name() -> String {
+    "drift-synthesis".into()
 }
 
 /// How the processing takes part in training.
@@ -346,7 +374,7 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 }
 
 /// Reads one config file with its `include`s merged in (at most 8 levels deep).
-fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
+pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
     if depth > 8 {
         bail!("config {}: includes nest more than 8 levels (a cycle?)", path.display());
     }

@@ -1,7 +1,7 @@
 //! The l2l host: finds and loads plugins, assembles pipelines from configs and runs jobs on them.
 //!
-//! Modules depend one way: `config` → `plugins` → `data`, `datasets`, `pipeline` → `train` → `run`,
-//! `export`, `bench`; `imageio`, `tracking` and `chart` are leaves. The binary (`main.rs`) only parses the command line and wires these together.
+//! Modules depend one way: `config` → `plugins` → `data`, `datasets`, `pipeline` → `train` →
+//! `experiments` → `run`, `export`, `bench`; `imageio`, `tracking` and `chart` are leaves. The binary (`main.rs`) only parses the command line and wires these together.
 //!
 //! Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).
 
@@ -10,6 +10,7 @@ pub mod chart;
 pub mod config;
 pub mod data;
 pub mod datasets;
+pub mod experiments;
 pub mod export;
 pub mod imageio;
 pub mod pipeline;

@@ -276,6 +276,56 @@ pub fn plot_learning_curves(path: &Path, rows: &[MetricsRow], metrics: &[&str]) 
     write_image(path, &image, 8)
 }
 
+/// A heatmap of `values` (rows × columns, `None` drawn grey) with the value in every cell and the row
+/// and column names, as a PNG.
+pub fn plot_heatmap(path: &Path, title: &str, rows: &[String], columns: &[String], values: &[Vec<Option<f64>>]) -> Result<()> {
+    use plotters::prelude::*;
+    ensure_font();
+    let longest = |names: &[String]| names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as i32;
+    let (left, top, cell) = (20 + 7 * longest(rows), 40 + 7 * longest(columns), 70i32);
+    let width = (left + cell * columns.len() as i32 + 20).max(400) as u32;
+    let height = (top + cell * rows.len() as i32 + 20) as u32;
+    let mut bytes = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        root.draw(&Text::new(title.to_string(), (10, 10), ("sans-serif", 20).into_font()))?;
+        let present: Vec<f64> = values.iter().flatten().flatten().copied().collect();
+        let (low, high) = present.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let span = if high > low { high - low } else { 1.0 };
+        for (i, name) in rows.iter().enumerate() {
+            let y = top + cell * i as i32;
+            root.draw(&Text::new(name.clone(), (5, y + cell / 2 - 6), ("sans-serif", 12).into_font()))?;
+            for (j, value) in values[i].iter().enumerate() {
+                let x = left + cell * j as i32;
+                let colour = match value {
+                    Some(v) => {
+                        let t = (v - low) / span;
+                        RGBColor((40.0 + 200.0 * t) as u8, (60.0 + 140.0 * t) as u8, (140.0 - 100.0 * t) as u8)
+                    }
+                    None => RGBColor(200, 200, 200),
+                };
+                root.draw(&Rectangle::new([(x, y), (x + cell - 2, y + cell - 2)], colour.filled()))?;
+                if let Some(v) = value {
+                    root.draw(&Text::new(format!("{v:.3}"), (x + 10, y + cell / 2 - 6), ("sans-serif", 13).into_font().color(&WHITE)))?;
+                }
+            }
+        }
+        for (j, name) in columns.iter().enumerate() {
+            let x = left + cell * j as i32 + cell / 2;
+            let style = ("sans-serif", 12).into_font().transform(FontTransform::Rotate270);
+            root.draw(&Text::new(name.clone(), (x - 6, top - 5), style))?;
+        }
+        root.present()?;
+    }
+    let image = Tensor::from_slice(&bytes)
+        .f_view([height as i64, width as i64, 3])?
+        .f_permute([2, 0, 1])?
+        .f_to_kind(Kind::Float)?
+        .f_div_scalar(255.0)?;
+    write_image(path, &image, 8)
+}
+
 /// Registers DejaVu Sans (or another system TrueType font) as plotters' sans-serif once; without one
 /// the charts are drawn without text.
 fn ensure_font() {

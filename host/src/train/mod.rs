@@ -69,14 +69,8 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, config: &TrainConfig, r
     }
     let device = loaded.device()?;
     let dataset = Arc::new(datasets::open(registry, &datasets::spec(loaded)?, &[])?);
-    let task = match dataset.class_names() {
-        Some(names) => Task::Classification { class_names: names.to_vec() },
-        None => Task::Segmentation,
-    };
-    let splits = match dataset.labels()? {
-        Some(labels) => data::stratified_splits(&labels, config.n_splits, config.train_size, config.seed)?,
-        None => data::shuffle_splits(dataset.len(), config.n_splits, config.train_size, config.seed)?,
-    };
+    let task = task_of(&dataset);
+    let splits = splits_of(&dataset, config)?;
     let model_spec = loaded
         .task_model_spec()?
         .ok_or_else(|| anyhow!("config {}: a train job needs a [task_model] table (e.g. kind = \"resnet\")", loaded.path.display()))?;
@@ -117,6 +111,7 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, config: &TrainConfig, r
                 let main = if matches!(task, Task::Segmentation) { "iou" } else { "accuracy" };
                 tracking::plot_learning_curves(&run_dir.join("learning_curves.png"), &progress.history, &["loss", main])?;
             }
+            checkpoint::save(&run_dir.join("checkpoints").join(format!("fold{fold}.safetensors")), &trainer.state()?)?;
             progress.epochs_done = 0;
         }
         progress.fold = splits.len();
@@ -125,6 +120,22 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, config: &TrainConfig, r
     mlflow.finish(result.is_ok())?;
     result?;
     Ok(run_dir)
+}
+
+/// The task a dataset poses.
+pub fn task_of(dataset: &RemoteDataset) -> Task {
+    match dataset.class_names() {
+        Some(names) => Task::Classification { class_names: names.to_vec() },
+        None => Task::Segmentation,
+    }
+}
+
+/// The folds a training with `config` uses: stratified for classification, plain for segmentation.
+pub fn splits_of(dataset: &RemoteDataset, config: &TrainConfig) -> Result<Vec<Split>> {
+    match dataset.labels()? {
+        Some(labels) => data::stratified_splits(&labels, config.n_splits, config.train_size, config.seed),
+        None => data::shuffle_splits(dataset.len(), config.n_splits, config.train_size, config.seed),
+    }
 }
 
 /// Writes the run's config, `run.json`, and files it in the MLflow store.
@@ -202,6 +213,41 @@ fn write_summary(dir: &Path, history: &[MetricsRow], folds: usize, epochs: usize
     }
     let summary = serde_json::json!({ "folds": folds, "epochs": epochs, "final_validation": last, "mean_final_validation": mean });
     crate::imageio::write_atomically(&dir.join("summary.json"), |out| Ok(serde_json::to_writer_pretty(out, &summary)?))
+}
+
+/// A change applied to processed images before the task model sees them (a corruption).
+pub type ImageTransform<'t> = &'t dyn Fn(&Tensor) -> Result<Tensor>;
+
+/// Evaluates `model` behind `processing` on the samples `indices` without gradient (both must be in
+/// evaluation mode), `transform` applied between them when given.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    processing: &mut Pipeline,
+    model: &mut RemoteModule,
+    dataset: &Arc<RemoteDataset>,
+    indices: &[usize],
+    task: &Task,
+    options: &LoaderOptions,
+    device: Device,
+    transform: Option<ImageTransform<'_>>,
+) -> Result<Accumulator> {
+    let mut accumulator = Accumulator::new(task);
+    for batch in Loader::new(dataset.clone(), indices.to_vec(), options)? {
+        let batch = batch?;
+        let raw = batch.raw.f_to_device(device)?;
+        let target = batch.target.f_to_device(device)?;
+        tch::no_grad(|| -> Result<()> {
+            processing.set_camera(&batch.cameras)?;
+            let mut processed = processing.forward(&raw)?;
+            if let Some(transform) = transform {
+                processed = transform(&processed)?;
+            }
+            let logits = model.forward(&processed)?;
+            let loss = metrics::loss(task, &logits, &target)?;
+            accumulator.add(&logits, &target, loss.f_double_value(&[])?)
+        })?;
+    }
+    Ok(accumulator)
 }
 
 /// One fold's processing, task model and optimiser.
@@ -376,20 +422,7 @@ impl<'a> Trainer<'a> {
     fn validate(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], workers: usize) -> Result<Accumulator> {
         self.set_train(false)?;
         let options = LoaderOptions { batch_size: self.config.batch_size, workers, ..Default::default() };
-        let mut accumulator = Accumulator::new(&self.task);
-        for batch in Loader::new(dataset.clone(), indices.to_vec(), &options)? {
-            let batch = batch?;
-            let raw = batch.raw.f_to_device(self.device)?;
-            let target = self.targets(&batch)?;
-            tch::no_grad(|| -> Result<()> {
-                self.processing.set_camera(&batch.cameras)?;
-                let processed = self.processing.forward(&raw)?;
-                let logits = self.model.forward(&processed)?;
-                let loss = metrics::loss(&self.task, &logits, &target)?;
-                accumulator.add(&logits, &target, loss.f_double_value(&[])?)
-            })?;
-        }
-        Ok(accumulator)
+        evaluate(&mut self.processing, &mut self.model, dataset, indices, &self.task, &options, self.device, None)
     }
 
     /// Grids for the tracked samples: every stage's output, the task loss's gradient at every stage,
