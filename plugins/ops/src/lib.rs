@@ -140,6 +140,42 @@ pub fn pack_cfa(input: &Tensor, pattern: CfaPattern, stage: &str) -> PluginResul
     mix_channels(&input.f_pixel_unshuffle(2)?, &weights)
 }
 
+/// Mean structural similarity of two image batches `[B, C, H, W]` with values in [0, 1] (Wang et al.,
+/// "Image Quality Assessment: From Error Visibility to Structural Similarity", 2004): an 11×11 Gaussian
+/// window of σ = 1.5, C1 = 0.01², C2 = 0.03², population covariances, averaged over every window that
+/// lies inside the image and over channels and samples — scikit-image's `structural_similarity` with
+/// `gaussian_weights=True, use_sample_covariance=False, data_range=1`. Differentiable in both.
+pub fn ssim(a: &Tensor, b: &Tensor) -> PluginResult<Tensor> {
+    let size = a.size();
+    if size.len() != 4 || b.size() != size || size[2] < 11 || size[3] < 11 {
+        return Err(PluginError::Input(format!(
+            "ssim: expected two batches [B, C, H, W] of one size, at least 11×11, found {:?} and {:?}",
+            size,
+            b.size()
+        )));
+    }
+    let channels = size[1];
+    let line = gaussian_kernel(&Tensor::from(1.5f64).f_to_kind(a.kind())?.f_to_device(a.device())?, 5)?;
+    let window = line
+        .f_unsqueeze(1)?
+        .f_matmul(&line.f_unsqueeze(0)?)?
+        .f_expand([channels, 1, 11, 11], false)?
+        .f_contiguous()?;
+    let filter = |x: &Tensor| x.f_conv2d::<Tensor>(&window, None, [1, 1], [0, 0], [1, 1], channels);
+    let (mu_a, mu_b) = (filter(a)?, filter(b)?);
+    let var_a = filter(&a.f_square()?)?.f_sub(&mu_a.f_square()?)?;
+    let var_b = filter(&b.f_square()?)?.f_sub(&mu_b.f_square()?)?;
+    let covariance = filter(&a.f_mul(b)?)?.f_sub(&mu_a.f_mul(&mu_b)?)?;
+    let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
+    let numerator = mu_a.f_mul(&mu_b)?.f_mul_scalar(2.0)?.f_add_scalar(c1)?.f_mul(&covariance.f_mul_scalar(2.0)?.f_add_scalar(c2)?)?;
+    let denominator = mu_a
+        .f_square()?
+        .f_add(&mu_b.f_square()?)?
+        .f_add_scalar(c1)?
+        .f_mul(&var_a.f_add(&var_b)?.f_add_scalar(c2)?)?;
+    Ok(numerator.f_div(&denominator)?.f_mean(a.kind())?)
+}
+
 /// Whether libtorch records operations for autograd on this thread (false inside `no_grad`, as when
 /// the host exports or evaluates): stages may then take cheaper paths that need no gradient.
 pub fn grad_enabled() -> bool {
