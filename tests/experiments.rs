@@ -34,3 +34,36 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("Mean drop under pipeline drift") && report.contains("1.000"), "{report}");
 }
+
+/// The frozen model's accuracy falls under an attack on the white balance alone, while the output
+/// stays similar to the default (SSIM ≥ 0.9), and nothing but the white balance changes.
+#[test]
+fn forensics_breaks_a_frozen_model_with_a_close_processing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = workspace_root().join("configs/pipelines/parametrized.toml");
+    let config = format!(
+        "device = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 64\nsize = 64\n\n\
+         [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"forensics\"\npipeline = {pipeline:?}\n\
+         groups = [\"white_balance\"]\nsteps = 30\nlr = 0.01\nsamples = 16\n\n[job.train]\nmode = \"static\"\nepochs = 10\n\
+         batch_size = 8\ntrain_size = 0.75\ntracked_samples = 0\naugmentation = \"weak\"\nworkers = 2\n"
+    );
+    std::fs::write(dir.path().join("forensics.toml"), config).unwrap();
+    let out = run_host(&["run", "forensics.toml"], None, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = dir.path().join("runs/forensics-1");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let group = &results["groups"][0];
+    let (default, adversarial, ssim) = (
+        group["default_metric"].as_f64().unwrap(),
+        group["adversarial_metric"].as_f64().unwrap(),
+        group["ssim"].as_f64().unwrap(),
+    );
+    assert!(adversarial < default, "accuracy {default} → {adversarial}");
+    assert!(ssim >= 0.9, "SSIM {ssim}");
+    let changed: Vec<&str> = group["changed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(changed, ["white_balance.gains"]);
+    assert!(results["stage_gradients"].as_array().unwrap().len() >= 10);
+    for file in ["report.md", "forensics.png", "stage_gradients.png"] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+}

@@ -4,19 +4,25 @@
 //!   model behind every pipeline; the matrix of the metric (mean ± std over folds) and the drop matrix
 //!   (diagonal minus entry) show how much a change of processing costs the model.
 //!
+//! - **drift forensics** (`forensics`): a model trained behind a parametrized pipeline at its defaults is
+//!   frozen; the pipeline's parameters (all, or one stage's) are searched for values that raise the
+//!   task loss while the output stays close to the default output: −task_loss + w · (1 − SSIM).
+//!
 //! Results go to a new experiment directory: `results.json`, PNG plots and `report.md`.
 
-use crate::config::{self, DriftSynthesisConfig, LoadedConfig, ProcessingMode};
-use crate::data::LoaderOptions;
+use crate::config::{self, Distance, DriftSynthesisConfig, ForensicsConfig, LoadedConfig, ProcessingMode};
+use crate::data::{Loader, LoaderOptions};
 use crate::datasets;
 use crate::pipeline::Pipeline;
-use crate::plugins::Registry;
+use crate::plugins::{Registry, RemoteModule};
 use crate::tracking;
+use crate::train::metrics::Task;
 use crate::train::{self, checkpoint};
 use anyhow::{anyhow, bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tch::Tensor;
 
 /// A matrix of a metric over folds: rows = training pipeline, columns = test pipeline.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -109,8 +115,8 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
     let dataset = Arc::new(datasets::open(registry, &datasets::spec(loaded)?, &[])?);
     let task = train::task_of(&dataset);
     let metric = job.metric.clone().unwrap_or_else(|| match task {
-        train::metrics::Task::Segmentation => "iou".into(),
-        train::metrics::Task::Classification { .. } => "accuracy".into(),
+        Task::Segmentation => "iou".into(),
+        Task::Classification { .. } => "accuracy".into(),
     });
     let splits = train::splits_of(&dataset, &train_config)?;
     let model_spec = loaded
@@ -130,15 +136,7 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
         tracing::info!("drift synthesis: training behind {}", stem(path));
         let run = train::train(&variant, registry, &config::TrainConfig { name: stem(path), ..train_config.clone() }, None)?;
         for (fold, split) in splits.iter().enumerate() {
-            let state = checkpoint::load(&run.join("checkpoints").join(format!("fold{fold}.safetensors")))?;
-            let classes = match &task {
-                train::metrics::Task::Classification { class_names } => class_names.len(),
-                train::metrics::Task::Segmentation => 1,
-            };
-            let mut model = registry.build_task_model(&model_spec.kind, model_spec.plugin.as_deref(), &model_spec.config_text, classes, "task model")?;
-            model.to(device, tch::Kind::Float)?;
-            model.load_state(checkpoint::section(&state, "task_model"))?;
-            model.set_train(false)?;
+            let mut model = trained_model(registry, &model_spec, &task, &run, fold, device)?;
             let options = LoaderOptions { batch_size: train_config.batch_size, ..Default::default() };
             for (j, test) in tests.iter_mut().enumerate() {
                 let result = train::evaluate(test, &mut model, &dataset, &split.validation, &task, &options, device, None)?;
@@ -164,6 +162,210 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
     };
     write_drift_report(&dir, &matrix)?;
     Ok(dir)
+}
+
+/// The task model a training run left for `fold`, in evaluation mode on `device`.
+fn trained_model(
+    registry: &Registry,
+    spec: &config::ComponentSpec,
+    task: &Task,
+    run: &Path,
+    fold: usize,
+    device: tch::Device,
+) -> Result<RemoteModule> {
+    let state = checkpoint::load(&run.join("checkpoints").join(format!("fold{fold}.safetensors")))?;
+    let classes = match task {
+        Task::Classification { class_names } => class_names.len(),
+        Task::Segmentation => 1,
+    };
+    let mut model = registry.build_task_model(&spec.kind, spec.plugin.as_deref(), &spec.config_text, classes, "task model")?;
+    model.to(device, tch::Kind::Float)?;
+    model.load_state(checkpoint::section(&state, "task_model"))?;
+    model.set_train(false)?;
+    Ok(model)
+}
+
+/// What one forensics search found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ForensicsResult {
+    /// The attacked group (`all` or a stage name).
+    pub group: String,
+    /// The metric behind the default processing.
+    pub default_metric: f64,
+    /// The metric behind the adversarial processing.
+    pub adversarial_metric: f64,
+    /// SSIM of the adversarial output to the default output.
+    pub ssim: f64,
+    /// The attacked parameters' values before and after.
+    pub parameters: Vec<(String, Vec<f64>, Vec<f64>)>,
+    /// Every tensor of the processing (parameters and buffers) whose value the search changed.
+    pub changed: Vec<String>,
+}
+
+/// Runs a drift-forensics experiment: trains a model behind the pipeline at its defaults, then for every
+/// group searches the group's parameters (Adam) for values that raise the frozen model's task loss while
+/// the output stays close to the default output; returns the experiment directory.
+pub fn forensics(loaded: &LoadedConfig, registry: &Registry, job: &ForensicsConfig) -> Result<PathBuf> {
+    let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
+    let pipeline_path = loaded.resolve(&job.pipeline);
+    let train_config = config::TrainConfig {
+        mode: ProcessingMode::Static,
+        output_dir: dir.join("training"),
+        n_splits: 1,
+        ..job.train.clone()
+    };
+    let variant = with_pipeline(loaded, &pipeline_path, &train_config)?;
+    let run = train::train(&variant, registry, &train_config, None)?;
+    let device = loaded.device()?;
+    let dataset = Arc::new(datasets::open(registry, &datasets::spec(loaded)?, &[])?);
+    let task = train::task_of(&dataset);
+    let metric = match task {
+        Task::Segmentation => "iou",
+        Task::Classification { .. } => "accuracy",
+    };
+    let split = &train::splits_of(&dataset, &train_config)?[0];
+    let indices: Vec<usize> = split.validation.iter().copied().take(job.samples.max(1)).collect();
+    let model_spec = loaded.task_model_spec()?.ok_or_else(|| anyhow!("forensics needs a [task_model] table"))?;
+    let mut model = trained_model(registry, &model_spec, &task, &run, 0, device)?;
+    let specs = variant.stage_specs()?;
+    let options = LoaderOptions { batch_size: indices.len(), workers: 1, prefetch: 1, ..Default::default() };
+    let batch = Loader::new(dataset.clone(), indices.clone(), &options)?
+        .next()
+        .ok_or_else(|| anyhow!("no samples to attack"))??;
+    let raw = batch.raw.f_to_device(device)?;
+    let target = batch.target.f_to_device(device)?;
+    let evaluate = |pipeline: &mut Pipeline, model: &mut RemoteModule| -> Result<(f64, Tensor)> {
+        tch::no_grad(|| -> Result<(f64, Tensor)> {
+            pipeline.set_camera(&batch.cameras)?;
+            let output = pipeline.forward(&raw)?;
+            let logits = model.forward(&output)?;
+            let mut accumulator = train::metrics::Accumulator::new(&task);
+            accumulator.add(&logits, &target, 0.0)?;
+            Ok((accumulator.finish()[metric], output))
+        })
+    };
+    let mut default = Pipeline::build(registry, &specs, device)?;
+    default.set_train(false)?;
+    let (default_metric, default_output) = evaluate(&mut default, &mut model)?;
+    // the default output's range, so that SSIM compares images in [0, 1] whatever the pipeline ends with
+    let (low, high) = (default_output.f_min()?, default_output.f_max()?);
+    let span = high.f_sub(&low)?.f_clamp_min(1e-12)?;
+    let unit = |t: &Tensor| -> Result<Tensor> { Ok(t.f_sub(&low)?.f_div(&span)?) };
+    let reference = unit(&default_output)?;
+
+    let gradients = stage_gradients(&mut default, &mut model, &raw, &target, &task, &batch.cameras)?;
+    let mut results = Vec::new();
+    for group in &job.groups {
+        let mut pipeline = Pipeline::build(registry, &specs, device)?;
+        pipeline.set_train(false)?;
+        pipeline.set_camera(&batch.cameras)?;
+        let attacked: Vec<_> = pipeline
+            .parameters()?
+            .into_iter()
+            .filter(|p| p.trainable && (group == "all" || p.name.starts_with(&format!("{group}."))))
+            .collect();
+        if attacked.is_empty() {
+            bail!("config key `job.groups`: `{group}` names no learnable parameter of {} (stages: {})", pipeline_path.display(), specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
+        }
+        let state_before = pipeline.state()?;
+        let before: Vec<Vec<f64>> = attacked.iter().map(|p| Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?).map_err(Into::into)).collect::<Result<_>>()?;
+        let mut adam = train::optim::Adam::new(vec![train::optim::ParameterGroup { parameters: attacked.iter().map(|p| p.tensor.shallow_clone()).collect(), lr: job.lr }], 0.0)?;
+        for _ in 0..job.steps {
+            let output = pipeline.forward(&raw)?;
+            let logits = model.forward(&output)?;
+            let task_loss = train::metrics::loss(&task, &logits, &target)?;
+            let distance = match job.distance {
+                Distance::Ssim => l2l_ops::ssim(&unit(&output)?, &reference)?.f_neg()?.f_add_scalar(1.0)?,
+                Distance::L2 => unit(&output)?.f_sub(&reference)?.f_square()?.f_mean(tch::Kind::Float)?,
+            };
+            let objective = task_loss.f_neg()?.f_add(&distance.f_mul_scalar(job.similarity_weight)?)?;
+            adam.zero_grad();
+            objective.f_backward()?;
+            adam.step()?;
+        }
+        let (adversarial_metric, output) = evaluate(&mut pipeline, &mut model)?;
+        let ssim = tch::no_grad(|| -> Result<f64> { Ok(l2l_ops::ssim(&unit(&output)?, &reference)?.f_double_value(&[])?) })?;
+        let parameters = attacked
+            .iter()
+            .zip(before)
+            .map(|(p, before)| Ok((p.name.clone(), before, Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let changed = pipeline
+            .state()?
+            .iter()
+            .zip(&state_before)
+            .filter(|((_, after), (_, before))| !after.allclose(before, 0.0, 0.0, false))
+            .map(|((name, _), _)| name.clone())
+            .collect();
+        tracing::info!("forensics `{group}`: {metric} {default_metric:.3} → {adversarial_metric:.3}, SSIM {ssim:.3}");
+        results.push(ForensicsResult { group: group.clone(), default_metric, adversarial_metric, ssim, parameters, changed });
+    }
+    write_forensics_report(&dir, metric, &results, &gradients)?;
+    Ok(dir)
+}
+
+/// Mean |∂ task loss / ∂ stage output| for every stage (where the model is most sensitive).
+fn stage_gradients(
+    pipeline: &mut Pipeline,
+    model: &mut RemoteModule,
+    raw: &Tensor,
+    target: &Tensor,
+    task: &Task,
+    cameras: &[l2l_plugin_api::RawMetadata],
+) -> Result<Vec<(String, f64)>> {
+    pipeline.set_camera(cameras)?;
+    let input = raw.f_detach()?.f_set_requires_grad(true)?;
+    let outputs = pipeline.forward_traced(&input, |_| {})?;
+    let last = outputs.last().map(|o| o.output.shallow_clone()).unwrap_or(input.shallow_clone());
+    let loss = train::metrics::loss(task, &model.forward(&last)?, target)?;
+    let tensors: Vec<Tensor> = outputs.iter().map(|o| o.output.shallow_clone()).collect();
+    let grads = Tensor::run_backward(&[&loss], &tensors, false, false);
+    outputs
+        .iter()
+        .zip(grads)
+        .map(|(o, g)| Ok((o.name.clone(), g.f_abs()?.f_mean(tch::Kind::Double)?.f_double_value(&[])?)))
+        .collect()
+}
+
+/// `results.json`, `forensics.png`, `stage_gradients.png` and `report.md`.
+fn write_forensics_report(dir: &Path, metric: &str, results: &[ForensicsResult], gradients: &[(String, f64)]) -> Result<()> {
+    let json = serde_json::json!({ "metric": metric, "groups": results, "stage_gradients": gradients });
+    crate::imageio::write_atomically(&dir.join("results.json"), |out| Ok(serde_json::to_writer_pretty(out, &json)?))?;
+    let labels: Vec<String> = results.iter().map(|r| r.group.clone()).collect();
+    tracking::plot_bars(
+        &dir.join("forensics.png"),
+        &format!("{metric}: default vs adversarial processing, and SSIM reached"),
+        &labels,
+        &[
+            ("default", results.iter().map(|r| r.default_metric).collect()),
+            ("adversarial", results.iter().map(|r| r.adversarial_metric).collect()),
+            ("SSIM", results.iter().map(|r| r.ssim).collect()),
+        ],
+    )?;
+    tracking::plot_bars(
+        &dir.join("stage_gradients.png"),
+        "mean |∂ task loss / ∂ stage output|",
+        &gradients.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        &[("gradient", gradients.iter().map(|(_, g)| *g).collect())],
+    )?;
+    let mut md = String::from("# Drift forensics\n\nThe task model is frozen; each group's parameters are searched (Adam) to raise its task loss while the processing's output stays close to the default output.\n\n![forensics](forensics.png)\n\n");
+    let _ = writeln!(md, "| group | {metric} (default) | {metric} (adversarial) | drop | SSIM to default |");
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for r in results {
+        let _ = writeln!(md, "| {} | {:.3} | {:.3} | {:.3} | {:.3} |", r.group, r.default_metric, r.adversarial_metric, r.default_metric - r.adversarial_metric, r.ssim);
+    }
+    let _ = writeln!(md, "\n## Adversarial parameter values\n");
+    for r in results {
+        for (name, before, after) in &r.parameters {
+            let show = |v: &Vec<f64>| if v.len() <= 9 { format!("{:?}", v.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>()) } else { format!("{} values", v.len()) };
+            let _ = writeln!(md, "- `{}` / `{name}`: {} → {}", r.group, show(before), show(after));
+        }
+    }
+    let _ = writeln!(md, "\n## Where the model is most sensitive\n\n![stage gradients](stage_gradients.png)\n");
+    for (name, g) in gradients {
+        let _ = writeln!(md, "- `{name}`: {g:.3e}");
+    }
+    crate::imageio::write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
 }
 
 /// `results.json`, `drift_matrix.png`, `drop_matrix.png` and `report.md`.

@@ -77,6 +77,7 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
         JobConfig::Pipeline { output_dir, name } => run_pipeline(loaded, registry, output_dir, name),
         JobConfig::Train(train) => crate::train::train(loaded, registry, train, None),
         JobConfig::DriftSynthesis(job) => crate::experiments::drift_synthesis(loaded, registry, job),
+        JobConfig::Forensics(job) => crate::experiments::forensics(loaded, registry, job),
     }
 }
 

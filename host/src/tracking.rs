@@ -326,6 +326,53 @@ pub fn plot_heatmap(path: &Path, title: &str, rows: &[String], columns: &[String
     write_image(path, &image, 8)
 }
 
+/// A grouped bar chart: for every label, one bar per series, as a PNG.
+pub fn plot_bars(path: &Path, title: &str, labels: &[String], series: &[(&str, Vec<f64>)]) -> Result<()> {
+    use plotters::prelude::*;
+    ensure_font();
+    let (width, height) = ((120 + 90 * labels.len().max(1) * series.len().max(1)).clamp(500, 1800) as u32, 420u32);
+    let mut bytes = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let high = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0f64, f64::max);
+        let low = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0f64, f64::min);
+        let slots = labels.len() * (series.len() + 1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(60)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0..slots.max(1), low..(if high > low { high * 1.05 } else { low + 1.0 }))?;
+        let names = labels.to_vec();
+        let per = series.len() + 1;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(slots.max(1))
+            .x_label_formatter(&move |x| if x % per == per / 2 { names.get(x / per).cloned().unwrap_or_default() } else { String::new() })
+            .draw()?;
+        for (s, (name, values)) in series.iter().enumerate() {
+            let colour = Palette99::pick(s).to_rgba();
+            chart
+                .draw_series(values.iter().enumerate().map(|(i, v)| {
+                    let x = i * per + s;
+                    Rectangle::new([(x, 0.0), (x + 1, *v)], colour.filled())
+                }))?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        root.present()?;
+    }
+    let image = Tensor::from_slice(&bytes)
+        .f_view([height as i64, width as i64, 3])?
+        .f_permute([2, 0, 1])?
+        .f_to_kind(Kind::Float)?
+        .f_div_scalar(255.0)?;
+    write_image(path, &image, 8)
+}
+
 /// Registers DejaVu Sans (or another system TrueType font) as plotters' sans-serif once; without one
 /// the charts are drawn without text.
 fn ensure_font() {
