@@ -67,3 +67,37 @@ fn forensics_breaks_a_frozen_model_with_a_close_processing() {
         assert!(run.join(file).is_file(), "{file} missing");
     }
 }
+
+/// Joint training moves the processing's parameters, and every mode's curve has a point per epoch.
+#[test]
+fn optimisation_moves_the_processing_and_draws_every_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = workspace_root().join("configs/pipelines");
+    let config = format!(
+        "device = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 32\nsize = 64\n\n\
+         [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"optimisation\"\nmodes = [\"parametrized\", \"static\"]\n\
+         static_pipeline = {:?}\nparametrized_pipeline = {:?}\n\n[job.train]\nmode = \"static\"\nepochs = 2\nbatch_size = 8\n\
+         n_splits = 2\ntrain_size = 0.75\ntracked_samples = 0\nworkers = 2\n",
+        pipelines.join("bilinear_sharpening_filter_median_denoising.toml"),
+        pipelines.join("parametrized.toml")
+    );
+    std::fs::write(dir.path().join("optimisation.toml"), config).unwrap();
+    let out = run_host(&["run", "optimisation.toml"], None, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = dir.path().join("runs/optimisation-1");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let curves = results["curves"].as_array().unwrap();
+    assert_eq!(curves.len(), 2);
+    for curve in curves {
+        assert_eq!(curve["mean"].as_array().unwrap().len(), 2, "{curve}");
+        assert_eq!(curve["std"].as_array().unwrap().len(), 2, "{curve}");
+    }
+    let (tensors, _) = l2l_host::train::checkpoint::read_with_metadata(&run.join("training/parametrized-1/checkpoints/fold1.safetensors")).unwrap();
+    let value = |name: &str| tensors.iter().find(|(n, _)| n == name).unwrap().1.shallow_clone();
+    assert!((value("processor.gamma.gamma").double_value(&[0]) - 2.2).abs() > 1e-6, "gamma did not move");
+    let gains = value("processor.white_balance.gains");
+    assert!((gains.double_value(&[0]) - 2.86653646).abs() > 1e-6, "white balance did not move");
+    for file in ["report.md", "learning_curves.png"] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+}

@@ -146,6 +146,39 @@ pub enum JobConfig {
     DriftSynthesis(DriftSynthesisConfig),
     /// Search a parametrized processor's parameters for settings that break a frozen model.
     Forensics(ForensicsConfig),
+    /// Train the task model with each processing mode and compare their learning curves.
+    Optimisation(OptimisationConfig),
+}
+
+/// A drift-optimisation experiment: `[job] kind = "optimisation"`, the modes, and `[job.train]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimisationConfig {
+    /// The processing modes to compare (default: parametrized, static, neural_network, none).
+    #[serde(default = "default_modes")]
+    pub modes: Vec<ProcessingMode>,
+    /// The fixed pipeline of `static`.
+    pub static_pipeline: PathBuf,
+    /// The learnable pipeline of `parametrized`.
+    pub parametrized_pipeline: PathBuf,
+    /// Keys of the `processor_nn` stage of `neural_network` (default: its defaults, CFA from metadata).
+    #[serde(default)]
+    pub neural_processor: Option<toml::Table>,
+    /// How each mode trains (its `mode` is set per run).
+    pub train: TrainConfig,
+    /// Parent of the experiment directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// The experiment directory is named `NAME-N`.
+    #[serde(default = "default_optimisation_name")]
+    pub name: String,
+}
+
+fn default_modes() -> Vec<ProcessingMode> {
+    vec![ProcessingMode::Parametrized, ProcessingMode::Static, ProcessingMode::NeuralNetwork, ProcessingMode::None]
+}
+fn default_optimisation_name() -> String {
+    "optimisation".into()
 }
 
 /// How far the adversarial processing's output may move from the default's.
@@ -253,6 +286,18 @@ pub enum ProcessingMode {
     NeuralNetwork,
     /// No processing: the 2×2-packed raw goes to the task model.
     None,
+}
+
+impl ProcessingMode {
+    /// The mode's name in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Parametrized => "parametrized",
+            Self::NeuralNetwork => "neural_network",
+            Self::None => "none",
+        }
+    }
 }
 
 /// Geometric augmentation after processing, applied to masks identically.

@@ -8,9 +8,12 @@
 //!   frozen; the pipeline's parameters (all, or one stage's) are searched for values that raise the
 //!   task loss while the output stays close to the default output: −task_loss + w · (1 − SSIM).
 //!
+//! - **drift optimisation** (`optimisation`): the same task model trained with each processing mode
+//!   (parametrized, static, neural_network, none); validation curves, mean ± std over folds.
+//!
 //! Results go to a new experiment directory: `results.json`, PNG plots and `report.md`.
 
-use crate::config::{self, Distance, DriftSynthesisConfig, ForensicsConfig, LoadedConfig, ProcessingMode};
+use crate::config::{self, Distance, DriftSynthesisConfig, ForensicsConfig, LoadedConfig, OptimisationConfig, ProcessingMode};
 use crate::data::{Loader, LoaderOptions};
 use crate::datasets;
 use crate::pipeline::Pipeline;
@@ -73,12 +76,18 @@ fn stem(path: &Path) -> String {
 }
 
 /// The config with its processing replaced by the pipeline config at `pipeline` and its job by a
-/// static `train` job (what each training of the experiment runs).
+/// `train` job (what each training of the experiment runs).
 fn with_pipeline(loaded: &LoadedConfig, pipeline: &Path, train: &config::TrainConfig) -> Result<LoadedConfig> {
+    let processing = config::read_with_includes(pipeline, 0)?;
+    with_processing(loaded, &processing, train).with_context(|| format!("pipeline {}", pipeline.display()))
+}
+
+/// The config with `pipeline` and `stages` taken from `processing` (none when it has none) and its job
+/// replaced by a `train` job.
+fn with_processing(loaded: &LoadedConfig, processing: &toml::Table, train: &config::TrainConfig) -> Result<LoadedConfig> {
     let mut table = loaded.resolved.clone();
     table.remove("pipeline");
     table.remove("stages");
-    let processing = config::read_with_includes(pipeline, 0)?;
     for key in ["pipeline", "stages"] {
         if let Some(value) = processing.get(key) {
             table.insert(key.to_string(), value.clone());
@@ -89,9 +98,96 @@ fn with_pipeline(loaded: &LoadedConfig, pipeline: &Path, train: &config::TrainCo
     table.insert("job".into(), toml::Value::Table(job));
     Ok(LoadedConfig {
         path: loaded.path.clone(),
-        config: config::from_table(&table).with_context(|| format!("pipeline {}", pipeline.display()))?,
+        config: config::from_table(&table)?,
         resolved: table,
     })
+}
+
+/// One mode's validation metric per epoch: mean and standard deviation over folds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModeCurve {
+    /// The processing mode.
+    pub mode: ProcessingMode,
+    /// The metric per epoch (index 0 = epoch 1), mean over folds.
+    pub mean: Vec<f64>,
+    /// Standard deviation over folds.
+    pub std: Vec<f64>,
+    /// The training run.
+    pub run: PathBuf,
+}
+
+/// Runs a drift-optimisation experiment: one training per processing mode, the same data, folds and
+/// task model; returns the experiment directory.
+pub fn optimisation(loaded: &LoadedConfig, registry: &Registry, job: &OptimisationConfig) -> Result<PathBuf> {
+    if job.modes.is_empty() {
+        bail!("config key `job.modes`: list at least one processing mode");
+    }
+    let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
+    let dataset = datasets::open(registry, &datasets::spec(loaded)?, &[])?;
+    let metric = match train::task_of(&dataset) {
+        Task::Segmentation => "iou",
+        Task::Classification { .. } => "accuracy",
+    };
+    let mut curves = Vec::new();
+    for &mode in &job.modes {
+        let name = mode.name().to_string();
+        let train_config = config::TrainConfig { mode, output_dir: dir.join("training"), name: name.clone(), ..job.train.clone() };
+        let processing = match mode {
+            ProcessingMode::Static => config::read_with_includes(&loaded.resolve(&job.static_pipeline), 0)?,
+            ProcessingMode::Parametrized => config::read_with_includes(&loaded.resolve(&job.parametrized_pipeline), 0)?,
+            ProcessingMode::NeuralNetwork => {
+                let mut stage = job.neural_processor.clone().unwrap_or_default();
+                stage.insert("kind".into(), toml::Value::String("processor_nn".into()));
+                stage.entry("cfa_from_metadata").or_insert(toml::Value::Boolean(true));
+                let mut table = toml::Table::new();
+                table.insert("pipeline".into(), toml::Value::Array(vec![toml::Value::String("processor".into())]));
+                let mut stages = toml::Table::new();
+                stages.insert("processor".into(), toml::Value::Table(stage));
+                table.insert("stages".into(), toml::Value::Table(stages));
+                table
+            }
+            ProcessingMode::None => toml::Table::new(),
+        };
+        let variant = with_processing(loaded, &processing, &train_config).with_context(|| format!("mode {name}"))?;
+        tracing::info!("optimisation: training with processing mode {name}");
+        let run = train::train(&variant, registry, &train_config, None)?;
+        let rows: Vec<tracking::MetricsRow> = std::fs::read_to_string(run.join("metrics.jsonl"))?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        let (mut mean, mut std) = (Vec::new(), Vec::new());
+        for epoch in 1..=train_config.epochs {
+            let values: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.split == "validation" && r.epoch == epoch)
+                .filter_map(|r| r.values.get(metric).copied())
+                .collect();
+            let m = values.iter().sum::<f64>() / values.len().max(1) as f64;
+            let var = if values.len() > 1 { values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64 } else { 0.0 };
+            mean.push(m);
+            std.push(var.sqrt());
+        }
+        curves.push(ModeCurve { mode, mean, std, run });
+    }
+    write_optimisation_report(&dir, metric, &curves)?;
+    Ok(dir)
+}
+
+/// `results.json`, `learning_curves.png` and `report.md`.
+fn write_optimisation_report(dir: &Path, metric: &str, curves: &[ModeCurve]) -> Result<()> {
+    let json = serde_json::json!({ "metric": metric, "curves": curves });
+    crate::imageio::write_atomically(&dir.join("results.json"), |out| Ok(serde_json::to_writer_pretty(out, &json)?))?;
+    let series: Vec<(String, Vec<f64>, Vec<f64>)> = curves.iter().map(|c| (c.mode.name().to_string(), c.mean.clone(), c.std.clone())).collect();
+    tracking::plot_mean_curves(&dir.join("learning_curves.png"), &format!("validation {metric} per epoch (mean ± std over folds)"), &series)?;
+    let mut md = String::from("# Drift optimisation\n\nThe same task model trained with each processing mode; validation metric per epoch, mean ± std over folds.\n\n![learning curves](learning_curves.png)\n\n");
+    let _ = writeln!(md, "| mode | final {metric} | best {metric} | run |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for c in curves {
+        let last = c.mean.len().saturating_sub(1);
+        let best = c.mean.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(md, "| {} | {:.3} ± {:.3} | {best:.3} | {} |", c.mode.name(), c.mean[last], c.std[last], c.run.display());
+    }
+    crate::imageio::write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
 }
 
 /// Runs a drift-synthesis experiment; returns its directory.

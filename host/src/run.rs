@@ -78,6 +78,7 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
         JobConfig::Train(train) => crate::train::train(loaded, registry, train, None),
         JobConfig::DriftSynthesis(job) => crate::experiments::drift_synthesis(loaded, registry, job),
         JobConfig::Forensics(job) => crate::experiments::forensics(loaded, registry, job),
+        JobConfig::Optimisation(job) => crate::experiments::optimisation(loaded, registry, job),
     }
 }
 

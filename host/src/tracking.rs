@@ -268,12 +268,7 @@ pub fn plot_learning_curves(path: &Path, rows: &[MetricsRow], metrics: &[&str]) 
         root.present()?;
     }
     let height = 360 * metrics.len().max(1) as u32;
-    let image = Tensor::from_slice(&bytes)
-        .f_view([height as i64, 900, 3])?
-        .f_permute([2, 0, 1])?
-        .f_to_kind(Kind::Float)?
-        .f_div_scalar(255.0)?;
-    write_image(path, &image, 8)
+    write_rgb_buffer(path, &bytes, 900, height as i64)
 }
 
 /// A heatmap of `values` (rows × columns, `None` drawn grey) with the value in every cell and the row
@@ -318,12 +313,43 @@ pub fn plot_heatmap(path: &Path, title: &str, rows: &[String], columns: &[String
         }
         root.present()?;
     }
-    let image = Tensor::from_slice(&bytes)
-        .f_view([height as i64, width as i64, 3])?
-        .f_permute([2, 0, 1])?
-        .f_to_kind(Kind::Float)?
-        .f_div_scalar(255.0)?;
-    write_image(path, &image, 8)
+    write_rgb_buffer(path, &bytes, width as i64, height as i64)
+}
+
+/// Curves with a ± band: for every series, its mean per epoch (from 1) and standard deviation, as a PNG.
+pub fn plot_mean_curves(path: &Path, title: &str, series: &[(String, Vec<f64>, Vec<f64>)]) -> Result<()> {
+    use plotters::prelude::*;
+    ensure_font();
+    let epochs = series.iter().map(|(_, m, _)| m.len()).max().unwrap_or(1).max(2);
+    let values: Vec<f64> = series.iter().flat_map(|(_, m, s)| m.iter().zip(s).flat_map(|(m, s)| [m - s, m + s])).collect();
+    let (low, high) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (low, high) = if low.is_finite() && high > low { (low, high) } else { (0.0, 1.0) };
+    let (width, height) = (900u32, 480u32);
+    let mut bytes = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(1usize..epochs, low..high)?;
+        chart.configure_mesh().x_desc("epoch").draw()?;
+        for (i, (name, mean, std)) in series.iter().enumerate() {
+            let colour = Palette99::pick(i).to_rgba();
+            let mut band: Vec<(usize, f64)> = mean.iter().zip(std).enumerate().map(|(e, (m, s))| (e + 1, m + s)).collect();
+            band.extend(mean.iter().zip(std).enumerate().rev().map(|(e, (m, s))| (e + 1, m - s)));
+            chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.2).filled())))?;
+            chart
+                .draw_series(LineSeries::new(mean.iter().enumerate().map(|(e, m)| (e + 1, *m)), colour.stroke_width(2)))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        root.present()?;
+    }
+    write_rgb_buffer(path, &bytes, width as i64, height as i64)
 }
 
 /// A grouped bar chart: for every label, one bar per series, as a PNG.
@@ -365,8 +391,13 @@ pub fn plot_bars(path: &Path, title: &str, labels: &[String], series: &[(&str, V
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
         root.present()?;
     }
-    let image = Tensor::from_slice(&bytes)
-        .f_view([height as i64, width as i64, 3])?
+    write_rgb_buffer(path, &bytes, width as i64, height as i64)
+}
+
+/// Writes an interleaved 8-bit RGB buffer (as plotters draws it) as a PNG.
+fn write_rgb_buffer(path: &Path, bytes: &[u8], width: i64, height: i64) -> Result<()> {
+    let image = Tensor::from_slice(bytes)
+        .f_view([height, width, 3])?
         .f_permute([2, 0, 1])?
         .f_to_kind(Kind::Float)?
         .f_div_scalar(255.0)?;
