@@ -18,7 +18,8 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
         "device = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 64\nsize = 64\n\n\
          [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"drift_synthesis\"\npipelines = [{published:?}]\n\
          test_pipelines = [{published:?}, \"swapped.toml\"]\n\n[job.train]\nmode = \"static\"\nepochs = 10\nbatch_size = 8\n\
-         n_splits = 1\ntrain_size = 0.75\ntracked_samples = 0\naugmentation = \"weak\"\nworkers = 2\n"
+         n_splits = 1\ntrain_size = 0.75\ntracked_samples = 0\naugmentation = \"weak\"\nworkers = 2\n\n\
+         [job.corruptions]\ntable = \"cifar10\"\nseverities = [1, 5]\n"
     );
     std::fs::write(dir.path().join("drift.toml"), config).unwrap();
     let out = run_host(&["run", "drift.toml"], None, dir.path());
@@ -33,6 +34,10 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
     }
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("Mean drop under pipeline drift") && report.contains("1.000"), "{report}");
+    // the corruption baseline: all ten corruptions, each model behind its own pipeline
+    assert_eq!(results["corruption_drops"].as_array().unwrap().len(), 10);
+    assert!(results["mean_corruption_drop"].as_f64().is_some());
+    assert!(run.join("drift_vs_corruption.png").is_file() && report.contains("common corruptions"));
 }
 
 /// The frozen model's accuracy falls under an attack on the white balance alone, while the output

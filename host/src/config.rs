@@ -262,12 +262,40 @@ pub struct DriftSynthesisConfig {
     pub metric: Option<String>,
     /// How each model trains (its `mode` is taken as `static`).
     pub train: TrainConfig,
+    /// The common-corruption baseline: each model also tested behind its own pipeline with corruptions.
+    #[serde(default)]
+    pub corruptions: Option<CorruptionBaseline>,
     /// Parent of the experiment directory.
     #[serde(default = "default_output_dir")]
     pub output_dir: PathBuf,
     /// The experiment directory is named `NAME-N`.
     #[serde(default = "default_drift_name")]
     pub name: String,
+}
+
+/// Which corruptions, severities and parameter table the baseline uses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptionBaseline {
+    /// cifar10 or imagenet.
+    #[serde(default = "default_table")]
+    pub table: crate::corruptions::Table,
+    /// The corruptions (default: all ten).
+    #[serde(default = "default_corruptions")]
+    pub types: Vec<crate::corruptions::Corruption>,
+    /// Severities 1..5 (default: all).
+    #[serde(default = "default_severities")]
+    pub severities: Vec<usize>,
+}
+
+fn default_table() -> crate::corruptions::Table {
+    crate::corruptions::Table::Cifar10
+}
+fn default_corruptions() -> Vec<crate::corruptions::Corruption> {
+    crate::corruptions::ALL.to_vec()
+}
+fn default_severities() -> Vec<usize> {
+    vec![1, 2, 3, 4, 5]
 }
 
 fn default_drift_name() -> String {
