@@ -3,7 +3,7 @@
 
 .PHONY: quickstart test build bench clean-runs
 
-## Run the main job on the embedded default (a synthetic chart through the camera pipeline).
+## Run the main job on the embedded default: the three experiments, small, on generated data.
 quickstart: build
 	./target/debug/l2l-host run configs/quickstart.toml
 

@@ -49,13 +49,13 @@ fn read_npy_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
 }
 
 #[test]
-fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
+fn the_chart_job_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
     let dir = tempfile::tempdir().unwrap();
-    let config = workspace_root().join("configs/quickstart.toml");
+    let config = workspace_root().join("configs/chart.toml");
     let config = config.to_str().unwrap();
     let first = run_host(&["run", config, "--set", "device=cpu"], None, dir.path());
     assert!(first.status.success(), "{}", describe(&first));
-    let run_dir = dir.path().join("runs/quickstart-1");
+    let run_dir = dir.path().join("runs/chart-1");
     for file in [
         "report.md",
         "summary.json",
@@ -78,7 +78,7 @@ fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
         dir.path(),
     );
     assert!(second.status.success(), "{}", describe(&second));
-    let wrong = parse_psnr(&std::fs::read_to_string(dir.path().join("runs/quickstart-2/summary.json")).unwrap());
+    let wrong = parse_psnr(&std::fs::read_to_string(dir.path().join("runs/chart-2/summary.json")).unwrap());
     assert!(wrong < psnr - 5.0, "gamma 1.0 gave {wrong} dB vs {psnr} dB");
     // the first run is untouched
     assert_eq!(std::fs::read_to_string(run_dir.join("summary.json")).unwrap(), summary);
@@ -98,7 +98,7 @@ fn the_quickstart_runs_into_a_new_directory_each_time_and_recovers_the_chart() {
     args.extend(from_metadata);
     let third = run_host(&args, None, dir.path());
     assert!(third.status.success(), "{}", describe(&third));
-    let by_metadata = parse_psnr(&std::fs::read_to_string(dir.path().join("runs/quickstart-3/summary.json")).unwrap());
+    let by_metadata = parse_psnr(&std::fs::read_to_string(dir.path().join("runs/chart-3/summary.json")).unwrap());
     assert!((by_metadata - psnr).abs() < 1e-6, "{by_metadata} vs {psnr}");
 }
 

@@ -148,6 +148,34 @@ pub enum JobConfig {
     Forensics(ForensicsConfig),
     /// Train the task model with each processing mode and compare their learning curves.
     Optimisation(OptimisationConfig),
+    /// Several experiments on the same data and task model, with one report.
+    Experiments(ExperimentSuiteConfig),
+}
+
+/// `[job] kind = "experiments"`: any of `[job.drift_synthesis]`, `[job.forensics]`,
+/// `[job.optimisation]` (their `output_dir` and `name` are set by the suite).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSuiteConfig {
+    /// A drift-synthesis experiment.
+    #[serde(default)]
+    pub drift_synthesis: Option<DriftSynthesisConfig>,
+    /// A forensics experiment.
+    #[serde(default)]
+    pub forensics: Option<ForensicsConfig>,
+    /// An optimisation experiment.
+    #[serde(default)]
+    pub optimisation: Option<OptimisationConfig>,
+    /// Parent of the run directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// The run directory is named `NAME-N`.
+    #[serde(default = "default_suite_name")]
+    pub name: String,
+}
+
+fn default_suite_name() -> String {
+    "experiments".into()
 }
 
 /// A drift-optimisation experiment: `[job] kind = "optimisation"`, the modes, and `[job.train]`.

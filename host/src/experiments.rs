@@ -13,7 +13,9 @@
 //!
 //! Results go to a new experiment directory: `results.json`, PNG plots and `report.md`.
 
-use crate::config::{self, Distance, DriftSynthesisConfig, ForensicsConfig, LoadedConfig, OptimisationConfig, ProcessingMode};
+use crate::config::{
+    self, Distance, DriftSynthesisConfig, ExperimentSuiteConfig, ForensicsConfig, LoadedConfig, OptimisationConfig, ProcessingMode,
+};
 use crate::data::{Loader, LoaderOptions};
 use crate::datasets;
 use crate::pipeline::Pipeline;
@@ -283,6 +285,47 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
         })
         .unwrap_or_default();
     write_drift_report(&dir, &matrix, &corruption_summary)?;
+    Ok(dir)
+}
+
+/// Runs the suite's experiments one after another into one run directory, with a `report.md` that
+/// gathers theirs; returns the run directory.
+pub fn suite(loaded: &LoadedConfig, registry: &Registry, suite: &ExperimentSuiteConfig) -> Result<PathBuf> {
+    let dir = tracking::create_run_dir(&suite.output_dir, &suite.name)?;
+    let started = std::time::Instant::now();
+    let mut parts: Vec<(&str, PathBuf)> = Vec::new();
+    if let Some(job) = &suite.drift_synthesis {
+        let job = DriftSynthesisConfig { output_dir: dir.clone(), name: "drift-synthesis".into(), ..job.clone() };
+        parts.push(("drift-synthesis", drift_synthesis(loaded, registry, &job)?));
+    }
+    if let Some(job) = &suite.forensics {
+        let job = ForensicsConfig { output_dir: dir.clone(), name: "forensics".into(), ..job.clone() };
+        parts.push(("forensics", forensics(loaded, registry, &job)?));
+    }
+    if let Some(job) = &suite.optimisation {
+        let job = OptimisationConfig { output_dir: dir.clone(), name: "optimisation".into(), ..job.clone() };
+        parts.push(("optimisation", optimisation(loaded, registry, &job)?));
+    }
+    if parts.is_empty() {
+        bail!("config key `job`: an experiments job needs at least one of [job.drift_synthesis], [job.forensics], [job.optimisation]");
+    }
+    let mut md = format!(
+        "# l2l experiments\n\nRun `{}`, {:.0} s. Each section is the report of one experiment (its folder holds the data).\n",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for (_, part) in &parts {
+        let folder = part.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(part.join("report.md"))?;
+        md += "\n";
+        for line in text.lines() {
+            // one level deeper, and images found in the experiment's folder
+            let line = if line.starts_with('#') { format!("#{line}") } else { line.replace("](", &format!("]({folder}/")) };
+            md += &line;
+            md += "\n";
+        }
+    }
+    crate::imageio::write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))?;
     Ok(dir)
 }
 

@@ -264,6 +264,15 @@ fn execute(command: Command) -> Result<()> {
                 specs.len(),
                 loaded.config.pipeline.join(" → ")
             );
+            if let Some(spec) = loaded.dataset_spec()? {
+                let dataset = datasets::open(&registry, &spec, &[])?;
+                println!("  dataset: {}, {} samples", dataset.label(), dataset.len());
+                if let Some(model) = loaded.task_model_spec()? {
+                    let classes = dataset.class_names().map_or(1, |names| names.len());
+                    registry.build_task_model(&model.kind, model.plugin.as_deref(), &model.config_text, classes, "config key `task_model`")?;
+                    println!("  task model: `{}` for {classes} output(s)", model.kind);
+                }
+            }
             Ok(())
         }
         Command::Process {

@@ -79,6 +79,7 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
         JobConfig::DriftSynthesis(job) => crate::experiments::drift_synthesis(loaded, registry, job),
         JobConfig::Forensics(job) => crate::experiments::forensics(loaded, registry, job),
         JobConfig::Optimisation(job) => crate::experiments::optimisation(loaded, registry, job),
+        JobConfig::Experiments(suite) => crate::experiments::suite(loaded, registry, suite),
     }
 }
 

@@ -27,6 +27,7 @@ use l2l_plugin_api::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 use tch::{Kind, Tensor};
 
 /// What is generated.
@@ -73,6 +74,8 @@ pub struct SyntheticConfig {
     pub white_balance: [f32; 3],
     /// Camera RGB → linear sRGB the ISP should apply, row-major (rows summing to 1).
     pub colour_matrix: [f32; 9],
+    /// Keep every generated sample in memory for later epochs (about 4·size² bytes each).
+    pub keep_in_memory: bool,
 }
 
 /// The Raw-Drone camera's white-balance gains (`configs/cameras/raw-drone.toml`), so that the published
@@ -102,6 +105,7 @@ impl Default for SyntheticConfig {
             black_level: 0.0625,
             white_balance: DRONE_WHITE_BALANCE,
             colour_matrix: DRONE_COLOUR_MATRIX,
+            keep_in_memory: true,
         }
     }
 }
@@ -123,6 +127,7 @@ impl ComponentConfig for SyntheticConfig {
         ("black_level", "black level as a fraction of the white level"),
         ("white_balance", "gains R, G, B the ISP should apply"),
         ("colour_matrix", "camera RGB → linear sRGB the ISP should apply (9 values, row-major)"),
+        ("keep_in_memory", "keep generated samples for later epochs (about 4·size² bytes each)"),
     ];
 }
 
@@ -130,6 +135,8 @@ impl ComponentConfig for SyntheticConfig {
 pub struct Synthetic {
     config: SyntheticConfig,
     sensor: sensor::Sensor,
+    /// Generated samples kept for the next epochs (with `keep_in_memory`): raw mosaic and mask.
+    kept: Vec<OnceLock<(Vec<f32>, Option<Vec<u8>>)>>,
 }
 
 impl Synthetic {
@@ -214,7 +221,8 @@ impl BuildDataset for Synthetic {
             read_noise: config.read_noise,
             bit_depth: config.bit_depth,
         };
-        Ok(Self { config, sensor })
+        let kept = (0..if config.keep_in_memory { config.count } else { 0 }).map(|_| OnceLock::new()).collect();
+        Ok(Self { config, sensor, kept })
     }
 }
 
@@ -238,17 +246,25 @@ impl Dataset for Synthetic {
                 self.config.count
             )));
         }
-        let size = self.config.size;
-        let (pixels, mask) = self.scene(index);
-        let signal = self.sensor.mosaic_signal(&pixels, size);
-        let raw = self.sensor.record(&signal, size, &mut self.rng(index, 1), self.config.noise);
-        let side = size as i64;
+        let generate = || {
+            let (pixels, mask) = self.scene(index);
+            let signal = self.sensor.mosaic_signal(&pixels, self.config.size);
+            (self.sensor.record(&signal, self.config.size, &mut self.rng(index, 1), self.config.noise), mask)
+        };
+        let fresh;
+        let (raw, mask) = if self.config.keep_in_memory {
+            self.kept[index].get_or_init(generate)
+        } else {
+            fresh = generate();
+            &fresh
+        };
+        let side = self.config.size as i64;
         let target = match mask {
-            Some(mask) => Tensor::from_slice(&mask).f_view([side, side])?.f_to_kind(Kind::Int64)?,
+            Some(mask) => Tensor::from_slice(mask).f_view([side, side])?.f_to_kind(Kind::Int64)?,
             None => Tensor::from(self.class_of(index) as i64),
         };
         Ok(Sample {
-            raw: Tensor::from_slice(&raw).f_view([side, side])?,
+            raw: Tensor::from_slice(raw).f_view([side, side])?,
             target,
             metadata: self.sensor.camera,
         })
