@@ -58,6 +58,8 @@ pub struct Config {
     pub input: Option<InputConfig>,
     /// What `run` does.
     pub job: Option<JobConfig>,
+    /// How `l2l-host sweep` splits the job into a grid of jobs and where it runs them.
+    pub sweep: Option<crate::sweep::SweepConfig>,
 }
 
 fn default_device() -> String {
@@ -425,6 +427,16 @@ pub struct TrainConfig {
     /// The MLflow experiment the run is filed under (in `output_dir/mlruns`).
     #[serde(default = "default_experiment")]
     pub experiment: String,
+    /// Train only these folds (default: all `n_splits`); a sweep gives each job one.
+    #[serde(default)]
+    pub folds: Option<Vec<usize>>,
+}
+
+impl TrainConfig {
+    /// Whether `fold` is trained.
+    pub fn trains_fold(&self, fold: usize) -> bool {
+        self.folds.as_ref().is_none_or(|folds| folds.contains(&fold))
+    }
 }
 
 fn default_epochs() -> usize {

@@ -236,7 +236,7 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
         let variant = with_pipeline(loaded, path, &config::TrainConfig { name: stem(path), ..train_config.clone() })?;
         tracing::info!("drift synthesis: training behind {}", stem(path));
         let run = train::train(&variant, registry, &config::TrainConfig { name: stem(path), ..train_config.clone() }, None)?;
-        for (fold, split) in splits.iter().enumerate() {
+        for (fold, split) in splits.iter().enumerate().filter(|(fold, _)| train_config.trains_fold(*fold)) {
             let mut model = trained_model(registry, &model_spec, &task, &run, fold, device)?;
             let options = LoaderOptions { batch_size: train_config.batch_size, ..Default::default() };
             for (j, test) in tests.iter_mut().enumerate() {
@@ -263,18 +263,12 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
             }
         }
     }
-    let stats = |v: &Vec<f64>| {
-        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64 } else { 0.0 };
-        (mean, var.sqrt())
-    };
-    let matrix = DriftMatrix {
-        train: training.iter().map(|p| stem(p)).collect(),
-        test: testing.iter().map(|p| stem(p)).collect(),
+    let matrix = matrix_from_values(
+        training.iter().map(|p| stem(p)).collect(),
+        testing.iter().map(|p| stem(p)).collect(),
         metric,
-        mean: values.iter().map(|row| row.iter().map(|v| stats(v).0).collect()).collect(),
-        std: values.iter().map(|row| row.iter().map(|v| stats(v).1).collect()).collect(),
-    };
+        &values,
+    );
     let corruption_summary: Vec<(String, f64)> = corruptions
         .map(|c| {
             c.types
@@ -284,7 +278,8 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
                 .collect()
         })
         .unwrap_or_default();
-    write_drift_report(&dir, &matrix, &corruption_summary)?;
+    let folds: Vec<usize> = (0..splits.len()).filter(|f| train_config.trains_fold(*f)).collect();
+    write_drift_report(&dir, &matrix, &corruption_summary, &DriftRaw { folds, values, augmentation: train_config.augmentation })?;
     Ok(dir)
 }
 
@@ -533,13 +528,40 @@ fn write_forensics_report(dir: &Path, metric: &str, results: &[ForensicsResult],
     crate::imageio::write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
 }
 
+/// The per-fold values behind a drift matrix, kept in `results.json` so that sweeps can merge cells.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DriftRaw {
+    /// The folds trained.
+    pub folds: Vec<usize>,
+    /// Per training pipeline, per test pipeline, the metric of each fold (in `folds` order).
+    pub values: Vec<Vec<Vec<f64>>>,
+    /// The augmentation the models trained with.
+    pub augmentation: config::Augmentation,
+}
+
+/// A drift matrix from per-fold values (mean and sample standard deviation over folds).
+pub fn matrix_from_values(train: Vec<String>, test: Vec<String>, metric: String, values: &[Vec<Vec<f64>>]) -> DriftMatrix {
+    let stats = |v: &Vec<f64>| {
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64 } else { 0.0 };
+        (mean, var.sqrt())
+    };
+    DriftMatrix {
+        train,
+        test,
+        metric,
+        mean: values.iter().map(|row| row.iter().map(|v| stats(v).0).collect()).collect(),
+        std: values.iter().map(|row| row.iter().map(|v| stats(v).1).collect()).collect(),
+    }
+}
+
 /// `results.json`, `drift_matrix.png`, `drop_matrix.png`, `drift_vs_corruption.png` (with a corruption
 /// baseline) and `report.md`.
-fn write_drift_report(dir: &Path, matrix: &DriftMatrix, corruptions: &[(String, f64)]) -> Result<()> {
+pub fn write_drift_report(dir: &Path, matrix: &DriftMatrix, corruptions: &[(String, f64)], raw: &DriftRaw) -> Result<()> {
     let drops = matrix.drops();
     let corruption_mean = (!corruptions.is_empty()).then(|| corruptions.iter().map(|(_, d)| d).sum::<f64>() / corruptions.len() as f64);
     let results = serde_json::json!({
-        "matrix": matrix, "drops": drops, "mean_drop": matrix.mean_drop(),
+        "matrix": matrix, "drops": drops, "mean_drop": matrix.mean_drop(), "raw": raw,
         "corruption_drops": corruptions, "mean_corruption_drop": corruption_mean,
     });
     crate::imageio::write_atomically(&dir.join("results.json"), |out| Ok(serde_json::to_writer_pretty(out, &results)?))?;

@@ -17,5 +17,6 @@ pub mod imageio;
 pub mod pipeline;
 pub mod plugins;
 pub mod run;
+pub mod sweep;
 pub mod tracking;
 pub mod train;

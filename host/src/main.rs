@@ -100,6 +100,40 @@ enum Command {
     /// The config's dataset: describe it, measure its loader, or write it out in a published layout.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Split a drift-synthesis experiment into a grid of jobs and run them here or on Slurm.
+    #[command(subcommand)]
+    Sweep(SweepCommand),
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Expand the config's grid into a new sweep directory and run its jobs.
+    Start {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// local or slurm (default: the config's `[sweep] executor`).
+        #[arg(long, value_enum)]
+        executor: Option<l2l_host::sweep::Executor>,
+        /// Slurm: return at once instead of waiting for the array to finish.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Run the sweep's unfinished jobs again (resubmission of failed or missing ones).
+    Run {
+        /// The sweep directory.
+        dir: PathBuf,
+        /// local or slurm (default: the sweep's).
+        #[arg(long, value_enum)]
+        executor: Option<l2l_host::sweep::Executor>,
+        /// Slurm: return at once instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Gather the finished jobs into the experiment's matrices and report; list missing jobs and logs.
+    Collect {
+        /// The sweep directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -414,6 +448,34 @@ fn execute(command: Command) -> Result<()> {
             let written = datasets::write_layout(&registry, &datasets::spec(&loaded)?, layout, &output, &intensities)?;
             println!("wrote {written} files into {}", output.display());
             Ok(())
+        }
+        Command::Sweep(SweepCommand::Start { config, executor, no_wait }) => {
+            let (loaded, _) = load_config(&config)?;
+            let dir = l2l_host::sweep::create(&loaded)?;
+            println!("sweep: {}", dir.display());
+            let started = l2l_host::sweep::run(&dir, executor, !no_wait)?;
+            println!("ran {started} job(s); collect with: l2l-host sweep collect {}", dir.display());
+            Ok(())
+        }
+        Command::Sweep(SweepCommand::Run { dir, executor, no_wait }) => {
+            let started = l2l_host::sweep::run(&dir, executor, !no_wait)?;
+            println!("ran {started} unfinished job(s) of {}", dir.display());
+            Ok(())
+        }
+        Command::Sweep(SweepCommand::Collect { dir }) => {
+            let collected = l2l_host::sweep::collect(&dir)?;
+            println!("{} job(s) finished, {} missing", collected.finished, collected.missing.len());
+            for report in &collected.reports {
+                println!("report: {}", report.join("report.md").display());
+            }
+            for (id, log) in &collected.missing {
+                println!("missing: {id} (log: {})", log.display());
+            }
+            if collected.missing.is_empty() {
+                Ok(())
+            } else {
+                bail!("{} job(s) have no results; rerun them with: l2l-host sweep run {}", collected.missing.len(), dir.display())
+            }
         }
         Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => {
             inspect(&Registry::discover(&plugin_dirs), &name)

@@ -92,6 +92,9 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, config: &TrainConfig, r
     let result = (|| -> Result<()> {
         let mut resumed_state = resumed_state;
         for fold in progress.fold..splits.len() {
+            if !config.trains_fold(fold) {
+                continue;
+            }
             let mut trainer = Trainer::build(loaded, registry, config, &model_spec, &task, device, fold)?;
             let mut first_epoch = 1;
             if let Some(state) = resumed_state.take() {
@@ -205,6 +208,7 @@ fn read_checkpoint(path: &Path) -> Result<(Progress, Vec<(String, Tensor)>)> {
 /// The final validation metrics of every fold, and their mean, as `summary.json`.
 fn write_summary(dir: &Path, history: &[MetricsRow], folds: usize, epochs: usize) -> Result<()> {
     let last: Vec<&MetricsRow> = history.iter().filter(|r| r.split == "validation" && r.epoch == epochs).collect();
+    let folds = last.len().max(1).min(folds);
     let mut mean: BTreeMap<String, f64> = BTreeMap::new();
     for row in &last {
         for (k, v) in &row.values {
