@@ -99,10 +99,15 @@ fn a_failed_job_is_reported_with_its_log_and_completes_when_run_again() {
     assert!(out.contains(&format!("missing: {id} (log: {})", log.display())), "{out}");
     assert!(err.contains("1 job(s) have no results"), "{err}");
     assert!(std::fs::read_to_string(&log).unwrap().contains("no_such_dataset"), "the log says why");
-    // fixed and run again: complete
+    // fixed and resubmitted (to Slurm when there is a cluster): only that job runs, and the sweep is complete
     std::fs::write(&job_config, good).unwrap();
-    let (ok, out, err) = host(&["sweep", "run", sweep.to_str().unwrap()], dir.path());
+    let executor = if slurm_available() { "slurm" } else { "local" };
+    let (ok, out, err) = host(&["sweep", "run", sweep.to_str().unwrap(), "--executor", executor], dir.path());
     assert!(ok && out.contains("ran 1 unfinished"), "{out}{err}");
+    if executor == "slurm" {
+        let script = std::fs::read_to_string(sweep.join("sweep.sbatch")).unwrap();
+        assert!(script.contains("--array=1\n"), "only the failed job is resubmitted: {script}");
+    }
     let (ok, out, err) = host(&["sweep", "collect", sweep.to_str().unwrap()], dir.path());
     assert!(ok && out.contains("4 job(s) finished, 0 missing"), "{out}{err}");
 }
