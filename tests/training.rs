@@ -200,3 +200,29 @@ fn contradictory_settings_are_refused() {
     let err = String::from_utf8_lossy(&run_host(&["run", config.to_str().unwrap()], None, dir.path()).stderr).to_string();
     assert!(err.contains("processor_nn"), "{err}");
 }
+
+/// A stage that starts returning NaN stops training with the stage's name, the epoch and the step;
+/// the checkpoint of the last good epoch stays as it was.
+#[test]
+fn a_numeric_fault_stops_training_naming_the_stage_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    l2l_system_tests::install_testkit(&plugins);
+    // 24 training samples in batches of 8: 3 steps per epoch (and 1 validation batch, 1 tracked pass);
+    // the stage passes 6 calls, so epoch 1 (3 + 1) and two steps of epoch 2 are fine, step 3 of epoch 2 is not
+    let text = format!(
+        "plugin_dirs = [{plugins:?}]\ndevice = \"cpu\"\nthreads = 2\npipeline = [\"pack\", \"fault\"]\n\n\
+         [stages.pack]\nkind = \"pack\"\ncfa_from_metadata = true\n\n[stages.fault]\nkind = \"nan_after\"\ncalls = 6\n\n\
+         [dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 32\nsize = 32\n\n[task_model]\nkind = \"resnet\"\ndepth = 18\n\n\
+         [job]\nkind = \"train\"\nmode = \"static\"\nepochs = 3\nbatch_size = 8\ntrain_size = 0.75\ntracked_samples = 0\nworkers = 1\n"
+    );
+    let config = write_config(dir.path(), "nan.toml", &text);
+    let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "training went on through NaN");
+    assert!(err.contains("fold 0 epoch 2 step 3") && err.contains("stage `fault`") && err.contains("NaN"), "{err}");
+    let (_, metadata) = checkpoint::read_with_metadata(&dir.path().join("runs/train-1/checkpoints/checkpoint.safetensors")).unwrap();
+    let progress: serde_json::Value = serde_json::from_str(&metadata["l2l_progress"]).unwrap();
+    assert_eq!(progress["epochs_done"], 1, "the checkpoint is the last good epoch's");
+}

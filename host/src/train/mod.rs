@@ -358,6 +358,19 @@ impl<'a> Trainer<'a> {
         }
     }
 
+    /// Which stage first produced a NaN or infinity on `raw` (run again without gradient), or that the
+    /// task model did.
+    fn first_non_finite_stage(&mut self, raw: &Tensor, cameras: &[l2l_plugin_api::RawMetadata]) -> Result<String> {
+        self.processing.set_camera(cameras)?;
+        let outputs = tch::no_grad(|| self.processing.forward_traced(raw, |_| {}))?;
+        for output in &outputs {
+            if output.output.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+                return Ok(format!("the first non-finite output is stage `{}`'s", output.name));
+            }
+        }
+        Ok("every stage's output is finite: the task model or the loss produced it".into())
+    }
+
     fn targets(&self, batch: &data::Batch) -> Result<Tensor> {
         Ok(batch.target.f_to_device(self.device)?)
     }
@@ -391,6 +404,16 @@ impl<'a> Trainer<'a> {
             let target = masks.unwrap_or(target);
             let logits = self.model.forward(&input)?;
             let loss = metrics::loss(&self.task, &logits, &target)?;
+            if loss.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+                let culprit = self.first_non_finite_stage(&raw, &batch.cameras)?;
+                bail!(
+                    "fold {} epoch {epoch} step {}: the loss is {} — {culprit}; training stopped, the last checkpoint (epoch {}) is kept",
+                    self.fold,
+                    index + 1,
+                    loss.f_double_value(&[])?,
+                    epoch - 1
+                );
+            }
             self.optimizer.zero_grad();
             loss.f_backward()?;
             self.optimizer.step()?;

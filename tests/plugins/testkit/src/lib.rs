@@ -3,6 +3,7 @@
 //!
 //! - stage `panics`: panics in `forward` with a known message;
 //! - stage `wrong_shape`: returns a tensor of another shape than the stage contract says;
+//! - stage `nan_after`: passes its input through for `calls` calls, then returns NaN everywhere;
 //! - dataset `ramp`: `len` samples, sample i is an 4×6 mosaic filled with i/len, target i % 2;
 //! - task model `linear`: mean-pools each channel and applies a learnable linear layer.
 
@@ -39,6 +40,51 @@ impl BuildStage for Panics {
 impl Module for Panics {
     fn forward(&mut self, _input: &Tensor) -> PluginResult<Tensor> {
         panic!("deliberate test panic inside a plugin stage")
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
+/// Config of [`NanAfter`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NanAfterConfig {
+    /// Calls that pass the input through before the NaNs start.
+    pub calls: usize,
+}
+
+impl Default for NanAfterConfig {
+    fn default() -> Self {
+        Self { calls: 3 }
+    }
+}
+
+impl ComponentConfig for NanAfterConfig {
+    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[("calls", "calls passed through before the NaNs")];
+}
+
+/// The identity for `calls` calls, then NaN: a numeric fault at a known step.
+pub struct NanAfter {
+    params: ParameterSet,
+    left: usize,
+}
+
+impl BuildStage for NanAfter {
+    type Config = NanAfterConfig;
+    fn build(config: NanAfterConfig) -> PluginResult<Self> {
+        Ok(Self {
+            params: ParameterSet::new(),
+            left: config.calls,
+        })
+    }
+}
+
+impl Module for NanAfter {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        if self.left == 0 {
+            return Ok(input.f_full_like(f64::NAN)?);
+        }
+        self.left -= 1;
+        Ok(input.shallow_clone())
     }
     l2l_plugin_api::parameters_in!(params);
 }
@@ -152,6 +198,7 @@ impl Module for Linear {
 }
 
 inventory::submit! { ComponentRegistration::stage::<Panics>("panics", "panics in forward (test)") }
+inventory::submit! { ComponentRegistration::stage::<NanAfter>("nan_after", "identity, then NaN after some calls (test)") }
 inventory::submit! { ComponentRegistration::stage::<WrongShape>("wrong_shape", "cuts a column off (test)") }
 inventory::submit! { ComponentRegistration::dataset::<Ramp>("ramp", "constant mosaics i/len (test)") }
 inventory::submit! { ComponentRegistration::task_model::<Linear>("linear", "pooled linear classifier (test)") }
