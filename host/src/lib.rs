@@ -19,4 +19,5 @@ pub mod plugins;
 pub mod run;
 pub mod sweep;
 pub mod tracking;
+pub mod trust;
 pub mod train;

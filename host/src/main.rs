@@ -200,6 +200,16 @@ enum PluginsCommand {
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
     },
+    /// Pin every plugin found (path and SHA-256) in a lock file; while it is in effect ($L2L_PLUGIN_LOCK,
+    /// else ./l2l-plugins.lock) only those plugins, unchanged, load.
+    Lock {
+        /// Search these plugin directories or files first.
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Where to write the lock.
+        #[arg(long, default_value = l2l_host::trust::DEFAULT_LOCK)]
+        output: PathBuf,
+    },
     /// A plugin's or a component's config keys (defaults, docs) and learnable parameters.
     Inspect {
         /// A plugin name or a component name.
@@ -476,6 +486,16 @@ fn execute(command: Command) -> Result<()> {
             } else {
                 bail!("{} job(s) have no results; rerun them with: l2l-host sweep run {}", collected.missing.len(), dir.display())
             }
+        }
+        Command::Plugins(PluginsCommand::Lock { plugin_dirs, output }) => {
+            let registry = Registry::discover(&plugin_dirs);
+            if !registry.refused().is_empty() {
+                bail!("not locking while files are refused:\n{}", plugins::describe_refusals(registry.refused()));
+            }
+            let files: Vec<PathBuf> = registry.plugins().iter().map(|p| p.file.clone()).collect();
+            l2l_host::trust::PluginLock::write(&output, &files)?;
+            println!("locked {} plugin(s) in {}", files.len(), output.display());
+            Ok(())
         }
         Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => {
             inspect(&Registry::discover(&plugin_dirs), &name)

@@ -210,6 +210,16 @@ impl Registry {
         let path = search_path(config_dirs);
         let defaults_from = path.len().saturating_sub(2);
         let mut registry = Registry::default();
+        let lock = match crate::trust::PluginLock::find() {
+            Ok(lock) => lock,
+            Err(err) => {
+                registry.refused.push(Refusal {
+                    file: PathBuf::from(crate::trust::DEFAULT_LOCK),
+                    reason: format!("{err:#}; no plugin is loaded without a readable lock"),
+                });
+                return registry;
+            }
+        };
         let mut seen: Vec<PathBuf> = Vec::new();
         for (index, entry) in path.iter().enumerate() {
             let files = match candidates(entry, index >= defaults_from) {
@@ -225,6 +235,13 @@ impl Registry {
                     continue;
                 }
                 seen.push(canonical);
+                let trusted = crate::trust::check_permissions(&file)
+                    .and_then(|()| lock.as_ref().map_or(Ok(()), |lock| lock.check(&file)));
+                if let Err(reason) = trusted {
+                    tracing::warn!(file = %file.display(), "plugin refused: {reason}");
+                    registry.refused.push(Refusal { file: file.clone(), reason });
+                    continue;
+                }
                 match load_plugin(&file) {
                     Ok(plugin) if registry.plugins.iter().any(|p| p.name == plugin.name) => {
                         tracing::info!(plugin = %plugin.name, file = %file.display(), "shadowed by an earlier plugin of the same name");

@@ -1,0 +1,99 @@
+//! Which plugin files the host agrees to load, beyond being on the search path: none that other users
+//! can write (file or directory), and — when a lock file is present — only those it pins, unchanged.
+//!
+//! The lock file is `$L2L_PLUGIN_LOCK`, else `l2l-plugins.lock` in the working directory; `l2l-host
+//! plugins lock` writes it (each plugin file's absolute path and SHA-256).
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming the lock file.
+pub const LOCK_VAR: &str = "L2L_PLUGIN_LOCK";
+/// The lock file's default name, in the working directory.
+pub const DEFAULT_LOCK: &str = "l2l-plugins.lock";
+
+/// Refuses a file that other users could have written: the file itself or its directory writable by
+/// "others" (mode o+w).
+pub fn check_permissions(file: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    for (what, path) in [("file", file), ("directory", dir)] {
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o002 != 0 {
+                return Err(format!(
+                    "its {what} {} is writable by other users (mode {mode:o}); remove that permission (chmod o-w) to load it",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 of a file, as lower-case hex.
+pub fn sha256(file: &Path) -> Result<String> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A plugin lock: absolute plugin paths and their SHA-256.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct PluginLock {
+    /// Path → SHA-256.
+    pub plugins: BTreeMap<PathBuf, String>,
+    /// Where it was read from.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+impl PluginLock {
+    /// The lock file in effect, if any (an unreadable or malformed one is an error).
+    pub fn find() -> Result<Option<PluginLock>> {
+        let path = std::env::var_os(LOCK_VAR).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK));
+        if !path.exists() {
+            if std::env::var_os(LOCK_VAR).is_some() {
+                anyhow::bail!("{LOCK_VAR}={}: no such lock file", path.display());
+            }
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading plugin lock {}", path.display()))?;
+        let mut lock: PluginLock = toml::from_str(&text).with_context(|| format!("plugin lock {}", path.display()))?;
+        lock.path = path;
+        Ok(Some(lock))
+    }
+
+    /// Whether `file` may load: pinned, with the same SHA-256.
+    pub fn check(&self, file: &Path) -> Result<(), String> {
+        let canonical = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        let Some(pinned) = self.plugins.get(&canonical) else {
+            return Err(format!(
+                "not in the plugin lock {} (run `l2l-host plugins lock` to trust it)",
+                self.path.display()
+            ));
+        };
+        let actual = sha256(file).map_err(|e| e.to_string())?;
+        if actual != *pinned {
+            return Err(format!(
+                "changed since it was locked in {}: sha256 {actual}, locked {pinned}",
+                self.path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes a lock pinning `files` to `path` (atomically).
+    pub fn write(path: &Path, files: &[PathBuf]) -> Result<()> {
+        let mut plugins = BTreeMap::new();
+        for file in files {
+            plugins.insert(file.canonicalize()?, sha256(file)?);
+        }
+        let text = format!(
+            "# l2l plugin lock: only these plugin files, unchanged, load while this file is in effect\n{}",
+            toml::to_string(&PluginLock { plugins, path: PathBuf::new() })?
+        );
+        crate::imageio::write_atomically(path, |out| Ok(out.write_all(text.as_bytes())?))
+    }
+}

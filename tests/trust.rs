@@ -1,0 +1,70 @@
+//! Plugin trust: files other users can write are refused; with a lock file only the pinned plugins,
+//! unchanged, load.
+
+use l2l_system_tests::{host_binary, install_testkit};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn host(args: &[&str], cwd: &Path, lock: Option<&Path>) -> Output {
+    let mut command = Command::new(host_binary());
+    command.args(args).current_dir(cwd).env_remove("L2L_PLUGIN_PATH").env_remove("L2L_PLUGIN_LOCK");
+    if let Some(lock) = lock {
+        command.env("L2L_PLUGIN_LOCK", lock);
+    }
+    command.output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_plugin_others_can_write_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let file = install_testkit(&plugins);
+    let dirs = plugins.to_str().unwrap();
+    assert!(host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None).status.success());
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("writable by other users") && err.contains("libl2l_testkit"), "{err}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = stderr(&host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None));
+    assert!(err.contains("its directory") && err.contains("writable by other users"), "{err}");
+}
+
+#[test]
+fn with_a_lock_only_pinned_unchanged_plugins_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let file = install_testkit(&plugins);
+    let dirs = plugins.to_str().unwrap();
+    let lock = dir.path().join("l2l-plugins.lock");
+    let out = host(&["plugins", "lock", "--plugin-dir", dirs, "--output", lock.to_str().unwrap()], dir.path(), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&lock).unwrap().contains("libl2l_testkit"));
+    // the lock in the working directory is in effect: everything pinned still loads
+    let out = host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // an unknown plugin is refused
+    let other = plugins.join("libl2l_other_testkit.so");
+    std::fs::copy(&file, &other).unwrap();
+    let err = stderr(&host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), Some(&lock)));
+    assert!(err.contains("libl2l_other_testkit.so") && err.contains("not in the plugin lock"), "{err}");
+    std::fs::remove_file(&other).unwrap();
+    // a changed plugin is refused
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.push(0);
+    std::fs::write(&file, bytes).unwrap();
+    let out = host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), Some(&lock));
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("changed since it was locked"), "{err}");
+    // a lock named by the environment that does not exist is an error, not an open door
+    let err = stderr(&host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), Some(&dir.path().join("missing.lock"))));
+    assert!(err.contains("no such lock file"), "{err}");
+}
