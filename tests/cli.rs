@@ -409,3 +409,37 @@ fn bench_reports_every_stage_forward_and_backward() {
     assert_eq!(json.matches("\"backward_mpix_per_s\": null").count(), 0, "{json}");
     assert!(json.contains("\"what\": \"parametrized/demosaic\""), "{json}");
 }
+
+/// A DNG that makes rawloader panic inside (no raw image directory left after its filter) gives one
+/// short error naming the file — no panic message or backtrace on the way.
+#[test]
+fn a_malformed_dng_is_one_short_error_without_a_panic_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let dng = dir.path().join("odd.dng");
+    let camera = l2l_plugin_api::RawMetadata {
+        cfa_pattern: l2l_plugin_api::CfaPattern::Rggb,
+        black_level: [0.0; 4],
+        white_balance: [1.0; 3],
+        colour_matrix: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        intensity: 100.0,
+    };
+    let samples = vec![100u16; 16 * 16];
+    let image = l2l_rawio::DngImage { samples: &samples, height: 16, width: 16, white_level: 4095, camera, make_model: ("l2l", "t") };
+    l2l_rawio::write_dng(&dng, &image).unwrap();
+    // Compression (tag 259, SHORT, 1 value) from 1 to 5: rawloader finds no raw IFD and panics inside
+    let mut bytes = std::fs::read(&dng).unwrap();
+    let entry = [0x03u8, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00];
+    let at = bytes.windows(entry.len()).position(|w| w == entry).expect("the Compression entry");
+    bytes[at + 8] = 5;
+    std::fs::write(&dng, bytes).unwrap();
+    let config = workspace_root().join("configs/chart.toml");
+    let out = run_host(
+        &["process", config.to_str().unwrap(), "--input", dng.to_str().unwrap(), "--output", "out.png"],
+        None,
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a malformed DNG was processed");
+    assert!(err.contains("odd.dng") && err.contains("rawloader"), "{err}");
+    assert!(!err.contains("panicked") && err.lines().count() <= 3, "{err}");
+}

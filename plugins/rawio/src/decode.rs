@@ -150,6 +150,7 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
     if is_dng {
         check_tiff_extents(bytes).map_err(|reason| FileError::new(path, reason))?;
     }
+    quiet_rawloader_panics();
     let image = rawloader::RawLoader::new()
         .decode(&mut BufReader::new(bytes), false)
         .map_err(|e| FileError::new(path, format!("not a raw file rawloader can decode: {e}")))?;
@@ -171,6 +172,22 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
     let white = white_level.unwrap_or(f64::from(image.whitelevels[0]));
     let camera = rawloader_camera(&image, (top, left), is_dng, white, path)?;
     Ok((values, height, width, Some(white), Some(camera)))
+}
+
+/// rawloader turns its own panics on malformed files into errors (it catches them), but the panic
+/// hook would still print each with a backtrace before the one-line error. Panics raised in rawloader's
+/// code are therefore not printed; every other panic goes to the hook that was installed before.
+fn quiet_rawloader_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_rawloader = info.location().is_some_and(|l| l.file().contains("/rawloader-"));
+            if !in_rawloader {
+                previous(info);
+            }
+        }));
+    });
 }
 
 fn crop<T: Copy>(
