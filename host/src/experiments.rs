@@ -164,10 +164,9 @@ pub fn optimisation(loaded: &LoadedConfig, registry: &Registry, job: &Optimisati
                 .filter(|r| r.split == "validation" && r.epoch == epoch)
                 .filter_map(|r| r.values.get(metric).copied())
                 .collect();
-            let m = values.iter().sum::<f64>() / values.len().max(1) as f64;
-            let var = if values.len() > 1 { values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64 } else { 0.0 };
+            let (m, s) = mean_and_std(&values);
             mean.push(m);
-            std.push(var.sqrt());
+            std.push(s);
         }
         curves.push(ModeCurve { mode, mean, std, run });
     }
@@ -233,9 +232,10 @@ pub fn drift_synthesis(loaded: &LoadedConfig, registry: &Registry, job: &DriftSy
     let corruptions = job.corruptions.clone();
     let mut corruption_drops: Vec<Vec<f64>> = vec![Vec::new(); corruptions.as_ref().map_or(0, |c| c.types.len())];
     for (i, path) in training.iter().enumerate() {
-        let variant = with_pipeline(loaded, path, &config::TrainConfig { name: stem(path), ..train_config.clone() })?;
+        let named = config::TrainConfig { name: stem(path), ..train_config.clone() };
+        let variant = with_pipeline(loaded, path, &named)?;
         tracing::info!("drift synthesis: training behind {}", stem(path));
-        let run = train::train(&variant, registry, &config::TrainConfig { name: stem(path), ..train_config.clone() }, None)?;
+        let run = train::train(&variant, registry, &named, None)?;
         for (fold, split) in splits.iter().enumerate().filter(|(fold, _)| train_config.trains_fold(*fold)) {
             let mut model = trained_model(registry, &model_spec, &task, &run, fold, device)?;
             let options = LoaderOptions { batch_size: train_config.batch_size, ..Default::default() };
@@ -539,19 +539,25 @@ pub struct DriftRaw {
     pub augmentation: config::Augmentation,
 }
 
+/// Mean and sample standard deviation (0 for fewer than two values) of values over folds.
+fn mean_and_std(values: &[f64]) -> (f64, f64) {
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let var = if values.len() > 1 {
+        values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
 /// A drift matrix from per-fold values (mean and sample standard deviation over folds).
 pub fn matrix_from_values(train: Vec<String>, test: Vec<String>, metric: String, values: &[Vec<Vec<f64>>]) -> DriftMatrix {
-    let stats = |v: &Vec<f64>| {
-        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64 } else { 0.0 };
-        (mean, var.sqrt())
-    };
     DriftMatrix {
         train,
         test,
         metric,
-        mean: values.iter().map(|row| row.iter().map(|v| stats(v).0).collect()).collect(),
-        std: values.iter().map(|row| row.iter().map(|v| stats(v).1).collect()).collect(),
+        mean: values.iter().map(|row| row.iter().map(|v| mean_and_std(v).0).collect()).collect(),
+        std: values.iter().map(|row| row.iter().map(|v| mean_and_std(v).1).collect()).collect(),
     }
 }
 
