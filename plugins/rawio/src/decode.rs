@@ -151,7 +151,10 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
         check_tiff_extents(bytes).map_err(|reason| FileError::new(path, reason))?;
     }
     quiet_rawloader_panics();
-    let image = rawloader::RawLoader::new()
+    // building a RawLoader parses rawloader's whole camera database (tens of milliseconds): once
+    static LOADER: std::sync::OnceLock<rawloader::RawLoader> = std::sync::OnceLock::new();
+    let image = LOADER
+        .get_or_init(rawloader::RawLoader::new)
         .decode(&mut BufReader::new(bytes), false)
         .map_err(|e| FileError::new(path, format!("not a raw file rawloader can decode: {e}")))?;
     if image.cpp != 1 {
