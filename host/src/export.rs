@@ -145,6 +145,11 @@ pub fn export(
             Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
         std::fs::create_dir_all(output.join(&name))
             .with_context(|| format!("creating {}", output.join(&name).display()))?;
+        for stale in l2l_rawio::remove_stale_temporaries(&output.join(&name))
+            .with_context(|| format!("cleaning {}", output.join(&name).display()))?
+        {
+            tracing::warn!("removed {}, left by an export killed while writing it", stale.display());
+        }
         pipelines.push(NamedPipeline { name, specs, pipeline });
     }
 
@@ -194,7 +199,7 @@ pub fn export(
                         }
                         None => {
                             let started = std::time::Instant::now();
-                            let y = tch::no_grad(|| stage.forward(&x)).with_context(|| {
+                            let y = tch::no_grad(|| crate::pipeline::run_stage(stage_name, stage, &x)).with_context(|| {
                                 format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name)
                             })?;
                             let ms = started.elapsed().as_secs_f64() * 1e3;

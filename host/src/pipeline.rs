@@ -2,7 +2,7 @@
 
 use crate::config::StageSpec;
 use crate::plugins::{Registry, RemoteModule, SharedParameter};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use l2l_plugin_api::RawMetadata;
 use tch::{Device, Kind, Tensor};
 
@@ -19,6 +19,29 @@ pub struct StageOutput {
     pub output: Tensor,
     /// How long it took, in milliseconds.
     pub millis: f64,
+}
+
+/// Runs one stage and holds its output to the stage contract, so that a plugin returning a wrongly
+/// shaped tensor is named here rather than failing somewhere downstream (or, worse, not at all: a
+/// classifier takes any H×W). The contract: a 4-D floating-point batch `[B, C, H, W]` with the input's
+/// B and H×W — or half its H×W when the input is a mosaic (`[B, 1, H, W]`) whose 2×2 blocks the stage
+/// packs.
+pub fn run_stage(name: &str, stage: &mut RemoteModule, input: &Tensor) -> Result<Tensor> {
+    let output = stage.forward(input)?;
+    let (before, after) = (input.size(), output.size());
+    let same_size = after.len() == 4 && before.len() == 4 && after[0] == before[0];
+    let kept = same_size && after[2..] == before[2..];
+    let packed = same_size && before[1] == 1 && after[2] * 2 == before[2] && after[3] * 2 == before[3];
+    if !(kept || packed) {
+        bail!(
+            "stage `{name}` returned a tensor of shape {after:?} for an input of shape {before:?}; expected \
+             [B, C, H, W] with the input's B and H×W (or half the H×W of a mosaic whose 2×2 blocks it packs)"
+        );
+    }
+    if !output.is_floating_point() {
+        bail!("stage `{name}` returned {:?} values; expected floating point", output.kind());
+    }
+    Ok(output)
 }
 
 impl Pipeline {
@@ -56,8 +79,8 @@ impl Pipeline {
     /// Runs all stages on a mosaic batch `[B, 1, H, W]`.
     pub fn forward(&mut self, mosaic: &Tensor) -> Result<Tensor> {
         let mut x = mosaic.shallow_clone();
-        for (_, stage) in &mut self.stages {
-            x = stage.forward(&x)?;
+        for (name, stage) in &mut self.stages {
+            x = run_stage(name, stage, &x)?;
         }
         Ok(x)
     }
@@ -68,9 +91,7 @@ impl Pipeline {
         for (name, stage) in &mut self.stages {
             let input = outputs.last().map(|o| &o.output).unwrap_or(mosaic);
             let start = std::time::Instant::now();
-            let output = stage
-                .forward(input)
-                .with_context(|| format!("running stage `{name}`"))?;
+            let output = run_stage(name, stage, input).with_context(|| format!("running stage `{name}`"))?;
             outputs.push(StageOutput {
                 name: name.clone(),
                 output,

@@ -48,6 +48,8 @@ pub struct Refusal {
 pub struct Registry {
     plugins: Vec<LoadedPlugin>,
     refused: Vec<Refusal>,
+    /// Where plugins were looked for, for "not found" errors.
+    searched: Vec<PathBuf>,
 }
 
 /// The directories and files searched, in order, given the config's `plugin_dirs`.
@@ -209,7 +211,10 @@ impl Registry {
     pub fn discover(config_dirs: &[PathBuf]) -> Registry {
         let path = search_path(config_dirs);
         let defaults_from = path.len().saturating_sub(2);
-        let mut registry = Registry::default();
+        let mut registry = Registry {
+            searched: path.clone(),
+            ..Registry::default()
+        };
         let lock = match crate::trust::PluginLock::find() {
             Ok(lock) => lock,
             Err(err) => {
@@ -294,6 +299,14 @@ impl Registry {
             .collect();
         available.sort();
         available.dedup();
+        if let Some(wanted) = plugin.filter(|want| !self.plugins.iter().any(|p| p.name == *want)) {
+            let installed: Vec<&str> = self.plugins.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "plugin `{wanted}` is not installed (searched {}; installed: {})",
+                self.searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                if installed.is_empty() { "none".to_string() } else { installed.join(", ") }
+            );
+        }
         let from = plugin.map(|p| format!(" in plugin `{p}`")).unwrap_or_default();
         let mut message = format!(
             "unknown {} `{name}`{from}; available: {}",
@@ -317,7 +330,7 @@ impl Registry {
 
     /// Builds stage `kind` with its config (TOML text); `label` names it in errors.
     pub fn build_stage(&self, kind: &str, plugin: Option<&str>, config: &str, label: &str) -> Result<RemoteModule> {
-        let (p, _) = self.find(ComponentKind::Stage, kind, plugin)?;
+        let (p, _) = self.find(ComponentKind::Stage, kind, plugin).map_err(|e| anyhow!("{label}: {e}"))?;
         let module = into_result((p.root.build_stage())(RStr::from_str(kind), RStr::from_str(config)))
             .map_err(|e| anyhow!("{label}: {e}"))?;
         Ok(RemoteModule {
@@ -335,7 +348,7 @@ impl Registry {
         num_classes: usize,
         label: &str,
     ) -> Result<RemoteModule> {
-        let (p, _) = self.find(ComponentKind::TaskModel, kind, plugin)?;
+        let (p, _) = self.find(ComponentKind::TaskModel, kind, plugin).map_err(|e| anyhow!("{label}: {e}"))?;
         let module = into_result((p.root.build_task_model())(
             RStr::from_str(kind),
             RStr::from_str(config),
@@ -350,7 +363,7 @@ impl Registry {
 
     /// Opens a dataset.
     pub fn build_dataset(&self, kind: &str, plugin: Option<&str>, config: &str, label: &str) -> Result<RemoteDataset> {
-        let (p, _) = self.find(ComponentKind::Dataset, kind, plugin)?;
+        let (p, _) = self.find(ComponentKind::Dataset, kind, plugin).map_err(|e| anyhow!("{label}: {e}"))?;
         let dataset = into_result((p.root.build_dataset())(RStr::from_str(kind), RStr::from_str(config)))
             .map_err(|e| anyhow!("{label}: {e}"))?;
         Ok(RemoteDataset::new(

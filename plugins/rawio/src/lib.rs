@@ -142,6 +142,34 @@ pub fn write_atomically(
     })
 }
 
+/// Removes the temporary files `write_atomically` left in `dir` when its process was killed mid-write
+/// (`.NAME.PID.tmp` whose PID no longer runs), so a resumed job starts clean; returns what it removed.
+/// Files of writers still running are left alone.
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(removed);
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(writer) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let running = writer == std::process::id() || Path::new("/proc").join(writer.to_string()).exists();
+        if !running && path.is_file() {
+            std::fs::remove_file(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
 /// The lower-case extension of `path` ("" when it has none).
 pub fn extension(path: &Path) -> String {
     path.extension()
@@ -169,6 +197,21 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left behind");
         write_atomically(&path, |out| Ok(out.write_all(b"new")?)).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+
+    #[test]
+    fn only_temporaries_of_writers_that_are_gone_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // above Linux's largest possible PID (2^22), so no process has it
+        let stale = dir.path().join(".checkpoint.safetensors.4194305.tmp");
+        let ours = dir.path().join(format!(".metrics.csv.{}.tmp", std::process::id()));
+        let other = dir.path().join("notes.1234.tmp");
+        for path in [&stale, &ours, &other] {
+            std::fs::write(path, "x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), vec![stale.clone()]);
+        assert!(!stale.exists() && ours.exists() && other.exists());
+        assert!(remove_stale_temporaries(&dir.path().join("missing")).unwrap().is_empty());
     }
 
     #[test]
