@@ -1,58 +1,14 @@
 //! The training engine end to end, through `l2l-host run`: the stack learns, gradients reach exactly
-//! the processing they should, an interrupted run resumes to the same result, and nothing already
-//! written is lost.
+//! the processing they should, and contradictory settings are refused. Interrupted runs and numeric
+//! faults are in `faults.rs`.
 
 use l2l_host::config::{self, StageSpec};
 use l2l_host::pipeline::Pipeline;
 use l2l_host::plugins::Registry;
 use l2l_host::train::checkpoint;
-use l2l_system_tests::{host_binary, profile_dir, run_host, workspace_root};
+use l2l_system_tests::{cells_config, last_value, profile_dir, run_host, run_ok, workspace_root, write_config};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use tch::Tensor;
-
-fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn cells_config(mode: &str, epochs: usize, extra: &str) -> String {
-    let pipelines = workspace_root().join("configs/pipelines");
-    let include = if mode == "parametrized" { "parametrized.toml" } else { "bilinear_sharpening_filter_median_denoising.toml" };
-    format!(
-        "include = [{:?}]\ndevice = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 64\nsize = 64\n\n\
-         [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"train\"\nmode = \"{mode}\"\nepochs = {epochs}\nbatch_size = 8\n\
-         train_size = 0.75\nworkers = 2\n{extra}",
-        pipelines.join(include)
-    )
-}
-
-/// Rows of `metrics.jsonl`.
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn last_value(run: &Path, split: &str, name: &str) -> f64 {
-    metrics(run)
-        .iter()
-        .rev()
-        .find(|r| r["split"] == split)
-        .and_then(|r| r["values"][name].as_f64())
-        .unwrap()
-}
-
-fn run_ok(args: &[&str], cwd: &Path) -> PathBuf {
-    let out = run_host(args, None, cwd);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().find_map(|l| l.strip_prefix("run finished: ")).unwrap();
-    cwd.join(line)
-}
 
 #[test]
 fn classification_learns_and_leaves_its_records() {
@@ -155,41 +111,6 @@ fn parametrized_mode_trains_every_isp_parameter_and_static_mode_none() {
 }
 
 #[test]
-fn an_interrupted_run_resumes_to_the_same_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "cells.toml", &cells_config("parametrized", 3, "tracked_samples = 0\n"));
-    let whole = run_ok(&["run", config.to_str().unwrap()], dir.path());
-
-    let mut child = Command::new(host_binary())
-        .args(["run", config.to_str().unwrap()])
-        .current_dir(dir.path())
-        .env_remove("L2L_PLUGIN_PATH")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let interrupted = dir.path().join("runs/train-2");
-    let checkpoint = interrupted.join("checkpoints/checkpoint.safetensors");
-    let started = std::time::Instant::now();
-    while !checkpoint.exists() && started.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!interrupted.join("summary.json").exists(), "the run finished before it could be interrupted");
-    let resumed = run_ok(&["run", "--resume", interrupted.to_str().unwrap()], dir.path());
-    assert_eq!(resumed, interrupted);
-    let (a, b) = (metrics(&whole), metrics(&resumed));
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        for (name, value) in x["values"].as_object().unwrap() {
-            let other = y["values"][name].as_f64().unwrap();
-            assert!((value.as_f64().unwrap() - other).abs() < 1e-6, "{name}: {value} vs {other}");
-        }
-    }
-}
-
-#[test]
 fn contradictory_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "c.toml", &cells_config("static", 1, "freeze_processor = true\nfreeze_task_model = true\n"));
@@ -199,30 +120,4 @@ fn contradictory_settings_are_refused() {
     let config = write_config(dir.path(), "d.toml", &cells_config("neural_network", 1, ""));
     let err = String::from_utf8_lossy(&run_host(&["run", config.to_str().unwrap()], None, dir.path()).stderr).to_string();
     assert!(err.contains("processor_nn"), "{err}");
-}
-
-/// A stage that starts returning NaN stops training with the stage's name, the epoch and the step;
-/// the checkpoint of the last good epoch stays as it was.
-#[test]
-fn a_numeric_fault_stops_training_naming_the_stage_and_keeps_the_last_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    l2l_system_tests::install_testkit(&plugins);
-    // 24 training samples in batches of 8: 3 steps per epoch (and 1 validation batch, 1 tracked pass);
-    // the stage passes 6 calls, so epoch 1 (3 + 1) and two steps of epoch 2 are fine, step 3 of epoch 2 is not
-    let text = format!(
-        "plugin_dirs = [{plugins:?}]\ndevice = \"cpu\"\nthreads = 2\npipeline = [\"pack\", \"fault\"]\n\n\
-         [stages.pack]\nkind = \"pack\"\ncfa_from_metadata = true\n\n[stages.fault]\nkind = \"nan_after\"\ncalls = 6\n\n\
-         [dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 32\nsize = 32\n\n[task_model]\nkind = \"resnet\"\ndepth = 18\n\n\
-         [job]\nkind = \"train\"\nmode = \"static\"\nepochs = 3\nbatch_size = 8\ntrain_size = 0.75\ntracked_samples = 0\nworkers = 1\n"
-    );
-    let config = write_config(dir.path(), "nan.toml", &text);
-    let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "training went on through NaN");
-    assert!(err.contains("fold 0 epoch 2 step 3") && err.contains("stage `fault`") && err.contains("NaN"), "{err}");
-    let (_, metadata) = checkpoint::read_with_metadata(&dir.path().join("runs/train-1/checkpoints/checkpoint.safetensors")).unwrap();
-    let progress: serde_json::Value = serde_json::from_str(&metadata["l2l_progress"]).unwrap();
-    assert_eq!(progress["epochs_done"], 1, "the checkpoint is the last good epoch's");
 }

@@ -197,3 +197,81 @@ pub fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("writing a test config");
+    path
+}
+
+/// A small training config: 64 synthetic cells of 64², ResNet-18, CPU, in processing `mode` (the
+/// parametrized pipeline for `parametrized`, a static one otherwise), `epochs` epochs, plus `extra`
+/// lines of `[job]`.
+pub fn cells_config(mode: &str, epochs: usize, extra: &str) -> String {
+    let pipelines = workspace_root().join("configs/pipelines");
+    let include = if mode == "parametrized" { "parametrized.toml" } else { "bilinear_sharpening_filter_median_denoising.toml" };
+    format!(
+        "include = [{:?}]\ndevice = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 64\nsize = 64\n\n\
+         [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"train\"\nmode = \"{mode}\"\nepochs = {epochs}\nbatch_size = 8\n\
+         train_size = 0.75\nworkers = 2\n{extra}",
+        pipelines.join(include)
+    )
+}
+
+/// The rows of a run's `metrics.jsonl`.
+pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("reading metrics.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a metrics row"))
+        .collect()
+}
+
+/// The last value of metric `name` on `split` in a run's metrics.
+pub fn last_value(run: &Path, split: &str, name: &str) -> f64 {
+    metrics(run)
+        .iter()
+        .rev()
+        .find(|r| r["split"] == split)
+        .and_then(|r| r["values"][name].as_f64())
+        .unwrap_or_else(|| panic!("no {split} {name} in {}", run.display()))
+}
+
+/// Runs `l2l-host ARGS` in `cwd`, asserts success and returns the run directory it reports.
+pub fn run_ok(args: &[&str], cwd: &Path) -> PathBuf {
+    let out = run_host(args, None, cwd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", describe(&out));
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run finished: "))
+        .unwrap_or_else(|| panic!("no `run finished:` line\n{}", describe(&out)));
+    cwd.join(line)
+}
+
+/// Asserts that two runs recorded the same metrics (to 1e-6), row by row.
+pub fn assert_same_metrics(a: &Path, b: &Path) {
+    let (a, b) = (metrics(a), metrics(b));
+    assert_eq!(a.len(), b.len(), "metric rows");
+    for (x, y) in a.iter().zip(&b) {
+        for (name, value) in x["values"].as_object().expect("metric values") {
+            let other = y["values"][name].as_f64().expect("the same metric in both runs");
+            assert!((value.as_f64().expect("a number") - other).abs() < 1e-6, "{name}: {value} vs {other}");
+        }
+    }
+}
+
+/// Writes an H×W float32 `.npy` raw file.
+pub fn write_npy_f32(path: &Path, h: u64, w: u64, values: impl Iterator<Item = f32>) {
+    use npyz::WriterBuilder;
+    let file = std::fs::File::create(path).expect("creating a .npy file");
+    let mut writer = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&[h, w])
+        .writer(file)
+        .begin_nd()
+        .expect("a .npy header");
+    writer.extend(values).expect("writing .npy values");
+    writer.finish().expect("finishing a .npy file");
+}
