@@ -28,12 +28,12 @@ pub struct Mosaic {
 /// the end of the file is refused as truncated (rawloader would fill the rest with zeros).
 pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> {
     let bytes = std::fs::read(path).map_err(|e| FileError::new(path, format!("reading: {e}")))?;
-    let (values, height, width, type_white, camera) = match extension(path).as_str() {
-        "npy" => with_no_camera(read_npy(&bytes, path)?),
-        "tif" | "tiff" => with_no_camera(read_tiff(&bytes, path)?),
-        "png" => with_no_camera(read_png(&bytes, path)?),
-        _ => read_rawloader(&bytes, path, white_level)?,
-    };
+    let (values, height, width, type_white, camera) = guarded_decode(path, || match extension(path).as_str() {
+        "npy" => Ok(with_no_camera(read_npy(&bytes, path)?)),
+        "tif" | "tiff" => Ok(with_no_camera(read_tiff(&bytes, path)?)),
+        "png" => Ok(with_no_camera(read_png(&bytes, path)?)),
+        _ => read_rawloader(&bytes, path, white_level),
+    })?;
     if values.len() != height * width || height == 0 || width == 0 {
         return Err(FileError::new(
             path,
@@ -134,7 +134,7 @@ fn read_png(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Op
             format!("expected an 8- or 16-bit greyscale raw mosaic, found {colour:?} at {depth:?}"),
         ));
     }
-    let mut buffer = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let mut buffer = crate::png_frame_buffer(&reader, bytes.len() as u64, path)?;
     let frame = reader.next_frame(&mut buffer).map_err(bad)?;
     let data = &buffer[..frame.buffer_size()];
     Ok(if depth == png::BitDepth::Sixteen {
@@ -150,7 +150,6 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
     if is_dng {
         check_tiff_extents(bytes).map_err(|reason| FileError::new(path, reason))?;
     }
-    quiet_rawloader_panics();
     // building a RawLoader parses rawloader's whole camera database (tens of milliseconds): once
     static LOADER: std::sync::OnceLock<rawloader::RawLoader> = std::sync::OnceLock::new();
     let image = LOADER
@@ -177,20 +176,35 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
     Ok((values, height, width, Some(white), Some(camera)))
 }
 
-/// rawloader turns its own panics on malformed files into errors (it catches them), but the panic
-/// hook would still print each with a backtrace before the one-line error. Panics raised in rawloader's
-/// code are therefore not printed; every other panic goes to the hook that was installed before.
-fn quiet_rawloader_panics() {
+/// Crates whose code decodes file bytes. Some of them panic on malformed input (rawloader, and the
+/// `tiff` crate, found by fuzzing: an empty SampleFormat tag); l2l catches those panics and reports the
+/// file instead.
+const DECODER_CRATES: &[&str] = &["/rawloader-", "/tiff-", "/png-", "/npyz-", "/fdeflate-", "/weezl-", "/miniz_oxide-", "/flate2-"];
+
+/// Runs a decoder on `path`'s bytes with its panics turned into an error naming the file. The panic
+/// hook prints nothing for panics inside the decoder crates (the error says it all); a panic in l2l's
+/// own code still goes to the hook installed before, so a bug stays visible (and fuzzing sees it).
+pub(crate) fn guarded_decode<T>(path: &Path, decode: impl FnOnce() -> FileResult<T>) -> FileResult<T> {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let in_rawloader = info.location().is_some_and(|l| l.file().contains("/rawloader-"));
-            if !in_rawloader {
+            let in_decoder = info
+                .location()
+                .is_some_and(|l| DECODER_CRATES.iter().any(|name| l.file().contains(name)));
+            if !in_decoder {
                 previous(info);
             }
         }));
     });
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(FileError::new(path, format!("malformed file: the decoder failed ({message})")))
+    })
 }
 
 fn crop<T: Copy>(

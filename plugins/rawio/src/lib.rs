@@ -142,6 +142,32 @@ pub fn write_atomically(
     })
 }
 
+/// deflate, PNG's compression, expands data at most ~1032:1; a decoded PNG this many times larger than
+/// its file cannot be genuine.
+const PNG_MAX_EXPANSION: u64 = 1100;
+
+/// The buffer a PNG's first frame decodes into — refused, before anything is allocated, when the size
+/// the header claims is more than the file's bytes could decompress to (a corrupt or hostile header
+/// would otherwise make l2l allocate gigabytes).
+pub(crate) fn png_frame_buffer<R: std::io::BufRead + std::io::Seek>(
+    reader: &png::Reader<R>,
+    file_len: u64,
+    path: &Path,
+) -> FileResult<Vec<u8>> {
+    let size = reader.output_buffer_size().unwrap_or(usize::MAX);
+    if size as u64 > file_len.saturating_mul(PNG_MAX_EXPANSION) {
+        let info = reader.info();
+        return Err(FileError::new(
+            path,
+            format!(
+                "the header claims {}×{} pixels ({size} bytes decoded), more than a {file_len}-byte PNG can hold (corrupt header?)",
+                info.width, info.height
+            ),
+        ));
+    }
+    Ok(vec![0; size])
+}
+
 /// Removes the temporary files `write_atomically` left in `dir` when its process was killed mid-write
 /// (`.NAME.PID.tmp` whose PID no longer runs), so a resumed job starts clean; returns what it removed.
 /// Files of writers still running are left alone.

@@ -19,12 +19,17 @@ pub struct Mask {
 /// Reads a PNG mask (grey, grey+alpha, RGB or RGBA, any bit depth): a pixel is 1 where any colour
 /// channel is non-zero, as the Raw-Drone masks mark cars.
 pub fn read_mask(path: &Path) -> FileResult<Mask> {
+    crate::decode::guarded_decode(path, || decode_mask(path))
+}
+
+fn decode_mask(path: &Path) -> FileResult<Mask> {
     let bad = |e: png::DecodingError| FileError::new(path, format!("not a readable PNG mask: {e}"));
     let file = std::fs::File::open(path).map_err(|e| FileError::new(path, format!("opening: {e}")))?;
+    let file_len = file.metadata().map_err(|e| FileError::new(path, format!("reading: {e}")))?.len();
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(bad)?;
-    let mut buffer = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let mut buffer = crate::png_frame_buffer(&reader, file_len, path)?;
     let frame = reader.next_frame(&mut buffer).map_err(bad)?;
     let channels = frame.color_type.samples();
     let colour_channels = match frame.color_type {
