@@ -66,8 +66,25 @@ fn with_no_camera((values, height, width, white): (Vec<f64>, usize, usize, Optio
     (values, height, width, white, None)
 }
 
+/// npyz allocates the header length a file states before reading it (4 GiB for a corrupt length
+/// field, found by fuzzing); the stated header must fit in the file. Layout: the magic `\x93NUMPY`,
+/// major and minor version, then the header length as u16 (version 1) or u32 (versions 2 and 3).
+fn check_npy_header_length(bytes: &[u8]) -> Result<(), String> {
+    let (length, start) = match bytes.get(6) {
+        Some(1) if bytes.len() >= 10 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        Some(2 | 3) if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        // too short or an unknown version: npyz reports it
+        _ => return Ok(()),
+    };
+    if start + length > bytes.len() {
+        return Err(format!("the header claims {length} bytes, the file has {} after the preamble", bytes.len() - start));
+    }
+    Ok(())
+}
+
 fn read_npy(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
     let bad = |e: std::io::Error| FileError::new(path, format!("not a valid .npy file: {e}"));
+    check_npy_header_length(bytes).map_err(|reason| FileError::new(path, format!("not a valid .npy file: {reason}")))?;
     let npy = npyz::NpyFile::new(bytes).map_err(bad)?;
     let shape = npy.shape().to_vec();
     if shape.len() != 2 {
@@ -328,4 +345,44 @@ fn check_tiff_extents(bytes: &[u8]) -> Result<(), String> {
         pending.push(read(ifd + 2 + 12 * count, 4)? as usize);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(file_name: &str, bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name);
+        std::fs::write(&path, bytes).unwrap();
+        read_mosaic(&path, None).unwrap_err().to_string()
+    }
+
+    /// Inputs the fuzzer found (`fuzz/regressions/raw_mosaic`), as their outcomes: errors before any
+    /// allocation the file cannot justify, and no panic.
+    #[test]
+    fn headers_claiming_more_than_the_file_holds_are_refused_before_allocating() {
+        // npy version 2 stating a 4 GiB header in a 24-byte file
+        let mut npy = b"\x93NUMPY\x02\x00".to_vec();
+        npy.extend(0xffff_fffeu32.to_le_bytes());
+        npy.extend(b"ascr{'descr'");
+        let err = refused("huge.npy", &npy);
+        assert!(err.contains("huge.npy") && err.contains("header claims 4294967294 bytes"), "{err}");
+
+        // a 200-byte PNG whose header claims 60 000 × 60 000 16-bit pixels (7.2 GB decoded)
+        let mut png = Vec::new();
+        {
+            let mut encoder = png::Encoder::new(&mut png, 60_000, 60_000);
+            encoder.set_depth(png::BitDepth::Sixteen);
+            let mut writer = encoder.write_header().unwrap();
+            writer.write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]).unwrap();
+        }
+        let err = refused("huge.png", &png);
+        assert!(err.contains("more than a") && err.contains("PNG can hold"), "{err}");
+
+        // a TIFF with an empty SampleFormat tag: the tiff crate panics inside, l2l reports the file
+        let tiff = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/raw_mosaic/tiff-empty-sample-format")).unwrap();
+        let err = refused("odd.tiff", &tiff[1..]);
+        assert!(err.contains("odd.tiff") && err.contains("the decoder failed"), "{err}");
+    }
 }
