@@ -2,7 +2,7 @@
 //! pipelines denoise (`scipy.ndimage.median_filter(Y, size)`, symmetric border). Differentiable almost
 //! everywhere: the gradient reaches the pixel that is each window's median.
 
-use l2l_ops::{on_luma, pad, ColourSpace, Padding};
+use l2l_ops::{grad_enabled, on_luma, pad, ColourSpace, Padding};
 use l2l_plugin_api::{
     expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -76,6 +76,9 @@ impl BuildStage for DenoiseMedian {
 fn median_filter(x: &Tensor, size: i64, padding: Padding) -> PluginResult<Tensor> {
     let shape = x.size();
     let (h, w) = (shape[2], shape[3]);
+    if size == 3 && !grad_enabled() && l2l_ops::cpu::eligible(x) {
+        return l2l_ops::cpu::median3x3(x, padding);
+    }
     let padded = pad(x, size / 2, size / 2, padding)?;
     if size == 3 {
         let row = |i: i64| padded.f_narrow(-2, i, h);

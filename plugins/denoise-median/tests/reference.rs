@@ -48,3 +48,27 @@ fn the_3x3_fast_path_equals_sorting_every_window() {
     .unwrap();
     assert!((fast - sorted).abs().max().double_value(&[]) < 1e-12);
 }
+
+#[test]
+fn the_cpu_loop_used_without_gradients_equals_sorting_every_window() {
+    use l2l_ops::{on_luma, pad, ColourSpace, Padding};
+    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    tch::manual_seed(22);
+    let image = Tensor::rand([2, 3, 37, 53], (Kind::Float, Device::Cpu));
+    for (padding, mode) in [
+        ("symmetric", Padding::Symmetric),
+        ("mirror", Padding::Mirror),
+        ("nearest", Padding::Nearest),
+        ("zero", Padding::Zero),
+    ] {
+        let mut stage = DenoiseMedian::build(parse_config(&format!("padding = \"{padding}\"")).unwrap()).unwrap();
+        let fast = tch::no_grad(|| stage.forward(&image)).unwrap();
+        let sorted = on_luma(&image, ColourSpace::Rgb, |luma| {
+            let windows = pad(luma, 1, 1, mode)?.unfold(2, 3, 1).unfold(3, 3, 1);
+            Ok(windows.reshape([2, 1, 37, 53, 9]).median_dim(-1, false).0)
+        })
+        .unwrap();
+        assert_eq!(fast.size(), sorted.size());
+        assert_eq!((fast - sorted).abs().max().double_value(&[]), 0.0, "{padding}");
+    }
+}

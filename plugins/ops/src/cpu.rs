@@ -1,0 +1,182 @@
+//! Fast paths for inference on the CPU: plain loops over float32 planes, split across libtorch's
+//! intra-op threads, for the filters a 12-MP export spends its time in. A weighted sum of shifted
+//! tensor views reads and writes the whole image once per tap; these loops keep a few rows in cache
+//! and touch each pixel once per pass.
+//!
+//! Only for what no gradient can be asked of (the callers check [`crate::grad_enabled`] and that no
+//! tensor argument requires one). The values equal the differentiable tensor paths' bit for bit: the
+//! same float32 products and sums in the same order (tests compare both).
+
+use crate::Padding;
+use l2l_plugin_api::PluginResult;
+use tch::{Device, Kind, Tensor};
+
+/// Whether `x` can take a CPU fast path: a float32 tensor on the CPU with at least 2 dimensions.
+pub fn eligible(x: &Tensor) -> bool {
+    x.device() == Device::Cpu && x.kind() == Kind::Float && x.dim() >= 2 && !x.requires_grad()
+}
+
+/// Where each position of an axis of length `n`, extended by `reach` on both sides, reads from;
+/// `None` is a zero (the `Zero` border).
+fn border_sources(n: usize, reach: usize, mode: Padding) -> Vec<Option<usize>> {
+    let (n, reach) = (n as i64, reach as i64);
+    (-reach..n + reach)
+        .map(|i| {
+            if (0..n).contains(&i) {
+                return Some(i as usize);
+            }
+            let j = match mode {
+                Padding::Zero => return None,
+                Padding::Nearest => i.clamp(0, n - 1),
+                Padding::Mirror => {
+                    let period = 2 * (n - 1).max(1);
+                    let j = i.rem_euclid(period);
+                    if j >= n {
+                        period - j
+                    } else {
+                        j
+                    }
+                }
+                Padding::Symmetric => {
+                    let j = i.rem_euclid(2 * n);
+                    if j >= n {
+                        2 * n - 1 - j
+                    } else {
+                        j
+                    }
+                }
+            };
+            Some(j as usize)
+        })
+        .collect()
+}
+
+/// Runs `row(plane, i, out_row)` for every output row of every H×W plane, the rows split into one
+/// contiguous block per libtorch thread.
+fn for_each_row(out: &mut [f32], width: usize, height: usize, row: impl Fn(usize, usize, &mut [f32]) + Sync) {
+    let rows = out.len() / width;
+    let threads = (tch::get_num_threads().max(1) as usize).min(rows.max(1));
+    let per_thread = rows.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (block, chunk) in out.chunks_mut(per_thread * width).enumerate() {
+            let row = &row;
+            scope.spawn(move || {
+                for (k, out_row) in chunk.chunks_mut(width).enumerate() {
+                    let global = block * per_thread + k;
+                    row(global / height, global % height, out_row);
+                }
+            });
+        }
+    });
+}
+
+/// `x` as a contiguous float32 slice, with the tensor that owns the data.
+fn input_values(x: &Tensor) -> PluginResult<(Tensor, usize, usize)> {
+    let x = x.f_contiguous()?;
+    let size = x.size();
+    let (h, w) = (size[size.len() - 2] as usize, size[size.len() - 1] as usize);
+    Ok((x, h, w))
+}
+
+/// Applies `fill` to a new tensor shaped like `x`, given `x`'s values.
+fn map_planes(x: &Tensor, fill: impl FnOnce(&[f32], usize, usize, &mut [f32])) -> PluginResult<Tensor> {
+    let (x, h, w) = input_values(x)?;
+    let out = x.f_empty_like()?.f_contiguous()?;
+    let n = x.numel();
+    // SAFETY: both tensors are contiguous float32 on the CPU with n elements (checked by `eligible`
+    // and made so above); `out` is new, so nothing else reads or writes it while the slice lives, and
+    // `x` is only read.
+    let (input, output) = unsafe {
+        (
+            std::slice::from_raw_parts(x.data_ptr() as *const f32, n),
+            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n),
+        )
+    };
+    if n > 0 {
+        fill(input, h, w, output);
+    }
+    Ok(out)
+}
+
+/// `row` extended by `reach` on both sides as `cols` (from [`border_sources`]) says, into `out`.
+fn pad_row(row: &[f32], cols: &[Option<usize>], reach: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(cols[..reach].iter().map(|c| c.map_or(0.0, |c| row[c])));
+    out.extend_from_slice(row);
+    out.extend(cols[reach + row.len()..].iter().map(|c| c.map_or(0.0, |c| row[c])));
+}
+
+/// The separable filter of every H×W plane with `taps` (odd count) along rows, then columns, over a
+/// `padding` border — [`crate::filter_separable`]'s values.
+pub fn filter_separable(x: &Tensor, taps: &[f32], padding: Padding) -> PluginResult<Tensor> {
+    let reach = taps.len() / 2;
+    map_planes(x, |input, h, w, output| {
+        let rows = border_sources(h, reach, padding);
+        let cols = border_sources(w, reach, padding);
+        let mut vertical = vec![0f32; input.len()];
+        for_each_row(&mut vertical, w, h, |plane, i, out_row| {
+            let plane_values = &input[plane * h * w..(plane + 1) * h * w];
+            // 0 + s·k is s·k exactly, so starting from zero adds in the tensor path's order
+            out_row.fill(0.0);
+            for (t, &k) in taps.iter().enumerate() {
+                // a row of the zero border adds nothing
+                if let Some(source) = rows[i + t] {
+                    let source = &plane_values[source * w..(source + 1) * w];
+                    out_row.iter_mut().zip(source).for_each(|(o, &s)| *o += s * k);
+                }
+            }
+        });
+        let vertical = &vertical;
+        for_each_row(output, w, h, |plane, i, out_row| {
+            let row = &vertical[(plane * h + i) * w..(plane * h + i + 1) * w];
+            let mut padded = Vec::with_capacity(w + 2 * reach);
+            pad_row(row, &cols, reach, &mut padded);
+            out_row.fill(0.0);
+            for (t, &k) in taps.iter().enumerate() {
+                out_row.iter_mut().zip(&padded[t..t + w]).for_each(|(o, &s)| *o += s * k);
+            }
+        });
+    })
+}
+
+/// The median of every 3×3 window of each H×W plane over a `padding` border, by sorted columns as the
+/// tensor path computes it (min/max only, so the values are the same).
+pub fn median3x3(x: &Tensor, padding: Padding) -> PluginResult<Tensor> {
+    map_planes(x, |input, h, w, output| {
+        let rows = border_sources(h, 1, padding);
+        let cols = border_sources(w, 1, padding);
+        for_each_row(output, w, h, |plane, i, out_row| {
+            let plane_values = &input[plane * h * w..(plane + 1) * h * w];
+            let padded_row = |r: Option<usize>| -> Vec<f32> {
+                let mut padded = Vec::with_capacity(w + 2);
+                match r {
+                    Some(r) => pad_row(&plane_values[r * w..(r + 1) * w], &cols, 1, &mut padded),
+                    None => padded.resize(w + 2, 0.0),
+                }
+                padded
+            };
+            let (a, b, c) = (padded_row(rows[i]), padded_row(rows[i + 1]), padded_row(rows[i + 2]));
+            let mut low = vec![0f32; w + 2];
+            let mut middle = vec![0f32; w + 2];
+            let mut high = vec![0f32; w + 2];
+            for j in 0..w + 2 {
+                let (l, hi) = (a[j].min(b[j]), a[j].max(b[j]));
+                let (m, hi) = (hi.min(c[j]), hi.max(c[j]));
+                low[j] = l.min(m);
+                middle[j] = l.max(m);
+                high[j] = hi;
+            }
+            for j in 0..w {
+                let max_low = low[j].max(low[j + 1]).max(low[j + 2]);
+                let min_high = high[j].min(high[j + 1]).min(high[j + 2]);
+                let mid = median3(middle[j], middle[j + 1], middle[j + 2]);
+                out_row[j] = median3(max_low, mid, min_high);
+            }
+        });
+    })
+}
+
+/// max(min(a, b), min(max(a, b), c)), as the tensor path's `median3`.
+fn median3(a: f32, b: f32, c: f32) -> f32 {
+    a.min(b).max(a.max(b).min(c))
+}
