@@ -4,8 +4,9 @@
 //! and touch each pixel once per pass.
 //!
 //! Only for what no gradient can be asked of (the callers check [`crate::grad_enabled`] and that no
-//! tensor argument requires one). The values equal the differentiable tensor paths' bit for bit: the
-//! same float32 products and sums in the same order (tests compare both).
+//! tensor argument requires one). The filters' values equal the differentiable tensor paths' bit for
+//! bit (the same float32 products and sums in the same order); the channel mixing's differ by float32
+//! rounding at most. Tests compare both.
 
 use crate::Padding;
 use l2l_plugin_api::PluginResult;
@@ -106,37 +107,88 @@ fn pad_row(row: &[f32], cols: &[Option<usize>], reach: usize, out: &mut Vec<f32>
     out.extend(cols[reach + row.len()..].iter().map(|c| c.map_or(0.0, |c| row[c])));
 }
 
-/// The separable filter of every H×W plane with `taps` (odd count) along rows, then columns, over a
-/// `padding` border — [`crate::filter_separable`]'s values.
-pub fn filter_separable(x: &Tensor, taps: &[f32], padding: Padding) -> PluginResult<Tensor> {
-    let reach = taps.len() / 2;
-    map_planes(x, |input, h, w, output| {
+/// `Σ_k w_k · x[.., i + o_k]` along `axis` (-2: down the columns, -1: along the rows) of every H×W
+/// plane over a `padding` border, for `taps` `(o_k, w_k)` — [`crate::shifted_sum`]'s values.
+pub fn shifted_sum(x: &Tensor, axis: i64, taps: &[(i64, f32)], padding: Padding) -> PluginResult<Tensor> {
+    map_planes(x, |input, h, w, output| shifted_sum_planes(input, h, w, axis, taps, padding, output))
+}
+
+fn shifted_sum_planes(input: &[f32], h: usize, w: usize, axis: i64, taps: &[(i64, f32)], padding: Padding, output: &mut [f32]) {
+    let reach = taps.iter().map(|(o, _)| o.unsigned_abs() as usize).max().unwrap_or(0);
+    // a tap's start in the extended axis
+    let start = |offset: i64| (reach as i64 + offset) as usize;
+    if axis == -2 {
         let rows = border_sources(h, reach, padding);
-        let cols = border_sources(w, reach, padding);
-        let mut vertical = vec![0f32; input.len()];
-        for_each_row(&mut vertical, w, h, |plane, i, out_row| {
+        for_each_row(output, w, h, |plane, i, out_row| {
             let plane_values = &input[plane * h * w..(plane + 1) * h * w];
-            // 0 + s·k is s·k exactly, so starting from zero adds in the tensor path's order
+            // 0 + s·w is s·w exactly, so starting from zero adds in the tensor path's order
             out_row.fill(0.0);
-            for (t, &k) in taps.iter().enumerate() {
+            for &(offset, weight) in taps {
                 // a row of the zero border adds nothing
-                if let Some(source) = rows[i + t] {
+                if let Some(source) = rows[i + start(offset)] {
                     let source = &plane_values[source * w..(source + 1) * w];
-                    out_row.iter_mut().zip(source).for_each(|(o, &s)| *o += s * k);
+                    out_row.iter_mut().zip(source).for_each(|(o, &s)| *o += s * weight);
                 }
             }
         });
-        let vertical = &vertical;
+    } else {
+        let cols = border_sources(w, reach, padding);
         for_each_row(output, w, h, |plane, i, out_row| {
-            let row = &vertical[(plane * h + i) * w..(plane * h + i + 1) * w];
+            let row = &input[(plane * h + i) * w..(plane * h + i + 1) * w];
             let mut padded = Vec::with_capacity(w + 2 * reach);
             pad_row(row, &cols, reach, &mut padded);
             out_row.fill(0.0);
-            for (t, &k) in taps.iter().enumerate() {
-                out_row.iter_mut().zip(&padded[t..t + w]).for_each(|(o, &s)| *o += s * k);
+            for &(offset, weight) in taps {
+                let shifted = &padded[start(offset)..start(offset) + w];
+                out_row.iter_mut().zip(shifted).for_each(|(o, &s)| *o += s * weight);
             }
         });
+    }
+}
+
+/// The separable filter of every H×W plane with `kernel` (odd length) along columns, then rows, over a
+/// `padding` border — [`crate::filter_separable`]'s values.
+pub fn filter_separable(x: &Tensor, kernel: &[f32], padding: Padding) -> PluginResult<Tensor> {
+    let reach = (kernel.len() / 2) as i64;
+    let taps: Vec<(i64, f32)> = kernel.iter().enumerate().map(|(t, &k)| (t as i64 - reach, k)).collect();
+    map_planes(x, |input, h, w, output| {
+        let mut vertical = vec![0f32; input.len()];
+        shifted_sum_planes(input, h, w, -2, &taps, padding, &mut vertical);
+        shifted_sum_planes(&vertical, h, w, -1, &taps, padding, output);
     })
+}
+
+/// `y_k = Σ_c M[k][c] x_c` per pixel of `x` `[B, C, H, W]` with `matrix` `[K, C]` row-major —
+/// [`crate::mix_channels`]'s values up to float32 rounding (the BLAS product it replaces may fuse
+/// multiply and add): each output plane is one pass over the C input planes instead of a matrix product
+/// with an inner dimension of 3.
+pub fn mix_channels(x: &Tensor, matrix: &[f32], rows: usize) -> PluginResult<Tensor> {
+    let x = x.f_contiguous()?;
+    let size = x.size();
+    let (batch, channels) = (size[0] as usize, size[1] as usize);
+    let (h, w) = (size[2] as usize, size[3] as usize);
+    let out = Tensor::f_empty([size[0], rows as i64, size[2], size[3]], (Kind::Float, Device::Cpu))?;
+    let n = batch * rows * h * w;
+    // SAFETY: `x` is contiguous float32 on the CPU (callers check `eligible`) with B·C·H·W values and
+    // only read; `out` is new, contiguous, with B·K·H·W values, and written only through this slice.
+    let (input, output) = unsafe {
+        (
+            std::slice::from_raw_parts(x.data_ptr() as *const f32, batch * channels * h * w),
+            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n),
+        )
+    };
+    if n > 0 {
+        for_each_row(output, w, h, |plane, i, out_row| {
+            let (b, k) = (plane / rows, plane % rows);
+            out_row.fill(0.0);
+            for c in 0..channels {
+                let weight = matrix[k * channels + c];
+                let source = &input[((b * channels + c) * h + i) * w..((b * channels + c) * h + i + 1) * w];
+                out_row.iter_mut().zip(source).for_each(|(o, &s)| *o += weight * s);
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// The median of every 3×3 window of each H×W plane over a `padding` border, by sorted columns as the

@@ -264,12 +264,17 @@ pub fn pad(x: &Tensor, pad_h: i64, pad_w: i64, mode: Padding) -> PluginResult<Te
 /// shifted views rather than a convolution, which is cheaper for a few taps.
 pub fn shifted_sum(x: &Tensor, axis: i64, taps: &[(i64, f64)]) -> PluginResult<Tensor> {
     let reach = taps.iter().map(|(o, _)| o.abs()).max().unwrap_or(0);
+    let len = x.size()[(x.dim() as i64 + axis) as usize];
+    if !grad_enabled() && cpu::eligible(x) && len > reach && !taps.is_empty() {
+        // libtorch multiplies a float tensor by a scalar in float: the same weights as here
+        let taps: Vec<(i64, f32)> = taps.iter().map(|&(o, w)| (o, w as f32)).collect();
+        return cpu::shifted_sum(x, axis, &taps, Padding::Mirror);
+    }
     let padded = if axis == -1 {
         pad(x, 0, reach, Padding::Mirror)?
     } else {
         pad(x, reach, 0, Padding::Mirror)?
     };
-    let len = x.size()[(x.dim() as i64 + axis) as usize];
     let mut sum: Option<Tensor> = None;
     for &(offset, weight) in taps {
         let term = padded.f_narrow(axis, reach + offset, len)?.f_mul_scalar(weight)?;
@@ -359,6 +364,9 @@ pub fn mix_channels(x: &Tensor, matrix: &Tensor) -> PluginResult<Tensor> {
     let size = x.size();
     let matrix = matrix.f_to_kind(x.kind())?.f_to_device(x.device())?;
     let rows = matrix.size()[matrix.dim() - 2];
+    if !grad_enabled() && cpu::eligible(x) && x.dim() == 4 && matrix.dim() == 2 && matrix.size()[1] == size[1] {
+        return cpu::mix_channels(x, &Vec::<f32>::try_from(&matrix.f_contiguous()?)?, rows as usize);
+    }
     let mixed = matrix.f_matmul(&x.f_reshape([size[0], size[1], -1])?)?;
     Ok(mixed.f_view([size[0], rows, size[2], size[3]])?)
 }
@@ -465,6 +473,17 @@ mod tests {
             let loop_path = cpu::filter_separable(&x, &taps, padding).unwrap();
             assert_eq!((tensor_path - loop_path).abs().max().double_value(&[]), 0.0, "{padding:?}");
         }
+        for axis in [-2, -1] {
+            let taps = [(-2, 0.25), (0, 0.5), (1, -0.125), (2, 0.375)];
+            let tensor_path = shifted_sum(&x, axis, &taps).unwrap();
+            let taps_f32: Vec<(i64, f32)> = taps.iter().map(|&(o, w)| (o, w as f32)).collect();
+            let loop_path = cpu::shifted_sum(&x, axis, &taps_f32, Padding::Mirror).unwrap();
+            assert_eq!((tensor_path - loop_path).abs().max().double_value(&[]), 0.0, "axis {axis}");
+        }
+        let matrix = Tensor::from_slice(&[0.9f32, 0.2, -0.1, -0.3, 1.4, -0.1, 0.05, -0.45, 1.4]).view([3, 3]);
+        let product = mix_channels(&x, &matrix).unwrap();
+        let loop_path = cpu::mix_channels(&x, &Vec::<f32>::try_from(&matrix.flatten(0, -1)).unwrap(), 3).unwrap();
+        assert!((product - loop_path).abs().max().double_value(&[]) < 1e-6);
         // the fast path is what filter_separable takes without gradients
         let without_grad = tch::no_grad(|| filter_separable(&x, &kernel, Padding::Symmetric)).unwrap();
         let with_grad = filter_separable(&x, &kernel, Padding::Symmetric).unwrap();
