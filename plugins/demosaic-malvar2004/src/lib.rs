@@ -10,7 +10,7 @@
 //! colour-demosaicing pads symmetrically (`padding = "symmetric"` reproduces it exactly). Linear in
 //! the mosaic, hence differentiable everywhere; no learnable parameters.
 
-use l2l_ops::{pad, site_mask, CfaSites, DemosaicConfig, Padding};
+use l2l_ops::{grad_enabled, pad, site_mask, CfaSites, DemosaicConfig, Padding};
 use l2l_plugin_api::{
     expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, Module, ParameterSet, PluginResult,
     RawMetadata,
@@ -42,6 +42,8 @@ pub struct DemosaicMalvar2004 {
     params: ParameterSet,
     pattern: CfaPattern,
     filters: Tensor,
+    /// `filters` as values, for the CPU loop used without gradients.
+    kernels: Vec<f32>,
     padding: Padding,
     camera: CameraSource,
 }
@@ -49,16 +51,29 @@ pub struct DemosaicMalvar2004 {
 impl BuildStage for DemosaicMalvar2004 {
     type Config = DemosaicConfig;
     fn build(config: DemosaicConfig) -> PluginResult<Self> {
-        let flat: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
-        let filters = Tensor::from_slice(&flat).f_view([4, 1, 5, 5])?;
+        let kernels: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
+        let filters = Tensor::from_slice(&kernels).f_view([4, 1, 5, 5])?;
         Ok(Self {
             params: ParameterSet::new(),
             pattern: config.cfa_pattern,
             filters,
+            kernels,
             padding: config.padding,
             camera: CameraSource::new(config.cfa_from_metadata),
         })
     }
+}
+
+/// Which of [`FILTERS`] fills each colour (R, G, B) at each CFA position (`None`: the sample itself),
+/// as the tensor path picks the estimates.
+fn site_choices(s: &CfaSites) -> [[Option<usize>; 4]; 3] {
+    let by_site = |own: [bool; 4], estimate: &dyn Fn(usize) -> Option<usize>| -> [Option<usize>; 4] {
+        [0, 1, 2, 3].map(|p| if own[p] { None } else { estimate(p) })
+    };
+    let red = by_site(s.red, &|p| Some(if s.green_in_red_rows[p] { 1 } else if s.green_in_blue_rows[p] { 2 } else { 3 }));
+    let green = by_site(s.green, &|_| Some(0));
+    let blue = by_site(s.blue, &|p| Some(if s.green_in_blue_rows[p] { 1 } else if s.green_in_red_rows[p] { 2 } else { 3 }));
+    [red, green, blue]
 }
 
 impl Module for DemosaicMalvar2004 {
@@ -66,6 +81,10 @@ impl Module for DemosaicMalvar2004 {
         expect_mosaic(input, "demosaic_malvar2004")?;
         let size = input.size();
         let (h, w) = (size[2], size[3]);
+        let s = &CfaSites::of(self.camera.cfa_pattern_or("demosaic_malvar2004", self.pattern)?);
+        if !grad_enabled() && l2l_ops::cpu::eligible(input) && h > 2 && w > 2 {
+            return l2l_ops::cpu::site_filter_bank(input, &self.kernels, 5, &site_choices(s), self.padding);
+        }
         let weight = self.filters.f_to_kind(input.kind())?.f_to_device(input.device())?;
         let estimates = pad(input, 2, 2, self.padding)?.f_conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?;
         let estimate = |i: i64| estimates.f_narrow(1, i, 1);
@@ -73,7 +92,6 @@ impl Module for DemosaicMalvar2004 {
         let pick = |sites: [bool; 4], value: &Tensor, otherwise: &Tensor| -> PluginResult<Tensor> {
             Ok(value.f_where_self(&site_mask(sites, h, w, input)?, otherwise)?)
         };
-        let s = &CfaSites::of(self.camera.cfa_pattern_or("demosaic_malvar2004", self.pattern)?);
         let zeros = input.f_zeros_like()?;
         let red_or_blue = [0, 1, 2, 3].map(|p| s.red[p] || s.blue[p]);
         let green = pick(red_or_blue, &estimate(0)?, input)?;

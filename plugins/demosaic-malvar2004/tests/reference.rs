@@ -35,3 +35,20 @@ fn an_rgb_image_is_refused() {
     let rgb = Tensor::zeros([1, 3, 8, 8], (Kind::Float, Device::Cpu));
     assert_refuses_input::<DemosaicMalvar2004>("", &rgb, "expected a raw mosaic batch [B, 1, H, W]");
 }
+
+/// Without gradients on the CPU, float32 mosaics take the per-site filter loop: it matches
+/// colour-demosaicing too (to float32 precision), everywhere with the symmetric border.
+#[test]
+fn the_cpu_loop_matches_colour_demosaicing() {
+    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    let json = include_str!("fixtures/reference.json");
+    for case in l2l_ops::reference::reference_cases(json) {
+        let config = format!("{}\npadding = \"symmetric\"", case.config_toml());
+        let mut stage = DemosaicMalvar2004::build(parse_config(&config).unwrap()).unwrap();
+        stage.to(Device::Cpu, Kind::Float).unwrap();
+        let input = case.input().to_kind(Kind::Float);
+        let output = tch::no_grad(|| stage.forward(&input)).unwrap();
+        let difference = l2l_ops::reference::max_difference(&output.to_kind(Kind::Double), &case.expected(), 0);
+        assert!(difference < 1e-5, "{config}: {difference}");
+    }
+}

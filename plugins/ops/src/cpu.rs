@@ -191,6 +191,91 @@ pub fn mix_channels(x: &Tensor, matrix: &[f32], rows: usize) -> PluginResult<Ten
     Ok(out)
 }
 
+/// A linear demosaicer as a bank of per-site filters: output channel `c` at a pixel of CFA position
+/// `p` (`(row % 2) · 2 + column % 2`) is the mosaic itself where `choice[c][p]` is `None`, else the
+/// mosaic correlated with kernel `choice[c][p]` of `kernels` (`F` row-major `size × size` kernels, odd
+/// `size`) over a `padding` border. `x` is `[B, 1, H, W]`; the result `[B, C, H, W]`. The values are
+/// those of the same correlation by convolution, up to float32 rounding.
+///
+/// Each output row is at most two filtered rows (one per column parity), each a sum of contiguous
+/// shifted rows for the kernel's non-zero taps.
+pub fn site_filter_bank(
+    x: &Tensor,
+    kernels: &[f32],
+    size: usize,
+    choice: &[[Option<usize>; 4]],
+    padding: Padding,
+) -> PluginResult<Tensor> {
+    let x = x.f_contiguous()?;
+    let shape = x.size();
+    let (batch, h, w) = (shape[0] as usize, shape[2] as usize, shape[3] as usize);
+    let channels = choice.len();
+    let out = Tensor::f_empty([shape[0], channels as i64, shape[2], shape[3]], (Kind::Float, Device::Cpu))?;
+    let n = batch * channels * h * w;
+    // SAFETY: `x` is contiguous float32 on the CPU with B·H·W values (callers check `eligible` and the
+    // shape) and only read; `out` is new and contiguous with B·C·H·W values, written only here.
+    let (input, output) = unsafe {
+        (
+            std::slice::from_raw_parts(x.data_ptr() as *const f32, batch * h * w),
+            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n),
+        )
+    };
+    if n == 0 {
+        return Ok(out);
+    }
+    let reach = size / 2;
+    let rows = border_sources(h, reach, padding);
+    let cols = border_sources(w, reach, padding);
+    // the non-zero taps of each kernel: (row, column, weight)
+    let taps: Vec<Vec<(usize, usize, f32)>> = kernels
+        .chunks(size * size)
+        .map(|k| {
+            k.iter()
+                .enumerate()
+                .filter(|(_, &v)| v != 0.0)
+                .map(|(t, &v)| (t / size, t % size, v))
+                .collect()
+        })
+        .collect();
+    for_each_row(output, w, h, |plane, i, out_row| {
+        let (b, c) = (plane / channels, plane % channels);
+        let mosaic = &input[b * h * w..(b + 1) * h * w];
+        let padded_rows: Vec<Option<Vec<f32>>> = (0..size)
+            .map(|r| {
+                rows[i + r].map(|source| {
+                    let mut padded = Vec::with_capacity(w + 2 * reach);
+                    pad_row(&mosaic[source * w..(source + 1) * w], &cols, reach, &mut padded);
+                    padded
+                })
+            })
+            .collect();
+        let mut filtered = vec![0f32; w];
+        for parity in 0..2 {
+            let site = (i % 2) * 2 + parity;
+            match choice[c][site] {
+                None => {
+                    let source = &mosaic[i * w..(i + 1) * w];
+                    for j in (parity..w).step_by(2) {
+                        out_row[j] = source[j];
+                    }
+                }
+                Some(kernel) => {
+                    filtered.fill(0.0);
+                    for &(r, col, weight) in &taps[kernel] {
+                        if let Some(row) = &padded_rows[r] {
+                            filtered.iter_mut().zip(&row[col..col + w]).for_each(|(o, &s)| *o += weight * s);
+                        }
+                    }
+                    for j in (parity..w).step_by(2) {
+                        out_row[j] = filtered[j];
+                    }
+                }
+            }
+        }
+    });
+    Ok(out)
+}
+
 /// The median of every 3×3 window of each H×W plane over a `padding` border, by sorted columns as the
 /// tensor path computes it (min/max only, so the values are the same).
 pub fn median3x3(x: &Tensor, padding: Padding) -> PluginResult<Tensor> {
