@@ -67,9 +67,10 @@ fn with_no_camera((values, height, width, white): (Vec<f64>, usize, usize, Optio
 }
 
 /// npyz allocates the header length a file states before reading it (4 GiB for a corrupt length
-/// field, found by fuzzing); the stated header must fit in the file. Layout: the magic `\x93NUMPY`,
+/// field, found by fuzzing); the stated header must fit in the file, and must not nest deeper than a
+/// real one. Layout: the magic `\x93NUMPY`,
 /// major and minor version, then the header length as u16 (version 1) or u32 (versions 2 and 3).
-fn check_npy_header_length(bytes: &[u8]) -> Result<(), String> {
+fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
     let (length, start) = match bytes.get(6) {
         Some(1) if bytes.len() >= 10 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
         Some(2 | 3) if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
@@ -79,12 +80,26 @@ fn check_npy_header_length(bytes: &[u8]) -> Result<(), String> {
     if start + length > bytes.len() {
         return Err(format!("the header claims {length} bytes, the file has {} after the preamble", bytes.len() - start));
     }
+    // the header is a Python dict literal, `{'descr': '<u2', 'fortran_order': False, 'shape': (H, W), }`;
+    // npyz's literal parser backtracks exponentially on deeply nested brackets (a fuzzed header of 40
+    // `[` took minutes), so more nesting than a real header has is refused first
+    let mut depth = 0usize;
+    for &byte in &bytes[start..start + length] {
+        match byte {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > 4 {
+            return Err("the header nests brackets deeper than a header's `{'shape': (..)}` (corrupt header?)".into());
+        }
+    }
     Ok(())
 }
 
 fn read_npy(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
     let bad = |e: std::io::Error| FileError::new(path, format!("not a valid .npy file: {e}"));
-    check_npy_header_length(bytes).map_err(|reason| FileError::new(path, format!("not a valid .npy file: {reason}")))?;
+    check_npy_header(bytes).map_err(|reason| FileError::new(path, format!("not a valid .npy file: {reason}")))?;
     let npy = npyz::NpyFile::new(bytes).map_err(bad)?;
     let shape = npy.shape().to_vec();
     if shape.len() != 2 {
@@ -368,6 +383,14 @@ mod tests {
         npy.extend(b"ascr{'descr'");
         let err = refused("huge.npy", &npy);
         assert!(err.contains("huge.npy") && err.contains("header claims 4294967294 bytes"), "{err}");
+
+        // an npy header nesting 40 brackets (npyz's parser takes minutes on it)
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        let header = format!("{{'descr': '<u2', 'fortran_order': False, 'shape': (20, {}12]]), }}", "[".repeat(40));
+        npy.extend((header.len() as u16).to_le_bytes());
+        npy.extend(header.as_bytes());
+        let err = refused("nested.npy", &npy);
+        assert!(err.contains("nests brackets deeper"), "{err}");
 
         // a 200-byte PNG whose header claims 60 000 × 60 000 16-bit pixels (7.2 GB decoded)
         let mut png = Vec::new();
