@@ -31,3 +31,18 @@ fn an_rgb_image_is_refused() {
     let rgb = Tensor::zeros([1, 3, 8, 8], (Kind::Float, Device::Cpu));
     assert_refuses_input::<DemosaicMenon2007>("", &rgb, "expected a raw mosaic batch [B, 1, H, W]");
 }
+
+/// Without gradients on the CPU, float32 mosaics take the CPU loops (directional filters, decision
+/// windows): colour-demosaicing's results still, to float32 precision.
+#[test]
+fn the_cpu_loops_match_colour_demosaicing() {
+    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    for case in reference_cases(include_str!("fixtures/reference.json")) {
+        let mut stage = DemosaicMenon2007::build(parse_config(&case.config_toml()).unwrap()).unwrap();
+        stage.to(Device::Cpu, Kind::Float).unwrap();
+        let input = case.input().to_kind(Kind::Float);
+        let output = tch::no_grad(|| stage.forward(&input)).unwrap();
+        let difference = l2l_ops::reference::max_difference(&output.to_kind(Kind::Double), &case.expected(), 0);
+        assert!(difference < 1e-5, "{}: {difference}", case.config_toml());
+    }
+}

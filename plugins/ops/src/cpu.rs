@@ -250,6 +250,8 @@ pub fn site_filter_bank(
             })
             .collect();
         let mut filtered = vec![0f32; w];
+        // the kernel `filtered` holds, when both column parities use the same one
+        let mut filtered_with = None;
         for parity in 0..2 {
             let site = (i % 2) * 2 + parity;
             match choice[c][site] {
@@ -260,11 +262,14 @@ pub fn site_filter_bank(
                     }
                 }
                 Some(kernel) => {
-                    filtered.fill(0.0);
-                    for &(r, col, weight) in &taps[kernel] {
-                        if let Some(row) = &padded_rows[r] {
-                            filtered.iter_mut().zip(&row[col..col + w]).for_each(|(o, &s)| *o += weight * s);
+                    if filtered_with != Some(kernel) {
+                        filtered.fill(0.0);
+                        for &(r, col, weight) in &taps[kernel] {
+                            if let Some(row) = &padded_rows[r] {
+                                filtered.iter_mut().zip(&row[col..col + w]).for_each(|(o, &s)| *o += weight * s);
+                            }
                         }
+                        filtered_with = Some(kernel);
                     }
                     for j in (parity..w).step_by(2) {
                         out_row[j] = filtered[j];

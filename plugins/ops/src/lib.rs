@@ -365,7 +365,7 @@ pub fn mix_channels(x: &Tensor, matrix: &Tensor) -> PluginResult<Tensor> {
     let matrix = matrix.f_to_kind(x.kind())?.f_to_device(x.device())?;
     let rows = matrix.size()[matrix.dim() - 2];
     if !grad_enabled() && cpu::eligible(x) && x.dim() == 4 && matrix.dim() == 2 && matrix.size()[1] == size[1] {
-        return cpu::mix_channels(x, &Vec::<f32>::try_from(&matrix.f_contiguous()?)?, rows as usize);
+        return cpu::mix_channels(x, &Vec::<f32>::try_from(&matrix.f_flatten(0, -1)?)?, rows as usize);
     }
     let mixed = matrix.f_matmul(&x.f_reshape([size[0], size[1], -1])?)?;
     Ok(mixed.f_view([size[0], rows, size[2], size[3]])?)
@@ -482,6 +482,8 @@ mod tests {
         }
         let matrix = Tensor::from_slice(&[0.9f32, 0.2, -0.1, -0.3, 1.4, -0.1, 0.05, -0.45, 1.4]).view([3, 3]);
         let product = mix_channels(&x, &matrix).unwrap();
+        let without_grad = tch::no_grad(|| mix_channels(&x, &matrix)).unwrap();
+        assert!((&product - without_grad).abs().max().double_value(&[]) < 1e-6);
         let loop_path = cpu::mix_channels(&x, &Vec::<f32>::try_from(&matrix.flatten(0, -1)).unwrap(), 3).unwrap();
         assert!((product - loop_path).abs().max().double_value(&[]) < 1e-6);
         // the fast path is what filter_separable takes without gradients
