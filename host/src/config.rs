@@ -555,12 +555,33 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
+/// A config is a short TOML file; anything larger is not one (and an `include` of a device such as
+/// `/dev/zero` would otherwise be read until memory runs out).
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The text of one config file: a regular file of at most [`MAX_CONFIG_BYTES`], UTF-8.
+fn read_config_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("reading config {}", path.display()))?;
+    if !file.metadata().with_context(|| format!("reading config {}", path.display()))?.is_file() {
+        bail!("config {}: not a regular file", path.display());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        bail!("config {}: larger than {} MiB; expected a short TOML file", path.display(), MAX_CONFIG_BYTES >> 20);
+    }
+    Ok(text)
+}
+
 /// Reads one config file with its `include`s merged in (at most 8 levels deep).
 pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
     if depth > 8 {
         bail!("config {}: includes nest more than 8 levels (a cycle?)", path.display());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let text = read_config_text(path)?;
     let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| anyhow!("config {}: {}", path.display(), e.to_string().trim_end()))?;
@@ -782,6 +803,19 @@ mod tests {
         assert_eq!(t["stages"]["gamma"]["gamma"].as_float(), Some(2.4));
         assert_eq!(t["stages"]["wb"]["gains"].as_array().unwrap().len(), 3);
         assert_eq!(t["stages"]["demosaic"]["kind"].as_str(), Some("demosaic_bilinear"));
+    }
+
+    #[test]
+    fn an_include_of_a_device_or_a_huge_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("c.toml");
+        std::fs::write(&config, "include = [\"/dev/zero\"]\n").unwrap();
+        let err = format!("{:#}", read_with_includes(&config, 0).unwrap_err());
+        assert!(err.contains("/dev/zero: not a regular file"), "{err}");
+        let huge = dir.path().join("huge.toml");
+        std::fs::write(&huge, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+        let err = format!("{:#}", read_with_includes(&huge, 0).unwrap_err());
+        assert!(err.contains("larger than 16 MiB"), "{err}");
     }
 
     #[test]
