@@ -287,6 +287,14 @@ impl Registry {
                 return Ok((p, c));
             }
         }
+        if let Some(wanted) = plugin.filter(|want| !self.plugins.iter().any(|p| p.name == *want)) {
+            let installed: Vec<&str> = self.plugins.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "plugin `{wanted}` is not installed (searched {}; installed: {})",
+                self.searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                if installed.is_empty() { "none".to_string() } else { installed.join(", ") }
+            );
+        }
         let mut available: Vec<String> = self
             .plugins
             .iter()
@@ -299,14 +307,6 @@ impl Registry {
             .collect();
         available.sort();
         available.dedup();
-        if let Some(wanted) = plugin.filter(|want| !self.plugins.iter().any(|p| p.name == *want)) {
-            let installed: Vec<&str> = self.plugins.iter().map(|p| p.name.as_str()).collect();
-            bail!(
-                "plugin `{wanted}` is not installed (searched {}; installed: {})",
-                self.searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-                if installed.is_empty() { "none".to_string() } else { installed.join(", ") }
-            );
-        }
         let from = plugin.map(|p| format!(" in plugin `{p}`")).unwrap_or_default();
         let mut message = format!(
             "unknown {} `{name}`{from}; available: {}",
