@@ -1,8 +1,9 @@
 //! The fault-injection suite: each test injects one fault a user will meet — corrupt files inside a
 //! dataset, a plugin that panics, a plugin that returns a wrongly shaped tensor, a run killed (-9) while
-//! it writes a checkpoint, a config naming a missing plugin, NaN in the data or the loss, a full disk,
-//! an unwritable run directory — through the `l2l-host` binary as users run it, and asserts the outcome:
-//! one clear error naming the culprit, and nothing already written lost or half-written.
+//! it writes a checkpoint, an export killed mid-write, a config naming a missing plugin, NaN in the data
+//! or the loss, a full disk, an unwritable run directory — through the `l2l-host` binary as users run
+//! it, and asserts the outcome: one clear error naming the culprit, and nothing already written lost or
+//! half-written.
 //!
 //! The disk faults mount a small tmpfs / a read-only bind mount, which needs root (CI runs as root); as
 //! another user those two tests say so on stderr and pass without checking.
@@ -227,6 +228,46 @@ fn kill_9_during_a_checkpoint_write_loses_nothing() {
     assert_eq!(resumed, interrupted);
     assert!(temporaries_under(&resumed).is_empty(), "left: {:?}", temporaries_under(&resumed));
     assert_same_metrics(&whole, &resumed);
+}
+
+/// An export killed while writing leaves a temporary file (here planted as a killed writer leaves
+/// it: `.NAME.PID.tmp` of a process that no longer runs) and a missing output: run again, it writes
+/// only what is missing and removes the temporary file.
+#[test]
+fn an_export_killed_mid_write_resumes_and_removes_its_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("raws");
+    std::fs::create_dir(&inputs).unwrap();
+    for i in 0..2 {
+        write_npy_f32(&inputs.join(format!("r{i}.npy")), 16, 16, (0..256).map(|p| (p % 13) as f32 / 13.0));
+    }
+    let pipeline = workspace_root().join("configs/pipelines/bilinear_sharpening_filter_median_denoising.toml");
+    let output = dir.path().join("out");
+    let export = || {
+        run_host(
+            &[
+                "export", "--pipelines", pipeline.to_str().unwrap(), "--input", inputs.to_str().unwrap(), "--output",
+                output.to_str().unwrap(), "--format", "tiff", "--device", "cpu",
+            ],
+            None,
+            dir.path(),
+        )
+    };
+    let out = export();
+    assert!(out.status.success(), "{}", describe(&out));
+    let folder = output.join("bilinear_sharpening_filter_median_denoising");
+    let finished = std::fs::read(folder.join("r0.tiff")).unwrap();
+    std::fs::remove_file(folder.join("r1.tiff")).unwrap();
+    // PIDs above 2^22 are never given out, so this writer is gone
+    let stale = folder.join(".r1.tiff.4194305.tmp");
+    std::fs::write(&stale, &finished[..finished.len() / 2]).unwrap();
+
+    let out = export();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 already there"), "{}", describe(&out));
+    assert!(!stale.exists(), "the killed writer's temporary file is still there");
+    assert_eq!(float_tiff_values(&folder.join("r1.tiff")), 16 * 16 * 3);
+    assert_eq!(std::fs::read(folder.join("r0.tiff")).unwrap(), finished, "a finished output was rewritten");
 }
 
 /// A config naming a stage no plugin provides, or a plugin that is not installed: one error naming it
