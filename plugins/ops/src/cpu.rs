@@ -17,37 +17,15 @@ pub fn eligible(x: &Tensor) -> bool {
     x.device() == Device::Cpu && x.kind() == Kind::Float && x.dim() >= 2 && !x.requires_grad()
 }
 
-/// Where each position of an axis of length `n`, extended by `reach` on both sides, reads from;
-/// `None` is a zero (the `Zero` border).
+/// Where each position of an axis of length `n`, extended by `reach` on both sides, reads from —
+/// [`crate::pad`]'s indices; `None` is a zero (the `Zero` border).
 fn border_sources(n: usize, reach: usize, mode: Padding) -> Vec<Option<usize>> {
-    let (n, reach) = (n as i64, reach as i64);
-    (-reach..n + reach)
-        .map(|i| {
-            if (0..n).contains(&i) {
-                return Some(i as usize);
-            }
-            let j = match mode {
-                Padding::Zero => return None,
-                Padding::Nearest => i.clamp(0, n - 1),
-                Padding::Mirror => {
-                    let period = 2 * (n - 1).max(1);
-                    let j = i.rem_euclid(period);
-                    if j >= n {
-                        period - j
-                    } else {
-                        j
-                    }
-                }
-                Padding::Symmetric => {
-                    let j = i.rem_euclid(2 * n);
-                    if j >= n {
-                        2 * n - 1 - j
-                    } else {
-                        j
-                    }
-                }
-            };
-            Some(j as usize)
+    crate::padded_indices(n as i64, reach as i64, reach as i64, mode)
+        .into_iter()
+        .enumerate()
+        .map(|(position, source)| {
+            let inside = (reach..reach + n).contains(&position);
+            (inside || mode != Padding::Zero).then_some(source as usize)
         })
         .collect()
 }
@@ -71,32 +49,32 @@ fn for_each_row(out: &mut [f32], width: usize, height: usize, row: impl Fn(usize
     });
 }
 
-/// `x` as a contiguous float32 slice, with the tensor that owns the data.
-fn input_values(x: &Tensor) -> PluginResult<(Tensor, usize, usize)> {
+/// Runs `fill(input, output)` on `x`'s values (contiguous) and a new float32 CPU tensor of
+/// `output_shape`; returns that tensor. `fill` is not called when either is empty.
+fn with_output(x: &Tensor, output_shape: &[i64], fill: impl FnOnce(&[f32], &mut [f32])) -> PluginResult<Tensor> {
     let x = x.f_contiguous()?;
-    let size = x.size();
-    let (h, w) = (size[size.len() - 2] as usize, size[size.len() - 1] as usize);
-    Ok((x, h, w))
-}
-
-/// Applies `fill` to a new tensor shaped like `x`, given `x`'s values.
-fn map_planes(x: &Tensor, fill: impl FnOnce(&[f32], usize, usize, &mut [f32])) -> PluginResult<Tensor> {
-    let (x, h, w) = input_values(x)?;
-    let out = x.f_empty_like()?.f_contiguous()?;
-    let n = x.numel();
-    // SAFETY: both tensors are contiguous float32 on the CPU with n elements (checked by `eligible`
-    // and made so above); `out` is new, so nothing else reads or writes it while the slice lives, and
-    // `x` is only read.
+    let out = Tensor::f_empty(output_shape, (Kind::Float, Device::Cpu))?;
+    let (n_in, n_out) = (x.numel(), out.numel());
+    // SAFETY: `x` is contiguous float32 on the CPU (callers check `eligible`; made contiguous above)
+    // with n_in values and is only read; `out` is new and contiguous with n_out values, so nothing
+    // else reads or writes it while the slice lives.
     let (input, output) = unsafe {
         (
-            std::slice::from_raw_parts(x.data_ptr() as *const f32, n),
-            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts(x.data_ptr() as *const f32, n_in),
+            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n_out),
         )
     };
-    if n > 0 {
-        fill(input, h, w, output);
+    if n_in > 0 && n_out > 0 {
+        fill(input, output);
     }
     Ok(out)
+}
+
+/// Applies `fill(input, H, W, output)` to a new tensor shaped like `x`.
+fn map_planes(x: &Tensor, fill: impl FnOnce(&[f32], usize, usize, &mut [f32])) -> PluginResult<Tensor> {
+    let size = x.size();
+    let (h, w) = (size[size.len() - 2] as usize, size[size.len() - 1] as usize);
+    with_output(x, &size, |input, output| fill(input, h, w, output))
 }
 
 /// `row` extended by `reach` on both sides as `cols` (from [`border_sources`]) says, into `out`.
@@ -110,10 +88,20 @@ fn pad_row(row: &[f32], cols: &[Option<usize>], reach: usize, out: &mut Vec<f32>
 /// `Σ_k w_k · x[.., i + o_k]` along `axis` (-2: down the columns, -1: along the rows) of every H×W
 /// plane over a `padding` border, for `taps` `(o_k, w_k)` — [`crate::shifted_sum`]'s values.
 pub fn shifted_sum(x: &Tensor, axis: i64, taps: &[(i64, f32)], padding: Padding) -> PluginResult<Tensor> {
-    map_planes(x, |input, h, w, output| shifted_sum_planes(input, h, w, axis, taps, padding, output))
+    map_planes(x, |input, h, w, output| {
+        shifted_sum_planes(input, h, w, axis, taps, padding, output)
+    })
 }
 
-fn shifted_sum_planes(input: &[f32], h: usize, w: usize, axis: i64, taps: &[(i64, f32)], padding: Padding, output: &mut [f32]) {
+fn shifted_sum_planes(
+    input: &[f32],
+    h: usize,
+    w: usize,
+    axis: i64,
+    taps: &[(i64, f32)],
+    padding: Padding,
+    output: &mut [f32],
+) {
     let reach = taps.iter().map(|(o, _)| o.unsigned_abs() as usize).max().unwrap_or(0);
     // a tap's start in the extended axis
     let start = |offset: i64| (reach as i64 + offset) as usize;
@@ -163,21 +151,9 @@ pub fn filter_separable(x: &Tensor, kernel: &[f32], padding: Padding) -> PluginR
 /// multiply and add): each output plane is one pass over the C input planes instead of a matrix product
 /// with an inner dimension of 3.
 pub fn mix_channels(x: &Tensor, matrix: &[f32], rows: usize) -> PluginResult<Tensor> {
-    let x = x.f_contiguous()?;
     let size = x.size();
-    let (batch, channels) = (size[0] as usize, size[1] as usize);
-    let (h, w) = (size[2] as usize, size[3] as usize);
-    let out = Tensor::f_empty([size[0], rows as i64, size[2], size[3]], (Kind::Float, Device::Cpu))?;
-    let n = batch * rows * h * w;
-    // SAFETY: `x` is contiguous float32 on the CPU (callers check `eligible`) with B·C·H·W values and
-    // only read; `out` is new, contiguous, with B·K·H·W values, and written only through this slice.
-    let (input, output) = unsafe {
-        (
-            std::slice::from_raw_parts(x.data_ptr() as *const f32, batch * channels * h * w),
-            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n),
-        )
-    };
-    if n > 0 {
+    let (channels, h, w) = (size[1] as usize, size[2] as usize, size[3] as usize);
+    with_output(x, &[size[0], rows as i64, size[2], size[3]], |input, output| {
         for_each_row(output, w, h, |plane, i, out_row| {
             let (b, k) = (plane / rows, plane % rows);
             out_row.fill(0.0);
@@ -187,8 +163,7 @@ pub fn mix_channels(x: &Tensor, matrix: &[f32], rows: usize) -> PluginResult<Ten
                 out_row.iter_mut().zip(source).for_each(|(o, &s)| *o += weight * s);
             }
         });
-    }
-    Ok(out)
+    })
 }
 
 /// A linear demosaicer as a bank of per-site filters: output channel `c` at a pixel of CFA position
@@ -206,23 +181,9 @@ pub fn site_filter_bank(
     choice: &[[Option<usize>; 4]],
     padding: Padding,
 ) -> PluginResult<Tensor> {
-    let x = x.f_contiguous()?;
     let shape = x.size();
-    let (batch, h, w) = (shape[0] as usize, shape[2] as usize, shape[3] as usize);
+    let (h, w) = (shape[2] as usize, shape[3] as usize);
     let channels = choice.len();
-    let out = Tensor::f_empty([shape[0], channels as i64, shape[2], shape[3]], (Kind::Float, Device::Cpu))?;
-    let n = batch * channels * h * w;
-    // SAFETY: `x` is contiguous float32 on the CPU with B·H·W values (callers check `eligible` and the
-    // shape) and only read; `out` is new and contiguous with B·C·H·W values, written only here.
-    let (input, output) = unsafe {
-        (
-            std::slice::from_raw_parts(x.data_ptr() as *const f32, batch * h * w),
-            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n),
-        )
-    };
-    if n == 0 {
-        return Ok(out);
-    }
     let reach = size / 2;
     let rows = border_sources(h, reach, padding);
     let cols = border_sources(w, reach, padding);
@@ -237,48 +198,53 @@ pub fn site_filter_bank(
                 .collect()
         })
         .collect();
-    for_each_row(output, w, h, |plane, i, out_row| {
-        let (b, c) = (plane / channels, plane % channels);
-        let mosaic = &input[b * h * w..(b + 1) * h * w];
-        let padded_rows: Vec<Option<Vec<f32>>> = (0..size)
-            .map(|r| {
-                rows[i + r].map(|source| {
-                    let mut padded = Vec::with_capacity(w + 2 * reach);
-                    pad_row(&mosaic[source * w..(source + 1) * w], &cols, reach, &mut padded);
-                    padded
+    with_output(x, &[shape[0], channels as i64, shape[2], shape[3]], |input, output| {
+        for_each_row(output, w, h, |plane, i, out_row| {
+            let (b, c) = (plane / channels, plane % channels);
+            let mosaic = &input[b * h * w..(b + 1) * h * w];
+            let padded_rows: Vec<Option<Vec<f32>>> = (0..size)
+                .map(|r| {
+                    rows[i + r].map(|source| {
+                        let mut padded = Vec::with_capacity(w + 2 * reach);
+                        pad_row(&mosaic[source * w..(source + 1) * w], &cols, reach, &mut padded);
+                        padded
+                    })
                 })
-            })
-            .collect();
-        let mut filtered = vec![0f32; w];
-        // the kernel `filtered` holds, when both column parities use the same one
-        let mut filtered_with = None;
-        for parity in 0..2 {
-            let site = (i % 2) * 2 + parity;
-            match choice[c][site] {
-                None => {
-                    let source = &mosaic[i * w..(i + 1) * w];
-                    for j in (parity..w).step_by(2) {
-                        out_row[j] = source[j];
-                    }
-                }
-                Some(kernel) => {
-                    if filtered_with != Some(kernel) {
-                        filtered.fill(0.0);
-                        for &(r, col, weight) in &taps[kernel] {
-                            if let Some(row) = &padded_rows[r] {
-                                filtered.iter_mut().zip(&row[col..col + w]).for_each(|(o, &s)| *o += weight * s);
-                            }
+                .collect();
+            let mut filtered = vec![0f32; w];
+            // the kernel `filtered` holds, when both column parities use the same one
+            let mut filtered_with = None;
+            for parity in 0..2 {
+                let values: &[f32] = match choice[c][(i % 2) * 2 + parity] {
+                    None => &mosaic[i * w..(i + 1) * w],
+                    Some(kernel) => {
+                        if filtered_with != Some(kernel) {
+                            correlate_row(&taps[kernel], &padded_rows, &mut filtered);
+                            filtered_with = Some(kernel);
                         }
-                        filtered_with = Some(kernel);
+                        &filtered
                     }
-                    for j in (parity..w).step_by(2) {
-                        out_row[j] = filtered[j];
-                    }
+                };
+                for j in (parity..w).step_by(2) {
+                    out_row[j] = values[j];
                 }
             }
+        });
+    })
+}
+
+/// One output row of a 2-D correlation: `Σ weight · row[r][col + j]` over a kernel's non-zero `taps`
+/// `(r, col, weight)`, from the padded input rows (`None`: a row of the zero border).
+fn correlate_row(taps: &[(usize, usize, f32)], rows: &[Option<Vec<f32>>], out: &mut [f32]) {
+    let w = out.len();
+    out.fill(0.0);
+    for &(r, col, weight) in taps {
+        if let Some(row) = &rows[r] {
+            out.iter_mut()
+                .zip(&row[col..col + w])
+                .for_each(|(o, &s)| *o += weight * s);
         }
-    });
-    Ok(out)
+    }
 }
 
 /// The median of every 3×3 window of each H×W plane over a `padding` border, by sorted columns as the

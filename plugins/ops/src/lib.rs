@@ -205,7 +205,7 @@ pub enum Padding {
 }
 
 /// Source indices along an axis of length `n` padded by `before`/`after`, for the index-based modes.
-fn padded_indices(n: i64, before: i64, after: i64, mode: Padding) -> Vec<i64> {
+pub(crate) fn padded_indices(n: i64, before: i64, after: i64, mode: Padding) -> Vec<i64> {
     (-before..n + after)
         .map(|i| {
             let period = match mode {
