@@ -145,11 +145,8 @@ pub fn export(
             Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
         std::fs::create_dir_all(output.join(&name))
             .with_context(|| format!("creating {}", output.join(&name).display()))?;
-        for stale in l2l_rawio::remove_stale_temporaries(&output.join(&name))
-            .with_context(|| format!("cleaning {}", output.join(&name).display()))?
-        {
-            tracing::warn!("removed {}, left by an export killed while writing it", stale.display());
-        }
+        l2l_rawio::remove_stale_temporaries(&output.join(&name))
+            .with_context(|| format!("cleaning {}", output.join(&name).display()))?;
         pipelines.push(NamedPipeline { name, specs, pipeline });
     }
 

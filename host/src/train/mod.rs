@@ -78,9 +78,7 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, config: &TrainConfig, r
     let (run_dir, mut progress, mut mlflow, resumed_state) = match resume {
         Some(dir) => {
             for folder in [dir.to_path_buf(), dir.join("checkpoints")] {
-                for stale in l2l_rawio::remove_stale_temporaries(&folder).with_context(|| format!("cleaning {}", folder.display()))? {
-                    tracing::warn!("removed {}, left by a run killed while writing it", stale.display());
-                }
+                l2l_rawio::remove_stale_temporaries(&folder).with_context(|| format!("cleaning {}", folder.display()))?;
             }
             let (progress, state) = read_checkpoint(&dir.join("checkpoints").join(CHECKPOINT))?;
             let record: RunRecord = serde_json::from_slice(&std::fs::read(dir.join("run.json"))?)

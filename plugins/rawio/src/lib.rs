@@ -169,8 +169,8 @@ pub(crate) fn png_frame_buffer<R: std::io::BufRead + std::io::Seek>(
 }
 
 /// Removes the temporary files `write_atomically` left in `dir` when its process was killed mid-write
-/// (`.NAME.PID.tmp` whose PID no longer runs), so a resumed job starts clean; returns what it removed.
-/// Files of writers still running are left alone.
+/// (`.NAME.PID.tmp` whose PID no longer runs), so a resumed job starts clean; logs and returns what
+/// it removed. Files of writers still running are left alone.
 pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -190,6 +190,7 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let running = writer == std::process::id() || Path::new("/proc").join(writer.to_string()).exists();
         if !running && path.is_file() {
             std::fs::remove_file(&path)?;
+            tracing::warn!("removed {}, left by a process killed while writing it", path.display());
             removed.push(path);
         }
     }
