@@ -23,6 +23,24 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Asserts that the host failed the way it fails on bad input (exit 1, not a crash); its stderr.
+fn failure(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(1), "{}", describe(output));
+    stderr(output)
+}
+
+/// `l2l-host export` of the raw files in `inputs` through `pipeline` into `output` as float TIFFs.
+fn export_tiff(pipeline: &Path, inputs: &Path, output: &Path, cwd: &Path) -> Output {
+    run_host(
+        &[
+            "export", "--pipelines", pipeline.to_str().unwrap(), "--input", inputs.to_str().unwrap(), "--output",
+            output.to_str().unwrap(), "--format", "tiff", "--device", "cpu",
+        ],
+        None,
+        cwd,
+    )
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -116,8 +134,7 @@ fn corrupt_files_inside_a_dataset_are_named_or_skipped() {
 
     let config = folder_training_config(dir.path(), &dir.path().join("runs"));
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = failure(&out);
     assert!(err.contains("broken.dng") && err.contains("truncated"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
@@ -140,8 +157,7 @@ fn a_plugin_that_panics_fails_the_command_cleanly() {
     let raw = dir.path().join("raw.npy");
     write_npy_f32(&raw, 4, 4, std::iter::repeat_n(0.5, 16));
     let output = run_process(&config, &raw, "o.png", &[], Some(dir.path()), dir.path());
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let err = stderr(&output);
+    let err = failure(&output);
     assert!(err.contains("stages.p") && err.contains("deliberate test panic"), "{err}");
     assert!(!dir.path().join("o.png").exists());
 }
@@ -160,8 +176,7 @@ fn a_plugin_returning_a_wrongly_shaped_tensor_is_named() {
     let raw = dir.path().join("raw.npy");
     write_npy_f32(&raw, 8, 8, std::iter::repeat_n(0.5, 64));
     let output = run_process(&config, &raw, "o.png", &[], Some(dir.path()), dir.path());
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let err = stderr(&output);
+    let err = failure(&output);
     assert!(err.contains("stage `cut`") && err.contains("[1, 3, 8, 7]") && err.contains("[1, 3, 8, 8]"), "{err}");
     assert!(!dir.path().join("o.png").exists());
 
@@ -173,8 +188,7 @@ fn a_plugin_returning_a_wrongly_shaped_tensor_is_named() {
     );
     let config = write_config(dir.path(), "train.toml", &text);
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = failure(&out);
     assert!(err.contains("stage `cut`") && err.contains("[4, 3, 16, 15]"), "{err}");
 }
 
@@ -243,16 +257,7 @@ fn an_export_killed_mid_write_resumes_and_removes_its_temporary_file() {
     }
     let pipeline = workspace_root().join("configs/pipelines/bilinear_sharpening_filter_median_denoising.toml");
     let output = dir.path().join("out");
-    let export = || {
-        run_host(
-            &[
-                "export", "--pipelines", pipeline.to_str().unwrap(), "--input", inputs.to_str().unwrap(), "--output",
-                output.to_str().unwrap(), "--format", "tiff", "--device", "cpu",
-            ],
-            None,
-            dir.path(),
-        )
-    };
+    let export = || export_tiff(&pipeline, &inputs, &output, dir.path());
     let out = export();
     assert!(out.status.success(), "{}", describe(&out));
     let folder = output.join("bilinear_sharpening_filter_median_denoising");
@@ -283,8 +288,7 @@ fn a_config_naming_a_missing_plugin_is_refused_by_name() {
     ] {
         let config = write_config(dir.path(), "p.toml", &format!("device = \"cpu\"\npipeline = [\"d\"]\n[stages.d]\n{stage}\n"));
         let out = run_process(&config, &raw, "o.png", &[], None, dir.path());
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let err = failure(&out);
         assert!(err.contains(expected) && err.contains("stages.d"), "{err}");
         assert!(err.lines().count() <= 12, "one short error: {err}");
         assert!(!dir.path().join("o.png").exists());
@@ -368,8 +372,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_partial_file() {
     };
     let config = write_config(dir.path(), "cells.toml", &cells_config("static", 2, &format!("tracked_samples = 0\noutput_dir = {:?}\n", full.join("runs"))));
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = failure(&out);
     assert!(err.contains("No space left on device") && err.contains("checkpoint.safetensors"), "{err}");
     assert!(err.lines().count() <= 6, "one short error: {err}");
     assert!(temporaries_under(&full).is_empty(), "partial files: {:?}", temporaries_under(&full));
@@ -383,16 +386,8 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_partial_file() {
         write_npy_f32(&inputs.join(format!("r{i}.npy")), 512, 512, (0..512 * 512).map(|p| (p % 97) as f32 / 97.0));
     }
     let pipeline = workspace_root().join("configs/pipelines/bilinear_sharpening_filter_median_denoising.toml");
-    let out = run_host(
-        &[
-            "export", "--pipelines", pipeline.to_str().unwrap(), "--input", inputs.to_str().unwrap(), "--output",
-            full.join("export").to_str().unwrap(), "--format", "tiff", "--device", "cpu",
-        ],
-        None,
-        dir.path(),
-    );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let out = export_tiff(&pipeline, &inputs, &full.join("export"), dir.path());
+    let err = failure(&out);
     assert!(err.contains("No space left on device") && err.contains(".tiff"), "{err}");
     assert!(temporaries_under(&full).is_empty(), "partial files: {:?}", temporaries_under(&full));
     for written in files_under(&full.join("export")) {
@@ -423,8 +418,7 @@ fn an_unwritable_run_directory_is_a_clear_error() {
     };
     let config = write_config(dir.path(), "cells.toml", &cells_config("static", 1, &format!("output_dir = {:?}\n", read_only.join("runs"))));
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = failure(&out);
     assert!(err.contains("Read-only file system") && err.contains("read-only/runs"), "{err}");
     assert!(err.lines().count() <= 6, "one short error: {err}");
     assert!(files_under(&source).is_empty());
