@@ -33,50 +33,89 @@ pub fn write_atomically(path: &Path, contents: impl FnOnce(&mut dyn Write) -> Re
     Ok(l2l_rawio::write_atomically(path, |out| contents(out).map_err(Into::into))?)
 }
 
-/// An image `[C, H, W]` (C = 1 or 3; a leading batch of 1 is dropped) as a contiguous H×W×C float32
-/// CPU tensor, with H, W and C.
-fn interleaved(image: &Tensor) -> Result<(Tensor, usize, usize, usize)> {
-    let image = if image.dim() == 4 {
-        image.f_squeeze_dim(0)?
-    } else {
-        image.shallow_clone()
-    };
-    let size = image.size();
-    if size.len() != 3 || !(size[0] == 1 || size[0] == 3) {
-        bail!("expected an image [C, H, W] with 1 or 3 channels, found {size:?}");
+/// An image `[C, H, W]` (C = 1 or 3; a leading batch of 1 is dropped) as contiguous float32 planes on
+/// the CPU. Files store the channels interleaved (H×W×C); the rows are interleaved one at a time as
+/// they are written, so writing a 12-MP image costs no second 144 MB copy.
+struct PlanarImage {
+    chw: Tensor,
+    height: usize,
+    width: usize,
+    channels: usize,
+}
+
+impl PlanarImage {
+    fn new(image: &Tensor) -> Result<Self> {
+        let image = if image.dim() == 4 {
+            image.f_squeeze_dim(0)?
+        } else {
+            image.shallow_clone()
+        };
+        let size = image.size();
+        if size.len() != 3 || !(size[0] == 1 || size[0] == 3) {
+            bail!("expected an image [C, H, W] with 1 or 3 channels, found {size:?}");
+        }
+        let chw = image
+            .f_detach()?
+            .f_to_device(Device::Cpu)?
+            .f_to_kind(Kind::Float)?
+            .f_contiguous()?;
+        Ok(Self {
+            chw,
+            channels: size[0] as usize,
+            height: size[1] as usize,
+            width: size[2] as usize,
+        })
     }
-    let hwc = image
-        .f_detach()?
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Float)?
-        .f_permute([1, 2, 0])?
-        .f_contiguous()?;
-    Ok((hwc, size[1] as usize, size[2] as usize, size[0] as usize))
+
+    /// Calls `row` with each row of the image, channels interleaved (W×C values), top to bottom.
+    fn for_each_interleaved_row(&self, mut row: impl FnMut(&[f32]) -> Result<()>) -> Result<()> {
+        let (h, w, c) = (self.height, self.width, self.channels);
+        // SAFETY: `chw` is a contiguous float32 CPU tensor of c·h·w values, owned by `self` and only
+        // read while the slice lives.
+        let planes = unsafe { std::slice::from_raw_parts(self.chw.data_ptr() as *const f32, c * h * w) };
+        let mut interleaved = vec![0.0f32; w * c];
+        for y in 0..h {
+            for channel in 0..c {
+                let plane_row = &planes[(channel * h + y) * w..][..w];
+                for (pixel, &value) in interleaved.chunks_exact_mut(c).zip(plane_row) {
+                    pixel[channel] = value;
+                }
+            }
+            row(&interleaved)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes an image `[C, H, W]` by extension: `.png` (8 or 16 bits, values clamped to [0, 1]),
 /// `.tif`/`.tiff` (float32), `.npy` (float32 H×W×C).
 pub fn write_image(path: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
-    let (hwc, h, w, c) = interleaved(image)?;
-    // SAFETY: `hwc` is a contiguous float32 CPU tensor of h·w·c values, owned here and only read
-    // while the slice lives (copying a 12-MP image's 144 MB into a Vec would cost as much as writing).
-    let values = unsafe { std::slice::from_raw_parts(hwc.data_ptr() as *const f32, h * w * c) };
+    let image = PlanarImage::new(image)?;
+    let (h, w, c) = (image.height, image.width, image.channels);
     match l2l_rawio::extension(path).as_str() {
-        "png" => write_png(path, values, h, w, c, png_bits),
+        "png" => write_png(path, &image, png_bits),
         "tif" | "tiff" => {
+            let mut values = Vec::with_capacity(h * w * c);
+            image.for_each_interleaved_row(|row| Ok(values.extend_from_slice(row)))?;
             // The TIFF encoder seeks, so the file is assembled in memory first.
             let mut buffer = std::io::Cursor::new(Vec::new());
             let mut encoder = tiff::encoder::TiffEncoder::new(&mut buffer)?;
             if c == 3 {
-                encoder.write_image::<tiff::encoder::colortype::RGB32Float>(w as u32, h as u32, values)?;
+                encoder.write_image::<tiff::encoder::colortype::RGB32Float>(w as u32, h as u32, &values)?;
             } else {
-                encoder.write_image::<tiff::encoder::colortype::Gray32Float>(w as u32, h as u32, values)?;
+                encoder.write_image::<tiff::encoder::colortype::Gray32Float>(w as u32, h as u32, &values)?;
             }
             write_atomically(path, |out| Ok(out.write_all(buffer.get_ref())?))
         }
         "npy" => write_atomically(path, |out| {
             out.write_all(&npy_header(&[h as u64, w as u64, c as u64])?)?;
-            write_f32_le(out, values)
+            // little-endian float32 (`<f4`, as the header says), a row at a time
+            let mut bytes = Vec::with_capacity(w * c * 4);
+            image.for_each_interleaved_row(|row| {
+                bytes.clear();
+                bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+                Ok(out.write_all(&bytes)?)
+            })
         }),
         other => bail!(
             "{}: unknown output format `.{other}`; expected .png, .tiff or .npy",
@@ -85,9 +124,9 @@ pub fn write_image(path: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
     }
 }
 
-/// The `.npy` header (npyz's) of a float32 array of `shape`. npyz's writer takes the values one
-/// call each — 36 M calls for a 12-MP RGB image, once most of an export's time — so
-/// [`write_image`] writes the values itself, in blocks.
+/// The `.npy` header (npyz's) of a little-endian float32 array of `shape`. npyz's writer takes the
+/// values one call each — 36 M calls for a 12-MP RGB image, once most of an export's time — so
+/// [`write_image`] writes the values itself, a row at a time.
 fn npy_header(shape: &[u64]) -> Result<Vec<u8>> {
     let mut header = Vec::new();
     let little_endian_f32: npyz::TypeStr = "<f4".parse()?;
@@ -102,38 +141,24 @@ fn npy_header(shape: &[u64]) -> Result<Vec<u8>> {
     Ok(header)
 }
 
-/// Writes `values` as little-endian float32 (`<f4`, as [`npy_header`] says), a block at a time.
-fn write_f32_le(out: &mut dyn Write, values: &[f32]) -> Result<()> {
-    const BLOCK: usize = 1 << 16;
-    let mut bytes = Vec::with_capacity(BLOCK * 4);
-    for block in values.chunks(BLOCK) {
-        bytes.clear();
-        bytes.extend(block.iter().flat_map(|v| v.to_le_bytes()));
-        out.write_all(&bytes)?;
-    }
-    Ok(())
-}
-
-fn write_png(path: &Path, values: &[f32], h: usize, w: usize, c: usize, bits: u8) -> Result<()> {
+fn write_png(path: &Path, image: &PlanarImage, bits: u8) -> Result<()> {
     let depth = match bits {
         8 => png::BitDepth::Eight,
         16 => png::BitDepth::Sixteen,
         other => bail!("PNG bit depth must be 8 or 16, found {other}"),
     };
-    let bytes: Vec<u8> = if bits == 8 {
-        values
-            .iter()
-            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect()
-    } else {
-        values
-            .iter()
-            .flat_map(|v| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_be_bytes())
-            .collect()
-    };
+    let mut bytes = Vec::with_capacity(image.height * image.width * image.channels * (bits as usize / 8));
+    image.for_each_interleaved_row(|row| {
+        if bits == 8 {
+            bytes.extend(row.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
+        } else {
+            bytes.extend(row.iter().flat_map(|v| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_be_bytes()));
+        }
+        Ok(())
+    })?;
     write_atomically(path, |out| {
-        let mut encoder = png::Encoder::new(out, w as u32, h as u32);
-        encoder.set_color(if c == 3 {
+        let mut encoder = png::Encoder::new(out, image.width as u32, image.height as u32);
+        encoder.set_color(if image.channels == 3 {
             png::ColorType::Rgb
         } else {
             png::ColorType::Grayscale

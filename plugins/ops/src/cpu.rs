@@ -8,8 +8,11 @@
 //! bit (the same float32 products and sums in the same order); the channel mixing's differ by float32
 //! rounding at most. Tests compare both.
 
+mod power;
+
 use crate::Padding;
 use l2l_plugin_api::PluginResult;
+pub use power::{power, MAX_EXPONENT};
 use tch::{Device, Kind, Tensor};
 
 /// Whether `x` can take a CPU fast path: a float32 tensor on the CPU with at least 2 dimensions.
