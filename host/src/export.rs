@@ -10,7 +10,7 @@ use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
@@ -114,6 +114,19 @@ fn prefix_key(specs: &[StageSpec]) -> String {
         .join("\n")
 }
 
+/// Outputs being written at once, each on its own thread; each holds its image in memory (144 MB at
+/// 12 MP) until written.
+const MAX_WRITERS: usize = 4;
+
+/// Waits for `writer` (if any) and counts its output as done.
+fn finish_writer(writer: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>, progress: &ProgressBar) -> Result<()> {
+    if let Some(writer) = writer {
+        writer.join().map_err(|_| anyhow!("an encoder thread panicked"))??;
+        progress.inc(1);
+    }
+    Ok(())
+}
+
 /// Exports `inputs` through the pipelines of `pipeline_configs` into `output/<pipeline>/<input>.<ext>`.
 pub fn export(
     pipeline_configs: &[PathBuf],
@@ -183,8 +196,21 @@ pub fn export(
         order.sort_by_key(|&i| prefix_key(&pipelines[i].specs));
         let mut cache: HashMap<String, Tensor> = HashMap::new();
         let written = std::thread::scope(|scope| -> Result<usize> {
-            let mut writers = Vec::with_capacity(order.len());
+            let mut writers = VecDeque::with_capacity(order.len());
             for (position, &i) in order.iter().enumerate() {
+                // only the prefixes of pipelines still to run are kept; every other intermediate image
+                // is dropped as soon as the next stage has read it (a 12-MP image is 144 MB: keeping
+                // every stage's output would hold gigabytes)
+                let prefixes_from = |first: usize| -> HashSet<String> {
+                    order[first..]
+                        .iter()
+                        .flat_map(|&j| (1..=pipelines[j].specs.len()).map(move |n| (j, n)))
+                        .map(|(j, n)| prefix_key(&pipelines[j].specs[..n]))
+                        .collect()
+                };
+                let needed_now = prefixes_from(position);
+                cache.retain(|key, _| needed_now.contains(key));
+                let still_needed = prefixes_from(position + 1);
                 let p = &mut pipelines[i];
                 let mut x = mosaic.shallow_clone();
                 for (k, (stage_name, stage)) in p.pipeline.stages_mut().iter_mut().enumerate() {
@@ -201,26 +227,25 @@ pub fn export(
                             })?;
                             let ms = started.elapsed().as_secs_f64() * 1e3;
                             tracing::debug!(pipeline = %p.name, stage = %stage_name, ms, "stage");
-                            cache.insert(key, y.shallow_clone());
+                            if still_needed.contains(&key) {
+                                cache.insert(key, y.shallow_clone());
+                            }
                             y
                         }
                     };
                 }
-                let still_needed: Vec<String> = order[position + 1..]
-                    .iter()
-                    .flat_map(|&j| (1..=pipelines[j].specs.len()).map(move |n| (j, n)))
-                    .map(|(j, n)| prefix_key(&pipelines[j].specs[..n]))
-                    .collect();
-                cache.retain(|key, _| still_needed.contains(key));
                 // encoding (PNG compression above all) is the slow part of writing: one thread per output,
                 // started as soon as the output is ready
                 let image = x.f_get(0)?.f_to_device(Device::Cpu)?;
                 let target = &targets[i];
-                writers.push(scope.spawn(move || imageio::write_image(target, &image, format.png_bits())));
+                // at most MAX_WRITERS images wait to be written: each is held in memory until then
+                if writers.len() == MAX_WRITERS {
+                    finish_writer(writers.pop_front(), &progress)?;
+                }
+                writers.push_back(scope.spawn(move || imageio::write_image(target, &image, format.png_bits())));
             }
-            for writer in writers {
-                writer.join().map_err(|_| anyhow!("an encoder thread panicked"))??;
-                progress.inc(1);
+            while let Some(writer) = writers.pop_front() {
+                finish_writer(Some(writer), &progress)?;
             }
             Ok(order.len())
         })?;
