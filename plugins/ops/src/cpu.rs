@@ -33,21 +33,37 @@ fn border_sources(n: usize, reach: usize, mode: Padding) -> Vec<Option<usize>> {
         .collect()
 }
 
-/// Runs `row(plane, i, out_row)` for every output row of every H×W plane, the rows split into one
-/// contiguous block per libtorch thread.
+/// Runs `row(plane, i, out_row)` for every output row of every H×W plane: each libtorch thread takes a
+/// block of rows and runs it across all planes, row by row (so the planes' rows `i` are written one
+/// after the other, while the input rows they read are still in cache).
 fn for_each_row(out: &mut [f32], width: usize, height: usize, row: impl Fn(usize, usize, &mut [f32]) + Sync) {
-    let rows = out.len() / width;
-    let threads = (tch::get_num_threads().max(1) as usize).min(rows.max(1));
-    let per_thread = rows.div_ceil(threads);
+    if out.is_empty() {
+        return;
+    }
+    let per_thread = height.div_ceil(tch::get_num_threads().max(1) as usize);
+    let threads = height.div_ceil(per_thread);
+    // blocks[t][plane]: rows t·per_thread.. of that plane
+    let mut blocks: Vec<Vec<&mut [f32]>> = (0..threads).map(|_| Vec::new()).collect();
+    for plane in out.chunks_mut(height * width) {
+        for (t, block) in plane.chunks_mut(per_thread * width).enumerate() {
+            blocks[t].push(block);
+        }
+    }
+    let run_block = |t: usize, mut planes: Vec<&mut [f32]>| {
+        let rows = planes[0].len() / width;
+        for k in 0..rows {
+            for (plane, block) in planes.iter_mut().enumerate() {
+                row(plane, t * per_thread + k, &mut block[k * width..(k + 1) * width]);
+            }
+        }
+    };
+    if threads == 1 {
+        return run_block(0, blocks.pop().unwrap_or_default());
+    }
     std::thread::scope(|scope| {
-        for (block, chunk) in out.chunks_mut(per_thread * width).enumerate() {
-            let row = &row;
-            scope.spawn(move || {
-                for (k, out_row) in chunk.chunks_mut(width).enumerate() {
-                    let global = block * per_thread + k;
-                    row(global / height, global % height, out_row);
-                }
-            });
+        for (t, planes) in blocks.into_iter().enumerate() {
+            let run_block = &run_block;
+            scope.spawn(move || run_block(t, planes));
         }
     });
 }
@@ -290,4 +306,24 @@ pub fn median3x3(x: &Tensor, padding: Padding) -> PluginResult<Tensor> {
 /// max(min(a, b), min(max(a, b), c)), as the tensor path's `median3`.
 fn median3(a: f32, b: f32, c: f32) -> f32 {
     a.min(b).max(a.max(b).min(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_each_row;
+
+    #[test]
+    fn for_each_row_visits_every_row_of_every_plane_once_with_its_own_slice() {
+        for (planes, height, width) in [(1, 1, 3), (3, 2, 4), (2, 5, 1), (4, 7, 3), (1, 64, 2)] {
+            let mut out = vec![-1f32; planes * height * width];
+            for_each_row(&mut out, width, height, |plane, i, row| {
+                assert_eq!(row.len(), width);
+                row.iter_mut().for_each(|v| *v = (plane * 1000 + i) as f32);
+            });
+            for (index, &value) in out.iter().enumerate() {
+                let (plane, i) = (index / (height * width), index / width % height);
+                assert_eq!(value, (plane * 1000 + i) as f32, "{planes}×{height}×{width} at {index}");
+            }
+        }
+    }
 }
