@@ -313,6 +313,13 @@ pub fn filter_channels_padded(x: &Tensor, kernels: &Tensor, padding: Padding) ->
             kernels.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?,
         )?)
     };
+    if let Some(taps) = &fixed_taps {
+        if channels == 1 && kh == kw && x.dim() == 4 && !grad_enabled() && cpu::eligible(x) {
+            // one kernel, no gradient: a loop over its non-zero taps, the same sums in the same order
+            let taps: Vec<f32> = taps.iter().map(|&t| t as f32).collect();
+            return cpu::site_filter_bank(x, &taps, kh as usize, &[[Some(0); 4]], padding);
+        }
+    }
     let padded = pad(x, kh / 2, kw / 2, padding)?;
     let mut sum: Option<Tensor> = None;
     for i in 0..kh {
@@ -508,6 +515,24 @@ mod tests {
         assert_eq!(masks.double_value(&[0, 2, 1, 0]), 1.0);
         assert_eq!(masks.double_value(&[0, 1, 2, 4]), 1.0);
         assert_eq!(masks.double_value(&[0, 0, 2, 3]), 1.0);
+    }
+
+    #[test]
+    fn the_cpu_loop_for_one_kernel_equals_the_tensor_path_bit_for_bit() {
+        let kernel = Tensor::from_slice(&[0.0f32, -1.0, 0.0, -1.0, 5.0, -1.0, 0.25, -1.0, 0.0]).view([1, 3, 3]);
+        for (h, w) in [(1, 1), (2, 3), (7, 5), (33, 64)] {
+            let x = Tensor::rand([2, 1, h, w], (tch::Kind::Float, tch::Device::Cpu));
+            for padding in [Padding::Zero, Padding::Mirror, Padding::Symmetric, Padding::Nearest] {
+                if padding == Padding::Mirror && (h < 2 || w < 2) {
+                    continue;
+                }
+                let with_grad = filter_channels_padded(&x, &kernel, padding).unwrap();
+                let without_grad = tch::no_grad(|| filter_channels_padded(&x, &kernel, padding)).unwrap();
+                assert_eq!(without_grad.size(), [2, 1, h, w]);
+                let difference = (with_grad - without_grad).abs().max().double_value(&[]);
+                assert_eq!(difference, 0.0, "{h}×{w}, {padding:?}");
+            }
+        }
     }
 
     #[test]
