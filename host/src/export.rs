@@ -4,6 +4,7 @@
 //! threads and written atomically; files already written are skipped, so an interrupted export
 //! resumes where it stopped.
 
+use crate::bands;
 use crate::config::{self, StageSpec};
 use crate::imageio;
 use crate::pipeline::Pipeline;
@@ -44,11 +45,13 @@ impl ExportFormat {
     }
 }
 
-/// One pipeline of the export: its name (the config's file stem), its stages and their specs.
+/// One pipeline of the export: its name (the config's file stem), its stages, their specs and row
+/// reaches ([`crate::plugins::RemoteModule::row_reach`]).
 struct NamedPipeline {
     name: String,
     specs: Vec<StageSpec>,
     pipeline: Pipeline,
+    row_reaches: Vec<Option<usize>>,
 }
 
 /// What an export did.
@@ -154,13 +157,23 @@ pub fn export(
             bail!("two pipelines are named `{name}`: output folders are named after the config files");
         }
         let specs = l.stage_specs()?;
-        let pipeline =
+        let mut pipeline =
             Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
         std::fs::create_dir_all(output.join(&name))
             .with_context(|| format!("creating {}", output.join(&name).display()))?;
         l2l_rawio::remove_stale_temporaries(&output.join(&name))
             .with_context(|| format!("cleaning {}", output.join(&name).display()))?;
-        pipelines.push(NamedPipeline { name, specs, pipeline });
+        let row_reaches = pipeline
+            .stages_mut()
+            .iter()
+            .map(|(_, stage)| stage.row_reach())
+            .collect::<Result<_>>()?;
+        pipelines.push(NamedPipeline {
+            name,
+            specs,
+            pipeline,
+            row_reaches,
+        });
     }
 
     let progress = ProgressBar::new((files.len() * pipelines.len()) as u64).with_style(
@@ -212,10 +225,23 @@ pub fn export(
                 cache.retain(|key, _| needed_now.contains(key));
                 let still_needed = prefixes_from(position + 1);
                 let p = &mut pipelines[i];
+                let keys: Vec<String> = (1..=p.specs.len()).map(|n| prefix_key(&p.specs[..n])).collect();
+                // the pipeline's own last stages — computed now, needed by no later pipeline, each
+                // reaching a bounded number of rows — run band by band, their intermediate images in cache
+                let mut banded_from = keys.len();
+                while device == Device::Cpu
+                    && banded_from > 0
+                    && p.row_reaches[banded_from - 1].is_some()
+                    && !still_needed.contains(&keys[banded_from - 1])
+                    && !cache.contains_key(&keys[banded_from - 1])
+                {
+                    banded_from -= 1;
+                }
                 let mut x = mosaic.shallow_clone();
-                for (k, (stage_name, stage)) in p.pipeline.stages_mut().iter_mut().enumerate() {
-                    let key = prefix_key(&p.specs[..=k]);
-                    x = match cache.get(&key) {
+                let (whole, banded) = p.pipeline.stages_mut().split_at_mut(banded_from);
+                for (k, (stage_name, stage)) in whole.iter_mut().enumerate() {
+                    let key = &keys[k];
+                    x = match cache.get(key) {
                         Some(done) => {
                             summary.shared_stage_runs += 1;
                             done.shallow_clone()
@@ -227,12 +253,25 @@ pub fn export(
                             })?;
                             let ms = started.elapsed().as_secs_f64() * 1e3;
                             tracing::debug!(pipeline = %p.name, stage = %stage_name, ms, "stage");
-                            if still_needed.contains(&key) {
-                                cache.insert(key, y.shallow_clone());
+                            if still_needed.contains(key) {
+                                cache.insert(key.clone(), y.shallow_clone());
                             }
                             y
                         }
                     };
+                }
+                if !banded.is_empty() {
+                    let started = std::time::Instant::now();
+                    let reach = p.row_reaches[banded_from..].iter().flatten().sum();
+                    // the bands are the parallelism: one libtorch thread per operation meanwhile
+                    let threads = tch::get_num_threads();
+                    tch::set_num_threads(1);
+                    let result = bands::run_in_bands(banded, reach, &x, threads.max(1) as usize);
+                    tch::set_num_threads(threads);
+                    x = result.with_context(|| format!("{}: pipeline {}", file.display(), p.name))?;
+                    let ms = started.elapsed().as_secs_f64() * 1e3;
+                    let stages: Vec<&str> = banded.iter().map(|(name, _)| name.as_str()).collect();
+                    tracing::debug!(pipeline = %p.name, stage = %stages.join("+"), ms, "stages in bands");
                 }
                 // encoding (PNG compression above all) is the slow part of writing: one thread per output,
                 // started as soon as the output is ready

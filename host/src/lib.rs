@@ -5,6 +5,7 @@
 //!
 //! Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).
 
+pub mod bands;
 pub mod bench;
 pub mod chart;
 pub mod config;

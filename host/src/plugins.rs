@@ -454,6 +454,13 @@ impl RemoteModule {
             .map_err(|e| anyhow!("{}: {e}", self.label))
     }
 
+    /// `Some(r)` when the module's output row `i` depends on input rows `i − r ..= i + r` only, so
+    /// it may run on horizontal bands of an image ([`crate::bands`]).
+    pub fn row_reach(&self) -> Result<Option<usize>> {
+        let reach = into_result(self.inner.row_reach()).map_err(|e| anyhow!("{}: {e}", self.label))?;
+        Ok(Option::from(reach).map(|r: u64| r as usize))
+    }
+
     /// Moves the module's tensors to `device` in float `kind` (`Kind::Float` or `Kind::Double`).
     pub fn to(&mut self, device: Device, kind: Kind) -> Result<()> {
         let cuda_index = match device {

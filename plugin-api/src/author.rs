@@ -186,6 +186,16 @@ pub trait Module: Send {
     fn set_camera(&mut self, _cameras: &[RawMetadata]) -> PluginResult<()> {
         Ok(())
     }
+    /// How far the output reaches into the input along the image's rows: `Some(r)` when output row
+    /// `i` depends on input rows `i − r ..= i + r` only (any columns; rows beyond the image's edge as
+    /// the module pads them) and on nothing else of the input. The host may then run the module on
+    /// horizontal bands of an image, each with `r` more rows on both sides, and join the bands — export
+    /// does, so that a pipeline's intermediate images stay in cache. A band may start at any row:
+    /// a module whose result depends on a row's parity (a CFA pattern) or on the whole image (a norm,
+    /// a Fourier transform) keeps the default, `None`.
+    fn row_reach(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A sample as a dataset plugin produces it.
@@ -455,6 +465,10 @@ impl FfiModule for ModuleAdapter {
 
     fn set_camera(&mut self, cameras: RVec<RawMetadata>) -> RResult<(), RString> {
         guarded(|| self.0.set_camera(&cameras))
+    }
+
+    fn row_reach(&self) -> RResult<ROption<u64>, RString> {
+        guarded(|| Ok(self.0.row_reach().map(|r| r as u64).into()))
     }
 }
 

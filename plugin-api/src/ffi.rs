@@ -205,8 +205,11 @@ pub trait FfiModule: Send {
     fn to(&mut self, device: FfiDevice, kind: FfiFloatKind) -> RResult<(), RString>;
     /// The camera metadata of the samples of the next batches, one per sample, for stages whose
     /// config takes camera parameters from the data.
-    #[sabi(last_prefix_field)]
     fn set_camera(&mut self, cameras: RVec<RawMetadata>) -> RResult<(), RString>;
+    /// `Some(r)`: output row `i` depends on input rows `i − r ..= i + r` only, so the module may be run
+    /// on horizontal bands of an image (see `Module::row_reach`).
+    #[sabi(last_prefix_field)]
+    fn row_reach(&self) -> RResult<ROption<u64>, RString>;
 }
 
 /// A dataset across the boundary.

@@ -106,6 +106,10 @@ impl Module for DenoiseGaussian {
             }
         }
     }
+    /// The kernel's radius (fixed at build, as scipy's for the initial σ).
+    fn row_reach(&self) -> Option<usize> {
+        Some(self.kernel_radius as usize)
+    }
     l2l_plugin_api::parameters_in!(params);
 }
 

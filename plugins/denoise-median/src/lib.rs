@@ -114,6 +114,10 @@ impl Module for DenoiseMedian {
             median_filter(luma, self.size, self.padding)
         })
     }
+    /// Half the window: an output row is the median over the rows around it.
+    fn row_reach(&self) -> Option<usize> {
+        Some((self.size / 2) as usize)
+    }
     l2l_plugin_api::parameters_in!(params);
 }
 

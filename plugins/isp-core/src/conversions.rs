@@ -47,6 +47,10 @@ impl<const TO_YUV: bool> Module for ColourSpace<TO_YUV> {
             yuv_to_rgb(input)
         }
     }
+    /// Per pixel (a matrix product of each pixel's channels): bands need no extra rows.
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
+    }
     l2l_plugin_api::parameters_in!(params);
 }
 

@@ -183,6 +183,10 @@ impl Module for WhiteBalance {
         };
         Ok(input.f_mul(&gains)?)
     }
+    /// Per pixel (a gain per channel): bands need no extra rows.
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
+    }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
         self.camera.set(cameras);
@@ -259,6 +263,10 @@ impl Module for ColourMatrix {
             mix_channels(input, self.params.get("matrix")?)
         }
     }
+    /// Per pixel (a matrix product of each pixel's channels): bands need no extra rows.
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
+    }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
         self.camera.set(cameras);
@@ -314,6 +322,10 @@ impl BuildStage for Clip {
 impl Module for Clip {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         Ok(input.f_clamp(self.min, self.max)?)
+    }
+    /// Per pixel: bands need no extra rows.
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
     }
     l2l_plugin_api::parameters_in!(params);
 }
@@ -398,6 +410,10 @@ impl Module for Gamma {
         let encoded = input.f_clamp_min(self.epsilon)?.f_pow(&exponent)?;
         // black stays black (as in the published x^(1/γ) after clipping); ε only guards the gradient
         Ok(encoded.f_where_self(&input.f_gt(0.0)?, &input.f_zeros_like()?)?)
+    }
+    /// Per pixel: bands need no extra rows.
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
     }
     l2l_plugin_api::parameters_in!(params);
 }

@@ -85,6 +85,10 @@ impl Module for SharpenFilter {
             filter_channels_padded(luma, &kernel, self.padding)
         })
     }
+    /// One row: the 3×3 kernel reaches the rows above and below.
+    fn row_reach(&self) -> Option<usize> {
+        Some(1)
+    }
     l2l_plugin_api::parameters_in!(params);
 }
 

@@ -99,6 +99,10 @@ impl Module for SharpenUnsharp {
             Ok(luma.f_add(&luma.f_sub(&blurred)?.f_mul(amount)?)?)
         })
     }
+    /// The blur kernel's radius (fixed at build, as scipy's for the initial radius).
+    fn row_reach(&self) -> Option<usize> {
+        Some(self.kernel_radius as usize)
+    }
     l2l_plugin_api::parameters_in!(params);
 }
 
