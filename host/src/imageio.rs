@@ -96,7 +96,10 @@ pub fn write_image(path: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
         "png" => write_png(path, &image, png_bits),
         "tif" | "tiff" => {
             let mut values = Vec::with_capacity(h * w * c);
-            image.for_each_interleaved_row(|row| Ok(values.extend_from_slice(row)))?;
+            image.for_each_interleaved_row(|row| {
+                values.extend_from_slice(row);
+                Ok(())
+            })?;
             // The TIFF encoder seeks, so the file is assembled in memory first.
             let mut buffer = std::io::Cursor::new(Vec::new());
             let mut encoder = tiff::encoder::TiffEncoder::new(&mut buffer)?;

@@ -15,6 +15,8 @@
 //! constant in the input, and gradients flow through the selected estimate. All four CFA patterns,
 //! any size of at least 3×3 (mirrored borders, as the reference).
 
+mod cpu;
+
 use l2l_ops::{grad_enabled, shifted_sum, site_mask, CfaSites, Padding};
 use l2l_plugin_api::{
     expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
@@ -238,6 +240,15 @@ impl Module for DemosaicMenon2007 {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_mosaic(input, "demosaic_menon2007")?;
         let sites = CfaSites::of(self.camera.cfa_pattern_or("demosaic_menon2007", self.pattern)?);
+        let size = input.size();
+        if !grad_enabled() && l2l_ops::cpu::eligible(input) && size[2] >= 3 && size[3] >= 3 {
+            let windows: Vec<f32> = Vec::try_from(&self.windows.f_flatten(0, -1)?.f_to_kind(tch::Kind::Float)?)?;
+            let windows: &[f32; 50] = windows
+                .as_slice()
+                .try_into()
+                .map_err(|_| l2l_plugin_api::PluginError::Input("decision windows: expected 2 × 5 × 5".into()))?;
+            return cpu::demosaic(input, &sites, windows, self.refine);
+        }
         let sites = SiteMasks::new(&sites, input)?;
         let (red, green, blue, horizontal) = self.interpolate(input, &sites)?;
         if self.refine {

@@ -46,3 +46,26 @@ fn the_cpu_loops_match_colour_demosaicing() {
         assert!(difference < 1e-5, "{}: {difference}", case.config_toml());
     }
 }
+
+/// The fused CPU loops compute the tensor path's float32 operations in the same order: the same bits,
+/// the directional decisions included, for every CFA pattern, with and without refining, at odd sizes.
+#[test]
+fn the_fused_cpu_path_equals_the_tensor_path_bit_for_bit() {
+    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    tch::manual_seed(3);
+    for pattern in ["RGGB", "BGGR", "GRBG", "GBRG"] {
+        for refine in [true, false] {
+            let config = format!("cfa_pattern = \"{pattern}\"\nrefine = {refine}");
+            let mut stage = DemosaicMenon2007::build(parse_config(&config).unwrap()).unwrap();
+            for (h, w) in [(3, 3), (4, 7), (9, 6), (33, 31)] {
+                let x = Tensor::rand([2, 1, h, w], (Kind::Float, Device::Cpu));
+                // with autograd on, the tensor path runs (nothing requires a gradient, so no graph)
+                let tensor_path = stage.forward(&x).unwrap();
+                let cpu_path = tch::no_grad(|| stage.forward(&x)).unwrap();
+                assert_eq!(cpu_path.size(), [2, 3, h, w]);
+                let difference = (&cpu_path - &tensor_path).abs().max().double_value(&[]);
+                assert_eq!(difference, 0.0, "{config}, {h}×{w}");
+            }
+        }
+    }
+}

@@ -36,7 +36,7 @@ fn border_sources(n: usize, reach: usize, mode: Padding) -> Vec<Option<usize>> {
 /// Runs `row(plane, i, out_row)` for every output row of every H×W plane: each libtorch thread takes a
 /// block of rows and runs it across all planes, row by row (so the planes' rows `i` are written one
 /// after the other, while the input rows they read are still in cache).
-fn for_each_row(out: &mut [f32], width: usize, height: usize, row: impl Fn(usize, usize, &mut [f32]) + Sync) {
+pub fn for_each_row(out: &mut [f32], width: usize, height: usize, row: impl Fn(usize, usize, &mut [f32]) + Sync) {
     if out.is_empty() {
         return;
     }
@@ -70,7 +70,7 @@ fn for_each_row(out: &mut [f32], width: usize, height: usize, row: impl Fn(usize
 
 /// Runs `fill(input, output)` on `x`'s values (contiguous) and a new float32 CPU tensor of
 /// `output_shape`; returns that tensor. `fill` is not called when either is empty.
-fn with_output(x: &Tensor, output_shape: &[i64], fill: impl FnOnce(&[f32], &mut [f32])) -> PluginResult<Tensor> {
+pub fn with_output(x: &Tensor, output_shape: &[i64], fill: impl FnOnce(&[f32], &mut [f32])) -> PluginResult<Tensor> {
     let x = x.f_contiguous()?;
     let out = Tensor::f_empty(output_shape, (Kind::Float, Device::Cpu))?;
     let (n_in, n_out) = (x.numel(), out.numel());
