@@ -130,6 +130,52 @@ fn finish_writer(writer: Option<std::thread::ScopedJoinHandle<'_, Result<()>>>, 
     Ok(())
 }
 
+/// Runs `p`'s stages from index `from` on `x`, their output so far; puts the outputs of the stages in
+/// `keep` into `cache` (under their prefix keys in `keys`) for later pipelines. The stages run in
+/// segments ending at those outputs; on the CPU a segment of row-local stages runs band by band
+/// ([`bands`]), its intermediate images in cache; a stage that must see the whole image runs alone.
+fn run_pipeline_from(
+    p: &mut NamedPipeline,
+    keys: &[String],
+    from: usize,
+    mut x: Tensor,
+    keep: &HashSet<usize>,
+    device: Device,
+    cache: &mut HashMap<String, Tensor>,
+) -> Result<Tensor> {
+    let stages = p.pipeline.stages_mut();
+    let mut start = from;
+    while start < stages.len() {
+        let banded = device == Device::Cpu && p.row_reaches[start].is_some();
+        let mut end = start + 1;
+        while banded && end < stages.len() && p.row_reaches[end].is_some() && !keep.contains(&(end - 1)) {
+            end += 1;
+        }
+        let segment = &mut stages[start..end];
+        let started = std::time::Instant::now();
+        x = if banded {
+            let reach = p.row_reaches[start..end].iter().flatten().sum();
+            // the bands are the parallelism: one libtorch thread per operation meanwhile
+            let threads = tch::get_num_threads();
+            tch::set_num_threads(1);
+            let result = bands::run_in_bands(segment, reach, &x, threads.max(1) as usize);
+            tch::set_num_threads(threads);
+            result?
+        } else {
+            let (name, stage) = &mut segment[0];
+            tch::no_grad(|| crate::pipeline::run_stage(name, stage, &x)).with_context(|| format!("stage `{name}`"))?
+        };
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let names: Vec<&str> = segment.iter().map(|(name, _)| name.as_str()).collect();
+        tracing::debug!(pipeline = %p.name, stage = %names.join("+"), ms, banded, "stages");
+        if keep.contains(&(end - 1)) {
+            cache.insert(keys[end - 1].clone(), x.shallow_clone());
+        }
+        start = end;
+    }
+    Ok(x)
+}
+
 /// Exports `inputs` through the pipelines of `pipeline_configs` into `output/<pipeline>/<input>.<ext>`.
 pub fn export(
     pipeline_configs: &[PathBuf],
@@ -203,76 +249,43 @@ pub fn export(
         }
         let size = raw.mosaic.size();
         let mosaic = raw.mosaic.f_view([1, 1, size[0], size[1]])?.f_to_device(device)?;
-        // pipelines with a common prefix run one after the other, so what they share is computed once
-        // and dropped as soon as no pipeline still to run needs it
+        // pipelines with a common prefix run one after the other, so what they share is computed once:
+        // each starts from the longest prefix of it already computed, kept only while a pipeline still
+        // to run starts with it
         let mut order = todo.clone();
         order.sort_by_key(|&i| prefix_key(&pipelines[i].specs));
+        let keys: Vec<Vec<String>> = pipelines
+            .iter()
+            .map(|p| (1..=p.specs.len()).map(|n| prefix_key(&p.specs[..n])).collect())
+            .collect();
+        let cached_stages = |cache: &HashMap<String, Tensor>, j: usize| -> usize {
+            keys[j].iter().rposition(|key| cache.contains_key(key)).map_or(0, |k| k + 1)
+        };
         let mut cache: HashMap<String, Tensor> = HashMap::new();
         let written = std::thread::scope(|scope| -> Result<usize> {
             let mut writers = VecDeque::with_capacity(order.len());
             for (position, &i) in order.iter().enumerate() {
-                // only the prefixes of pipelines still to run are kept; every other intermediate image
-                // is dropped as soon as the next stage has read it (a 12-MP image is 144 MB: keeping
-                // every stage's output would hold gigabytes)
-                let prefixes_from = |first: usize| -> HashSet<String> {
-                    order[first..]
-                        .iter()
-                        .flat_map(|&j| (1..=pipelines[j].specs.len()).map(move |n| (j, n)))
-                        .map(|(j, n)| prefix_key(&pipelines[j].specs[..n]))
-                        .collect()
+                let needed: HashSet<&String> = order[position..]
+                    .iter()
+                    .filter_map(|&j| cached_stages(&cache, j).checked_sub(1).map(|k| &keys[j][k]))
+                    .collect();
+                cache.retain(|key, _| needed.contains(key));
+                let from = cached_stages(&cache, i);
+                summary.shared_stage_runs += from;
+                // the outputs (stage indices) a later pipeline will continue from
+                let keep: HashSet<usize> = order[position + 1..]
+                    .iter()
+                    .map(|&j| keys[i].iter().zip(&keys[j]).take_while(|(a, b)| a == b).count())
+                    .filter(|&shared| shared > from)
+                    .map(|shared| shared - 1)
+                    .collect();
+                let x = match from {
+                    0 => mosaic.shallow_clone(),
+                    n => cache[&keys[i][n - 1]].shallow_clone(),
                 };
-                let needed_now = prefixes_from(position);
-                cache.retain(|key, _| needed_now.contains(key));
-                let still_needed = prefixes_from(position + 1);
                 let p = &mut pipelines[i];
-                let keys: Vec<String> = (1..=p.specs.len()).map(|n| prefix_key(&p.specs[..n])).collect();
-                // the pipeline's own last stages — computed now, needed by no later pipeline, each
-                // reaching a bounded number of rows — run band by band, their intermediate images in cache
-                let mut banded_from = keys.len();
-                while device == Device::Cpu
-                    && banded_from > 0
-                    && p.row_reaches[banded_from - 1].is_some()
-                    && !still_needed.contains(&keys[banded_from - 1])
-                    && !cache.contains_key(&keys[banded_from - 1])
-                {
-                    banded_from -= 1;
-                }
-                let mut x = mosaic.shallow_clone();
-                let (whole, banded) = p.pipeline.stages_mut().split_at_mut(banded_from);
-                for (k, (stage_name, stage)) in whole.iter_mut().enumerate() {
-                    let key = &keys[k];
-                    x = match cache.get(key) {
-                        Some(done) => {
-                            summary.shared_stage_runs += 1;
-                            done.shallow_clone()
-                        }
-                        None => {
-                            let started = std::time::Instant::now();
-                            let y = tch::no_grad(|| crate::pipeline::run_stage(stage_name, stage, &x)).with_context(|| {
-                                format!("{}: pipeline {}, stage `{stage_name}`", file.display(), p.name)
-                            })?;
-                            let ms = started.elapsed().as_secs_f64() * 1e3;
-                            tracing::debug!(pipeline = %p.name, stage = %stage_name, ms, "stage");
-                            if still_needed.contains(key) {
-                                cache.insert(key.clone(), y.shallow_clone());
-                            }
-                            y
-                        }
-                    };
-                }
-                if !banded.is_empty() {
-                    let started = std::time::Instant::now();
-                    let reach = p.row_reaches[banded_from..].iter().flatten().sum();
-                    // the bands are the parallelism: one libtorch thread per operation meanwhile
-                    let threads = tch::get_num_threads();
-                    tch::set_num_threads(1);
-                    let result = bands::run_in_bands(banded, reach, &x, threads.max(1) as usize);
-                    tch::set_num_threads(threads);
-                    x = result.with_context(|| format!("{}: pipeline {}", file.display(), p.name))?;
-                    let ms = started.elapsed().as_secs_f64() * 1e3;
-                    let stages: Vec<&str> = banded.iter().map(|(name, _)| name.as_str()).collect();
-                    tracing::debug!(pipeline = %p.name, stage = %stages.join("+"), ms, "stages in bands");
-                }
+                let x = run_pipeline_from(p, &keys[i], from, x, &keep, device, &mut cache)
+                    .with_context(|| format!("{}: pipeline {}", file.display(), p.name))?;
                 // encoding (PNG compression above all) is the slow part of writing: one thread per output,
                 // started as soon as the output is ready
                 let image = x.f_get(0)?.f_to_device(Device::Cpu)?;
