@@ -74,11 +74,19 @@ impl PlanarImage {
         // read while the slice lives.
         let planes = unsafe { std::slice::from_raw_parts(self.chw.data_ptr() as *const f32, c * h * w) };
         let mut interleaved = vec![0.0f32; w * c];
+        let plane_row = |channel: usize, y: usize| &planes[(channel * h + y) * w..][..w];
         for y in 0..h {
-            for channel in 0..c {
-                let plane_row = &planes[(channel * h + y) * w..][..w];
-                for (pixel, &value) in interleaved.chunks_exact_mut(c).zip(plane_row) {
-                    pixel[channel] = value;
+            if c == 3 {
+                // one pass over the three rows (the common case, worth its own loop)
+                let (red, green, blue) = (plane_row(0, y), plane_row(1, y), plane_row(2, y));
+                for (pixel, ((&r, &g), &b)) in interleaved.chunks_exact_mut(3).zip(red.iter().zip(green).zip(blue)) {
+                    pixel.copy_from_slice(&[r, g, b]);
+                }
+            } else {
+                for channel in 0..c {
+                    for (pixel, &value) in interleaved.chunks_exact_mut(c).zip(plane_row(channel, y)) {
+                        pixel[channel] = value;
+                    }
                 }
             }
             row(&interleaved)?;
