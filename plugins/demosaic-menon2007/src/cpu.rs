@@ -1,7 +1,8 @@
 //! Menon2007 for inference on the CPU: the same steps as the tensor path ([`super`]) on float32
-//! planes, with each step's selections and filters fused into one pass over the image. The tensor path
-//! spends most of its time writing and reading back whole intermediate planes (some forty of them at
-//! 12 MP); here each filter is evaluated only where its result is selected, straight from its inputs.
+//! planes, each step's filters and selections fused into one pass over the image, row by row. The
+//! tensor path spends most of its time writing and reading back whole intermediate planes (some forty
+//! of them at 12 MP); here a step computes its filters for one row into small buffers (loops the
+//! compiler vectorises) and picks, per pixel, what the CFA site selects.
 //!
 //! Every value is computed with the tensor path's float32 operations in the same order (a filter is
 //! `0 + Σ weight · (colour − base)` over its taps in order, mirrored borders; a decision window is the
@@ -13,7 +14,11 @@ use l2l_ops::CfaSites;
 use l2l_plugin_api::PluginResult;
 use tch::Tensor;
 
-/// One colour plane of one image, H×W row-major.
+/// The farthest any filter reaches along a row.
+const REACH: usize = 2;
+
+/// One H×W plane, row-major.
+#[derive(Clone, Copy)]
 struct Plane<'a> {
     values: &'a [f32],
     width: usize,
@@ -25,8 +30,8 @@ impl<'a> Plane<'a> {
         Self { values, width, height }
     }
 
-    fn at(&self, i: usize, j: usize) -> f32 {
-        self.values[i * self.width + j]
+    fn row(&self, i: usize) -> &'a [f32] {
+        &self.values[i * self.width..(i + 1) * self.width]
     }
 }
 
@@ -42,23 +47,44 @@ fn mirror(k: isize, n: usize) -> usize {
     }) as usize
 }
 
-/// `0 + Σ w · (colour − base)` over `taps` along a row (`along_rows`) or a column at (i, j).
-fn filter_difference(colour: &Plane, base: &Plane, i: usize, j: usize, taps: &[(isize, f32)], along_rows: bool) -> f32 {
-    let mut sum = 0.0f32;
-    for &(offset, weight) in taps {
-        let (r, c) = if along_rows {
-            (i, mirror(j as isize + offset, colour.width))
-        } else {
-            (mirror(i as isize + offset, colour.height), j)
-        };
-        sum += (colour.at(r, c) - base.at(r, c)) * weight;
-    }
-    sum
+/// A row's filter: `0 + Σ w · (colour − base)` over `taps`, along the row or down the columns.
+struct RowFilter<'a> {
+    taps: &'a [(isize, f32)],
+    along_rows: bool,
 }
 
-/// The CFA site of pixel (i, j): `(i % 2) · 2 + j % 2`.
-fn site(i: usize, j: usize) -> usize {
-    (i % 2) * 2 + j % 2
+impl RowFilter<'_> {
+    /// Row `i` of the filter of `colour − base` (`base` absent: of `colour`), into `out`.
+    fn apply(&self, colour: Plane, base: Option<Plane>, i: usize, out: &mut [f32]) {
+        let w = colour.width;
+        let difference = |r: usize, into: &mut [f32]| match base {
+            Some(base) => into
+                .iter_mut()
+                .zip(colour.row(r).iter().zip(base.row(r)))
+                .for_each(|(d, (&c, &b))| *d = c - b),
+            None => into.copy_from_slice(colour.row(r)),
+        };
+        out.fill(0.0);
+        if self.along_rows {
+            // the row's differences, mirrored REACH beyond both ends
+            let mut padded = vec![0f32; w + 2 * REACH];
+            difference(i, &mut padded[REACH..REACH + w]);
+            for k in 1..=REACH {
+                padded[REACH - k] = padded[REACH + mirror(-(k as isize), w)];
+                padded[REACH + w - 1 + k] = padded[REACH + mirror((w - 1 + k) as isize, w)];
+            }
+            for &(offset, weight) in self.taps {
+                let start = (REACH as isize + offset) as usize;
+                out.iter_mut().zip(&padded[start..start + w]).for_each(|(o, &d)| *o += d * weight);
+            }
+        } else {
+            let mut row = vec![0f32; w];
+            for &(offset, weight) in self.taps {
+                difference(mirror(i as isize + offset, colour.height), &mut row);
+                out.iter_mut().zip(&row).for_each(|(o, &d)| *o += d * weight);
+            }
+        }
+    }
 }
 
 /// New planes, `count` of H×W, filled row by row on libtorch's threads: `fill(plane, i, row)`.
@@ -100,131 +126,154 @@ pub fn demosaic(x: &Tensor, sites: &CfaSites, windows: &[f32; 50], refine: bool)
     let n = height * width;
     with_output(x, &[size[0], 3, size[2], size[3]], |input, output| {
         for b in 0..batch {
-            let mosaic = Plane {
-                values: &input[b * n..(b + 1) * n],
-                width,
-                height,
-            };
-            demosaic_one(&mosaic, sites, &taps, refine, &mut output[3 * b * n..3 * (b + 1) * n]);
+            let mosaic = Plane::new(&input[b * n..(b + 1) * n], width, height);
+            demosaic_one(mosaic, sites, &taps, refine, &mut output[3 * b * n..3 * (b + 1) * n]);
         }
     })
 }
 
-fn demosaic_one(x: &Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f32]) {
+/// Per pixel of row `i`: `chosen` where `sites` holds the pixel's site, `otherwise` elsewhere.
+fn pick(sites: [bool; 4], i: usize, chosen: &[f32], otherwise: &[f32], out: &mut [f32]) {
+    // by column parity: the even columns' site, then the odd columns'
+    let parity = [sites[(i % 2) * 2], sites[(i % 2) * 2 + 1]];
+    for (column, &selected) in parity.iter().enumerate() {
+        let (chosen, otherwise) = (chosen.iter().skip(column).step_by(2), otherwise.iter().skip(column).step_by(2));
+        let from = if selected { chosen } else { otherwise };
+        out.iter_mut().skip(column).step_by(2).zip(from).for_each(|(o, &v)| *o = v);
+    }
+}
+
+fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f32]) {
     let (h, w) = (x.height, x.width);
     let n = h * w;
-    let zero = vec![0f32; n];
-    let zero = Plane::new(&zero, w, h);
-
-    // 1. green along rows (plane 0) and columns (plane 1); the mosaic itself at green sites
-    let directional = planes(2, h, w, |p, i, row| {
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if s.green[site(i, j)] {
-                x.at(i, j)
-            } else {
-                filter_difference(x, &zero, i, j, &taps.green, p == 0)
-            };
+    let plane = |values| Plane::new(values, w, h);
+    let along = |taps| RowFilter { taps, along_rows: true };
+    let down = |taps| RowFilter { taps, along_rows: false };
+    // a directional filter: along the row where `horizontal` is set, down the column elsewhere
+    let directional = |taps, colour: Plane, base: Plane, horizontal: Plane, i: usize, out: &mut [f32]| {
+        let (mut rows, mut columns) = (vec![0f32; w], vec![0f32; w]);
+        along(taps).apply(colour, Some(base), i, &mut rows);
+        down(taps).apply(colour, Some(base), i, &mut columns);
+        for ((o, (&r, &c)), &decided) in out.iter_mut().zip(rows.iter().zip(&columns)).zip(horizontal.row(i)) {
+            *o = if decided != 0.0 { r } else { c };
         }
+    };
+
+    // 1. green along rows (plane 0) and down columns (plane 1); the mosaic itself at green sites
+    let directional_green = planes(2, h, w, |p, i, row| {
+        let mut filtered = vec![0f32; w];
+        RowFilter { taps: &taps.green, along_rows: p == 0 }.apply(x, None, i, &mut filtered);
+        pick(s.green, i, x.row(i), &filtered, row);
     });
-    let (green_h, green_v) = (Plane::new(&directional[..n], w, h), Plane::new(&directional[n..], w, h));
+    let (green_h, green_v) = (plane(&directional_green[..n]), plane(&directional_green[n..]));
 
-    // 2. the colour differences' variation two samples away: |d(j) − d(j + 2)| along rows / columns,
-    //    d = 0 at green sites, mosaic − directional green elsewhere
-    let difference = |green: &Plane, i: usize, j: usize| -> f32 {
-        if s.green[site(i, j)] {
-            0.0
-        } else {
-            x.at(i, j) - green.at(i, j)
-        }
+    // 2. the colour differences' variation two samples away, |d(j) − d(j + 2)| along rows / down
+    //    columns, d = 0 at green sites and mosaic − directional green elsewhere (the taps (0, 1),
+    //    (2, −1) from zero: 0 + a·1 + b·(−1) is a − b exactly, but for the sign of a zero)
+    let difference = |green: Plane, r: usize, into: &mut [f32]| {
+        let mut raw = vec![0f32; w];
+        raw.iter_mut()
+            .zip(x.row(r).iter().zip(green.row(r)))
+            .for_each(|(d, (&m, &g))| *d = m - g);
+        pick(s.green, r, &vec![0f32; w], &raw, into);
     };
     let variation = planes(2, h, w, |p, i, row| {
-        let (green, along_rows) = if p == 0 { (&green_h, true) } else { (&green_v, false) };
-        for (j, value) in row.iter_mut().enumerate() {
-            let (i2, j2) = if along_rows { (i, mirror(j as isize + 2, w)) } else { (mirror(i as isize + 2, h), j) };
-            // the taps (0, 1), (2, −1) from zero: 0 + a·1 + b·(−1) is a − b exactly, but for the sign of a zero
-            *value = (difference(green, i, j) - difference(green, i2, j2)).abs();
+        let mut here = vec![0f32; w];
+        if p == 0 {
+            difference(green_h, i, &mut here);
+            let interior = w - 2;
+            row[..interior]
+                .iter_mut()
+                .zip(here.iter().zip(&here[2..]))
+                .for_each(|(v, (&a, &b))| *v = (a - b).abs());
+            for j in interior..w {
+                row[j] = (here[j] - here[mirror(j as isize + 2, w)]).abs();
+            }
+        } else {
+            let mut below = vec![0f32; w];
+            difference(green_v, i, &mut here);
+            difference(green_v, mirror(i as isize + 2, h), &mut below);
+            row.iter_mut()
+                .zip(here.iter().zip(&below))
+                .for_each(|(v, (&a, &b))| *v = (a - b).abs());
         }
     });
-    let (variation_h, variation_v) = (Plane::new(&variation[..n], w, h), Plane::new(&variation[n..], w, h));
+    let (variation_h, variation_v) = (plane(&variation[..n]), plane(&variation[n..]));
 
     // 3. the decision (1: horizontal) — the vertical window's sum at least the horizontal's — and green
-    let weigh = |variation: &Plane, window: &[(usize, usize, f32)], i: usize, j: usize| -> f32 {
-        let mut sum = 0.0f32;
+    let weigh = |variation: Plane, window: &[(usize, usize, f32)], i: usize, out: &mut [f32]| {
+        // the window's five rows, two zeros beyond both ends; None: a row beyond the image
+        let rows: Vec<Option<Vec<f32>>> = (0..5)
+            .map(|r| {
+                let row = i as isize + r as isize - 2;
+                (0..h as isize).contains(&row).then(|| {
+                    let mut padded = vec![0f32; w + 4];
+                    padded[2..w + 2].copy_from_slice(variation.row(row as usize));
+                    padded
+                })
+            })
+            .collect();
+        out.fill(0.0);
         for &(r, c, weight) in window {
-            let (row, col) = (i as isize + r as isize - 2, j as isize + c as isize - 2);
-            if (0..h as isize).contains(&row) && (0..w as isize).contains(&col) {
-                sum += weight * variation.at(row as usize, col as usize);
+            if let Some(padded) = &rows[r] {
+                out.iter_mut().zip(&padded[c..c + w]).for_each(|(o, &v)| *o += weight * v);
             }
         }
-        sum
     };
     let decided = planes(2, h, w, |p, i, row| {
+        let (mut sum_h, mut sum_v) = (vec![0f32; w], vec![0f32; w]);
+        weigh(variation_h, &taps.windows[0], i, &mut sum_h);
+        weigh(variation_v, &taps.windows[1], i, &mut sum_v);
         for (j, value) in row.iter_mut().enumerate() {
-            let horizontal = weigh(&variation_v, &taps.windows[1], i, j) >= weigh(&variation_h, &taps.windows[0], i, j);
+            let horizontal = sum_v[j] >= sum_h[j];
             *value = match p {
                 0 => horizontal as u8 as f32,
-                _ if horizontal => green_h.at(i, j),
-                _ => green_v.at(i, j),
+                _ if horizontal => green_h.row(i)[j],
+                _ => green_v.row(i)[j],
             };
         }
     });
-    let (horizontal, green) = (Plane::new(&decided[..n], w, h), Plane::new(&decided[n..], w, h));
-    let rows_at = |i: usize, j: usize| horizontal.at(i, j) != 0.0;
+    let (horizontal, green) = (plane(&decided[..n]), plane(&decided[n..]));
 
     // 4. red (plane 0) and blue (plane 1): the samples, then green plus the neighbours' difference to
-    //    green along the row at green sites of the colour's rows, along the column at the others
-    let (red_sites, blue_sites) = (s.red, s.blue);
+    //    green along the row at green sites of the colour's rows, down the column at the others
+    let zeros = vec![0f32; w];
     let samples = planes(2, h, w, |p, i, row| {
-        let sites = if p == 0 { red_sites } else { blue_sites };
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if sites[site(i, j)] { x.at(i, j) } else { 0.0 };
-        }
+        pick(if p == 0 { s.red } else { s.blue }, i, x.row(i), &zeros, row);
     });
+    let plus_green = |filtered: &mut [f32], i: usize| {
+        filtered.iter_mut().zip(green.row(i)).for_each(|(f, &g)| *f = g + *f);
+    };
     let along_own_rows = planes(2, h, w, |p, i, row| {
-        let own = Plane::new(&samples[p * n..(p + 1) * n], w, h);
-        let own_rows = if p == 0 { s.green_in_red_rows } else { s.green_in_blue_rows };
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if own_rows[site(i, j)] {
-                green.at(i, j) + filter_difference(&own, &green, i, j, &taps.neighbours, true)
-            } else {
-                own.at(i, j)
-            };
-        }
+        let own = plane(&samples[p * n..(p + 1) * n]);
+        let mut filtered = vec![0f32; w];
+        along(&taps.neighbours).apply(own, Some(green), i, &mut filtered);
+        plus_green(&mut filtered, i);
+        let sites = if p == 0 { s.green_in_red_rows } else { s.green_in_blue_rows };
+        pick(sites, i, &filtered, own.row(i), row);
     });
     let filled = planes(2, h, w, |p, i, row| {
-        let own = Plane::new(&along_own_rows[p * n..(p + 1) * n], w, h);
-        let other_rows = if p == 0 { s.green_in_blue_rows } else { s.green_in_red_rows };
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if other_rows[site(i, j)] {
-                green.at(i, j) + filter_difference(&own, &green, i, j, &taps.neighbours, false)
-            } else {
-                own.at(i, j)
-            };
-        }
+        let own = plane(&along_own_rows[p * n..(p + 1) * n]);
+        let mut filtered = vec![0f32; w];
+        down(&taps.neighbours).apply(own, Some(green), i, &mut filtered);
+        plus_green(&mut filtered, i);
+        let sites = if p == 0 { s.green_in_blue_rows } else { s.green_in_red_rows };
+        pick(sites, i, &filtered, own.row(i), row);
     });
-    let (red, blue) = (Plane::new(&filled[..n], w, h), Plane::new(&filled[n..], w, h));
+    let (red, blue) = (plane(&filled[..n]), plane(&filled[n..]));
 
-    // 5. red at blue sites, then blue at red sites, along the decided direction
-    let red_done = planes(1, h, w, |_, i, row| {
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if blue_sites[site(i, j)] {
-                blue.at(i, j) + filter_difference(&red, &blue, i, j, &taps.neighbours, rows_at(i, j))
-            } else {
-                red.at(i, j)
-            };
-        }
-    });
-    let red = Plane::new(&red_done, w, h);
-    let blue_done = planes(1, h, w, |_, i, row| {
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if red_sites[site(i, j)] {
-                red.at(i, j) + filter_difference(&blue, &red, i, j, &taps.neighbours, rows_at(i, j))
-            } else {
-                blue.at(i, j)
-            };
-        }
-    });
-    let blue = Plane::new(&blue_done, w, h);
+    // 5. red at blue sites, then blue at red sites, along the decided direction:
+    //    base + filter(colour − base)
+    let onto = |sites: [bool; 4], taps, colour: Plane, base: Plane, i: usize, row: &mut [f32]| {
+        let mut filtered = vec![0f32; w];
+        directional(taps, colour, base, horizontal, i, &mut filtered);
+        filtered.iter_mut().zip(base.row(i)).for_each(|(f, &b)| *f = b + *f);
+        pick(sites, i, &filtered, colour.row(i), row);
+    };
+    let red_done = planes(1, h, w, |_, i, row| onto(s.blue, &taps.neighbours, red, blue, i, row));
+    let red = plane(&red_done);
+    let blue_done = planes(1, h, w, |_, i, row| onto(s.red, &taps.neighbours, blue, red, i, row));
+    let blue = plane(&blue_done);
     if !refine {
         out[..n].copy_from_slice(red.values);
         out[n..2 * n].copy_from_slice(green.values);
@@ -233,58 +282,42 @@ fn demosaic_one(x: &Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f
     }
 
     // 6. refining: green at red and blue sites from the colour minus its smoothed difference to green
+    let colour_minus = |colour: Plane, base: Plane, i: usize, into: &mut [f32]| {
+        directional(&taps.mean3, colour, base, horizontal, i, into);
+        into.iter_mut().zip(colour.row(i)).for_each(|(f, &c)| *f = c - *f);
+    };
     let refined_green = planes(1, h, w, |_, i, row| {
-        for (j, value) in row.iter_mut().enumerate() {
-            let k = site(i, j);
-            *value = if red_sites[k] {
-                red.at(i, j) - filter_difference(&red, &green, i, j, &taps.mean3, rows_at(i, j))
-            } else if blue_sites[k] {
-                blue.at(i, j) - filter_difference(&blue, &green, i, j, &taps.mean3, rows_at(i, j))
-            } else {
-                green.at(i, j)
-            };
-        }
+        let (mut from_red, mut from_blue, mut kept) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
+        colour_minus(red, green, i, &mut from_red);
+        colour_minus(blue, green, i, &mut from_blue);
+        pick(s.red, i, &from_red, green.row(i), &mut kept);
+        pick(s.blue, i, &from_blue, &kept, row);
     });
-    let green = Plane::new(&refined_green, w, h);
-    // red and blue at green sites from the new green: along the column in the rows of the other colour,
-    // along the row in their own
+    let green = plane(&refined_green);
+    // red and blue at green sites from the new green: along the row in their own rows, down the column
+    // in the other colour's
     let at_green = planes(2, h, w, |p, i, row| {
-        let colour = if p == 0 { &red } else { &blue };
+        let colour = if p == 0 { red } else { blue };
         let (own_rows, other_rows) = if p == 0 {
             (s.green_in_red_rows, s.green_in_blue_rows)
         } else {
             (s.green_in_blue_rows, s.green_in_red_rows)
         };
-        for (j, value) in row.iter_mut().enumerate() {
-            let k = site(i, j);
-            *value = if own_rows[k] {
-                green.at(i, j) + filter_difference(colour, &green, i, j, &taps.neighbours, true)
-            } else if other_rows[k] {
-                green.at(i, j) + filter_difference(colour, &green, i, j, &taps.neighbours, false)
-            } else {
-                colour.at(i, j)
-            };
-        }
+        let (mut by_row, mut by_column, mut kept) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
+        along(&taps.neighbours).apply(colour, Some(green), i, &mut by_row);
+        down(&taps.neighbours).apply(colour, Some(green), i, &mut by_column);
+        plus_green(&mut by_row, i);
+        plus_green(&mut by_column, i);
+        pick(other_rows, i, &by_column, colour.row(i), &mut kept);
+        pick(own_rows, i, &by_row, &kept, row);
     });
-    let (red, blue) = (Plane::new(&at_green[..n], w, h), Plane::new(&at_green[n..], w, h));
+    let (red, blue) = (plane(&at_green[..n]), plane(&at_green[n..]));
     // red at blue sites and blue at red sites from the smoothed red − blue difference
-    for_each_row(&mut out[..n], w, h, |_, i, row| {
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if blue_sites[site(i, j)] {
-                blue.at(i, j) + filter_difference(&red, &blue, i, j, &taps.mean3, rows_at(i, j))
-            } else {
-                red.at(i, j)
-            };
-        }
-    });
+    for_each_row(&mut out[..n], w, h, |_, i, row| onto(s.blue, &taps.mean3, red, blue, i, row));
     out[n..2 * n].copy_from_slice(green.values);
     for_each_row(&mut out[2 * n..], w, h, |_, i, row| {
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = if red_sites[site(i, j)] {
-                red.at(i, j) - filter_difference(&red, &blue, i, j, &taps.mean3, rows_at(i, j))
-            } else {
-                blue.at(i, j)
-            };
-        }
+        let mut from_red = vec![0f32; w];
+        colour_minus(red, blue, i, &mut from_red);
+        pick(s.red, i, &from_red, blue.row(i), row);
     });
 }
