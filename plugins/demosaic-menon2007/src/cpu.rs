@@ -244,22 +244,18 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
     let plus_green = |filtered: &mut [f32], i: usize| {
         filtered.iter_mut().zip(green.row(i)).for_each(|(f, &g)| *f = g + *f);
     };
-    let along_own_rows = planes(2, h, w, |p, i, row| {
-        let own = plane(&samples[p * n..(p + 1) * n]);
-        let mut filtered = vec![0f32; w];
-        along(&taps.neighbours).apply(own, Some(green), i, &mut filtered);
-        plus_green(&mut filtered, i);
-        let sites = if p == 0 { s.green_in_red_rows } else { s.green_in_blue_rows };
-        pick(sites, i, &filtered, own.row(i), row);
-    });
-    let filled = planes(2, h, w, |p, i, row| {
-        let own = plane(&along_own_rows[p * n..(p + 1) * n]);
-        let mut filtered = vec![0f32; w];
-        down(&taps.neighbours).apply(own, Some(green), i, &mut filtered);
-        plus_green(&mut filtered, i);
-        let sites = if p == 0 { s.green_in_blue_rows } else { s.green_in_red_rows };
-        pick(sites, i, &filtered, own.row(i), row);
-    });
+    // green plus the neighbours' difference to green by `filter`, at `sites` of red (plane 0) and blue
+    let from_green = |previous: &[f32], filter: RowFilter, sites: [[bool; 4]; 2]| {
+        planes(2, h, w, |p, i, row| {
+            let own = Plane::new(&previous[p * n..(p + 1) * n], w, h);
+            let mut filtered = vec![0f32; w];
+            filter.apply(own, Some(green), i, &mut filtered);
+            plus_green(&mut filtered, i);
+            pick(sites[p], i, &filtered, own.row(i), row);
+        })
+    };
+    let along_own_rows = from_green(&samples, along(&taps.neighbours), [s.green_in_red_rows, s.green_in_blue_rows]);
+    let filled = from_green(&along_own_rows, down(&taps.neighbours), [s.green_in_blue_rows, s.green_in_red_rows]);
     let (red, blue) = (plane(&filled[..n]), plane(&filled[n..]));
 
     // 5. red at blue sites, then blue at red sites, along the decided direction:
