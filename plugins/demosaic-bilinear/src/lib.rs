@@ -9,6 +9,8 @@
 //! pads symmetrically, which shifts the CFA phase there (`padding = "symmetric"` reproduces it).
 //! Linear in the mosaic, so differentiable everywhere; no learnable parameters.
 
+mod cpu;
+
 use l2l_ops::{cfa_masks, filter_channels_padded, filter_separable, DemosaicConfig, Padding};
 use l2l_plugin_api::{
     expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, Module, ParameterSet, PluginResult,
@@ -126,6 +128,8 @@ impl Module for DemosaicBilinear {
         let pattern = self.camera.cfa_pattern_or("demosaic_bilinear", self.pattern)?;
         if size[2] % 2 == 0 && size[3] % 2 == 0 && self.padding == Padding::Mirror {
             demosaic_by_phases(input, pattern)
+        } else if !l2l_ops::grad_enabled() && l2l_ops::cpu::eligible(input) {
+            cpu::demosaic(input, pattern, self.padding)
         } else {
             self.demosaic_by_filters(input, pattern)
         }

@@ -121,3 +121,26 @@ fn the_phase_plane_path_equals_the_filter_path() {
         assert!(difference < 1e-12, "{name}: {difference}");
     }
 }
+
+/// Without autograd on the CPU a float32 mosaic takes one fused pass per row: the filter path's float32
+/// operations in its order, so the same bits — every pattern and border, odd sizes, negative values
+/// (after a black level) included.
+#[test]
+fn the_fused_cpu_path_equals_the_filter_path_bit_for_bit() {
+    tch::manual_seed(5);
+    for (name, _) in PATTERNS {
+        for padding in ["zero", "symmetric", "nearest", "mirror"] {
+            let config = format!("cfa_pattern = \"{name}\"\npadding = \"{padding}\"");
+            let mut stage = DemosaicBilinear::build(parse_config(&config).unwrap()).unwrap();
+            for (h, w) in [(2, 2), (3, 5), (7, 4), (33, 31)] {
+                let x = Tensor::rand([2, 1, h, w], (Kind::Float, Device::Cpu)) - 0.1;
+                // with autograd on, the filter path runs (nothing requires a gradient, so no graph)
+                let filters = stage.forward(&x).unwrap();
+                let fused = tch::no_grad(|| stage.forward(&x)).unwrap();
+                assert_eq!(fused.size(), [2, 3, h, w]);
+                let difference = (&fused - &filters).abs().max().double_value(&[]);
+                assert_eq!(difference, 0.0, "{config}, {h}×{w}");
+            }
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub fn eligible(x: &Tensor) -> bool {
 
 /// Where each position of an axis of length `n`, extended by `reach` on both sides, reads from —
 /// [`crate::pad`]'s indices; `None` is a zero (the `Zero` border).
-fn border_sources(n: usize, reach: usize, mode: Padding) -> Vec<Option<usize>> {
+pub fn border_sources(n: usize, reach: usize, mode: Padding) -> Vec<Option<usize>> {
     crate::padded_indices(n as i64, reach as i64, reach as i64, mode)
         .into_iter()
         .enumerate()
