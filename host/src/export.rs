@@ -1,8 +1,9 @@
 //! `l2l-host export`: every raw file through every pipeline, one output folder per pipeline — how the
 //! published processed data sets are made. Stages that several pipelines share at the same position
-//! (same component, same config, same inputs) run once per image; outputs are encoded on parallel
-//! threads and written atomically; files already written are skipped, so an interrupted export
-//! resumes where it stopped.
+//! (same component, same config, same inputs) run once per image; on the CPU, the stages between the
+//! outputs later pipelines reuse run band by band when they are row-local ([`crate::bands`]); outputs
+//! are encoded on parallel threads and written atomically; files already written are skipped, so an
+//! interrupted export resumes where it stopped.
 
 use crate::bands;
 use crate::config::{self, StageSpec};
