@@ -1,7 +1,8 @@
 //! Row-local stages, run band by band (as export runs a pipeline's own last stages), give exactly what
 //! they give on the whole image: every stage that states a row reach is checked against its
 //! whole-image output, alone and in a chain, for each border, on an image of three bands whose last is
-//! short; stages that must see the whole image say so.
+//! short — the mosaic stages too, whose CFA sites bands keep by starting at even rows; stages that must
+//! see the whole image say so.
 
 use l2l_host::bands::{chain_reach, run_in_bands, BAND_ROWS};
 use l2l_host::plugins::{Registry, RemoteModule};
@@ -11,6 +12,9 @@ use tch::{Device, Kind, Tensor};
 fn registry() -> Registry {
     let plugins: Vec<_> = [
         "l2l_isp_core",
+        "l2l_demosaic_bilinear",
+        "l2l_demosaic_malvar2004",
+        "l2l_demosaic_menon2007",
         "l2l_denoise_gaussian",
         "l2l_denoise_median",
         "l2l_denoise_fft",
@@ -74,12 +78,62 @@ fn every_row_local_stage_gives_the_same_values_in_bands() {
             let difference = (&banded - &expected).abs().max().double_value(&[]);
             assert_eq!(difference, 0.0, "{kind} {config:?}, {workers} workers");
         }
-        // a reach too small shows: the rows next to the bands' edges come out different
+        // a reach too small shows: the rows next to the bands' edges come out different (bands take
+        // the reach rounded up to even, so two fewer)
         if reach > 0 {
-            let short = run_in_bands(&mut stages, reach - 1, &x, 1).unwrap();
+            let short = run_in_bands(&mut stages, reach.saturating_sub(2), &x, 1).unwrap();
             assert!((short - &expected).abs().max().double_value(&[]) > 0.0, "{kind} {config:?}");
         }
     }
+}
+
+/// A mosaic of two full bands and a short third one, values around [0, 1].
+fn mosaic() -> Tensor {
+    tch::manual_seed(11);
+    Tensor::rand([2, 1, 2 * BAND_ROWS + 23, 31], (Kind::Float, Device::Cpu)) * 1.1 - 0.05
+}
+
+#[test]
+fn mosaic_stages_keep_their_cfa_sites_in_bands() {
+    let registry = registry();
+    let cases = [
+        ("black_level", "black_level = [0.06, 0.07, 0.05, 0.08]", 0),
+        ("demosaic_bilinear", "", 1),
+        ("demosaic_bilinear", "cfa_pattern = \"GBRG\"\npadding = \"symmetric\"", 1),
+        ("demosaic_bilinear", "cfa_pattern = \"BGGR\"\npadding = \"mirror\"", 1),
+        ("demosaic_malvar2004", "cfa_pattern = \"GRBG\"", 2),
+    ];
+    let x = mosaic();
+    // Menon2007 states no reach (it is faster whole); its rows reach 8 (6 unrefined), checked here
+    let menon = [
+        ("demosaic_menon2007", "cfa_pattern = \"BGGR\"", 8),
+        ("demosaic_menon2007", "cfa_pattern = \"GBRG\"\nrefine = false", 6),
+    ];
+    for (kind, config, reach) in cases.into_iter().chain(menon) {
+        let mut stages = vec![stage(&registry, kind, config)];
+        let stated = if kind == "demosaic_menon2007" { None } else { Some(reach) };
+        assert_eq!(chain_reach(&stages).unwrap(), stated, "{kind} {config:?}");
+        let expected = whole(&mut stages, &x);
+        let banded = run_in_bands(&mut stages, reach, &x, 2).unwrap();
+        assert_eq!(banded.size(), expected.size(), "{kind}");
+        assert_eq!((banded - &expected).abs().max().double_value(&[]), 0.0, "{kind} {config:?}");
+        if reach > 0 {
+            let short = run_in_bands(&mut stages, reach.saturating_sub(2), &x, 1).unwrap();
+            assert!((short - &expected).abs().max().double_value(&[]) > 0.0, "{kind} {config:?}");
+        }
+    }
+    // the whole front of a static pipeline, in bands
+    let mut front = vec![
+        stage(&registry, "black_level", ""),
+        stage(&registry, "demosaic_malvar2004", ""),
+        stage(&registry, "white_balance", ""),
+        stage(&registry, "colour_matrix", ""),
+        stage(&registry, "rgb_to_yuv", ""),
+    ];
+    let reach = chain_reach(&front).unwrap().unwrap();
+    let expected = whole(&mut front, &x);
+    let banded = run_in_bands(&mut front, reach, &x, 2).unwrap();
+    assert_eq!((banded - expected).abs().max().double_value(&[]), 0.0);
 }
 
 #[test]
@@ -110,7 +164,7 @@ fn stages_that_see_the_whole_image_have_no_row_reach() {
         stage(&registry, "gamma", ""),
     ];
     assert_eq!(chain_reach(&chain).unwrap(), None);
-    for (kind, config) in [("batch_norm", ""), ("black_level", ""), ("pack", "")] {
+    for (kind, config) in [("batch_norm", ""), ("pack", "")] {
         assert_eq!(stage(&registry, kind, config).1.row_reach().unwrap(), None, "{kind}");
     }
 }

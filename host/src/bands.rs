@@ -6,7 +6,8 @@
 //! each with the chain's total reach added on both sides (fewer at the image's top and bottom, where
 //! the stages pad as they always do), and the bands' inner rows joined: the result equals the whole
 //! image's, while every intermediate band — a few MB — stays in cache instead of each stage writing
-//! and the next reading a full image (144 MB at 12 MP).
+//! and the next reading a full image (144 MB at 12 MP). Bands start at even rows, so stages that read
+//! a row's parity (CFA sites: black level, demosaicing) see the image's.
 
 use crate::pipeline::run_stage;
 use crate::plugins::RemoteModule;
@@ -16,6 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use tch::Tensor;
 
 /// Output rows per band: a band of a 12-MP RGB image (4000 columns) with its reach is about 3 MB.
+/// Even, as every band's first row is.
 pub const BAND_ROWS: i64 = 64;
 
 /// The total row reach of `stages`, or `None` when one of them must see the whole image.
@@ -47,7 +49,9 @@ pub fn run_in_bands(
     if size.len() != 4 || size[2] == 0 {
         return Err(anyhow!("expected an image [B, C, H, W] with rows, found {size:?}"));
     }
-    let (height, reach) = (size[2], reach as i64);
+    // bands start at even rows (BAND_ROWS is even; the reach is rounded up to even), so that stages
+    // reading a row's parity (CFA sites) see the image's
+    let (height, reach) = (size[2], (reach + reach % 2) as i64);
     let stages: Vec<Mutex<&mut (String, RemoteModule)>> = stages.iter_mut().map(Mutex::new).collect();
     let band_count = (height + BAND_ROWS - 1) / BAND_ROWS;
     // runs band `index` through every stage: its inner rows and where they go

@@ -190,9 +190,10 @@ pub trait Module: Send {
     /// `i` depends on input rows `i − r ..= i + r` only (any columns; rows beyond the image's edge as
     /// the module pads them) and on nothing else of the input. The host may then run the module on
     /// horizontal bands of an image, each with `r` more rows on both sides, and join the bands — export
-    /// does, so that a pipeline's intermediate images stay in cache. A band may start at any row:
-    /// a module whose result depends on a row's parity (a CFA pattern) or on the whole image (a norm,
-    /// a Fourier transform) keeps the default, `None`.
+    /// does, so that a pipeline's intermediate images stay in cache. Bands start at even rows, so a
+    /// result that depends on a row's parity (a CFA pattern) is fine; a module whose result depends
+    /// on the whole image (a norm, a Fourier transform) or changes its size (packing) keeps the
+    /// default, `None`.
     fn row_reach(&self) -> Option<usize> {
         None
     }

@@ -207,7 +207,7 @@ pub trait FfiModule: Send {
     /// config takes camera parameters from the data.
     fn set_camera(&mut self, cameras: RVec<RawMetadata>) -> RResult<(), RString>;
     /// `Some(r)`: output row `i` depends on input rows `i − r ..= i + r` only, so the module may be run
-    /// on horizontal bands of an image (see `Module::row_reach`).
+    /// on horizontal bands of an image, each starting at an even row (see `Module::row_reach`).
     #[sabi(last_prefix_field)]
     fn row_reach(&self) -> RResult<ROption<u64>, RString>;
 }

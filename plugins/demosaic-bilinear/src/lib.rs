@@ -134,6 +134,10 @@ impl Module for DemosaicBilinear {
             self.demosaic_by_filters(input, pattern)
         }
     }
+    /// One row: the 3×3 interpolation (bands start at even rows, keeping the CFA sites).
+    fn row_reach(&self) -> Option<usize> {
+        Some(1)
+    }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
         self.camera.set(cameras);

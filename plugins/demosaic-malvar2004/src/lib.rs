@@ -105,6 +105,10 @@ impl Module for DemosaicMalvar2004 {
         let blue = pick(s.red, &estimate(3)?, &blue)?;
         Ok(Tensor::f_cat(&[red, green, blue], 1)?)
     }
+    /// Two rows: the 5×5 filters (bands start at even rows, keeping the CFA sites).
+    fn row_reach(&self) -> Option<usize> {
+        Some(2)
+    }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
         self.camera.set(cameras);

@@ -108,6 +108,10 @@ impl Module for BlackLevel {
             Ok(shifted)
         }
     }
+    /// Per pixel, by its CFA site (bands start at even rows, keeping the sites).
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
+    }
     l2l_plugin_api::parameters_in!(params);
     fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
         self.camera.set(cameras);
