@@ -71,19 +71,30 @@ fn every_row_local_stage_gives_the_same_values_in_bands() {
     for (kind, config, reach) in cases {
         let mut stages = vec![stage(&registry, kind, config)];
         assert_eq!(chain_reach(&stages).unwrap(), Some(reach), "{kind} {config:?}");
-        let expected = whole(&mut stages, &x);
-        for workers in [1, 2] {
-            let banded = run_in_bands(&mut stages, reach, &x, workers).unwrap();
-            assert_eq!(banded.size(), expected.size(), "{kind}");
-            let difference = (&banded - &expected).abs().max().double_value(&[]);
-            assert_eq!(difference, 0.0, "{kind} {config:?}, {workers} workers");
-        }
-        // a reach too small shows: the rows next to the bands' edges come out different (bands take
-        // the reach rounded up to even, so two fewer)
-        if reach > 0 {
-            let short = run_in_bands(&mut stages, reach.saturating_sub(2), &x, 1).unwrap();
-            assert!((short - &expected).abs().max().double_value(&[]) > 0.0, "{kind} {config:?}");
-        }
+        assert_exact_in_bands_and_reach_tight(&mut stages, reach, &x, &[1, 2], &format!("{kind} {config:?}"));
+    }
+}
+
+/// `stages` in bands of `reach` give the whole image's values with each number of `workers`, and a
+/// reach too small shows: the rows next to the bands' edges come out different (bands take the reach
+/// rounded up to even, so two fewer).
+fn assert_exact_in_bands_and_reach_tight(
+    stages: &mut [(String, RemoteModule)],
+    reach: usize,
+    x: &Tensor,
+    workers: &[usize],
+    what: &str,
+) {
+    let expected = whole(stages, x);
+    for &workers in workers {
+        let banded = run_in_bands(stages, reach, x, workers).unwrap();
+        assert_eq!(banded.size(), expected.size(), "{what}");
+        let difference = (&banded - &expected).abs().max().double_value(&[]);
+        assert_eq!(difference, 0.0, "{what}, {workers} workers");
+    }
+    if reach > 0 {
+        let short = run_in_bands(stages, reach.saturating_sub(2), x, 1).unwrap();
+        assert!((short - &expected).abs().max().double_value(&[]) > 0.0, "{what}");
     }
 }
 
@@ -113,14 +124,7 @@ fn mosaic_stages_keep_their_cfa_sites_in_bands() {
         let mut stages = vec![stage(&registry, kind, config)];
         let stated = if kind == "demosaic_menon2007" { None } else { Some(reach) };
         assert_eq!(chain_reach(&stages).unwrap(), stated, "{kind} {config:?}");
-        let expected = whole(&mut stages, &x);
-        let banded = run_in_bands(&mut stages, reach, &x, 2).unwrap();
-        assert_eq!(banded.size(), expected.size(), "{kind}");
-        assert_eq!((banded - &expected).abs().max().double_value(&[]), 0.0, "{kind} {config:?}");
-        if reach > 0 {
-            let short = run_in_bands(&mut stages, reach.saturating_sub(2), &x, 1).unwrap();
-            assert!((short - &expected).abs().max().double_value(&[]) > 0.0, "{kind} {config:?}");
-        }
+        assert_exact_in_bands_and_reach_tight(&mut stages, reach, &x, &[2], &format!("{kind} {config:?}"));
     }
     // the whole front of a static pipeline, in bands
     let mut front = vec![

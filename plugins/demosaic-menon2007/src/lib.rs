@@ -17,7 +17,7 @@
 
 mod cpu;
 
-use l2l_ops::{grad_enabled, shifted_sum, site_mask, CfaSites, Padding};
+use l2l_ops::{grad_enabled, shifted_sum, site_mask, CfaSites};
 use l2l_plugin_api::{
     expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
     PluginResult, RawMetadata,
@@ -149,12 +149,8 @@ impl DemosaicMenon2007 {
         let variation_h = along_rows(&diff_h, &[(0, 1.0), (2, -1.0)])?.f_abs()?;
         let variation_v = along_columns(&diff_v, &[(0, 1.0), (2, -1.0)])?.f_abs()?;
         let windows = self.windows.f_to_kind(x.kind())?.f_to_device(x.device())?;
+        // (without autograd on the CPU, `forward` takes the fused path in `cpu` instead)
         let weigh = |variation: &Tensor, window: i64| -> PluginResult<Tensor> {
-            if !grad_enabled() && l2l_ops::cpu::eligible(variation) {
-                // one 5×5 correlation with a zero border, as a loop over the window's 9 taps
-                let kernel = Vec::<f32>::try_from(&windows.f_narrow(0, window, 1)?.f_flatten(0, -1)?.f_to_kind(tch::Kind::Float)?)?;
-                return l2l_ops::cpu::site_filter_bank(variation, &kernel, 5, &[[Some(0); 4]], Padding::Zero);
-            }
             let padded = variation.f_constant_pad_nd([2, 2, 2, 2])?;
             Ok(padded.f_conv2d(
                 &windows.f_narrow(0, window, 1)?,
