@@ -32,7 +32,8 @@ fn an_rgb_image_is_refused() {
     assert_refuses_input::<DemosaicMenon2007>("", &rgb, "expected a raw mosaic batch [B, 1, H, W]");
 }
 
-/// Without gradients on the CPU, float32 mosaics take the fused row passes (`src/cpu.rs`): colour-demosaicing's results still, to float32 precision.
+/// Without gradients on the CPU, float32 mosaics take the fused row passes (`src/cpu.rs`):
+/// colour-demosaicing's results still, to float32 precision.
 #[test]
 fn the_cpu_loops_match_colour_demosaicing() {
     use l2l_plugin_api::{parse_config, BuildStage, Module};
