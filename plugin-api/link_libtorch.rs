@@ -2,8 +2,9 @@
 //!
 //! torch-sys links libtorch dynamically but leaves finding it at run time to the caller; an rpath to
 //! the libtorch it was built against lets `l2l-host` and the test binaries run with no environment
-//! variables. Where libtorch has CUDA, `libtorch_cuda` is kept as a dependency even though no symbol
-//! of it is named, so CUDA devices are visible without extra set-up.
+//! variables. `libtorch_cuda` is not linked (no symbol of it is named, and loading it costs half a
+//! second at every start): the host loads it at start-up where a CUDA driver is present (its `cuda`
+//! module, which reads the folder from `L2L_LIBTORCH_LIB`).
 
 /// Emits the linker arguments; needs `torch-sys` as a direct dependency (for `DEP_TCH_LIBTORCH_LIB`).
 pub fn main() {
@@ -11,7 +12,5 @@ pub fn main() {
         panic!("DEP_TCH_LIBTORCH_LIB is unset: add `torch-sys` as a direct dependency of this crate");
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-    }
+    println!("cargo:rustc-env=L2L_LIBTORCH_LIB={lib}");
 }

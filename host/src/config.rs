@@ -625,7 +625,8 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
     loaded.stage_specs()?;
     loaded.dataset_spec()?;
     loaded.task_model_spec()?;
-    loaded.device()?;
+    // only the spelling: a config for GPU nodes is loaded on a machine without one (a sweep's start)
+    parse_device(&loaded.config.device).map_err(|e| anyhow!("config key `device`: {e}"))?;
     Ok(loaded)
 }
 
@@ -745,9 +746,9 @@ impl LoadedConfig {
         }))
     }
 
-    /// The device the config asks for.
+    /// The device the config asks for, refused when this process cannot compute on it.
     pub fn device(&self) -> Result<Device> {
-        parse_device(&self.config.device).map_err(|e| anyhow!("config key `device`: {e}"))
+        compute_device(&self.config.device).map_err(|e| anyhow!("config key `device`: {e}"))
     }
 }
 
@@ -771,11 +772,15 @@ fn component_parts(path: &str, table: &toml::Table, example: &str) -> Result<(St
     Ok((kind, plugin, toml::to_string(&own)?))
 }
 
-/// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+/// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`; whether this machine has that device is
+/// [`compute_device`]'s question.
 pub fn parse_device(text: &str) -> Result<Device> {
     let text = text.trim();
     match text {
-        "auto" => Ok(Device::cuda_if_available()),
+        "auto" => {
+            crate::cuda::ensure_loaded();
+            Ok(Device::cuda_if_available())
+        }
         "cpu" => Ok(Device::Cpu),
         "cuda" => Ok(Device::Cuda(0)),
         _ => text
@@ -784,6 +789,11 @@ pub fn parse_device(text: &str) -> Result<Device> {
             .map(Device::Cuda)
             .ok_or_else(|| anyhow!("expected auto, cpu, cuda or cuda:N, found `{text}`")),
     }
+}
+
+/// The device `text` names ([`parse_device`]), if this process can compute on it.
+pub fn compute_device(text: &str) -> Result<Device> {
+    crate::cuda::usable(parse_device(text)?)
 }
 
 #[cfg(test)]
@@ -910,7 +920,7 @@ mod tests {
     #[test]
     fn devices_are_parsed_or_refused() {
         assert_eq!(loaded("device = \"cpu\"").device().unwrap(), Device::Cpu);
-        assert_eq!(loaded("device = \"cuda:1\"").device().unwrap(), Device::Cuda(1));
+        assert_eq!(parse_device("cuda:1").unwrap(), Device::Cuda(1));
         assert!(loaded("device = \"tpu\"")
             .device()
             .unwrap_err()

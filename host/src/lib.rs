@@ -10,6 +10,7 @@ pub mod bench;
 pub mod chart;
 pub mod config;
 pub mod corruptions;
+pub mod cuda;
 pub mod data;
 pub mod datasets;
 pub mod experiments;

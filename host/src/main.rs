@@ -261,8 +261,11 @@ fn keep_freed_memory() {}
 
 fn main() {
     keep_freed_memory();
+    // before anything asks libtorch about devices
+    let cuda = l2l_host::cuda::ensure_loaded();
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    tracing::debug!(?cuda, "libtorch's CUDA backend");
     if let Err(err) = execute(cli.command) {
         eprintln!("error: {err:#}");
         std::process::exit(1);
@@ -346,7 +349,7 @@ fn execute(command: Command) -> Result<()> {
             white_level,
             device,
         } => {
-            let device = config::parse_device(&device)?;
+            let device = config::compute_device(&device)?;
             let started = std::time::Instant::now();
             let summary = l2l_host::export::export(&pipelines, &input, &output, format, white_level, device)?;
             println!(
@@ -373,7 +376,7 @@ fn execute(command: Command) -> Result<()> {
                 size,
                 batch,
                 iterations,
-                device: config::parse_device(&device)?,
+                device: config::compute_device(&device)?,
             };
             println!(
                 "{batch} × {size}² on {:?}, {} libtorch threads, median of {iterations}",
