@@ -30,6 +30,11 @@ impl<'a> Plane<'a> {
         Self { values, width, height }
     }
 
+    /// A plane of this one's size over `values`.
+    fn like<'b>(&self, values: &'b [f32]) -> Plane<'b> {
+        Plane::new(values, self.width, self.height)
+    }
+
     fn row(&self, i: usize) -> &'a [f32] {
         &self.values[i * self.width..(i + 1) * self.width]
     }
@@ -146,7 +151,6 @@ fn pick(sites: [bool; 4], i: usize, chosen: &[f32], otherwise: &[f32], out: &mut
 fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f32]) {
     let (h, w) = (x.height, x.width);
     let n = h * w;
-    let plane = |values| Plane::new(values, w, h);
     let along = |taps| RowFilter { taps, along_rows: true };
     let down = |taps| RowFilter { taps, along_rows: false };
     // a directional filter: along the row where `horizontal` is set, down the column elsewhere
@@ -159,81 +163,86 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
         }
     };
 
-    // 1. green along rows (plane 0) and down columns (plane 1); the mosaic itself at green sites
-    let directional_green = planes(2, h, w, |p, i, row| {
-        let mut filtered = vec![0f32; w];
-        RowFilter { taps: &taps.green, along_rows: p == 0 }.apply(x, None, i, &mut filtered);
-        pick(s.green, i, x.row(i), &filtered, row);
-    });
-    let (green_h, green_v) = (plane(&directional_green[..n]), plane(&directional_green[n..]));
+    // Every plane is a full image (48 MB at 12 MP): each is dropped once no later step reads it, so
+    // the next ones reuse its memory instead of touching new pages (at most 7 live instead of 17).
+    // Steps 1–3 leave only the decision and the decided green.
+    let decided = {
+        // 1. green along rows (plane 0) and down columns (plane 1); the mosaic itself at green sites
+        let directional_green = planes(2, h, w, |p, i, row| {
+            let mut filtered = vec![0f32; w];
+            RowFilter { taps: &taps.green, along_rows: p == 0 }.apply(x, None, i, &mut filtered);
+            pick(s.green, i, x.row(i), &filtered, row);
+        });
+        let (green_h, green_v) = (x.like(&directional_green[..n]), x.like(&directional_green[n..]));
 
-    // 2. the colour differences' variation two samples away, |d(j) − d(j + 2)| along rows / down
-    //    columns, d = 0 at green sites and mosaic − directional green elsewhere (the taps (0, 1),
-    //    (2, −1) from zero: 0 + a·1 + b·(−1) is a − b exactly, but for the sign of a zero)
-    let difference = |green: Plane, r: usize, into: &mut [f32]| {
-        let mut raw = vec![0f32; w];
-        raw.iter_mut()
-            .zip(x.row(r).iter().zip(green.row(r)))
-            .for_each(|(d, (&m, &g))| *d = m - g);
-        pick(s.green, r, &vec![0f32; w], &raw, into);
-    };
-    let variation = planes(2, h, w, |p, i, row| {
-        let mut here = vec![0f32; w];
-        if p == 0 {
-            difference(green_h, i, &mut here);
-            let interior = w - 2;
-            row[..interior]
-                .iter_mut()
-                .zip(here.iter().zip(&here[2..]))
-                .for_each(|(v, (&a, &b))| *v = (a - b).abs());
-            for j in interior..w {
-                row[j] = (here[j] - here[mirror(j as isize + 2, w)]).abs();
+        // 2. the colour differences' variation two samples away, |d(j) − d(j + 2)| along rows / down
+        //    columns, d = 0 at green sites and mosaic − directional green elsewhere (the taps (0, 1),
+        //    (2, −1) from zero: 0 + a·1 + b·(−1) is a − b exactly, but for the sign of a zero)
+        let difference = |green: Plane, r: usize, into: &mut [f32]| {
+            let mut raw = vec![0f32; w];
+            raw.iter_mut()
+                .zip(x.row(r).iter().zip(green.row(r)))
+                .for_each(|(d, (&m, &g))| *d = m - g);
+            pick(s.green, r, &vec![0f32; w], &raw, into);
+        };
+        let variation = planes(2, h, w, |p, i, row| {
+            let mut here = vec![0f32; w];
+            if p == 0 {
+                difference(green_h, i, &mut here);
+                let interior = w - 2;
+                row[..interior]
+                    .iter_mut()
+                    .zip(here.iter().zip(&here[2..]))
+                    .for_each(|(v, (&a, &b))| *v = (a - b).abs());
+                for j in interior..w {
+                    row[j] = (here[j] - here[mirror(j as isize + 2, w)]).abs();
+                }
+            } else {
+                let mut below = vec![0f32; w];
+                difference(green_v, i, &mut here);
+                difference(green_v, mirror(i as isize + 2, h), &mut below);
+                row.iter_mut()
+                    .zip(here.iter().zip(&below))
+                    .for_each(|(v, (&a, &b))| *v = (a - b).abs());
             }
-        } else {
-            let mut below = vec![0f32; w];
-            difference(green_v, i, &mut here);
-            difference(green_v, mirror(i as isize + 2, h), &mut below);
-            row.iter_mut()
-                .zip(here.iter().zip(&below))
-                .for_each(|(v, (&a, &b))| *v = (a - b).abs());
-        }
-    });
-    let (variation_h, variation_v) = (plane(&variation[..n]), plane(&variation[n..]));
+        });
+        let (variation_h, variation_v) = (x.like(&variation[..n]), x.like(&variation[n..]));
 
-    // 3. the decision (1: horizontal) — the vertical window's sum at least the horizontal's — and green
-    let weigh = |variation: Plane, window: &[(usize, usize, f32)], i: usize, out: &mut [f32]| {
-        // the window's five rows, two zeros beyond both ends; None: a row beyond the image
-        let rows: Vec<Option<Vec<f32>>> = (0..5)
-            .map(|r| {
-                let row = i as isize + r as isize - 2;
-                (0..h as isize).contains(&row).then(|| {
-                    let mut padded = vec![0f32; w + 4];
-                    padded[2..w + 2].copy_from_slice(variation.row(row as usize));
-                    padded
+        // 3. the decision (1: horizontal) — the vertical window's sum at least the horizontal's — and green
+        let weigh = |variation: Plane, window: &[(usize, usize, f32)], i: usize, out: &mut [f32]| {
+            // the window's five rows, two zeros beyond both ends; None: a row beyond the image
+            let rows: Vec<Option<Vec<f32>>> = (0..5)
+                .map(|r| {
+                    let row = i as isize + r as isize - 2;
+                    (0..h as isize).contains(&row).then(|| {
+                        let mut padded = vec![0f32; w + 4];
+                        padded[2..w + 2].copy_from_slice(variation.row(row as usize));
+                        padded
+                    })
                 })
-            })
-            .collect();
-        out.fill(0.0);
-        for &(r, c, weight) in window {
-            if let Some(padded) = &rows[r] {
-                out.iter_mut().zip(&padded[c..c + w]).for_each(|(o, &v)| *o += weight * v);
+                .collect();
+            out.fill(0.0);
+            for &(r, c, weight) in window {
+                if let Some(padded) = &rows[r] {
+                    out.iter_mut().zip(&padded[c..c + w]).for_each(|(o, &v)| *o += weight * v);
+                }
             }
-        }
+        };
+        planes(2, h, w, |p, i, row| {
+            let (mut sum_h, mut sum_v) = (vec![0f32; w], vec![0f32; w]);
+            weigh(variation_h, &taps.windows[0], i, &mut sum_h);
+            weigh(variation_v, &taps.windows[1], i, &mut sum_v);
+            for (j, value) in row.iter_mut().enumerate() {
+                let horizontal = sum_v[j] >= sum_h[j];
+                *value = match p {
+                    0 => horizontal as u8 as f32,
+                    _ if horizontal => green_h.row(i)[j],
+                    _ => green_v.row(i)[j],
+                };
+            }
+        })
     };
-    let decided = planes(2, h, w, |p, i, row| {
-        let (mut sum_h, mut sum_v) = (vec![0f32; w], vec![0f32; w]);
-        weigh(variation_h, &taps.windows[0], i, &mut sum_h);
-        weigh(variation_v, &taps.windows[1], i, &mut sum_v);
-        for (j, value) in row.iter_mut().enumerate() {
-            let horizontal = sum_v[j] >= sum_h[j];
-            *value = match p {
-                0 => horizontal as u8 as f32,
-                _ if horizontal => green_h.row(i)[j],
-                _ => green_v.row(i)[j],
-            };
-        }
-    });
-    let (horizontal, green) = (plane(&decided[..n]), plane(&decided[n..]));
+    let (horizontal, green) = (x.like(&decided[..n]), x.like(&decided[n..]));
 
     // 4. red (plane 0) and blue (plane 1): the samples, then green plus the neighbours' difference to
     //    green along the row at green sites of the colour's rows, down the column at the others
@@ -255,8 +264,10 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
         })
     };
     let along_own_rows = from_green(&samples, along(&taps.neighbours), [s.green_in_red_rows, s.green_in_blue_rows]);
+    drop(samples);
     let filled = from_green(&along_own_rows, down(&taps.neighbours), [s.green_in_blue_rows, s.green_in_red_rows]);
-    let (red, blue) = (plane(&filled[..n]), plane(&filled[n..]));
+    drop(along_own_rows);
+    let (red, blue) = (x.like(&filled[..n]), x.like(&filled[n..]));
 
     // 5. red at blue sites, then blue at red sites, along the decided direction:
     //    base + filter(colour − base)
@@ -267,9 +278,10 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
         pick(sites, i, &filtered, colour.row(i), row);
     };
     let red_done = planes(1, h, w, |_, i, row| onto(s.blue, &taps.neighbours, red, blue, i, row));
-    let red = plane(&red_done);
+    let red = x.like(&red_done);
     let blue_done = planes(1, h, w, |_, i, row| onto(s.red, &taps.neighbours, blue, red, i, row));
-    let blue = plane(&blue_done);
+    let blue = x.like(&blue_done);
+    drop(filled);
     if !refine {
         out[..n].copy_from_slice(red.values);
         out[n..2 * n].copy_from_slice(green.values);
@@ -289,7 +301,7 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
         pick(s.red, i, &from_red, green.row(i), &mut kept);
         pick(s.blue, i, &from_blue, &kept, row);
     });
-    let green = plane(&refined_green);
+    let green = x.like(&refined_green);
     // red and blue at green sites from the new green: along the row in their own rows, down the column
     // in the other colour's
     let at_green = planes(2, h, w, |p, i, row| {
@@ -307,7 +319,7 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
         pick(other_rows, i, &by_column, colour.row(i), &mut kept);
         pick(own_rows, i, &by_row, &kept, row);
     });
-    let (red, blue) = (plane(&at_green[..n]), plane(&at_green[n..]));
+    let (red, blue) = (x.like(&at_green[..n]), x.like(&at_green[n..]));
     // red at blue sites and blue at red sites from the smoothed red − blue difference
     for_each_row(&mut out[..n], w, h, |_, i, row| onto(s.blue, &taps.mean3, red, blue, i, row));
     out[n..2 * n].copy_from_slice(green.values);
