@@ -244,7 +244,9 @@ pub fn export(
             continue;
         }
         progress.set_message(stem.to_string());
+        let reading = std::time::Instant::now();
         let raw = imageio::read_raw_input(file, white_level)?;
+        tracing::debug!(file = %file.display(), ms = reading.elapsed().as_secs_f64() * 1e3, "read");
         for p in &mut pipelines {
             p.pipeline.set_camera(raw.metadata.as_slice())?;
         }

@@ -29,7 +29,7 @@ pub struct Mosaic {
 pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> {
     let bytes = std::fs::read(path).map_err(|e| FileError::new(path, format!("reading: {e}")))?;
     let (values, height, width, type_white, camera) = guarded_decode(path, || match extension(path).as_str() {
-        "npy" => Ok(with_no_camera(read_npy(&bytes, path)?)),
+        "npy" => read_npy(&bytes, path),
         "tif" | "tiff" => Ok(with_no_camera(read_tiff(&bytes, path)?)),
         "png" => Ok(with_no_camera(read_png(&bytes, path)?)),
         _ => read_rawloader(&bytes, path, white_level),
@@ -40,7 +40,7 @@ pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> 
             format!("expected {height}×{width} samples, found {}", values.len()),
         ));
     }
-    let not_finite = values.iter().filter(|v| !v.is_finite()).count();
+    let not_finite = values.not_finite();
     if not_finite > 0 {
         return Err(FileError::new(
             path,
@@ -52,7 +52,7 @@ pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> 
         return Err(FileError::new(path, format!("white level must be positive, found {scale}")));
     }
     Ok(Mosaic {
-        values: values.into_iter().map(|v| (v / scale) as f32).collect(),
+        values: values.scaled(scale),
         height,
         width,
         camera,
@@ -60,22 +60,56 @@ pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> 
 }
 
 /// Samples, height, width, the type's white level, the file's camera.
-type Decoded = (Vec<f64>, usize, usize, Option<f64>, Option<RawMetadata>);
+type Decoded = (Samples, usize, usize, Option<f64>, Option<RawMetadata>);
 
 fn with_no_camera((values, height, width, white): (Vec<f64>, usize, usize, Option<f64>)) -> Decoded {
-    (values, height, width, white, None)
+    (Samples::Double(values), height, width, white, None)
+}
+
+/// A file's samples before scaling: float32 files stay float32 (a 12-MP mosaic is then neither
+/// widened to a 96 MB float64 copy nor narrowed back).
+enum Samples {
+    Single(Vec<f32>),
+    Double(Vec<f64>),
+}
+
+impl Samples {
+    fn len(&self) -> usize {
+        match self {
+            Samples::Single(v) => v.len(),
+            Samples::Double(v) => v.len(),
+        }
+    }
+
+    fn not_finite(&self) -> usize {
+        match self {
+            Samples::Single(v) => v.iter().filter(|v| !v.is_finite()).count(),
+            Samples::Double(v) => v.iter().filter(|v| !v.is_finite()).count(),
+        }
+    }
+
+    /// Every sample divided by `scale` in float64, rounded to float32 (float32 samples divided by 1
+    /// are themselves, so they are kept as they are).
+    fn scaled(self, scale: f64) -> Vec<f32> {
+        match self {
+            Samples::Single(v) if scale == 1.0 => v,
+            Samples::Single(v) => v.into_iter().map(|v| (f64::from(v) / scale) as f32).collect(),
+            Samples::Double(v) => v.into_iter().map(|v| (v / scale) as f32).collect(),
+        }
+    }
 }
 
 /// npyz allocates the header length a file states before reading it (4 GiB for a corrupt length
 /// field, found by fuzzing); the stated header must fit in the file, and must not nest deeper than a
 /// real one. Layout: the magic `\x93NUMPY`,
 /// major and minor version, then the header length as u16 (version 1) or u32 (versions 2 and 3).
-fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
+/// Returns where the data start, when the preamble is readable (npyz reports what is not).
+fn check_npy_header(bytes: &[u8]) -> Result<Option<usize>, String> {
     let (length, start) = match bytes.get(6) {
         Some(1) if bytes.len() >= 10 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
         Some(2 | 3) if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         // too short or an unknown version: npyz reports it
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     if start + length > bytes.len() {
         return Err(format!("the header claims {length} bytes, the file has {} after the preamble", bytes.len() - start));
@@ -94,12 +128,13 @@ fn check_npy_header(bytes: &[u8]) -> Result<(), String> {
             return Err("the header nests brackets deeper than a header's `{'shape': (..)}` (corrupt header?)".into());
         }
     }
-    Ok(())
+    Ok(Some(start + length))
 }
 
-fn read_npy(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
+fn read_npy(bytes: &[u8], path: &Path) -> FileResult<Decoded> {
     let bad = |e: std::io::Error| FileError::new(path, format!("not a valid .npy file: {e}"));
-    check_npy_header(bytes).map_err(|reason| FileError::new(path, format!("not a valid .npy file: {reason}")))?;
+    let data_start =
+        check_npy_header(bytes).map_err(|reason| FileError::new(path, format!("not a valid .npy file: {reason}")))?;
     let npy = npyz::NpyFile::new(bytes).map_err(bad)?;
     let shape = npy.shape().to_vec();
     if shape.len() != 2 {
@@ -109,16 +144,34 @@ fn read_npy(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Op
         ));
     }
     let (height, width) = (shape[0] as usize, shape[1] as usize);
+    // the values as stored: row by row (C order) or column by column (Fortran order)
+    let fortran = npy.order() == npyz::Order::Fortran;
+    let stored = if fortran { (width, height) } else { (height, width) };
     let descr = npy.dtype().descr();
     let code = descr.trim_matches('\'').trim_start_matches(['<', '>', '|', '=']).to_string();
-    let (values, white): (Vec<f64>, Option<f64>) = match code.as_str() {
-        "f4" => (npy.into_vec::<f32>().map_err(bad)?.into_iter().map(f64::from).collect(), None),
-        "f8" => (npy.into_vec::<f64>().map_err(bad)?, None),
-        "u2" => (
-            npy.into_vec::<u16>().map_err(bad)?.into_iter().map(f64::from).collect(),
-            Some(65535.0),
-        ),
-        "u1" => (npy.into_vec::<u8>().map_err(bad)?.into_iter().map(f64::from).collect(), Some(255.0)),
+    let (values, white) = match code.as_str() {
+        // little-endian float32 (how numpy writes it here): straight from the bytes, one pass
+        "f4" if descr.contains('<') => {
+            let data = data_start.map_or(&[][..], |start| &bytes[start..]);
+            if data.len() != height * width * 4 {
+                return Err(FileError::new(
+                    path,
+                    format!("expected {} bytes of float32 samples for {height}×{width}, found {}", height * width * 4, data.len()),
+                ));
+            }
+            let values: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            (Samples::Single(row_major(values, stored, fortran)), None)
+        }
+        "f4" => (Samples::Single(row_major(npy.into_vec::<f32>().map_err(bad)?, stored, fortran)), None),
+        "f8" => (Samples::Double(row_major(npy.into_vec::<f64>().map_err(bad)?, stored, fortran)), None),
+        "u2" => {
+            let values = npy.into_vec::<u16>().map_err(bad)?.into_iter().map(f64::from).collect();
+            (Samples::Double(row_major(values, stored, fortran)), Some(65535.0))
+        }
+        "u1" => {
+            let values = npy.into_vec::<u8>().map_err(bad)?.into_iter().map(f64::from).collect();
+            (Samples::Double(row_major(values, stored, fortran)), Some(255.0))
+        }
         _ => {
             return Err(FileError::new(
                 path,
@@ -126,7 +179,20 @@ fn read_npy(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Op
             ))
         }
     };
-    Ok((values, height, width, white))
+    if values.len() != height * width {
+        return Err(FileError::new(path, format!("expected {height}×{width} samples, found {}", values.len())));
+    }
+    Ok((values, height, width, white, None))
+}
+
+/// `values` stored as `stored` (rows, columns) row by row, row-major for the image: as they are, or
+/// transposed when the file stores the image column by column (`fortran`).
+fn row_major<T: Copy>(values: Vec<T>, (rows, columns): (usize, usize), fortran: bool) -> Vec<T> {
+    if !fortran || values.len() != rows * columns {
+        return values;
+    }
+    // stored[c][r] is image[r][c]: `rows` here are the image's columns
+    (0..columns).flat_map(|r| values.iter().skip(r).step_by(columns).copied()).collect()
 }
 
 fn read_tiff(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
@@ -205,7 +271,7 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
     };
     let white = white_level.unwrap_or(f64::from(image.whitelevels[0]));
     let camera = rawloader_camera(&image, (top, left), is_dng, white, path)?;
-    Ok((values, height, width, Some(white), Some(camera)))
+    Ok((Samples::Double(values), height, width, Some(white), Some(camera)))
 }
 
 /// Crates whose code decodes file bytes. Some of them panic on malformed input (rawloader, and the
@@ -371,6 +437,49 @@ mod tests {
         let path = dir.path().join(file_name);
         std::fs::write(&path, bytes).unwrap();
         read_mosaic(&path, None).unwrap_err().to_string()
+    }
+
+    /// An `.npy` file as numpy's format description lays it out: magic, version 1.0, the header
+    /// length, the header dict padded with spaces to a multiple of 64 bytes and ended by a newline.
+    fn npy_file(descr: &str, fortran: bool, shape: (usize, usize), data: &[u8]) -> Vec<u8> {
+        let order = if fortran { "True" } else { "False" };
+        let mut header = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({}, {}), }}", shape.0, shape.1);
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut file = b"\x93NUMPY\x01\x00".to_vec();
+        file.extend((header.len() as u16).to_le_bytes());
+        file.extend(header.as_bytes());
+        file.extend(data);
+        file
+    }
+
+    #[test]
+    fn npy_mosaics_are_read_row_major_in_every_layout_and_float_type() {
+        // the image [[0.5, 0.25, 1], [0.125, 0, 0.75]]: stored row by row, or column by column
+        let image = [0.5f32, 0.25, 1.0, 0.125, 0.0, 0.75];
+        let by_columns = [0.5f32, 0.125, 0.25, 0.0, 1.0, 0.75];
+        let files = [
+            ("<f4", false, image.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()),
+            ("<f4", true, by_columns.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            (">f4", false, image.iter().flat_map(|v| v.to_be_bytes()).collect()),
+            ("<f8", true, by_columns.iter().flat_map(|&v| f64::from(v).to_le_bytes()).collect()),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (descr, fortran, data) in files {
+            let path = dir.path().join("m.npy");
+            std::fs::write(&path, npy_file(descr, fortran, (2, 3), &data)).unwrap();
+            let mosaic = read_mosaic(&path, None).unwrap();
+            assert_eq!((mosaic.height, mosaic.width), (2, 3), "{descr} fortran={fortran}");
+            assert_eq!(mosaic.values, image, "{descr} fortran={fortran}");
+            // a white level divides in float64, then rounds to float32
+            assert_eq!(read_mosaic(&path, Some(3.0)).unwrap().values[1], (0.25f64 / 3.0) as f32);
+        }
+        // float32 samples one value short of the shape
+        let data: Vec<u8> = image[..5].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let err = refused("short.npy", &npy_file("<f4", false, (2, 3), &data));
+        assert!(err.contains("short.npy") && err.contains("expected 24 bytes of float32 samples for 2×3, found 20"), "{err}");
     }
 
     /// Inputs the fuzzer found (`fuzz/regressions/raw_mosaic`), as their outcomes: errors before any
