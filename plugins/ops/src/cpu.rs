@@ -175,11 +175,15 @@ pub fn mix_channels(x: &Tensor, matrix: &[f32], rows: usize) -> PluginResult<Ten
     with_output(x, &[size[0], rows as i64, size[2], size[3]], |input, output| {
         for_each_row(output, w, h, |plane, i, out_row| {
             let (b, k) = (plane / rows, plane % rows);
-            out_row.fill(0.0);
             for c in 0..channels {
                 let weight = matrix[k * channels + c];
                 let source = &input[((b * channels + c) * h + i) * w..((b * channels + c) * h + i + 1) * w];
-                out_row.iter_mut().zip(source).for_each(|(o, &s)| *o += weight * s);
+                if c == 0 {
+                    // `0 + w·s`, as accumulating from a zeroed row would (−0 becomes +0), in one pass
+                    out_row.iter_mut().zip(source).for_each(|(o, &s)| *o = 0.0 + weight * s);
+                } else {
+                    out_row.iter_mut().zip(source).for_each(|(o, &s)| *o += weight * s);
+                }
             }
         });
     })

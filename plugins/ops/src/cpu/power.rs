@@ -126,6 +126,21 @@ impl PowerTable {
     }
 }
 
+/// The table for exponent `p`, built once for a run of calls with the same exponent (an export
+/// calls [`power`] once per band of every image, always with the same gamma).
+fn table_for(p: f64) -> std::sync::Arc<PowerTable> {
+    static LAST: std::sync::Mutex<Option<(u64, std::sync::Arc<PowerTable>)>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*last {
+        Some((bits, table)) if *bits == p.to_bits() => table.clone(),
+        _ => {
+            let table = std::sync::Arc::new(PowerTable::new(p));
+            *last = Some((p.to_bits(), table.clone()));
+            table
+        }
+    }
+}
+
 /// `max(x, 0)^p` of every value of `x` (float32, CPU; see [`super::eligible`]) for
 /// 0 < p ≤ [`MAX_EXPONENT`], NaN kept; within 3 ulp of the exactly rounded power.
 pub fn power(x: &Tensor, p: f64) -> PluginResult<Tensor> {
@@ -134,7 +149,7 @@ pub fn power(x: &Tensor, p: f64) -> PluginResult<Tensor> {
             "power: expected an exponent in (0, {MAX_EXPONENT}], found {p}"
         )));
     }
-    let table = PowerTable::new(p);
+    let table = table_for(p);
     map_planes(x, |input, h, w, output| {
         for_each_row(output, w, h, |plane, i, out_row| {
             let start = (plane * h + i) * w;
