@@ -146,7 +146,6 @@ fn read_npy(bytes: &[u8], path: &Path) -> FileResult<Decoded> {
     let (height, width) = (shape[0] as usize, shape[1] as usize);
     // the values as stored: row by row (C order) or column by column (Fortran order)
     let fortran = npy.order() == npyz::Order::Fortran;
-    let stored = if fortran { (width, height) } else { (height, width) };
     let descr = npy.dtype().descr();
     let code = descr.trim_matches('\'').trim_start_matches(['<', '>', '|', '=']).to_string();
     let (values, white) = match code.as_str() {
@@ -160,17 +159,17 @@ fn read_npy(bytes: &[u8], path: &Path) -> FileResult<Decoded> {
                 ));
             }
             let values: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            (Samples::Single(row_major(values, stored, fortran)), None)
+            (Samples::Single(row_major(values, height, fortran)), None)
         }
-        "f4" => (Samples::Single(row_major(npy.into_vec::<f32>().map_err(bad)?, stored, fortran)), None),
-        "f8" => (Samples::Double(row_major(npy.into_vec::<f64>().map_err(bad)?, stored, fortran)), None),
+        "f4" => (Samples::Single(row_major(npy.into_vec::<f32>().map_err(bad)?, height, fortran)), None),
+        "f8" => (Samples::Double(row_major(npy.into_vec::<f64>().map_err(bad)?, height, fortran)), None),
         "u2" => {
             let values = npy.into_vec::<u16>().map_err(bad)?.into_iter().map(f64::from).collect();
-            (Samples::Double(row_major(values, stored, fortran)), Some(65535.0))
+            (Samples::Double(row_major(values, height, fortran)), Some(65535.0))
         }
         "u1" => {
             let values = npy.into_vec::<u8>().map_err(bad)?.into_iter().map(f64::from).collect();
-            (Samples::Double(row_major(values, stored, fortran)), Some(255.0))
+            (Samples::Double(row_major(values, height, fortran)), Some(255.0))
         }
         _ => {
             return Err(FileError::new(
@@ -179,20 +178,17 @@ fn read_npy(bytes: &[u8], path: &Path) -> FileResult<Decoded> {
             ))
         }
     };
-    if values.len() != height * width {
-        return Err(FileError::new(path, format!("expected {height}×{width} samples, found {}", values.len())));
-    }
+    // a count that does not match the shape is refused by `read_mosaic`
     Ok((values, height, width, white, None))
 }
 
-/// `values` stored as `stored` (rows, columns) row by row, row-major for the image: as they are, or
-/// transposed when the file stores the image column by column (`fortran`).
-fn row_major<T: Copy>(values: Vec<T>, (rows, columns): (usize, usize), fortran: bool) -> Vec<T> {
-    if !fortran || values.len() != rows * columns {
+/// An image of `height` rows, row-major: `values` as they are, or transposed when the file stores
+/// the image column by column (`fortran`: value `c · height + r` is row r, column c).
+fn row_major<T: Copy>(values: Vec<T>, height: usize, fortran: bool) -> Vec<T> {
+    if !fortran || height == 0 || values.len() % height != 0 {
         return values;
     }
-    // stored[c][r] is image[r][c]: `rows` here are the image's columns
-    (0..columns).flat_map(|r| values.iter().skip(r).step_by(columns).copied()).collect()
+    (0..height).flat_map(|r| values.iter().skip(r).step_by(height).copied()).collect()
 }
 
 fn read_tiff(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
