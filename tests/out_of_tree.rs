@@ -44,7 +44,7 @@ fn the_template_builds_out_of_tree_and_the_host_runs_its_stage() {
     );
     let inspected = run_host(&["plugins", "inspect", "exposure"], Some(plugin_dir), work.path());
     assert!(
-        String::from_utf8_lossy(&inspected.stdout).contains("exposure change in stops"),
+        String::from_utf8_lossy(&inspected.stdout).contains("Exposure change in stops"),
         "{}",
         describe(&inspected)
     );
@@ -108,21 +108,21 @@ fn a_plugin_built_against_another_plugin_api_version_is_refused() {
     let bump = |api: &Path| {
         edit(
             &api.join("Cargo.toml"),
-            "version = \"0.3.0\"",
             "version = \"0.4.0\"",
+            "version = \"0.5.0\"",
         )
     };
     let plugin = build_template(work.path(), ApiVariant::Modified(&bump), &[], "api_v2");
     let refusal = load_plugin(&plugin)
         .err()
-        .expect("a plugin built against plugin API 0.4.0 loaded");
+        .expect("a plugin built against plugin API 0.5.0 loaded");
     assert!(
         refusal.reason.contains("plugin API version mismatch"),
         "{}",
         refusal.reason
     );
     assert!(
-        refusal.reason.contains("0.3.0") && refusal.reason.contains("0.4.0"),
+        refusal.reason.contains("0.4.0") && refusal.reason.contains("0.5.0"),
         "{}",
         refusal.reason
     );

@@ -2,7 +2,7 @@
 //! the adapters that put them behind the FFI types with every error and panic caught.
 
 use crate::ffi::{
-    CfaPattern, ComponentInfo, ComponentKind, ConfigKeyInfo, DatasetBox, FfiDataset, FfiDatasetInfo, FfiDataset_TO,
+    CfaPattern, ComponentInfo, ComponentKind, ConfigKeyInfo, ImageKind, DatasetBox, FfiDataset, FfiDatasetInfo, FfiDataset_TO,
     FfiDevice, FfiFloatKind, FfiModule, FfiModule_TO, FfiNamedTensor, FfiParameter, FfiSample, ModuleBox, RawMetadata,
 };
 use crate::tensor::TensorHandle;
@@ -231,17 +231,33 @@ pub trait Dataset: Send + Sync {
     }
 }
 
+/// One config key of a component: its name, what it means and whether a config must set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// The key in the component's TOML table.
+    pub name: &'static str,
+    /// What it means (the field's doc comment).
+    pub doc: &'static str,
+    /// Whether a config must set it.
+    pub required: bool,
+}
+
 /// A component's config: a serde struct (use `#[serde(deny_unknown_fields, default)]`) whose
-/// `Default` is the documented default.
+/// `Default` is the documented default. Derive it (`#[derive(ComponentConfig)]`): the keys then come
+/// from the fields and their doc comments, so the documented keys are the accepted ones.
 pub trait ComponentConfig: DeserializeOwned + Serialize + Default {
-    /// `(key, meaning)` for every key, in the order `plugins inspect` shows them.
-    const KEY_DOCS: &'static [(&'static str, &'static str)];
+    /// Every key, in the order `plugins inspect` shows them.
+    const KEYS: &'static [ConfigKey];
 }
 
 /// A stage that can be built from its config.
 pub trait BuildStage: Module + Sized + 'static {
     /// Its config.
     type Config: ComponentConfig;
+    /// What it takes: checked against the previous stage's output when a pipeline is built.
+    const INPUT: ImageKind;
+    /// What it gives (`Any`: the kind it was given).
+    const OUTPUT: ImageKind;
     /// Builds the stage, validating the config's values.
     fn build(config: Self::Config) -> PluginResult<Self>;
 }
@@ -278,6 +294,8 @@ pub struct ComponentRegistration {
     summary: &'static str,
     config_keys: fn() -> Vec<ConfigKeyInfo>,
     builder: Builder,
+    input: ImageKind,
+    output: ImageKind,
 }
 
 inventory::collect!(ComponentRegistration);
@@ -290,6 +308,8 @@ impl ComponentRegistration {
             summary,
             config_keys: describe_config::<S::Config>,
             builder: Builder::Stage(build_stage::<S>),
+            input: S::INPUT,
+            output: S::OUTPUT,
         }
     }
 
@@ -300,6 +320,8 @@ impl ComponentRegistration {
             summary,
             config_keys: describe_config::<D::Config>,
             builder: Builder::Dataset(build_dataset::<D>),
+            input: ImageKind::Any,
+            output: ImageKind::Any,
         }
     }
 
@@ -310,6 +332,8 @@ impl ComponentRegistration {
             summary,
             config_keys: describe_config::<M::Config>,
             builder: Builder::TaskModel(build_task_model::<M>),
+            input: ImageKind::Any,
+            output: ImageKind::Any,
         }
     }
 
@@ -329,12 +353,13 @@ pub fn parse_config<C: ComponentConfig>(text: &str) -> PluginResult<C> {
 
 fn describe_config<C: ComponentConfig>() -> Vec<ConfigKeyInfo> {
     let defaults = toml::Table::try_from(C::default()).unwrap_or_default();
-    C::KEY_DOCS
+    C::KEYS
         .iter()
-        .map(|(name, doc)| ConfigKeyInfo {
-            name: (*name).into(),
-            default: defaults.get(*name).map(|v| v.to_string()).unwrap_or_default().into(),
-            doc: (*doc).into(),
+        .map(|key| ConfigKeyInfo {
+            name: key.name.into(),
+            default: defaults.get(key.name).map(|v| v.to_string()).unwrap_or_default().into(),
+            doc: key.doc.into(),
+            required: key.required,
         })
         .collect()
 }
@@ -519,6 +544,8 @@ pub extern "C" fn ffi_components() -> RResult<RVec<ComponentInfo>, RString> {
                 name: r.name.into(),
                 summary: r.summary.into(),
                 config_keys: (r.config_keys)().into(),
+                input: r.input,
+                output: r.output,
             })
             .collect())
     })

@@ -47,10 +47,39 @@ impl ComponentKind {
 pub struct ConfigKeyInfo {
     /// The key in the component's TOML table.
     pub name: RString,
-    /// Its default, written as TOML (empty when the key is required).
+    /// Its default, written as TOML (empty when the key is required or unset by default).
     pub default: RString,
     /// What it means.
     pub doc: RString,
+    /// Whether a config must set it.
+    pub required: bool,
+}
+
+/// What a stage takes or gives, so that a pipeline whose stages do not fit together is refused when it
+/// is built, before anything runs.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// A raw Bayer mosaic `[B, 1, H, W]`.
+    Mosaic,
+    /// Three colour channels `[B, 3, H, W]`: RGB, or YUV where a stage's `colour_space` says so.
+    Rgb,
+    /// A mosaic's 2×2 blocks as half-size colour pixels `[B, 3, H/2, W/2]`.
+    Packed,
+    /// As an input: any of the above; as an output: the kind the stage was given.
+    Any,
+}
+
+impl ImageKind {
+    /// The words `validate` and `plugins inspect` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageKind::Mosaic => "mosaic [B, 1, H, W]",
+            ImageKind::Rgb => "RGB [B, 3, H, W]",
+            ImageKind::Packed => "packed [B, 3, H/2, W/2]",
+            ImageKind::Any => "any",
+        }
+    }
 }
 
 /// One component a plugin provides.
@@ -65,6 +94,10 @@ pub struct ComponentInfo {
     pub summary: RString,
     /// Its config keys.
     pub config_keys: RVec<ConfigKeyInfo>,
+    /// What a stage takes (`Any` for datasets and task models).
+    pub input: ImageKind,
+    /// What a stage gives (`Any` for datasets and task models).
+    pub output: ImageKind,
 }
 
 /// A named tensor, for parameters' state.

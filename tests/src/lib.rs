@@ -144,6 +144,8 @@ pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], ta
         ApiVariant::Modified(edit) => {
             let dir = work.join("plugin-api");
             copy_dir(&root.join("plugin-api"), &dir);
+            // its derive macro, at the same relative path
+            copy_dir(&root.join("crates/plugin-api-derive"), &work.join("crates/plugin-api-derive"));
             write_copy_workspace(&root, work);
             edit(&dir);
             dir
@@ -196,6 +198,11 @@ pub fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// A component config written as TOML text, as a table (what the registry builds components from).
+pub fn table(text: &str) -> toml::Table {
+    text.parse().unwrap_or_else(|e| panic!("test config `{text}` does not parse: {e}"))
 }
 
 /// Writes `text` to `dir/name` and returns the path.

@@ -36,28 +36,29 @@ pub enum DroneTask {
 }
 
 /// Config of the `raw_drone` dataset.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct DroneConfig {
-    /// The data set's folder (holding `images_full/` and `masks_full/`).
+    /// The data set's folder (holding images_full/ and masks_full/).
+    #[config(required)]
     pub root: PathBuf,
-    /// Which intensity folder to read, in percent.
+    /// Intensity folder in percent: 1, 5, 10, 25, 50, 75 or 100.
     pub intensity: f64,
-    /// segmentation or classification.
+    /// Segmentation (tiles with cars, mask targets) or classification (balanced car / no_car).
     pub task: DroneTask,
-    /// Tile side in pixels (even, so every tile keeps the CFA phase).
+    /// Tile side in pixels (even).
     pub tile_size: usize,
-    /// Where tiles are cached (default: `root/.l2l-tiles`).
+    /// Where tiles are cached (default: root/.l2l-tiles); rebuilt when the sources change.
     pub cache_dir: PathBuf,
-    /// Seed of the balanced draw (classification).
+    /// Seed of the balanced car / no_car draw.
     pub seed: u64,
     /// Classification: tiles with a car fraction in (0, this] are left out.
     pub max_small_car_fraction: f64,
-    /// Divide the DNG samples by this instead of each file's white level.
+    /// Divide samples by this instead of each file's white level.
     pub white_level: Option<f64>,
     /// Camera parameters over each file's.
     pub camera: CameraOverride,
-    /// Skip unreadable images and masks with a warning instead of failing.
+    /// Skip unreadable images and masks with a warning.
     pub skip_invalid: bool,
 }
 
@@ -76,21 +77,6 @@ impl Default for DroneConfig {
             skip_invalid: false,
         }
     }
-}
-
-impl ComponentConfig for DroneConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("root", "the data set's folder (holding images_full/ and masks_full/); required"),
-        ("intensity", "intensity folder in percent: 1, 5, 10, 25, 50, 75 or 100"),
-        ("task", "segmentation (tiles with cars, mask targets) or classification (balanced car / no_car)"),
-        ("tile_size", "tile side in pixels (even)"),
-        ("cache_dir", "where tiles are cached (default: root/.l2l-tiles); rebuilt when the sources change"),
-        ("seed", "seed of the balanced car / no_car draw"),
-        ("max_small_car_fraction", "classification: tiles with a car fraction in (0, this] are left out"),
-        ("white_level", "divide samples by this instead of each file's white level"),
-        CameraOverride::KEY_DOC,
-        ("skip_invalid", "skip unreadable images and masks with a warning"),
-    ];
 }
 
 /// The opened data set: a selection of cached tiles.

@@ -28,22 +28,23 @@ pub const RAW_EXTENSIONS: &[&str] = &[
 ];
 
 /// Config of the `raw_folder` dataset.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct FolderConfig {
     /// The folder of raw files.
+    #[config(required)]
     pub root: PathBuf,
-    /// A `file,label` CSV, relative to `root` (classification).
+    /// A file,label CSV relative to root (classification); or masks_dir.
     pub labels_csv: Option<PathBuf>,
-    /// A folder of PNG masks, relative to `root` (segmentation).
+    /// A folder of PNG masks named like the images, relative to root (segmentation).
     pub masks_dir: Option<PathBuf>,
-    /// Divide integer samples by this instead of the file's own white level.
+    /// Divide integer samples by this instead of the file's white level.
     pub white_level: Option<f64>,
     /// Camera parameters over the files' (or the neutral camera's).
     pub camera: CameraOverride,
     /// Skip unreadable files, bad label lines and mismatched masks with a warning.
     pub skip_invalid: bool,
-    /// Decode every file when opening (finds corrupt files before training).
+    /// Decode every file when opening, to find corrupt files early.
     pub verify: bool,
 }
 
@@ -59,18 +60,6 @@ impl Default for FolderConfig {
             verify: true,
         }
     }
-}
-
-impl ComponentConfig for FolderConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("root", "the folder of raw files; required"),
-        ("labels_csv", "a file,label CSV relative to root (classification); or masks_dir"),
-        ("masks_dir", "a folder of PNG masks named like the images, relative to root (segmentation)"),
-        ("white_level", "divide integer samples by this instead of the file's white level"),
-        CameraOverride::KEY_DOC,
-        ("skip_invalid", "skip unreadable files, bad label lines and mismatched masks with a warning"),
-        ("verify", "decode every file when opening, to find corrupt files early"),
-    ];
 }
 
 /// One raw file and its target: a class index or a mask file.

@@ -37,24 +37,25 @@ pub const CLASS_CODES: [&str; 16] = [
 pub const PRESET: RawMetadata = l2l_rawio::NEUTRAL_CAMERA;
 
 /// Config of the `raw_microscopy` dataset.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct MicroscopyConfig {
-    /// The data set's folder (holding `images/` and `labels/`).
+    /// The data set's folder (holding images/ and labels/).
+    #[config(required)]
     pub root: PathBuf,
-    /// Which intensity folder to read, in percent.
+    /// Intensity folder in percent: 1, 5, 10, 25, 50, 75 or 100.
     pub intensity: f64,
-    /// The label file, relative to `root`.
+    /// Label file (FILE_STEM CLASS per line), relative to root.
     pub labels_file: PathBuf,
     /// File names (with or without extension) to leave out.
     pub excluded_files: Vec<String>,
-    /// Classes with fewer images are left out.
+    /// Classes with fewer images are left out (published: more than 4).
     pub min_images_per_class: usize,
     /// Camera parameters over the preset.
     pub camera: CameraOverride,
-    /// Skip unreadable images and bad label lines with a warning instead of failing.
+    /// Skip unreadable images and bad label lines with a warning.
     pub skip_invalid: bool,
-    /// Decode every image once when opening (finds corrupt files before training).
+    /// Decode every image when opening, to find corrupt files early.
     pub verify: bool,
 }
 
@@ -71,19 +72,6 @@ impl Default for MicroscopyConfig {
             verify: true,
         }
     }
-}
-
-impl ComponentConfig for MicroscopyConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("root", "the data set's folder (holding images/ and labels/); required"),
-        ("intensity", "intensity folder in percent: 1, 5, 10, 25, 50, 75 or 100"),
-        ("labels_file", "label file (FILE_STEM CLASS per line), relative to root"),
-        ("excluded_files", "file names (with or without extension) to leave out"),
-        ("min_images_per_class", "classes with fewer images are left out (published: more than 4)"),
-        CameraOverride::KEY_DOC,
-        ("skip_invalid", "skip unreadable images and bad label lines with a warning"),
-        ("verify", "decode every image when opening, to find corrupt files early"),
-    ];
 }
 
 /// One labelled image.

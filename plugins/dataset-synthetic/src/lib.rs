@@ -41,40 +41,40 @@ pub enum Task {
 }
 
 /// Config of the `synthetic` dataset.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyntheticConfig {
-    /// cells | aerial_cars.
+    /// Cells (classification, 4 classes) or aerial_cars (segmentation).
     pub task: Task,
     /// Number of samples.
     pub count: usize,
-    /// Image side in pixels (square, even).
+    /// Image side in pixels (square, even, ≥ 16).
     pub size: usize,
-    /// Seed of every scene and of the noise.
+    /// Seed of scenes and noise; sample i depends only on seed and i.
     pub seed: u64,
-    /// Exposure in percent of full scale (Raw-Microscopy uses 1, 5, 10, 25, 50, 75, 100).
+    /// Exposure in percent of full scale, in (0, 100].
     pub intensity: f32,
     /// Photo-electrons at full scale and 100 % intensity.
     pub full_well: f64,
-    /// Read noise in electrons RMS.
+    /// Read noise, electrons RMS.
     pub read_noise: f64,
-    /// Quantisation bits.
+    /// Quantisation bits, 8..16.
     pub bit_depth: u32,
-    /// Whether to add shot and read noise (off: the mean signal, for ground truth).
+    /// Add Poisson shot and Gaussian read noise (false: the mean signal).
     pub noise: bool,
-    /// aerial_cars: the chance that a scene has cars.
+    /// Aerial_cars: chance that a scene has cars.
     pub car_probability: f64,
-    /// aerial_cars: car size multiplier (1: about an eighth of the image long).
+    /// Aerial_cars: car size multiplier (1: about an eighth of the image long).
     pub car_scale: f32,
-    /// The sensor's CFA layout.
+    /// Sensor CFA: RGGB, BGGR, GRBG or GBRG.
     pub cfa_pattern: CfaPattern,
-    /// Black level as a fraction of the white level, all CFA positions.
+    /// Black level as a fraction of the white level.
     pub black_level: f32,
-    /// White-balance gains the ISP should apply (the sensor records the scene divided by them).
+    /// Gains R, G, B the ISP should apply.
     pub white_balance: [f32; 3],
-    /// Camera RGB → linear sRGB the ISP should apply, row-major (rows summing to 1).
+    /// Camera RGB → linear sRGB the ISP should apply (9 values, row-major).
     pub colour_matrix: [f32; 9],
-    /// Keep every generated sample in memory for later epochs (about 4·size² bytes each).
+    /// Keep generated samples for later epochs (about 4·size² bytes each).
     pub keep_in_memory: bool,
 }
 
@@ -108,27 +108,6 @@ impl Default for SyntheticConfig {
             keep_in_memory: true,
         }
     }
-}
-
-impl ComponentConfig for SyntheticConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("task", "cells (classification, 4 classes) or aerial_cars (segmentation)"),
-        ("count", "number of samples"),
-        ("size", "image side in pixels (square, even, ≥ 16)"),
-        ("seed", "seed of scenes and noise; sample i depends only on seed and i"),
-        ("intensity", "exposure in percent of full scale, in (0, 100]"),
-        ("full_well", "photo-electrons at full scale and 100 % intensity"),
-        ("read_noise", "read noise, electrons RMS"),
-        ("bit_depth", "quantisation bits, 8..16"),
-        ("noise", "add Poisson shot and Gaussian read noise (false: the mean signal)"),
-        ("car_probability", "aerial_cars: chance that a scene has cars"),
-        ("car_scale", "aerial_cars: car size multiplier (1: about an eighth of the image long)"),
-        ("cfa_pattern", "sensor CFA: RGGB, BGGR, GRBG or GBRG"),
-        ("black_level", "black level as a fraction of the white level"),
-        ("white_balance", "gains R, G, B the ISP should apply"),
-        ("colour_matrix", "camera RGB → linear sRGB the ISP should apply (9 values, row-major)"),
-        ("keep_in_memory", "keep generated samples for later epochs (about 4·size² bytes each)"),
-    ];
 }
 
 /// The generated dataset.

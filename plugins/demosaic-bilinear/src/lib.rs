@@ -11,10 +11,11 @@
 
 mod cpu;
 
-use l2l_ops::{cfa_masks, filter_channels_padded, filter_separable, DemosaicConfig, Padding};
+use l2l_demosaic_config::DemosaicConfig;
+use l2l_ops::{cfa_masks, filter_channels_padded, filter_separable, Padding};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, Module, ParameterSet, PluginResult,
-    RawMetadata,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, ImageKind, Module, ParameterSet,
+    PluginResult, RawMetadata,
 };
 use tch::Tensor;
 
@@ -33,6 +34,8 @@ pub struct DemosaicBilinear {
 
 impl BuildStage for DemosaicBilinear {
     type Config = DemosaicConfig;
+    const INPUT: ImageKind = ImageKind::Mosaic;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DemosaicConfig) -> PluginResult<Self> {
         let red_blue_kernel = Tensor::from_slice(&[0.5f32, 1.0, 0.5]);
         let green_kernel = Tensor::from_slice(&[0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0])

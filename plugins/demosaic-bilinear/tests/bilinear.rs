@@ -102,7 +102,7 @@ fn wrong_inputs_are_refused_with_the_expected_shape() {
         .contains("expected a raw mosaic batch [B, 1, H, W]"));
     let tiny = Tensor::zeros([1, 1, 1, 8], (Kind::Float, Device::Cpu));
     assert!(stage.forward(&tiny).unwrap_err().to_string().contains("too small"));
-    assert!(parse_config::<l2l_ops::DemosaicConfig>("cfa_pattern = \"RGBG\"")
+    assert!(parse_config::<l2l_demosaic_config::DemosaicConfig>("cfa_pattern = \"RGBG\"")
         .unwrap_err()
         .to_string()
         .contains("unknown variant `RGBG`"));

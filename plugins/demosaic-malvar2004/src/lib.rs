@@ -10,10 +10,11 @@
 //! colour-demosaicing pads symmetrically (`padding = "symmetric"` reproduces it exactly). Linear in
 //! the mosaic, hence differentiable everywhere; no learnable parameters.
 
-use l2l_ops::{grad_enabled, pad, site_mask, CfaSites, DemosaicConfig, Padding};
+use l2l_demosaic_config::DemosaicConfig;
+use l2l_ops::{grad_enabled, pad, site_mask, CfaSites, Padding};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, Module, ParameterSet, PluginResult,
-    RawMetadata,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, ImageKind, Module, ParameterSet,
+    PluginResult, RawMetadata,
 };
 use tch::Tensor;
 
@@ -50,6 +51,8 @@ pub struct DemosaicMalvar2004 {
 
 impl BuildStage for DemosaicMalvar2004 {
     type Config = DemosaicConfig;
+    const INPUT: ImageKind = ImageKind::Mosaic;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DemosaicConfig) -> PluginResult<Self> {
         let kernels: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
         let filters = Tensor::from_slice(&kernels).f_view([4, 1, 5, 5])?;

@@ -19,8 +19,8 @@ mod cpu;
 
 use l2l_ops::{grad_enabled, shifted_sum, site_mask, CfaSites};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
-    PluginResult, RawMetadata,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, ImageKind, Module,
+    ParameterSet, PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -37,14 +37,14 @@ const DECISION_WINDOW: [f32; 25] = [
 ];
 
 /// Config of [`DemosaicMenon2007`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemosaicMenon2007Config {
-    /// The mosaic's CFA layout.
+    /// CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG.
     pub cfa_pattern: CfaPattern,
     /// Take the CFA layout from the camera metadata instead.
     pub cfa_from_metadata: bool,
-    /// Apply the refining step.
+    /// Apply the paper's refining step (smoothed colour differences).
     pub refine: bool,
 }
 
@@ -56,19 +56,6 @@ impl Default for DemosaicMenon2007Config {
             refine: true,
         }
     }
-}
-
-impl ComponentConfig for DemosaicMenon2007Config {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "cfa_pattern",
-            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
-        ),
-        (
-            "refine",
-            "apply the paper's refining step (smoothed colour differences)",
-        ),
-    ];
 }
 
 /// DDFAPD demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
@@ -83,6 +70,8 @@ pub struct DemosaicMenon2007 {
 
 impl BuildStage for DemosaicMenon2007 {
     type Config = DemosaicMenon2007Config;
+    const INPUT: ImageKind = ImageKind::Mosaic;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DemosaicMenon2007Config) -> PluginResult<Self> {
         // scipy's convolve flips the window; a correlation with the flipped window is the same
         let horizontal = Tensor::from_slice(&DECISION_WINDOW).f_view([5, 5])?;

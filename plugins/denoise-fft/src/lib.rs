@@ -6,18 +6,19 @@
 
 use l2l_ops::{on_luma, ColourSpace};
 use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 /// Config of [`DenoiseFft`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseFftConfig {
-    /// Fraction of the frequencies kept at each end of each axis, in (0, 0.5].
+    /// Fraction of the lowest frequencies kept at each end of each axis, in (0, 0.5]; 0.5 keeps all.
     pub keep_fraction: f64,
-    /// Whether the input is RGB or already YUV.
+    /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
     pub colour_space: ColourSpace,
 }
 
@@ -30,19 +31,6 @@ impl Default for DenoiseFftConfig {
     }
 }
 
-impl ComponentConfig for DenoiseFftConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "keep_fraction",
-            "fraction of the lowest frequencies kept at each end of each axis, in (0, 0.5]; 0.5 keeps all",
-        ),
-        (
-            "colour_space",
-            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
-        ),
-    ];
-}
-
 /// Zeroes the high frequencies of the luma.
 pub struct DenoiseFft {
     params: ParameterSet,
@@ -52,6 +40,8 @@ pub struct DenoiseFft {
 
 impl BuildStage for DenoiseFft {
     type Config = DenoiseFftConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DenoiseFftConfig) -> PluginResult<Self> {
         if !(config.keep_fraction > 0.0 && config.keep_fraction <= 0.5) {
             return Err(PluginError::Config(format!(

@@ -6,24 +6,25 @@
 
 use l2l_ops::{filter_channels_padded, gaussian_blur, gaussian_kernel, gaussian_radius, on_luma, ColourSpace, Padding};
 use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// Config of [`DenoiseGaussian`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseGaussianConfig {
-    /// Standard deviation in pixels.
+    /// Standard deviation of the Gaussian, in pixels (> 0).
     pub sigma: f64,
-    /// How the border is extended.
+    /// Border: symmetric (as scipy), mirror, nearest or zero.
     pub padding: Padding,
-    /// Learn the parameter (σ, or the kernel with `learn_kernel`).
+    /// Learn sigma (or the kernel, with learn_kernel).
     pub trainable: bool,
-    /// Learn the full 2-D kernel instead of σ.
+    /// Learn the whole (2r+1)×(2r+1) kernel, initialised to the Gaussian, instead of sigma.
     pub learn_kernel: bool,
-    /// Whether the input is RGB or already YUV.
+    /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
     pub colour_space: ColourSpace,
 }
 
@@ -39,22 +40,6 @@ impl Default for DenoiseGaussianConfig {
     }
 }
 
-impl ComponentConfig for DenoiseGaussianConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("sigma", "standard deviation of the Gaussian, in pixels (> 0)"),
-        ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
-        ("trainable", "learn sigma (or the kernel, with learn_kernel)"),
-        (
-            "learn_kernel",
-            "learn the whole (2r+1)×(2r+1) kernel, initialised to the Gaussian, instead of sigma",
-        ),
-        (
-            "colour_space",
-            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
-        ),
-    ];
-}
-
 /// Blurs the luma with a Gaussian.
 pub struct DenoiseGaussian {
     params: ParameterSet,
@@ -65,6 +50,8 @@ pub struct DenoiseGaussian {
 
 impl BuildStage for DenoiseGaussian {
     type Config = DenoiseGaussianConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DenoiseGaussianConfig) -> PluginResult<Self> {
         if !(config.sigma.is_finite() && config.sigma > 0.0) {
             return Err(PluginError::Config(format!(

@@ -4,20 +4,21 @@
 
 use l2l_ops::{grad_enabled, on_luma, pad, ColourSpace, Padding};
 use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// Config of [`DenoiseMedian`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseMedianConfig {
-    /// Side of the square window (odd).
+    /// Side of the square window, odd (3: 3×3).
     pub size: i64,
-    /// How the border is extended.
+    /// Border: symmetric (as scipy), mirror, nearest or zero.
     pub padding: Padding,
-    /// Whether the input is RGB or already YUV.
+    /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
     pub colour_space: ColourSpace,
 }
 
@@ -31,17 +32,6 @@ impl Default for DenoiseMedianConfig {
     }
 }
 
-impl ComponentConfig for DenoiseMedianConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("size", "side of the square window, odd (3: 3×3)"),
-        ("padding", "border: symmetric (as scipy), mirror, nearest or zero"),
-        (
-            "colour_space",
-            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
-        ),
-    ];
-}
-
 /// The median of each pixel's window, on the luma.
 pub struct DenoiseMedian {
     params: ParameterSet,
@@ -52,6 +42,8 @@ pub struct DenoiseMedian {
 
 impl BuildStage for DenoiseMedian {
     type Config = DenoiseMedianConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DenoiseMedianConfig) -> PluginResult<Self> {
         if config.size < 1 || config.size % 2 == 0 || config.size > 15 {
             return Err(PluginError::Config(format!(

@@ -3,20 +3,16 @@
 
 use l2l_ops::{pack_cfa, rgb_to_yuv, yuv_to_rgb};
 use l2l_plugin_api::{
-    expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaPattern, ComponentConfig, Module, ParameterSet,
+    expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaPattern, ComponentConfig, ImageKind, Module, ParameterSet,
     PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// Config of the stages that take none.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields)]
 pub struct NoConfig {}
-
-impl ComponentConfig for NoConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[];
-}
 
 /// RGB → YUV (BT.601, scikit-image's `rgb2yuv`) when `TO_YUV`, else its inverse.
 pub struct ColourSpace<const TO_YUV: bool> {
@@ -30,6 +26,8 @@ pub type YuvToRgb = ColourSpace<false>;
 
 impl<const TO_YUV: bool> BuildStage for ColourSpace<TO_YUV> {
     type Config = NoConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(_: NoConfig) -> PluginResult<Self> {
         Ok(Self {
             params: ParameterSet::new(),
@@ -55,12 +53,12 @@ impl<const TO_YUV: bool> Module for ColourSpace<TO_YUV> {
 }
 
 /// Config of [`Pack`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct PackConfig {
-    /// The mosaic's CFA layout.
+    /// CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG.
     pub cfa_pattern: CfaPattern,
-    /// Take the CFA layout from the camera metadata instead.
+    /// Take the CFA pattern from each batch's camera metadata instead of cfa_pattern.
     pub cfa_from_metadata: bool,
 }
 
@@ -73,19 +71,6 @@ impl Default for PackConfig {
     }
 }
 
-impl ComponentConfig for PackConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "cfa_pattern",
-            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
-        ),
-        (
-            "cfa_from_metadata",
-            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
-        ),
-    ];
-}
-
 /// Each 2×2 CFA block becomes one RGB pixel (red, mean of the two greens, blue): `[B, 1, H, W]` →
 /// `[B, 3, H/2, W/2]`, no interpolation. Needs even sizes.
 pub struct Pack {
@@ -96,6 +81,8 @@ pub struct Pack {
 
 impl BuildStage for Pack {
     type Config = PackConfig;
+    const INPUT: ImageKind = ImageKind::Mosaic;
+    const OUTPUT: ImageKind = ImageKind::Packed;
     fn build(config: PackConfig) -> PluginResult<Self> {
         Ok(Self {
             params: ParameterSet::new(),

@@ -2,19 +2,19 @@
 //! published parametrized pipeline ends with) and a learnable additive layer (the perturbation drift
 //! forensics searches over).
 
-use l2l_plugin_api::{BuildStage, ComponentConfig, Module, ParameterSet, PluginError, PluginResult};
+use l2l_plugin_api::{BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 /// Config of [`BatchNorm`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchNormConfig {
-    /// Channels normalised.
+    /// Number of channels.
     pub channels: i64,
-    /// Weight of the newest batch in the running statistics.
+    /// Weight of the newest batch in the running mean and variance, in (0, 1].
     pub momentum: f64,
-    /// Added to the variance.
+    /// Added to the variance before dividing.
     pub epsilon: f64,
 }
 
@@ -26,17 +26,6 @@ impl Default for BatchNormConfig {
             epsilon: 1e-5,
         }
     }
-}
-
-impl ComponentConfig for BatchNormConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("channels", "number of channels"),
-        (
-            "momentum",
-            "weight of the newest batch in the running mean and variance, in (0, 1]",
-        ),
-        ("epsilon", "added to the variance before dividing"),
-    ];
 }
 
 /// `(x − mean) / sqrt(var + ε)` per channel: batch statistics in training (updating running ones),
@@ -52,6 +41,8 @@ pub struct BatchNorm {
 
 impl BuildStage for BatchNorm {
     type Config = BatchNormConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: BatchNormConfig) -> PluginResult<Self> {
         if config.channels < 1 {
             return Err(PluginError::Config(format!(
@@ -148,16 +139,16 @@ impl Module for BatchNorm {
 }
 
 /// Config of [`Additive`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdditiveConfig {
     /// Image height the layer covers.
     pub height: i64,
     /// Image width the layer covers.
     pub width: i64,
-    /// Channels.
+    /// Channels of the image.
     pub channels: i64,
-    /// Learn the layer.
+    /// Learn the layer (it starts at zero: the identity).
     pub trainable: bool,
 }
 
@@ -172,15 +163,6 @@ impl Default for AdditiveConfig {
     }
 }
 
-impl ComponentConfig for AdditiveConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("height", "image height the layer covers"),
-        ("width", "image width the layer covers"),
-        ("channels", "channels of the image"),
-        ("trainable", "learn the layer (it starts at zero: the identity)"),
-    ];
-}
-
 /// Adds a learnable per-pixel offset `[1, C, H, W]` to every image of the batch; zero at the start.
 pub struct Additive {
     params: ParameterSet,
@@ -188,6 +170,8 @@ pub struct Additive {
 
 impl BuildStage for Additive {
     type Config = AdditiveConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: AdditiveConfig) -> PluginResult<Self> {
         if config.height < 1 || config.width < 1 || config.channels < 1 {
             return Err(PluginError::Config(format!(

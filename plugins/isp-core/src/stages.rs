@@ -2,7 +2,7 @@
 
 use l2l_ops::{grad_enabled, mix_channels, tile_cfa_block};
 use l2l_plugin_api::{
-    expect_mosaic, expect_rgb, BuildStage, CameraSource, ComponentConfig, Module, ParameterSet, PluginError,
+    expect_mosaic, expect_rgb, BuildStage, CameraSource, ComponentConfig, ImageKind, Module, ParameterSet, PluginError,
     PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
@@ -20,16 +20,16 @@ fn require_finite(key: &str, values: &[f32]) -> PluginResult<()> {
 }
 
 /// Config of [`BlackLevel`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlackLevelConfig {
-    /// Per 2×2 CFA position, row-major, in the mosaic's [0, 1] units.
+    /// Black level per 2×2 CFA position (row-major), in [0, 1) units of the white level.
     pub black_level: [f32; 4],
-    /// Divide by (1 − black) afterwards, so white stays at 1.
+    /// Rescale by 1/(1 − black) so that the white level stays 1.
     pub normalize: bool,
     /// Learn the black levels.
     pub trainable: bool,
-    /// Take each sample's black level from its camera metadata instead.
+    /// Take each sample's black level from its camera metadata (e.g. the DNG's tags) instead.
     pub from_metadata: bool,
 }
 
@@ -44,21 +44,6 @@ impl Default for BlackLevelConfig {
     }
 }
 
-impl ComponentConfig for BlackLevelConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "black_level",
-            "black level per 2×2 CFA position (row-major), in [0, 1) units of the white level",
-        ),
-        ("normalize", "rescale by 1/(1 − black) so that the white level stays 1"),
-        ("trainable", "learn the black levels"),
-        (
-            "from_metadata",
-            "take each sample's black level from its camera metadata (e.g. the DNG's tags) instead",
-        ),
-    ];
-}
-
 /// Subtracts a black level per CFA position: `y = (x − b) / (1 − b)` (or `x − b` without normalising).
 pub struct BlackLevel {
     params: ParameterSet,
@@ -68,6 +53,8 @@ pub struct BlackLevel {
 
 impl BuildStage for BlackLevel {
     type Config = BlackLevelConfig;
+    const INPUT: ImageKind = ImageKind::Mosaic;
+    const OUTPUT: ImageKind = ImageKind::Mosaic;
     fn build(config: BlackLevelConfig) -> PluginResult<Self> {
         require_finite("black_level", &config.black_level)?;
         if let Some(b) = config.black_level.iter().find(|b| !(0.0..1.0).contains(*b)) {
@@ -120,14 +107,14 @@ impl Module for BlackLevel {
 }
 
 /// Config of [`WhiteBalance`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct WhiteBalanceConfig {
-    /// Gains for R, G, B.
+    /// White-balance gains for R, G, B (positive).
     pub gains: [f32; 3],
     /// Learn the gains.
     pub trainable: bool,
-    /// Take each sample's gains from its camera metadata instead.
+    /// Take each sample's gains from its camera metadata (e.g. the DNG's as-shot neutral) instead.
     pub from_metadata: bool,
 }
 
@@ -141,17 +128,6 @@ impl Default for WhiteBalanceConfig {
     }
 }
 
-impl ComponentConfig for WhiteBalanceConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("gains", "white-balance gains for R, G, B (positive)"),
-        ("trainable", "learn the gains"),
-        (
-            "from_metadata",
-            "take each sample's gains from its camera metadata (e.g. the DNG's as-shot neutral) instead",
-        ),
-    ];
-}
-
 /// Multiplies each colour channel by its gain.
 pub struct WhiteBalance {
     params: ParameterSet,
@@ -160,6 +136,8 @@ pub struct WhiteBalance {
 
 impl BuildStage for WhiteBalance {
     type Config = WhiteBalanceConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: WhiteBalanceConfig) -> PluginResult<Self> {
         require_finite("gains", &config.gains)?;
         if let Some(g) = config.gains.iter().find(|g| **g <= 0.0) {
@@ -199,14 +177,14 @@ impl Module for WhiteBalance {
 }
 
 /// Config of [`ColourMatrix`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct ColourMatrixConfig {
-    /// Rows map camera RGB to one output channel each.
+    /// 3×3 camera RGB → linear sRGB matrix, row k gives output channel k.
     pub matrix: [[f32; 3]; 3],
     /// Learn the matrix.
     pub trainable: bool,
-    /// Take each sample's matrix from its camera metadata instead.
+    /// Take each sample's camera → sRGB matrix from its camera metadata instead.
     pub from_metadata: bool,
 }
 
@@ -220,20 +198,6 @@ impl Default for ColourMatrixConfig {
     }
 }
 
-impl ComponentConfig for ColourMatrixConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "matrix",
-            "3×3 camera RGB → linear sRGB matrix, row k gives output channel k",
-        ),
-        ("trainable", "learn the matrix"),
-        (
-            "from_metadata",
-            "take each sample's camera → sRGB matrix from its camera metadata instead",
-        ),
-    ];
-}
-
 /// Applies a 3×3 colour matrix per pixel: `y_k = Σ_c M[k][c] x_c`.
 pub struct ColourMatrix {
     params: ParameterSet,
@@ -242,6 +206,8 @@ pub struct ColourMatrix {
 
 impl BuildStage for ColourMatrix {
     type Config = ColourMatrixConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: ColourMatrixConfig) -> PluginResult<Self> {
         let flat: Vec<f32> = config.matrix.iter().flatten().copied().collect();
         require_finite("matrix", &flat)?;
@@ -279,12 +245,12 @@ impl Module for ColourMatrix {
 }
 
 /// Config of [`Clip`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClipConfig {
     /// Lower bound.
     pub min: f64,
-    /// Upper bound.
+    /// Upper bound (greater than min).
     pub max: f64,
 }
 
@@ -292,11 +258,6 @@ impl Default for ClipConfig {
     fn default() -> Self {
         Self { min: 0.0, max: 1.0 }
     }
-}
-
-impl ComponentConfig for ClipConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] =
-        &[("min", "lower bound"), ("max", "upper bound (greater than min)")];
 }
 
 /// Clamps to `[min, max]`; the gradient passes where the input is inside.
@@ -308,6 +269,8 @@ pub struct Clip {
 
 impl BuildStage for Clip {
     type Config = ClipConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: ClipConfig) -> PluginResult<Self> {
         if !(config.min.is_finite() && config.max.is_finite() && config.min < config.max) {
             return Err(config_error(format!(
@@ -335,12 +298,12 @@ impl Module for Clip {
 }
 
 /// Config of [`Gamma`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct GammaConfig {
-    /// The display gamma γ; the output is x^(1/γ).
+    /// Display gamma γ > 0: output = x^(1/γ).
     pub gamma: f64,
-    /// Inputs are clamped to at least this, so the gradient stays finite at 0.
+    /// Positive inputs are clamped to ≥ epsilon first, keeping gradients finite; x ≤ 0 gives 0.
     pub epsilon: f64,
     /// Learn γ.
     pub trainable: bool,
@@ -356,17 +319,6 @@ impl Default for GammaConfig {
     }
 }
 
-impl ComponentConfig for GammaConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("gamma", "display gamma γ > 0: output = x^(1/γ)"),
-        (
-            "epsilon",
-            "positive inputs are clamped to ≥ epsilon first, keeping gradients finite; x ≤ 0 gives 0",
-        ),
-        ("trainable", "learn γ"),
-    ];
-}
-
 /// Display encoding `y = max(x, ε)^(1/γ)` for `x > 0`, and 0 for `x ≤ 0`; without autograd (export,
 /// evaluation) the exact `max(x, 0)^(1/γ)`, which differs only for `0 < x < ε`.
 pub struct Gamma {
@@ -376,6 +328,8 @@ pub struct Gamma {
 
 impl BuildStage for Gamma {
     type Config = GammaConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: GammaConfig) -> PluginResult<Self> {
         if !(config.gamma.is_finite() && config.gamma > 0.0) {
             return Err(config_error(format!(

@@ -15,14 +15,15 @@ use std::path::PathBuf;
 use tch::Tensor;
 
 /// Config of the `resnet` task model.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResNetConfig {
     /// 18, 34 or 50.
     pub depth: u32,
-    /// Initial weights (safetensors, torchvision names); none: random initialisation.
+    /// Initial weights: a safetensors file with torchvision's names (fc re-initialised if the class count
+    /// differs).
     pub weights: Option<PathBuf>,
-    /// Seed of the random initialisation (libtorch's generator is seeded with it).
+    /// Seed of the random initialisation.
     pub seed: u64,
 }
 
@@ -34,14 +35,6 @@ impl Default for ResNetConfig {
             seed: 0,
         }
     }
-}
-
-impl ComponentConfig for ResNetConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("depth", "18, 34 or 50"),
-        ("weights", "initial weights: a safetensors file with torchvision's names (fc re-initialised if the class count differs)"),
-        ("seed", "seed of the random initialisation"),
-    ];
 }
 
 /// A ResNet classifier.

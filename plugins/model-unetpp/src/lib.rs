@@ -14,16 +14,16 @@ use std::path::PathBuf;
 use tch::Tensor;
 
 /// Config of the `unetplusplus` and `unet` task models.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct SegmentationConfig {
     /// The encoder's ResNet: 18, 34 or 50.
     pub encoder: u32,
-    /// Encoder stages below the input (1..5).
+    /// Encoder stages below the input, 1..5 (sides must divide by 2^stages).
     pub encoder_stages: usize,
-    /// Channels of the decoder's levels, deepest first; one per encoder stage.
+    /// Channels of the decoder levels, deepest first, one per encoder stage.
     pub decoder_channels: Vec<i64>,
-    /// Initial weights (safetensors, segmentation_models_pytorch names).
+    /// Initial weights: safetensors with segmentation_models_pytorch's names.
     pub weights: Option<PathBuf>,
     /// Seed of the random initialisation.
     pub seed: u64,
@@ -39,16 +39,6 @@ impl Default for SegmentationConfig {
             seed: 0,
         }
     }
-}
-
-impl ComponentConfig for SegmentationConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("encoder", "the encoder's ResNet: 18, 34 or 50"),
-        ("encoder_stages", "encoder stages below the input, 1..5 (sides must divide by 2^stages)"),
-        ("decoder_channels", "channels of the decoder levels, deepest first, one per encoder stage"),
-        ("weights", "initial weights: safetensors with segmentation_models_pytorch's names"),
-        ("seed", "seed of the random initialisation"),
-    ];
 }
 
 /// A UNet-family segmentation network.

@@ -7,26 +7,26 @@
 
 use l2l_nets::{load_initial_weights, DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
 use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, Module, ParameterSet,
-    PluginResult, RawMetadata,
+    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, ImageKind, Module,
+    ParameterSet, PluginResult, RawMetadata,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::Tensor;
 
 /// Config of the `processor_nn` stage.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessorConfig {
     /// The encoder's ResNet: 18, 34 or 50.
     pub encoder: u32,
     /// Encoder stages below the input.
     pub encoder_stages: usize,
-    /// Decoder channels, deepest first.
+    /// Decoder channels, deepest first, one per encoder stage.
     pub decoder_channels: Vec<i64>,
-    /// The mosaic's CFA layout.
+    /// CFA layout of the mosaic: RGGB, BGGR, GRBG or GBRG.
     pub cfa_pattern: CfaPattern,
-    /// Take the CFA layout from the camera metadata instead.
+    /// Take the CFA pattern from each batch's camera metadata.
     pub cfa_from_metadata: bool,
     /// Initial weights (safetensors).
     pub weights: Option<PathBuf>,
@@ -48,18 +48,6 @@ impl Default for ProcessorConfig {
     }
 }
 
-impl ComponentConfig for ProcessorConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("encoder", "the encoder's ResNet: 18, 34 or 50"),
-        ("encoder_stages", "encoder stages below the input"),
-        ("decoder_channels", "decoder channels, deepest first, one per encoder stage"),
-        ("cfa_pattern", "CFA layout of the mosaic: RGGB, BGGR, GRBG or GBRG"),
-        ("cfa_from_metadata", "take the CFA pattern from each batch's camera metadata"),
-        ("weights", "initial weights (safetensors)"),
-        ("seed", "seed of the random initialisation"),
-    ];
-}
-
 /// The neural-network processor.
 pub struct NeuralProcessor {
     params: ParameterSet,
@@ -71,6 +59,8 @@ pub struct NeuralProcessor {
 
 impl BuildStage for NeuralProcessor {
     type Config = ProcessorConfig;
+    const INPUT: ImageKind = ImageKind::Mosaic;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
 
     fn build(config: ProcessorConfig) -> PluginResult<Self> {
         tch::manual_seed(config.seed as i64);

@@ -6,22 +6,23 @@
 
 use l2l_ops::{filter_channels_padded, on_luma, ColourSpace, Padding};
 use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// Config of [`SharpenFilter`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct SharpenFilterConfig {
-    /// The 3×3 kernel, row-major.
+    /// 3×3 sharpening kernel applied to the luma (convolution).
     pub kernel: [[f32; 3]; 3],
-    /// How the border is extended.
+    /// Border: zero (as the published pipelines), mirror, symmetric or nearest.
     pub padding: Padding,
     /// Learn the kernel.
     pub trainable: bool,
-    /// Whether the input is RGB or already YUV.
+    /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
     pub colour_space: ColourSpace,
 }
 
@@ -36,21 +37,6 @@ impl Default for SharpenFilterConfig {
     }
 }
 
-impl ComponentConfig for SharpenFilterConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("kernel", "3×3 sharpening kernel applied to the luma (convolution)"),
-        (
-            "padding",
-            "border: zero (as the published pipelines), mirror, symmetric or nearest",
-        ),
-        ("trainable", "learn the kernel"),
-        (
-            "colour_space",
-            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
-        ),
-    ];
-}
-
 /// Convolves the luma with a learnable 3×3 kernel.
 pub struct SharpenFilter {
     params: ParameterSet,
@@ -60,6 +46,8 @@ pub struct SharpenFilter {
 
 impl BuildStage for SharpenFilter {
     type Config = SharpenFilterConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: SharpenFilterConfig) -> PluginResult<Self> {
         let flat: Vec<f32> = config.kernel.iter().flatten().copied().collect();
         if let Some(v) = flat.iter().find(|v| !v.is_finite()) {

@@ -6,24 +6,25 @@
 
 use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, ColourSpace, Padding};
 use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// Config of [`SharpenUnsharp`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct SharpenUnsharpConfig {
-    /// Standard deviation of the blur, in pixels.
+    /// Standard deviation of the Gaussian blur, in pixels (> 0).
     pub radius: f64,
-    /// Strength of the added detail.
+    /// How much of the detail (image − blurred) is added.
     pub amount: f64,
-    /// How the border is extended.
+    /// Border: symmetric (as scikit-image), mirror, nearest or zero.
     pub padding: Padding,
     /// Learn radius and amount.
     pub trainable: bool,
-    /// Whether the input is RGB or already YUV.
+    /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
     pub colour_space: ColourSpace,
 }
 
@@ -39,22 +40,6 @@ impl Default for SharpenUnsharpConfig {
     }
 }
 
-impl ComponentConfig for SharpenUnsharpConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("radius", "standard deviation of the Gaussian blur, in pixels (> 0)"),
-        ("amount", "how much of the detail (image − blurred) is added"),
-        (
-            "padding",
-            "border: symmetric (as scikit-image), mirror, nearest or zero",
-        ),
-        ("trainable", "learn radius and amount"),
-        (
-            "colour_space",
-            "rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already",
-        ),
-    ];
-}
-
 /// Adds `amount` times the detail above a Gaussian blur of the luma.
 pub struct SharpenUnsharp {
     params: ParameterSet,
@@ -65,6 +50,8 @@ pub struct SharpenUnsharp {
 
 impl BuildStage for SharpenUnsharp {
     type Config = SharpenUnsharpConfig;
+    const INPUT: ImageKind = ImageKind::Rgb;
+    const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: SharpenUnsharpConfig) -> PluginResult<Self> {
         if !(config.radius.is_finite() && config.radius > 0.0) {
             return Err(PluginError::Config(format!(

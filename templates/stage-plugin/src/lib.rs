@@ -5,18 +5,18 @@
 //! `export_plugin!()` once.
 
 use l2l_plugin_api::{
-    BuildStage, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
+    BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError, PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// Config of [`Exposure`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExposureConfig {
-    /// Exposure change in stops.
+    /// Exposure change in stops: the image is multiplied by 2^ev.
     pub ev: f64,
-    /// Learn `ev`.
+    /// Learn ev.
     pub trainable: bool,
 }
 
@@ -29,13 +29,6 @@ impl Default for ExposureConfig {
     }
 }
 
-impl ComponentConfig for ExposureConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        ("ev", "exposure change in stops: the image is multiplied by 2^ev"),
-        ("trainable", "learn ev"),
-    ];
-}
-
 /// Multiplies the image by `2^ev`.
 pub struct Exposure {
     params: ParameterSet,
@@ -43,6 +36,8 @@ pub struct Exposure {
 
 impl BuildStage for Exposure {
     type Config = ExposureConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: ExposureConfig) -> PluginResult<Self> {
         if !config.ev.is_finite() || config.ev.abs() > 16.0 {
             return Err(PluginError::Config(format!(

@@ -8,20 +8,16 @@
 //! - task model `linear`: mean-pools each channel and applies a learnable linear layer.
 
 use l2l_plugin_api::{
-    BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, Module,
-    ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
+    BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, ImageKind,
+    Module, ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 /// Config of the components that take none.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct NoConfig {}
-
-impl ComponentConfig for NoConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[];
-}
 
 /// Panics in `forward`.
 pub struct Panics {
@@ -30,6 +26,8 @@ pub struct Panics {
 
 impl BuildStage for Panics {
     type Config = NoConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(_: NoConfig) -> PluginResult<Self> {
         Ok(Self {
             params: ParameterSet::new(),
@@ -45,10 +43,10 @@ impl Module for Panics {
 }
 
 /// Config of [`NanAfter`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct NanAfterConfig {
-    /// Calls that pass the input through before the NaNs start.
+    /// Calls passed through before the NaNs.
     pub calls: usize,
 }
 
@@ -56,10 +54,6 @@ impl Default for NanAfterConfig {
     fn default() -> Self {
         Self { calls: 3 }
     }
-}
-
-impl ComponentConfig for NanAfterConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[("calls", "calls passed through before the NaNs")];
 }
 
 /// The identity for `calls` calls, then NaN: a numeric fault at a known step.
@@ -70,6 +64,8 @@ pub struct NanAfter {
 
 impl BuildStage for NanAfter {
     type Config = NanAfterConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: NanAfterConfig) -> PluginResult<Self> {
         Ok(Self {
             params: ParameterSet::new(),
@@ -96,6 +92,8 @@ pub struct WrongShape {
 
 impl BuildStage for WrongShape {
     type Config = NoConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
     fn build(_: NoConfig) -> PluginResult<Self> {
         Ok(Self {
             params: ParameterSet::new(),
@@ -112,7 +110,7 @@ impl Module for WrongShape {
 }
 
 /// Config of [`Ramp`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct RampConfig {
     /// Number of samples.
@@ -123,10 +121,6 @@ impl Default for RampConfig {
     fn default() -> Self {
         Self { len: 4 }
     }
-}
-
-impl ComponentConfig for RampConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[("len", "number of samples")];
 }
 
 /// Sample i: a 4×6 mosaic filled with i/len, target class i % 2.

@@ -1,11 +1,14 @@
 //! Tensor helpers that several l2l plugins need, written once: CFA masks and per-position maps,
-//! reflect padding, per-channel 2-D filtering, and the gradient check plugin tests use. Every tensor
+//! reflect padding, per-channel 2-D filtering; with the `testing` feature (plugins' dev-dependencies only)
+//! also the gradient check and reference fixtures their tests use. Every tensor
 //! function is differentiable in its tensor arguments and works on any device and float precision.
 //!
 //! Not a plugin: it registers nothing. Not for algorithms owned by one plugin.
 
 pub mod cpu;
+#[cfg(feature = "testing")]
 pub mod gradcheck;
+#[cfg(feature = "testing")]
 pub mod reference;
 
 use l2l_plugin_api::{CfaPattern, PluginError, PluginResult};
@@ -82,46 +85,6 @@ pub fn site_mask(sites: [bool; 4], h: i64, w: i64, like: &Tensor) -> PluginResul
         .f_view([1, 1, 2, 2])?
         .f_to_device(like.device())?;
     Ok(tile_cfa_block(&block, h, w)?.f_to_kind(tch::Kind::Bool)?)
-}
-
-/// The config of a linear demosaicer (bilinear, Malvar2004): its CFA layout, or the metadata's, and its
-/// border. One type, so that every demosaicer reads the same keys.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DemosaicConfig {
-    /// The mosaic's CFA layout.
-    pub cfa_pattern: CfaPattern,
-    /// Take the CFA layout from the camera metadata instead.
-    pub cfa_from_metadata: bool,
-    /// How the border is extended.
-    pub padding: Padding,
-}
-
-impl Default for DemosaicConfig {
-    fn default() -> Self {
-        Self {
-            cfa_pattern: CfaPattern::Rggb,
-            cfa_from_metadata: false,
-            padding: Padding::Mirror,
-        }
-    }
-}
-
-impl l2l_plugin_api::ComponentConfig for DemosaicConfig {
-    const KEY_DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "cfa_pattern",
-            "CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG",
-        ),
-        (
-            "cfa_from_metadata",
-            "take the CFA pattern from each batch's camera metadata instead of cfa_pattern",
-        ),
-        (
-            "padding",
-            "border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it)",
-        ),
-    ];
 }
 
 /// Each 2×2 CFA block of a mosaic `[B, 1, H, W]` as one RGB pixel — red, the mean of the two greens,

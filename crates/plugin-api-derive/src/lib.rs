@@ -1,0 +1,174 @@
+//! `#[derive(ComponentConfig)]` for l2l component configs: the keys `plugins inspect` shows, their
+//! docs and whether each is required, read from the config struct itself — its field names (after
+//! serde's `rename` / `rename_all`), its `///` doc comments and its serde defaults — so that what a
+//! component documents is what it accepts, stated once.
+//!
+//! A key is optional when the struct has `#[serde(default)]`, the field has `#[serde(default)]` or
+//! `#[serde(default = "…")]`, or the field is an `Option`; every other key is required, and so is a
+//! field marked `#[config(required)]` (a key with a serde default that `build` refuses to leave unset,
+//! such as a data set's folder). Fields with `#[serde(skip)]` are not keys. A field without a doc
+//! comment is a compile error.
+//!
+//! Not for: parsing configs (serde does that) or anything at run time.
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::meta::ParseNestedMeta;
+use syn::{parse_macro_input, Attribute, Data, DeriveInput, Fields, LitStr, Type};
+
+/// Implements `l2l_plugin_api::ComponentConfig` from the struct's fields and their doc comments.
+#[proc_macro_derive(ComponentConfig, attributes(config))]
+pub fn derive_component_config(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand(&input).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+    let fields = match &input.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Named(fields) => &fields.named,
+            _ => return Err(syn::Error::new_spanned(input, "ComponentConfig needs a struct with named fields")),
+        },
+        _ => return Err(syn::Error::new_spanned(input, "ComponentConfig needs a struct with named fields")),
+    };
+    let container = SerdeFlags::of(&input.attrs)?;
+    let mut keys = Vec::new();
+    for field in fields {
+        let flags = SerdeFlags::of(&field.attrs)?;
+        if flags.skip {
+            continue;
+        }
+        if flags.flatten {
+            return Err(syn::Error::new_spanned(field, "ComponentConfig cannot document a flattened field"));
+        }
+        let ident = field.ident.as_ref().expect("named field").to_string();
+        let ident = ident.strip_prefix("r#").unwrap_or(&ident).to_string();
+        let name = flags.rename.unwrap_or_else(|| rename(&ident, container.rename_all.as_deref()));
+        let doc = doc_text(&field.attrs);
+        if doc.is_empty() {
+            return Err(syn::Error::new_spanned(field, "document every config key with a `///` comment: `plugins inspect` shows it"));
+        }
+        let required = marked_required(&field.attrs)? || !(container.default || flags.default || is_option(&field.ty));
+        keys.push(quote! { ::l2l_plugin_api::ConfigKey { name: #name, doc: #doc, required: #required } });
+    }
+    let ident = &input.ident;
+    let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
+    Ok(quote! {
+        impl #impl_generics ::l2l_plugin_api::ComponentConfig for #ident #type_generics #where_clause {
+            const KEYS: &'static [::l2l_plugin_api::ConfigKey] = &[#(#keys),*];
+        }
+    })
+}
+
+/// The serde attributes that decide a key's name and whether it is required.
+#[derive(Default)]
+struct SerdeFlags {
+    default: bool,
+    skip: bool,
+    flatten: bool,
+    rename: Option<String>,
+    rename_all: Option<String>,
+}
+
+impl SerdeFlags {
+    fn of(attrs: &[Attribute]) -> syn::Result<Self> {
+        let mut flags = SerdeFlags::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+            attr.parse_nested_meta(|meta| {
+                let word = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+                match word.as_str() {
+                    "default" => {
+                        flags.default = true;
+                        skip_value(&meta)
+                    }
+                    "skip" | "skip_deserializing" => {
+                        flags.skip = true;
+                        Ok(())
+                    }
+                    "flatten" => {
+                        flags.flatten = true;
+                        Ok(())
+                    }
+                    "rename" if meta.input.peek(syn::Token![=]) => {
+                        flags.rename = Some(meta.value()?.parse::<LitStr>()?.value());
+                        Ok(())
+                    }
+                    "rename_all" if meta.input.peek(syn::Token![=]) => {
+                        flags.rename_all = Some(meta.value()?.parse::<LitStr>()?.value());
+                        Ok(())
+                    }
+                    _ => skip_value(&meta),
+                }
+            })?;
+        }
+        Ok(flags)
+    }
+}
+
+/// Whether the field carries `#[config(required)]`.
+fn marked_required(attrs: &[Attribute]) -> syn::Result<bool> {
+    let mut required = false;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("config")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("required") {
+                required = true;
+                Ok(())
+            } else {
+                Err(meta.error("expected `required`"))
+            }
+        })?;
+    }
+    Ok(required)
+}
+
+/// Consumes whatever follows a serde attribute word (`= value` or a parenthesised list).
+fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        meta.parse_nested_meta(|inner| skip_value(&inner))?;
+    }
+    Ok(())
+}
+
+/// A field name as serde's `rename_all` spells it (the cases config structs use).
+fn rename(ident: &str, rule: Option<&str>) -> String {
+    match rule {
+        Some("kebab-case") => ident.replace('_', "-"),
+        Some("UPPERCASE") | Some("SCREAMING_SNAKE_CASE") => ident.to_uppercase(),
+        Some("camelCase") => {
+            let mut parts = ident.split('_');
+            let first = parts.next().unwrap_or_default().to_string();
+            parts.fold(first, |mut name, part| {
+                let mut chars = part.chars();
+                if let Some(c) = chars.next() {
+                    name.extend(c.to_uppercase());
+                    name.push_str(chars.as_str());
+                }
+                name
+            })
+        }
+        _ => ident.to_string(),
+    }
+}
+
+/// The field's doc comment as one line.
+fn doc_text(attrs: &[Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value().trim().to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
+fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}
