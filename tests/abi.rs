@@ -2,7 +2,7 @@
 //! host, state, all three component kinds, and the refusals of files that must not load.
 
 use l2l_host::plugins::{load_plugin, Registry};
-use l2l_system_tests::{install_testkit, plugin_library};
+use l2l_system_tests::{install_testkit, plugin_library, table};
 use tch::{Device, Kind, Tensor};
 
 const F64: (Kind, Device) = (Kind::Double, Device::Cpu);
@@ -18,7 +18,7 @@ fn scalar(t: &Tensor) -> f64 {
 #[test]
 fn gamma_gradient_reaching_the_plugin_matches_the_analytic_derivative() {
     let registry = isp_core();
-    let mut stage = registry.build_stage("gamma", None, "gamma = 2.0", "test").unwrap();
+    let mut stage = registry.build_stage("gamma", None, &table("gamma = 2.0"), "test").unwrap();
     stage.to(Device::Cpu, Kind::Double).unwrap();
     let mut params = stage.parameters().unwrap();
     assert_eq!(params.len(), 1);
@@ -58,7 +58,7 @@ fn gamma_gradient_reaching_the_plugin_matches_the_analytic_derivative() {
 #[test]
 fn colour_matrix_gradient_is_the_outer_product_of_weights_and_inputs() {
     let registry = isp_core();
-    let mut stage = registry.build_stage("colour_matrix", None, "", "test").unwrap();
+    let mut stage = registry.build_stage("colour_matrix", None, &table(""), "test").unwrap();
     stage.to(Device::Cpu, Kind::Double).unwrap();
     let matrix = stage.parameters().unwrap().remove(0).tensor;
     tch::manual_seed(2);
@@ -74,7 +74,7 @@ fn colour_matrix_gradient_is_the_outer_product_of_weights_and_inputs() {
 #[test]
 fn adam_steps_from_the_host_on_plugin_parameters_lower_the_loss() {
     let registry = isp_core();
-    let mut stage = registry.build_stage("colour_matrix", None, "", "test").unwrap();
+    let mut stage = registry.build_stage("colour_matrix", None, &table(""), "test").unwrap();
     let matrix = stage.parameters().unwrap().remove(0).tensor;
     let mut optimiser = tch::COptimizer::adam(0.05, 0.9, 0.999, 0.0, 1e-8, false).unwrap();
     optimiser.add_parameters(&matrix, 0).unwrap();
@@ -107,7 +107,7 @@ fn adam_steps_from_the_host_on_plugin_parameters_lower_the_loss() {
 fn state_round_trips_and_wrong_state_is_refused() {
     let registry = isp_core();
     let mut stage = registry
-        .build_stage("white_balance", None, "gains = [2.0, 1.0, 1.5]", "test")
+        .build_stage("white_balance", None, &table("gains = [2.0, 1.0, 1.5]"), "test")
         .unwrap();
     let saved = stage.state().unwrap();
     let mut gains = stage.parameters().unwrap().remove(0).tensor;
@@ -124,7 +124,7 @@ fn state_round_trips_and_wrong_state_is_refused() {
 fn stage_configs_are_checked_by_the_plugin_with_clear_errors() {
     let registry = isp_core();
     let err = registry
-        .build_stage("gamma", None, "gama = 2.0", "config key `stages.g`")
+        .build_stage("gamma", None, &table("gama = 2.0"), "config key `stages.g`")
         .err()
         .unwrap()
         .to_string();
@@ -133,13 +133,13 @@ fn stage_configs_are_checked_by_the_plugin_with_clear_errors() {
         "{err}"
     );
     let err = registry
-        .build_stage("gamma", None, "gamma = -1.0", "s")
+        .build_stage("gamma", None, &table("gamma = -1.0"), "s")
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("gamma: expected a number > 0, found -1"), "{err}");
     let err = registry
-        .build_stage("no_such_stage", None, "", "s")
+        .build_stage("no_such_stage", None, &table(""), "s")
         .err()
         .unwrap()
         .to_string();
@@ -155,7 +155,7 @@ fn a_panicking_stage_becomes_an_error_and_the_host_carries_on() {
     install_testkit(dir.path());
     let registry = Registry::discover(&[dir.path().to_path_buf()]);
     let mut stage = registry
-        .build_stage("panics", None, "", "config key `stages.p`")
+        .build_stage("panics", None, &table(""), "config key `stages.p`")
         .unwrap();
     let x = Tensor::zeros([1, 1, 4, 4], (Kind::Float, Device::Cpu));
     let err = stage.forward(&x).unwrap_err().to_string();
@@ -166,7 +166,7 @@ fn a_panicking_stage_becomes_an_error_and_the_host_carries_on() {
     assert!(err.lines().count() <= 10, "{err}");
     // same stage again, and another component of the same plugin: the plugin still works
     assert!(stage.forward(&x).is_err());
-    let mut other = registry.build_stage("wrong_shape", None, "", "s").unwrap();
+    let mut other = registry.build_stage("wrong_shape", None, &table(""), "s").unwrap();
     assert_eq!(other.forward(&x).unwrap().size(), [1, 1, 4, 3]);
 }
 
@@ -175,7 +175,7 @@ fn datasets_and_task_models_cross_the_boundary() {
     let dir = tempfile::tempdir().unwrap();
     install_testkit(dir.path());
     let registry = Registry::discover(&[dir.path().to_path_buf()]);
-    let dataset = registry.build_dataset("ramp", None, "len = 5", "d").unwrap();
+    let dataset = registry.build_dataset("ramp", None, &table("len = 5"), "d").unwrap();
     assert_eq!(dataset.len(), 5);
     assert_eq!(dataset.class_names().unwrap(), ["even", "odd"]);
     let sample = dataset.sample(3).unwrap();
@@ -186,7 +186,7 @@ fn datasets_and_task_models_cross_the_boundary() {
     let err = dataset.sample(7).err().unwrap().to_string();
     assert!(err.contains("sample 7 out of range"), "{err}");
 
-    let mut model = registry.build_task_model("linear", None, "", 2, "m").unwrap();
+    let mut model = registry.build_task_model("linear", None, &table(""), 2, "m").unwrap();
     let x = Tensor::ones([3, 3, 4, 4], (Kind::Float, Device::Cpu));
     let logits = model.forward(&x).unwrap();
     assert_eq!(logits.size(), [3, 2]);
@@ -261,13 +261,13 @@ fn camera_parameters_come_from_the_samples_metadata_when_the_config_says_so() {
     let dir = tempfile::tempdir().unwrap();
     install_testkit(dir.path());
     let registry = Registry::discover(&[dir.path().to_path_buf()]);
-    let dataset = registry.build_dataset("ramp", None, "len = 4", "d").unwrap();
+    let dataset = registry.build_dataset("ramp", None, &table("len = 4"), "d").unwrap();
     let sample = dataset.sample(2).unwrap();
     let spec = |name: &str, kind: &str, config: &str| StageSpec {
         name: name.into(),
         kind: kind.into(),
         plugin: None,
-        config_text: config.into(),
+        config: table(config),
     };
     let from_metadata = [
         spec("black_level", "black_level", "from_metadata = true"),

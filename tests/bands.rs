@@ -29,7 +29,7 @@ fn registry() -> Registry {
 
 fn stage(registry: &Registry, kind: &str, config: &str) -> (String, RemoteModule) {
     let module = registry
-        .build_stage(kind, None, config, kind)
+        .build_stage(kind, None, &l2l_system_tests::table(config), kind)
         .unwrap_or_else(|e| panic!("{kind}: {e:#}"));
     (kind.to_string(), module)
 }

@@ -18,7 +18,7 @@ fn spec(kind: &str, config: &str) -> ComponentSpec {
     ComponentSpec {
         kind: kind.into(),
         plugin: None,
-        config_text: config.into(),
+        config: l2l_system_tests::table(config),
     }
 }
 

@@ -67,7 +67,7 @@ fn segmentation_learns() {
 fn initial_processing(config: &Path) -> Vec<(String, Tensor, bool)> {
     let loaded = config::load(config, &[]).unwrap();
     let registry = Registry::discover(&[profile_dir()]);
-    let specs: Vec<StageSpec> = loaded.stage_specs().unwrap();
+    let specs: Vec<StageSpec> = loaded.pipeline().unwrap().stages;
     let pipeline = Pipeline::build(&registry, &specs, tch::Device::Cpu).unwrap();
     let trainable: Vec<String> = pipeline.parameters().unwrap().into_iter().filter(|p| p.trainable).map(|p| p.name).collect();
     pipeline

@@ -3,7 +3,7 @@
 //! `mean(output²)` with respect to the input and every trainable parameter) where the stage is
 //! differentiable.
 
-use crate::config;
+use crate::config::PipelineSpec;
 use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use anyhow::{Context, Result};
@@ -80,9 +80,9 @@ pub fn bench(pipeline_configs: &[PathBuf], options: &BenchOptions) -> Result<Vec
     };
     let mut rows = Vec::new();
     for path in pipeline_configs {
-        let loaded = config::load(path, &[])?;
-        let registry = Registry::discover(&loaded.plugin_dirs());
-        let mut pipeline = Pipeline::build(&registry, &loaded.stage_specs()?, options.device)?;
+        let spec = PipelineSpec::load(path)?;
+        let registry = Registry::discover(&spec.plugin_dirs);
+        let mut pipeline = Pipeline::build(&registry, &spec.stages, options.device)?;
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -153,7 +153,7 @@ pub fn bench_task_model(
     classes: usize,
     options: &BenchOptions,
 ) -> Result<f64> {
-    let mut model = registry.build_task_model(&spec.kind, spec.plugin.as_deref(), &spec.config_text, classes, "task model")?;
+    let mut model = registry.build_task_model(&spec.kind, spec.plugin.as_deref(), &spec.config, classes, "task model")?;
     model.to(options.device, Kind::Float)?;
     model.set_train(true)?;
     let parameters: Vec<Tensor> = model.parameters()?.into_iter().filter(|p| p.trainable).map(|p| p.tensor).collect();

@@ -31,7 +31,7 @@ pub enum CudaBackend {
 static BACKEND: OnceLock<CudaBackend> = OnceLock::new();
 
 /// Loads the CUDA backend once per process where a driver is present (the host's `main` calls it
-/// first; [`crate::config::parse_device`] too, for library users); later calls return the outcome.
+/// first; [`crate::device::parse_device`] too, for library users); later calls return the outcome.
 pub fn ensure_loaded() -> &'static CudaBackend {
     BACKEND.get_or_init(|| {
         // SAFETY: the CUDA driver's and libtorch's initialisers only register themselves; both

@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use l2l_rawio::{write_dng, write_mask_png, write_tiff16, DngImage, Mask};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,13 +20,24 @@ pub fn spec(loaded: &LoadedConfig) -> Result<ComponentSpec> {
         .ok_or_else(|| anyhow!("config {}: no [dataset] table (expected e.g. kind = \"synthetic\")", loaded.path.display()))
 }
 
+/// How often this process has opened a dataset: a job opens its dataset once, however many trainings
+/// it runs (checked by the tests through the log line below).
+static OPENED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many datasets this process has opened so far.
+pub fn opened_count() -> usize {
+    OPENED.load(Ordering::Relaxed)
+}
+
 /// Opens the dataset of `spec`, with extra keys set over its own (`intensity` for a layout).
 pub fn open(registry: &Registry, spec: &ComponentSpec, extra: &[(&str, toml::Value)]) -> Result<RemoteDataset> {
-    let mut table: toml::Table = spec.config_text.parse().context("dataset config")?;
+    let mut table = spec.config.clone();
     for (key, value) in extra {
         table.insert(key.to_string(), value.clone());
     }
-    let dataset = registry.build_dataset(&spec.kind, spec.plugin.as_deref(), &toml::to_string(&table)?, "dataset")?;
+    let dataset = registry.build_dataset(&spec.kind, spec.plugin.as_deref(), &table, "dataset")?;
+    let opened = OPENED.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::info!("opened the dataset ({} samples; datasets opened by this process: {opened})", dataset.len());
     for warning in dataset.warnings() {
         tracing::warn!("{}: {warning}", dataset.label());
     }

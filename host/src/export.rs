@@ -6,7 +6,7 @@
 //! interrupted export resumes where it stopped.
 
 use crate::bands;
-use crate::config::{self, StageSpec};
+use crate::config::{PipelineSpec, StageSpec};
 use crate::imageio;
 use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
@@ -113,7 +113,7 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 fn prefix_key(specs: &[StageSpec]) -> String {
     specs
         .iter()
-        .map(|s| format!("{}|{}|{}", s.kind, s.plugin.as_deref().unwrap_or(""), s.config_text))
+        .map(|s| format!("{}|{}|{}", s.kind, s.plugin.as_deref().unwrap_or(""), s.config))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -187,11 +187,8 @@ pub fn export(
     device: Device,
 ) -> Result<ExportSummary> {
     let files = collect_inputs(inputs)?;
-    let loaded = pipeline_configs
-        .iter()
-        .map(|p| config::load(p, &[]))
-        .collect::<Result<Vec<_>>>()?;
-    let plugin_dirs: Vec<PathBuf> = loaded.iter().flat_map(|l| l.plugin_dirs()).collect();
+    let loaded = pipeline_configs.iter().map(|p| PipelineSpec::load(p)).collect::<Result<Vec<_>>>()?;
+    let plugin_dirs: Vec<PathBuf> = loaded.iter().flat_map(|l| l.plugin_dirs.clone()).collect();
     let registry = Registry::discover(&plugin_dirs);
     let mut pipelines = Vec::new();
     for (path, l) in pipeline_configs.iter().zip(&loaded) {
@@ -203,7 +200,7 @@ pub fn export(
         if pipelines.iter().any(|p: &NamedPipeline| p.name == name) {
             bail!("two pipelines are named `{name}`: output folders are named after the config files");
         }
-        let specs = l.stage_specs()?;
+        let specs = l.stages.clone();
         let mut pipeline =
             Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
         std::fs::create_dir_all(output.join(&name))

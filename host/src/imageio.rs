@@ -33,6 +33,13 @@ pub fn write_atomically(path: &Path, contents: impl FnOnce(&mut dyn Write) -> Re
     Ok(l2l_rawio::write_atomically(path, |out| contents(out).map_err(Into::into))?)
 }
 
+/// Writes `value` as pretty JSON, atomically, with every object's keys sorted (through a
+/// `serde_json::Value`), so that results files diff cleanly whatever the struct's field order.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let value = serde_json::to_value(value)?;
+    write_atomically(path, |out| Ok(serde_json::to_writer_pretty(out, &value)?))
+}
+
 /// An image `[C, H, W]` (C = 1 or 3; a leading batch of 1 is dropped) as contiguous float32 planes on
 /// the CPU. Files store the channels interleaved (H×W×C); the rows are interleaved one at a time as
 /// they are written, so writing a 12-MP image costs no second 144 MB copy.

@@ -1,9 +1,17 @@
 //! The l2l host: finds and loads plugins, assembles pipelines from configs and runs jobs on them.
 //!
-//! Modules depend one way: `config` → `plugins` → `data`, `datasets`, `pipeline` → `train` →
-//! `experiments` → `run`, `export`, `bench`; `imageio`, `tracking` and `chart` are leaves. The binary (`main.rs`) only parses the command line and wires these together.
+//! Modules depend one way (a module uses only those listed before it; `tests/module_graph.rs`
+//! checks that no file imports in a circle):
+//! - leaves: `imageio`, `trust`, `cuda`, `chart`, `corruptions`;
+//! - `device` (which device, whether usable) → `config` (the loader and the top-level shape, component
+//!   and pipeline specs) → `plugins` (discovery, loading, handles) → `pipeline` (stages built, checked
+//!   to fit, run) → `bands`, `data`, `datasets`, `tracking`;
+//! - `train` (the job context, the training engine and its config) → `experiments` (one folder per
+//!   experiment: config, run, report) → `run` (`[job]` parsed and dispatched) → `sweep`;
+//! - `export` and `bench` use `config`, `plugins`, `pipeline` (and `bands`, `train::optim`).
 //!
-//! Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).
+//! The binary (`main.rs`, `cli/`) only parses the command line and hands each subcommand to one
+//! function. Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).
 
 pub mod bands;
 pub mod bench;
@@ -13,6 +21,7 @@ pub mod corruptions;
 pub mod cuda;
 pub mod data;
 pub mod datasets;
+pub mod device;
 pub mod experiments;
 pub mod export;
 pub mod imageio;
@@ -21,5 +30,5 @@ pub mod plugins;
 pub mod run;
 pub mod sweep;
 pub mod tracking;
-pub mod trust;
 pub mod train;
+pub mod trust;

@@ -1,9 +1,10 @@
-//! A processing pipeline: the config's stages, built by their plugins, run in order.
+//! A processing pipeline: the config's stages, built by their plugins, checked to fit together (what
+//! each stage takes against what the one before gives), run in order.
 
 use crate::config::StageSpec;
 use crate::plugins::{Registry, RemoteModule, SharedParameter};
 use anyhow::{bail, Context, Result};
-use l2l_plugin_api::RawMetadata;
+use l2l_plugin_api::{ImageKind, RawMetadata};
 use tch::{Device, Kind, Tensor};
 
 /// Stages in order, each named as in the config.
@@ -44,17 +45,47 @@ pub fn run_stage(name: &str, stage: &mut RemoteModule, input: &Tensor) -> Result
     Ok(output)
 }
 
+/// Refuses a pipeline in which a stage takes another kind of image than the stage before it gives,
+/// naming both stages and both kinds.
+fn check_fit(specs: &[StageSpec], stages: &[RemoteModule]) -> Result<()> {
+    let mut given = ImageKind::Mosaic;
+    let mut giver = "the pipeline's input (the raw mosaic)".to_string();
+    for (spec, stage) in specs.iter().zip(stages) {
+        let (takes, gives) = stage.image_kinds();
+        if takes != ImageKind::Any && given != ImageKind::Any && takes != given {
+            bail!(
+                "config key `pipeline`: stage `{}` (`{}`) takes a {} image, but {giver} gives a {} image",
+                spec.name,
+                spec.kind,
+                takes.as_str(),
+                given.as_str()
+            );
+        }
+        if gives != ImageKind::Any {
+            given = gives;
+            giver = format!("stage `{}` (`{}`)", spec.name, spec.kind);
+        }
+    }
+    Ok(())
+}
+
 impl Pipeline {
-    /// Builds every stage of `specs` and moves it to `device` (float32).
+    /// Builds every stage of `specs`, checks that each takes what the one before gives (the first: the
+    /// raw mosaic) and moves them to `device` (float32).
     pub fn build(registry: &Registry, specs: &[StageSpec], device: Device) -> Result<Pipeline> {
         let mut stages = Vec::with_capacity(specs.len());
         for spec in specs {
             let label = format!("config key `stages.{}`", spec.name);
-            let mut stage = registry.build_stage(&spec.kind, spec.plugin.as_deref(), &spec.config_text, &label)?;
-            stage.to(device, Kind::Float)?;
-            stages.push((spec.name.clone(), stage));
+            let stage = registry.build_stage(&spec.kind, spec.plugin.as_deref(), &spec.config, &label)?;
+            stages.push(stage);
         }
-        Ok(Pipeline { stages })
+        check_fit(specs, &stages)?;
+        let mut built = Vec::with_capacity(specs.len());
+        for (spec, mut stage) in specs.iter().zip(stages) {
+            stage.to(device, Kind::Float)?;
+            built.push((spec.name.clone(), stage));
+        }
+        Ok(Pipeline { stages: built })
     }
 
     /// The stages, for inspection and training.

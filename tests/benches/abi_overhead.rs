@@ -32,7 +32,7 @@ fn per_call_micros(calls: usize, mut call: impl FnMut()) -> f64 {
 fn main() {
     let registry = Registry::discover(&[plugin_library("l2l_isp_core")]);
     let mut through_plugin = registry
-        .build_stage("gamma", None, "", "bench")
+        .build_stage("gamma", None, &toml::Table::new(), "bench")
         .expect("gamma from the plugin");
     let mut direct = Gamma::build(Default::default()).expect("gamma built directly");
     println!(

@@ -1,18 +1,98 @@
-//! `l2l-host run`: the jobs a config describes. For now one kind, `pipeline`: process the input
-//! through the pipeline and leave every stage's output, the result and a report in a new run
-//! directory (never an existing one).
+//! The `pipeline` job: process the config's `[input]` through its pipeline and leave every stage's
+//! output, the result and a report in a new run directory (never an existing one).
 
 use crate::chart::{self, ChartCamera};
-use crate::config::{InputConfig, JobConfig, LoadedConfig};
+use crate::config::{parse_table, LoadedConfig};
 use crate::imageio;
 use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
+use crate::train::config::default_output_dir;
 use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use l2l_plugin_api::RawMetadata;
+use l2l_plugin_api::{CfaPattern, RawMetadata};
+use serde::Deserialize;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tch::{Device, Tensor};
+
+/// `[job] kind = "pipeline"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineJobConfig {
+    /// Parent of the run directories, relative to the working directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// Run directories are named `NAME-N`.
+    #[serde(default = "default_run_name")]
+    pub name: String,
+}
+
+fn default_run_name() -> String {
+    "run".into()
+}
+
+/// Where a `pipeline` job's raw mosaic comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InputConfig {
+    /// A synthetic colour chart with exact ground truth, taken back through a camera model.
+    TestChart {
+        /// Height in pixels.
+        #[serde(default = "default_chart_height")]
+        height: i64,
+        /// Width in pixels.
+        #[serde(default = "default_chart_width")]
+        width: i64,
+        /// The simulated sensor's CFA layout.
+        #[serde(default = "default_cfa")]
+        cfa_pattern: CfaPattern,
+        /// The simulated camera's black level per CFA position.
+        #[serde(default)]
+        black_level: [f32; 4],
+        /// The white-balance gains the camera's processing would apply.
+        #[serde(default = "unit_gains")]
+        white_balance: [f32; 3],
+        /// Camera RGB → linear sRGB of the simulated camera.
+        #[serde(default = "identity_matrix")]
+        colour_matrix: [[f32; 3]; 3],
+        /// The display gamma of the ground truth.
+        #[serde(default = "default_gamma")]
+        gamma: f32,
+        /// The simulated sensor's bit depth (quantisation).
+        #[serde(default = "default_bit_depth")]
+        bit_depth: u32,
+    },
+    /// A raw file: `.npy`, 16-bit TIFF, or anything rawloader reads.
+    File {
+        /// The file, relative to the config file.
+        path: PathBuf,
+        /// Divide integer samples by this (default: the file's own, or the type's maximum).
+        #[serde(default)]
+        white_level: Option<f64>,
+    },
+}
+
+fn default_chart_height() -> i64 {
+    256
+}
+fn default_chart_width() -> i64 {
+    384
+}
+fn default_cfa() -> CfaPattern {
+    CfaPattern::Rggb
+}
+fn unit_gains() -> [f32; 3] {
+    [1.0; 3]
+}
+fn identity_matrix() -> [[f32; 3]; 3] {
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+}
+fn default_gamma() -> f32 {
+    2.2
+}
+fn default_bit_depth() -> u32 {
+    14
+}
 
 /// A raw mosaic `[1, 1, H, W]` and, where known, the image the processing should produce.
 pub struct PreparedInput {
@@ -24,13 +104,10 @@ pub struct PreparedInput {
     pub metadata: Option<RawMetadata>,
 }
 
-/// Reads or synthesises the config's `input` onto `device`.
+/// Reads or synthesises the config's `[input]` onto `device`.
 pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedInput> {
-    let input = loaded
-        .config
-        .input
-        .as_ref()
-        .ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
+    let table = loaded.config.input.as_ref().ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
+    let input: InputConfig = parse_table(table, "input")?;
     let (mosaic, truth, metadata) = match input {
         InputConfig::TestChart {
             height,
@@ -43,19 +120,19 @@ pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedIn
             bit_depth,
         } => {
             let camera = ChartCamera {
-                cfa_pattern: *cfa_pattern,
-                black_level: *black_level,
-                white_balance: *white_balance,
-                colour_matrix: *colour_matrix,
-                gamma: *gamma,
-                bit_depth: *bit_depth,
+                cfa_pattern,
+                black_level,
+                white_balance,
+                colour_matrix,
+                gamma,
+                bit_depth,
             };
             let (raw, truth) =
-                chart::photograph(&chart::scene(*height, *width)?, &camera).context("config key `input`")?;
+                chart::photograph(&chart::scene(height, width)?, &camera).context("config key `input`")?;
             (raw, Some(truth), Some(camera.metadata()))
         }
         InputConfig::File { path, white_level } => {
-            let raw = imageio::read_raw_input(&loaded.resolve(path), *white_level)?;
+            let raw = imageio::read_raw_input(&loaded.resolve(&path), white_level)?;
             (raw.mosaic, None, raw.metadata)
         }
     };
@@ -66,29 +143,13 @@ pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedIn
     })
 }
 
-/// Runs the config's job; returns the run directory.
-pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
-    let job = loaded
-        .config
-        .job
-        .as_ref()
-        .ok_or_else(|| anyhow!("config: missing table `[job]`"))?;
-    match job {
-        JobConfig::Pipeline { output_dir, name } => run_pipeline(loaded, registry, output_dir, name),
-        JobConfig::Train(train) => crate::train::train(loaded, registry, train, None),
-        JobConfig::DriftSynthesis(job) => crate::experiments::drift_synthesis(loaded, registry, job),
-        JobConfig::Forensics(job) => crate::experiments::forensics(loaded, registry, job),
-        JobConfig::Optimisation(job) => crate::experiments::optimisation(loaded, registry, job),
-        JobConfig::Experiments(suite) => crate::experiments::suite(loaded, registry, suite),
-    }
-}
-
-fn run_pipeline(loaded: &LoadedConfig, registry: &Registry, output_dir: &Path, name: &str) -> Result<PathBuf> {
+/// Runs a pipeline job; returns the run directory.
+pub fn run(loaded: &LoadedConfig, registry: &Registry, job: &PipelineJobConfig) -> Result<PathBuf> {
     let device = loaded.device()?;
-    let mut pipeline = Pipeline::build(registry, &loaded.stage_specs()?, device)?;
+    let mut pipeline = Pipeline::build(registry, &loaded.pipeline()?.stages, device)?;
     let input = prepare_input(loaded, device)?;
     pipeline.set_camera(input.metadata.as_slice())?;
-    let run_dir = crate::tracking::create_run_dir(output_dir, name)?;
+    let run_dir = crate::tracking::create_run_dir(&job.output_dir, &job.name)?;
     tracing::info!(run_dir = %run_dir.display(), ?device, "pipeline job");
     imageio::write_atomically(&run_dir.join("config.toml"), |out| {
         Ok(out.write_all(toml::to_string(&loaded.resolved)?.as_bytes())?)

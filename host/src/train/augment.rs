@@ -2,7 +2,7 @@
 //! turns by multiples of 90° (exact, no resampling); `strong` adds a rotation by any angle and a
 //! scale, resampled bilinearly (masks by nearest neighbour, outside the image zero).
 
-use crate::config::Augmentation;
+use super::config::Augmentation;
 use anyhow::Result;
 use rand::Rng;
 use tch::{Kind, Tensor};

@@ -17,6 +17,16 @@ pub enum Task {
     Segmentation,
 }
 
+impl Task {
+    /// The task model's outputs per sample (or per pixel): one per class, one for a mask.
+    pub fn outputs(&self) -> usize {
+        match self {
+            Task::Classification { class_names } => class_names.len(),
+            Task::Segmentation => 1,
+        }
+    }
+}
+
 /// The mask `[B, H, W]` at the logits' size (nearest), when processing changed the resolution.
 pub fn mask_like(target: &Tensor, logits: &Tensor) -> Result<Tensor> {
     let (t, l) = (target.size(), logits.size());

@@ -87,14 +87,18 @@ pub fn label_files(data: &[u8]) {
 }
 
 /// The host's config loading and validation (`l2l_host::config::load`: TOML, includes, the typed
-/// config, stage/dataset/task-model tables, device) on the bytes as a config file; the first line, when
-/// it holds `=`, is also applied as a `--set KEY.PATH=VALUE` override.
+/// config, stage/dataset/task-model tables, device; then the `[job]` table as `run` parses it) on the
+/// bytes as a config file; the first line, when it holds `=`, is also applied as a `--set KEY.PATH=VALUE`
+/// override.
 pub fn config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let override_line = text.lines().next().filter(|line| line.contains('=')).map(str::to_string);
     let (_dir, path) = write_input("config.toml", data);
     let overrides: Vec<String> = override_line.into_iter().collect();
     if let Ok(loaded) = l2l_host::config::load(&path, &overrides) {
-        assert_eq!(loaded.stage_specs().map(|s| s.len()).ok(), Some(loaded.config.pipeline.len()));
+        assert_eq!(loaded.pipeline().map(|s| s.stages.len()).ok(), Some(loaded.config.pipeline.len()));
+        if loaded.config.job.is_some() {
+            let _ = l2l_host::run::Job::of(&loaded);
+        }
     }
 }

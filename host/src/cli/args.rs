@@ -1,0 +1,213 @@
+//! The command line's shape: every subcommand, its arguments and their help.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// From lens to logit: raw sensor data through explicit, differentiable camera pipelines.
+#[derive(Parser)]
+#[command(name = "l2l-host", version, about)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); `L2L_LOG` takes a tracing filter instead.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the job a config describes, or continue an interrupted training run.
+    Run(RunArgs),
+    /// Check a config: keys, plugins, and every stage's own config, without running anything.
+    Validate(ConfigArgs),
+    /// Process one raw file through the config's pipeline.
+    Process {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Raw input: .npy, 16-bit TIFF, or any format rawloader reads.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output by extension: .png, .tiff (float32) or .npy (float32 H×W×3).
+        #[arg(long)]
+        output: PathBuf,
+        /// Bits per channel of a PNG output.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(8..=16))]
+        png_bits: u8,
+        /// Divide integer raw samples by this instead of the file's own white level.
+        #[arg(long)]
+        white_level: Option<f64>,
+    },
+    /// Process raw files through several pipelines, one output folder per pipeline (resumable).
+    Export {
+        /// Pipeline configs; each output folder is named after its file.
+        #[arg(long, required = true, num_args = 1..)]
+        pipelines: Vec<PathBuf>,
+        /// Raw files, or folders of them.
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<PathBuf>,
+        /// The folder that receives one folder per pipeline.
+        #[arg(long)]
+        output: PathBuf,
+        /// Output encoding.
+        #[arg(long, value_enum, default_value = "png16")]
+        format: l2l_host::export::ExportFormat,
+        /// Divide integer raw samples by this instead of the file's own white level.
+        #[arg(long)]
+        white_level: Option<f64>,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Throughput of every stage and pipeline (MP/s, forward and forward+backward), or of a task
+    /// model's training step.
+    Bench {
+        /// Pipeline configs to measure.
+        #[arg(long, num_args = 1.., required_unless_present = "task_model")]
+        pipelines: Vec<PathBuf>,
+        /// A config whose [task_model] to time: one training step (forward, cross-entropy, backward, Adam).
+        #[arg(long)]
+        task_model: Option<PathBuf>,
+        /// Classes of the task model's head.
+        #[arg(long, default_value_t = 9)]
+        classes: usize,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 256)]
+        size: i64,
+        /// Images per batch.
+        #[arg(long, default_value_t = 8)]
+        batch: i64,
+        /// Timed iterations (median reported).
+        #[arg(long, default_value_t = 10)]
+        iterations: usize,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Also write the rows as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Installed plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// The config's dataset: describe it, measure its loader, or write it out in a published layout.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Split a drift-synthesis experiment into a grid of jobs and run them here or on Slurm.
+    #[command(subcommand)]
+    Sweep(SweepCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SweepCommand {
+    /// Expand the config's grid into a new sweep directory and run its jobs.
+    Start {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// local or slurm (default: the config's `[sweep] executor`).
+        #[arg(long, value_enum)]
+        executor: Option<l2l_host::sweep::Executor>,
+        /// Slurm: return at once instead of waiting for the array to finish.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Run the sweep's unfinished jobs again (resubmission of failed or missing ones).
+    Run {
+        /// The sweep directory.
+        dir: PathBuf,
+        /// local or slurm (default: the sweep's).
+        #[arg(long, value_enum)]
+        executor: Option<l2l_host::sweep::Executor>,
+        /// Slurm: return at once instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Gather the finished jobs into the experiment's matrices and report; list missing jobs and logs.
+    Collect {
+        /// The sweep directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DatasetCommand {
+    /// Samples, classes and their counts, the first sample's shape and camera, warnings.
+    Info(ConfigArgs),
+    /// Loader throughput (samples/s with decoding, batching and prefetch).
+    Bench {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Samples per batch.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// Decoding threads (default: every core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Passes over the dataset.
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+    },
+    /// Write the dataset to disk in the Raw-Microscopy or Raw-Drone layout, at several intensities.
+    Write {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// microscopy (16-bit TIFF + label file) or drone (DNG + PNG masks).
+        #[arg(long, value_enum)]
+        layout: l2l_host::datasets::Layout,
+        /// The folder to lay the dataset out in.
+        #[arg(long)]
+        output: PathBuf,
+        /// Intensities in percent (the dataset's `intensity` key), comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = l2l_rawio::PUBLISHED_INTENSITIES)]
+        intensities: Vec<u32>,
+    },
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The TOML config (not with --resume: the run directory keeps its own).
+    #[arg(required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
+    /// Override a config key: `--set stages.gamma.gamma=2.4` (value in TOML syntax or a bare word).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Continue the training run in this directory from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "overrides"])]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ConfigArgs {
+    /// The TOML config.
+    pub config: PathBuf,
+    /// Override a config key: `--set stages.gamma.gamma=2.4` (value in TOML syntax or a bare word).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum PluginsCommand {
+    /// Every plugin found (name, kind, version, file) and every file refused.
+    List {
+        /// Search these plugin directories or files first.
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// Pin every plugin found (path and SHA-256) in a lock file; while it is in effect ($L2L_PLUGIN_LOCK,
+    /// else ./l2l-plugins.lock) only those plugins, unchanged, load.
+    Lock {
+        /// Search these plugin directories or files first.
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Where to write the lock.
+        #[arg(long, default_value = l2l_host::trust::DEFAULT_LOCK)]
+        output: PathBuf,
+    },
+    /// A plugin's or a component's config keys (defaults, docs) and learnable parameters.
+    Inspect {
+        /// A plugin name or a component name.
+        name: String,
+        /// Search these plugin directories or files first.
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+}

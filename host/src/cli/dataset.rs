@@ -1,0 +1,39 @@
+//! `dataset info`, `dataset bench`, `dataset write`.
+
+use super::args::ConfigArgs;
+use super::setup::load_config;
+use anyhow::Result;
+use l2l_host::data::LoaderOptions;
+use l2l_host::datasets::{self, Layout};
+use std::path::Path;
+use std::sync::Arc;
+
+/// `dataset info CONFIG`.
+pub fn info(args: &ConfigArgs) -> Result<()> {
+    let (loaded, registry) = load_config(args)?;
+    let dataset = datasets::open(&registry, &datasets::spec(&loaded)?, &[])?;
+    print!("{}", datasets::describe(&dataset)?);
+    Ok(())
+}
+
+/// `dataset bench CONFIG`.
+pub fn bench(args: &ConfigArgs, batch_size: usize, workers: Option<usize>, epochs: usize) -> Result<()> {
+    let (loaded, registry) = load_config(args)?;
+    let dataset = Arc::new(datasets::open(&registry, &datasets::spec(&loaded)?, &[])?);
+    let defaults = LoaderOptions::default();
+    let options = LoaderOptions { batch_size, workers: workers.unwrap_or(defaults.workers), ..defaults };
+    let result = datasets::bench_loader(dataset, &options, epochs)?;
+    println!(
+        "{} samples in {:.2} s: {:.1} samples/s ({} workers, batch {})",
+        result.samples, result.seconds, result.samples_per_second, result.workers, result.batch_size
+    );
+    Ok(())
+}
+
+/// `dataset write CONFIG --layout … --output DIR`.
+pub fn write(args: &ConfigArgs, layout: Layout, output: &Path, intensities: &[u32]) -> Result<()> {
+    let (loaded, registry) = load_config(args)?;
+    let written = datasets::write_layout(&registry, &datasets::spec(&loaded)?, layout, output, intensities)?;
+    println!("wrote {written} files into {}", output.display());
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! The subcommands that compute: `run` (and `--resume`), `validate`, `process`, `export`, `bench`.
+
+use super::args::{ConfigArgs, RunArgs};
+use super::setup::{load_config, registry_for};
+use anyhow::{anyhow, Result};
+use l2l_host::config;
+use l2l_host::device::compute_device;
+use l2l_host::export::ExportFormat;
+use l2l_host::pipeline::Pipeline;
+use l2l_host::run::Job;
+use l2l_host::{bench, datasets, imageio, run};
+use std::path::{Path, PathBuf};
+
+/// `run CONFIG` or `run --resume RUN_DIR`.
+pub fn run(args: RunArgs) -> Result<()> {
+    if let Some(run_dir) = args.resume {
+        let loaded = config::load_run(&run_dir)?;
+        let registry = registry_for(&loaded);
+        let run_dir = run::resume(&run_dir, &loaded, &registry)?;
+        println!("run finished: {}", run_dir.display());
+        return Ok(());
+    }
+    let config = args.config.ok_or_else(|| anyhow!("a config is needed (or --resume RUN_DIR)"))?;
+    let (loaded, registry) = load_config(&ConfigArgs { config, overrides: args.overrides })?;
+    let run_dir = run::run(&loaded, &registry)?;
+    println!("run finished: {}", run_dir.display());
+    let report = run_dir.join("report.md");
+    if report.exists() {
+        println!("report: {}", report.display());
+    }
+    Ok(())
+}
+
+/// `validate CONFIG`: every key, the job's table, the pipeline built (stages that fit together), the
+/// dataset opened and the task model built.
+pub fn validate(args: &ConfigArgs) -> Result<()> {
+    let (loaded, registry) = load_config(args)?;
+    let job = loaded.config.job.is_some().then(|| Job::of(&loaded)).transpose()?;
+    let pipeline = loaded.pipeline()?;
+    Pipeline::build(&registry, &pipeline.stages, tch::Device::Cpu)?;
+    println!("{}: valid ({} stages: {})", args.config.display(), pipeline.stages.len(), pipeline.names().join(" → "));
+    if let Some(job) = &job {
+        println!("  job: {}", job.kind());
+    }
+    if let Some(spec) = loaded.dataset_spec()? {
+        let dataset = datasets::open(&registry, &spec, &[])?;
+        println!("  dataset: {}, {} samples", dataset.label(), dataset.len());
+        if let Some(model) = loaded.task_model_spec()? {
+            let classes = dataset.class_names().map_or(1, |names| names.len());
+            registry.build_task_model(&model.kind, model.plugin.as_deref(), &model.config, classes, "config key `task_model`")?;
+            println!("  task model: `{}` for {classes} output(s)", model.kind);
+        }
+    }
+    Ok(())
+}
+
+/// `process CONFIG --input RAW --output OUT`.
+pub fn process(args: &ConfigArgs, input: &Path, output: &Path, png_bits: u8, white_level: Option<f64>) -> Result<()> {
+    let (loaded, registry) = load_config(args)?;
+    let device = loaded.device()?;
+    let mut pipeline = Pipeline::build(&registry, &loaded.pipeline()?.stages, device)?;
+    let raw = imageio::read_raw_input(input, white_level)?;
+    pipeline.set_camera(raw.metadata.as_slice())?;
+    let size = raw.mosaic.size();
+    let mosaic = raw.mosaic.f_view([1, 1, size[0], size[1]])?.f_to_device(device)?;
+    let result = tch::no_grad(|| pipeline.forward(&mosaic))?;
+    imageio::write_image(output, &result.f_get(0)?, png_bits)?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+/// `export --pipelines … --input … --output DIR`.
+pub fn export(pipelines: &[PathBuf], input: &[PathBuf], output: &Path, format: ExportFormat, white_level: Option<f64>, device: &str) -> Result<()> {
+    let device = compute_device(device)?;
+    let started = std::time::Instant::now();
+    let summary = l2l_host::export::export(pipelines, input, output, format, white_level, device)?;
+    println!(
+        "exported {} files ({} already there, {} stage runs shared) into {} in {:.1} s",
+        summary.written,
+        summary.skipped,
+        summary.shared_stage_runs,
+        output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `bench --pipelines …` or `bench --task-model CONFIG`.
+#[allow(clippy::too_many_arguments)]
+pub fn bench(
+    pipelines: &[PathBuf],
+    task_model: Option<&Path>,
+    classes: usize,
+    size: i64,
+    batch: i64,
+    iterations: usize,
+    device: &str,
+    json: Option<&Path>,
+) -> Result<()> {
+    let options = bench::BenchOptions { size, batch, iterations, device: compute_device(device)? };
+    println!("{batch} × {size}² on {:?}, {} libtorch threads, median of {iterations}", options.device, tch::get_num_threads());
+    if let Some(config) = task_model {
+        let loaded = config::load(config, &[])?;
+        let registry = l2l_host::plugins::Registry::discover(&loaded.plugin_dirs());
+        let spec = loaded.task_model_spec()?.ok_or_else(|| anyhow!("{}: no [task_model] table", config.display()))?;
+        let ms = bench::bench_task_model(&registry, &spec, classes, &options)?;
+        println!("task model `{}` training step: {ms:.1} ms ({:.1} images/s)", spec.kind, batch as f64 / ms * 1e3);
+        return Ok(());
+    }
+    let rows = bench::bench(pipelines, &options)?;
+    print!("{}", bench::format_table(&rows));
+    if let Some(path) = json {
+        imageio::write_atomically(path, |out| Ok(serde_json::to_writer_pretty(out, &rows)?))?;
+    }
+    Ok(())
+}

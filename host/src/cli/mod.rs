@@ -1,0 +1,39 @@
+//! The command line: its shape (`args`), what every subcommand sets up (`setup`), and the dispatch —
+//! each subcommand is one function in the module of its group (`jobs`, `plugins`, `dataset`, `sweep`).
+
+mod args;
+mod dataset;
+mod jobs;
+mod plugins;
+mod setup;
+mod sweep;
+
+pub use args::{Cli, Command};
+pub use setup::init_logging;
+
+use anyhow::Result;
+use args::{DatasetCommand, PluginsCommand, SweepCommand};
+
+/// Runs one subcommand.
+pub fn execute(command: Command) -> Result<()> {
+    match command {
+        Command::Run(args) => jobs::run(args),
+        Command::Validate(args) => jobs::validate(&args),
+        Command::Process { config, input, output, png_bits, white_level } => jobs::process(&config, &input, &output, png_bits, white_level),
+        Command::Export { pipelines, input, output, format, white_level, device } => {
+            jobs::export(&pipelines, &input, &output, format, white_level, &device)
+        }
+        Command::Bench { pipelines, task_model, classes, size, batch, iterations, device, json } => {
+            jobs::bench(&pipelines, task_model.as_deref(), classes, size, batch, iterations, &device, json.as_deref())
+        }
+        Command::Plugins(PluginsCommand::List { plugin_dirs }) => plugins::list(&plugin_dirs),
+        Command::Plugins(PluginsCommand::Lock { plugin_dirs, output }) => plugins::lock(&plugin_dirs, &output),
+        Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => plugins::inspect(&plugin_dirs, &name),
+        Command::Dataset(DatasetCommand::Info(args)) => dataset::info(&args),
+        Command::Dataset(DatasetCommand::Bench { config, batch_size, workers, epochs }) => dataset::bench(&config, batch_size, workers, epochs),
+        Command::Dataset(DatasetCommand::Write { config, layout, output, intensities }) => dataset::write(&config, layout, &output, &intensities),
+        Command::Sweep(SweepCommand::Start { config, executor, no_wait }) => sweep::start(&config, executor, no_wait),
+        Command::Sweep(SweepCommand::Run { dir, executor, no_wait }) => sweep::run(&dir, executor, no_wait),
+        Command::Sweep(SweepCommand::Collect { dir }) => sweep::collect(&dir),
+    }
+}

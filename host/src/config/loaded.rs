@@ -1,0 +1,230 @@
+//! A loaded config: the file read with its includes and overrides, the top-level keys checked, and
+//! the tables this module owns (pipeline, dataset, task model) turned into specs.
+
+use super::components::{ComponentSpec, PipelineSpec};
+use super::loader::{apply_override, read_with_includes};
+use anyhow::{anyhow, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The top-level keys of every config; the tables of `input`, `job` and `sweep` belong to the jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Extra plugin directories or files, relative to the config file.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Where tensors live: auto (CUDA when present), cpu, cuda or cuda:N.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// CPU threads for libtorch.
+    #[serde(default)]
+    pub threads: Option<i32>,
+    /// The stage names of the processing pipeline, in order.
+    #[serde(default)]
+    pub pipeline: Vec<String>,
+    /// One table per stage: `kind`, optional `plugin`, and the component's own keys.
+    #[serde(default)]
+    pub stages: toml::Table,
+    /// The dataset: `kind`, optional `plugin`, and the dataset's own keys (paths in `root` and
+    /// `cache_dir` are relative to the config file).
+    pub dataset: Option<toml::Table>,
+    /// The task model: `kind`, optional `plugin`, and the model's own keys.
+    pub task_model: Option<toml::Table>,
+    /// The raw input of a `pipeline` job (parsed by that job).
+    pub input: Option<toml::Table>,
+    /// What `run` does (parsed by `run::Job`).
+    pub job: Option<toml::Table>,
+    /// How `l2l-host sweep` splits the job into a grid of jobs (parsed by `sweep`).
+    pub sweep: Option<toml::Table>,
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+/// A parsed config and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The file.
+    pub path: PathBuf,
+    /// The validated config.
+    pub config: Config,
+    /// The config after overrides, as the run directory records it.
+    pub resolved: toml::Table,
+}
+
+/// Keys of a `[dataset]` table that hold paths, resolved against the config file's directory.
+pub const DATASET_PATH_KEYS: &[&str] = &["root", "cache_dir"];
+
+/// Reads `path` (with its includes), applies `overrides` and validates everything this module owns:
+/// the top-level keys, the pipeline's stage tables, the dataset and task-model tables, the device's
+/// spelling.
+pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
+    let mut table = read_with_includes(path, 0)?;
+    for assignment in overrides {
+        apply_override(&mut table, assignment)?;
+    }
+    let config = parse_table(&table, "").with_context(|| format!("config {}", path.display()))?;
+    let loaded = LoadedConfig { path: path.to_path_buf(), config, resolved: table };
+    loaded.pipeline()?;
+    loaded.dataset_spec()?;
+    loaded.task_model_spec()?;
+    // only the spelling: a config for GPU nodes is loaded on a machine without one (a sweep's start)
+    crate::device::parse_device(&loaded.config.device).map_err(|e| anyhow!("config key `device`: {e}"))?;
+    Ok(loaded)
+}
+
+/// The config of a training run directory: its `config.toml` (as resolved when it started), with
+/// relative paths taken against the config file it was started from (`run.json`'s `config_path`).
+pub fn load_run(run_dir: &Path) -> Result<LoadedConfig> {
+    #[derive(Deserialize)]
+    struct Started {
+        config_path: PathBuf,
+    }
+    let record = run_dir.join("run.json");
+    let started: Started = serde_json::from_slice(
+        &std::fs::read(&record).with_context(|| format!("{}: not a training run directory", run_dir.display()))?,
+    )
+    .with_context(|| format!("reading {}", record.display()))?;
+    let file = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| anyhow!("{}: {e}", file.display()))?;
+    let config = parse_table(&table, "").with_context(|| format!("config {}", file.display()))?;
+    Ok(LoadedConfig { path: started.config_path, config, resolved: table })
+}
+
+/// Deserializes the table at config key `at` (`""` for the whole config), naming the key path of the
+/// first problem: what every job uses to parse its own table.
+pub fn parse_table<T: DeserializeOwned>(table: &toml::Table, at: &str) -> Result<T> {
+    serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        let inner_path = e.path().to_string();
+        let message = e.into_inner().message().trim().to_string();
+        let path = match (at, inner_path.as_str()) {
+            ("", ".") => return anyhow!("{message}"),
+            ("", inner) => inner.to_string(),
+            (at, ".") => at.to_string(),
+            (at, inner) => format!("{at}.{inner}"),
+        };
+        anyhow!("config key `{path}`: {message}")
+    })
+}
+
+impl PipelineSpec {
+    /// Reads a pipeline file (with its includes, checked as any config): the one way every command
+    /// and experiment reads one.
+    pub fn load(path: &Path) -> Result<PipelineSpec> {
+        let loaded = load(path, &[])?;
+        Ok(PipelineSpec { plugin_dirs: loaded.plugin_dirs(), ..loaded.pipeline()? })
+    }
+}
+
+impl LoadedConfig {
+    /// A path from the config, taken relative to the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(path)
+        }
+    }
+
+    /// The plugin directories named by the config, resolved.
+    pub fn plugin_dirs(&self) -> Vec<PathBuf> {
+        self.config.plugin_dirs.iter().map(|p| self.resolve(p)).collect()
+    }
+
+    /// The processing pipeline: `pipeline`'s stages, in order.
+    pub fn pipeline(&self) -> Result<PipelineSpec> {
+        PipelineSpec::from_tables(&self.config.pipeline, &self.config.stages)
+    }
+
+    /// The `[dataset]` table as its plugin will receive it, with `root` and `cache_dir` resolved
+    /// against the config file's directory; `None` when the config has none.
+    pub fn dataset_spec(&self) -> Result<Option<ComponentSpec>> {
+        let Some(table) = &self.config.dataset else {
+            return Ok(None);
+        };
+        let mut spec = ComponentSpec::from_table("dataset", table, "synthetic")?;
+        for key in DATASET_PATH_KEYS {
+            match spec.config.get(*key) {
+                Some(toml::Value::String(path)) => {
+                    let resolved = self.resolve(Path::new(path)).to_string_lossy().into_owned();
+                    spec.config.insert(key.to_string(), toml::Value::String(resolved));
+                }
+                Some(other) => anyhow::bail!("config key `dataset.{key}`: expected a path (string), found {other}"),
+                None => {}
+            }
+        }
+        Ok(Some(spec))
+    }
+
+    /// The `[task_model]` table as its plugin will receive it; `None` when the config has none.
+    pub fn task_model_spec(&self) -> Result<Option<ComponentSpec>> {
+        self.config
+            .task_model
+            .as_ref()
+            .map(|table| ComponentSpec::from_table("task_model", table, "resnet"))
+            .transpose()
+    }
+
+    /// The device the config asks for, refused when this process cannot compute on it.
+    pub fn device(&self) -> Result<Device> {
+        crate::device::compute_device(&self.config.device).map_err(|e| anyhow!("config key `device`: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_named_with_their_path() {
+        let err = parse_table::<Config>(&table("devise = \"cpu\"\n"), "").unwrap_err().to_string();
+        assert!(err.contains("unknown field `devise`") && err.contains("expected one of"), "{err}");
+        let err = parse_table::<Config>(&table("threads = \"many\"\n"), "").unwrap_err().to_string();
+        assert!(err.contains("config key `threads`") && err.contains("invalid type"), "{err}");
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Job {
+            #[allow(dead_code)]
+            epochs: usize,
+        }
+        let err = parse_table::<Job>(&table("epochs = 1\nepoch = 2\n"), "job.train").unwrap_err().to_string();
+        assert!(err.contains("config key `job.train.epoch`: unknown field `epoch`"), "{err}");
+        let err = parse_table::<Job>(&table("epochs = -1\n"), "job.train").unwrap_err().to_string();
+        assert!(err.contains("config key `job.train.epochs`"), "{err}");
+    }
+
+    #[test]
+    fn includes_merge_table_by_table_and_the_includer_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("camera.toml"), "[stages.wb]\ngains = [2.0, 1.0, 1.5]\nkind = \"x\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("main.toml"),
+            "include = [\"camera.toml\"]\npipeline = [\"wb\"]\n[stages.wb]\nkind = \"white_balance\"\n",
+        )
+        .unwrap();
+        let loaded = load(&dir.path().join("main.toml"), &[]).unwrap();
+        let stage = &loaded.pipeline().unwrap().stages[0];
+        assert_eq!(stage.kind, "white_balance");
+        assert_eq!(stage.config.get("gains").map(|g| g.to_string()), Some("[2.0, 1.0, 1.5]".to_string()));
+        std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
+        let err = format!("{:#}", load(&dir.path().join("loop.toml"), &[]).unwrap_err());
+        assert!(err.contains("more than 8 levels"), "{err}");
+    }
+
+    #[test]
+    fn the_device_is_checked_for_its_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.toml"), "device = \"tpu\"\n").unwrap();
+        let err = load(&dir.path().join("c.toml"), &[]).unwrap_err().to_string();
+        assert!(err.contains("config key `device`: expected auto, cpu"), "{err}");
+    }
+}

@@ -1,0 +1,143 @@
+//! Reading config files: `include`s merged in, `--set` overrides applied, size and type checked.
+//!
+//! `include = ["cameras/raw-drone.toml"]` (paths relative to the including file) merges other files
+//! in first, table by table, so camera presets and pipelines can be combined; the including file's
+//! own keys win. Overrides: `--set KEY.PATH=VALUE`, VALUE in TOML syntax (`2.4`, `[1, 2]`, `"text"`);
+//! a bare word that is not TOML is taken as a string (`--set stages.demosaic.kind=demosaic_bilinear`).
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::Path;
+
+/// A config is a short TOML file; anything larger is not one (and an `include` of a device such as
+/// `/dev/zero` would otherwise be read until memory runs out).
+pub(crate) const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The text of one config file: a regular file of at most [`MAX_CONFIG_BYTES`], UTF-8.
+fn read_config_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("reading config {}", path.display()))?;
+    if !file.metadata().with_context(|| format!("reading config {}", path.display()))?.is_file() {
+        bail!("config {}: not a regular file", path.display());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        bail!("config {}: larger than {} MiB; expected a short TOML file", path.display(), MAX_CONFIG_BYTES >> 20);
+    }
+    Ok(text)
+}
+
+/// Reads one config file with its `include`s merged in (at most 8 levels deep).
+pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
+    if depth > 8 {
+        bail!("config {}: includes nest more than 8 levels (a cycle?)", path.display());
+    }
+    let text = read_config_text(path)?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| anyhow!("config {}: {}", path.display(), e.to_string().trim_end()))?;
+    let Some(include) = table.remove("include") else {
+        return Ok(table);
+    };
+    let files = include
+        .as_array()
+        .and_then(|items| items.iter().map(|i| i.as_str()).collect::<Option<Vec<_>>>())
+        .ok_or_else(|| anyhow!("config {}: key `include`: expected a list of file names", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut merged = toml::Table::new();
+    for file in files {
+        merge(
+            &mut merged,
+            read_with_includes(&dir.join(file), depth + 1).with_context(|| format!("included from {}", path.display()))?,
+        );
+    }
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+/// Applies one `KEY.PATH=VALUE` override to the table.
+pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (path, value_text) = assignment
+        .split_once('=')
+        .ok_or_else(|| anyhow!("override `{assignment}`: expected KEY.PATH=VALUE"))?;
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        bail!("override `{assignment}`: empty key in `{path}`");
+    }
+    let value = parse_override_value(value_text.trim());
+    let (last, parents) = keys.split_last().expect("split of a non-empty path");
+    let mut current = table;
+    for (depth, key) in parents.iter().enumerate() {
+        let entry = current
+            .entry(key.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("override `{assignment}`: `{}` is not a table", keys[..=depth].join(".")))?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+fn parse_override_value(text: &str) -> toml::Value {
+    let wrapped = format!("value = {text}");
+    match wrapped.parse::<toml::Table>() {
+        Ok(mut table) => table.remove("value").unwrap_or_else(|| toml::Value::String(text.into())),
+        Err(_) => toml::Value::String(text.into()),
+    }
+}
+
+/// Merges `over` into `base`: tables key by key, anything else replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(over_table)) => merge(base_table, over_table),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn overrides_parse_toml_values_and_fall_back_to_strings() {
+        let mut t = table("[stages.gamma]\nkind = \"gamma\"\n");
+        apply_override(&mut t, "stages.gamma.gamma=2.4").unwrap();
+        apply_override(&mut t, "stages.wb.gains=[2.0, 1.0, 1.5]").unwrap();
+        apply_override(&mut t, "stages.demosaic.kind=demosaic_bilinear").unwrap();
+        assert_eq!(t["stages"]["gamma"]["gamma"].as_float(), Some(2.4));
+        assert_eq!(t["stages"]["wb"]["gains"].as_array().unwrap().len(), 3);
+        assert_eq!(t["stages"]["demosaic"]["kind"].as_str(), Some("demosaic_bilinear"));
+    }
+
+    #[test]
+    fn an_include_of_a_device_or_a_huge_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("c.toml");
+        std::fs::write(&config, "include = [\"/dev/zero\"]\n").unwrap();
+        let err = format!("{:#}", read_with_includes(&config, 0).unwrap_err());
+        assert!(err.contains("/dev/zero: not a regular file"), "{err}");
+        let huge = dir.path().join("huge.toml");
+        std::fs::write(&huge, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+        let err = format!("{:#}", read_with_includes(&huge, 0).unwrap_err());
+        assert!(err.contains("larger than 16 MiB"), "{err}");
+    }
+
+    #[test]
+    fn an_override_through_a_value_names_the_key() {
+        let mut t = table("device = \"cpu\"\n");
+        let err = apply_override(&mut t, "device.x=1").unwrap_err().to_string();
+        assert!(err.contains("`device` is not a table"), "{err}");
+        assert!(apply_override(&mut t, "no-equals-sign").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! The drift synthesis's `[job]` table.
+
+use crate::corruptions::{self, Corruption, Table};
+use crate::train::config::{default_output_dir, TrainConfig};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// A drift-synthesis experiment: `[job] kind = "drift_synthesis"`, the pipelines, and `[job.train]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSynthesisConfig {
+    /// Pipeline configs to train behind (relative to this config).
+    pub pipelines: Vec<PathBuf>,
+    /// Pipeline configs to test behind (default: the training pipelines).
+    #[serde(default)]
+    pub test_pipelines: Vec<PathBuf>,
+    /// The metric of the matrices (default: accuracy, or iou for segmentation).
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// How each model trains (its `mode` is taken as `static`).
+    pub train: TrainConfig,
+    /// The common-corruption baseline: each model also tested behind its own pipeline with corruptions.
+    #[serde(default)]
+    pub corruptions: Option<CorruptionBaseline>,
+    /// Parent of the experiment directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// The experiment directory is named `NAME-N`.
+    #[serde(default = "default_drift_name")]
+    pub name: String,
+}
+
+/// Which corruptions, severities and parameter table the baseline uses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptionBaseline {
+    /// cifar10 or imagenet.
+    #[serde(default = "default_table")]
+    pub table: Table,
+    /// The corruptions (default: all ten).
+    #[serde(default = "default_corruptions")]
+    pub types: Vec<Corruption>,
+    /// Severities 1..5 (default: all).
+    #[serde(default = "default_severities")]
+    pub severities: Vec<usize>,
+}
+
+fn default_table() -> Table {
+    Table::Cifar10
+}
+fn default_corruptions() -> Vec<Corruption> {
+    corruptions::ALL.to_vec()
+}
+fn default_severities() -> Vec<usize> {
+    vec![1, 2, 3, 4, 5]
+}
+
+fn default_drift_name() -> String {
+    "drift-synthesis".into()
+}

@@ -1,0 +1,12 @@
+//! Drift synthesis (`[job] kind = "drift_synthesis"`): train behind each of several pipelines, test
+//! every trained model behind every pipeline; the matrix of the metric and the drop matrix (diagonal
+//! minus entry) show how much a change of processing costs the model, next to the common-corruption
+//! baseline.
+
+mod config;
+mod report;
+mod run;
+
+pub use report::{write_report, DriftRaw, DriftResults};
+pub use run::run;
+pub use config::{CorruptionBaseline, DriftSynthesisConfig};

@@ -1,0 +1,105 @@
+//! Running a drift synthesis: one training per training pipeline on the job's context, every trained
+//! model tested behind every test pipeline (and, with the baseline, behind its own with corruptions).
+
+use super::report::{self, DriftRaw};
+use super::config::DriftSynthesisConfig;
+use crate::config::PipelineSpec;
+use crate::data::LoaderOptions;
+use crate::experiments::{matrix_from_values, stem};
+use crate::pipeline::Pipeline;
+use crate::tracking;
+use crate::train::config::{ProcessingMode, TrainConfig};
+use crate::train::context::JobContext;
+use crate::train::{self, evaluate};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::PathBuf;
+use tch::Tensor;
+
+/// Runs a drift-synthesis experiment on `context`; returns its directory.
+pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> {
+    if job.pipelines.is_empty() {
+        bail!("config key `job.pipelines`: list at least one pipeline config to train behind");
+    }
+    let loaded = context.loaded;
+    let training: Vec<PathBuf> = job.pipelines.iter().map(|p| loaded.resolve(p)).collect();
+    let testing: Vec<PathBuf> =
+        if job.test_pipelines.is_empty() { training.clone() } else { job.test_pipelines.iter().map(|p| loaded.resolve(p)).collect() };
+    // every pipeline read and built before anything trains: a bad one costs no training
+    let processings: Vec<PipelineSpec> = training
+        .iter()
+        .map(|path| PipelineSpec::load(path).with_context(|| format!("pipeline {}", path.display())))
+        .collect::<Result<_>>()?;
+    let mut tests: Vec<Pipeline> = Vec::new();
+    for path in &testing {
+        let spec = PipelineSpec::load(path)?;
+        let mut pipeline =
+            Pipeline::build(context.registry, &spec.stages, context.device).with_context(|| format!("test pipeline {}", path.display()))?;
+        pipeline.set_train(false)?;
+        tests.push(pipeline);
+    }
+    let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
+    let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), ..job.train.clone() };
+    let metric = job.metric.clone().unwrap_or_else(|| context.metric().into());
+    let splits = context.splits(&train_config)?;
+    // per training pipeline, per test pipeline, the metric of every fold
+    let mut values = vec![vec![Vec::new(); testing.len()]; training.len()];
+    // per corruption, the drops (own pipeline, clean − corrupted) over pipelines, folds and severities
+    let corruptions = job.corruptions.clone();
+    let mut corruption_drops: Vec<Vec<f64>> = vec![Vec::new(); corruptions.as_ref().map_or(0, |c| c.types.len())];
+    for (i, path) in training.iter().enumerate() {
+        let named = TrainConfig { name: stem(path), ..train_config.clone() };
+        tracing::info!("drift synthesis: training behind {}", stem(path));
+        let run = train::train(context, &processings[i], &named, None)?;
+        for (fold, split) in splits.iter().enumerate().filter(|(fold, _)| train_config.trains_fold(*fold)) {
+            let mut model = context.trained_model(&run, fold)?;
+            let options = LoaderOptions { batch_size: train_config.batch_size, ..Default::default() };
+            for (j, test) in tests.iter_mut().enumerate() {
+                let result = evaluate(test, &mut model, &context.dataset, &split.validation, &context.task, &options, context.device, None)?;
+                let value = *result
+                    .finish()
+                    .get(&metric)
+                    .ok_or_else(|| anyhow!("config key `job.metric`: the task has no metric `{metric}`"))?;
+                values[i][j].push(value);
+            }
+            if let Some(baseline) = &corruptions {
+                let own = testing.iter().position(|t| t == path).ok_or_else(|| {
+                    anyhow!(
+                        "config key `job.corruptions`: the baseline tests each model behind its own pipeline; list {} in `test_pipelines`",
+                        path.display()
+                    )
+                })?;
+                let clean = *values[i][own].last().unwrap_or(&0.0);
+                for (k, &corruption) in baseline.types.iter().enumerate() {
+                    for &severity in &baseline.severities {
+                        tch::manual_seed((job.train.seed as i64) ^ ((k as i64) << 8) ^ severity as i64);
+                        let transform = |x: &Tensor| -> Result<Tensor> { crate::corruptions::corrupt(x, corruption, severity, baseline.table) };
+                        let result = evaluate(
+                            &mut tests[own],
+                            &mut model,
+                            &context.dataset,
+                            &split.validation,
+                            &context.task,
+                            &options,
+                            context.device,
+                            Some(&transform),
+                        )?;
+                        corruption_drops[k].push(clean - result.finish()[&metric]);
+                    }
+                }
+            }
+        }
+    }
+    let matrix = matrix_from_values(training.iter().map(|p| stem(p)).collect(), testing.iter().map(|p| stem(p)).collect(), metric, &values);
+    let corruption_summary: Vec<(String, f64)> = corruptions
+        .map(|c| {
+            c.types
+                .iter()
+                .zip(&corruption_drops)
+                .map(|(t, d)| (serde_json::to_value(t).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), d.iter().sum::<f64>() / d.len().max(1) as f64))
+                .collect()
+        })
+        .unwrap_or_default();
+    let folds: Vec<usize> = (0..splits.len()).filter(|f| train_config.trains_fold(*f)).collect();
+    report::write_report(&dir, &matrix, &corruption_summary, &DriftRaw { folds, values, augmentation: train_config.augmentation })?;
+    Ok(dir)
+}

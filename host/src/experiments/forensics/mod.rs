@@ -1,0 +1,12 @@
+//! Drift forensics (`[job] kind = "forensics"`): a model trained behind a parametrized pipeline at its
+//! defaults is frozen; the pipeline's parameters (all, or one stage's) are searched for values that
+//! raise the task loss while the output stays close to the default output:
+//! −task_loss + w · distance(adversarial output, default output).
+
+mod config;
+mod report;
+mod run;
+
+pub use report::ForensicsResult;
+pub use run::run;
+pub use config::{Distance, ForensicsConfig};

@@ -1,0 +1,78 @@
+//! A forensics search's results: `results.json`, the bar plots and `report.md`.
+
+use crate::imageio::{write_atomically, write_json};
+use crate::tracking;
+use anyhow::Result;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What one forensics search found.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ForensicsResult {
+    /// The attacked group (`all` or a stage name).
+    pub group: String,
+    /// The metric behind the default processing.
+    pub default_metric: f64,
+    /// The metric behind the adversarial processing.
+    pub adversarial_metric: f64,
+    /// SSIM of the adversarial output to the default output.
+    pub ssim: f64,
+    /// The attacked parameters' values before and after.
+    pub parameters: Vec<(String, Vec<f64>, Vec<f64>)>,
+    /// Every tensor of the processing (parameters and buffers) whose value the search changed.
+    pub changed: Vec<String>,
+}
+
+
+/// `results.json` of a forensics experiment.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ForensicsResults {
+    /// One search per group.
+    pub groups: Vec<ForensicsResult>,
+    /// The metric.
+    pub metric: String,
+    /// Mean |∂ task loss / ∂ stage output| per stage, behind the default processing.
+    pub stage_gradients: Vec<(String, f64)>,
+}
+
+/// `results.json`, `forensics.png`, `stage_gradients.png` and `report.md`.
+pub fn write_report(dir: &Path, metric: &str, results: &[ForensicsResult], gradients: &[(String, f64)]) -> Result<()> {
+    let json = ForensicsResults { groups: results.to_vec(), metric: metric.into(), stage_gradients: gradients.to_vec() };
+    write_json(&dir.join("results.json"), &json)?;
+    let labels: Vec<String> = results.iter().map(|r| r.group.clone()).collect();
+    tracking::plot_bars(
+        &dir.join("forensics.png"),
+        &format!("{metric}: default vs adversarial processing, and SSIM reached"),
+        &labels,
+        &[
+            ("default", results.iter().map(|r| r.default_metric).collect()),
+            ("adversarial", results.iter().map(|r| r.adversarial_metric).collect()),
+            ("SSIM", results.iter().map(|r| r.ssim).collect()),
+        ],
+    )?;
+    tracking::plot_bars(
+        &dir.join("stage_gradients.png"),
+        "mean |∂ task loss / ∂ stage output|",
+        &gradients.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        &[("gradient", gradients.iter().map(|(_, g)| *g).collect())],
+    )?;
+    let mut md = String::from("# Drift forensics\n\nThe task model is frozen; each group's parameters are searched (Adam) to raise its task loss while the processing's output stays close to the default output.\n\n![forensics](forensics.png)\n\n");
+    let _ = writeln!(md, "| group | {metric} (default) | {metric} (adversarial) | drop | SSIM to default |");
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for r in results {
+        let _ = writeln!(md, "| {} | {:.3} | {:.3} | {:.3} | {:.3} |", r.group, r.default_metric, r.adversarial_metric, r.default_metric - r.adversarial_metric, r.ssim);
+    }
+    let _ = writeln!(md, "\n## Adversarial parameter values\n");
+    for r in results {
+        for (name, before, after) in &r.parameters {
+            let show = |v: &Vec<f64>| if v.len() <= 9 { format!("{:?}", v.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>()) } else { format!("{} values", v.len()) };
+            let _ = writeln!(md, "- `{}` / `{name}`: {} → {}", r.group, show(before), show(after));
+        }
+    }
+    let _ = writeln!(md, "\n## Where the model is most sensitive\n\n![stage gradients](stage_gradients.png)\n");
+    for (name, g) in gradients {
+        let _ = writeln!(md, "- `{name}`: {g:.3e}");
+    }
+    write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
+}
+

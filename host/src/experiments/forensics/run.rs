@@ -1,0 +1,128 @@
+//! Running a forensics search: the model trained behind the pipeline at its defaults, then one Adam
+//! search per parameter group against the frozen model.
+
+use super::report::{self, ForensicsResult};
+use super::config::{Distance, ForensicsConfig};
+use crate::config::PipelineSpec;
+use crate::data::{Loader, LoaderOptions};
+use crate::pipeline::Pipeline;
+use crate::plugins::RemoteModule;
+use crate::tracking;
+use crate::train::config::{ProcessingMode, TrainConfig};
+use crate::train::context::JobContext;
+use crate::train::metrics::Task;
+use crate::train::{self, metrics, optim};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::PathBuf;
+use tch::Tensor;
+
+/// Runs a drift-forensics experiment: trains a model behind the pipeline at its defaults, then for every
+/// group searches the group's parameters (Adam) for values that raise the frozen model's task loss while
+/// the output stays close to the default output; returns the experiment directory.
+pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
+    let pipeline_path = context.loaded.resolve(&job.pipeline);
+    let processing = PipelineSpec::load(&pipeline_path).with_context(|| format!("pipeline {}", pipeline_path.display()))?;
+    let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
+    let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), n_splits: 1, ..job.train.clone() };
+    let run = train::train(context, &processing, &train_config, None)?;
+    let (device, task, metric) = (context.device, &context.task, context.metric());
+    let split = &context.splits(&train_config)?[0];
+    let indices: Vec<usize> = split.validation.iter().copied().take(job.samples.max(1)).collect();
+    let mut model = context.trained_model(&run, 0)?;
+    let specs = &processing.stages;
+    let options = LoaderOptions { batch_size: indices.len(), workers: 1, prefetch: 1, ..Default::default() };
+    let batch = Loader::new(context.dataset.clone(), indices.clone(), &options)?.next().ok_or_else(|| anyhow!("no samples to attack"))??;
+    let raw = batch.raw.f_to_device(device)?;
+    let target = batch.target.f_to_device(device)?;
+    let evaluate = |pipeline: &mut Pipeline, model: &mut RemoteModule| -> Result<(f64, Tensor)> {
+        tch::no_grad(|| -> Result<(f64, Tensor)> {
+            pipeline.set_camera(&batch.cameras)?;
+            let output = pipeline.forward(&raw)?;
+            let logits = model.forward(&output)?;
+            let mut accumulator = metrics::Accumulator::new(task);
+            accumulator.add(&logits, &target, 0.0)?;
+            Ok((accumulator.finish()[metric], output))
+        })
+    };
+    let mut default = Pipeline::build(context.registry, specs, device)?;
+    default.set_train(false)?;
+    let (default_metric, default_output) = evaluate(&mut default, &mut model)?;
+    // the default output's range, so that SSIM compares images in [0, 1] whatever the pipeline ends with
+    let (low, high) = (default_output.f_min()?, default_output.f_max()?);
+    let span = high.f_sub(&low)?.f_clamp_min(1e-12)?;
+    let unit = |t: &Tensor| -> Result<Tensor> { Ok(t.f_sub(&low)?.f_div(&span)?) };
+    let reference = unit(&default_output)?;
+
+    let gradients = stage_gradients(&mut default, &mut model, &raw, &target, task, &batch.cameras)?;
+    let mut results = Vec::new();
+    for group in &job.groups {
+        let mut pipeline = Pipeline::build(context.registry, specs, device)?;
+        pipeline.set_train(false)?;
+        pipeline.set_camera(&batch.cameras)?;
+        let attacked: Vec<_> = pipeline
+            .parameters()?
+            .into_iter()
+            .filter(|p| p.trainable && (group == "all" || p.name.starts_with(&format!("{group}."))))
+            .collect();
+        if attacked.is_empty() {
+            bail!("config key `job.groups`: `{group}` names no learnable parameter of {} (stages: {})", pipeline_path.display(), specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
+        }
+        let state_before = pipeline.state()?;
+        let before: Vec<Vec<f64>> = attacked.iter().map(|p| Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?).map_err(Into::into)).collect::<Result<_>>()?;
+        let mut adam = optim::Adam::new(vec![optim::ParameterGroup { parameters: attacked.iter().map(|p| p.tensor.shallow_clone()).collect(), lr: job.lr }], 0.0)?;
+        for _ in 0..job.steps {
+            let output = pipeline.forward(&raw)?;
+            let logits = model.forward(&output)?;
+            let task_loss = metrics::loss(task, &logits, &target)?;
+            let distance = match job.distance {
+                Distance::Ssim => l2l_ops::ssim(&unit(&output)?, &reference)?.f_neg()?.f_add_scalar(1.0)?,
+                Distance::L2 => unit(&output)?.f_sub(&reference)?.f_square()?.f_mean(tch::Kind::Float)?,
+            };
+            let objective = task_loss.f_neg()?.f_add(&distance.f_mul_scalar(job.similarity_weight)?)?;
+            adam.zero_grad();
+            objective.f_backward()?;
+            adam.step()?;
+        }
+        let (adversarial_metric, output) = evaluate(&mut pipeline, &mut model)?;
+        let ssim = tch::no_grad(|| -> Result<f64> { Ok(l2l_ops::ssim(&unit(&output)?, &reference)?.f_double_value(&[])?) })?;
+        let parameters = attacked
+            .iter()
+            .zip(before)
+            .map(|(p, before)| Ok((p.name.clone(), before, Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let changed = pipeline
+            .state()?
+            .iter()
+            .zip(&state_before)
+            .filter(|((_, after), (_, before))| !after.allclose(before, 0.0, 0.0, false))
+            .map(|((name, _), _)| name.clone())
+            .collect();
+        tracing::info!("forensics `{group}`: {metric} {default_metric:.3} → {adversarial_metric:.3}, SSIM {ssim:.3}");
+        results.push(ForensicsResult { group: group.clone(), default_metric, adversarial_metric, ssim, parameters, changed });
+    }
+    report::write_report(&dir, metric, &results, &gradients)?;
+    Ok(dir)
+}
+/// Mean |∂ task loss / ∂ stage output| for every stage (where the model is most sensitive).
+fn stage_gradients(
+    pipeline: &mut Pipeline,
+    model: &mut RemoteModule,
+    raw: &Tensor,
+    target: &Tensor,
+    task: &Task,
+    cameras: &[l2l_plugin_api::RawMetadata],
+) -> Result<Vec<(String, f64)>> {
+    pipeline.set_camera(cameras)?;
+    let input = raw.f_detach()?.f_set_requires_grad(true)?;
+    let outputs = pipeline.forward_traced(&input, |_| {})?;
+    let last = outputs.last().map(|o| o.output.shallow_clone()).unwrap_or(input.shallow_clone());
+    let loss = metrics::loss(task, &model.forward(&last)?, target)?;
+    let tensors: Vec<Tensor> = outputs.iter().map(|o| o.output.shallow_clone()).collect();
+    let grads = Tensor::run_backward(&[&loss], &tensors, false, false);
+    outputs
+        .iter()
+        .zip(grads)
+        .map(|(o, g)| Ok((o.name.clone(), g.f_abs()?.f_mean(tch::Kind::Double)?.f_double_value(&[])?)))
+        .collect()
+}
+

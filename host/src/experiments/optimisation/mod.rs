@@ -1,0 +1,11 @@
+//! Drift optimisation (`[job] kind = "optimisation"`): the same task model trained with each
+//! processing mode (parametrized, static, neural_network, none) on the same data and folds;
+//! validation curves, mean ± std over folds.
+
+mod config;
+mod report;
+mod run;
+
+pub use report::ModeCurve;
+pub use run::run;
+pub use config::OptimisationConfig;

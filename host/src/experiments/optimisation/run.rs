@@ -1,0 +1,64 @@
+//! Running the optimisation comparison: one training per processing mode on the job's context.
+
+use super::report::{self, ModeCurve};
+use super::config::OptimisationConfig;
+use crate::config::{ComponentSpec, PipelineSpec, StageSpec};
+use crate::experiments::mean_and_std;
+use crate::tracking;
+use crate::train::config::{ProcessingMode, TrainConfig};
+use crate::train::context::JobContext;
+use crate::train;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+/// Runs a drift-optimisation experiment: one training per processing mode, the same data, folds and
+/// task model; returns the experiment directory.
+pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
+    if job.modes.is_empty() {
+        bail!("config key `job.modes`: list at least one processing mode");
+    }
+    let processings: Vec<PipelineSpec> = job
+        .modes
+        .iter()
+        .map(|&mode| processing(context, job, mode).with_context(|| format!("mode {}", mode.name())))
+        .collect::<Result<_>>()?;
+    let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
+    let metric = context.metric();
+    let mut curves = Vec::new();
+    for (&mode, processing) in job.modes.iter().zip(&processings) {
+        let name = mode.name().to_string();
+        let train_config = TrainConfig { mode, output_dir: dir.join("training"), name: name.clone(), ..job.train.clone() };
+        tracing::info!("optimisation: training with processing mode {name}");
+        let run = train::train(context, processing, &train_config, None)?;
+        let rows: Vec<tracking::MetricsRow> =
+            std::fs::read_to_string(run.join("metrics.jsonl"))?.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+        let (mut mean, mut std) = (Vec::new(), Vec::new());
+        for epoch in 1..=train_config.epochs {
+            let values: Vec<f64> =
+                rows.iter().filter(|r| r.split == "validation" && r.epoch == epoch).filter_map(|r| r.values.get(metric).copied()).collect();
+            let (m, s) = mean_and_std(&values);
+            mean.push(m);
+            std.push(s);
+        }
+        curves.push(ModeCurve { mode, mean, std, run });
+    }
+    report::write_report(&dir, metric, &curves)?;
+    Ok(dir)
+}
+
+/// The processing `mode` trains behind: the static or parametrized pipeline file, a `processor_nn`
+/// stage, or none (the trainer packs the raw).
+fn processing(context: &JobContext, job: &OptimisationConfig, mode: ProcessingMode) -> Result<PipelineSpec> {
+    Ok(match mode {
+        ProcessingMode::Static => PipelineSpec::load(&context.loaded.resolve(&job.static_pipeline))?,
+        ProcessingMode::Parametrized => PipelineSpec::load(&context.loaded.resolve(&job.parametrized_pipeline))?,
+        ProcessingMode::NeuralNetwork => {
+            let mut table = job.neural_processor.clone().unwrap_or_default();
+            table.insert("kind".into(), toml::Value::String("processor_nn".into()));
+            table.entry("cfa_from_metadata").or_insert(toml::Value::Boolean(true));
+            let ComponentSpec { kind, plugin, config } = ComponentSpec::from_table("job.neural_processor", &table, "processor_nn")?;
+            PipelineSpec { stages: vec![StageSpec { name: "processor".into(), kind, plugin, config }], plugin_dirs: Vec::new() }
+        }
+        ProcessingMode::None => PipelineSpec::default(),
+    })
+}

@@ -1,0 +1,79 @@
+//! The suite (`[job] kind = "experiments"`): several experiments one after another on one job context
+//! (one dataset opening), into one run directory with a `report.md` that gathers theirs.
+
+use super::drift_synthesis::{self, DriftSynthesisConfig};
+use super::forensics::{self, ForensicsConfig};
+use super::optimisation::{self, OptimisationConfig};
+use crate::imageio::write_atomically;
+use crate::tracking;
+use crate::train::config::default_output_dir;
+use crate::train::context::JobContext;
+use anyhow::{bail, Result};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[job] kind = "experiments"`: any of `[job.drift_synthesis]`, `[job.forensics]`,
+/// `[job.optimisation]` (their `output_dir` and `name` are set by the suite).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSuiteConfig {
+    /// A drift-synthesis experiment.
+    #[serde(default)]
+    pub drift_synthesis: Option<DriftSynthesisConfig>,
+    /// A forensics experiment.
+    #[serde(default)]
+    pub forensics: Option<ForensicsConfig>,
+    /// An optimisation experiment.
+    #[serde(default)]
+    pub optimisation: Option<OptimisationConfig>,
+    /// Parent of the run directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// The run directory is named `NAME-N`.
+    #[serde(default = "default_suite_name")]
+    pub name: String,
+}
+
+fn default_suite_name() -> String {
+    "experiments".into()
+}
+
+/// Runs the suite's experiments one after another into one run directory; returns the run directory.
+pub fn run(context: &JobContext, suite: &ExperimentSuiteConfig) -> Result<PathBuf> {
+    if suite.drift_synthesis.is_none() && suite.forensics.is_none() && suite.optimisation.is_none() {
+        bail!("config key `job`: an experiments job needs at least one of [job.drift_synthesis], [job.forensics], [job.optimisation]");
+    }
+    let dir = tracking::create_run_dir(&suite.output_dir, &suite.name)?;
+    let started = std::time::Instant::now();
+    let mut parts: Vec<PathBuf> = Vec::new();
+    if let Some(job) = &suite.drift_synthesis {
+        let job = DriftSynthesisConfig { output_dir: dir.clone(), name: "drift-synthesis".into(), ..job.clone() };
+        parts.push(drift_synthesis::run(context, &job)?);
+    }
+    if let Some(job) = &suite.forensics {
+        let job = ForensicsConfig { output_dir: dir.clone(), name: "forensics".into(), ..job.clone() };
+        parts.push(forensics::run(context, &job)?);
+    }
+    if let Some(job) = &suite.optimisation {
+        let job = OptimisationConfig { output_dir: dir.clone(), name: "optimisation".into(), ..job.clone() };
+        parts.push(optimisation::run(context, &job)?);
+    }
+    let mut md = format!(
+        "# l2l experiments\n\nRun `{}`, {:.0} s. Each section is the report of one experiment (its folder holds the data).\n",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for part in &parts {
+        let folder = part.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(part.join("report.md"))?;
+        md += "\n";
+        for line in text.lines() {
+            // one level deeper, and images found in the experiment's folder
+            let line = if line.starts_with('#') { format!("#{line}") } else { line.replace("](", &format!("]({folder}/")) };
+            md += &line;
+            md += "\n";
+        }
+    }
+    write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))?;
+    Ok(dir)
+}

@@ -1,0 +1,202 @@
+//! Finding plugin files on the search path and loading one: a shared library, an l2l plugin, a
+//! compatible plugin API and type layout, the same libtorch. Libraries are never unloaded.
+
+use abi_stable::std_types::{RResult, RString};
+use abi_stable::library::{lib_header_from_path, LibraryError, RootModule, ROOT_MODULE_LOADER_NAME_WITH_NUL};
+use l2l_plugin_api::ffi::{ComponentInfo, PluginRootRef};
+use l2l_plugin_api::{LIBTORCH_TAG, LIBTORCH_VERSION};
+use std::path::{Path, PathBuf};
+
+/// A plugin call's result as a Rust result with the plugin's message.
+pub(super) fn into_result<T>(result: RResult<T, RString>) -> Result<T, String> {
+    result.into_result().map_err(RString::into_string)
+}
+
+/// The environment variable that adds plugin directories or files.
+pub const PLUGIN_PATH_VAR: &str = "L2L_PLUGIN_PATH";
+
+/// A plugin library that loaded and passed every check.
+pub struct LoadedPlugin {
+    /// The plugin's crate name.
+    pub name: String,
+    /// The plugin's crate version.
+    pub version: String,
+    /// Where it was loaded from.
+    pub file: PathBuf,
+    /// What it provides.
+    pub components: Vec<ComponentInfo>,
+    pub(super) root: PluginRootRef,
+}
+
+/// A file that was found but not loaded, and why.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The file (or missing path).
+    pub file: PathBuf,
+    /// One short reason naming what was expected and what was found.
+    pub reason: String,
+}
+
+/// The directories and files searched, in order, given the config's `plugin_dirs`.
+pub fn search_path(config_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut path: Vec<PathBuf> = config_dirs.to_vec();
+    if let Some(value) = std::env::var_os(PLUGIN_PATH_VAR) {
+        path.extend(std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()));
+    }
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        path.push(exe_dir.join("plugins"));
+        path.push(exe_dir);
+    }
+    path
+}
+
+fn is_plugin_file_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.starts_with("libl2l_") && name.ends_with(std::env::consts::DLL_SUFFIX)
+}
+
+/// The plugin files an entry of the search path stands for; a missing explicit entry is refused.
+pub(super) fn candidates(entry: &Path, is_default_dir: bool) -> Result<Vec<PathBuf>, Refusal> {
+    if entry.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(entry)
+            .map_err(|e| Refusal {
+                file: entry.to_path_buf(),
+                reason: format!("cannot read directory: {e}"),
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && is_plugin_file_name(p))
+            .collect();
+        files.sort();
+        Ok(files)
+    } else if entry.exists() {
+        Ok(vec![entry.to_path_buf()])
+    } else if is_default_dir {
+        Ok(Vec::new())
+    } else {
+        Err(Refusal {
+            file: entry.to_path_buf(),
+            reason: "no such file or directory (expected a plugin file or a directory of plugins)".into(),
+        })
+    }
+}
+
+/// Short, one-line reasons for abi_stable's load errors (its own messages run to hundreds of lines).
+fn summarize_library_error(err: &LibraryError) -> String {
+    match err {
+        LibraryError::OpenError { err, .. } => format!("not a loadable shared library ({err})"),
+        LibraryError::GetSymbolError { .. } => {
+            "not an l2l plugin: expected an exported abi_stable root module, found none".into()
+        }
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => format!(
+            "plugin API version mismatch: expected l2l-plugin-api compatible with {expected_version}, found {actual_version}"
+        ),
+        LibraryError::AbiInstability(details) => {
+            let text = details.to_string();
+            let hint = text
+                .lines()
+                .map(str::trim)
+                .find(|l| l.contains("field") || l.contains("Mismatched") || l.contains("mismatch"))
+                .unwrap_or("")
+                .chars()
+                .take(160)
+                .collect::<String>();
+            format!(
+                "plugin API type layout mismatch: expected the layouts of this host's l2l-plugin-api {}, found different ones{}",
+                env!("CARGO_PKG_VERSION"),
+                if hint.is_empty() { String::new() } else { format!(" ({hint})") }
+            )
+        }
+        LibraryError::InvalidAbiHeader(header) => {
+            format!("built with an incompatible abi_stable (header {header:?}); expected abi_stable 0.11")
+        }
+        LibraryError::InvalidCAbi { .. } => "built by a Rust compiler whose C ABI differs from this host's".into(),
+        LibraryError::RootModule { err, .. } => format!("the plugin failed to initialise: {err}"),
+        LibraryError::ParseVersionError(e) => format!("unreadable plugin API version: {e}"),
+        LibraryError::Many(errors) => {
+            errors.iter().next().map(summarize_library_error).unwrap_or_else(|| "unknown load error".into())
+        }
+    }
+}
+
+/// Loads one plugin file and checks it: a shared library, an l2l plugin, a compatible plugin API and
+/// type layout, the same libtorch. The library stays loaded for the life of the process.
+pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
+    let refuse = |reason: String| Refusal {
+        file: file.to_path_buf(),
+        reason,
+    };
+    if !file.exists() {
+        return Err(refuse("no such file (expected an l2l plugin library)".into()));
+    }
+    // A first look with libloading tells "not a library" and "a library but no plugin" apart without
+    // abi_stable's layout machinery. The handle is leaked: plugins are never unloaded.
+    // SAFETY: loading a library runs its initialisers; plugins are code the user chose to run.
+    let library = unsafe { libloading::Library::new(file) }
+        .map_err(|e| refuse(format!("not a loadable shared library ({e})")))?;
+    // SAFETY: only the symbol's presence is checked; it is not dereferenced here.
+    let has_root = unsafe { library.get::<*const u8>(ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes()) }.is_ok();
+    std::mem::forget(library);
+    if !has_root {
+        return Err(refuse(
+            "not an l2l plugin: expected an exported abi_stable root module, found none".into(),
+        ));
+    }
+    // `RootModule::load_from_file` caches one library per root-module type, so each file is loaded
+    // through its own header instead.
+    let header = lib_header_from_path(file).map_err(|e| refuse(summarize_library_error(&e)))?;
+    // abi_stable lets 0.x versions with different minors pass to the layout check, whose message
+    // would then be about layouts; the version is the clearer reason, so it is checked first.
+    let ours = PluginRootRef::VERSION_STRINGS.version.as_str();
+    let theirs = header.version_strings().version.as_str();
+    if !api_versions_compatible(ours, theirs) {
+        return Err(refuse(format!(
+            "plugin API version mismatch: expected l2l-plugin-api compatible with {ours}, found {theirs}"
+        )));
+    }
+    let root = header
+        .init_root_module::<PluginRootRef>()
+        .map_err(|e| refuse(summarize_library_error(&e)))?;
+    if root.libtorch_tag() != LIBTORCH_TAG {
+        return Err(refuse(format!(
+            "libtorch mismatch: expected a plugin built against libtorch {LIBTORCH_VERSION}, found one built against {}",
+            root.libtorch_version()
+        )));
+    }
+    let components =
+        into_result((root.components())()).map_err(|e| refuse(format!("listing components failed: {e}")))?;
+    Ok(LoadedPlugin {
+        name: root.plugin_name().to_string(),
+        version: root.plugin_version().to_string(),
+        file: file.to_path_buf(),
+        components: components.into_vec(),
+        root,
+    })
+}
+
+/// Cargo's semver rule: the same major version, and for 0.x the same minor version too.
+fn api_versions_compatible(ours: &str, theirs: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').take(2).map(|n| n.parse().unwrap_or(u64::MAX)).collect() };
+    let (a, b) = (parse(ours), parse(theirs));
+    match (a.first(), b.first()) {
+        (Some(0), Some(0)) => a.get(1) == b.get(1),
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_versions_compatible;
+
+    #[test]
+    fn plugin_api_versions_follow_cargo_semver() {
+        assert!(api_versions_compatible("0.1.0", "0.1.7"));
+        assert!(!api_versions_compatible("0.1.0", "0.2.0"));
+        assert!(api_versions_compatible("1.2.0", "1.0.3"));
+        assert!(!api_versions_compatible("1.2.0", "2.0.0"));
+        assert!(!api_versions_compatible("0.1.0", "garbage"));
+    }
+}

@@ -1,0 +1,146 @@
+//! `[job] kind = "train"` and the training block every experiment embeds (`[job.….train]`): how a
+//! task model (and, by mode, the processing) trains.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// How the processing takes part in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingMode {
+    /// The config's pipeline, fixed: no gradient into it.
+    Static,
+    /// The config's pipeline; its learnable parameters train with the task model.
+    Parametrized,
+    /// The pipeline holds a `processor_nn` stage, trained with the task model.
+    NeuralNetwork,
+    /// No processing: the 2×2-packed raw goes to the task model.
+    None,
+}
+
+impl ProcessingMode {
+    /// The mode's name in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Parametrized => "parametrized",
+            Self::NeuralNetwork => "neural_network",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Geometric augmentation after processing, applied to masks identically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Augmentation {
+    /// None.
+    None,
+    /// Random flips and 90° rotations.
+    Weak,
+    /// Weak, plus a random rotation by any angle and a random scale in [0.8, 1.25].
+    Strong,
+}
+
+/// A `train` job: `[job] kind = "train"` and these keys.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// static, parametrized, neural_network or none.
+    pub mode: ProcessingMode,
+    /// Passes over the training split.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Samples per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Adam learning rate of the task model.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Adam learning rate of the processing (default: `lr`).
+    #[serde(default)]
+    pub processor_lr: Option<f64>,
+    /// Adam weight decay (L2, as `torch.optim.Adam`).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// How many train/validation splits (folds) to train on, one after another.
+    #[serde(default = "default_splits")]
+    pub n_splits: usize,
+    /// Fraction of the samples that train in each split.
+    #[serde(default = "default_train_size")]
+    pub train_size: f64,
+    /// Seed of the splits, shuffles and augmentation.
+    #[serde(default)]
+    pub seed: u64,
+    /// none, weak or strong.
+    #[serde(default = "default_augmentation")]
+    pub augmentation: Augmentation,
+    /// Keep the processing's parameters fixed.
+    #[serde(default)]
+    pub freeze_processor: bool,
+    /// Keep the task model's parameters fixed.
+    #[serde(default)]
+    pub freeze_task_model: bool,
+    /// Validation samples whose stage outputs, gradients and predictions are drawn every epoch.
+    #[serde(default = "default_tracked")]
+    pub tracked_samples: usize,
+    /// A pipeline config to compare the processing's output with in the tracked grids.
+    #[serde(default)]
+    pub reference_pipeline: Option<PathBuf>,
+    /// Decoding threads of the loader (default: every core).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Parent of the run directories.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// Run directories are named `NAME-N`.
+    #[serde(default = "default_train_name")]
+    pub name: String,
+    /// The MLflow experiment the run is filed under (in `output_dir/mlruns`).
+    #[serde(default = "default_experiment")]
+    pub experiment: String,
+    /// Train only these folds (default: all `n_splits`); a sweep gives each job one.
+    #[serde(default)]
+    pub folds: Option<Vec<usize>>,
+}
+
+impl TrainConfig {
+    /// Whether `fold` is trained.
+    pub fn trains_fold(&self, fold: usize) -> bool {
+        self.folds.as_ref().is_none_or(|folds| folds.contains(&fold))
+    }
+}
+
+fn default_epochs() -> usize {
+    10
+}
+fn default_batch_size() -> usize {
+    8
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_splits() -> usize {
+    1
+}
+fn default_train_size() -> f64 {
+    0.8
+}
+fn default_augmentation() -> Augmentation {
+    Augmentation::None
+}
+fn default_tracked() -> usize {
+    2
+}
+fn default_train_name() -> String {
+    "train".into()
+}
+fn default_experiment() -> String {
+    "l2l".into()
+}
+
+
+/// The default parent of run directories, for every job kind.
+pub fn default_output_dir() -> PathBuf {
+    PathBuf::from("runs")
+}

@@ -1,0 +1,80 @@
+//! What every training of a job shares, built once per job: the plugins, the device, the opened
+//! dataset and the task it poses, and the task model's spec. A drift synthesis over twelve pipelines
+//! trains twelve times on one context, so its dataset is opened (and, with `verify`, decoded) once.
+
+use super::checkpoint;
+use super::config::TrainConfig;
+use super::metrics::Task;
+use crate::config::{ComponentSpec, LoadedConfig};
+use crate::data::{self, Split};
+use crate::datasets;
+use crate::plugins::{Registry, RemoteDataset, RemoteModule};
+use anyhow::{anyhow, Result};
+use std::path::Path;
+use std::sync::Arc;
+use tch::Device;
+
+/// A job's shared pieces; see the module docs.
+pub struct JobContext<'a> {
+    /// The config the job was started from (for paths relative to it and for records).
+    pub loaded: &'a LoadedConfig,
+    /// The plugins.
+    pub registry: &'a Registry,
+    /// Where tensors live.
+    pub device: Device,
+    /// The dataset, opened once.
+    pub dataset: Arc<RemoteDataset>,
+    /// Classification (with its class names) or segmentation.
+    pub task: Task,
+    /// The `[task_model]` table.
+    pub model: ComponentSpec,
+}
+
+impl<'a> JobContext<'a> {
+    /// Opens the config's dataset and checks that it has a task model; `job` names the job kind in
+    /// the error when `[task_model]` is missing.
+    pub fn new(loaded: &'a LoadedConfig, registry: &'a Registry, job: &str) -> Result<JobContext<'a>> {
+        let device = loaded.device()?;
+        let model = loaded.task_model_spec()?.ok_or_else(|| {
+            anyhow!("config {}: a {job} job needs a [task_model] table (e.g. kind = \"resnet\")", loaded.path.display())
+        })?;
+        let dataset = Arc::new(datasets::open(registry, &datasets::spec(loaded)?, &[])?);
+        let task = match dataset.class_names() {
+            Some(names) => Task::Classification { class_names: names.to_vec() },
+            None => Task::Segmentation,
+        };
+        Ok(JobContext { loaded, registry, device, dataset, task, model })
+    }
+
+    /// The folds a training with `config` uses: stratified for classification, plain for segmentation.
+    pub fn splits(&self, config: &TrainConfig) -> Result<Vec<Split>> {
+        match self.dataset.labels()? {
+            Some(labels) => data::stratified_splits(&labels, config.n_splits, config.train_size, config.seed),
+            None => data::shuffle_splits(self.dataset.len(), config.n_splits, config.train_size, config.seed),
+        }
+    }
+
+    /// The task's main metric: accuracy, or IoU for segmentation.
+    pub fn metric(&self) -> &'static str {
+        match self.task {
+            Task::Segmentation => "iou",
+            Task::Classification { .. } => "accuracy",
+        }
+    }
+
+    /// The task model, freshly built for the task's outputs and moved to the device.
+    pub fn build_model(&self, label: &str) -> Result<RemoteModule> {
+        let mut model = self.registry.build_task_model(&self.model.kind, self.model.plugin.as_deref(), &self.model.config, self.task.outputs(), label)?;
+        model.to(self.device, tch::Kind::Float)?;
+        Ok(model)
+    }
+
+    /// The task model a training run left for `fold`, in evaluation mode.
+    pub fn trained_model(&self, run: &Path, fold: usize) -> Result<RemoteModule> {
+        let state = checkpoint::load(&run.join("checkpoints").join(format!("fold{fold}.safetensors")))?;
+        let mut model = self.build_model("task model")?;
+        model.load_state(checkpoint::section(&state, "task_model"))?;
+        model.set_train(false)?;
+        Ok(model)
+    }
+}

@@ -1,0 +1,282 @@
+//! One fold's training: the processing (by mode), the task model and Adam; an epoch of training,
+//! validation, and the tracked samples' image grids.
+
+use super::augment;
+use super::checkpoint;
+use super::config::{ProcessingMode, TrainConfig};
+use super::context::JobContext;
+use super::metrics::{self, Accumulator, Task};
+use super::optim::{Adam, ParameterGroup};
+use super::evaluate::evaluate;
+use crate::config::{PipelineSpec, StageSpec};
+use crate::data::{self, Loader, LoaderOptions, Split};
+use crate::pipeline::Pipeline;
+use crate::plugins::{RemoteDataset, RemoteModule};
+use crate::tracking::{self, MetricsRow};
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// One fold's processing, task model and optimiser.
+pub(super) struct Trainer<'a> {
+    config: &'a TrainConfig,
+    task: Task,
+    device: Device,
+    fold: usize,
+    processing: Pipeline,
+    reference: Option<Pipeline>,
+    model: RemoteModule,
+    optimizer: Adam,
+    trains_processor: bool,
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh trainer for `fold`: `processing` built as `config.mode` says, the task model, Adam.
+    pub(super) fn build(context: &JobContext, processing: &PipelineSpec, config: &'a TrainConfig, fold: usize) -> Result<Self> {
+        let specs = match config.mode {
+            ProcessingMode::None => {
+                let mut pack = toml::Table::new();
+                pack.insert("cfa_from_metadata".into(), toml::Value::Boolean(true));
+                vec![StageSpec { name: "pack".into(), kind: "pack".into(), plugin: None, config: pack }]
+            }
+            mode => {
+                if processing.stages.is_empty() {
+                    bail!("config key `job.mode`: `{mode:?}` processing needs a `pipeline` (or use mode = \"none\")");
+                }
+                if mode == ProcessingMode::NeuralNetwork && !processing.stages.iter().any(|s| s.kind == "processor_nn") {
+                    bail!("config key `job.mode`: neural_network processing needs a stage of kind `processor_nn` in `pipeline`");
+                }
+                processing.stages.clone()
+            }
+        };
+        let processing = Pipeline::build(context.registry, &specs, context.device)?;
+        let reference = match &config.reference_pipeline {
+            Some(path) => {
+                let reference = PipelineSpec::load(&context.loaded.resolve(path))?;
+                Some(Pipeline::build(context.registry, &reference.stages, context.device)?)
+            }
+            None => None,
+        };
+        let model = context.build_model("config key `task_model`")?;
+        let trains_processor = matches!(config.mode, ProcessingMode::Parametrized | ProcessingMode::NeuralNetwork) && !config.freeze_processor;
+        let mut groups = Vec::new();
+        if !config.freeze_task_model {
+            let parameters: Vec<Tensor> = model.parameters()?.into_iter().filter(|p| p.trainable).map(|p| p.tensor).collect();
+            groups.push(ParameterGroup { parameters, lr: config.lr });
+        }
+        if trains_processor {
+            let parameters: Vec<Tensor> = processing.parameters()?.into_iter().filter(|p| p.trainable).map(|p| p.tensor).collect();
+            if parameters.is_empty() {
+                bail!("config key `job.mode`: `{:?}` processing, but no stage of the pipeline has a learnable parameter", config.mode);
+            }
+            groups.push(ParameterGroup { parameters, lr: config.processor_lr.unwrap_or(config.lr) });
+        }
+        if groups.iter().all(|g| g.parameters.is_empty()) {
+            bail!("nothing to train: no learnable parameter in the task model or the processing");
+        }
+        let optimizer = Adam::new(groups, config.weight_decay)?;
+        Ok(Self { config, task: context.task.clone(), device: context.device, fold, processing, reference, model, optimizer, trains_processor })
+    }
+
+    pub(super) fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut state: Vec<(String, Tensor)> = Vec::new();
+        state.extend(self.processing.state()?.into_iter().map(|(n, t)| (format!("processor.{n}"), t)));
+        state.extend(self.model.state()?.into_iter().map(|(n, t)| (format!("task_model.{n}"), t)));
+        state.extend(self.optimizer.state()?.into_iter().map(|(n, t)| (format!("optimizer.{n}"), t)));
+        Ok(state)
+    }
+
+    pub(super) fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        self.processing.load_state(&checkpoint::section(state, "processor"))?;
+        self.model.load_state(checkpoint::section(state, "task_model")).context("restoring the task model")?;
+        self.optimizer.load_state(&checkpoint::section(state, "optimizer"))
+    }
+
+    fn set_train(&mut self, train: bool) -> Result<()> {
+        self.processing.set_train(train && self.trains_processor)?;
+        self.model.set_train(train && !self.config.freeze_task_model)
+    }
+
+    /// The processing of a batch: without gradient when it does not train.
+    fn process(&mut self, raw: &Tensor, cameras: &[l2l_plugin_api::RawMetadata]) -> Result<Tensor> {
+        self.processing.set_camera(cameras)?;
+        if self.trains_processor {
+            self.processing.forward(raw)
+        } else {
+            tch::no_grad(|| self.processing.forward(raw))
+        }
+    }
+
+    /// Which stage first produced a NaN or infinity on `raw` (run again without gradient), or that the
+    /// task model did.
+    fn first_non_finite_stage(&mut self, raw: &Tensor, cameras: &[l2l_plugin_api::RawMetadata]) -> Result<String> {
+        self.processing.set_camera(cameras)?;
+        let outputs = tch::no_grad(|| self.processing.forward_traced(raw, |_| {}))?;
+        for output in &outputs {
+            if output.output.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+                return Ok(format!("the first non-finite output is stage `{}`'s", output.name));
+            }
+        }
+        Ok("every stage's output is finite: the task model or the loss produced it".into())
+    }
+
+    fn targets(&self, batch: &data::Batch) -> Result<Tensor> {
+        Ok(batch.target.f_to_device(self.device)?)
+    }
+
+    /// One epoch: train on the split's training samples, validate, draw the tracked samples.
+    pub(super) fn epoch(&mut self, dataset: &Arc<RemoteDataset>, split: &Split, epoch: usize, run_dir: &Path) -> Result<Vec<MetricsRow>> {
+        let started = Instant::now();
+        let workers = self.config.workers.unwrap_or_else(|| LoaderOptions::default().workers);
+        let seed = self.config.seed ^ (self.fold as u64) << 32 ^ epoch as u64;
+        let options = LoaderOptions {
+            batch_size: self.config.batch_size,
+            workers,
+            shuffle_seed: Some(seed),
+            ..Default::default()
+        };
+        let loader = Loader::new(dataset.clone(), split.train.clone(), &options)?;
+        let bar = ProgressBar::new(loader.len() as u64).with_style(
+            ProgressStyle::with_template("{spinner} fold {msg} [{bar:30}] {pos}/{len} batches {elapsed_precise} eta {eta}")?.progress_chars("=> "),
+        );
+        bar.set_message(format!("{} epoch {epoch}/{}", self.fold, self.config.epochs));
+        self.set_train(true)?;
+        let mut accumulator = Accumulator::new(&self.task);
+        for (index, batch) in loader.enumerate() {
+            let batch = batch?;
+            let raw = batch.raw.f_to_device(self.device)?;
+            let processed = self.process(&raw, &batch.cameras)?;
+            let target = self.targets(&batch)?;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64);
+            let masks = matches!(self.task, Task::Segmentation).then(|| metrics::mask_like(&target, &processed)).transpose()?;
+            let (input, masks) = augment::augment(&processed, masks.as_ref(), self.config.augmentation, &mut rng)?;
+            let target = masks.unwrap_or(target);
+            let logits = self.model.forward(&input)?;
+            let loss = metrics::loss(&self.task, &logits, &target)?;
+            if loss.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+                let culprit = self.first_non_finite_stage(&raw, &batch.cameras)?;
+                bail!(
+                    "fold {} epoch {epoch} step {}: the loss is {} — {culprit}; training stopped, the last checkpoint (epoch {}) is kept",
+                    self.fold,
+                    index + 1,
+                    loss.f_double_value(&[])?,
+                    epoch - 1
+                );
+            }
+            self.optimizer.zero_grad();
+            loss.f_backward()?;
+            self.optimizer.step()?;
+            accumulator.add(&logits.f_detach()?, &target, loss.f_double_value(&[])?)?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let train_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let validation = self.validate(dataset, &split.validation, workers)?;
+        let rows = vec![
+            MetricsRow { fold: self.fold, epoch, split: "train".into(), seconds: train_seconds, values: accumulator.finish() },
+            MetricsRow { fold: self.fold, epoch, split: "validation".into(), seconds: started.elapsed().as_secs_f64(), values: validation.finish() },
+        ];
+        tracing::info!(
+            "fold {} epoch {epoch}: train {:?}, validation {:?}",
+            self.fold,
+            rows[0].values.iter().filter(|(k, _)| ["loss", "accuracy", "iou"].contains(&k.as_str())).collect::<Vec<_>>(),
+            rows[1].values.iter().filter(|(k, _)| ["loss", "accuracy", "iou"].contains(&k.as_str())).collect::<Vec<_>>()
+        );
+        if let Task::Classification { .. } = self.task {
+            let path = run_dir.join(format!("confusion_fold{}.json", self.fold));
+            crate::imageio::write_atomically(&path, |out| Ok(serde_json::to_writer(out, &validation.confusion)?))?;
+        }
+        let tracked: Vec<usize> = split.validation.iter().copied().take(self.config.tracked_samples).collect();
+        if !tracked.is_empty() {
+            let dir = run_dir.join("tracked").join(format!("fold{}", self.fold)).join(format!("epoch{epoch:03}"));
+            self.draw_tracked(dataset, &tracked, &dir)?;
+        }
+        Ok(rows)
+    }
+
+    fn validate(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], workers: usize) -> Result<Accumulator> {
+        self.set_train(false)?;
+        let options = LoaderOptions { batch_size: self.config.batch_size, workers, ..Default::default() };
+        evaluate(&mut self.processing, &mut self.model, dataset, indices, &self.task, &options, self.device, None)
+    }
+
+    /// Grids for the tracked samples: every stage's output, the task loss's gradient at every stage,
+    /// the predictions, and (with a reference pipeline) the difference to the reference processing.
+    fn draw_tracked(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        self.set_train(false)?;
+        let options = LoaderOptions { batch_size: indices.len(), workers: 1, prefetch: 1, ..Default::default() };
+        let batch = Loader::new(dataset.clone(), indices.to_vec(), &options)?
+            .next()
+            .ok_or_else(|| anyhow!("no tracked samples"))??;
+        let raw = batch.raw.f_to_device(self.device)?.f_set_requires_grad(true)?;
+        let target = self.targets(&batch)?;
+        self.processing.set_camera(&batch.cameras)?;
+        let outputs = self.processing.forward_traced(&raw, |_| {})?;
+        let processed = outputs.last().map(|o| o.output.shallow_clone()).unwrap_or(raw.shallow_clone());
+        let logits = self.model.forward(&processed)?;
+        let loss = metrics::loss(&self.task, &logits, &target)?;
+        let stage_outputs: Vec<Tensor> = outputs.iter().map(|o| o.output.shallow_clone()).collect();
+        let gradients = Tensor::run_backward(&[&loss], &stage_outputs, false, false);
+        let rows = |tensors: &[Tensor], first: &Tensor| -> Result<Vec<Vec<Tensor>>> {
+            (0..indices.len() as i64)
+                .map(|i| {
+                    let mut row = vec![first.f_get(i)?];
+                    for t in tensors {
+                        row.push(t.f_get(i)?);
+                    }
+                    Ok(row)
+                })
+                .collect()
+        };
+        tracking::write_grid(&dir.join("stages.png"), &rows(&stage_outputs, &raw.f_detach()?)?, false)?;
+        tracking::write_grid(&dir.join("gradients.png"), &rows(&gradients, &raw.f_detach()?)?, true)?;
+        let mut predictions = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..indices.len() as i64 {
+            let image = processed.f_get(i)?.f_detach()?;
+            match &self.task {
+                Task::Segmentation => {
+                    let truth = metrics::mask_like(&target, &logits)?.f_get(i)?.f_unsqueeze(0)?.f_to_kind(Kind::Float)?;
+                    let predicted = logits.f_get(i)?.f_detach()?.f_sigmoid()?;
+                    predictions.push(vec![image, truth, predicted]);
+                }
+                Task::Classification { class_names } => {
+                    let predicted = logits.f_get(i)?.f_argmax(0, false)?.f_int64_value(&[])? as usize;
+                    let truth = target.f_int64_value(&[i])? as usize;
+                    labels.push(serde_json::json!({"sample": indices[i as usize], "truth": class_names[truth], "predicted": class_names[predicted]}));
+                    predictions.push(vec![image]);
+                }
+            }
+        }
+        tracking::write_grid(&dir.join("predictions.png"), &predictions, false)?;
+        if !labels.is_empty() {
+            crate::imageio::write_atomically(&dir.join("predictions.json"), |out| Ok(serde_json::to_writer_pretty(out, &labels)?))?;
+        }
+        if let Some(reference) = &mut self.reference {
+            let reference_output = tch::no_grad(|| -> Result<Tensor> {
+                reference.set_camera(&batch.cameras)?;
+                reference.forward(&raw.f_detach()?)
+            })?;
+            let grid = (0..indices.len() as i64)
+                .map(|i| -> Result<Vec<Tensor>> {
+                    let ours = processed.f_get(i)?.f_detach()?;
+                    let theirs = reference_output.f_get(i)?;
+                    let size = ours.size();
+                    let theirs_resized = theirs.f_unsqueeze(0)?.f_upsample_bilinear2d([size[1], size[2]], false, None, None)?.f_squeeze_dim(0)?;
+                    let difference = if theirs_resized.size() == ours.size() { ours.f_sub(&theirs_resized)?.f_abs()? } else { ours.f_zeros_like()? };
+                    Ok(vec![ours, theirs, difference])
+                })
+                .collect::<Result<Vec<_>>>()?;
+            tracking::write_grid(&dir.join("reference_difference.png"), &grid, false)?;
+        }
+        Ok(())
+    }
+}
+
