@@ -354,12 +354,90 @@ fn bench_reports_every_stage_forward_and_backward() {
     assert!(output.status.success(), "{}", describe(&output));
     let json = std::fs::read_to_string(dir.path().join("bench.json")).unwrap();
     // every stage and the whole pipeline, each with forward and forward+backward throughput
-    let stages = l2l_host::config::load(&pipeline, &[])
-        .unwrap()
-        .stage_specs()
-        .unwrap()
-        .len();
+    let stages = l2l_host::config::PipelineSpec::load(&pipeline).unwrap().stages.len();
     assert_eq!(json.matches("\"what\"").count(), stages + 1, "{json}");
     assert_eq!(json.matches("\"backward_mpix_per_s\": null").count(), 0, "{json}");
     assert!(json.contains("\"what\": \"parametrized/demosaic\""), "{json}");
+}
+
+/// A pipeline whose stages do not fit together (RGB into a demosaicer, a mosaic into an RGB stage) is
+/// refused by `validate`, naming both stages and both kinds, before anything runs.
+#[test]
+fn validate_refuses_stages_that_do_not_fit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let rgb_into_demosaicer = PIPELINE.replace(
+        "pipeline = [\"black_level\", \"demosaic\", \"clip\"]",
+        "pipeline = [\"black_level\", \"demosaic\", \"demosaic_again\", \"clip\"]",
+    ) + "\n[stages.demosaic_again]\nkind = \"demosaic_menon2007\"\n";
+    let config = write(dir.path(), "rgb_into_demosaicer.toml", &rgb_into_demosaicer);
+    let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
+    assert!(!output.status.success(), "accepted: {}", describe(&output));
+    let err = stderr(&output);
+    for needle in ["stage `demosaic_again` (`demosaic_menon2007`) takes a mosaic", "stage `demosaic` (`demosaic_bilinear`) gives a RGB"] {
+        assert!(err.contains(needle), "`{needle}` not in:\n{err}");
+    }
+    let mosaic_into_rgb = PIPELINE.replace("pipeline = [\"black_level\", \"demosaic\", \"clip\"]", "pipeline = [\"black_level\", \"wb\", \"demosaic\", \"clip\"]")
+        + "\n[stages.wb]\nkind = \"white_balance\"\n";
+    let config = write(dir.path(), "mosaic_into_rgb.toml", &mosaic_into_rgb);
+    let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
+    let err = stderr(&output);
+    assert!(!output.status.success() && err.contains("stage `wb` (`white_balance`) takes a RGB") && err.contains("`black_level`"), "{err}");
+}
+
+/// The keys a component accepts, as its own config parser lists them when given an unknown key.
+fn accepted_keys(registry: &l2l_host::plugins::Registry, kind: l2l_plugin_api::ComponentKind, name: &str, plugin: &str) -> Vec<String> {
+    let mut probe = toml::Table::new();
+    probe.insert("l2l_no_such_key".into(), toml::Value::Integer(0));
+    let err = match kind {
+        l2l_plugin_api::ComponentKind::Stage => registry.build_stage(name, Some(plugin), &probe, "probe").err(),
+        l2l_plugin_api::ComponentKind::Dataset => registry.build_dataset(name, Some(plugin), &probe, "probe").err(),
+        l2l_plugin_api::ComponentKind::TaskModel => registry.build_task_model(name, Some(plugin), &probe, 2, "probe").err(),
+    }
+    .unwrap_or_else(|| panic!("`{name}` accepted an unknown key"))
+    .to_string();
+    assert!(err.contains("unknown field `l2l_no_such_key`"), "{name}: {err}");
+    if err.contains("there are no fields") {
+        return Vec::new();
+    }
+    let list = err.split("expected ").last().unwrap_or_default();
+    list.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// Every component documents exactly the keys its config accepts (the docs come from the config struct),
+/// and `plugins inspect` shows each of them, optional ones not marked required.
+#[test]
+fn plugins_inspect_shows_every_accepted_key_of_every_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = l2l_host::plugins::Registry::discover(&[l2l_system_tests::profile_dir()]);
+    assert!(registry.plugins().len() >= 15, "{} plugins found", registry.plugins().len());
+    for plugin in registry.plugins() {
+        let output = run_host(&["plugins", "inspect", &plugin.name], None, dir.path());
+        assert!(output.status.success(), "{}", describe(&output));
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        for component in &plugin.components {
+            let mut accepted = accepted_keys(&registry, component.kind, &component.name, &plugin.name);
+            let mut documented: Vec<String> = component.config_keys.iter().map(|k| k.name.to_string()).collect();
+            accepted.sort();
+            documented.sort();
+            assert_eq!(documented, accepted, "`{}`: documented keys differ from accepted keys", component.name);
+            let section = text.split(&format!("`{}` —", component.name)).nth(1).unwrap_or_else(|| panic!("`{}` not in:\n{text}", component.name));
+            let section = section.split("\n\n").next().unwrap_or_default();
+            for key in component.config_keys.iter() {
+                let line = section
+                    .lines()
+                    .find(|l| l.trim_start().starts_with(&format!("{} ", key.name)))
+                    .unwrap_or_else(|| panic!("`{}`: key `{}` not shown:\n{section}", component.name, key.name));
+                let column = line.split_whitespace().nth(1).unwrap_or_default();
+                assert_eq!(column == "required", key.required, "`{}`: {line}", component.name);
+            }
+        }
+    }
+    let output = run_host(&["plugins", "inspect", "resnet"], None, dir.path());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let weights = text.lines().find(|l| l.trim_start().starts_with("weights ")).expect("resnet's weights key");
+    assert!(!weights.contains("required") && weights.contains("optional"), "{weights}");
+    assert!(text.contains("task-model `resnet`"), "{text}");
+    let output = run_host(&["plugins", "inspect", "demosaic_bilinear"], None, dir.path());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("takes: mosaic [B, 1, H, W]; gives: RGB [B, 3, H, W]"), "{text}");
 }

@@ -107,3 +107,32 @@ fn optimisation_moves_the_processing_and_draws_every_epoch() {
         assert!(run.join(file).is_file(), "{file} missing");
     }
 }
+
+/// A drift synthesis over all twelve published pipelines opens its dataset once (not once per
+/// training), as the `-v` log counts the openings.
+#[test]
+fn a_drift_synthesis_over_twelve_pipelines_opens_its_dataset_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pipelines: Vec<String> = std::fs::read_dir(workspace_root().join("configs/pipelines"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with("parametrized")))
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    pipelines.sort();
+    assert_eq!(pipelines.len(), 12, "{pipelines:?}");
+    let config = format!(
+        "device = \"cpu\"\nthreads = 1\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 8\nsize = 32\n\n\
+         [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"drift_synthesis\"\npipelines = [{}]\n\n\
+         [job.train]\nmode = \"static\"\nepochs = 1\nbatch_size = 4\nn_splits = 1\ntrain_size = 0.5\ntracked_samples = 0\nworkers = 1\n",
+        pipelines.join(", ")
+    );
+    std::fs::write(dir.path().join("twelve.toml"), config).unwrap();
+    let out = run_host(&["-v", "run", "twelve.toml"], None, dir.path());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(log.matches("opened the dataset").count(), 1, "{log}");
+    assert_eq!(log.matches("drift synthesis: training behind").count(), 12, "{log}");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("runs/drift-synthesis-1/results.json")).unwrap()).unwrap();
+    assert_eq!(results["matrix"]["mean"].as_array().unwrap().len(), 12);
+}
