@@ -137,7 +137,7 @@ fn stage_configs_are_checked_by_the_plugin_with_clear_errors() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("gamma: expected a number > 0, found -1"), "{err}");
+    assert!(err.contains("gamma: expected values in [0.25, 8], found -1"), "{err}");
     let err = registry
         .build_stage("no_such_stage", None, &table(""), "s")
         .err()

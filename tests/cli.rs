@@ -441,3 +441,42 @@ fn plugins_inspect_shows_every_accepted_key_of_every_component() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("takes: mosaic [B, 1, H, W]; gives: RGB [B, 3, H, W]"), "{text}");
 }
+
+/// A per-pixel stage whose values depend on the pixel's position (lens shading) gives the same values
+/// through `export` (bands of 64 rows) and `process` (the whole image) when it reads its band's
+/// position; the same stage taking every band for the whole image — the trap — differs, so the check
+/// can fail.
+#[test]
+fn a_position_dependent_stage_gives_the_same_values_through_export_and_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    install_testkit(&plugins);
+    write_npy_f32(&dir.path().join("raw.npy"), 150, 16, (0..2400).map(|i| 0.1 + 0.8 * ((i * 37 % 101) as f32 / 101.0)));
+    let mut largest = Vec::new();
+    for kind in ["vignette", "vignette_unaware"] {
+        let config = write(
+            dir.path(),
+            &format!("{kind}.toml"),
+            &format!(
+                "plugin_dirs = [\"plugins\"]\ndevice = \"cpu\"\npipeline = [\"black_level\", \"demosaic\", \"shading\"]\n\n\
+                 [stages.black_level]\nkind = \"black_level\"\n\n[stages.demosaic]\nkind = \"demosaic_bilinear\"\n\n\
+                 [stages.shading]\nkind = \"{kind}\"\nk1 = -0.3\n"
+            ),
+        );
+        let processed = run_process(&config, &dir.path().join("raw.npy"), &format!("{kind}-alone.npy"), &[], None, dir.path());
+        assert!(processed.status.success(), "{}", describe(&processed));
+        let output = run_host(
+            &["export", "--device", "cpu", "--format", "npy", "--output", "out", "--input", "raw.npy", "--pipelines", config.to_str().unwrap()],
+            None,
+            dir.path(),
+        );
+        assert!(output.status.success(), "{}", describe(&output));
+        let (shape, exported) = read_npy_f32(&dir.path().join(format!("out/{kind}/raw.npy")));
+        assert_eq!(shape, [150, 16, 3]);
+        let (_, alone) = read_npy_f32(&dir.path().join(format!("{kind}-alone.npy")));
+        largest.push(exported.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max));
+    }
+    assert_eq!(largest[0], 0.0, "the band-aware stage differs between export and process");
+    assert!(largest[1] > 0.05, "the unaware stage should differ in bands, by {}", largest[1]);
+}

@@ -136,3 +136,78 @@ fn a_drift_synthesis_over_twelve_pipelines_opens_its_dataset_once() {
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("runs/drift-synthesis-1/results.json")).unwrap()).unwrap();
     assert_eq!(results["matrix"]["mean"].as_array().unwrap().len(), 12);
 }
+
+/// A forensics job on the testkit: lens shading after demosaicing, the `ramp` data set and the `linear`
+/// model — small enough to train in a second. The pipeline file brings its plugin along
+/// (`plugin_dirs` relative to itself).
+fn testkit_forensics(dir: &std::path::Path, groups: &str, pipeline: &str) -> std::path::PathBuf {
+    let plugins = dir.join("pipelines/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    l2l_system_tests::install_testkit(&plugins);
+    std::fs::write(
+        dir.join("pipelines/shading.toml"),
+        "plugin_dirs = [\"plugins\"]\npipeline = [\"demosaic\", \"shading\"]\n\n[stages.demosaic]\nkind = \"demosaic_bilinear\"\n\n\
+         [stages.shading]\nkind = \"vignette\"\nk1 = -0.3\n",
+    )
+    .unwrap();
+    let config = format!(
+        "device = \"cpu\"\nthreads = 1\n\n[dataset]\nkind = \"ramp\"\nlen = 8\nsize = [16, 16]\n\n[task_model]\nkind = \"linear\"\n\n[job]\n\
+         kind = \"forensics\"\npipeline = \"{pipeline}\"\ngroups = {groups}\nsteps = 20\nlr = 1.0\nsimilarity_weight = 0.0\n\
+         distance = \"l2\"\nsamples = 4\n\n[job.train]\nmode = \"static\"\nepochs = 1\nbatch_size = 2\ntrain_size = 0.5\n\
+         tracked_samples = 0\nworkers = 1\n"
+    );
+    let path = dir.join("forensics.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// The search pushes hard (Adam, lr 1, no similarity term) on parameters whose stage declares a range
+/// of [−0.9, 1]: they end inside it, at its edge, and the report says so.
+#[test]
+fn a_forensics_search_never_leaves_a_parameters_declared_range() {
+    let dir = tempfile::tempdir().unwrap();
+    testkit_forensics(dir.path(), "[\"shading\"]", "pipelines/shading.toml");
+    let out = run_host(&["run", "forensics.toml"], None, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = dir.path().join("runs/forensics-1");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let parameters = results["groups"][0]["parameters"].as_array().unwrap();
+    assert_eq!(parameters.len(), 2, "{parameters:?}");
+    let mut at_an_edge = 0;
+    for parameter in parameters {
+        assert_eq!(parameter["bounds"], serde_json::json!([-0.9, 1.0]), "{parameter}");
+        let after = parameter["after"][0].as_f64().unwrap();
+        assert!((-0.9..=1.0).contains(&after), "{parameter}");
+        if (after + 0.9).abs() < 1e-9 || (after - 1.0).abs() < 1e-9 {
+            at_an_edge += 1;
+        }
+    }
+    assert!(at_an_edge > 0, "the search never reached the range's edge, so the test shows nothing: {parameters:?}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("kept in [-0.9, 1]") && report.contains("Per parameter"), "{report}");
+    assert!(results["parameter_attribution"].as_array().unwrap().iter().any(|a| a["name"] == "shading.k1"), "{results}");
+}
+
+/// `validate` checks the whole job — the pipeline it names, every group — and `run` refuses the same
+/// before it trains anything (no run directory is left).
+#[test]
+fn a_forensics_job_with_a_misspelled_group_or_a_missing_pipeline_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[\"shadin\"]", "pipelines/shading.toml", "`shadin` names no learnable parameter"),
+        ("[\"shading\"]", "pipelines/missing.toml", "missing.toml"),
+    ];
+    for (groups, pipeline, expected) in cases {
+        let config = testkit_forensics(dir.path(), groups, pipeline);
+        for command in ["validate", "run"] {
+            let out = run_host(&[command, config.to_str().unwrap()], None, dir.path());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success() && err.contains(expected), "{command}: {err}");
+            assert!(err.contains("job.groups") || err.contains("job.pipeline"), "{command}: {err}");
+        }
+        assert!(!dir.path().join("runs").exists(), "a run directory was left behind");
+    }
+    let config = testkit_forensics(dir.path(), "[\"shading\", \"all\"]", "pipelines/shading.toml");
+    let out = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

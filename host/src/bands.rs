@@ -7,9 +7,12 @@
 //! the stages pad as they always do), and the bands' inner rows joined: the result equals the whole
 //! image's, while every intermediate band — a few MB — stays in cache instead of each stage writing
 //! and the next reading a full image (144 MB at 12 MP). Bands start at even rows, so stages that read
-//! a row's parity (CFA sites: black level, demosaicing) see the image's.
+//! a row's parity (CFA sites: black level, demosaicing) see the image's, and every stage is told
+//! where its band sits in the full image (`Module::forward_band`), so that stages whose values depend
+//! on a pixel's position (vignetting) see the image's coordinates.
 
-use crate::pipeline::run_stage;
+use crate::pipeline::run_stage_in_band;
+use l2l_plugin_api::Band;
 use crate::plugins::RemoteModule;
 use anyhow::{anyhow, Result};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -60,11 +63,12 @@ pub fn run_in_bands(
         let bottom = (top + BAND_ROWS).min(height);
         let (first, last) = ((top - reach).max(0), (bottom + reach).min(height));
         let mut band = input.f_narrow(2, first, last - first)?;
+        let position = Band { first_row: first, full_height: height };
         for stage in &stages {
             let mut stage = stage.lock().unwrap_or_else(PoisonError::into_inner);
             let (name, stage) = &mut **stage;
             // autograd's mode is per thread: every worker turns it off for itself
-            band = tch::no_grad(|| run_stage(name, stage, &band))?;
+            band = tch::no_grad(|| run_stage_in_band(name, stage, &band, position))?;
         }
         Ok((band.f_narrow(2, top - first, bottom - top)?, top))
     };

@@ -4,7 +4,7 @@
 use crate::config::StageSpec;
 use crate::plugins::{Registry, RemoteModule, SharedParameter};
 use anyhow::{bail, Context, Result};
-use l2l_plugin_api::{ImageKind, RawMetadata};
+use l2l_plugin_api::{Band, ImageKind, RawMetadata};
 use tch::{Device, Kind, Tensor};
 
 /// Stages in order, each named as in the config.
@@ -22,13 +22,25 @@ pub struct StageOutput {
     pub millis: f64,
 }
 
-/// Runs one stage and holds its output to the stage contract, so that a plugin returning a wrongly
-/// shaped tensor is named here rather than failing somewhere downstream (or, worse, not at all: a
-/// classifier takes any H×W). The contract: a 4-D floating-point batch `[B, C, H, W]` with the input's
-/// B and H×W — or half its H×W when the input is a mosaic (`[B, 1, H, W]`) whose 2×2 blocks the stage
-/// packs.
+/// Runs one stage on the whole image and holds its output to the stage contract (see
+/// [`check_output`]).
 pub fn run_stage(name: &str, stage: &mut RemoteModule, input: &Tensor) -> Result<Tensor> {
     let output = stage.forward(input)?;
+    check_output(name, input, output)
+}
+
+/// Runs one stage on a band of a larger image (export's bands, see `bands`), holding its output to
+/// the stage contract.
+pub fn run_stage_in_band(name: &str, stage: &mut RemoteModule, input: &Tensor, band: Band) -> Result<Tensor> {
+    let output = stage.forward_band(input, band)?;
+    check_output(name, input, output)
+}
+
+/// The stage contract, so that a plugin returning a wrongly shaped tensor is named here rather than
+/// failing somewhere downstream (or, worse, not at all: a classifier takes any H×W): a 4-D
+/// floating-point batch `[B, C, H, W]` with the input's B and H×W — or half its H×W when the input
+/// is a mosaic (`[B, 1, H, W]`) whose 2×2 blocks the stage packs.
+fn check_output(name: &str, input: &Tensor, output: Tensor) -> Result<Tensor> {
     let (before, after) = (input.size(), output.size());
     let same_size = after.len() == 4 && before.len() == 4 && after[0] == before[0];
     let kept = same_size && after[2..] == before[2..];

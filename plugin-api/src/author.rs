@@ -197,6 +197,26 @@ pub trait Module: Send {
     fn row_reach(&self) -> Option<usize> {
         None
     }
+    /// Runs the module on rows `band.first_row ..` of an image `band.full_height` rows high, as
+    /// export's bands do for a module with a row reach. The default forgets where the band is and
+    /// calls `forward`: right for every module whose values do not depend on where a pixel is. A
+    /// module whose values do (vignetting, lens distortion, anything computed from the pixel's
+    /// coordinates) either overrides this, taking the band's rows as rows `first_row ..` of the
+    /// full image, or keeps `row_reach` at `None` and is never banded.
+    fn forward_band(&mut self, input: &Tensor, band: Band) -> PluginResult<Tensor> {
+        let _ = band;
+        self.forward(input)
+    }
+}
+
+/// Where a band sits in the full image: its first row, and the full image's height (its width is the
+/// band's). The whole image is the band `{ first_row: 0, full_height: H }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Band {
+    /// The full image's row of the band's first row.
+    pub first_row: i64,
+    /// The full image's height.
+    pub full_height: i64,
 }
 
 /// A sample as a dataset plugin produces it.
@@ -232,7 +252,7 @@ pub trait Dataset: Send + Sync {
 }
 
 /// One config key of a component: its name, what it means and whether a config must set it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConfigKey {
     /// The key in the component's TOML table.
     pub name: &'static str,
@@ -240,6 +260,11 @@ pub struct ConfigKey {
     pub doc: &'static str,
     /// Whether a config must set it.
     pub required: bool,
+    /// The smallest value the key's numbers may take (and, for a learnable parameter of the same
+    /// name, what forensics and training keep it at or above).
+    pub min: Option<f64>,
+    /// The largest value the key's numbers may take (likewise for the parameter).
+    pub max: Option<f64>,
 }
 
 /// A component's config: a serde struct (use `#[serde(deny_unknown_fields, default)]`) whose
@@ -348,7 +373,29 @@ impl ComponentRegistration {
 
 /// Parses a component's config from TOML text, with the short serde message on failure.
 pub fn parse_config<C: ComponentConfig>(text: &str) -> PluginResult<C> {
-    toml::from_str(text).map_err(|e| PluginError::Config(e.message().trim().to_string()))
+    let table: toml::Table = toml::from_str(text).map_err(|e| PluginError::Config(e.message().trim().to_string()))?;
+    for key in C::KEYS.iter().filter(|k| k.min.is_some() || k.max.is_some()) {
+        if let Some(value) = table.get(key.name) {
+            check_range(key, value)?;
+        }
+    }
+    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| PluginError::Config(e.message().trim().to_string()))
+}
+
+/// Every number in `value` (a number, or arrays of them) lies in the key's declared range.
+fn check_range(key: &ConfigKey, value: &toml::Value) -> PluginResult<()> {
+    let number = match value {
+        toml::Value::Float(x) => *x,
+        toml::Value::Integer(i) => *i as f64,
+        toml::Value::Array(items) => return items.iter().try_for_each(|item| check_range(key, item)),
+        _ => return Ok(()),
+    };
+    let (min, max) = (key.min.unwrap_or(f64::NEG_INFINITY), key.max.unwrap_or(f64::INFINITY));
+    if number >= min && number <= max {
+        Ok(())
+    } else {
+        Err(PluginError::Config(format!("{}: expected values in [{min}, {max}], found {number}", key.name)))
+    }
 }
 
 fn describe_config<C: ComponentConfig>() -> Vec<ConfigKeyInfo> {
@@ -360,6 +407,8 @@ fn describe_config<C: ComponentConfig>() -> Vec<ConfigKeyInfo> {
             default: defaults.get(key.name).map(|v| v.to_string()).unwrap_or_default().into(),
             doc: key.doc.into(),
             required: key.required,
+            min: key.min.unwrap_or(f64::NEG_INFINITY),
+            max: key.max.unwrap_or(f64::INFINITY),
         })
         .collect()
 }
@@ -495,6 +544,14 @@ impl FfiModule for ModuleAdapter {
 
     fn row_reach(&self) -> RResult<ROption<u64>, RString> {
         guarded(|| Ok(self.0.row_reach().map(|r| r as u64).into()))
+    }
+
+    fn forward_band(&mut self, input: TensorHandle, first_row: u64, full_height: u64) -> RResult<TensorHandle, RString> {
+        guarded(|| {
+            let input = input.into_tensor()?;
+            let band = Band { first_row: first_row as i64, full_height: full_height as i64 };
+            Ok(TensorHandle::new(self.0.forward_band(&input, band)?))
+        })
     }
 }
 

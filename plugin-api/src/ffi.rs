@@ -53,6 +53,11 @@ pub struct ConfigKeyInfo {
     pub doc: RString,
     /// Whether a config must set it.
     pub required: bool,
+    /// The smallest value its numbers may take (−∞ when unbounded); a learnable parameter of the
+    /// same name is kept at or above it.
+    pub min: f64,
+    /// The largest value its numbers may take (+∞ when unbounded).
+    pub max: f64,
 }
 
 /// What a stage takes or gives, so that a pipeline whose stages do not fit together is refused when it
@@ -241,8 +246,11 @@ pub trait FfiModule: Send {
     fn set_camera(&mut self, cameras: RVec<RawMetadata>) -> RResult<(), RString>;
     /// `Some(r)`: output row `i` depends on input rows `i − r ..= i + r` only, so the module may be run
     /// on horizontal bands of an image, each starting at an even row (see `Module::row_reach`).
-    #[sabi(last_prefix_field)]
     fn row_reach(&self) -> RResult<ROption<u64>, RString>;
+    /// Runs the module on a band: rows `first_row ..` of an image `full_height` rows high (see
+    /// `Module::forward_band`).
+    #[sabi(last_prefix_field)]
+    fn forward_band(&mut self, input: TensorHandle, first_row: u64, full_height: u64) -> RResult<TensorHandle, RString>;
 }
 
 /// A dataset across the boundary.

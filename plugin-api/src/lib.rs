@@ -23,7 +23,7 @@ pub mod ffi;
 pub mod tensor;
 
 pub use author::{
-    expect_mosaic, expect_rgb, parse_config, BuildDataset, BuildStage, BuildTaskModel, CameraSource, ComponentConfig,
+    expect_mosaic, expect_rgb, parse_config, Band, BuildDataset, BuildStage, BuildTaskModel, CameraSource, ComponentConfig,
     ComponentRegistration, ConfigKey, Dataset, Module, Parameter, ParameterSet, PluginError, PluginResult, Sample,
 };
 pub use ffi::{CfaPattern, ComponentKind, ImageKind, RawMetadata};

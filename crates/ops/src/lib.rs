@@ -1,11 +1,13 @@
 //! Tensor helpers that several l2l plugins need, written once: CFA masks and per-position maps,
 //! reflect padding, per-channel 2-D filtering; with the `testing` feature (plugins' dev-dependencies only)
-//! also the gradient check and reference fixtures their tests use. Every tensor
+//! also the gradient and band checks and the reference fixtures their tests use. Every tensor
 //! function is differentiable in its tensor arguments and works on any device and float precision.
 //!
 //! Not a plugin: it registers nothing. Not for algorithms owned by one plugin.
 
 pub mod cpu;
+#[cfg(feature = "testing")]
+pub mod bandcheck;
 #[cfg(feature = "testing")]
 pub mod gradcheck;
 #[cfg(feature = "testing")]

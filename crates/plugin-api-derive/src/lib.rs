@@ -6,8 +6,10 @@
 //! A key is optional when the struct has `#[serde(default)]`, the field has `#[serde(default)]` or
 //! `#[serde(default = "…")]`, or the field is an `Option`; every other key is required, and so is a
 //! field marked `#[config(required)]` (a key with a serde default that `build` refuses to leave unset,
-//! such as a data set's folder). Fields with `#[serde(skip)]` are not keys. A field without a doc
-//! comment is a compile error.
+//! such as a data set's folder). `#[config(min = 0.25, max = 8.0)]` declares the range of a key's
+//! numbers: configs outside it are refused when parsed, `plugins inspect` shows it, and a learnable
+//! parameter of the same name is kept inside it by forensics and training. Fields with
+//! `#[serde(skip)]` are not keys. A field without a doc comment is a compile error.
 //!
 //! Not for: parsing configs (serde does that) or anything at run time.
 
@@ -48,8 +50,14 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         if doc.is_empty() {
             return Err(syn::Error::new_spanned(field, "document every config key with a `///` comment: `plugins inspect` shows it"));
         }
-        let required = marked_required(&field.attrs)? || !(container.default || flags.default || is_option(&field.ty));
-        keys.push(quote! { ::l2l_plugin_api::ConfigKey { name: #name, doc: #doc, required: #required } });
+        let marks = ConfigMarks::of(&field.attrs)?;
+        let required = marks.required || !(container.default || flags.default || is_option(&field.ty));
+        let bound = |value: &Option<syn::Expr>| match value {
+            Some(expr) => quote! { ::core::option::Option::Some((#expr) as f64) },
+            None => quote! { ::core::option::Option::None },
+        };
+        let (min, max) = (bound(&marks.min), bound(&marks.max));
+        keys.push(quote! { ::l2l_plugin_api::ConfigKey { name: #name, doc: #doc, required: #required, min: #min, max: #max } });
     }
     let ident = &input.ident;
     let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
@@ -105,20 +113,33 @@ impl SerdeFlags {
     }
 }
 
-/// Whether the field carries `#[config(required)]`.
-fn marked_required(attrs: &[Attribute]) -> syn::Result<bool> {
-    let mut required = false;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("config")) {
-        attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("required") {
-                required = true;
+/// What a field's `#[config(…)]` says: `required`, `min = …`, `max = …`.
+#[derive(Default)]
+struct ConfigMarks {
+    required: bool,
+    min: Option<syn::Expr>,
+    max: Option<syn::Expr>,
+}
+
+impl ConfigMarks {
+    fn of(attrs: &[Attribute]) -> syn::Result<Self> {
+        let mut marks = ConfigMarks::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("config")) {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("required") {
+                    marks.required = true;
+                } else if meta.path.is_ident("min") {
+                    marks.min = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident("max") {
+                    marks.max = Some(meta.value()?.parse()?);
+                } else {
+                    return Err(meta.error("expected `required`, `min = …` or `max = …`"));
+                }
                 Ok(())
-            } else {
-                Err(meta.error("expected `required`"))
-            }
-        })?;
+            })?;
+        }
+        Ok(marks)
     }
-    Ok(required)
 }
 
 /// Consumes whatever follows a serde attribute word (`= value` or a parenthesised list).

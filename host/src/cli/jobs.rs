@@ -38,18 +38,24 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
     let job = loaded.config.job.is_some().then(|| Job::of(&loaded)).transpose()?;
     let pipeline = loaded.pipeline()?;
     Pipeline::build(&registry, &pipeline.stages, tch::Device::Cpu)?;
+    if let Some(job) = &job {
+        job.check(&loaded, &registry)?;
+    }
     println!("{}: valid ({} stages: {})", args.config.display(), pipeline.stages.len(), pipeline.names().join(" → "));
     if let Some(job) = &job {
-        println!("  job: {}", job.kind());
+        println!("  job: {} (every pipeline it names builds)", job.kind());
     }
+    let mut outputs = None;
     if let Some(spec) = loaded.dataset_spec()? {
         let dataset = datasets::open(&registry, &spec, &[])?;
         println!("  dataset: {}, {} samples", dataset.label(), dataset.len());
-        if let Some(model) = loaded.task_model_spec()? {
-            let classes = dataset.class_names().map_or(1, |names| names.len());
-            registry.build_task_model(&model.kind, model.plugin.as_deref(), &model.config, classes, "config key `task_model`")?;
-            println!("  task model: `{}` for {classes} output(s)", model.kind);
-        }
+        outputs = Some(dataset.class_names().map_or(1, |names| names.len()));
+    }
+    if let Some(model) = loaded.task_model_spec()? {
+        // without a data set, a two-class head: what is checked is the network and its weights
+        let outputs = outputs.unwrap_or(2);
+        registry.build_task_model(&model.kind, model.plugin.as_deref(), &model.config, outputs, "config key `task_model`")?;
+        println!("  task model: `{}` for {outputs} output(s)", model.kind);
     }
     Ok(())
 }

@@ -28,11 +28,12 @@ pub fn load_config(args: &ConfigArgs) -> Result<(LoadedConfig, Registry)> {
     Ok((loaded, registry))
 }
 
-/// libtorch's thread count as the config says, and the plugins its `plugin_dirs` add.
+/// libtorch's thread count as the config says, and the plugins its `plugin_dirs` (and those of the
+/// pipeline files its job names) add.
 pub fn registry_for(loaded: &LoadedConfig) -> Registry {
     if let Some(threads) = loaded.config.threads {
         tch::set_num_threads(threads);
     }
-    Registry::discover(&loaded.plugin_dirs())
+    Registry::discover(&l2l_host::run::plugin_dirs(loaded))
 }
 

@@ -2,7 +2,8 @@
 //!
 //! `include = ["cameras/raw-drone.toml"]` (paths relative to the including file) merges other files
 //! in first, table by table, so camera presets and pipelines can be combined; the including file's
-//! own keys win. Overrides: `--set KEY.PATH=VALUE`, VALUE in TOML syntax (`2.4`, `[1, 2]`, `"text"`);
+//! own keys win — except `plugin_dirs`, which every file states relative to itself and which add up
+//! (an included pipeline brings its plugins along). Overrides: `--set KEY.PATH=VALUE`, VALUE in TOML syntax (`2.4`, `[1, 2]`, `"text"`);
 //! a bare word that is not TOML is taken as a string (`--set stages.demosaic.kind=demosaic_bilinear`).
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -38,6 +39,7 @@ pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
     let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| anyhow!("config {}: {}", path.display(), e.to_string().trim_end()))?;
+    resolve_plugin_dirs(&mut table, path)?;
     let Some(include) = table.remove("include") else {
         return Ok(table);
     };
@@ -55,6 +57,24 @@ pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
     }
     merge(&mut merged, table);
     Ok(merged)
+}
+
+/// Makes the file's `plugin_dirs` absolute, taken relative to the file itself, so that they mean the
+/// same once merged into the including config.
+fn resolve_plugin_dirs(table: &mut toml::Table, path: &Path) -> Result<()> {
+    let Some(value) = table.get_mut("plugin_dirs") else {
+        return Ok(());
+    };
+    let dirs = value
+        .as_array_mut()
+        .ok_or_else(|| anyhow!("config {}: key `plugin_dirs`: expected a list of directories", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for dir in dirs.iter_mut() {
+        let text = dir.as_str().ok_or_else(|| anyhow!("config {}: key `plugin_dirs`: expected a list of directories", path.display()))?;
+        let resolved = std::path::absolute(base.join(text)).with_context(|| format!("config {}: plugin dir `{text}`", path.display()))?;
+        *dir = toml::Value::String(resolved.to_string_lossy().into_owned());
+    }
+    Ok(())
 }
 
 /// Applies one `KEY.PATH=VALUE` override to the table.
@@ -89,11 +109,14 @@ fn parse_override_value(text: &str) -> toml::Value {
     }
 }
 
-/// Merges `over` into `base`: tables key by key, anything else replaced.
+/// Merges `over` into `base`: tables key by key, `plugin_dirs` lists added up, anything else replaced.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(base_table)), toml::Value::Table(over_table)) => merge(base_table, over_table),
+            (Some(toml::Value::Array(base_dirs)), toml::Value::Array(over_dirs)) if key == "plugin_dirs" => {
+                base_dirs.extend(over_dirs.into_iter().filter(|d| !base_dirs.contains(d)).collect::<Vec<_>>());
+            }
             (_, value) => {
                 base.insert(key, value);
             }
@@ -131,6 +154,18 @@ mod tests {
         std::fs::write(&huge, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
         let err = format!("{:#}", read_with_includes(&huge, 0).unwrap_err());
         assert!(err.contains("larger than 16 MiB"), "{err}");
+    }
+
+    #[test]
+    fn plugin_dirs_are_relative_to_their_file_and_add_up_over_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+        std::fs::write(dir.path().join("pipelines/p.toml"), "plugin_dirs = [\"vendor\"]\n").unwrap();
+        std::fs::write(dir.path().join("main.toml"), "include = [\"pipelines/p.toml\"]\nplugin_dirs = [\"mine\"]\n").unwrap();
+        let table = read_with_includes(&dir.path().join("main.toml"), 0).unwrap();
+        let dirs: Vec<&str> = table["plugin_dirs"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+        let absolute = |p: &str| std::path::absolute(dir.path().join(p)).unwrap().to_string_lossy().into_owned();
+        assert_eq!(dirs, [absolute("pipelines/vendor"), absolute("mine")]);
     }
 
     #[test]

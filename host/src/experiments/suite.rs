@@ -4,11 +4,13 @@
 use super::drift_synthesis::{self, DriftSynthesisConfig};
 use super::forensics::{self, ForensicsConfig};
 use super::optimisation::{self, OptimisationConfig};
+use crate::config::LoadedConfig;
 use crate::imageio::write_atomically;
+use crate::plugins::Registry;
 use crate::tracking;
 use crate::train::config::default_output_dir;
 use crate::train::context::JobContext;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -38,11 +40,25 @@ fn default_suite_name() -> String {
     "experiments".into()
 }
 
-/// Runs the suite's experiments one after another into one run directory; returns the run directory.
-pub fn run(context: &JobContext, suite: &ExperimentSuiteConfig) -> Result<PathBuf> {
+/// Checks every experiment of the suite before any of them trains.
+pub fn check(loaded: &LoadedConfig, registry: &Registry, suite: &ExperimentSuiteConfig) -> Result<()> {
     if suite.drift_synthesis.is_none() && suite.forensics.is_none() && suite.optimisation.is_none() {
         bail!("config key `job`: an experiments job needs at least one of [job.drift_synthesis], [job.forensics], [job.optimisation]");
     }
+    if let Some(job) = &suite.drift_synthesis {
+        drift_synthesis::check(loaded, registry, job).context("[job.drift_synthesis]")?;
+    }
+    if let Some(job) = &suite.forensics {
+        forensics::check(loaded, registry, job).context("[job.forensics]")?;
+    }
+    if let Some(job) = &suite.optimisation {
+        optimisation::check(loaded, registry, job).context("[job.optimisation]")?;
+    }
+    Ok(())
+}
+
+/// Runs the suite's experiments one after another into one run directory; returns the run directory.
+pub fn run(context: &JobContext, suite: &ExperimentSuiteConfig) -> Result<PathBuf> {
     let dir = tracking::create_run_dir(&suite.output_dir, &suite.name)?;
     let started = std::time::Instant::now();
     let mut parts: Vec<PathBuf> = Vec::new();

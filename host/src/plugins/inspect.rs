@@ -39,7 +39,11 @@ pub fn describe_component(registry: &Registry, name: &str) -> Result<String> {
                 (false, true) => "optional, unset".to_string(),
                 (false, false) => format!("default {}", key.default),
             };
-            writeln!(text, "    {:<14} {:<28} {}", key.name, default, key.doc)?;
+            let range = match (key.min.is_finite(), key.max.is_finite()) {
+                (false, false) => String::new(),
+                _ => format!(" Range [{}, {}].", key.min, key.max),
+            };
+            writeln!(text, "    {:<14} {:<28} {}{range}", key.name, default, key.doc)?;
         }
         if component.kind == ComponentKind::Stage {
             let stage = registry

@@ -163,7 +163,7 @@ impl Registry {
         let (p, info) = self.find(ComponentKind::Stage, kind, plugin).map_err(|e| anyhow!("{label}: {e}"))?;
         let config = config_text(config)?;
         let module = into_result((p.root.build_stage())(RStr::from_str(kind), RStr::from_str(&config))).map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteModule::new(module, format!("{label} (stage `{kind}` of plugin {})", p.name), info.input, info.output))
+        Ok(RemoteModule::new(module, format!("{label} (stage `{kind}` of plugin {})", p.name), info))
     }
 
     /// Builds a task model for `num_classes` classes.
@@ -172,7 +172,7 @@ impl Registry {
         let config = config_text(config)?;
         let module = into_result((p.root.build_task_model())(RStr::from_str(kind), RStr::from_str(&config), num_classes))
             .map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteModule::new(module, format!("{label} (task model `{kind}` of plugin {})", p.name), info.input, info.output))
+        Ok(RemoteModule::new(module, format!("{label} (task model `{kind}` of plugin {})", p.name), info))
     }
 
     /// Opens a dataset.

@@ -3,9 +3,9 @@
 
 use super::load::into_result;
 use anyhow::{anyhow, bail, Result};
-use l2l_plugin_api::ffi::{DatasetBox, FfiDevice, FfiFloatKind, FfiNamedTensor, ModuleBox, RawMetadata};
-use l2l_plugin_api::{ImageKind, TensorHandle};
 use abi_stable::std_types::{RString, RVec};
+use l2l_plugin_api::ffi::{ComponentInfo, DatasetBox, FfiDevice, FfiFloatKind, FfiNamedTensor, ModuleBox, RawMetadata};
+use l2l_plugin_api::{Band, ImageKind, TensorHandle};
 use tch::{Device, Kind, Tensor};
 
 /// A parameter of a plugin module, shared with it: gradients computed in the host land on the plugin's
@@ -17,6 +17,21 @@ pub struct SharedParameter {
     pub tensor: Tensor,
     /// Whether the config asks for it to be learned.
     pub trainable: bool,
+    /// The range its component declares for it (the config key of the same name), if any.
+    pub bounds: Option<(f64, f64)>,
+}
+
+impl SharedParameter {
+    /// Puts the values back inside [`SharedParameter::bounds`] (in place, without gradient): the
+    /// projection after each optimiser step that keeps a search or a training where the stage says
+    /// its parameter is valid.
+    pub fn project(&self) -> Result<()> {
+        if let Some((min, max)) = self.bounds {
+            let mut tensor = self.tensor.shallow_clone();
+            tch::no_grad(|| tensor.f_clamp_(min, max).map(drop))?;
+        }
+        Ok(())
+    }
 }
 
 /// A stage or task model living in a plugin.
@@ -25,6 +40,8 @@ pub struct RemoteModule {
     label: String,
     input: ImageKind,
     output: ImageKind,
+    /// Config keys with a declared range: name, min, max.
+    ranges: Vec<(String, f64, f64)>,
 }
 
 fn handle_to_tensor(handle: TensorHandle, label: &str) -> Result<Tensor> {
@@ -32,9 +49,16 @@ fn handle_to_tensor(handle: TensorHandle, label: &str) -> Result<Tensor> {
 }
 
 impl RemoteModule {
-    /// Wraps a module a plugin built, with what its component declares it takes and gives.
-    pub(super) fn new(inner: ModuleBox, label: String, input: ImageKind, output: ImageKind) -> RemoteModule {
-        RemoteModule { inner, label, input, output }
+    /// Wraps a module a plugin built, with what its component declares: what it takes and gives, and
+    /// the ranges of its config keys.
+    pub(super) fn new(inner: ModuleBox, label: String, info: &ComponentInfo) -> RemoteModule {
+        let ranges = info
+            .config_keys
+            .iter()
+            .filter(|k| k.min.is_finite() || k.max.is_finite())
+            .map(|k| (k.name.to_string(), k.min, k.max))
+            .collect();
+        RemoteModule { inner, label, input: info.input, output: info.output, ranges }
     }
 
     /// What the module takes and gives, as its component declares (`Any` for task models).
@@ -54,17 +78,23 @@ impl RemoteModule {
         handle_to_tensor(output, &self.label)
     }
 
+    /// Runs the module on `input`, a band of a larger image (see [`Band`]).
+    pub fn forward_band(&mut self, input: &Tensor, band: Band) -> Result<Tensor> {
+        let (first_row, full_height) = (band.first_row as u64, band.full_height as u64);
+        let output = into_result(self.inner.forward_band(TensorHandle::share(input), first_row, full_height))
+            .map_err(|e| anyhow!("{}: {e}", self.label))?;
+        handle_to_tensor(output, &self.label)
+    }
+
     /// The module's parameters, shared with it. Fetch again after [`RemoteModule::to`].
     pub fn parameters(&self) -> Result<Vec<SharedParameter>> {
         let params = into_result(self.inner.parameters()).map_err(|e| anyhow!("{}: {e}", self.label))?;
         params
             .into_iter()
             .map(|p| {
-                Ok(SharedParameter {
-                    name: p.name.into_string(),
-                    tensor: handle_to_tensor(p.tensor, &self.label)?,
-                    trainable: p.trainable,
-                })
+                let name = p.name.into_string();
+                let bounds = self.ranges.iter().find(|(key, _, _)| *key == name).map(|(_, min, max)| (*min, *max));
+                Ok(SharedParameter { tensor: handle_to_tensor(p.tensor, &self.label)?, trainable: p.trainable, bounds, name })
             })
             .collect()
     }

@@ -3,11 +3,12 @@
 
 pub mod pipeline_job;
 
-use crate::config::{parse_table, LoadedConfig};
+use crate::config::{parse_table, LoadedConfig, PipelineSpec};
 use crate::experiments::drift_synthesis::{self, DriftSynthesisConfig};
 use crate::experiments::forensics::{self, ForensicsConfig};
 use crate::experiments::optimisation::{self, OptimisationConfig};
 use crate::experiments::suite::{self, ExperimentSuiteConfig};
+use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use crate::train::config::TrainConfig;
 use crate::train::context::JobContext;
@@ -54,9 +55,68 @@ impl Job {
     }
 }
 
-/// Runs the config's job; returns the run directory.
+impl Job {
+    /// Checks the whole job before anything runs: every pipeline it names read and built (stages
+    /// that fit together), every group and mode, the training's settings — what `validate` reports
+    /// and what `run` refuses before it trains.
+    pub fn check(&self, loaded: &LoadedConfig, registry: &Registry) -> Result<()> {
+        match self {
+            Job::Pipeline(_) => Pipeline::build(registry, &loaded.pipeline()?.stages, tch::Device::Cpu).map(drop),
+            Job::Train(train) => crate::train::check(loaded, registry, &loaded.pipeline()?, train),
+            Job::DriftSynthesis(job) => drift_synthesis::check(loaded, registry, job),
+            Job::Forensics(job) => forensics::check(loaded, registry, job),
+            Job::Optimisation(job) => optimisation::check(loaded, registry, job),
+            Job::Experiments(suite) => suite::check(loaded, registry, suite),
+        }
+    }
+
+    /// The pipeline files the job names besides the config's own pipeline.
+    fn pipeline_files(&self, loaded: &LoadedConfig) -> Vec<PathBuf> {
+        let files: Vec<&Path> = match self {
+            Job::Pipeline(_) => Vec::new(),
+            Job::Train(train) => train.reference_pipeline.iter().map(PathBuf::as_path).collect(),
+            Job::DriftSynthesis(job) => job.pipelines.iter().chain(&job.test_pipelines).map(PathBuf::as_path).collect(),
+            Job::Forensics(job) => vec![job.pipeline.as_path()],
+            Job::Optimisation(job) => vec![job.static_pipeline.as_path(), job.parametrized_pipeline.as_path()],
+            Job::Experiments(suite) => {
+                let mut files: Vec<&Path> = Vec::new();
+                if let Some(job) = &suite.drift_synthesis {
+                    files.extend(job.pipelines.iter().chain(&job.test_pipelines).map(PathBuf::as_path));
+                }
+                if let Some(job) = &suite.forensics {
+                    files.push(&job.pipeline);
+                }
+                if let Some(job) = &suite.optimisation {
+                    files.extend([job.static_pipeline.as_path(), job.parametrized_pipeline.as_path()]);
+                }
+                files
+            }
+        };
+        files.into_iter().map(|f| loaded.resolve(f)).collect()
+    }
+}
+
+/// Where a config's plugins are searched: its own `plugin_dirs` (with those of its includes), then
+/// those of every pipeline file its job names — so a third-party stage that a pipeline file brings
+/// along with its `plugin_dirs` is found wherever the pipeline is used. Files that do not read are
+/// left to the job's check, which names them.
+pub fn plugin_dirs(loaded: &LoadedConfig) -> Vec<PathBuf> {
+    let mut dirs = loaded.plugin_dirs();
+    let named = loaded.config.job.as_ref().and_then(|_| Job::of(loaded).ok()).map(|job| job.pipeline_files(loaded)).unwrap_or_default();
+    for file in named {
+        for dir in PipelineSpec::load(&file).map(|p| p.plugin_dirs).unwrap_or_default() {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
+/// Runs the config's job, checked first; returns the run directory.
 pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
     let job = Job::of(loaded)?;
+    job.check(loaded, registry)?;
     if let Job::Pipeline(job) = &job {
         return pipeline_job::run(loaded, registry, job);
     }

@@ -16,10 +16,12 @@ pub mod metrics;
 pub mod optim;
 mod trainer;
 
-use crate::config::PipelineSpec;
+use crate::config::{LoadedConfig, PipelineSpec};
+use crate::pipeline::Pipeline;
+use crate::plugins::Registry;
 use crate::tracking::{self, MetricsRow, MlflowRun};
 use anyhow::{anyhow, bail, Context, Result};
-use config::TrainConfig;
+use config::{ProcessingMode, TrainConfig};
 use context::JobContext;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,12 +63,7 @@ const CHECKPOINT: &str = "checkpoint.safetensors";
 /// or, with `resume`, continues the run in that directory from its last checkpoint. Returns the run
 /// directory.
 pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConfig, resume: Option<&Path>) -> Result<PathBuf> {
-    if config.freeze_processor && config.freeze_task_model {
-        bail!("config keys `job.freeze_processor` and `job.freeze_task_model`: freezing both leaves nothing to train");
-    }
-    if config.epochs == 0 || config.batch_size == 0 {
-        bail!("config keys `job.epochs` and `job.batch_size` must be at least 1");
-    }
+    check_config(processing, config)?;
     let splits = context.splits(config)?;
     let (run_dir, mut progress, mut mlflow, resumed_state) = match resume {
         Some(dir) => {
@@ -118,6 +115,39 @@ pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
     mlflow.finish(result.is_ok())?;
     result?;
     Ok(run_dir)
+}
+
+/// What a training's config must hold whatever the data: something to train, epochs and batches, a
+/// processing that fits the mode.
+fn check_config(processing: &PipelineSpec, config: &TrainConfig) -> Result<()> {
+    if config.freeze_processor && config.freeze_task_model {
+        bail!("config keys `job.freeze_processor` and `job.freeze_task_model`: freezing both leaves nothing to train");
+    }
+    if config.epochs == 0 || config.batch_size == 0 {
+        bail!("config keys `job.epochs` and `job.batch_size` must be at least 1");
+    }
+    match config.mode {
+        ProcessingMode::None => {}
+        mode if processing.stages.is_empty() => {
+            bail!("config key `job.mode`: `{mode:?}` processing needs a `pipeline` (or use mode = \"none\")")
+        }
+        ProcessingMode::NeuralNetwork if !processing.stages.iter().any(|s| s.kind == "processor_nn") => {
+            bail!("config key `job.mode`: neural_network processing needs a stage of kind `processor_nn` in `pipeline`")
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Checks a training before it starts: its config, and its processing and reference pipeline built.
+pub fn check(loaded: &LoadedConfig, registry: &Registry, processing: &PipelineSpec, config: &TrainConfig) -> Result<()> {
+    check_config(processing, config)?;
+    Pipeline::build(registry, &processing.stages, tch::Device::Cpu)?;
+    if let Some(path) = &config.reference_pipeline {
+        let reference = PipelineSpec::load(&loaded.resolve(path)).with_context(|| format!("config key `job.reference_pipeline`: {}", path.display()))?;
+        Pipeline::build(registry, &reference.stages, tch::Device::Cpu)?;
+    }
+    Ok(())
 }
 
 /// The config a training run records (`config.toml`, what `--resume` reads back): the job's config

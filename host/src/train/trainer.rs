@@ -11,7 +11,7 @@ use super::evaluate::evaluate;
 use crate::config::{PipelineSpec, StageSpec};
 use crate::data::{self, Loader, LoaderOptions, Split};
 use crate::pipeline::Pipeline;
-use crate::plugins::{RemoteDataset, RemoteModule};
+use crate::plugins::{RemoteDataset, RemoteModule, SharedParameter};
 use crate::tracking::{self, MetricsRow};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,6 +33,9 @@ pub(super) struct Trainer<'a> {
     model: RemoteModule,
     optimizer: Adam,
     trains_processor: bool,
+    /// The processing's trained parameters whose stage declares a range: put back inside it after
+    /// every step.
+    bounded: Vec<SharedParameter>,
 }
 
 impl<'a> Trainer<'a> {
@@ -44,15 +47,8 @@ impl<'a> Trainer<'a> {
                 pack.insert("cfa_from_metadata".into(), toml::Value::Boolean(true));
                 vec![StageSpec { name: "pack".into(), kind: "pack".into(), plugin: None, config: pack }]
             }
-            mode => {
-                if processing.stages.is_empty() {
-                    bail!("config key `job.mode`: `{mode:?}` processing needs a `pipeline` (or use mode = \"none\")");
-                }
-                if mode == ProcessingMode::NeuralNetwork && !processing.stages.iter().any(|s| s.kind == "processor_nn") {
-                    bail!("config key `job.mode`: neural_network processing needs a stage of kind `processor_nn` in `pipeline`");
-                }
-                processing.stages.clone()
-            }
+            // the mode's needs are checked before training (`check_config`)
+            _ => processing.stages.clone(),
         };
         let processing = Pipeline::build(context.registry, &specs, context.device)?;
         let reference = match &config.reference_pipeline {
@@ -80,7 +76,12 @@ impl<'a> Trainer<'a> {
             bail!("nothing to train: no learnable parameter in the task model or the processing");
         }
         let optimizer = Adam::new(groups, config.weight_decay)?;
-        Ok(Self { config, task: context.task.clone(), device: context.device, fold, processing, reference, model, optimizer, trains_processor })
+        let bounded = if trains_processor {
+            processing.parameters()?.into_iter().filter(|p| p.trainable && p.bounds.is_some()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Self { config, task: context.task.clone(), device: context.device, fold, processing, reference, model, optimizer, trains_processor, bounded })
     }
 
     pub(super) fn state(&self) -> Result<Vec<(String, Tensor)>> {
@@ -171,6 +172,9 @@ impl<'a> Trainer<'a> {
             self.optimizer.zero_grad();
             loss.f_backward()?;
             self.optimizer.step()?;
+            for parameter in &self.bounded {
+                parameter.project()?;
+            }
             accumulator.add(&logits.f_detach()?, &target, loss.f_double_value(&[])?)?;
             bar.inc(1);
         }

@@ -17,6 +17,7 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseGaussianConfig {
     /// Standard deviation of the Gaussian, in pixels (> 0).
+    #[config(min = 0.1, max = 16.0)]
     pub sigma: f64,
     /// Border: symmetric (as scipy), mirror, nearest or zero.
     pub padding: Padding,

@@ -23,7 +23,8 @@ fn require_finite(key: &str, values: &[f32]) -> PluginResult<()> {
 #[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlackLevelConfig {
-    /// Black level per 2×2 CFA position (row-major), in [0, 1) units of the white level.
+    /// Black level per 2×2 CFA position (row-major), in units of the white level.
+    #[config(min = 0.0, max = 0.5)]
     pub black_level: [f32; 4],
     /// Rescale by 1/(1 − black) so that the white level stays 1.
     pub normalize: bool,
@@ -110,7 +111,8 @@ impl Module for BlackLevel {
 #[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct WhiteBalanceConfig {
-    /// White-balance gains for R, G, B (positive).
+    /// White-balance gains for R, G, B.
+    #[config(min = 0.0625, max = 16.0)]
     pub gains: [f32; 3],
     /// Learn the gains.
     pub trainable: bool,
@@ -301,7 +303,8 @@ impl Module for Clip {
 #[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct GammaConfig {
-    /// Display gamma γ > 0: output = x^(1/γ).
+    /// Display gamma γ: output = x^(1/γ).
+    #[config(min = 0.25, max = 8.0)]
     pub gamma: f64,
     /// Positive inputs are clamped to ≥ epsilon first, keeping gradients finite; x ≤ 0 gives 0.
     pub epsilon: f64,

@@ -17,8 +17,10 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct SharpenUnsharpConfig {
     /// Standard deviation of the Gaussian blur, in pixels (> 0).
+    #[config(min = 0.1, max = 16.0)]
     pub radius: f64,
     /// How much of the detail (image − blurred) is added.
+    #[config(min = 0.0, max = 8.0)]
     pub amount: f64,
     /// Border: symmetric (as scikit-image), mirror, nearest or zero.
     pub padding: Padding,

@@ -8,5 +8,5 @@ mod report;
 mod run;
 
 pub use report::{write_report, DriftRaw, DriftResults};
-pub use run::run;
+pub use run::{check, run};
 pub use config::{CorruptionBaseline, DriftSynthesisConfig};

@@ -3,40 +3,70 @@
 
 use super::report::{self, DriftRaw};
 use super::config::DriftSynthesisConfig;
-use crate::config::PipelineSpec;
+use crate::config::{LoadedConfig, PipelineSpec};
 use crate::data::LoaderOptions;
 use crate::experiments::{matrix_from_values, stem};
 use crate::pipeline::Pipeline;
+use crate::plugins::Registry;
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::{self, evaluate};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::PathBuf;
-use tch::Tensor;
+use tch::{Device, Tensor};
 
-/// Runs a drift-synthesis experiment on `context`; returns its directory.
-pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> {
+/// A drift synthesis's pipelines: the files it trains and tests behind, the training processings and
+/// the test pipelines built.
+struct Pipelines {
+    training: Vec<PathBuf>,
+    testing: Vec<PathBuf>,
+    processings: Vec<PipelineSpec>,
+    tests: Vec<Pipeline>,
+}
+
+/// Reads every pipeline the job names and builds the test pipelines on `device`, so that a bad one
+/// costs no training; with a corruption baseline, every training pipeline must be tested too.
+fn pipelines(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisConfig, device: Device) -> Result<Pipelines> {
     if job.pipelines.is_empty() {
         bail!("config key `job.pipelines`: list at least one pipeline config to train behind");
     }
-    let loaded = context.loaded;
     let training: Vec<PathBuf> = job.pipelines.iter().map(|p| loaded.resolve(p)).collect();
     let testing: Vec<PathBuf> =
         if job.test_pipelines.is_empty() { training.clone() } else { job.test_pipelines.iter().map(|p| loaded.resolve(p)).collect() };
-    // every pipeline read and built before anything trains: a bad one costs no training
     let processings: Vec<PipelineSpec> = training
         .iter()
-        .map(|path| PipelineSpec::load(path).with_context(|| format!("pipeline {}", path.display())))
+        .map(|path| PipelineSpec::load(path).with_context(|| format!("config key `job.pipelines`: {}", path.display())))
         .collect::<Result<_>>()?;
+    for (path, processing) in training.iter().zip(&processings) {
+        Pipeline::build(registry, &processing.stages, Device::Cpu).with_context(|| format!("pipeline {}", path.display()))?;
+    }
     let mut tests: Vec<Pipeline> = Vec::new();
     for path in &testing {
-        let spec = PipelineSpec::load(path)?;
-        let mut pipeline =
-            Pipeline::build(context.registry, &spec.stages, context.device).with_context(|| format!("test pipeline {}", path.display()))?;
+        let spec = PipelineSpec::load(path).with_context(|| format!("config key `job.test_pipelines`: {}", path.display()))?;
+        let mut pipeline = Pipeline::build(registry, &spec.stages, device).with_context(|| format!("test pipeline {}", path.display()))?;
         pipeline.set_train(false)?;
         tests.push(pipeline);
     }
+    if job.corruptions.is_some() {
+        if let Some(path) = training.iter().find(|t| !testing.contains(t)) {
+            bail!(
+                "config key `job.corruptions`: the baseline tests each model behind its own pipeline; list {} in `test_pipelines`",
+                path.display()
+            );
+        }
+    }
+    Ok(Pipelines { training, testing, processings, tests })
+}
+
+/// Checks a drift synthesis before anything trains: every pipeline it names reads and builds.
+pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisConfig) -> Result<()> {
+    pipelines(loaded, registry, job, Device::Cpu).map(drop)
+}
+
+/// Runs a drift-synthesis experiment on `context`; returns its directory.
+pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> {
+    let Pipelines { training, testing, processings, mut tests } = pipelines(context.loaded, context.registry, job, context.device)?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
     let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), ..job.train.clone() };
     let metric = job.metric.clone().unwrap_or_else(|| context.metric().into());
@@ -62,12 +92,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                 values[i][j].push(value);
             }
             if let Some(baseline) = &corruptions {
-                let own = testing.iter().position(|t| t == path).ok_or_else(|| {
-                    anyhow!(
-                        "config key `job.corruptions`: the baseline tests each model behind its own pipeline; list {} in `test_pipelines`",
-                        path.display()
-                    )
-                })?;
+                let own = testing.iter().position(|t| t == path).ok_or_else(|| anyhow!("checked by `pipelines`"))?;
                 let clean = *values[i][own].last().unwrap_or(&0.0);
                 for (k, &corruption) in baseline.types.iter().enumerate() {
                     for &severity in &baseline.severities {

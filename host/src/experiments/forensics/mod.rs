@@ -7,6 +7,6 @@ mod config;
 mod report;
 mod run;
 
-pub use report::ForensicsResult;
-pub use run::run;
+pub use report::{AttackedParameter, ForensicsResult, ParameterAttribution};
+pub use run::{check, run};
 pub use config::{Distance, ForensicsConfig};

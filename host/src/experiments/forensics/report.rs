@@ -17,12 +17,34 @@ pub struct ForensicsResult {
     pub adversarial_metric: f64,
     /// SSIM of the adversarial output to the default output.
     pub ssim: f64,
-    /// The attacked parameters' values before and after.
-    pub parameters: Vec<(String, Vec<f64>, Vec<f64>)>,
+    /// The attacked parameters: values before and after, and the range the stage declares.
+    pub parameters: Vec<AttackedParameter>,
     /// Every tensor of the processing (parameters and buffers) whose value the search changed.
     pub changed: Vec<String>,
 }
 
+/// One attacked parameter.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AttackedParameter {
+    /// `stage.parameter`.
+    pub name: String,
+    /// Its values at the pipeline's defaults.
+    pub before: Vec<f64>,
+    /// Its values after the search.
+    pub after: Vec<f64>,
+    /// The range its stage declares (the search stays inside it), if any.
+    pub bounds: Option<(f64, f64)>,
+}
+
+/// How much one learnable parameter of the default processing moves the task loss.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ParameterAttribution {
+    /// `stage.parameter`.
+    pub name: String,
+    /// Mean over its elements of |∂ task loss / ∂θ| · |θ|: the loss's first-order change when the
+    /// parameter is scaled by a small relative amount — comparable across parameters of any units.
+    pub attribution: f64,
+}
 
 /// `results.json` of a forensics experiment.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -31,13 +53,26 @@ pub struct ForensicsResults {
     pub groups: Vec<ForensicsResult>,
     /// The metric.
     pub metric: String,
+    /// Per learnable parameter of the default processing, its attribution.
+    pub parameter_attribution: Vec<ParameterAttribution>,
     /// Mean |∂ task loss / ∂ stage output| per stage, behind the default processing.
     pub stage_gradients: Vec<(String, f64)>,
 }
 
 /// `results.json`, `forensics.png`, `stage_gradients.png` and `report.md`.
-pub fn write_report(dir: &Path, metric: &str, results: &[ForensicsResult], gradients: &[(String, f64)]) -> Result<()> {
-    let json = ForensicsResults { groups: results.to_vec(), metric: metric.into(), stage_gradients: gradients.to_vec() };
+pub fn write_report(
+    dir: &Path,
+    metric: &str,
+    results: &[ForensicsResult],
+    gradients: &[(String, f64)],
+    attribution: &[ParameterAttribution],
+) -> Result<()> {
+    let json = ForensicsResults {
+        groups: results.to_vec(),
+        metric: metric.into(),
+        parameter_attribution: attribution.to_vec(),
+        stage_gradients: gradients.to_vec(),
+    };
     write_json(&dir.join("results.json"), &json)?;
     let labels: Vec<String> = results.iter().map(|r| r.group.clone()).collect();
     tracking::plot_bars(
@@ -64,14 +99,20 @@ pub fn write_report(dir: &Path, metric: &str, results: &[ForensicsResult], gradi
     }
     let _ = writeln!(md, "\n## Adversarial parameter values\n");
     for r in results {
-        for (name, before, after) in &r.parameters {
+        for p in &r.parameters {
             let show = |v: &Vec<f64>| if v.len() <= 9 { format!("{:?}", v.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>()) } else { format!("{} values", v.len()) };
-            let _ = writeln!(md, "- `{}` / `{name}`: {} → {}", r.group, show(before), show(after));
+            let bounds = p.bounds.map(|(min, max)| format!(" (kept in [{min}, {max}], the range its stage declares)")).unwrap_or_default();
+            let _ = writeln!(md, "- `{}` / `{}`: {} → {}{bounds}", r.group, p.name, show(&p.before), show(&p.after));
         }
     }
-    let _ = writeln!(md, "\n## Where the model is most sensitive\n\n![stage gradients](stage_gradients.png)\n");
+    let _ = writeln!(md, "\n## Where the model is most sensitive\n\nThe gradient of the task loss with respect to each stage's output (mean |∂ loss / ∂ output| over the attacked samples, behind the default processing). It says how strongly the model reacts to a change of that image, not which stage's parameters matter: a stage that starts as the identity shows about the same value as the stage before it.\n\n![stage gradients](stage_gradients.png)\n");
     for (name, g) in gradients {
         let _ = writeln!(md, "- `{name}`: {g:.3e}");
+    }
+    let _ = writeln!(md, "\n### Per parameter\n\nFor each learnable parameter θ, the mean over its elements of |∂ task loss / ∂θ| · |θ|: the first-order change of the loss when θ is scaled by a small relative amount, comparable across parameters of different units.\n");
+    let _ = writeln!(md, "| parameter | attribution |\n|---|---|");
+    for a in attribution {
+        let _ = writeln!(md, "| `{}` | {:.3e} |", a.name, a.attribution);
     }
     write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
 }

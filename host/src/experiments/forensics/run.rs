@@ -1,19 +1,19 @@
 //! Running a forensics search: the model trained behind the pipeline at its defaults, then one Adam
 //! search per parameter group against the frozen model.
 
-use super::report::{self, ForensicsResult};
+use super::report::{self, AttackedParameter, ForensicsResult, ParameterAttribution};
 use super::config::{Distance, ForensicsConfig};
-use crate::config::PipelineSpec;
+use crate::config::{LoadedConfig, PipelineSpec};
 use crate::data::{Loader, LoaderOptions};
 use crate::pipeline::Pipeline;
-use crate::plugins::RemoteModule;
+use crate::plugins::{Registry, RemoteModule, SharedParameter};
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::metrics::Task;
 use crate::train::{self, metrics, optim};
 use anyhow::{anyhow, bail, Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 /// Runs a drift-forensics experiment: trains a model behind the pipeline at its defaults, then for every
@@ -53,20 +53,13 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     let unit = |t: &Tensor| -> Result<Tensor> { Ok(t.f_sub(&low)?.f_div(&span)?) };
     let reference = unit(&default_output)?;
 
-    let gradients = stage_gradients(&mut default, &mut model, &raw, &target, task, &batch.cameras)?;
+    let (gradients, attribution) = sensitivities(&mut default, &mut model, &raw, &target, task, &batch.cameras)?;
     let mut results = Vec::new();
     for group in &job.groups {
         let mut pipeline = Pipeline::build(context.registry, specs, device)?;
         pipeline.set_train(false)?;
         pipeline.set_camera(&batch.cameras)?;
-        let attacked: Vec<_> = pipeline
-            .parameters()?
-            .into_iter()
-            .filter(|p| p.trainable && (group == "all" || p.name.starts_with(&format!("{group}."))))
-            .collect();
-        if attacked.is_empty() {
-            bail!("config key `job.groups`: `{group}` names no learnable parameter of {} (stages: {})", pipeline_path.display(), specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
-        }
+        let attacked = attacked_parameters(&pipeline, group, &pipeline_path)?;
         let state_before = pipeline.state()?;
         let before: Vec<Vec<f64>> = attacked.iter().map(|p| Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?).map_err(Into::into)).collect::<Result<_>>()?;
         let mut adam = optim::Adam::new(vec![optim::ParameterGroup { parameters: attacked.iter().map(|p| p.tensor.shallow_clone()).collect(), lr: job.lr }], 0.0)?;
@@ -82,13 +75,19 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
             adam.zero_grad();
             objective.f_backward()?;
             adam.step()?;
+            for parameter in &attacked {
+                parameter.project()?;
+            }
         }
         let (adversarial_metric, output) = evaluate(&mut pipeline, &mut model)?;
         let ssim = tch::no_grad(|| -> Result<f64> { Ok(l2l_ops::ssim(&unit(&output)?, &reference)?.f_double_value(&[])?) })?;
         let parameters = attacked
             .iter()
             .zip(before)
-            .map(|(p, before)| Ok((p.name.clone(), before, Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)?)))
+            .map(|(p, before)| {
+                let after = Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)?;
+                Ok(AttackedParameter { name: p.name.clone(), before, after, bounds: p.bounds })
+            })
             .collect::<Result<Vec<_>>>()?;
         let changed = pipeline
             .state()?
@@ -100,29 +99,66 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
         tracing::info!("forensics `{group}`: {metric} {default_metric:.3} → {adversarial_metric:.3}, SSIM {ssim:.3}");
         results.push(ForensicsResult { group: group.clone(), default_metric, adversarial_metric, ssim, parameters, changed });
     }
-    report::write_report(&dir, metric, &results, &gradients)?;
+    report::write_report(&dir, metric, &results, &gradients, &attribution)?;
     Ok(dir)
 }
-/// Mean |∂ task loss / ∂ stage output| for every stage (where the model is most sensitive).
-fn stage_gradients(
+/// Checks a forensics job before anything trains: its pipeline reads and builds, every group names
+/// learnable parameters of it.
+pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &ForensicsConfig) -> Result<()> {
+    let pipeline_path = loaded.resolve(&job.pipeline);
+    let processing = PipelineSpec::load(&pipeline_path).with_context(|| format!("config key `job.pipeline`: {}", pipeline_path.display()))?;
+    let pipeline = Pipeline::build(registry, &processing.stages, tch::Device::Cpu)?;
+    if job.groups.is_empty() {
+        bail!("config key `job.groups`: list at least one group (`all` or a stage name)");
+    }
+    for group in &job.groups {
+        attacked_parameters(&pipeline, group, &pipeline_path)?;
+    }
+    Ok(())
+}
+
+/// The learnable parameters `group` (`all` or a stage name) names in `pipeline`; an error naming the
+/// stages when it names none.
+fn attacked_parameters(pipeline: &Pipeline, group: &str, path: &Path) -> Result<Vec<SharedParameter>> {
+    let attacked: Vec<_> = pipeline
+        .parameters()?
+        .into_iter()
+        .filter(|p| p.trainable && (group == "all" || p.name.starts_with(&format!("{group}."))))
+        .collect();
+    if attacked.is_empty() {
+        let stages: Vec<&str> = pipeline.stages().iter().map(|(name, _)| name.as_str()).collect();
+        bail!("config key `job.groups`: `{group}` names no learnable parameter of {} (stages: {})", path.display(), stages.join(", "));
+    }
+    Ok(attacked)
+}
+
+/// Where the model is most sensitive, behind the default processing: mean |∂ task loss / ∂ stage
+/// output| for every stage, and for every learnable parameter θ the mean of |∂ task loss / ∂θ| · |θ|.
+fn sensitivities(
     pipeline: &mut Pipeline,
     model: &mut RemoteModule,
     raw: &Tensor,
     target: &Tensor,
     task: &Task,
     cameras: &[l2l_plugin_api::RawMetadata],
-) -> Result<Vec<(String, f64)>> {
+) -> Result<(Vec<(String, f64)>, Vec<ParameterAttribution>)> {
     pipeline.set_camera(cameras)?;
     let input = raw.f_detach()?.f_set_requires_grad(true)?;
     let outputs = pipeline.forward_traced(&input, |_| {})?;
     let last = outputs.last().map(|o| o.output.shallow_clone()).unwrap_or(input.shallow_clone());
     let loss = metrics::loss(task, &model.forward(&last)?, target)?;
-    let tensors: Vec<Tensor> = outputs.iter().map(|o| o.output.shallow_clone()).collect();
-    let grads = Tensor::run_backward(&[&loss], &tensors, false, false);
-    outputs
+    let parameters: Vec<_> = pipeline.parameters()?.into_iter().filter(|p| p.trainable).collect();
+    let mut tensors: Vec<Tensor> = outputs.iter().map(|o| o.output.shallow_clone()).collect();
+    tensors.extend(parameters.iter().map(|p| p.tensor.shallow_clone()));
+    let mut grads = Tensor::run_backward(&[&loss], &tensors, false, false);
+    let parameter_grads = grads.split_off(outputs.len());
+    let mean_abs = |t: &Tensor| -> Result<f64> { Ok(t.f_abs()?.f_mean(tch::Kind::Double)?.f_double_value(&[])?) };
+    let stages = outputs.iter().zip(&grads).map(|(o, g)| Ok((o.name.clone(), mean_abs(g)?))).collect::<Result<_>>()?;
+    let attribution = parameters
         .iter()
-        .zip(grads)
-        .map(|(o, g)| Ok((o.name.clone(), g.f_abs()?.f_mean(tch::Kind::Double)?.f_double_value(&[])?)))
-        .collect()
+        .zip(&parameter_grads)
+        .map(|(p, g)| Ok(ParameterAttribution { name: p.name.clone(), attribution: mean_abs(&g.f_mul(&p.tensor.f_detach()?)?)? }))
+        .collect::<Result<_>>()?;
+    Ok((stages, attribution))
 }
 

@@ -2,7 +2,9 @@
 
 use super::report::{self, ModeCurve};
 use super::config::OptimisationConfig;
-use crate::config::{ComponentSpec, PipelineSpec, StageSpec};
+use crate::config::{ComponentSpec, LoadedConfig, PipelineSpec, StageSpec};
+use crate::pipeline::Pipeline;
+use crate::plugins::Registry;
 use crate::experiments::mean_and_std;
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
@@ -20,7 +22,7 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
     let processings: Vec<PipelineSpec> = job
         .modes
         .iter()
-        .map(|&mode| processing(context, job, mode).with_context(|| format!("mode {}", mode.name())))
+        .map(|&mode| processing(context.loaded, job, mode).with_context(|| format!("mode {}", mode.name())))
         .collect::<Result<_>>()?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
     let metric = context.metric();
@@ -46,12 +48,28 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Checks an optimisation comparison before anything trains: every mode's processing reads and builds,
+/// and the parametrized one has something to learn.
+pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &OptimisationConfig) -> Result<()> {
+    if job.modes.is_empty() {
+        bail!("config key `job.modes`: list at least one processing mode");
+    }
+    for &mode in &job.modes {
+        let spec = processing(loaded, job, mode).with_context(|| format!("mode {}", mode.name()))?;
+        let pipeline = Pipeline::build(registry, &spec.stages, tch::Device::Cpu).with_context(|| format!("mode {}", mode.name()))?;
+        if mode == ProcessingMode::Parametrized && !pipeline.parameters()?.iter().any(|p| p.trainable) {
+            bail!("config key `job.parametrized_pipeline`: no stage of {} has a learnable parameter", job.parametrized_pipeline.display());
+        }
+    }
+    Ok(())
+}
+
 /// The processing `mode` trains behind: the static or parametrized pipeline file, a `processor_nn`
 /// stage, or none (the trainer packs the raw).
-fn processing(context: &JobContext, job: &OptimisationConfig, mode: ProcessingMode) -> Result<PipelineSpec> {
+fn processing(loaded: &LoadedConfig, job: &OptimisationConfig, mode: ProcessingMode) -> Result<PipelineSpec> {
     Ok(match mode {
-        ProcessingMode::Static => PipelineSpec::load(&context.loaded.resolve(&job.static_pipeline))?,
-        ProcessingMode::Parametrized => PipelineSpec::load(&context.loaded.resolve(&job.parametrized_pipeline))?,
+        ProcessingMode::Static => PipelineSpec::load(&loaded.resolve(&job.static_pipeline))?,
+        ProcessingMode::Parametrized => PipelineSpec::load(&loaded.resolve(&job.parametrized_pipeline))?,
         ProcessingMode::NeuralNetwork => {
             let mut table = job.neural_processor.clone().unwrap_or_default();
             table.insert("kind".into(), toml::Value::String("processor_nn".into()));

@@ -4,11 +4,16 @@
 //! - stage `panics`: panics in `forward` with a known message;
 //! - stage `wrong_shape`: returns a tensor of another shape than the stage contract says;
 //! - stage `nan_after`: passes its input through for `calls` calls, then returns NaN everywhere;
-//! - dataset `ramp`: `len` samples, sample i is an 4×6 mosaic filled with i/len, target i % 2;
+//! - stages `vignette` and `vignette_unaware`: lens shading `x · (1 + k1·r² + k2·r⁴)`, r the distance
+//!   from the image's centre (1 at the corners), per pixel (row reach 0); the first takes a band's
+//!   position into account, the second — the trap a per-pixel, position-dependent stage falls into —
+//!   treats every band as a whole image;
+//! - dataset `ramp`: `len` samples, sample i is a mosaic (4×6 unless `size` says) filled with i/len,
+//!   target i % 2;
 //! - task model `linear`: mean-pools each channel and applies a learnable linear layer.
 
 use l2l_plugin_api::{
-    BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, ImageKind,
+    Band, BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, ImageKind,
     Module, ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
 };
 use serde::{Deserialize, Serialize};
@@ -109,29 +114,104 @@ impl Module for WrongShape {
     l2l_plugin_api::parameters_in!(params);
 }
 
+/// Config of [`Vignette`].
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
+#[serde(deny_unknown_fields, default)]
+pub struct VignetteConfig {
+    /// Gain change at the corners per r²: the corner gain is 1 + k1 + k2.
+    #[config(min = -0.9, max = 1.0)]
+    pub k1: f64,
+    /// Gain change per r⁴.
+    #[config(min = -0.9, max = 1.0)]
+    pub k2: f64,
+}
+
+impl Default for VignetteConfig {
+    fn default() -> Self {
+        Self { k1: -0.3, k2: 0.0 }
+    }
+}
+
+/// Lens shading; `AWARE`: whether it reads a band's position (see the crate docs).
+pub struct Vignette<const AWARE: bool> {
+    params: ParameterSet,
+}
+
+impl<const AWARE: bool> BuildStage for Vignette<AWARE> {
+    type Config = VignetteConfig;
+    const INPUT: ImageKind = ImageKind::Any;
+    const OUTPUT: ImageKind = ImageKind::Any;
+    fn build(config: VignetteConfig) -> PluginResult<Self> {
+        let mut params = ParameterSet::new();
+        params.add("k1", &Tensor::from_slice(&[config.k1]), true)?;
+        params.add("k2", &Tensor::from_slice(&[config.k2]), true)?;
+        Ok(Self { params })
+    }
+}
+
+impl<const AWARE: bool> Vignette<AWARE> {
+    /// The shaded rows `band.first_row ..` of the full image.
+    fn shade(&self, input: &Tensor, band: Band) -> PluginResult<Tensor> {
+        let size = input.size();
+        let (rows, width) = (size[size.len() - 2], size[size.len() - 1]);
+        let options = (input.kind(), input.device());
+        let (centre_y, centre_x) = (band.full_height as f64 / 2.0, width as f64 / 2.0);
+        let y = Tensor::f_arange(rows, options)?.f_add_scalar(band.first_row as f64 + 0.5 - centre_y)?.f_view([rows, 1])?;
+        let x = Tensor::f_arange(width, options)?.f_add_scalar(0.5 - centre_x)?.f_view([1, width])?;
+        let r2 = y.f_square()?.f_add(&x.f_square()?)?.f_div_scalar(centre_y * centre_y + centre_x * centre_x)?;
+        let (k1, k2) = (self.params.get("k1")?, self.params.get("k2")?);
+        let gain = r2.f_mul(k1)?.f_add(&r2.f_square()?.f_mul(k2)?)?.f_add_scalar(1.0)?;
+        Ok(input.f_mul(&gain)?)
+    }
+}
+
+impl<const AWARE: bool> Module for Vignette<AWARE> {
+    fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
+        let full_height = input.size()[input.dim() - 2];
+        self.shade(input, Band { first_row: 0, full_height })
+    }
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
+    }
+    fn forward_band(&mut self, input: &Tensor, band: Band) -> PluginResult<Tensor> {
+        if AWARE {
+            self.shade(input, band)
+        } else {
+            self.forward(input)
+        }
+    }
+    l2l_plugin_api::parameters_in!(params);
+}
+
 /// Config of [`Ramp`].
 #[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct RampConfig {
     /// Number of samples.
     pub len: usize,
+    /// Height and width of every mosaic.
+    pub size: [i64; 2],
 }
 
 impl Default for RampConfig {
     fn default() -> Self {
-        Self { len: 4 }
+        Self { len: 4, size: [4, 6] }
     }
 }
 
-/// Sample i: a 4×6 mosaic filled with i/len, target class i % 2.
+/// Sample i: a mosaic (4×6 by default) filled with i/len, target class i % 2.
 pub struct Ramp {
     len: usize,
+    size: [i64; 2],
 }
 
 impl BuildDataset for Ramp {
     type Config = RampConfig;
     fn build(config: RampConfig) -> PluginResult<Self> {
-        Ok(Self { len: config.len })
+        if config.size.iter().any(|&side| side < 2 || side % 2 != 0) {
+            return Err(PluginError::Config(format!("size: expected even sides of at least 2, found {:?}", config.size)));
+        }
+        Ok(Self { len: config.len, size: config.size })
     }
 }
 
@@ -150,7 +230,7 @@ impl Dataset for Ramp {
             )));
         }
         Ok(Sample {
-            raw: Tensor::f_full([4, 6], index as f64 / self.len as f64, (Kind::Float, tch::Device::Cpu))?,
+            raw: Tensor::f_full(self.size, index as f64 / self.len as f64, (Kind::Float, tch::Device::Cpu))?,
             target: Tensor::from((index % 2) as i64),
             metadata: RawMetadata {
                 cfa_pattern: CfaPattern::Bggr,
@@ -194,6 +274,8 @@ impl Module for Linear {
 inventory::submit! { ComponentRegistration::stage::<Panics>("panics", "panics in forward (test)") }
 inventory::submit! { ComponentRegistration::stage::<NanAfter>("nan_after", "identity, then NaN after some calls (test)") }
 inventory::submit! { ComponentRegistration::stage::<WrongShape>("wrong_shape", "cuts a column off (test)") }
+inventory::submit! { ComponentRegistration::stage::<Vignette<true>>("vignette", "lens shading that knows where a band is (test)") }
+inventory::submit! { ComponentRegistration::stage::<Vignette<false>>("vignette_unaware", "lens shading that takes every band for the whole image (test)") }
 inventory::submit! { ComponentRegistration::dataset::<Ramp>("ramp", "constant mosaics i/len (test)") }
 inventory::submit! { ComponentRegistration::task_model::<Linear>("linear", "pooled linear classifier (test)") }
 
