@@ -174,3 +174,16 @@ fn a_plugin_built_against_another_libtorch_is_refused() {
     );
     refusal_via_cli(&plugin, work.path());
 }
+
+/// The template's own tests — analytic value, float64 gradient check, contract, bands — pass when its
+/// author runs `cargo test` out of tree with the environment `l2l-host plugin-env` prints.
+#[test]
+fn the_templates_own_tests_pass_out_of_tree() {
+    let env = l2l_system_tests::plugin_build_env();
+    assert!(env.iter().any(|(name, value)| name == "LIBTORCH_USE_PYTORCH" && value == "1") || env.iter().any(|(name, _)| name == "LIBTORCH"), "{env:?}");
+    let work = tempfile::tempdir().unwrap();
+    let output = l2l_system_tests::test_template(work.path());
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("test result: ok. 4 passed"), "{text}");
+}

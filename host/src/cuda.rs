@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use tch::Device;
 
 /// The libtorch library folder the host was built against (from the shared build script).
-const LIBTORCH_LIB: &str = env!("L2L_LIBTORCH_LIB");
+pub(crate) const LIBTORCH_LIB: &str = env!("L2L_LIBTORCH_LIB");
 
 /// What start-up found out about CUDA; decides whether a CUDA device can be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -135,12 +135,26 @@ fn write_copy_workspace(root: &Path, work: &Path) {
     std::fs::write(work.join("Cargo.toml"), text).expect("writing the copy's workspace manifest");
 }
 
-/// Builds the stage template as a third party would, in `work` (a temporary directory), against
-/// `api`, with extra environment `env`; returns the built plugin file, renamed `libl2l_<tag>.so`.
-pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], tag: &str) -> PathBuf {
+/// The environment `l2l-host plugin-env` prints for building a plugin (its `export NAME='VALUE'` lines).
+pub fn plugin_build_env() -> Vec<(String, String)> {
+    let output = Command::new(host_binary()).arg("plugin-env").output().expect("running l2l-host plugin-env");
+    assert!(output.status.success(), "{}", describe(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let (name, value) = line.strip_prefix("export ").and_then(|l| l.split_once('=')).unwrap_or_else(|| panic!("not an export: {line}"));
+            (name.to_string(), value.trim_matches('\'').replace("'\\''", "'"))
+        })
+        .collect()
+}
+
+/// A copy of the stage template in `work/stage-plugin`, against `api`, with the workspace's
+/// `Cargo.lock`; returns its manifest. A modified plugin API gets no test helpers (they link the
+/// workspace's own API): only the plugin is built then.
+fn prepare_template(work: &Path, api: ApiVariant<'_>) -> PathBuf {
     let root = workspace_root();
-    let api_dir = match api {
-        ApiVariant::Unchanged => root.join("plugin-api"),
+    let (api_dir, with_tests) = match api {
+        ApiVariant::Unchanged => (root.join("plugin-api"), true),
         ApiVariant::Modified(edit) => {
             let dir = work.join("plugin-api");
             copy_dir(&root.join("plugin-api"), &dir);
@@ -148,46 +162,63 @@ pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], ta
             copy_dir(&root.join("crates/plugin-api-derive"), &work.join("crates/plugin-api-derive"));
             write_copy_workspace(&root, work);
             edit(&dir);
-            dir
+            (dir, false)
         }
     };
     let project = work.join("stage-plugin");
     copy_dir(&root.join("templates/stage-plugin"), &project);
     let manifest = project.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).expect("template manifest");
-    let replaced = text.replace(
-        "path = \"../../plugin-api\"",
-        &format!("path = {:?}", api_dir.display().to_string()),
-    );
-    assert_ne!(text, replaced, "the template no longer names its plugin-api path");
+    let mut replaced = text
+        .replace("path = \"../../plugin-api\"", &format!("path = {:?}", api_dir.display().to_string()))
+        .replace("path = \"../../crates/ops\"", &format!("path = {:?}", root.join("crates/ops").display().to_string()));
+    assert!(text != replaced && replaced.contains(&root.join("crates/ops").display().to_string()), "the template no longer names its l2l paths");
+    if !with_tests {
+        let start = replaced.find("[dev-dependencies]").expect("the template's dev-dependencies");
+        let end = start + replaced[start..].find("\n[workspace]").expect("the template's [workspace]");
+        replaced.replace_range(start..end, "");
+        std::fs::remove_dir_all(project.join("tests")).expect("removing the template's tests");
+    }
     std::fs::write(&manifest, replaced).expect("writing the template manifest");
     // Same dependency versions as the workspace, so one set of dependency builds serves every variant.
     std::fs::copy(root.join("Cargo.lock"), project.join("Cargo.lock")).expect("copying Cargo.lock");
+    manifest
+}
 
+/// `cargo SUBCOMMAND` on the template copy `manifest`, with the environment `l2l-host plugin-env`
+/// prints, then `env`.
+fn cargo_on_template(subcommand: &str, manifest: &Path, env: &[(&str, &str)]) -> Output {
     let _serial = EXTERNAL_BUILD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command
-        .arg("build")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", out_of_tree_target_dir());
+    command.arg(subcommand).arg("--manifest-path").arg(manifest).env("CARGO_TARGET_DIR", out_of_tree_target_dir());
+    command.env_remove("LIBTORCH_USE_PYTORCH").env_remove("LIBTORCH");
+    for (key, value) in plugin_build_env() {
+        command.env(key, value);
+    }
     for (key, value) in env {
         command.env(key, value);
     }
-    let output = command.output().expect("running cargo");
-    assert!(
-        output.status.success(),
-        "building the template failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let built = out_of_tree_target_dir()
-        .join("debug")
-        .join(format!("libl2l_exposure{}", std::env::consts::DLL_SUFFIX));
+    command.output().expect("running cargo")
+}
+
+/// Builds the stage template as a third party would, in `work` (a temporary directory), against
+/// `api`, with extra environment `env`; returns the built plugin file, renamed `libl2l_<tag>.so`.
+pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], tag: &str) -> PathBuf {
+    let manifest = prepare_template(work, api);
+    let output = cargo_on_template("build", &manifest, env);
+    assert!(output.status.success(), "building the template failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let built = out_of_tree_target_dir().join("debug").join(format!("libl2l_exposure{}", std::env::consts::DLL_SUFFIX));
     let dest_dir = work.join("plugins");
     std::fs::create_dir_all(&dest_dir).expect("plugin dir");
     let dest = dest_dir.join(format!("libl2l_{tag}{}", std::env::consts::DLL_SUFFIX));
     std::fs::copy(&built, &dest).expect("copying the built template");
     dest
+}
+
+/// Runs the template's own tests (`cargo test` in a copy of it, out of tree), as its author would.
+pub fn test_template(work: &Path) -> Output {
+    let manifest = prepare_template(work, ApiVariant::Unchanged);
+    cargo_on_template("test", &manifest, &[])
 }
 
 /// Stdout and stderr of a host run, for assertion messages.

@@ -89,6 +89,9 @@ pub enum Command {
     /// Installed plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// The environment that builds an out-of-tree plugin against this host's libtorch, as shell
+    /// exports: `eval "$(l2l-host plugin-env)" && cargo build --release` in the plugin's folder.
+    PluginEnv,
     /// The config's dataset: describe it, measure its loader, or write it out in a published layout.
     #[command(subcommand)]
     Dataset(DatasetCommand),

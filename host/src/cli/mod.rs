@@ -29,6 +29,7 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Plugins(PluginsCommand::List { plugin_dirs }) => plugins::list(&plugin_dirs),
         Command::Plugins(PluginsCommand::Lock { plugin_dirs, output }) => plugins::lock(&plugin_dirs, &output),
         Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => plugins::inspect(&plugin_dirs, &name),
+        Command::PluginEnv => plugins::build_env(),
         Command::Dataset(DatasetCommand::Info(args)) => dataset::info(&args),
         Command::Dataset(DatasetCommand::Bench { config, batch_size, workers, epochs }) => dataset::bench(&config, batch_size, workers, epochs),
         Command::Dataset(DatasetCommand::Write { config, layout, output, intensities }) => dataset::write(&config, layout, &output, &intensities),

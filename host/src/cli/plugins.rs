@@ -1,4 +1,4 @@
-//! `plugins list`, `plugins lock`, `plugins inspect`.
+//! `plugins list`, `plugins lock`, `plugins inspect`, `plugin-env`.
 
 use anyhow::{bail, Result};
 use l2l_host::plugins::inspect::{describe_component, describe_refusals};
@@ -37,5 +37,14 @@ pub fn lock(plugin_dirs: &[PathBuf], output: &Path) -> Result<()> {
 /// `plugins inspect NAME`.
 pub fn inspect(plugin_dirs: &[PathBuf], name: &str) -> Result<()> {
     print!("{}", describe_component(&Registry::discover(plugin_dirs), name)?);
+    Ok(())
+}
+
+/// `plugin-env`: shell exports for building a plugin against this host's libtorch.
+pub fn build_env() -> Result<()> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    for (name, value) in l2l_host::plugins::build_env::build_environment(&path)? {
+        println!("export {name}='{}'", value.replace('\'', "'\\''"));
+    }
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! This file holds the registry (discovery, lookup, building components); `load` finds and checks
 //! plugin files, `remote` wraps what plugins build, `inspect` describes components for people.
 
+pub mod build_env;
 pub mod inspect;
 mod load;
 mod remote;

@@ -15,6 +15,7 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct ExposureConfig {
     /// Exposure change in stops: the image is multiplied by 2^ev.
+    #[config(min = -16.0, max = 16.0)]
     pub ev: f64,
     /// Learn ev.
     pub trainable: bool,
@@ -39,11 +40,9 @@ impl BuildStage for Exposure {
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: ExposureConfig) -> PluginResult<Self> {
-        if !config.ev.is_finite() || config.ev.abs() > 16.0 {
-            return Err(PluginError::Config(format!(
-                "ev: expected a number of stops in [-16, 16], found {}",
-                config.ev
-            )));
+        // the range [-16, 16] is declared on the key (refused when parsed, kept by forensics); NaN passes it
+        if !config.ev.is_finite() {
+            return Err(PluginError::Config(format!("ev: expected a number of stops, found {}", config.ev)));
         }
         let mut params = ParameterSet::new();
         params.add("ev", &Tensor::from_slice(&[config.ev]), config.trainable)?;
@@ -55,6 +54,11 @@ impl Module for Exposure {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         let gain = self.params.get("ev")?.f_exp2()?;
         Ok(input.f_mul(&gain)?)
+    }
+    /// Per pixel, the same gain wherever the pixel is: export may run it in bands (the default
+    /// `forward_band` is right; a stage whose gain depends on the pixel's position overrides it).
+    fn row_reach(&self) -> Option<usize> {
+        Some(0)
     }
     l2l_plugin_api::parameters_in!(params);
 }
