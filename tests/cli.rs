@@ -480,3 +480,55 @@ fn a_position_dependent_stage_gives_the_same_values_through_export_and_process()
     assert_eq!(largest[0], 0.0, "the band-aware stage differs between export and process");
     assert!(largest[1] > 0.05, "the unaware stage should differ in bands, by {}", largest[1]);
 }
+
+/// A library in a named plugin directory whose name lacks the `libl2l_` prefix is not loaded, and the
+/// host says so once, with the rule.
+#[test]
+fn a_library_without_the_plugin_prefix_is_skipped_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let installed = install_testkit(dir.path());
+    std::fs::rename(&installed, dir.path().join("libmy_stage.so")).unwrap();
+    let output = run_host(&["plugins", "list", "--plugin-dir", dir.path().to_str().unwrap()], None, dir.path());
+    let err = stderr(&output);
+    assert!(err.contains("skipped 1 library whose name does not start with `libl2l_`") && err.contains("libmy_stage.so"), "{err}");
+    assert_eq!(err.matches("libmy_stage.so").count(), 1, "{err}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("testkit"), "{}", describe(&output));
+}
+
+/// Output into a pipe the reader has closed (`l2l-host plugins inspect isp-core | head -1`) ends the
+/// process quietly, without a panic.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(l2l_system_tests::host_binary())
+        .args(["plugins", "inspect", "isp-core"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the reader goes away before the host has written anything
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}
+
+/// `process --until STAGE` runs a prefix of the pipeline: here the mosaic after black-level
+/// subtraction, before demosaicing.
+#[test]
+fn process_until_a_stage_writes_that_stages_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "pipeline.toml", PIPELINE);
+    let raw = dir.path().join("raw.npy");
+    write_npy_u16(&raw, 4, 4, (0.55f64 * 65535.0).round() as u16);
+    let output = run_process(&config, &raw, "o.npy", &["--until", "black_level"], None, dir.path());
+    assert!(output.status.success(), "{}", describe(&output));
+    let (shape, values) = read_npy_f32(&dir.path().join("o.npy"));
+    assert_eq!(shape, [4, 4, 1]);
+    // (0.55 − 0.1) / (1 − 0.1)
+    assert!(values.iter().all(|v| (v - 0.5).abs() < 1e-4), "{values:?}");
+    let output = run_process(&config, &raw, "o.npy", &["--until", "demosaik"], None, dir.path());
+    let err = stderr(&output);
+    assert!(!output.status.success() && err.contains("--until `demosaik`") && err.contains("black_level, demosaic, clip"), "{err}");
+}

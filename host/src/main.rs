@@ -21,7 +21,22 @@ fn keep_freed_memory() {
 fn keep_freed_memory() {}
 
 
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`l2l-host plugins inspect X | head`) made
+/// `println!` panic with a backtrace. With the default action the process ends quietly, as every
+/// Unix tool does.
+#[cfg(unix)]
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn end_quietly_on_a_closed_pipe() {}
+
 fn main() {
+    end_quietly_on_a_closed_pipe();
     keep_freed_memory();
     // before anything asks libtorch about devices
     let cuda = l2l_host::cuda::ensure_loaded();

@@ -36,6 +36,9 @@ pub enum Command {
         /// Divide integer raw samples by this instead of the file's own white level.
         #[arg(long)]
         white_level: Option<f64>,
+        /// Stop after this stage: its output is written (a prefix of the pipeline).
+        #[arg(long, value_name = "STAGE")]
+        until: Option<String>,
     },
     /// Process raw files through several pipelines, one output folder per pipeline (resumable).
     Export {

@@ -60,11 +60,15 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
     Ok(())
 }
 
-/// `process CONFIG --input RAW --output OUT`.
-pub fn process(args: &ConfigArgs, input: &Path, output: &Path, png_bits: u8, white_level: Option<f64>) -> Result<()> {
+/// `process CONFIG --input RAW --output OUT [--until STAGE]`.
+pub fn process(args: &ConfigArgs, input: &Path, output: &Path, png_bits: u8, white_level: Option<f64>, until: Option<&str>) -> Result<()> {
     let (loaded, registry) = load_config(args)?;
     let device = loaded.device()?;
-    let mut pipeline = Pipeline::build(&registry, &loaded.pipeline()?.stages, device)?;
+    let spec = match until {
+        Some(last) => loaded.pipeline()?.until(last)?,
+        None => loaded.pipeline()?,
+    };
+    let mut pipeline = Pipeline::build(&registry, &spec.stages, device)?;
     let raw = imageio::read_raw_input(input, white_level)?;
     pipeline.set_camera(raw.metadata.as_slice())?;
     let size = raw.mosaic.size();

@@ -19,7 +19,9 @@ pub fn execute(command: Command) -> Result<()> {
     match command {
         Command::Run(args) => jobs::run(args),
         Command::Validate(args) => jobs::validate(&args),
-        Command::Process { config, input, output, png_bits, white_level } => jobs::process(&config, &input, &output, png_bits, white_level),
+        Command::Process { config, input, output, png_bits, white_level, until } => {
+            jobs::process(&config, &input, &output, png_bits, white_level, until.as_deref())
+        }
         Command::Export { pipelines, input, output, format, white_level, device } => {
             jobs::export(&pipelines, &input, &output, format, white_level, &device)
         }

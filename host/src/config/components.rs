@@ -89,6 +89,16 @@ impl PipelineSpec {
         Ok(PipelineSpec { stages, plugin_dirs: Vec::new() })
     }
 
+    /// The pipeline up to and including stage `last` (what `process --until` runs).
+    pub fn until(&self, last: &str) -> Result<PipelineSpec> {
+        let end = self
+            .stages
+            .iter()
+            .position(|s| s.name == last)
+            .ok_or_else(|| anyhow!("--until `{last}`: the pipeline has no stage of that name (stages: {})", self.names().join(", ")))?;
+        Ok(PipelineSpec { stages: self.stages[..=end].to_vec(), plugin_dirs: self.plugin_dirs.clone() })
+    }
+
     /// The stage names, in order.
     pub fn names(&self) -> Vec<&str> {
         self.stages.iter().map(|s| s.name.as_str()).collect()

@@ -67,10 +67,23 @@ pub(super) fn candidates(entry: &Path, is_default_dir: bool) -> Result<Vec<PathB
                 reason: format!("cannot read directory: {e}"),
             })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_plugin_file_name(p))
+            .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX)))
             .collect();
         files.sort();
-        Ok(files)
+        let (plugins, others): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|p| is_plugin_file_name(p));
+        // a directory the user named: say once why its other libraries are not loaded
+        if !is_default_dir && !others.is_empty() {
+            let names: Vec<String> = others.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+            tracing::warn!(
+                "{}: skipped {} librar{} whose name does not start with `libl2l_` (a plugin is `libl2l_<name>{}`: set `[lib] name = \"l2l_<name>\"`): {}",
+                entry.display(),
+                names.len(),
+                if names.len() == 1 { "y" } else { "ies" },
+                std::env::consts::DLL_SUFFIX,
+                names.join(", ")
+            );
+        }
+        Ok(plugins)
     } else if entry.exists() {
         Ok(vec![entry.to_path_buf()])
     } else if is_default_dir {
@@ -83,13 +96,15 @@ pub(super) fn candidates(entry: &Path, is_default_dir: bool) -> Result<Vec<PathB
     }
 }
 
+/// The refusal of a library that is no plugin — most often one whose author forgot the export.
+const NO_ROOT_MODULE: &str = "not an l2l plugin: expected an exported abi_stable root module, found none \
+     (a plugin calls `l2l_plugin_api::export_plugin!();` once, in its lib.rs)";
+
 /// Short, one-line reasons for abi_stable's load errors (its own messages run to hundreds of lines).
 fn summarize_library_error(err: &LibraryError) -> String {
     match err {
         LibraryError::OpenError { err, .. } => format!("not a loadable shared library ({err})"),
-        LibraryError::GetSymbolError { .. } => {
-            "not an l2l plugin: expected an exported abi_stable root module, found none".into()
-        }
+        LibraryError::GetSymbolError { .. } => NO_ROOT_MODULE.into(),
         LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => format!(
             "plugin API version mismatch: expected l2l-plugin-api compatible with {expected_version}, found {actual_version}"
         ),
@@ -140,9 +155,7 @@ pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
     let has_root = unsafe { library.get::<*const u8>(ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes()) }.is_ok();
     std::mem::forget(library);
     if !has_root {
-        return Err(refuse(
-            "not an l2l plugin: expected an exported abi_stable root module, found none".into(),
-        ));
+        return Err(refuse(NO_ROOT_MODULE.into()));
     }
     // `RootModule::load_from_file` caches one library per root-module type, so each file is loaded
     // through its own header instead.
