@@ -532,3 +532,110 @@ fn process_until_a_stage_writes_that_stages_output() {
     let err = stderr(&output);
     assert!(!output.status.success() && err.contains("--until `demosaik`") && err.contains("black_level, demosaic, clip"), "{err}");
 }
+
+/// A plugin's own `tracing` events reach the host's log, named by the plugin, and `-v` / `L2L_LOG`
+/// filter them: the testkit warns when `nan_after` turns to NaN and says at debug level when a
+/// `vignette` is built.
+#[test]
+fn a_plugins_log_events_reach_the_host_and_its_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    install_testkit(&plugins);
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "plugin_dirs = [\"plugins\"]\ndevice = \"cpu\"\npipeline = [\"shading\", \"nan\"]\n\n[stages.shading]\nkind = \"vignette\"\n\n\
+         [stages.nan]\nkind = \"nan_after\"\ncalls = 0\n",
+    );
+    let raw = dir.path().join("raw.npy");
+    write_npy_u16(&raw, 4, 4, 1000);
+    let run = |env: Option<&str>, extra: &[&str]| -> String {
+        let mut command = std::process::Command::new(l2l_system_tests::host_binary());
+        command.args(extra).args(["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.npy"]);
+        command.current_dir(dir.path()).env_remove("L2L_LOG").env_remove("L2L_PLUGIN_PATH");
+        if let Some(filter) = env {
+            command.env("L2L_LOG", filter);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let default = run(None, &[]);
+    assert!(default.contains("testkit_plugin: nan_after: returning NaN from now on shape=[1, 1, 4, 4]"), "{default}");
+    assert!(!default.contains("vignette built"), "{default}");
+    let debug = run(None, &["-vv"]);
+    assert!(debug.contains("testkit_plugin: vignette built k1=-0.3 k2=0.0"), "{debug}");
+    let one_plugin = run(Some("error,testkit_plugin=debug"), &[]);
+    assert!(one_plugin.contains("vignette built") && one_plugin.contains("returning NaN"), "{one_plugin}");
+    let quiet = run(Some("error"), &[]);
+    assert!(!quiet.contains("testkit_plugin"), "{quiet}");
+}
+
+/// Values a run would reject are rejected by `validate` already, each naming its key: a thread count
+/// that exhausts the machine, a learning rate below zero, a run name that leaves `output_dir`, a
+/// parameter far outside its stage's range (σ = 1e19 wiped the image out), a device this machine
+/// does not have.
+#[test]
+fn validate_refuses_what_the_run_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = "[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 8\nsize = 32\n\n[task_model]\nkind = \"resnet\"\n\n\
+                 [job]\nkind = \"train\"\nmode = \"static\"\n";
+    let cases = [
+        (format!("threads = 0\n{PIPELINE}"), "config key `threads`: expected 1 to 1024"),
+        (format!("threads = 100000\n{PIPELINE}"), "config key `threads`: expected 1 to 1024"),
+        (format!("{PIPELINE}\n{train}lr = -1.0\n"), "config key `job.lr`: expected a learning rate > 0, found -1"),
+        (format!("{PIPELINE}\n{train}n_splits = 100\n"), "config key `job.n_splits`: 100 folds of a data set of 8 samples"),
+        (format!("{PIPELINE}\n[job]\nkind = \"pipeline\"\nname = \"../../escaped\"\n"), "run name `../../escaped`: expected a plain name"),
+        (
+            PIPELINE.replace("pipeline = [\"black_level\", \"demosaic\", \"clip\"]", "pipeline = [\"black_level\", \"demosaic\", \"blur\", \"clip\"]")
+                + "\n[stages.blur]\nkind = \"denoise_gaussian\"\nsigma = 1e19\n",
+            "sigma: expected values in [0.1, 16], found 10000000000000000000",
+        ),
+        (PIPELINE.replace("device = \"cpu\"", "device = \"cuda:3\""), "config key `device`: cuda:3"),
+    ];
+    for (index, (text, expected)) in cases.iter().enumerate() {
+        let config = write(dir.path(), &format!("c{index}.toml"), text);
+        let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
+        let err = stderr(&output);
+        assert!(!output.status.success() && err.contains(expected), "case {index}: `{expected}` not in:\n{err}");
+    }
+    let escaped = write(dir.path(), "escape.toml", &format!("{PIPELINE}\n[input]\nkind = \"test_chart\"\n[job]\nkind = \"pipeline\"\nname = \"../../escaped\"\n"));
+    let output = run_host(&["run", escaped.to_str().unwrap()], None, dir.path());
+    assert!(!output.status.success() && !dir.path().parent().unwrap().join("escaped-1").exists(), "{}", describe(&output));
+}
+
+/// `process` refuses to write its output over its own raw input, which stays as it was.
+#[test]
+fn process_refuses_to_overwrite_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "pipeline.toml", PIPELINE);
+    let raw = dir.path().join("raw.npy");
+    write_npy_u16(&raw, 4, 4, 1000);
+    let before = std::fs::read(&raw).unwrap();
+    for output in ["raw.npy", "./raw.npy"] {
+        let result = run_process(&config, &raw, output, &[], None, dir.path());
+        let err = stderr(&result);
+        assert!(!result.status.success() && err.contains("that is the raw input"), "{err}");
+    }
+    assert_eq!(std::fs::read(&raw).unwrap(), before);
+}
+
+/// Shell completions and a man page come from the command line's own definition; output that is not
+/// a terminal carries no colour codes.
+#[test]
+fn completions_man_page_and_plain_piped_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_host(&["completions", "bash"], None, dir.path());
+    let script = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && script.contains("complete -F _l2l__host") && script.contains("l2l-host"), "{script}");
+    assert!(script.contains("plugin-env") && script.contains("--until"), "{script}");
+    let output = run_host(&["man"], None, dir.path());
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && page.contains(".TH l2l-host") && page.contains("process"), "{page}");
+    // a warning logged into a pipe: plain text
+    let config = write(dir.path(), "data.toml", "device = \"cpu\"\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 4\nsize = 16\n");
+    let output = run_host(&["-v", "validate", config.to_str().unwrap()], None, dir.path());
+    let err = stderr(&output);
+    assert!(!err.is_empty() && !err.contains('\u{1b}'), "{err:?}");
+}

@@ -5,7 +5,8 @@
 //! it, and asserts the outcome: one clear error naming the culprit, and nothing already written lost or
 //! half-written.
 //!
-//! The disk faults mount a small tmpfs / a read-only bind mount, which needs root (CI runs as root); as
+//! The disk faults mount a small tmpfs / a read-only bind mount, which needs root (CI runs as root and
+//! sets `L2L_REQUIRE_DISK_FAULTS=1`, which turns a failed mount into a failure); as
 //! another user those two tests say so on stderr and pass without checking.
 
 use l2l_host::train::checkpoint;
@@ -96,6 +97,8 @@ fn mount(dir: &Path, args: &[&str], test: &str) -> Option<Mount> {
     std::fs::create_dir_all(dir).unwrap();
     let ok = Command::new("mount").args(args).arg(dir).status().is_ok_and(|s| s.success());
     if !ok {
+        // CI sets the flag: there a test that could not run is a failure, not a pass
+        assert!(std::env::var_os("L2L_REQUIRE_DISK_FAULTS").is_none(), "{test}: L2L_REQUIRE_DISK_FAULTS is set but mounting failed");
         eprintln!("{test}: not checked — mounting needs root");
     }
     ok.then(|| Mount(dir.to_path_buf()))

@@ -41,7 +41,7 @@ fn main() {
     // before anything asks libtorch about devices
     let cuda = l2l_host::cuda::ensure_loaded();
     let cli = cli::Cli::parse();
-    cli::init_logging(cli.verbose);
+    cli::init_logging(cli.verbose, cli.quiet);
     tracing::debug!(?cuda, "libtorch's CUDA backend");
     if let Err(err) = cli::execute(cli.command) {
         eprintln!("error: {err:#}");

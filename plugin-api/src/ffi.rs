@@ -289,8 +289,24 @@ pub struct PluginRoot {
     /// Builds a dataset from its name and config.
     pub build_dataset: extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<DatasetBox, RString>,
     /// Builds a task model from its name, config and the dataset's class count.
-    #[sabi(last_prefix_field)]
     pub build_task_model: extern "C" fn(RStr<'_>, RStr<'_>, usize) -> RResult<ModuleBox, RString>,
+    /// Hands the plugin the host's log sink and the target to log under (the plugin's name): from
+    /// then on the plugin's `tracing` events go to the host's subscriber (each plugin library has its
+    /// own copy of `tracing`'s dispatcher).
+    #[sabi(last_prefix_field)]
+    pub set_log_sink: extern "C" fn(FfiLogSink, RStr<'_>),
+}
+
+/// The host's logging, as plain functions a plugin can call: whether an event of a level is wanted
+/// for a target (the plugin's name), and the event itself. Levels: 1 error, 2 warn, 3 info, 4 debug,
+/// 5 trace.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct FfiLogSink {
+    /// Whether the host's filter lets an event of `level` for `target` through.
+    pub enabled: extern "C" fn(level: u8, target: RStr<'_>) -> bool,
+    /// Logs `message` at `level` for `target`.
+    pub log: extern "C" fn(level: u8, target: RStr<'_>, message: RStr<'_>),
 }
 
 impl RootModule for PluginRootRef {

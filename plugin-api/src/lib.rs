@@ -20,6 +20,7 @@
 
 pub mod author;
 pub mod ffi;
+pub mod logging;
 pub mod tensor;
 
 pub use author::{
@@ -37,6 +38,11 @@ pub mod reexports {
     pub use abi_stable;
     pub use inventory;
 }
+
+/// `tracing`, as the plugin API forwards it to the host: plugins log with `l2l_plugin_api::tracing`'s
+/// macros (or their own `tracing` of the same version) and `-v` / `L2L_LOG` apply to them, with the
+/// plugin's crate name (`-` as `_`) as the target.
+pub use tracing;
 
 /// Exports the plugin's root module, naming the plugin after its crate. Call once, in `lib.rs`; the
 /// plugin crate needs `abi_stable` as a direct dependency (the export attribute names it).
@@ -57,6 +63,7 @@ macro_rules! export_plugin {
                 build_stage: $crate::author::ffi_build_stage,
                 build_dataset: $crate::author::ffi_build_dataset,
                 build_task_model: $crate::author::ffi_build_task_model,
+                set_log_sink: $crate::logging::ffi_set_log_sink,
             }
             .leak_into_prefix()
         }

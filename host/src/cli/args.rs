@@ -8,8 +8,11 @@ use std::path::PathBuf;
 #[command(name = "l2l-host", version, about)]
 pub struct Cli {
     /// More log output (-v info, -vv debug); `L2L_LOG` takes a tracing filter instead.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
     pub verbose: u8,
+    /// Log errors only (no warnings or info lines).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -17,10 +20,12 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the job a config describes, or continue an interrupted training run.
+    #[command(after_help = "Examples:\n  l2l-host run configs/quickstart.toml\n  l2l-host run configs/chart.toml --set stages.gamma.gamma=2.4\n  l2l-host run --resume runs/train-3")]
     Run(RunArgs),
     /// Check a config: keys, plugins, and every stage's own config, without running anything.
     Validate(ConfigArgs),
     /// Process one raw file through the config's pipeline.
+    #[command(after_help = "Examples:\n  l2l-host process configs/pipelines/parametrized.toml --input IMG.dng --output out.png --png-bits 16\n  l2l-host process configs/chart.toml --input raw.npy --output demosaiced.npy --until demosaic")]
     Process {
         #[command(flatten)]
         config: ConfigArgs,
@@ -41,6 +46,7 @@ pub enum Command {
         until: Option<String>,
     },
     /// Process raw files through several pipelines, one output folder per pipeline (resumable).
+    #[command(after_help = "Example: the 12 published pipelines, as float32 arrays:\n  l2l-host export --pipelines configs/pipelines/[bm]*.toml --input raws/ --output processed/ --format npy")]
     Export {
         /// Pipeline configs; each output folder is named after its file.
         #[arg(long, required = true, num_args = 1..)]
@@ -74,10 +80,10 @@ pub enum Command {
         #[arg(long, default_value_t = 9)]
         classes: usize,
         /// Image side in pixels.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(i64).range(2..=65536))]
         size: i64,
         /// Images per batch.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i64).range(1..=4096))]
         batch: i64,
         /// Timed iterations (median reported).
         #[arg(long, default_value_t = 10)]
@@ -95,6 +101,13 @@ pub enum Command {
     /// The environment that builds an out-of-tree plugin against this host's libtorch, as shell
     /// exports: `eval "$(l2l-host plugin-env)" && cargo build --release` in the plugin's folder.
     PluginEnv,
+    /// A completion script for SHELL on stdout: `l2l-host completions bash > ~/.local/share/bash-completion/completions/l2l-host`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff) on stdout: `l2l-host man > l2l-host.1 && man ./l2l-host.1`.
+    Man,
     /// The config's dataset: describe it, measure its loader, or write it out in a published layout.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -106,6 +119,7 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum SweepCommand {
     /// Expand the config's grid into a new sweep directory and run its jobs.
+    #[command(after_help = "Examples:\n  l2l-host sweep start configs/drift-synthesis.toml --executor local\n  l2l-host sweep start configs/drift-synthesis.toml --executor slurm --no-wait")]
     Start {
         #[command(flatten)]
         config: ConfigArgs,

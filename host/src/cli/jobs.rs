@@ -8,8 +8,10 @@ use l2l_host::device::compute_device;
 use l2l_host::export::ExportFormat;
 use l2l_host::pipeline::Pipeline;
 use l2l_host::run::Job;
+use l2l_host::train::context::JobContext;
 use l2l_host::{bench, datasets, imageio, run};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `run CONFIG` or `run --resume RUN_DIR`.
 pub fn run(args: RunArgs) -> Result<()> {
@@ -35,6 +37,8 @@ pub fn run(args: RunArgs) -> Result<()> {
 /// dataset opened and the task model built.
 pub fn validate(args: &ConfigArgs) -> Result<()> {
     let (loaded, registry) = load_config(args)?;
+    // what a run would refuse: a device this machine cannot compute on
+    loaded.device()?;
     let job = loaded.config.job.is_some().then(|| Job::of(&loaded)).transpose()?;
     let pipeline = loaded.pipeline()?;
     Pipeline::build(&registry, &pipeline.stages, tch::Device::Cpu)?;
@@ -47,7 +51,15 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
     }
     let mut outputs = None;
     if let Some(spec) = loaded.dataset_spec()? {
-        let dataset = datasets::open(&registry, &spec, &[])?;
+        let dataset = match job.as_ref().filter(|j| !matches!(j, Job::Pipeline(_)) && loaded.config.task_model.is_some()) {
+            // a training job: its folds are checked against the data set, opened as the run opens it
+            Some(job) => {
+                let context = JobContext::new(&loaded, &registry, job.kind())?;
+                job.check_with_data(&context)?;
+                context.dataset
+            }
+            None => Arc::new(datasets::open(&registry, &spec, &[])?),
+        };
         println!("  dataset: {}, {} samples", dataset.label(), dataset.len());
         outputs = Some(dataset.class_names().map_or(1, |names| names.len()));
     }
@@ -62,6 +74,7 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
 
 /// `process CONFIG --input RAW --output OUT [--until STAGE]`.
 pub fn process(args: &ConfigArgs, input: &Path, output: &Path, png_bits: u8, white_level: Option<f64>, until: Option<&str>) -> Result<()> {
+    refuse_overwriting_the_input(input, output)?;
     let (loaded, registry) = load_config(args)?;
     let device = loaded.device()?;
     let spec = match until {
@@ -76,6 +89,22 @@ pub fn process(args: &ConfigArgs, input: &Path, output: &Path, png_bits: u8, whi
     let result = tch::no_grad(|| pipeline.forward(&mosaic))?;
     imageio::write_image(output, &result.f_get(0)?, png_bits)?;
     println!("wrote {}", output.display());
+    Ok(())
+}
+
+/// `process` writing over its own raw input would destroy it before the user notices.
+fn refuse_overwriting_the_input(input: &Path, output: &Path) -> Result<()> {
+    let canonical = |path: &Path| -> Option<PathBuf> {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(parent.canonicalize().ok()?.join(path.file_name()?))
+    };
+    let same = match (input.canonicalize().ok(), canonical(output)) {
+        (Some(input), Some(output)) => input == output || output.canonicalize().is_ok_and(|o| o == input),
+        _ => false,
+    };
+    if same {
+        anyhow::bail!("--output {}: that is the raw input; choose another output file", output.display());
+    }
     Ok(())
 }
 

@@ -32,6 +32,11 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Plugins(PluginsCommand::Lock { plugin_dirs, output }) => plugins::lock(&plugin_dirs, &output),
         Command::Plugins(PluginsCommand::Inspect { name, plugin_dirs }) => plugins::inspect(&plugin_dirs, &name),
         Command::PluginEnv => plugins::build_env(),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "l2l-host", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => Ok(clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?),
         Command::Dataset(DatasetCommand::Info(args)) => dataset::info(&args),
         Command::Dataset(DatasetCommand::Bench { config, batch_size, workers, epochs }) => dataset::bench(&config, batch_size, workers, epochs),
         Command::Dataset(DatasetCommand::Write { config, layout, output, intensities }) => dataset::write(&config, layout, &output, &intensities),

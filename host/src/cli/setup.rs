@@ -5,19 +5,23 @@ use anyhow::Result;
 use l2l_host::config::{self, LoadedConfig};
 use l2l_host::plugins::Registry;
 
-/// Logs to stderr: warnings by default, more with `-v`, or the `L2L_LOG` filter.
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+/// Logs to stderr: warnings by default, more with `-v`, errors only with `-q`, or the `L2L_LOG`
+/// filter; colours only on a terminal and without `NO_COLOR`.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("L2L_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(colour)
         .init();
 }
 

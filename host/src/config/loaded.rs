@@ -3,7 +3,7 @@
 
 use super::components::{ComponentSpec, PipelineSpec};
 use super::loader::{apply_override, read_with_includes};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,10 @@ pub struct LoadedConfig {
     pub resolved: toml::Table,
 }
 
+/// The most CPU threads a config may ask libtorch for: more than any node has, fewer than what
+/// exhausts a machine's thread limit (`threads = 100000` did, taking other processes with it).
+pub const MAX_THREADS: i32 = 1024;
+
 /// Keys of a `[dataset]` table that hold paths, resolved against the config file's directory.
 pub const DATASET_PATH_KEYS: &[&str] = &["root", "cache_dir"];
 
@@ -72,6 +76,11 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
     loaded.pipeline()?;
     loaded.dataset_spec()?;
     loaded.task_model_spec()?;
+    if let Some(threads) = loaded.config.threads {
+        if !(1..=MAX_THREADS).contains(&threads) {
+            bail!("config key `threads`: expected 1 to {MAX_THREADS} CPU threads, found {threads}");
+        }
+    }
     // only the spelling: a config for GPU nodes is loaded on a machine without one (a sweep's start)
     crate::device::parse_device(&loaded.config.device).map_err(|e| anyhow!("config key `device`: {e}"))?;
     Ok(loaded)
@@ -154,7 +163,7 @@ impl LoadedConfig {
                     let resolved = self.resolve(Path::new(path)).to_string_lossy().into_owned();
                     spec.config.insert(key.to_string(), toml::Value::String(resolved));
                 }
-                Some(other) => anyhow::bail!("config key `dataset.{key}`: expected a path (string), found {other}"),
+                Some(other) => bail!("config key `dataset.{key}`: expected a path (string), found {other}"),
                 None => {}
             }
         }
@@ -218,6 +227,18 @@ mod tests {
         std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
         let err = format!("{:#}", load(&dir.path().join("loop.toml"), &[]).unwrap_err());
         assert!(err.contains("more than 8 levels"), "{err}");
+    }
+
+    #[test]
+    fn threads_outside_a_sane_range_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for threads in ["0", "-1", "100000"] {
+            std::fs::write(dir.path().join("c.toml"), format!("threads = {threads}\n")).unwrap();
+            let err = load(&dir.path().join("c.toml"), &[]).unwrap_err().to_string();
+            assert!(err.contains("config key `threads`: expected 1 to 1024") && err.contains(threads), "{err}");
+        }
+        std::fs::write(dir.path().join("c.toml"), "threads = 2\n").unwrap();
+        assert!(load(&dir.path().join("c.toml"), &[]).is_ok());
     }
 
     #[test]

@@ -180,6 +180,7 @@ pub fn load_plugin(file: &Path) -> Result<LoadedPlugin, Refusal> {
     }
     let components =
         into_result((root.components())()).map_err(|e| refuse(format!("listing components failed: {e}")))?;
+    (root.set_log_sink())(super::logging::sink(), root.plugin_name());
     Ok(LoadedPlugin {
         name: root.plugin_name().to_string(),
         version: root.plugin_version().to_string(),

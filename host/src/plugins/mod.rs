@@ -13,6 +13,7 @@
 pub mod build_env;
 pub mod inspect;
 mod load;
+mod logging;
 mod remote;
 
 pub use load::{load_plugin, search_path, LoadedPlugin, Refusal, PLUGIN_PATH_VAR};

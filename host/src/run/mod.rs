@@ -12,7 +12,7 @@ use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use crate::train::config::TrainConfig;
 use crate::train::context::JobContext;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use pipeline_job::PipelineJobConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,9 @@ impl Job {
     /// that fit together), every group and mode, the training's settings — what `validate` reports
     /// and what `run` refuses before it trains.
     pub fn check(&self, loaded: &LoadedConfig, registry: &Registry) -> Result<()> {
+        for name in self.run_names() {
+            crate::tracking::check_run_name(name).context("config key `job.name`")?;
+        }
         match self {
             Job::Pipeline(_) => Pipeline::build(registry, &loaded.pipeline()?.stages, tch::Device::Cpu).map(drop),
             Job::Train(train) => crate::train::check(loaded, registry, &loaded.pipeline()?, train),
@@ -67,6 +70,40 @@ impl Job {
             Job::Forensics(job) => forensics::check(loaded, registry, job),
             Job::Optimisation(job) => optimisation::check(loaded, registry, job),
             Job::Experiments(suite) => suite::check(loaded, registry, suite),
+        }
+    }
+
+    /// What can only be checked against the opened data set: the folds of every training fit it.
+    pub fn check_with_data(&self, context: &JobContext) -> Result<()> {
+        let trainings: Vec<&TrainConfig> = match self {
+            Job::Pipeline(_) => Vec::new(),
+            Job::Train(train) => vec![train],
+            Job::DriftSynthesis(job) => vec![&job.train],
+            Job::Forensics(job) => vec![&job.train],
+            Job::Optimisation(job) => vec![&job.train],
+            Job::Experiments(suite) => {
+                let mut trainings = Vec::new();
+                trainings.extend(suite.drift_synthesis.iter().map(|j| &j.train));
+                trainings.extend(suite.forensics.iter().map(|j| &j.train));
+                trainings.extend(suite.optimisation.iter().map(|j| &j.train));
+                trainings
+            }
+        };
+        for train in trainings {
+            context.splits(train)?;
+        }
+        Ok(())
+    }
+
+    /// The names of the run directories the job makes.
+    fn run_names(&self) -> Vec<&str> {
+        match self {
+            Job::Pipeline(job) => vec![&job.name],
+            Job::Train(train) => vec![&train.name],
+            Job::DriftSynthesis(job) => vec![&job.name, &job.train.name],
+            Job::Forensics(job) => vec![&job.name, &job.train.name],
+            Job::Optimisation(job) => vec![&job.name],
+            Job::Experiments(suite) => vec![&suite.name],
         }
     }
 
@@ -121,6 +158,7 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
         return pipeline_job::run(loaded, registry, job);
     }
     let context = JobContext::new(loaded, registry, job.kind())?;
+    job.check_with_data(&context)?;
     match &job {
         Job::Pipeline(_) => unreachable!("handled above: a pipeline job opens no dataset"),
         Job::Train(train) => crate::train::train(&context, &loaded.pipeline()?, train, None),

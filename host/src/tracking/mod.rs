@@ -9,12 +9,13 @@ pub use metrics::{write_metrics, MetricsRow};
 pub use plots::{plot_bars, plot_heatmap, plot_learning_curves, plot_mean_curves, write_grid};
 
 use crate::imageio::write_atomically;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Creates `parent/NAME-N` for the first N that does not exist yet, so no run overwrites another.
 pub fn create_run_dir(parent: &Path, name: &str) -> Result<PathBuf> {
+    check_run_name(name)?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     for n in 1.. {
         let dir = parent.join(format!("{name}-{n}"));
@@ -25,6 +26,15 @@ pub fn create_run_dir(parent: &Path, name: &str) -> Result<PathBuf> {
         }
     }
     unreachable!("the run-number loop only ends by returning")
+}
+
+/// A run name is a plain name: one with a separator would put the run outside its parent
+/// (`name = "../../x"`).
+pub fn check_run_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        bail!("run name `{name}`: expected a plain name (no `/`, not `.` or `..`)");
+    }
+    Ok(())
 }
 
 /// Milliseconds since the epoch, as MLflow records times.

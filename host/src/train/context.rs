@@ -48,6 +48,13 @@ impl<'a> JobContext<'a> {
 
     /// The folds a training with `config` uses: stratified for classification, plain for segmentation.
     pub fn splits(&self, config: &TrainConfig) -> Result<Vec<Split>> {
+        if config.n_splits > self.dataset.len() {
+            anyhow::bail!(
+                "config key `job.n_splits`: {} folds of a data set of {} samples; expected at most one fold per sample",
+                config.n_splits,
+                self.dataset.len()
+            );
+        }
         match self.dataset.labels()? {
             Some(labels) => data::stratified_splits(&labels, config.n_splits, config.train_size, config.seed),
             None => data::shuffle_splits(self.dataset.len(), config.n_splits, config.train_size, config.seed),

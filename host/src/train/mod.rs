@@ -123,8 +123,19 @@ fn check_config(processing: &PipelineSpec, config: &TrainConfig) -> Result<()> {
     if config.freeze_processor && config.freeze_task_model {
         bail!("config keys `job.freeze_processor` and `job.freeze_task_model`: freezing both leaves nothing to train");
     }
-    if config.epochs == 0 || config.batch_size == 0 {
-        bail!("config keys `job.epochs` and `job.batch_size` must be at least 1");
+    if config.epochs == 0 || config.batch_size == 0 || config.n_splits == 0 {
+        bail!("config keys `job.epochs`, `job.batch_size` and `job.n_splits` must be at least 1");
+    }
+    for (key, rate) in [("lr", Some(config.lr)), ("processor_lr", config.processor_lr)] {
+        if let Some(rate) = rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            bail!("config key `job.{key}`: expected a learning rate > 0, found {rate}");
+        }
+    }
+    if !(config.weight_decay.is_finite() && config.weight_decay >= 0.0) {
+        bail!("config key `job.weight_decay`: expected a number ≥ 0, found {}", config.weight_decay);
+    }
+    if !(config.train_size > 0.0 && config.train_size < 1.0) {
+        bail!("config key `job.train_size`: expected a fraction in (0, 1), found {}", config.train_size);
     }
     match config.mode {
         ProcessingMode::None => {}

@@ -30,7 +30,7 @@ fn a_mosaic_is_refused() {
 
 #[test]
 fn out_of_range_configs_are_refused() {
-    assert_refuses_config::<DenoiseGaussian>("sigma = -0.5", "sigma: expected a number > 0, found -0.5");
+    assert_refuses_config::<DenoiseGaussian>("sigma = -0.5", "sigma: expected values in [0.1, 16], found -0.5");
 }
 
 #[test]

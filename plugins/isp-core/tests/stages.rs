@@ -75,11 +75,13 @@ fn clip_and_gamma_follow_their_definitions() {
 
 #[test]
 fn out_of_range_configs_are_refused_with_the_key() {
-    assert!(build_err::<Gamma>("gamma = 0.0").contains("gamma: expected a number > 0, found 0"));
-    assert!(build_err::<Gamma>("gamma = -2.2").contains("gamma: expected a number > 0"));
+    // the ranges the configs declare
+    assert!(build_err::<Gamma>("gamma = 0.0").contains("gamma: expected values in [0.25, 8], found 0"));
+    assert!(build_err::<Gamma>("gamma = -2.2").contains("gamma: expected values in [0.25, 8], found -2.2"));
+    assert!(build_err::<Gamma>("gamma = nan").contains("gamma: expected values in [0.25, 8], found NaN"));
     assert!(build_err::<BlackLevel>("black_level = [0.1, 0.1, 1.0, 0.1]")
-        .contains("black_level: expected values in [0, 1)"));
-    assert!(build_err::<WhiteBalance>("gains = [1.0, 0.0, 1.0]").contains("gains: expected positive gains"));
+        .contains("black_level: expected values in [0, 0.5], found 1"));
+    assert!(build_err::<WhiteBalance>("gains = [1.0, 0.0, 1.0]").contains("gains: expected values in [0.0625, 16], found 0"));
     assert!(build_err::<WhiteBalance>("gains = [1.0, 1.0]").contains("invalid length 2"));
     assert!(build_err::<Clip>("min = 1.0\nmax = 0.0").contains("expected finite min < max"));
     assert!(build_err::<ColourMatrix>("matrix = 3").contains("invalid type"));

@@ -28,5 +28,5 @@ fn a_mosaic_is_refused() {
 
 #[test]
 fn out_of_range_configs_are_refused() {
-    assert_refuses_config::<SharpenUnsharp>("radius = -1.0", "radius: expected a number > 0, found -1");
+    assert_refuses_config::<SharpenUnsharp>("radius = -1.0", "radius: expected values in [0.1, 16], found -1");
 }

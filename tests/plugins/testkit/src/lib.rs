@@ -3,7 +3,8 @@
 //!
 //! - stage `panics`: panics in `forward` with a known message;
 //! - stage `wrong_shape`: returns a tensor of another shape than the stage contract says;
-//! - stage `nan_after`: passes its input through for `calls` calls, then returns NaN everywhere;
+//! - stage `nan_after`: passes its input through for `calls` calls, then returns NaN everywhere (and
+//!   logs a warning when it starts: plugin logging reaches the host);
 //! - stages `vignette` and `vignette_unaware`: lens shading `x · (1 + k1·r² + k2·r⁴)`, r the distance
 //!   from the image's centre (1 at the corners), per pixel (row reach 0); the first takes a band's
 //!   position into account, the second — the trap a per-pixel, position-dependent stage falls into —
@@ -82,6 +83,7 @@ impl BuildStage for NanAfter {
 impl Module for NanAfter {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         if self.left == 0 {
+            l2l_plugin_api::tracing::warn!(shape = ?input.size(), "nan_after: returning NaN from now on");
             return Ok(input.f_full_like(f64::NAN)?);
         }
         self.left -= 1;
@@ -142,6 +144,7 @@ impl<const AWARE: bool> BuildStage for Vignette<AWARE> {
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: VignetteConfig) -> PluginResult<Self> {
+        l2l_plugin_api::tracing::debug!(k1 = config.k1, k2 = config.k2, "vignette built");
         let mut params = ParameterSet::new();
         params.add("k1", &Tensor::from_slice(&[config.k1]), true)?;
         params.add("k2", &Tensor::from_slice(&[config.k2]), true)?;
