@@ -639,3 +639,70 @@ fn completions_man_page_and_plain_piped_output() {
     let err = stderr(&output);
     assert!(!err.is_empty() && !err.contains('\u{1b}'), "{err:?}");
 }
+
+/// Two inputs of one stem would be exported to one file: refused, naming both. An edited pipeline's
+/// old outputs are made again, and so is an empty output file; an unchanged pipeline's are kept.
+#[test]
+fn export_never_mixes_up_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    for folder in ["dA", "dB"] {
+        std::fs::create_dir(dir.path().join(folder)).unwrap();
+        write_npy_u16(&dir.path().join(folder).join("x.npy"), 4, 4, 40000);
+    }
+    let pipeline = write(dir.path(), "p.toml", &PIPELINE.replace("kind = \"clip\"", "kind = \"clip\"\nmax = 1.0"));
+    let export = |inputs: &[&str]| {
+        let mut args = vec!["export", "--device", "cpu", "--format", "npy", "--output", "out", "--pipelines", pipeline.to_str().unwrap(), "--input"];
+        args.extend_from_slice(inputs);
+        run_host(&args, None, dir.path())
+    };
+    let collision = export(&["dA", "dB"]);
+    let err = stderr(&collision);
+    assert!(!collision.status.success() && err.contains("dA/x.npy") && err.contains("dB/x.npy") && err.contains("`x`"), "{err}");
+    let first = export(&["dA"]);
+    assert!(String::from_utf8_lossy(&first.stdout).contains("exported 1 files (0 already there"), "{}", describe(&first));
+    let again = export(&["dA"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("exported 0 files (1 already there"), "{}", describe(&again));
+    let (_, before) = read_npy_f32(&dir.path().join("out/p/x.npy"));
+    // the pipeline edited: clip at 0.01 instead of 1
+    std::fs::write(&pipeline, PIPELINE.replace("kind = \"clip\"", "kind = \"clip\"\nmax = 0.01")).unwrap();
+    let edited = export(&["dA"]);
+    assert!(String::from_utf8_lossy(&edited.stdout).contains("exported 1 files (0 already there"), "{}", describe(&edited));
+    let (_, after) = read_npy_f32(&dir.path().join("out/p/x.npy"));
+    assert!(before != after && after.iter().all(|v| *v <= 0.01), "{after:?}");
+    std::fs::write(dir.path().join("out/p/x.npy"), b"").unwrap();
+    let emptied = export(&["dA"]);
+    assert!(String::from_utf8_lossy(&emptied.stdout).contains("exported 1 files (0 already there"), "{}", describe(&emptied));
+}
+
+/// `--resume` continues a run killed before its first checkpoint (from the start, in its own
+/// directory), and refuses a run whose config.toml was edited since it started unless asked.
+#[test]
+fn resume_starts_over_without_a_checkpoint_and_refuses_an_edited_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    install_testkit(&plugins);
+    let config = write(
+        dir.path(),
+        "train.toml",
+        "plugin_dirs = [\"plugins\"]\ndevice = \"cpu\"\nthreads = 1\npipeline = [\"demosaic\"]\n[stages.demosaic]\nkind = \"demosaic_bilinear\"\n\n\
+         [dataset]\nkind = \"ramp\"\nlen = 8\nsize = [8, 8]\n\n[task_model]\nkind = \"linear\"\n\n[job]\nkind = \"train\"\nmode = \"static\"\n\
+         epochs = 1\nbatch_size = 2\ntrain_size = 0.5\ntracked_samples = 0\nworkers = 1\n",
+    );
+    let first = run_host(&["run", config.to_str().unwrap()], None, dir.path());
+    assert!(first.status.success(), "{}", describe(&first));
+    let run = dir.path().join("runs/train-1");
+    // as if killed before the first checkpoint
+    std::fs::remove_dir_all(run.join("checkpoints")).unwrap();
+    let resumed = run_host(&["run", "--resume", run.to_str().unwrap()], None, dir.path());
+    assert!(resumed.status.success(), "{}", describe(&resumed));
+    assert!(run.join("checkpoints/fold0.safetensors").is_file());
+    let recorded = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(recorded.contains("lr = 0.001"), "{recorded}");
+    std::fs::write(run.join("config.toml"), recorded.replace("lr = 0.001", "lr = 0.5")).unwrap();
+    let refused = run_host(&["run", "--resume", run.to_str().unwrap()], None, dir.path());
+    let err = stderr(&refused);
+    assert!(!refused.status.success() && err.contains("config.toml changed since the run started") && err.contains("+ lr = 0.5") && err.contains("- lr = 0.001"), "{err}");
+    let allowed = run_host(&["run", "--resume", run.to_str().unwrap(), "--allow-config-change"], None, dir.path());
+    assert!(allowed.status.success() && stderr(&allowed).contains("continuing with it"), "{}", describe(&allowed));
+}

@@ -2,7 +2,8 @@
 //! published processed data sets are made. Stages that several pipelines share at the same position
 //! (same component, same config, same inputs) run once per image; on the CPU, the stages between the
 //! outputs later pipelines reuse run band by band when they are row-local ([`crate::bands`]); outputs
-//! are encoded on parallel threads and written atomically; files already written are skipped, so an
+//! are encoded on parallel threads and written atomically; files already written by the same pipeline
+//! (its stages and configs, the format and white level: `.l2l-producer` in each folder) are skipped, so an
 //! interrupted export resumes where it stopped.
 
 use crate::bands;
@@ -53,6 +54,20 @@ struct NamedPipeline {
     specs: Vec<StageSpec>,
     pipeline: Pipeline,
     row_reaches: Vec<Option<usize>>,
+    /// Whether the folder's existing outputs were made by this pipeline, format and scaling (its
+    /// producer record says so): only then does an existing output count as done.
+    outputs_current: bool,
+}
+
+/// The file in each pipeline's output folder that records what produced its outputs.
+const PRODUCER_RECORD: &str = ".l2l-producer";
+
+/// What produced a pipeline's outputs: its stages with their configs, the format and the white level,
+/// hashed — an edited pipeline makes its old outputs stale.
+fn producer(specs: &[StageSpec], format: ExportFormat, white_level: Option<f64>) -> String {
+    use sha2::{Digest, Sha256};
+    let text = format!("{}\n{}\n{white_level:?}", prefix_key(specs), format.extension());
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What an export did.
@@ -75,16 +90,17 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+            let (mut found, skipped): (Vec<PathBuf>, Vec<PathBuf>) = std::fs::read_dir(input)
                 .with_context(|| format!("reading {}", input.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension()
-                            .and_then(|e| e.to_str())
-                            .is_some_and(|e| raw_extensions.contains(&e.to_ascii_lowercase().as_str()))
-                })
-                .collect();
+                .filter(|p| p.is_file())
+                .partition(|p| {
+                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| raw_extensions.contains(&e.to_ascii_lowercase().as_str()))
+                });
+            if !skipped.is_empty() {
+                let names: Vec<String> = skipped.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+                tracing::warn!("{}: skipped {} file(s) that are not raw files ({}): {}", input.display(), names.len(), raw_extensions.join(", "), names.join(", "));
+            }
             found.sort();
             files.extend(found);
         } else if input.is_file() {
@@ -93,6 +109,18 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             bail!(
                 "{}: no such file or directory (expected raw files or folders of them)",
                 input.display()
+            );
+        }
+    }
+    // outputs are named after the input's stem: two inputs of one stem would overwrite each other
+    let mut by_stem: HashMap<String, &PathBuf> = HashMap::new();
+    for file in &files {
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(other) = by_stem.insert(stem.clone(), file) {
+            bail!(
+                "{} and {}: both would be exported as `{stem}` (outputs are named after the input's stem); export them separately or rename one",
+                other.display(),
+                file.display()
             );
         }
     }
@@ -203,21 +231,33 @@ pub fn export(
         let specs = l.stages.clone();
         let mut pipeline =
             Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
-        std::fs::create_dir_all(output.join(&name))
-            .with_context(|| format!("creating {}", output.join(&name).display()))?;
-        l2l_rawio::remove_stale_temporaries(&output.join(&name))
-            .with_context(|| format!("cleaning {}", output.join(&name).display()))?;
+        let folder = output.join(&name);
+        std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        l2l_rawio::remove_stale_temporaries(&folder).with_context(|| format!("cleaning {}", folder.display()))?;
+        // An empty folder is this producer's from the start, so an interrupted export resumes; a folder
+        // of another producer's outputs (or of unknown ones) is redone, and its record written only once
+        // it is complete, so that an interruption then redoes it again rather than keep stale outputs.
+        let producer = producer(&specs, format, white_level);
+        let record = folder.join(PRODUCER_RECORD);
+        let mut outputs_current = std::fs::read_to_string(&record).is_ok_and(|r| r.trim() == producer);
+        if !outputs_current {
+            let has_outputs = std::fs::read_dir(&folder)?.flatten().any(|e| e.file_name() != PRODUCER_RECORD);
+            if has_outputs {
+                tracing::warn!("{}: outputs made by another pipeline, format or white level than {}'s now: they are made again", folder.display(), path.display());
+                if record.exists() {
+                    std::fs::remove_file(&record).with_context(|| format!("removing {}", record.display()))?;
+                }
+            } else {
+                imageio::write_atomically(&record, |out| Ok(out.write_all(producer.as_bytes())?))?;
+                outputs_current = true;
+            }
+        }
         let row_reaches = pipeline
             .stages_mut()
             .iter()
             .map(|(_, stage)| stage.row_reach())
             .collect::<Result<_>>()?;
-        pipelines.push(NamedPipeline {
-            name,
-            specs,
-            pipeline,
-            row_reaches,
-        });
+        pipelines.push(NamedPipeline { name, specs, pipeline, row_reaches, outputs_current });
     }
 
     let progress = ProgressBar::new((files.len() * pipelines.len()) as u64).with_style(
@@ -234,7 +274,10 @@ pub fn export(
             .iter()
             .map(|p| output.join(&p.name).join(format!("{stem}.{}", format.extension())))
             .collect();
-        let todo: Vec<usize> = (0..pipelines.len()).filter(|&i| !targets[i].exists()).collect();
+        // done: made by this producer and not empty (outputs are written atomically: an empty one was
+        // not written by an export)
+        let done = |i: usize| pipelines[i].outputs_current && std::fs::metadata(&targets[i]).is_ok_and(|m| m.len() > 0);
+        let todo: Vec<usize> = (0..pipelines.len()).filter(|&i| !done(i)).collect();
         summary.skipped += pipelines.len() - todo.len();
         progress.inc((pipelines.len() - todo.len()) as u64);
         if todo.is_empty() {
@@ -304,5 +347,10 @@ pub fn export(
         summary.written += written;
     }
     progress.finish_and_clear();
+    for p in &pipelines {
+        let producer = producer(&p.specs, format, white_level);
+        let record = output.join(&p.name).join(PRODUCER_RECORD);
+        imageio::write_atomically(&record, |out| Ok(out.write_all(producer.as_bytes())?))?;
+    }
     Ok(summary)
 }

@@ -52,7 +52,7 @@ pub struct PluginLock {
 impl PluginLock {
     /// The lock file in effect, if any (an unreadable or malformed one is an error).
     pub fn find() -> Result<Option<PluginLock>> {
-        let path = std::env::var_os(LOCK_VAR).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK));
+        let path = Self::location();
         if !path.exists() {
             if std::env::var_os(LOCK_VAR).is_some() {
                 anyhow::bail!("{LOCK_VAR}={}: no such lock file", path.display());
@@ -63,6 +63,11 @@ impl PluginLock {
         let mut lock: PluginLock = toml::from_str(&text).with_context(|| format!("plugin lock {}", path.display()))?;
         lock.path = path;
         Ok(Some(lock))
+    }
+
+    /// Where the lock in effect is looked for: `$L2L_PLUGIN_LOCK`, else `./l2l-plugins.lock`.
+    pub fn location() -> PathBuf {
+        std::env::var_os(LOCK_VAR).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK))
     }
 
     /// Whether `file` may load: pinned, with the same SHA-256.

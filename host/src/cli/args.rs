@@ -193,6 +193,9 @@ pub struct RunArgs {
     /// Continue the training run in this directory from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "overrides"])]
     pub resume: Option<PathBuf>,
+    /// With --resume: continue although the run's config.toml was edited since it started.
+    #[arg(long, requires = "resume")]
+    pub allow_config_change: bool,
 }
 
 #[derive(Args)]

@@ -18,7 +18,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some(run_dir) = args.resume {
         let loaded = config::load_run(&run_dir)?;
         let registry = registry_for(&loaded);
-        let run_dir = run::resume(&run_dir, &loaded, &registry)?;
+        let run_dir = run::resume(&run_dir, &loaded, &registry, args.allow_config_change)?;
         println!("run finished: {}", run_dir.display());
         return Ok(());
     }

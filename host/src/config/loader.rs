@@ -36,9 +36,16 @@ pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
         bail!("config {}: includes nest more than 8 levels (a cycle?)", path.display());
     }
     let text = read_config_text(path)?;
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| anyhow!("config {}: {}", path.display(), e.to_string().trim_end()))?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        if depth == 0 {
+            anyhow!("config {}: {}", path.display(), e.to_string().trim_end())
+        } else {
+            // an included file may be anything readable (`include = ["/etc/shadow"]` as root): its
+            // position, never its text
+            let line = e.span().map(|span| text[..span.start].lines().count().max(1)).unwrap_or(0);
+            anyhow!("config {} (included): not TOML at line {line}: {}", path.display(), e.message().trim())
+        }
+    })?;
     resolve_plugin_dirs(&mut table, path)?;
     let Some(include) = table.remove("include") else {
         return Ok(table);
@@ -82,10 +89,8 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
     let (path, value_text) = assignment
         .split_once('=')
         .ok_or_else(|| anyhow!("override `{assignment}`: expected KEY.PATH=VALUE"))?;
-    let keys: Vec<&str> = path.trim().split('.').collect();
-    if keys.iter().any(|k| k.is_empty()) {
-        bail!("override `{assignment}`: empty key in `{path}`");
-    }
+    let keys = key_path(path.trim()).ok_or_else(|| anyhow!("override `{assignment}`: `{}` is not a key path (a.b.c, quoted parts as \"a.b\")", path.trim()))?;
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let value = parse_override_value(value_text.trim());
     let (last, parents) = keys.split_last().expect("split of a non-empty path");
     let mut current = table;
@@ -99,6 +104,21 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
     }
     current.insert(last.to_string(), value);
     Ok(())
+}
+
+/// The keys of a dotted TOML key path, read as TOML reads it: `stages."a.b".gamma` is three keys.
+fn key_path(path: &str) -> Option<Vec<String>> {
+    let mut table: toml::Table = format!("{path} = 0").parse().ok()?;
+    let mut keys = Vec::new();
+    loop {
+        let (key, value) = table.into_iter().next()?;
+        keys.push(key);
+        match value {
+            toml::Value::Table(inner) if inner.len() == 1 => table = inner,
+            toml::Value::Integer(0) => return Some(keys),
+            _ => return None,
+        }
+    }
 }
 
 fn parse_override_value(text: &str) -> toml::Value {
@@ -166,6 +186,23 @@ mod tests {
         let dirs: Vec<&str> = table["plugin_dirs"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
         let absolute = |p: &str| std::path::absolute(dir.path().join(p)).unwrap().to_string_lossy().into_owned();
         assert_eq!(dirs, [absolute("pipelines/vendor"), absolute("mine")]);
+    }
+
+    #[test]
+    fn quoted_keys_in_an_override_keep_their_dots() {
+        let mut t = table("");
+        apply_override(&mut t, "stages.\"a.b\".gamma=2.4").unwrap();
+        assert_eq!(t["stages"]["a.b"]["gamma"].as_float(), Some(2.4));
+        assert!(apply_override(&mut t, "stages..gamma=1").is_err());
+    }
+
+    #[test]
+    fn an_included_file_that_is_not_toml_is_named_without_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "root:$6$secret-hash:19000:0:99999:7:::\n").unwrap();
+        std::fs::write(dir.path().join("c.toml"), "include = [\"secret\"]\n").unwrap();
+        let err = format!("{:#}", read_with_includes(&dir.path().join("c.toml"), 0).unwrap_err());
+        assert!(err.contains("not TOML at line 1") && !err.contains("secret-hash"), "{err}");
     }
 
     #[test]

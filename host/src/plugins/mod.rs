@@ -52,7 +52,7 @@ impl Registry {
             Ok(lock) => lock,
             Err(err) => {
                 registry.refused.push(Refusal {
-                    file: PathBuf::from(crate::trust::DEFAULT_LOCK),
+                    file: crate::trust::PluginLock::location(),
                     reason: format!("{err:#}; no plugin is loaded without a readable lock"),
                 });
                 return registry;
@@ -63,6 +63,7 @@ impl Registry {
             let files = match candidates(entry, index >= defaults_from) {
                 Ok(files) => files,
                 Err(refusal) => {
+                    tracing::warn!("plugin directory {}: {}", refusal.file.display(), refusal.reason);
                     registry.refused.push(refusal);
                     continue;
                 }

@@ -169,9 +169,11 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
     }
 }
 
-/// Continues the interrupted training run in `run_dir` from its last checkpoint, with the config it
-/// recorded; returns the run directory.
-pub fn resume(run_dir: &Path, loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
+/// Continues the interrupted training run in `run_dir` from its last checkpoint (or from the start,
+/// when it stopped before one), with the config it recorded — refused when that was edited, unless
+/// `allow_config_change`; returns the run directory.
+pub fn resume(run_dir: &Path, loaded: &LoadedConfig, registry: &Registry, allow_config_change: bool) -> Result<PathBuf> {
+    crate::train::check_resumed_config(run_dir, allow_config_change)?;
     let Job::Train(train) = Job::of(loaded)? else {
         anyhow::bail!("{}: not a training run (only training runs resume)", run_dir.display());
     };

@@ -54,8 +54,10 @@ pub struct RunRecord {
     pub l2l_version: String,
     /// The run's folder in the MLflow store.
     pub mlflow_run: PathBuf,
+    /// `config.toml` as the run started with it: `--resume` refuses an edited one unless asked.
+    #[serde(default)]
+    pub config: Option<String>,
 }
-
 
 const CHECKPOINT: &str = "checkpoint.safetensors";
 
@@ -70,11 +72,12 @@ pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
             for folder in [dir.to_path_buf(), dir.join("checkpoints")] {
                 l2l_rawio::remove_stale_temporaries(&folder).with_context(|| format!("cleaning {}", folder.display()))?;
             }
-            let (progress, state) = read_checkpoint(&dir.join("checkpoints").join(CHECKPOINT))?;
-            let record: RunRecord = serde_json::from_slice(&std::fs::read(dir.join("run.json"))?)
-                .with_context(|| format!("reading {}", dir.join("run.json").display()))?;
+            let record = run_record(dir)?;
+            // killed before its first checkpoint: the run starts over, in its own directory
+            let checkpoint = dir.join("checkpoints").join(CHECKPOINT);
+            let (progress, state) = if checkpoint.exists() { read_checkpoint(&checkpoint).map(|(p, s)| (p, Some(s)))? } else { (Progress::default(), None) };
             tracing::info!("resuming {} at fold {} after epoch {}", dir.display(), progress.fold, progress.epochs_done);
-            (dir.to_path_buf(), progress, MlflowRun::open(&record.mlflow_run)?, Some(state))
+            (dir.to_path_buf(), progress, MlflowRun::open(&record.mlflow_run)?, state)
         }
         None => {
             let dir = tracking::create_run_dir(&config.output_dir, &config.name)?;
@@ -115,6 +118,38 @@ pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
     mlflow.finish(result.is_ok())?;
     result?;
     Ok(run_dir)
+}
+
+/// A training run directory's `run.json`.
+fn run_record(dir: &Path) -> Result<RunRecord> {
+    let path = dir.join("run.json");
+    serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("{}: not a training run directory (no run.json)", dir.display()))?)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// Before `--resume`: the run's `config.toml` must be the one it started with, unless `allow_change`
+/// (then the change is logged); an edit (a learning rate changed mid-run) would otherwise apply silently.
+pub fn check_resumed_config(dir: &Path, allow_change: bool) -> Result<()> {
+    let Some(started) = run_record(dir)?.config else {
+        return Ok(());
+    };
+    let now = std::fs::read_to_string(dir.join("config.toml")).with_context(|| format!("reading {}", dir.join("config.toml").display()))?;
+    if now == started {
+        return Ok(());
+    }
+    let removed = started.lines().filter(|l| !now.lines().any(|n| n == *l)).map(|l| format!("- {l}"));
+    let added = now.lines().filter(|l| !started.lines().any(|s| s == *l)).map(|l| format!("+ {l}"));
+    let difference: Vec<String> = removed.chain(added).collect();
+    if allow_change {
+        tracing::warn!("{}: config.toml changed since the run started; continuing with it:\n{}", dir.display(), difference.join("\n"));
+        Ok(())
+    } else {
+        bail!(
+            "{}: config.toml changed since the run started (resume with --allow-config-change to continue with it):\n{}",
+            dir.display(),
+            difference.join("\n")
+        )
+    }
 }
 
 /// What a training's config must hold whatever the data: something to train, epochs and batches, a
@@ -194,6 +229,7 @@ fn start_run(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
         seed: config.seed,
         l2l_version: env!("CARGO_PKG_VERSION").into(),
         mlflow_run: mlflow.dir().to_path_buf(),
+        config: Some(text),
     };
     crate::imageio::write_atomically(&dir.join("run.json"), |out| Ok(serde_json::to_writer_pretty(out, &record)?))?;
     Ok((Progress::default(), mlflow))
