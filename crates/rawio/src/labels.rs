@@ -17,6 +17,17 @@ pub struct Label {
     pub class: String,
 }
 
+/// A label's file must name a file inside the data set's folder: a relative path without `..`, so
+/// that a label file cannot make a loader read `/etc/…` or a neighbour's data.
+fn inside_the_data_set(path: &Path, line: usize, label: Label) -> FileResult<Label> {
+    let file = Path::new(&label.file);
+    let escapes = file.is_absolute() || file.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    if escapes {
+        return Err(FileError::at_line(path, line, format!("`{}`: expected a file inside the data set's folder (a relative path without `..`)", label.file)));
+    }
+    Ok(label)
+}
+
 fn read_lines(path: &Path) -> FileResult<String> {
     std::fs::read_to_string(path).map_err(|e| FileError::new(path, format!("reading label file: {e}")))
 }
@@ -30,11 +41,7 @@ pub fn read_stem_labels(path: &Path) -> FileResult<Vec<FileResult<Label>>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .map(|(i, l)| match l.split_whitespace().collect::<Vec<_>>().as_slice() {
-            [file, class] => Ok(Label {
-                line: i + 1,
-                file: file.to_string(),
-                class: class.to_string(),
-            }),
+            [file, class] => inside_the_data_set(path, i + 1, Label { line: i + 1, file: file.to_string(), class: class.to_string() }),
             fields => Err(FileError::at_line(
                 path,
                 i + 1,
@@ -62,11 +69,9 @@ pub fn read_csv_labels(path: &Path) -> FileResult<Vec<FileResult<Label>>> {
     }
     Ok(lines
         .map(|(i, l)| match l.split(',').map(str::trim).collect::<Vec<_>>().as_slice() {
-            [file, class] if !file.is_empty() && !class.is_empty() => Ok(Label {
-                line: i + 1,
-                file: file.to_string(),
-                class: class.to_string(),
-            }),
+            [file, class] if !file.is_empty() && !class.is_empty() => {
+                inside_the_data_set(path, i + 1, Label { line: i + 1, file: file.to_string(), class: class.to_string() })
+            }
             _ => Err(FileError::at_line(
                 path,
                 i + 1,
@@ -78,6 +83,23 @@ pub fn read_csv_labels(path: &Path) -> FileResult<Vec<FileResult<Label>>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn labels_that_leave_the_data_set_are_refused_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.csv");
+        std::fs::write(&path, "file,label\nok/a.dng,car\n../b.dng,car\n/etc/passwd,car\nsub/../../c.dng,car\n").unwrap();
+        let rows = super::read_csv_labels(&path).unwrap();
+        assert!(rows[0].is_ok());
+        for (row, file) in rows[1..].iter().zip(["../b.dng", "/etc/passwd", "sub/../../c.dng"]) {
+            let err = row.as_ref().unwrap_err().to_string();
+            assert!(err.contains(file) && err.contains("inside the data set's folder"), "{err}");
+        }
+        let stems = dir.path().join("labels.dat");
+        std::fs::write(&stems, "a NEU\n../../etc/passwd NEU\n").unwrap();
+        let rows = super::read_stem_labels(&stems).unwrap();
+        assert!(rows[0].is_ok() && rows[1].is_err());
+    }
+
     use super::*;
 
     #[test]
