@@ -31,7 +31,7 @@ fn microscopy_layout_reads_back_what_was_generated() {
     let registry = registry();
     let dir = tempfile::tempdir().unwrap();
     let synthetic = spec("synthetic", "task = \"cells\"\ncount = 24\nsize = 32\n");
-    datasets::write_layout(&registry, &synthetic, Layout::Microscopy, dir.path(), &[100, 5]).unwrap();
+    datasets::write_layout(&registry, &synthetic, Layout::Microscopy, dir.path(), &[100, 5], false).unwrap();
     let config = format!("root = {:?}\nintensity = 5\n", dir.path());
     let loaded = datasets::open(&registry, &spec("raw_microscopy", &config), &[]).unwrap();
     let generated = datasets::open(&registry, &synthetic, &[("intensity", toml::Value::Float(5.0))]).unwrap();
@@ -54,7 +54,7 @@ fn drone_layout_is_real_dng_that_rawloader_reads_with_the_camera() {
         "synthetic",
         "task = \"aerial_cars\"\ncount = 4\nsize = 64\ncar_probability = 1.0\ncfa_pattern = \"GBRG\"\n",
     );
-    datasets::write_layout(&registry, &synthetic, Layout::Drone, dir.path(), &[100]).unwrap();
+    datasets::write_layout(&registry, &synthetic, Layout::Drone, dir.path(), &[100], false).unwrap();
     let generated = datasets::open(&registry, &synthetic, &[]).unwrap();
     // tiles as large as the images: one tile per image with cars, in file order
     let config = format!("root = {:?}\ntile_size = 64\n", dir.path());
@@ -133,6 +133,16 @@ fn dataset_commands_describe_write_and_warn() {
 
     let out = run_host(&["dataset", "write", config, "--layout", "microscopy", "--output", "micro", "--intensities", "10"], None, dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // written again: refused without --force, nothing touched
+    let labels = dir.path().join("micro/labels/Ma190c_annotations.dat");
+    std::fs::write(&labels, std::fs::read_to_string(&labels).unwrap() + "# a note of the user's\n").unwrap();
+    let again = run_host(&["dataset", "write", config, "--layout", "microscopy", "--output", "micro", "--intensities", "10"], None, dir.path());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && err.contains("already holds 9 file(s)") && err.contains("--force"), "{err}");
+    assert!(std::fs::read_to_string(&labels).unwrap().contains("a note of the user's"));
+    let forced = run_host(&["dataset", "write", config, "--layout", "microscopy", "--output", "micro", "--intensities", "10", "--force"], None, dir.path());
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert!(!std::fs::read_to_string(&labels).unwrap().contains("a note of the user's"));
     // break one file; the microscopy loader (paths relative to its config) names it, or skips it with a warning
     let victim = dir.path().join("micro/images/raw_scale010/sample_00003.tiff");
     std::fs::write(&victim, b"II*\0").unwrap();

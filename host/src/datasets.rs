@@ -110,6 +110,15 @@ pub fn bench_loader(dataset: Arc<RemoteDataset>, options: &LoaderOptions, epochs
     })
 }
 
+/// How many files lie below `dir` (0 when it does not exist).
+fn files_below(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.flatten().map(|e| if e.path().is_dir() { files_below(&e.path()) } else { 1 }).sum()
+        })
+        .unwrap_or(0)
+}
+
 /// The on-disk layouts of the published sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Layout {
@@ -127,9 +136,22 @@ pub fn write_layout(
     layout: Layout,
     output: &Path,
     intensities: &[u32],
+    replace: bool,
 ) -> Result<usize> {
     if intensities.is_empty() {
         bail!("no intensities to write");
+    }
+    let folders = match layout {
+        Layout::Microscopy => ["images", "labels"].as_slice(),
+        Layout::Drone => ["images_full", "masks_full"].as_slice(),
+    };
+    let existing: usize = folders.iter().map(|f| files_below(&output.join(f))).sum();
+    if existing > 0 && !replace {
+        bail!(
+            "{}: already holds {existing} file(s) of a {layout:?} layout ({}); nothing is replaced without --force",
+            output.display(),
+            folders.join(", ")
+        );
     }
     let mut written = 0;
     for &intensity in intensities {

@@ -179,6 +179,9 @@ pub enum DatasetCommand {
         /// Intensities in percent (the dataset's `intensity` key), comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = l2l_rawio::PUBLISHED_INTENSITIES)]
         intensities: Vec<u32>,
+        /// Replace the files of an earlier layout in OUTPUT (refused without it).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -30,10 +30,10 @@ pub fn bench(args: &ConfigArgs, batch_size: usize, workers: Option<usize>, epoch
     Ok(())
 }
 
-/// `dataset write CONFIG --layout … --output DIR`.
-pub fn write(args: &ConfigArgs, layout: Layout, output: &Path, intensities: &[u32]) -> Result<()> {
+/// `dataset write CONFIG --layout … --output DIR [--force]`.
+pub fn write(args: &ConfigArgs, layout: Layout, output: &Path, intensities: &[u32], force: bool) -> Result<()> {
     let (loaded, registry) = load_config(args)?;
-    let written = datasets::write_layout(&registry, &datasets::spec(&loaded)?, layout, output, intensities)?;
+    let written = datasets::write_layout(&registry, &datasets::spec(&loaded)?, layout, output, intensities, force)?;
     println!("wrote {written} files into {}", output.display());
     Ok(())
 }

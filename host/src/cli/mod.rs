@@ -39,7 +39,9 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Man => Ok(clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?),
         Command::Dataset(DatasetCommand::Info(args)) => dataset::info(&args),
         Command::Dataset(DatasetCommand::Bench { config, batch_size, workers, epochs }) => dataset::bench(&config, batch_size, workers, epochs),
-        Command::Dataset(DatasetCommand::Write { config, layout, output, intensities }) => dataset::write(&config, layout, &output, &intensities),
+        Command::Dataset(DatasetCommand::Write { config, layout, output, intensities, force }) => {
+            dataset::write(&config, layout, &output, &intensities, force)
+        }
         Command::Sweep(SweepCommand::Start { config, executor, no_wait }) => sweep::start(&config, executor, no_wait),
         Command::Sweep(SweepCommand::Run { dir, executor, no_wait }) => sweep::run(&dir, executor, no_wait),
         Command::Sweep(SweepCommand::Collect { dir }) => sweep::collect(&dir),
