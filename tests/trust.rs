@@ -37,6 +37,36 @@ fn a_plugin_others_can_write_is_refused() {
     assert!(err.contains("its directory") && err.contains("writable by other users"), "{err}");
 }
 
+/// A link does not launder a plugin: the file it leads to and every directory above that are checked —
+/// a library in a directory anyone can write, linked from a safe one, is refused, and so is one that
+/// belongs to another user.
+#[test]
+fn a_plugin_behind_a_link_or_owned_by_another_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_dir = dir.path().join("anyone-can-write");
+    std::fs::create_dir(&open_dir).unwrap();
+    let file = install_testkit(&open_dir);
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let safe = dir.path().join("plugins");
+    std::fs::create_dir(&safe).unwrap();
+    std::os::unix::fs::symlink(&file, safe.join("libl2l_linked.so")).unwrap();
+    let out = host(&["plugins", "list", "--plugin-dir", safe.to_str().unwrap()], dir.path(), None);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("anyone-can-write") && err.contains("writable by other users") && err.contains("linked from"), "{err}");
+    // as root (CI): a plugin file of another user, in a safe directory
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::remove_file(safe.join("libl2l_linked.so")).unwrap();
+        let theirs = install_testkit(&safe);
+        std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+        let err = stderr(&host(&["plugins", "list", "--plugin-dir", safe.to_str().unwrap()], dir.path(), None));
+        assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root: the ownership check must run there");
+    }
+}
+
 #[test]
 fn with_a_lock_only_pinned_unchanged_plugins_load() {
     let dir = tempfile::tempdir().unwrap();

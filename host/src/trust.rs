@@ -1,5 +1,8 @@
-//! Which plugin files the host agrees to load, beyond being on the search path: none that other users
-//! can write (file or directory), and — when a lock file is present — only those it pins, unchanged.
+//! Which plugin files the host agrees to load, beyond being on the search path: none that another user
+//! could have placed or changed — the file, after following links, and every directory above it must
+//! be owned by root or the invoking user and writable by no one else (OpenSSH's StrictModes; a
+//! root-owned sticky directory such as /tmp is allowed, since nobody can replace another's entries in
+//! it) — and, when a lock file is present, only those it pins, unchanged.
 //!
 //! The lock file is `$L2L_PLUGIN_LOCK`, else `l2l-plugins.lock` in the working directory; `l2l-host
 //! plugins lock` writes it (each plugin file's absolute path and SHA-256).
@@ -14,20 +17,35 @@ pub const LOCK_VAR: &str = "L2L_PLUGIN_LOCK";
 /// The lock file's default name, in the working directory.
 pub const DEFAULT_LOCK: &str = "l2l-plugins.lock";
 
-/// Refuses a file that other users could have written: the file itself or its directory writable by
-/// "others" (mode o+w).
+/// Refuses a file another user could have placed or changed (see the module docs): the file the
+/// path leads to, links followed, and every directory above it.
 pub fn check_permissions(file: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    for (what, path) in [("file", file), ("directory", dir)] {
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o7777;
-            if mode & 0o002 != 0 {
-                return Err(format!(
-                    "its {what} {} is writable by other users (mode {mode:o}); remove that permission (chmod o-w) to load it",
-                    path.display()
-                ));
-            }
+    use std::os::unix::fs::MetadataExt;
+    let canonical = file.canonicalize().map_err(|e| format!("cannot resolve {}: {e}", file.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let linked = if canonical != std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()) {
+        format!(" (linked from {})", file.display())
+    } else {
+        String::new()
+    };
+    for (index, path) in canonical.ancestors().enumerate() {
+        let what = if index == 0 { "file" } else { "directory" };
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mode = meta.mode() & 0o7777;
+        if meta.uid() != 0 && meta.uid() != me {
+            return Err(format!(
+                "its {what} {}{linked} belongs to another user (uid {}); only root's and your own files and directories are trusted",
+                path.display(),
+                meta.uid()
+            ));
+        }
+        let shared_sticky = index > 0 && mode & 0o1000 != 0 && meta.uid() == 0;
+        if mode & 0o022 != 0 && !shared_sticky {
+            return Err(format!(
+                "its {what} {}{linked} is writable by other users (mode {mode:o}); remove that permission (chmod go-w) to load it",
+                path.display()
+            ));
         }
     }
     Ok(())
