@@ -40,11 +40,11 @@ fn classification_learns_and_leaves_its_records() {
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
     let mlflow = PathBuf::from(record["mlflow_run"].as_str().unwrap());
     let meta = std::fs::read_to_string(mlflow.join("meta.yaml")).unwrap();
-    assert!(meta.contains("status: 3") && meta.contains("artifact_uri: file://"), "{meta}");
+    assert!(meta.contains("status: 3") && meta.contains("artifact_uri: \"file://"), "{meta}");
     assert_eq!(std::fs::read_to_string(mlflow.join("params/job.mode")).unwrap(), "static");
     let losses = std::fs::read_to_string(mlflow.join("metrics/fold0_validation_loss")).unwrap();
     assert_eq!(losses.lines().count(), 10);
-    assert!(std::fs::read_to_string(mlflow.parent().unwrap().join("meta.yaml")).unwrap().contains("name: l2l"));
+    assert!(std::fs::read_to_string(mlflow.parent().unwrap().join("meta.yaml")).unwrap().contains("name: \"l2l\""));
 }
 
 #[test]

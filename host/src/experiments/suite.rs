@@ -8,7 +8,7 @@ use crate::config::LoadedConfig;
 use crate::imageio::write_atomically;
 use crate::plugins::Registry;
 use crate::tracking;
-use crate::train::config::default_output_dir;
+use crate::train::config::{default_output_dir, TrainConfig};
 use crate::train::context::JobContext;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -62,16 +62,18 @@ pub fn run(context: &JobContext, suite: &ExperimentSuiteConfig) -> Result<PathBu
     let dir = tracking::create_run_dir(&suite.output_dir, &suite.name)?;
     let started = std::time::Instant::now();
     let mut parts: Vec<PathBuf> = Vec::new();
+    // one MLflow store for the whole suite
+    let filed = |train: &TrainConfig| TrainConfig { mlflow_store: Some(dir.join("mlruns")), ..train.clone() };
     if let Some(job) = &suite.drift_synthesis {
-        let job = DriftSynthesisConfig { output_dir: dir.clone(), name: "drift-synthesis".into(), ..job.clone() };
+        let job = DriftSynthesisConfig { output_dir: dir.clone(), name: "drift-synthesis".into(), train: filed(&job.train), ..job.clone() };
         parts.push(drift_synthesis::run(context, &job)?);
     }
     if let Some(job) = &suite.forensics {
-        let job = ForensicsConfig { output_dir: dir.clone(), name: "forensics".into(), ..job.clone() };
+        let job = ForensicsConfig { output_dir: dir.clone(), name: "forensics".into(), train: filed(&job.train), ..job.clone() };
         parts.push(forensics::run(context, &job)?);
     }
     if let Some(job) = &suite.optimisation {
-        let job = OptimisationConfig { output_dir: dir.clone(), name: "optimisation".into(), ..job.clone() };
+        let job = OptimisationConfig { output_dir: dir.clone(), name: "optimisation".into(), train: filed(&job.train), ..job.clone() };
         parts.push(optimisation::run(context, &job)?);
     }
     let mut md = format!(

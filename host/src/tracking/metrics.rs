@@ -18,6 +18,10 @@ pub struct MetricsRow {
     pub seconds: f64,
     /// Metric name → value.
     pub values: BTreeMap<String, f64>,
+    /// When the row's values were measured, milliseconds since the epoch (0 in runs from before this
+    /// was recorded): the time of each point of an MLflow metric history.
+    #[serde(default)]
+    pub time_ms: u64,
 }
 
 /// Writes `rows` as `metrics.csv` and `metrics.jsonl` in `dir` (both rewritten whole, atomically).

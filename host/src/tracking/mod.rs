@@ -38,10 +38,33 @@ pub fn check_run_name(name: &str) -> Result<()> {
 }
 
 /// Milliseconds since the epoch, as MLflow records times.
-fn now_millis() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A `file://` URI of a local path, percent-encoded: a run directory named `cells: try #2-1` would
+/// otherwise end at the `#` (a URI fragment) for MLflow's artifact reader.
+fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file://");
+    for byte in path.to_string_lossy().bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            uri.push(byte as char);
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
+}
+
+/// A YAML scalar for any text: a double-quoted string in JSON's escaping, which YAML reads as is —
+/// names with `: `, ` #`, quotes, newlines or any Unicode stay what they are.
+fn yaml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_string()).to_string()
+}
+
+/// Who started a run, as MLflow's `user_id` and `mlflow.user` record it.
+pub fn user() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "l2l".into())
 }
 
 /// A run in an MLflow file store (`mlruns/EXPERIMENT_ID/RUN_ID/` with `meta.yaml`, `params/`,
@@ -53,7 +76,14 @@ pub struct MlflowRun {
 
 impl MlflowRun {
     /// Files a new run under experiment `experiment` (created when missing) in `store`.
-    pub fn create(store: &Path, experiment: &str, run_name: &str, run_dir: &Path, params: &BTreeMap<String, String>) -> Result<Self> {
+    pub fn create(
+        store: &Path,
+        experiment: &str,
+        run_name: &str,
+        run_dir: &Path,
+        params: &BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(store).with_context(|| format!("creating {}", store.display()))?;
         let store = store.canonicalize()?;
         let run_dir = run_dir.canonicalize()?;
@@ -63,7 +93,7 @@ impl MlflowRun {
             let Ok(id) = entry.file_name().to_string_lossy().parse::<u64>() else { continue };
             highest = highest.max(id);
             let meta = std::fs::read_to_string(entry.path().join("meta.yaml")).unwrap_or_default();
-            if meta.lines().any(|l| l.trim() == format!("name: {experiment}")) {
+            if meta.lines().any(|l| l.trim() == format!("name: {}", yaml_string(experiment))) {
                 experiment_id = Some(id);
             }
         }
@@ -75,14 +105,15 @@ impl MlflowRun {
                 std::fs::create_dir_all(&dir)?;
                 let time = now_millis();
                 let yaml = format!(
-                    "artifact_location: file://{}\ncreation_time: {time}\nexperiment_id: '{id}'\nlast_update_time: {time}\nlifecycle_stage: active\nname: {experiment}\n",
-                    dir.display()
+                    "artifact_location: {}\ncreation_time: {time}\nexperiment_id: '{id}'\nlast_update_time: {time}\nlifecycle_stage: active\nname: {}\n",
+                    yaml_string(&file_uri(&dir)),
+                    yaml_string(experiment)
                 );
                 write_atomically(&dir.join("meta.yaml"), |out| Ok(out.write_all(yaml.as_bytes())?))?;
                 id
             }
         };
-        let run_id = format!("{:016x}{:016x}", now_millis() as u64, u64::from(std::process::id()) << 20 ^ highest);
+        let run_id = format!("{:016x}{:016x}", now_millis(), u64::from(std::process::id()) << 20 ^ highest);
         let dir = store.join(experiment_id.to_string()).join(&run_id);
         for sub in ["params", "metrics", "tags", "artifacts"] {
             std::fs::create_dir_all(dir.join(sub))?;
@@ -91,14 +122,17 @@ impl MlflowRun {
             write_atomically(&dir.join("params").join(key), |out| Ok(out.write_all(value.as_bytes())?))?;
         }
         write_atomically(&dir.join("tags").join("mlflow.runName"), |out| Ok(out.write_all(run_name.as_bytes())?))?;
+        for (key, value) in tags {
+            write_atomically(&dir.join("tags").join(key), |out| Ok(out.write_all(value.as_bytes())?))?;
+        }
         let mut meta = BTreeMap::new();
-        meta.insert("artifact_uri", format!("file://{}", run_dir.display()));
+        meta.insert("artifact_uri", yaml_string(&file_uri(&run_dir)));
         meta.insert("end_time", "null".into());
         meta.insert("entry_point_name", "''".into());
         meta.insert("experiment_id", format!("'{experiment_id}'"));
         meta.insert("lifecycle_stage", "active".into());
         meta.insert("run_id", run_id.clone());
-        meta.insert("run_name", run_name.into());
+        meta.insert("run_name", yaml_string(run_name));
         meta.insert("run_uuid", run_id);
         meta.insert("source_name", "''".into());
         meta.insert("source_type", "4".into());
@@ -106,7 +140,7 @@ impl MlflowRun {
         meta.insert("start_time", now_millis().to_string());
         meta.insert("status", "1".into());
         meta.insert("tags", "[]".into());
-        meta.insert("user_id", std::env::var("USER").unwrap_or_else(|_| "l2l".into()));
+        meta.insert("user_id", yaml_string(&user()));
         let run = Self { dir, meta };
         run.write_meta()?;
         Ok(run)
@@ -136,14 +170,13 @@ impl MlflowRun {
     }
 
     /// Rewrites every metric file from `rows` (`SPLIT_NAME` per fold: `fold0_validation_accuracy`),
-    /// one `timestamp value step` line per epoch.
+    /// one `timestamp value step` line per epoch, at the time the row was measured.
     pub fn write_metrics(&self, rows: &[MetricsRow]) -> Result<()> {
         let mut files: BTreeMap<String, String> = BTreeMap::new();
-        let time = now_millis();
         for row in rows {
             for (name, value) in &row.values {
                 let key = format!("fold{}_{}_{name}", row.fold, row.split);
-                *files.entry(key).or_default() += &format!("{time} {value} {}\n", row.epoch);
+                *files.entry(key).or_default() += &format!("{} {value} {}\n", row.time_ms, row.epoch);
             }
         }
         for (key, text) in files {

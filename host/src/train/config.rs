@@ -96,15 +96,24 @@ pub struct TrainConfig {
     /// Run directories are named `NAME-N`.
     #[serde(default = "default_train_name")]
     pub name: String,
-    /// The MLflow experiment the run is filed under (in `output_dir/mlruns`).
+    /// The MLflow experiment the run is filed under.
     #[serde(default = "default_experiment")]
     pub experiment: String,
+    /// The MLflow file store the run is filed in (default: `output_dir/mlruns`; a suite files all its
+    /// experiments' runs in one store, its own `mlruns`).
+    #[serde(default)]
+    pub mlflow_store: Option<PathBuf>,
     /// Train only these folds (default: all `n_splits`); a sweep gives each job one.
     #[serde(default)]
     pub folds: Option<Vec<usize>>,
 }
 
 impl TrainConfig {
+    /// Where the run is filed for MLflow.
+    pub fn store(&self) -> PathBuf {
+        self.mlflow_store.clone().unwrap_or_else(|| self.output_dir.join("mlruns"))
+    }
+
     /// Whether `fold` is trained.
     pub fn trains_fold(&self, fold: usize) -> bool {
         self.folds.as_ref().is_none_or(|folds| folds.contains(&fold))

@@ -221,11 +221,18 @@ fn start_run(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
     let mut params = BTreeMap::new();
     flatten_params("", &toml::Value::Table(recorded), &mut params);
     let run_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mlflow = MlflowRun::create(&config.output_dir.join("mlruns"), &config.experiment, &run_name, dir, &params)?;
     let loaded = context.loaded;
+    let commit = git_commit(loaded.path.parent().unwrap_or(Path::new(".")));
+    let tags = BTreeMap::from([
+        ("mlflow.source.git.commit".to_string(), commit.clone()),
+        ("mlflow.user".to_string(), tracking::user()),
+        ("mlflow.source.name".to_string(), loaded.path.display().to_string()),
+        ("l2l.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+    ]);
+    let mlflow = MlflowRun::create(&config.store(), &config.experiment, &run_name, dir, &params, &tags)?;
     let record = RunRecord {
         config_path: loaded.path.canonicalize().unwrap_or_else(|_| loaded.path.clone()),
-        git_commit: git_commit(loaded.path.parent().unwrap_or(Path::new("."))),
+        git_commit: commit,
         seed: config.seed,
         l2l_version: env!("CARGO_PKG_VERSION").into(),
         mlflow_run: mlflow.dir().to_path_buf(),

@@ -180,11 +180,19 @@ impl<'a> Trainer<'a> {
         }
         bar.finish_and_clear();
         let train_seconds = started.elapsed().as_secs_f64();
+        let trained_at = tracking::now_millis();
         let started = Instant::now();
         let validation = self.validate(dataset, &split.validation, workers)?;
         let rows = vec![
-            MetricsRow { fold: self.fold, epoch, split: "train".into(), seconds: train_seconds, values: accumulator.finish() },
-            MetricsRow { fold: self.fold, epoch, split: "validation".into(), seconds: started.elapsed().as_secs_f64(), values: validation.finish() },
+            MetricsRow { fold: self.fold, epoch, split: "train".into(), seconds: train_seconds, values: accumulator.finish(), time_ms: trained_at },
+            MetricsRow {
+                fold: self.fold,
+                epoch,
+                split: "validation".into(),
+                seconds: started.elapsed().as_secs_f64(),
+                values: validation.finish(),
+                time_ms: tracking::now_millis(),
+            },
         ];
         tracing::info!(
             "fold {} epoch {epoch}: train {:?}, validation {:?}",
