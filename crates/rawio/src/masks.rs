@@ -37,10 +37,17 @@ fn decode_mask(path: &Path) -> FileResult<Mask> {
         png::ColorType::Rgba => 3,
         _ => channels,
     };
-    let values = buffer[..frame.buffer_size()]
-        .chunks_exact(channels)
-        .map(|pixel| u8::from(pixel[..colour_channels].iter().any(|&v| v != 0)))
-        .collect();
+    let pixels = buffer[..frame.buffer_size()].chunks_exact(channels);
+    // a colour PNG is a mask only when it is grey stored as colour: a real colour image (a photo, a
+    // label map in colours) would otherwise become "set wherever any channel is non-zero" unnoticed
+    if let Some(index) = pixels.clone().position(|pixel| pixel[..colour_channels].iter().any(|&v| v != pixel[0])) {
+        let width = frame.width as usize;
+        return Err(FileError::new(
+            path,
+            format!("a colour image, not a mask: its channels differ at pixel ({}, {}); expected a grey or black-and-white PNG", index % width, index / width),
+        ));
+    }
+    let values = pixels.map(|pixel| u8::from(pixel[0] != 0)).collect();
     Ok(Mask {
         values,
         height: frame.height as usize,
@@ -82,6 +89,27 @@ pub fn write_tiff16(path: &Path, samples: &[u16], height: usize, width: usize) -
 mod tests {
     use super::*;
     use crate::read_mosaic;
+
+    fn write_rgb(path: &Path, pixels: &[[u8; 3]], width: u32) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, pixels.len() as u32 / width);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.write_header().unwrap().write_image_data(&pixels.concat()).unwrap();
+    }
+
+    #[test]
+    fn grey_stored_as_colour_is_a_mask_and_a_colour_image_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let grey = dir.path().join("grey.png");
+        write_rgb(&grey, &[[0, 0, 0], [255, 255, 255], [0, 0, 0], [255, 255, 255]], 2);
+        assert_eq!(read_mask(&grey).unwrap().values, [0, 1, 0, 1]);
+        let colour = dir.path().join("colour.png");
+        write_rgb(&colour, &[[0, 0, 0], [255, 255, 255], [0, 0, 200], [255, 255, 255]], 2);
+        let err = read_mask(&colour).unwrap_err().to_string();
+        assert!(err.contains("colour.png") && err.contains("channels differ at pixel (0, 1)"), "{err}");
+    }
+
 
     #[test]
     fn masks_and_tiffs_round_trip() {

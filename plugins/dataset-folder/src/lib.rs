@@ -114,8 +114,12 @@ impl BuildDataset for Folder {
                     let path = config.root.join(&label.file);
                     let checked = if let Some(first) = first_line.get(&label.file) {
                         Err(FileError::at_line(&csv, label.line, format!("`{}` is labelled twice (first on line {first})", label.file)))
+                    } else if let Err(e) = std::fs::metadata(&path) {
+                        // a link loop or a permission problem is not a missing file
+                        let why = if e.kind() == std::io::ErrorKind::NotFound { "does not exist".to_string() } else { format!("cannot be read: {e}") };
+                        Err(FileError::at_line(&csv, label.line, format!("labels `{}`, but {} {why}", label.file, path.display())))
                     } else if !path.is_file() {
-                        Err(FileError::at_line(&csv, label.line, format!("labels `{}`, but {} does not exist", label.file, path.display())))
+                        Err(FileError::at_line(&csv, label.line, format!("labels `{}`, but {} is not a file", label.file, path.display())))
                     } else {
                         Ok((path, label.class.clone()))
                     };

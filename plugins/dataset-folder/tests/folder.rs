@@ -102,3 +102,14 @@ fn bad_input_is_named_or_skipped() {
     let err = open(dir.path(), |c| c.masks_dir = Some("masks".into())).err().unwrap();
     assert!(err.contains("a.png: mask is 4×4 but its image") && err.contains("8×8"), "{err}");
 }
+
+/// A labelled file that is a link loop is reported as unreadable, with the reason, not as missing.
+#[test]
+fn a_link_loop_is_not_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    tiffs(dir.path(), &["a.tiff"]);
+    std::os::unix::fs::symlink("loop.tiff", dir.path().join("loop.tiff")).unwrap();
+    std::fs::write(dir.path().join("l.csv"), "file,label\na.tiff,x\nloop.tiff,y\n").unwrap();
+    let err = open(dir.path(), |c| c.labels_csv = Some("l.csv".into())).err().unwrap();
+    assert!(err.contains("line 3") && err.contains("loop.tiff cannot be read") && err.contains("symbolic links"), "{err}");
+}
