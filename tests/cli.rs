@@ -706,3 +706,30 @@ fn resume_starts_over_without_a_checkpoint_and_refuses_an_edited_config() {
     let allowed = run_host(&["run", "--resume", run.to_str().unwrap(), "--allow-config-change"], None, dir.path());
     assert!(allowed.status.success() && stderr(&allowed).contains("continuing with it"), "{}", describe(&allowed));
 }
+
+/// The smaller things a user should hear about: a plugin directory that does not exist, files an
+/// export skips, `-q` keeping warnings out, examples in the help, an image side of 0 for `bench`.
+#[test]
+fn what_is_skipped_or_missing_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "p.toml", &format!("plugin_dirs = [\"no-such-dir\"]\n{PIPELINE}"));
+    let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
+    let err = stderr(&output);
+    assert!(err.contains("no-such-dir") && err.contains("no such file or directory"), "{err}");
+    let quiet = run_host(&["-q", "validate", config.to_str().unwrap()], None, dir.path());
+    assert!(quiet.status.success() && !stderr(&quiet).contains("no-such-dir"), "{}", describe(&quiet));
+    std::fs::create_dir(dir.path().join("raws")).unwrap();
+    write_npy_u16(&dir.path().join("raws/a.npy"), 4, 4, 40000);
+    std::fs::write(dir.path().join("raws/notes.txt"), "not a raw file").unwrap();
+    let output = run_host(
+        &["export", "--device", "cpu", "--format", "npy", "--output", "out", "--input", "raws", "--pipelines", config.to_str().unwrap()],
+        None,
+        dir.path(),
+    );
+    let err = stderr(&output);
+    assert!(output.status.success() && err.contains("skipped 1 file(s) that are not raw files") && err.contains("notes.txt"), "{}", describe(&output));
+    let help = run_host(&["run", "--help"], None, dir.path());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:\n  l2l-host run configs/quickstart.toml"), "{}", describe(&help));
+    let bench = run_host(&["bench", "--pipelines", config.to_str().unwrap(), "--size", "0"], None, dir.path());
+    assert!(!bench.status.success() && stderr(&bench).contains("0 is not in 2..=65536"), "{}", describe(&bench));
+}

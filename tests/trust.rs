@@ -98,3 +98,14 @@ fn with_a_lock_only_pinned_unchanged_plugins_load() {
     let err = stderr(&host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), Some(&dir.path().join("missing.lock"))));
     assert!(err.contains("no such lock file"), "{err}");
 }
+
+/// A lock file that does not parse is named as the lock in effect (`$L2L_PLUGIN_LOCK`), not by the
+/// default name.
+#[test]
+fn an_unreadable_lock_is_named_by_its_own_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("my.lock");
+    std::fs::write(&lock, "this is = not [ a lock").unwrap();
+    let err = stderr(&host(&["plugins", "list"], dir.path(), Some(&lock)));
+    assert!(err.contains("my.lock") && !err.contains("l2l-plugins.lock"), "{err}");
+}
