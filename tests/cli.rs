@@ -449,9 +449,7 @@ fn plugins_inspect_shows_every_accepted_key_of_every_component() {
 #[test]
 fn a_position_dependent_stage_gives_the_same_values_through_export_and_process() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    install_testkit(&plugins);
+    l2l_system_tests::plugins_with_testkit(dir.path());
     write_npy_f32(&dir.path().join("raw.npy"), 150, 16, (0..2400).map(|i| 0.1 + 0.8 * ((i * 37 % 101) as f32 / 101.0)));
     let mut largest = Vec::new();
     for kind in ["vignette", "vignette_unaware"] {
@@ -539,9 +537,7 @@ fn process_until_a_stage_writes_that_stages_output() {
 #[test]
 fn a_plugins_log_events_reach_the_host_and_its_filters() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    install_testkit(&plugins);
+    l2l_system_tests::plugins_with_testkit(dir.path());
     let config = write(
         dir.path(),
         "c.toml",
@@ -679,9 +675,7 @@ fn export_never_mixes_up_outputs() {
 #[test]
 fn resume_starts_over_without_a_checkpoint_and_refuses_an_edited_config() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    install_testkit(&plugins);
+    l2l_system_tests::plugins_with_testkit(dir.path());
     let config = write(
         dir.path(),
         "train.toml",

@@ -5,7 +5,7 @@
 //! Needs the client (`scripts/mlflow-venv.sh` installs it); `L2L_MLFLOW_PYTHON` names its Python.
 //! `.ci/run` sets it and `L2L_REQUIRE_MLFLOW=1`, which turns a missing client into a failure.
 
-use l2l_system_tests::{describe, install_testkit, run_host};
+use l2l_system_tests::{describe, run_host};
 use std::process::Command;
 
 /// Reads the store at argv[1] for experiment argv[2] with MLflow's client and prints what it found
@@ -43,9 +43,7 @@ fn mlflow_reads_the_run_store_and_migrates_it() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir(&plugins).unwrap();
-    install_testkit(&plugins);
+    l2l_system_tests::plugins_with_testkit(dir.path());
     let experiment = "cells: try #2 \"quoted\" 'single' ünïcode";
     let config = format!(
         "plugin_dirs = [\"plugins\"]\ndevice = \"cpu\"\nthreads = 1\npipeline = [\"demosaic\"]\n[stages.demosaic]\nkind = \"demosaic_bilinear\"\n\n\

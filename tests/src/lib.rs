@@ -64,6 +64,14 @@ pub fn install_testkit(dir: &Path) -> PathBuf {
     dest
 }
 
+/// `dir/plugins`, holding the testkit plugin: the plugin directory configs name as `plugins`.
+pub fn plugins_with_testkit(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("creating the plugin directory");
+    install_testkit(&plugins);
+    plugins
+}
+
 /// Runs `l2l-host` with `args`, plugin search restricted to `plugin_path` when given.
 pub fn run_host(args: &[&str], plugin_path: Option<&Path>, cwd: &Path) -> Output {
     let mut command = Command::new(host_binary());
