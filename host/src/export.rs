@@ -54,8 +54,10 @@ struct NamedPipeline {
     specs: Vec<StageSpec>,
     pipeline: Pipeline,
     row_reaches: Vec<Option<usize>>,
-    /// Whether the folder's existing outputs were made by this pipeline, format and scaling (its
-    /// producer record says so): only then does an existing output count as done.
+    /// What produces its outputs ([`producer`]), as its folder's record states it once complete.
+    producer: String,
+    /// Whether the folder's existing outputs were made by this producer (its record says so): only
+    /// then does an existing output count as done.
     outputs_current: bool,
 }
 
@@ -257,7 +259,7 @@ pub fn export(
             .iter()
             .map(|(_, stage)| stage.row_reach())
             .collect::<Result<_>>()?;
-        pipelines.push(NamedPipeline { name, specs, pipeline, row_reaches, outputs_current });
+        pipelines.push(NamedPipeline { name, specs, pipeline, row_reaches, producer, outputs_current });
     }
 
     let progress = ProgressBar::new((files.len() * pipelines.len()) as u64).with_style(
@@ -348,9 +350,8 @@ pub fn export(
     }
     progress.finish_and_clear();
     for p in &pipelines {
-        let producer = producer(&p.specs, format, white_level);
         let record = output.join(&p.name).join(PRODUCER_RECORD);
-        imageio::write_atomically(&record, |out| Ok(out.write_all(producer.as_bytes())?))?;
+        imageio::write_atomically(&record, |out| Ok(out.write_all(p.producer.as_bytes())?))?;
     }
     Ok(summary)
 }

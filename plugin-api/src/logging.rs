@@ -19,15 +19,17 @@ use tracing::{Event, Level, Metadata, Subscriber};
 /// The plugin's name as its events' target, set with the sink.
 static TARGET: OnceLock<String> = OnceLock::new();
 
-/// A level as the sink's number: 1 error … 5 trace.
-pub fn level_number(level: &Level) -> u8 {
-    match *level {
-        Level::ERROR => 1,
-        Level::WARN => 2,
-        Level::INFO => 3,
-        Level::DEBUG => 4,
-        Level::TRACE => 5,
-    }
+/// The levels in the sink's numbering: 1 error … 5 trace (both ends use this one table).
+const LEVELS: [Level; 5] = [Level::ERROR, Level::WARN, Level::INFO, Level::DEBUG, Level::TRACE];
+
+/// A level as the sink's number.
+fn level_number(level: &Level) -> u8 {
+    LEVELS.iter().position(|l| l == level).map_or(5, |i| i as u8 + 1)
+}
+
+/// The level a sink's number stands for, `None` for a number that is none.
+pub fn level_of(number: u8) -> Option<Level> {
+    LEVELS.get(usize::from(number).checked_sub(1)?).copied()
 }
 
 /// Forwards every enabled event to the host's sink.

@@ -9,7 +9,7 @@ use l2l_plugin_api::ffi::FfiLogSink;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use tracing::field::{display, FieldSet, Value};
-use tracing::{Event, Level, Metadata};
+use tracing::{Event, Metadata};
 use tracing_core::callsite::{Callsite, Identifier};
 use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
@@ -36,14 +36,7 @@ static CALLSITES: Mutex<BTreeMap<(String, u8), &'static PluginCallsite>> = Mutex
 
 /// The metadata of `target`'s events at `level` (1 error … 5 trace), made and registered once.
 fn metadata(target: &str, level: u8) -> Option<&'static Metadata<'static>> {
-    let level_value = match level {
-        1 => Level::ERROR,
-        2 => Level::WARN,
-        3 => Level::INFO,
-        4 => Level::DEBUG,
-        5 => Level::TRACE,
-        _ => return None,
-    };
+    let level_value = l2l_plugin_api::logging::level_of(level)?;
     let mut callsites = CALLSITES.lock().unwrap_or_else(PoisonError::into_inner);
     let callsite = *callsites.entry((target.to_string(), level)).or_insert_with(|| {
         let target: &'static str = Box::leak(target.to_string().into_boxed_str());

@@ -8,7 +8,6 @@ use crate::experiments::drift_synthesis::{self, DriftSynthesisConfig};
 use crate::experiments::forensics::{self, ForensicsConfig};
 use crate::experiments::optimisation::{self, OptimisationConfig};
 use crate::experiments::suite::{self, ExperimentSuiteConfig};
-use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use crate::train::config::TrainConfig;
 use crate::train::context::JobContext;
@@ -64,7 +63,8 @@ impl Job {
             crate::tracking::check_run_name(name).context("config key `job.name`")?;
         }
         match self {
-            Job::Pipeline(_) => Pipeline::build(registry, &loaded.pipeline()?.stages, tch::Device::Cpu).map(drop),
+            // its pipeline is the config's own: validate builds it, and the job before it writes anything
+            Job::Pipeline(_) => Ok(()),
             Job::Train(train) => crate::train::check(loaded, registry, &loaded.pipeline()?, train),
             Job::DriftSynthesis(job) => drift_synthesis::check(loaded, registry, job),
             Job::Forensics(job) => forensics::check(loaded, registry, job),

@@ -40,7 +40,8 @@ impl BuildStage for Exposure {
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: ExposureConfig) -> PluginResult<Self> {
-        // the range [-16, 16] is declared on the key (refused when parsed, kept by forensics); NaN passes it
+        // the range [-16, 16] is declared on the key (refused when parsed, NaN too, and kept by forensics);
+        // `build` is also called with configs made in code, which no parser has seen
         if !config.ev.is_finite() {
             return Err(PluginError::Config(format!("ev: expected a number of stops, found {}", config.ev)));
         }
