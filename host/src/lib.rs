@@ -2,7 +2,7 @@
 //!
 //! Modules depend one way (a module uses only those listed before it; `tests/module_graph.rs`
 //! checks that no file imports in a circle):
-//! - leaves: `imageio`, `trust`, `cuda`, `chart`, `corruptions`;
+//! - leaves: `imageio`, `trust`, `cuda`, `chart`, `corruptions`, `console` (logging to stderr);
 //! - `device` (which device, whether usable) → `config` (the loader and the top-level shape, component
 //!   and pipeline specs) → `plugins` (discovery, loading, handles) → `pipeline` (stages built, checked
 //!   to fit, run) → `bands`, `data`, `datasets`, `tracking`;
@@ -17,6 +17,7 @@ pub mod bands;
 pub mod bench;
 pub mod chart;
 pub mod config;
+pub mod console;
 pub mod corruptions;
 pub mod cuda;
 pub mod data;

@@ -57,11 +57,14 @@ fn check_output(name: &str, input: &Tensor, output: Tensor) -> Result<Tensor> {
     Ok(output)
 }
 
-/// Refuses a pipeline in which a stage takes another kind of image than the stage before it gives,
-/// naming both stages and both kinds.
-fn check_fit(specs: &[StageSpec], stages: &[RemoteModule]) -> Result<()> {
-    let mut given = ImageKind::Mosaic;
-    let mut giver = "the pipeline's input (the raw mosaic)".to_string();
+/// Refuses a pipeline in which a stage takes another kind of image than the stage before it gives
+/// (the first: than `input`), naming both stages and both kinds.
+fn check_fit(specs: &[StageSpec], stages: &[RemoteModule], input: ImageKind) -> Result<()> {
+    let mut given = input;
+    let mut giver = match input {
+        ImageKind::Mosaic => "the pipeline's input (the raw mosaic)".to_string(),
+        other => format!("the pipeline's input (a {} image)", other.as_str()),
+    };
     for (spec, stage) in specs.iter().zip(stages) {
         let (takes, gives) = stage.image_kinds();
         if takes != ImageKind::Any && given != ImageKind::Any && takes != given {
@@ -85,13 +88,19 @@ impl Pipeline {
     /// Builds every stage of `specs`, checks that each takes what the one before gives (the first: the
     /// raw mosaic) and moves them to `device` (float32).
     pub fn build(registry: &Registry, specs: &[StageSpec], device: Device) -> Result<Pipeline> {
+        Self::build_taking(registry, specs, device, ImageKind::Mosaic)
+    }
+
+    /// [`Pipeline::build`] for a pipeline whose input is `input` (`Any`: whatever the first stage
+    /// takes), for code that feeds stages other images than raw mosaics (the Python package).
+    pub fn build_taking(registry: &Registry, specs: &[StageSpec], device: Device, input: ImageKind) -> Result<Pipeline> {
         let mut stages = Vec::with_capacity(specs.len());
         for spec in specs {
             let label = format!("config key `stages.{}`", spec.name);
             let stage = registry.build_stage(&spec.kind, spec.plugin.as_deref(), &spec.config, &label)?;
             stages.push(stage);
         }
-        check_fit(specs, &stages)?;
+        check_fit(specs, &stages, input)?;
         let mut built = Vec::with_capacity(specs.len());
         for (spec, mut stage) in specs.iter().zip(stages) {
             stage.to(device, Kind::Float)?;

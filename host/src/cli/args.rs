@@ -25,7 +25,7 @@ pub enum Command {
     /// Check a config: keys, plugins, and every stage's own config, without running anything.
     Validate(ConfigArgs),
     /// Process one raw file through the config's pipeline.
-    #[command(after_help = "Examples:\n  l2l-host process configs/pipelines/parametrized.toml --input IMG.dng --output out.png --png-bits 16\n  l2l-host process configs/chart.toml --input raw.npy --output demosaiced.npy --until demosaic")]
+    #[command(after_help = "Examples:\n  l2l-host process configs/pipelines/parametrized.toml --input IMG.dng --output out.png --png-bits 16\n  l2l-host process configs/chart.toml --input raw.npy --output demosaiced.npy --until demosaic\n  l2l-host process configs/train/cells-parametrized.toml --input raw.npy --output learned.png --state runs/cells-1/fold0.safetensors")]
     Process {
         #[command(flatten)]
         config: ConfigArgs,
@@ -44,6 +44,10 @@ pub enum Command {
         /// Stop after this stage: its output is written (a prefix of the pipeline).
         #[arg(long, value_name = "STAGE")]
         until: Option<String>,
+        /// Learned processing to apply: a training run's fold checkpoint (its processing half) or a
+        /// pipeline state saved from Python (`l2l.Pipeline.save`).
+        #[arg(long, value_name = "CHECKPOINT")]
+        state: Option<PathBuf>,
     },
     /// Process raw files through several pipelines, one output folder per pipeline (resumable).
     #[command(after_help = "Example: the 12 published pipelines, as float32 arrays:\n  l2l-host export --pipelines configs/pipelines/[bm]*.toml --input raws/ --output processed/ --format npy")]

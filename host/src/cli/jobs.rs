@@ -2,12 +2,13 @@
 
 use super::args::{ConfigArgs, RunArgs};
 use super::setup::{load_config, registry_for};
-use anyhow::{anyhow, Result};
-use l2l_host::config;
+use anyhow::{anyhow, bail, Context, Result};
+use l2l_host::config::{self, PipelineSpec};
 use l2l_host::device::compute_device;
 use l2l_host::export::ExportFormat;
 use l2l_host::pipeline::Pipeline;
 use l2l_host::run::Job;
+use l2l_host::train::checkpoint;
 use l2l_host::train::context::JobContext;
 use l2l_host::{bench, datasets, imageio, run};
 use std::path::{Path, PathBuf};
@@ -72,16 +73,31 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
     Ok(())
 }
 
-/// `process CONFIG --input RAW --output OUT [--until STAGE]`.
-pub fn process(args: &ConfigArgs, input: &Path, output: &Path, png_bits: u8, white_level: Option<f64>, until: Option<&str>) -> Result<()> {
+/// `process CONFIG --input RAW --output OUT [--until STAGE] [--state CHECKPOINT]`.
+pub fn process(
+    args: &ConfigArgs,
+    input: &Path,
+    output: &Path,
+    png_bits: u8,
+    white_level: Option<f64>,
+    until: Option<&str>,
+    state: Option<&Path>,
+) -> Result<()> {
     refuse_overwriting_the_input(input, output)?;
     let (loaded, registry) = load_config(args)?;
     let device = loaded.device()?;
+    let full = loaded.pipeline()?;
     let spec = match until {
-        Some(last) => loaded.pipeline()?.until(last)?,
-        None => loaded.pipeline()?,
+        Some(last) => full.until(last)?,
+        None => full.clone(),
     };
     let mut pipeline = Pipeline::build(&registry, &spec.stages, device)?;
+    // inference: a normalising stage uses its running statistics, not those of this one image
+    pipeline.set_train(false)?;
+    if let Some(file) = state {
+        let state = learned_state(file, &full, &spec).with_context(|| format!("--state {}", file.display()))?;
+        pipeline.load_state(&state).with_context(|| format!("--state {}", file.display()))?;
+    }
     let raw = imageio::read_raw_input(input, white_level)?;
     pipeline.set_camera(raw.metadata.as_slice())?;
     let size = raw.mosaic.size();
@@ -90,6 +106,17 @@ pub fn process(args: &ConfigArgs, input: &Path, output: &Path, png_bits: u8, whi
     imageio::write_image(output, &result.f_get(0)?, png_bits)?;
     println!("wrote {}", output.display());
     Ok(())
+}
+
+/// The entries of checkpoint `file` for the stages of `run` (a prefix of `full` with `--until`); an
+/// entry naming no stage of `full` means the checkpoint belongs to another pipeline.
+fn learned_state(file: &Path, full: &PipelineSpec, run: &PipelineSpec) -> Result<Vec<(String, tch::Tensor)>> {
+    let state = checkpoint::pipeline_state(file)?;
+    let stage_of = |entry: &str| entry.split_once('.').map(|(stage, _)| stage.to_string());
+    if let Some((entry, _)) = state.iter().find(|(entry, _)| !stage_of(entry).is_some_and(|s| full.names().contains(&s.as_str()))) {
+        bail!("tensor `{entry}` names no stage of this pipeline (stages: {})", full.names().join(", "));
+    }
+    Ok(state.into_iter().filter(|(entry, _)| stage_of(entry).is_some_and(|s| run.names().contains(&s.as_str()))).collect())
 }
 
 /// `process` writing over its own raw input would destroy it before the user notices.

@@ -9,7 +9,7 @@ mod setup;
 mod sweep;
 
 pub use args::{Cli, Command};
-pub use setup::init_logging;
+pub use l2l_host::console::init_logging;
 
 use anyhow::Result;
 use args::{DatasetCommand, PluginsCommand, SweepCommand};
@@ -19,8 +19,8 @@ pub fn execute(command: Command) -> Result<()> {
     match command {
         Command::Run(args) => jobs::run(args),
         Command::Validate(args) => jobs::validate(&args),
-        Command::Process { config, input, output, png_bits, white_level, until } => {
-            jobs::process(&config, &input, &output, png_bits, white_level, until.as_deref())
+        Command::Process { config, input, output, png_bits, white_level, until, state } => {
+            jobs::process(&config, &input, &output, png_bits, white_level, until.as_deref(), state.as_deref())
         }
         Command::Export { pipelines, input, output, format, white_level, device } => {
             jobs::export(&pipelines, &input, &output, format, white_level, &device)

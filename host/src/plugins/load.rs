@@ -6,6 +6,7 @@ use abi_stable::library::{lib_header_from_path, LibraryError, RootModule, ROOT_M
 use l2l_plugin_api::ffi::{ComponentInfo, PluginRootRef};
 use l2l_plugin_api::{LIBTORCH_TAG, LIBTORCH_VERSION};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// A plugin call's result as a Rust result with the plugin's message.
 pub(super) fn into_result<T>(result: RResult<T, RString>) -> Result<T, String> {
@@ -37,20 +38,40 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// The directories and files searched, in order, given the config's `plugin_dirs`.
-pub fn search_path(config_dirs: &[PathBuf]) -> Vec<PathBuf> {
+/// A program's own plugin directories, when it is not `l2l-host` (the Python package: the checkout's
+/// build folder); set once, before the first search.
+static PROGRAM_DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+
+/// Makes `dirs` the last entries of every search path instead of the running binary's folders, for
+/// programs whose binary is not beside the plugins (the Python interpreter). Only the first call counts.
+pub fn set_program_dirs(dirs: Vec<PathBuf>) {
+    let _ = PROGRAM_DIRS.set(dirs);
+}
+
+/// The last entries of the search path: [`set_program_dirs`]'s, else `plugins/` next to the running
+/// binary and the binary's own directory.
+fn program_dirs() -> Vec<PathBuf> {
+    if let Some(dirs) = PROGRAM_DIRS.get() {
+        return dirs.clone();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .map(|exe_dir| vec![exe_dir.join("plugins"), exe_dir])
+        .unwrap_or_default()
+}
+
+/// The directories and files searched, in order, given the config's `plugin_dirs`, and how many of
+/// the last entries are the program's own (searched quietly).
+pub fn search_path(config_dirs: &[PathBuf]) -> (Vec<PathBuf>, usize) {
     let mut path: Vec<PathBuf> = config_dirs.to_vec();
     if let Some(value) = std::env::var_os(PLUGIN_PATH_VAR) {
         path.extend(std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()));
     }
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    {
-        path.push(exe_dir.join("plugins"));
-        path.push(exe_dir);
-    }
-    path
+    let own = program_dirs();
+    let count = own.len();
+    path.extend(own);
+    (path, count)
 }
 
 fn is_plugin_file_name(path: &Path) -> bool {

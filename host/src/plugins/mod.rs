@@ -3,7 +3,8 @@
 //!
 //! Search order (first wins when two plugins offer the same component): the config's `plugin_dirs`,
 //! then the entries of `L2L_PLUGIN_PATH` (`:`-separated), then `plugins/` next to the `l2l-host`
-//! binary and the binary's own directory (where cargo puts the workspace's plugins). An entry is a
+//! binary and the binary's own directory (where cargo puts the workspace's plugins; the Python package
+//! names its checkout's build folder instead, `set_program_dirs`). An entry is a
 //! directory, searched for `libl2l_*.so`, or a plugin file. A file that cannot be used is *refused*
 //! with a short reason; libraries are never unloaded.
 //!
@@ -16,7 +17,7 @@ mod load;
 mod logging;
 mod remote;
 
-pub use load::{load_plugin, search_path, LoadedPlugin, Refusal, PLUGIN_PATH_VAR};
+pub use load::{load_plugin, search_path, set_program_dirs, LoadedPlugin, Refusal, PLUGIN_PATH_VAR};
 pub use remote::{RawSample, RemoteDataset, RemoteModule, SharedParameter};
 
 use abi_stable::std_types::RStr;
@@ -42,8 +43,8 @@ fn config_text(config: &toml::Table) -> Result<String> {
 impl Registry {
     /// Loads every plugin on the search path built from the config's `plugin_dirs`.
     pub fn discover(config_dirs: &[PathBuf]) -> Registry {
-        let path = search_path(config_dirs);
-        let defaults_from = path.len().saturating_sub(2);
+        let (path, own) = search_path(config_dirs);
+        let defaults_from = path.len() - own;
         let mut registry = Registry {
             searched: path.clone(),
             ..Registry::default()

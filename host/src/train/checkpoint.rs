@@ -83,6 +83,14 @@ pub fn section(tensors: &[(String, Tensor)], prefix: &str) -> Vec<(String, Tenso
         .collect()
 }
 
+/// A pipeline's state from a checkpoint file: a training run's (its `processor` section) or one that
+/// holds only a pipeline's state (`stage.parameter` names, as `l2l.Pipeline.save` writes it).
+pub fn pipeline_state(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    let tensors = load(path)?;
+    let processor = section(&tensors, "processor");
+    Ok(if processor.is_empty() { tensors } else { processor })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +112,20 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             self.inner.flush()
         }
+    }
+
+    #[test]
+    fn a_pipeline_state_is_a_training_checkpoints_processing_half_or_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("fold0.safetensors");
+        let w = Tensor::from_slice(&[2.0f32, 1.0, 1.5]);
+        save(&run, &[("processor.wb.gains".into(), w.shallow_clone()), ("task_model.fc.weight".into(), w.shallow_clone())]).unwrap();
+        let names: Vec<String> = pipeline_state(&run).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["wb.gains"]);
+        let saved = dir.path().join("pipeline.safetensors");
+        save(&saved, &[("wb.gains".into(), w)]).unwrap();
+        let names: Vec<String> = pipeline_state(&saved).unwrap().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["wb.gains"]);
     }
 
     #[test]
