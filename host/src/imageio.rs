@@ -27,6 +27,14 @@ pub fn read_raw_input(path: &Path, white_level: Option<f64>) -> Result<RawInput>
     })
 }
 
+/// [`read_raw_input`] of a file's bytes in memory (an upload); `name` only picks the format and names
+/// it in errors.
+pub fn decode_raw_input(bytes: &[u8], name: &Path) -> Result<RawInput> {
+    let mosaic = l2l_rawio::decode_mosaic(bytes, name, None)?;
+    let tensor = Tensor::from_slice(&mosaic.values).f_view([mosaic.height as i64, mosaic.width as i64])?;
+    Ok(RawInput { mosaic: tensor, metadata: mosaic.camera })
+}
+
 /// Writes `contents` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file and an existing file is only replaced by a complete one.
 pub fn write_atomically(path: &Path, contents: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
@@ -108,7 +116,7 @@ pub fn write_image(path: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
     let image = PlanarImage::new(image)?;
     let (h, w, c) = (image.height, image.width, image.channels);
     match l2l_rawio::extension(path).as_str() {
-        "png" => write_png(path, &image, png_bits),
+        "png" => write_atomically(path, |out| encode_png(&image, png_bits, png::Compression::Balanced, out)),
         "tif" | "tiff" => {
             let mut values = Vec::with_capacity(h * w * c);
             image.for_each_interleaved_row(|row| {
@@ -159,7 +167,15 @@ fn npy_header(shape: &[u64]) -> Result<Vec<u8>> {
     Ok(header)
 }
 
-fn write_png(path: &Path, image: &PlanarImage, bits: u8) -> Result<()> {
+/// An image `[C, H, W]` as PNG bytes with the pixel values `write_image` writes to a `.png` file (8 or
+/// 16 bits, clamped to [0, 1]), compressed for speed rather than size: the workbench's pages.
+pub fn png_bytes(image: &Tensor, bits: u8) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    encode_png(&PlanarImage::new(image)?, bits, png::Compression::Fastest, &mut bytes)?;
+    Ok(bytes)
+}
+
+fn encode_png(image: &PlanarImage, bits: u8, compression: png::Compression, out: &mut dyn Write) -> Result<()> {
     let depth = match bits {
         8 => png::BitDepth::Eight,
         16 => png::BitDepth::Sixteen,
@@ -174,17 +190,16 @@ fn write_png(path: &Path, image: &PlanarImage, bits: u8) -> Result<()> {
         }
         Ok(())
     })?;
-    write_atomically(path, |out| {
-        let mut encoder = png::Encoder::new(out, image.width as u32, image.height as u32);
-        encoder.set_color(if image.channels == 3 {
-            png::ColorType::Rgb
-        } else {
-            png::ColorType::Grayscale
-        });
-        encoder.set_depth(depth);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(&bytes)?;
-        writer.finish()?;
-        Ok(())
-    })
+    let mut encoder = png::Encoder::new(out, image.width as u32, image.height as u32);
+    encoder.set_color(if image.channels == 3 {
+        png::ColorType::Rgb
+    } else {
+        png::ColorType::Grayscale
+    });
+    encoder.set_depth(depth);
+    encoder.set_compression(compression);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&bytes)?;
+    writer.finish()?;
+    Ok(())
 }

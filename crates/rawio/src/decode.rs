@@ -28,6 +28,12 @@ pub struct Mosaic {
 /// the end of the file is refused as truncated (rawloader would fill the rest with zeros).
 pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> {
     let bytes = std::fs::read(path).map_err(|e| FileError::new(path, format!("reading: {e}")))?;
+    decode_mosaic(&bytes, path, white_level)
+}
+
+/// [`read_mosaic`] of a file's bytes already in memory (an upload): `path` is only a name — its
+/// extension picks the format and errors name it; nothing is read from or written to disk.
+pub fn decode_mosaic(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> {
     let (values, height, width, type_white, camera) = guarded_decode(path, || match extension(path).as_str() {
         "npy" => read_npy(&bytes, path),
         "tif" | "tiff" => Ok(with_no_camera(read_tiff(&bytes, path)?)),
