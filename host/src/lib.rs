@@ -8,7 +8,8 @@
 //!   to fit, run) → `bands`, `data`, `datasets`, `tracking`;
 //! - `train` (the job context, the training engine and its config) → `experiments` (one folder per
 //!   experiment: config, run, report) → `run` (`[job]` parsed and dispatched) → `sweep`;
-//! - `export` and `bench` use `config`, `plugins`, `pipeline` (and `bands`, `train::optim`).
+//! - `export` and `bench` use `config`, `plugins`, `pipeline` (and `bands`, `train::optim`);
+//! - `serve` (the browser workbench) uses `config`, `plugins`, `pipeline`, `datasets`, `train`.
 //!
 //! The binary (`main.rs`, `cli/`) only parses the command line and hands each subcommand to one
 //! function. Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).
@@ -29,6 +30,7 @@ pub mod imageio;
 pub mod pipeline;
 pub mod plugins;
 pub mod run;
+pub mod serve;
 pub mod sweep;
 pub mod tracking;
 pub mod train;

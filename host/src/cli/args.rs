@@ -118,6 +118,28 @@ pub enum Command {
     /// Split a drift-synthesis experiment into a grid of jobs and run them here or on Slurm.
     #[command(subcommand)]
     Sweep(SweepCommand),
+    /// The pipeline workbench in the browser: pick a raw, swap stages, move parameters, compare two
+    /// pipelines and a trained model's answers under both.
+    #[command(after_help = "Examples:\n  l2l-host serve\n  l2l-host serve configs/pipelines/menon2007_unsharp_masking_median_denoising.toml --checkpoint runs/cells-1\n\nIt binds 127.0.0.1 (this machine only) unless --bind says otherwise.")]
+    Serve {
+        /// A config whose pipeline the page starts with (and whose data set it offers).
+        config: Option<PathBuf>,
+        /// A training run directory: its model (fold 0) answers under both pipelines.
+        #[arg(long, value_name = "RUN_DIR")]
+        checkpoint: Option<PathBuf>,
+        /// Port (0: any free one; the URL is printed).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// More plugin directories or files.
+        #[arg(long = "plugin-dir", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Camera presets offered on the page (`*.toml` with [stages.*] tables).
+        #[arg(long, value_name = "DIR", default_value = "configs/cameras")]
+        cameras: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -45,5 +45,16 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Sweep(SweepCommand::Start { config, executor, no_wait }) => sweep::start(&config, executor, no_wait),
         Command::Sweep(SweepCommand::Run { dir, executor, no_wait }) => sweep::run(&dir, executor, no_wait),
         Command::Sweep(SweepCommand::Collect { dir }) => sweep::collect(&dir),
+        Command::Serve { config, checkpoint, port, bind, plugin_dirs, cameras } => {
+            l2l_host::serve::serve(l2l_host::serve::setup::ServeOptions {
+                config,
+                checkpoint,
+                bind,
+                port,
+                plugin_dirs,
+                // the default folder is optional: a checkout has it, an installed binary may not
+                cameras: cameras.is_dir().then_some(cameras),
+            })
+        }
     }
 }
