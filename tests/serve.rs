@@ -1,0 +1,293 @@
+//! `l2l-host serve` in a real browser: headless Chromium (Debian's `chromium`) driven through
+//! WebDriver (`chromedriver`). Each state is saved as a screenshot under
+//! `target/serve-screenshots/` for a person to look at. Without the browser the tests fail when
+//! `L2L_REQUIRE_BROWSER` is set (CI installs it) and say why they did nothing otherwise.
+
+use base64::Engine;
+use npyz::WriterBuilder;
+use l2l_system_tests::{build_template, cells_config, host_binary, target_dir, workspace_root, ApiVariant};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn browser_present() -> bool {
+    let present = Path::new(CHROMIUM).is_file() && Path::new(CHROMEDRIVER).is_file();
+    if !present {
+        assert!(
+            std::env::var_os("L2L_REQUIRE_BROWSER").is_none(),
+            "L2L_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
+        );
+        eprintln!("skipped: no {CHROMIUM} / {CHROMEDRIVER} (CI installs them and sets L2L_REQUIRE_BROWSER)");
+    }
+    present
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `l2l-host serve ARGS` on a free port, stopped when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(host_binary())
+            .arg("serve")
+            .args(["--port", "0", "--cameras", "configs/cameras"])
+            .args(args)
+            .current_dir(workspace_root())
+            .env_remove("L2L_PLUGIN_PATH")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting l2l-host serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("reading the server's URL");
+        let url = line.trim().strip_prefix("l2l workbench: ").unwrap_or_else(|| panic!("no URL printed: {line:?}")).to_string();
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session through chromedriver, ended when dropped.
+struct Browser {
+    driver: Child,
+    session: String,
+    screenshots: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start(test: &str) -> Browser {
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        // as root, without a sandbox; no background traffic (the network is closed here)
+        let args = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let capabilities = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}});
+        let created: Value = ureq::post(&format!("{base}/session")).send_json(capabilities).expect("creating a browser session").into_json().unwrap();
+        let session = format!("{base}/session/{}", created["value"]["sessionId"].as_str().expect("a session id"));
+        let screenshots = target_dir().join("serve-screenshots").join(test);
+        std::fs::create_dir_all(&screenshots).unwrap();
+        Browser { driver, session, screenshots, _profile: profile }
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let reply: Value = ureq::post(&format!("{}/{path}", self.session)).send_json(body).unwrap_or_else(|e| panic!("WebDriver {path}: {e}")).into_json().unwrap();
+        reply["value"].clone()
+    }
+
+    fn open(&self, url: &str) {
+        self.post("url", json!({ "url": url }));
+    }
+
+    /// Runs `script` (a function body) in the page and returns what it returns.
+    fn run(&self, script: &str) -> Value {
+        self.post("execute/sync", json!({ "script": script, "args": [] }))
+    }
+
+    fn text(&self, script: &str) -> String {
+        self.run(script).as_str().unwrap_or_default().to_string()
+    }
+
+    /// How many requests the page has finished.
+    fn runs(&self) -> u64 {
+        self.text("return document.body.dataset.runs;").parse().unwrap()
+    }
+
+    /// Does `act` in the page, then waits until the page has finished a request after it.
+    fn act_and_wait(&self, act: &str) {
+        let before = self.runs();
+        self.run(act);
+        let started = Instant::now();
+        while self.runs() <= before {
+            assert!(started.elapsed() < Duration::from_secs(120), "the page did not answer `{act}`");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn upload(&self, file: &Path) {
+        let before = self.runs();
+        let element = self.post("element", json!({"using": "css selector", "value": "#upload"}));
+        let id = element[ELEMENT].as_str().unwrap().to_string();
+        self.post(&format!("element/{id}/value"), json!({ "text": file.display().to_string() }));
+        let started = Instant::now();
+        while self.runs() <= before {
+            assert!(started.elapsed() < Duration::from_secs(120), "the page did not answer the upload");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screenshot(&self, name: &str) {
+        let reply: Value = ureq::get(&format!("{}/screenshot", self.session)).call().unwrap().into_json().unwrap();
+        let png = base64::engine::general_purpose::STANDARD.decode(reply["value"].as_str().unwrap()).unwrap();
+        std::fs::write(self.screenshots.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&self.session).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+const IMAGE_A: &str = "return document.getElementById('image-a').src;";
+
+fn set_control(selector: &str, value: &str, event: &str) -> String {
+    format!("const c = document.querySelector('{selector}'); c.value = '{value}'; c.dispatchEvent(new Event('{event}'));")
+}
+
+/// A trained model to answer on the page: ResNet-18, one epoch on 64 generated cells.
+fn trained_run(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("cells.toml"), cells_config("static", 1, "")).unwrap();
+    let output = Command::new(host_binary()).args(["run", "cells.toml"]).current_dir(dir).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().find_map(|l| l.strip_prefix("run finished: ")).expect("the run's directory");
+    dir.join(line)
+}
+
+/// The pixels of a PNG (a file, or the bytes of a data URL).
+fn pixels(png: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    buffer.truncate(info.buffer_size());
+    (info.width, info.height, buffer)
+}
+
+fn data_url_bytes(url: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(url.strip_prefix("data:image/png;base64,").expect("a PNG data URL")).unwrap()
+}
+
+#[test]
+fn the_workbench_in_a_real_browser() {
+    if !browser_present() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let run = trained_run(work.path());
+    let server = Server::start(&["--checkpoint", run.to_str().unwrap()]);
+    let browser = Browser::start("workbench");
+    browser.open(&server.url);
+    let started = Instant::now();
+    while browser.runs() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the page never showed an image");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(browser.text("return document.getElementById('error').textContent;"), "");
+    browser.screenshot("1-loaded");
+    let first = browser.text(IMAGE_A);
+    assert!(first.starts_with("data:image/png;base64,"), "{first:.80}");
+
+    // another demosaicer: the image changes
+    browser.act_and_wait(&set_control("select[data-side=a][data-slot=demosaic]", "demosaic_menon2007", "change"));
+    let menon = browser.text(IMAGE_A);
+    assert_ne!(menon, first, "switching the demosaicer changed nothing");
+    browser.screenshot("2-menon2007");
+
+    // the gamma slider: the image changes, and only the last stage is recomputed
+    browser.act_and_wait(&set_control("input[data-side=a][data-slot=gamma][data-key=gamma]", "1.2", "input"));
+    assert_ne!(browser.text(IMAGE_A), menon, "moving gamma changed nothing");
+    let status = browser.text("return document.getElementById('status').textContent;");
+    assert!(status.starts_with("A: 1 stage(s)"), "{status}");
+    browser.screenshot("3-gamma");
+
+    // a corrupt upload: one message on the page, and the server keeps serving
+    let corrupt = work.path().join("corrupt.dng");
+    std::fs::write(&corrupt, b"II*\0 this is not a raw file").unwrap();
+    browser.upload(&corrupt);
+    let error = browser.text("return document.getElementById('error').textContent;");
+    assert!(error.contains("corrupt.dng"), "{error}");
+    browser.screenshot("4-corrupt-upload");
+
+    // A/B with the model: two probability sets and the difference image
+    browser.act_and_wait("document.getElementById('ab').click();");
+    browser.act_and_wait(&set_control("select[data-side=b][data-slot=demosaic]", "demosaic_bilinear", "change"));
+    let rows = |side: &str| browser.run(&format!("return document.querySelectorAll('#probabilities-{side} .probability').length;")).as_u64().unwrap();
+    assert_eq!((rows("a"), rows("b")), (4, 4), "each side should show the four classes' probabilities");
+    assert!(browser.text("return document.getElementById('image-diff').src;").starts_with("data:image/png"));
+    browser.screenshot("5-ab-with-model");
+
+    // the saved config reproduces the page's image with `l2l-host process` (an uploaded raw, a preset camera)
+    let raw = work.path().join("raw.npy");
+    let mosaic = tch::Tensor::rand([96, 128], (tch::Kind::Float, tch::Device::Cpu)) * 0.8 + 0.1;
+    write_npy_2d(&raw, &Vec::<f32>::try_from(mosaic.flatten(0, -1)).unwrap(), 96, 128);
+    browser.act_and_wait("document.getElementById('ab').click();");
+    browser.upload(&raw);
+    browser.act_and_wait(&set_control("#camera", "raw-drone", "change"));
+    assert_eq!(browser.text("return document.getElementById('error').textContent;"), "");
+    browser.screenshot("6-uploaded-raw-drone-camera");
+    let slots = browser.text("return JSON.stringify(workbench.slots.a);");
+    let config = ureq::post(&format!("{}api/config", server.url)).set("content-type", "application/json").send_string(&slots).unwrap().into_string().unwrap();
+    std::fs::write(work.path().join("saved.toml"), &config).unwrap();
+    let output = Command::new(host_binary())
+        .args(["process", "saved.toml", "--input", "raw.npy", "--output", "processed.png"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{config}\n{}", String::from_utf8_lossy(&output.stderr));
+    let page = pixels(&data_url_bytes(&browser.text(IMAGE_A)));
+    let processed = pixels(&std::fs::read(work.path().join("processed.png")).unwrap());
+    assert!(page == processed, "the saved config gives another image than the page's:\n{config}");
+}
+
+fn write_npy_2d(path: &Path, values: &[f32], height: u64, width: u64) {
+    let mut out = npyz::WriteOptions::new().default_dtype().shape(&[height, width]).writer(std::fs::File::create(path).unwrap()).begin_nd().unwrap();
+    out.extend(values.iter().copied()).unwrap();
+    out.finish().unwrap();
+}
+
+#[test]
+fn a_stage_built_from_the_template_appears_on_the_page_and_works() {
+    if !browser_present() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let plugin = build_template(work.path(), ApiVariant::Unchanged, &[], "exposure");
+    let server = Server::start(&["--plugin-dir", plugin.parent().unwrap().to_str().unwrap()]);
+    let browser = Browser::start("template");
+    browser.open(&server.url);
+    let started = Instant::now();
+    while browser.runs() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the page never showed an image");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let options = browser.run("return [...document.querySelector('select[data-side=a][data-slot=gamma]').options].map(o => o.value);");
+    assert!(options.as_array().unwrap().iter().any(|o| o == "exposure"), "{options}");
+    browser.act_and_wait(&set_control("select[data-side=a][data-slot=gamma]", "exposure", "change"));
+    let before = browser.text(IMAGE_A);
+    let slider = browser.run("const s = document.querySelector('input[data-slot=gamma][data-key=ev]'); return [s.type, s.min, s.max];");
+    assert_eq!(slider, json!(["range", "-16", "16"]));
+    browser.act_and_wait(&set_control("input[data-side=a][data-slot=gamma][data-key=ev]", "1", "input"));
+    assert_eq!(browser.text("return document.getElementById('error').textContent;"), "");
+    assert_ne!(browser.text(IMAGE_A), before, "moving the template's ev changed nothing");
+    browser.screenshot("exposure-stage");
+}
