@@ -102,8 +102,14 @@ impl Browser {
         reply["value"].clone()
     }
 
-    fn open(&self, url: &str) {
+    /// Opens the page at `url` and waits for its first answer.
+    fn open_and_wait(&self, url: &str) {
         self.post("url", json!({ "url": url }));
+        let started = Instant::now();
+        while self.runs() == 0 {
+            assert!(started.elapsed() < Duration::from_secs(120), "the page never showed an image");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Runs `script` (a function body) in the page and returns what it returns.
@@ -196,12 +202,7 @@ fn the_workbench_in_a_real_browser() {
     let run = trained_run(work.path());
     let server = Server::start(&["--checkpoint", run.to_str().unwrap()]);
     let browser = Browser::start("workbench");
-    browser.open(&server.url);
-    let started = Instant::now();
-    while browser.runs() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(120), "the page never showed an image");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    browser.open_and_wait(&server.url);
     assert_eq!(browser.text("return document.getElementById('error').textContent;"), "");
     browser.screenshot("1-loaded");
     let first = browser.text(IMAGE_A);
@@ -274,12 +275,7 @@ fn a_stage_built_from_the_template_appears_on_the_page_and_works() {
     let plugin = build_template(work.path(), ApiVariant::Unchanged, &[], "exposure");
     let server = Server::start(&["--plugin-dir", plugin.parent().unwrap().to_str().unwrap()]);
     let browser = Browser::start("template");
-    browser.open(&server.url);
-    let started = Instant::now();
-    while browser.runs() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(120), "the page never showed an image");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    browser.open_and_wait(&server.url);
     let options = browser.run("return [...document.querySelector('select[data-side=a][data-slot=gamma]').options].map(o => o.value);");
     assert!(options.as_array().unwrap().iter().any(|o| o == "exposure"), "{options}");
     browser.act_and_wait(&set_control("select[data-side=a][data-slot=gamma]", "exposure", "change"));
