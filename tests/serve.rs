@@ -287,3 +287,22 @@ fn a_stage_built_from_the_template_appears_on_the_page_and_works() {
     assert_ne!(browser.text(IMAGE_A), before, "moving the template's ev changed nothing");
     browser.screenshot("exposure-stage");
 }
+
+#[test]
+fn concurrent_requests_are_all_answered_and_agree() {
+    let server = Server::start(&[]);
+    let setup: Value = ureq::get(&format!("{}api/setup", server.url)).call().unwrap().into_json().unwrap();
+    let request = json!({ "input": 0, "a": setup["slots"] });
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| ureq::post(&format!("{}api/run", server.url)).send_json(request.clone()).unwrap().into_json::<Value>().unwrap()))
+            .collect();
+        calls.into_iter().map(|call| call.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|a| a["a"]["image"] == answers[0]["a"]["image"]), "concurrent requests gave different images");
+    let refused = ureq::post(&format!("{}api/run", server.url)).send_json(json!({ "input": 99, "a": setup["slots"] })).unwrap_err();
+    let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
+    assert_eq!(reply.into_json::<Value>().unwrap()["error"], "pipeline A: no input 99");
+    // and the server still answers
+    assert!(ureq::get(&format!("{}api/setup", server.url)).call().is_ok());
+}
