@@ -1,48 +1,107 @@
-//! Initial weights from a safetensors file (for example a torchvision ResNet exported from PyTorch).
+//! Initial weights from a file: a state dict saved as safetensors. PyTorch's own `.pth`/`.pt` files
+//! (`torch.save(model.state_dict(), path)`) are refused with the line that converts them: libtorch's
+//! reader turns the `OrderedDict` every `state_dict()` is into `None`.
 
 use l2l_plugin_api::{ParameterSet, PluginError, PluginResult};
 use std::path::Path;
 use tch::Tensor;
 
-/// Loads every tensor of `path` whose name the set holds; a tensor of another shape is an error naming
-/// it, except those whose name starts with one of `reinitialised` (a classifier head for another
-/// class count), which keep their fresh values. PyTorch's `num_batches_tracked` counters are ignored, and
-/// so are encoder layers the network does not build (segmentation_models_pytorch keeps the ResNet
-/// layers below its `encoder_depth` in its state, unused).
+/// How many names an error lists of each kind before it only counts.
+const NAMED: usize = 3;
+
+fn first_line(err: &tch::TchError) -> String {
+    err.to_string().lines().next().unwrap_or("").to_string()
+}
+
+/// The named tensors of a safetensors weights file; a PyTorch pickle is refused with how to convert it.
+fn read(path: &Path) -> PluginResult<Vec<(String, Tensor)>> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match extension.as_str() {
+        "pth" | "pt" | "bin" => Err(PluginError::Data(format!(
+            "{}: a PyTorch pickle (torch.save); l2l reads state dicts as safetensors: convert it once with \
+             python -c \"import torch, safetensors.torch as s; s.save_file({{k: v.contiguous() for k, v in torch.load('{0}').items()}}, '{0}.safetensors')\"",
+            path.display()
+        ))),
+        "safetensors" => Tensor::read_safetensors(path)
+            .map_err(|e| PluginError::Data(format!("{}: not a readable safetensors file: {}", path.display(), first_line(&e)))),
+        other => Err(PluginError::Data(format!(
+            "{}: unknown weights format `.{other}`; expected a state dict as .safetensors",
+            path.display()
+        ))),
+    }
+}
+
+/// The first few names: "`a`, `b`, `c`" or "`a`, `b`, `c`, …".
+fn first_few(names: &[String]) -> String {
+    let shown: Vec<String> = names.iter().take(NAMED).map(|n| format!("`{n}`")).collect();
+    let more = if names.len() > NAMED { ", …" } else { "" };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// Loads a weights file into `params`. Every network tensor must come from the file (strict), except
+/// those whose names start with one of `replaceable` and whose shape in the file differs (a classifier
+/// head for another class count: replaced, and logged). Anything else — network tensors the file
+/// lacks, file tensors the network does not have, tensors of another shape — is one error listing
+/// them; with `strict = false` the matching tensors load and a warning says how many stay random.
+/// PyTorch's `num_batches_tracked` counters are ignored, and so are encoder layers the network does not
+/// build (segmentation_models_pytorch keeps the ResNet layers below its `encoder_depth`, unused).
 /// Returns the names loaded.
-pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, reinitialised: &[&str]) -> PluginResult<Vec<String>> {
-    let tensors = Tensor::read_safetensors(path)
-        .map_err(|e| PluginError::Data(format!("{}: not a readable safetensors file: {}", path.display(), e.to_string().lines().next().unwrap_or(""))))?;
+pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, replaceable: &[&str], strict: bool) -> PluginResult<Vec<String>> {
     let mut state = Vec::new();
-    let mut unknown = Vec::new();
-    for (name, tensor) in tensors {
+    let (mut unexpected, mut misshaped, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
+    // names in the file with another shape: reported as such, not again as missing
+    let mut present = Vec::new();
+    for (name, tensor) in read(path)? {
         if name.ends_with("num_batches_tracked") {
             continue;
         }
         match params.get(&name) {
             Err(_) if name.starts_with("encoder.layer") => {}
-            Err(_) => unknown.push(name),
+            Err(_) => unexpected.push(name),
             Ok(current) if current.size() != tensor.size() => {
-                if !reinitialised.iter().any(|prefix| name.starts_with(prefix)) {
-                    return Err(PluginError::Data(format!(
-                        "{}: tensor `{name}` has shape {:?}, the network expects {:?}",
-                        path.display(),
-                        tensor.size(),
-                        current.size()
-                    )));
+                if replaceable.iter().any(|prefix| name.starts_with(prefix)) {
+                    replaced.push(name);
+                } else {
+                    misshaped.push(format!("{name}: {:?} in the file, {:?} in the network", tensor.size(), current.size()));
+                    present.push(name);
                 }
             }
             Ok(_) => state.push((name, tensor)),
         }
     }
-    if !unknown.is_empty() {
-        return Err(PluginError::Data(format!(
-            "{}: {} tensor(s) the network does not have, e.g. `{}` (expected names like `{}`)",
+    let missing: Vec<String> = params
+        .iter()
+        .map(|p| p.name.clone())
+        .filter(|name| !state.iter().any(|(loaded, _)| loaded == name) && !replaced.contains(name) && !present.contains(name))
+        .collect();
+    let total = params.iter().count();
+    if !(missing.is_empty() && unexpected.is_empty() && misshaped.is_empty()) {
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!("missing from the file: {} of the network's {total} ({})", missing.len(), first_few(&missing)));
+        }
+        if !unexpected.is_empty() {
+            problems.push(format!("not in the network: {} ({})", unexpected.len(), first_few(&unexpected)));
+        }
+        if !misshaped.is_empty() {
+            problems.push(format!("another shape: {} ({})", misshaped.len(), first_few(&misshaped)));
+        }
+        let problems = problems.join("; ");
+        if strict {
+            return Err(PluginError::Data(format!(
+                "{}: the weights do not fit the network — {problems} (a file for another depth or network? \
+                 set `strict = false` to load only the tensors that fit)",
+                path.display()
+            )));
+        }
+        tracing::warn!(
+            "{}: {} of the network's {total} tensors stay randomly initialised (strict = false): {problems}",
             path.display(),
-            unknown.len(),
-            unknown[0],
-            params.iter().next().map(|p| p.name.as_str()).unwrap_or("")
-        )));
+            total - state.len()
+        );
+    }
+    if !replaced.is_empty() {
+        tracing::info!("{}: {} tensor(s) replaced for the configured outputs ({})", path.display(), replaced.len(), first_few(&replaced));
     }
     let loaded: Vec<String> = state.iter().map(|(n, _)| n.clone()).collect();
     params.load_some(state)?;

@@ -2,9 +2,9 @@
 //! sized to the dataset's class count.
 //!
 //! Weights are named as torchvision names them, so a torchvision ResNet saved as safetensors
-//! (`safetensors.torch.save_file(model.state_dict(), "resnet18.safetensors")`) is a valid `weights`
-//! file: every tensor is checked by name and shape, and the head `fc` keeps its fresh initialisation
-//! when the file's class count differs. Input `[B, 3, H, W]`, output logits `[B, classes]`.
+//! (`safetensors.torch.save_file(model.state_dict(), "resnet18.safetensors")`) is a valid `weights` file: every tensor is checked
+//! by name and shape, all must be there unless `strict = false`, and the head `fc` keeps its fresh
+//! initialisation when the file's class count differs. Input `[B, 3, H, W]`, output logits `[B, classes]`.
 
 use l2l_nets::{load_initial_weights, Layers, ParameterBuilder, ResNet, ResNetDepth};
 use l2l_plugin_api::{
@@ -20,9 +20,12 @@ use tch::Tensor;
 pub struct ResNetConfig {
     /// 18, 34 or 50.
     pub depth: u32,
-    /// Initial weights: a safetensors file with torchvision's names (fc re-initialised if the class count
-    /// differs).
+    /// Initial weights: a torchvision state dict as safetensors, relative to the config file
+    /// (fc re-initialised if the class count differs).
     pub weights: Option<PathBuf>,
+    /// Every network tensor must come from `weights`; false: load those that fit, warn how many stay
+    /// random.
+    pub strict: bool,
     /// Seed of the random initialisation.
     pub seed: u64,
 }
@@ -32,6 +35,7 @@ impl Default for ResNetConfig {
         Self {
             depth: 18,
             weights: None,
+            strict: true,
             seed: 0,
         }
     }
@@ -58,7 +62,7 @@ impl BuildTaskModel for ResNetClassifier {
         network.build(&mut builder)?;
         network.build_head(&mut builder, num_classes as i64)?;
         if let Some(path) = &config.weights {
-            load_initial_weights(&mut params, path, &["fc."])?;
+            load_initial_weights(&mut params, path, &["fc."], config.strict)?;
         }
         Ok(Self {
             params,

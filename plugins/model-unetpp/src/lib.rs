@@ -23,8 +23,12 @@ pub struct SegmentationConfig {
     pub encoder_stages: usize,
     /// Channels of the decoder levels, deepest first, one per encoder stage.
     pub decoder_channels: Vec<i64>,
-    /// Initial weights: safetensors with segmentation_models_pytorch's names.
+    /// Initial weights: a segmentation_models_pytorch state dict as safetensors, relative to the
+    /// config file.
     pub weights: Option<PathBuf>,
+    /// Every network tensor must come from `weights`; false: load those that fit, warn how many stay
+    /// random.
+    pub strict: bool,
     /// Seed of the random initialisation.
     pub seed: u64,
 }
@@ -36,6 +40,7 @@ impl Default for SegmentationConfig {
             encoder_stages: 5,
             decoder_channels: vec![256, 128, 64, 32, 16],
             weights: None,
+            strict: true,
             seed: 0,
         }
     }
@@ -62,7 +67,7 @@ impl<const PLUS_PLUS: bool> BuildTaskModel for Segmentation<PLUS_PLUS> {
         let mut params = ParameterSet::new();
         network.build(&mut ParameterBuilder { params: &mut params })?;
         if let Some(path) = &config.weights {
-            load_initial_weights(&mut params, path, &["segmentation_head."])?;
+            load_initial_weights(&mut params, path, &["segmentation_head."], config.strict)?;
         }
         Ok(Self {
             params,

@@ -28,7 +28,7 @@ pub struct ProcessorConfig {
     pub cfa_pattern: CfaPattern,
     /// Take the CFA pattern from each batch's camera metadata.
     pub cfa_from_metadata: bool,
-    /// Initial weights (safetensors).
+    /// Initial weights (safetensors), every tensor of the network.
     pub weights: Option<PathBuf>,
     /// Seed of the random initialisation.
     pub seed: u64,
@@ -71,7 +71,7 @@ impl BuildStage for NeuralProcessor {
         network.build(&mut builder)?;
         builder.batch_norm("output_bn", 3, false)?;
         if let Some(path) = &config.weights {
-            load_initial_weights(&mut params, path, &[])?;
+            load_initial_weights(&mut params, path, &[], true)?;
         }
         Ok(Self {
             params,
