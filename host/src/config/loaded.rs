@@ -63,6 +63,9 @@ pub const MAX_THREADS: i32 = 1024;
 /// Keys of a `[dataset]` table that hold paths, resolved against the config file's directory.
 pub const DATASET_PATH_KEYS: &[&str] = &["root", "cache_dir"];
 
+/// Keys of a `[task_model]` table that hold paths, resolved against the config file's directory.
+pub const TASK_MODEL_PATH_KEYS: &[&str] = &["weights"];
+
 /// Reads `path` (with its includes), applies `overrides` and validates everything this module owns:
 /// the top-level keys, the pipeline's stage tables, the dataset and task-model tables, the device's
 /// spelling.
@@ -156,27 +159,33 @@ impl LoadedConfig {
         let Some(table) = &self.config.dataset else {
             return Ok(None);
         };
-        let mut spec = ComponentSpec::from_table("dataset", table, "synthetic")?;
-        for key in DATASET_PATH_KEYS {
+        let spec = ComponentSpec::from_table("dataset", table, "synthetic")?;
+        self.resolve_path_keys(spec, "dataset", DATASET_PATH_KEYS).map(Some)
+    }
+
+    /// The `[task_model]` table as its plugin will receive it, with `weights` resolved against the
+    /// config file's directory; `None` when the config has none.
+    pub fn task_model_spec(&self) -> Result<Option<ComponentSpec>> {
+        let Some(table) = &self.config.task_model else {
+            return Ok(None);
+        };
+        let spec = ComponentSpec::from_table("task_model", table, "resnet")?;
+        self.resolve_path_keys(spec, "task_model", TASK_MODEL_PATH_KEYS).map(Some)
+    }
+
+    /// `spec` with the paths under `keys` (of the config table `at`) resolved against the config file.
+    fn resolve_path_keys(&self, mut spec: ComponentSpec, at: &str, keys: &[&str]) -> Result<ComponentSpec> {
+        for key in keys {
             match spec.config.get(*key) {
                 Some(toml::Value::String(path)) => {
                     let resolved = self.resolve(Path::new(path)).to_string_lossy().into_owned();
                     spec.config.insert(key.to_string(), toml::Value::String(resolved));
                 }
-                Some(other) => bail!("config key `dataset.{key}`: expected a path (string), found {other}"),
+                Some(other) => bail!("config key `{at}.{key}`: expected a path (string), found {other}"),
                 None => {}
             }
         }
-        Ok(Some(spec))
-    }
-
-    /// The `[task_model]` table as its plugin will receive it; `None` when the config has none.
-    pub fn task_model_spec(&self) -> Result<Option<ComponentSpec>> {
-        self.config
-            .task_model
-            .as_ref()
-            .map(|table| ComponentSpec::from_table("task_model", table, "resnet"))
-            .transpose()
+        Ok(spec)
     }
 
     /// The device the config asks for, refused when this process cannot compute on it.

@@ -27,5 +27,5 @@ mod loaded;
 mod loader;
 
 pub use components::{ComponentSpec, PipelineSpec, StageSpec};
-pub use loaded::{load, load_run, parse_table, Config, LoadedConfig, DATASET_PATH_KEYS, MAX_THREADS};
+pub use loaded::{load, load_run, parse_table, Config, LoadedConfig, DATASET_PATH_KEYS, MAX_THREADS, TASK_MODEL_PATH_KEYS};
 pub use loader::{apply_override, read_with_includes};

@@ -15,7 +15,7 @@ pub use collect::{collect, Collected};
 pub use executors::run;
 pub use manifest::{manifest, result_of, Executor, Manifest, SlurmResources, SweepConfig, SweepJob};
 
-use crate::config::{LoadedConfig, DATASET_PATH_KEYS};
+use crate::config::{LoadedConfig, DATASET_PATH_KEYS, TASK_MODEL_PATH_KEYS};
 use crate::experiments::stem;
 use crate::imageio::write_atomically;
 use crate::run::Job;
@@ -41,14 +41,16 @@ pub fn create(loaded: &LoadedConfig) -> Result<PathBuf> {
     // the config as every job sees it: absolute paths, no [sweep]
     let mut base = loaded.resolved.clone();
     base.remove("sweep");
-    if let Some(mut spec) = loaded.dataset_spec()? {
-        for key in DATASET_PATH_KEYS {
+    let components = [("dataset", loaded.dataset_spec()?, DATASET_PATH_KEYS), ("task_model", loaded.task_model_spec()?, TASK_MODEL_PATH_KEYS)];
+    for (table, spec, keys) in components {
+        let Some(mut spec) = spec else { continue };
+        for key in keys {
             if let Some(toml::Value::String(p)) = spec.config.get(*key) {
                 let p = absolute(Path::new(p)).to_string_lossy().into_owned();
                 spec.config.insert(key.to_string(), toml::Value::String(p));
             }
         }
-        base.insert("dataset".into(), toml::Value::Table(spec.to_table()));
+        base.insert(table.into(), toml::Value::Table(spec.to_table()));
     }
     let dirs: Vec<toml::Value> = loaded.plugin_dirs().iter().map(|p| toml::Value::String(absolute(p).to_string_lossy().into_owned())).collect();
     base.insert("plugin_dirs".into(), toml::Value::Array(dirs));
