@@ -105,11 +105,7 @@ impl Browser {
     /// Opens the page at `url` and waits for its first answer.
     fn open_and_wait(&self, url: &str) {
         self.post("url", json!({ "url": url }));
-        let started = Instant::now();
-        while self.runs() == 0 {
-            assert!(started.elapsed() < Duration::from_secs(120), "the page never showed an image");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_for_answer(0, "when opened");
     }
 
     /// Runs `script` (a function body) in the page and returns what it returns.
@@ -126,15 +122,20 @@ impl Browser {
         self.text("return document.body.dataset.runs;").parse().unwrap()
     }
 
+    /// Waits until the page has finished more than `before` requests; `what` names the wait.
+    fn wait_for_answer(&self, before: u64, what: &str) {
+        let started = Instant::now();
+        while self.runs() <= before {
+            assert!(started.elapsed() < Duration::from_secs(120), "the page did not answer {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Does `act` in the page, then waits until the page has finished a request after it.
     fn act_and_wait(&self, act: &str) {
         let before = self.runs();
         self.run(act);
-        let started = Instant::now();
-        while self.runs() <= before {
-            assert!(started.elapsed() < Duration::from_secs(120), "the page did not answer `{act}`");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_for_answer(before, &format!("`{act}`"));
     }
 
     fn upload(&self, file: &Path) {
@@ -142,11 +143,7 @@ impl Browser {
         let element = self.post("element", json!({"using": "css selector", "value": "#upload"}));
         let id = element[ELEMENT].as_str().unwrap().to_string();
         self.post(&format!("element/{id}/value"), json!({ "text": file.display().to_string() }));
-        let started = Instant::now();
-        while self.runs() <= before {
-            assert!(started.elapsed() < Duration::from_secs(120), "the page did not answer the upload");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_for_answer(before, "the upload");
     }
 
     fn screenshot(&self, name: &str) {

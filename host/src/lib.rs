@@ -9,7 +9,7 @@
 //! - `train` (the job context, the training engine and its config) → `experiments` (one folder per
 //!   experiment: config, run, report) → `run` (`[job]` parsed and dispatched) → `sweep`;
 //! - `export` and `bench` use `config`, `plugins`, `pipeline` (and `bands`, `train::optim`);
-//! - `serve` (the browser workbench) uses `config`, `plugins`, `pipeline`, `datasets`, `train`.
+//! - `serve` (the browser workbench) uses `config`, `plugins`, `pipeline`, `datasets`, `train`, `run`.
 //!
 //! The binary (`main.rs`, `cli/`) only parses the command line and hands each subcommand to one
 //! function. Not for: image algorithms (plugins) or the ABI's definition (`l2l-plugin-api`).

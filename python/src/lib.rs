@@ -10,6 +10,7 @@ mod dataset;
 mod pipeline;
 mod task_model;
 
+use l2l_host::plugins::inspect::kind_word;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -58,9 +59,8 @@ fn plugins(py: Python<'_>, plugin_dirs: Vec<PathBuf>) -> PyResult<Vec<Bound<'_, 
             row.set_item("kind", component.kind.as_str())?;
             row.set_item("component", component.name.as_str())?;
             row.set_item("version", &plugin.version)?;
-            // one word (mosaic, rgb, packed, any): what a program checks, not what a person reads
-            row.set_item("takes", format!("{:?}", component.input).to_lowercase())?;
-            row.set_item("gives", format!("{:?}", component.output).to_lowercase())?;
+            row.set_item("takes", kind_word(component.input))?;
+            row.set_item("gives", kind_word(component.output))?;
             row.set_item("file", &plugin.file)?;
             rows.push(row);
         }

@@ -62,6 +62,12 @@ pub fn describe_component(registry: &Registry, name: &str) -> Result<String> {
     Ok(text)
 }
 
+/// What a stage takes or gives as one word (`mosaic`, `rgb`, `packed`, `any`): for programs (the
+/// workbench's page, the Python package), where `ImageKind::as_str` is for people.
+pub fn kind_word(kind: ImageKind) -> String {
+    format!("{kind:?}").to_lowercase()
+}
+
 /// Renders a refusal list for people: one line per file.
 pub fn describe_refusals(refused: &[Refusal]) -> String {
     refused.iter().map(|r| format!("refused {}: {}", r.file.display(), r.reason)).collect::<Vec<_>>().join("\n")

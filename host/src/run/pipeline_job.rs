@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use l2l_plugin_api::{CfaPattern, RawMetadata};
 use serde::Deserialize;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
 /// `[job] kind = "pipeline"`.
@@ -107,7 +107,12 @@ pub struct PreparedInput {
 /// Reads or synthesises the config's `[input]` onto `device`.
 pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedInput> {
     let table = loaded.config.input.as_ref().ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
-    let input: InputConfig = parse_table(table, "input")?;
+    synthesise(parse_table(table, "input")?, |path| loaded.resolve(path), device)
+}
+
+/// Reads or synthesises `input` onto `device`; `resolve` places a relative file path (the workbench
+/// synthesises the default chart with it too).
+pub fn synthesise(input: InputConfig, resolve: impl Fn(&Path) -> PathBuf, device: Device) -> Result<PreparedInput> {
     let (mosaic, truth, metadata) = match input {
         InputConfig::TestChart {
             height,
@@ -132,7 +137,7 @@ pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedIn
             (raw, Some(truth), Some(camera.metadata()))
         }
         InputConfig::File { path, white_level } => {
-            let raw = imageio::read_raw_input(&loaded.resolve(&path), white_level)?;
+            let raw = imageio::read_raw_input(&resolve(&path), white_level)?;
             (raw.mosaic, None, raw.metadata)
         }
     };

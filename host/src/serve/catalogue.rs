@@ -2,6 +2,7 @@
 //! page makes its controls from them), read from the plugins themselves, so a third party's stage
 //! shows up with no change to the page.
 
+use crate::plugins::inspect::kind_word;
 use crate::plugins::Registry;
 use l2l_plugin_api::ffi::ComponentKind;
 use serde::Serialize;
@@ -35,10 +36,6 @@ pub struct KeyEntry {
     pub max: Option<f64>,
     /// For a key that takes one of a few words: the words (from the component's own error).
     pub choices: Vec<String>,
-}
-
-fn word(kind: l2l_plugin_api::ImageKind) -> String {
-    format!("{kind:?}").to_lowercase()
 }
 
 /// The words a string key accepts, asked of the component itself: built with a value no enum has,
@@ -80,8 +77,8 @@ pub fn stages(registry: &Registry) -> Vec<StageEntry> {
                 name: component.name.to_string(),
                 plugin: plugin.name.clone(),
                 summary: component.summary.to_string(),
-                takes: word(component.input),
-                gives: word(component.output),
+                takes: kind_word(component.input),
+                gives: kind_word(component.output),
                 keys,
             });
         }

@@ -1,18 +1,17 @@
 //! What the workbench starts with: the plugins (the config's and `--plugin-dir`s), the inputs (the
-//! chart, generated cells and aerial scenes, the config's data set), the trained model of
+//! chart, the config's `[input]`, generated cells and aerial scenes, the config's data set), the trained model of
 //! `--checkpoint`, the starting pipeline and the camera presets.
 
 use super::catalogue;
 use super::workbench::{Input, Slot, TaskModel, Workbench};
-use crate::chart::{photograph, scene, ChartCamera};
 use crate::config::{self, LoadedConfig};
 use crate::imageio::RawInput;
 use crate::plugins::Registry;
+use crate::run::pipeline_job::synthesise;
 use crate::train::context::JobContext;
 use anyhow::{Context, Result};
-use l2l_plugin_api::CfaPattern;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `l2l-host serve`'s options.
 pub struct ServeOptions {
@@ -58,18 +57,12 @@ fn slots_of(loaded: &LoadedConfig) -> Result<Vec<Slot>> {
         .collect())
 }
 
-/// The chart of `configs/chart.toml`, photographed by its camera.
-fn chart() -> Result<Input> {
-    let camera = ChartCamera {
-        cfa_pattern: CfaPattern::Rggb,
-        black_level: [0.0625; 4],
-        white_balance: [2.0, 1.0, 1.6],
-        colour_matrix: [[1.60, -0.45, -0.15], [-0.25, 1.45, -0.20], [0.05, -0.55, 1.50]],
-        gamma: 2.2,
-        bit_depth: 14,
-    };
-    let (mosaic, _) = photograph(&scene(256, 384)?, &camera)?;
-    Ok(Input { label: "chart (generated)".into(), raw: RawInput { mosaic, metadata: Some(camera.metadata()) } })
+/// An `[input]` table of a pipeline job as a workbench input: the config's own, or the chart.
+fn synthesised(label: &str, table: &toml::Table, resolve: impl Fn(&Path) -> PathBuf) -> Result<Input> {
+    let prepared = synthesise(config::parse_table(table, "input")?, resolve, tch::Device::Cpu)?;
+    let size = prepared.mosaic.size();
+    let mosaic = prepared.mosaic.f_view([size[2], size[3]])?;
+    Ok(Input { label: label.into(), raw: RawInput { mosaic, metadata: prepared.metadata } })
 }
 
 fn dataset_inputs(registry: &Registry, spec: &config::ComponentSpec, what: &str) -> Result<Vec<Input>> {
@@ -112,7 +105,12 @@ pub fn prepare(options: &ServeOptions) -> Result<(Workbench, serde_json::Value)>
         Some(loaded) => loaded.device()?,
         None => crate::device::compute_device("auto")?,
     };
-    let mut inputs = vec![chart()?];
+    // the chart as a pipeline job synthesises it, with its default (neutral) camera
+    let chart: toml::Table = "kind = \"test_chart\"".parse()?;
+    let mut inputs = vec![synthesised("chart (generated)", &chart, Path::to_path_buf)?];
+    if let Some((loaded, table)) = config.as_ref().and_then(|l| l.config.input.as_ref().map(|t| (l, t))) {
+        inputs.push(synthesised("the config's [input]", table, |p| loaded.resolve(p))?);
+    }
     inputs.extend(dataset_inputs(&registry, &generated("cells", 256), "cells (generated)")?);
     inputs.extend(dataset_inputs(&registry, &generated("aerial_cars", 512), "aerial (generated)")?);
     if let Some(spec) = config.as_ref().map(LoadedConfig::dataset_spec).transpose()?.flatten() {
