@@ -360,6 +360,20 @@ fn bench_reports_every_stage_forward_and_backward() {
     assert!(json.contains("\"what\": \"parametrized/demosaic\""), "{json}");
 }
 
+/// `bench --task-model` times a training step of a segmentation network (Dice on masks) as well as of a
+/// classifier (cross-entropy on labels).
+#[test]
+fn bench_times_classifiers_and_segmentation_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, kind) in [("configs/train/aerial-cars.toml", "unetplusplus"), ("configs/train/cells-task.toml", "resnet")] {
+        let config = workspace_root().join(config);
+        let args = ["bench", "--task-model", config.to_str().unwrap(), "--size", "64", "--batch", "2", "--iterations", "1", "--device", "cpu"];
+        let output = run_host(&args, None, dir.path());
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success() && text.contains(&format!("task model `{kind}` training step")), "{}", describe(&output));
+    }
+}
+
 /// A pipeline whose stages do not fit together (RGB into a demosaicer, a mosaic into an RGB stage) is
 /// refused by `validate`, naming both stages and both kinds, before anything runs.
 #[test]

@@ -5,7 +5,8 @@
 
 use crate::config::PipelineSpec;
 use crate::pipeline::Pipeline;
-use crate::plugins::Registry;
+use crate::plugins::{Registry, RemoteModule};
+use crate::train::metrics::{loss, Task};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -144,26 +145,39 @@ pub fn format_table(rows: &[BenchRow]) -> String {
     out
 }
 
-/// A task model's training step — forward, cross-entropy against random labels, backward, Adam
+/// A task model's training step — forward, the task's loss against random targets, backward, Adam
 /// (lr 1e-4) — on random `batch × 3 × size²` images, as `reference_torch.py resnet18` times it in
-/// PyTorch-Python. Returns the median milliseconds per step.
+/// PyTorch-Python. A network whose output is an image (`[B, C, H, W]`) is a segmentation model: it is
+/// built for one mask and trained with the Dice loss on random masks; any other gets `classes` outputs
+/// and cross-entropy. Returns the median milliseconds per step.
 pub fn bench_task_model(
     registry: &Registry,
     spec: &crate::config::ComponentSpec,
     classes: usize,
     options: &BenchOptions,
 ) -> Result<f64> {
-    let mut model = registry.build_task_model(&spec.kind, spec.plugin.as_deref(), &spec.config, classes, "task model")?;
-    model.to(options.device, Kind::Float)?;
-    model.set_train(true)?;
+    let build = |outputs: usize| -> Result<RemoteModule> {
+        let mut model = registry.build_task_model(&spec.kind, spec.plugin.as_deref(), &spec.config, outputs, "task model")?;
+        model.to(options.device, Kind::Float)?;
+        model.set_train(true)?;
+        Ok(model)
+    };
+    let x = Tensor::f_rand([options.batch, 3, options.size, options.size], (Kind::Float, options.device))?;
+    let mut model = build(classes)?;
+    let predicts_masks = tch::no_grad(|| model.forward(&x))?.dim() == 4;
+    let (task, target) = if predicts_masks {
+        model = build(1)?;
+        let mask = Tensor::f_randint(2, [options.batch, options.size, options.size], (Kind::Int64, options.device))?;
+        (Task::Segmentation, mask)
+    } else {
+        let class_names = (0..classes).map(|c| c.to_string()).collect();
+        (Task::Classification { class_names }, Tensor::f_randint(classes as i64, [options.batch], (Kind::Int64, options.device))?)
+    };
     let parameters: Vec<Tensor> = model.parameters()?.into_iter().filter(|p| p.trainable).map(|p| p.tensor).collect();
     let mut adam = crate::train::optim::Adam::new(vec![crate::train::optim::ParameterGroup { parameters, lr: 1e-4 }], 0.0)?;
-    let x = Tensor::f_rand([options.batch, 3, options.size, options.size], (Kind::Float, options.device))?;
-    let y = Tensor::f_randint(classes as i64, [options.batch], (Kind::Int64, options.device))?;
     median_ms(options.iterations, options.device, || {
         adam.zero_grad();
-        let logits = model.forward(&x)?;
-        logits.f_cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, 0.0)?.f_backward()?;
+        loss(&task, &model.forward(&x)?, &target)?.f_backward()?;
         adam.step()
     })
 }

@@ -77,10 +77,11 @@ pub enum Command {
         /// Pipeline configs to measure.
         #[arg(long, num_args = 1.., required_unless_present = "task_model")]
         pipelines: Vec<PathBuf>,
-        /// A config whose [task_model] to time: one training step (forward, cross-entropy, backward, Adam).
+        /// A config whose [task_model] to time: one training step (forward, loss, backward, Adam) —
+        /// cross-entropy for a classifier, Dice on random masks for a segmentation network.
         #[arg(long)]
         task_model: Option<PathBuf>,
-        /// Classes of the task model's head.
+        /// Classes of a classifier's head (a segmentation network predicts one mask).
         #[arg(long, default_value_t = 9)]
         classes: usize,
         /// Image side in pixels.

@@ -42,7 +42,8 @@ pub fn mask_like(target: &Tensor, logits: &Tensor) -> Result<Tensor> {
 }
 
 /// The training loss: cross-entropy, or the Dice loss 1 − 2|P∩T| / (|P| + |T|) on sigmoid
-/// probabilities over the whole batch (segmentation_models_pytorch's binary `DiceLoss`).
+/// probabilities over the whole batch — 0 when the batch's masks are all empty, as in
+/// segmentation_models_pytorch's binary `DiceLoss` (nothing to find gives nothing to learn).
 pub fn loss(task: &Task, logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     match task {
         Task::Classification { .. } => {
@@ -53,7 +54,8 @@ pub fn loss(task: &Task, logits: &Tensor, target: &Tensor) -> Result<Tensor> {
             let truth = mask_like(target, logits)?.f_to_kind(Kind::Float)?;
             let intersection = probability.f_mul(&truth)?.f_sum(Kind::Float)?;
             let cardinality = probability.f_add(&truth)?.f_sum(Kind::Float)?.f_clamp_min(1e-7)?;
-            Ok(intersection.f_mul_scalar(-2.0)?.f_div(&cardinality)?.f_add_scalar(1.0)?)
+            let anything_to_find = truth.f_sum(Kind::Float)?.f_gt(0.0)?.f_to_kind(Kind::Float)?;
+            Ok(intersection.f_mul_scalar(-2.0)?.f_div(&cardinality)?.f_add_scalar(1.0)?.f_mul(&anything_to_find)?)
         }
     }
 }
@@ -189,5 +191,21 @@ mod tests {
         assert!((m["iou"] - 1.0 / 3.0).abs() < 1e-12 && (m["dice"] - 0.5).abs() < 1e-12);
         let dice_loss = loss(&Task::Segmentation, &logits, &target).unwrap().double_value(&[]);
         assert!((dice_loss - 0.5).abs() < 1e-3, "{dice_loss}");
+    }
+
+    #[test]
+    fn dice_loss_equals_segmentation_models_pytorch_including_empty_masks() {
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/dice_loss.json")).unwrap();
+        for case in fixture["cases"].as_array().unwrap() {
+            let shape: Vec<i64> = case["shape"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+            let (offset, threshold) = (case["case"].as_f64().unwrap(), case["threshold"].as_f64().unwrap());
+            let j = Tensor::arange(shape.iter().product::<i64>(), (Kind::Double, tch::Device::Cpu));
+            let logits = (j.shallow_clone() * 0.37 + offset).sin().multiply_scalar(3.0).to_kind(Kind::Float).view(&shape[..]);
+            let mask = (j * 0.11 + offset).sin().gt(threshold).to_kind(Kind::Int64).view([shape[0], shape[2], shape[3]]);
+            let ours = loss(&Task::Segmentation, &logits, &mask).unwrap().double_value(&[]);
+            let expected = case["loss"].as_f64().unwrap();
+            assert!((ours - expected).abs() < 1e-5, "case {offset}: {ours} vs smp {expected}");
+        }
     }
 }
