@@ -4,6 +4,7 @@
 //! `PipelineSpec::load`, beside the loader).
 
 use anyhow::{anyhow, bail, Result};
+use std::collections::BTreeMap;
 
 /// One stage of a pipeline, as its plugin will receive it.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +60,33 @@ impl ComponentSpec {
     }
 }
 
+/// A camera preset (`configs/cameras/*.toml`): per stage name, the keys that describe one camera
+/// (black level, CFA, white balance, colour matrix), set over every pipeline a config runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraPreset {
+    /// Stage name → its keys.
+    pub stages: BTreeMap<String, toml::Table>,
+}
+
+impl CameraPreset {
+    /// The preset of a file's `[stages.NAME]` tables; anything else, or a stage's `kind` / `plugin`
+    /// (a preset describes a camera, not which components run), is refused.
+    pub fn from_table(table: &toml::Table) -> Result<CameraPreset> {
+        if let Some(other) = table.keys().find(|k| *k != "stages") {
+            bail!("key `{other}`: a camera preset holds only `[stages.NAME]` tables of camera keys");
+        }
+        let mut stages = BTreeMap::new();
+        for (name, keys) in table.get("stages").and_then(toml::Value::as_table).into_iter().flatten() {
+            let keys = keys.as_table().ok_or_else(|| anyhow!("key `stages.{name}`: expected a table of the stage's keys"))?;
+            if let Some(key) = ["kind", "plugin"].into_iter().find(|k| keys.contains_key(*k)) {
+                bail!("key `stages.{name}.{key}`: a camera preset sets camera keys, not which component a stage is");
+            }
+            stages.insert(name.clone(), keys.clone());
+        }
+        Ok(CameraPreset { stages })
+    }
+}
+
 /// A processing pipeline: its stages, in order, and the plugin directories its file names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PipelineSpec {
@@ -87,6 +115,18 @@ impl PipelineSpec {
             })
             .collect::<Result<_>>()?;
         Ok(PipelineSpec { stages, plugin_dirs: Vec::new() })
+    }
+
+    /// The pipeline with a camera preset's settings (`[stages.NAME]` tables of keys) set over the
+    /// stages of those names; a preset's stage this pipeline lacks is left out (a pipeline without a
+    /// colour matrix still takes the preset's black level).
+    pub fn with_camera(mut self, preset: &CameraPreset) -> PipelineSpec {
+        for stage in &mut self.stages {
+            if let Some(keys) = preset.stages.get(&stage.name) {
+                stage.config.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        self
     }
 
     /// The pipeline up to and including stage `last` (what `process --until` runs).

@@ -1,7 +1,7 @@
 //! A loaded config: the file read with its includes and overrides, the top-level keys checked, and
 //! the tables this module owns (pipeline, dataset, task model) turned into specs.
 
-use super::components::{ComponentSpec, PipelineSpec};
+use super::components::{CameraPreset, ComponentSpec, PipelineSpec};
 use super::loader::{apply_override, read_with_includes};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
@@ -22,6 +22,10 @@ pub struct Config {
     /// CPU threads for libtorch.
     #[serde(default)]
     pub threads: Option<i32>,
+    /// A camera preset file (`[stages.NAME]` tables of camera keys, relative to the config file) set
+    /// over this config's pipeline and every pipeline its job names: one camera for twelve pipelines.
+    #[serde(default)]
+    pub camera_preset: Option<PathBuf>,
     /// The stage names of the processing pipeline, in order.
     #[serde(default)]
     pub pipeline: Vec<String>,
@@ -52,6 +56,8 @@ pub struct LoadedConfig {
     pub path: PathBuf,
     /// The validated config.
     pub config: Config,
+    /// The camera preset named by `camera_preset`, read.
+    pub camera: Option<CameraPreset>,
     /// The config after overrides, as the run directory records it.
     pub resolved: toml::Table,
 }
@@ -74,8 +80,14 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
     for assignment in overrides {
         apply_override(&mut table, assignment)?;
     }
-    let config = parse_table(&table, "").with_context(|| format!("config {}", path.display()))?;
-    let loaded = LoadedConfig { path: path.to_path_buf(), config, resolved: table };
+    let mut config: Config = parse_table(&table, "").with_context(|| format!("config {}", path.display()))?;
+    // the preset's path made absolute, so that a run directory's or a sweep job's copy still finds it
+    if let Some(preset) = &mut config.camera_preset {
+        *preset = std::path::absolute(path.parent().unwrap_or(Path::new(".")).join(&*preset))?;
+        table.insert("camera_preset".into(), toml::Value::String(preset.to_string_lossy().into_owned()));
+    }
+    let camera = config.camera_preset.as_deref().map(read_camera_preset).transpose()?;
+    let loaded = LoadedConfig { path: path.to_path_buf(), config, camera, resolved: table };
     loaded.pipeline()?;
     loaded.dataset_spec()?;
     loaded.task_model_spec()?;
@@ -104,8 +116,15 @@ pub fn load_run(run_dir: &Path) -> Result<LoadedConfig> {
     let file = run_dir.join("config.toml");
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| anyhow!("{}: {e}", file.display()))?;
-    let config = parse_table(&table, "").with_context(|| format!("config {}", file.display()))?;
-    Ok(LoadedConfig { path: started.config_path, config, resolved: table })
+    let config: Config = parse_table(&table, "").with_context(|| format!("config {}", file.display()))?;
+    let camera = config.camera_preset.as_deref().map(read_camera_preset).transpose()?;
+    Ok(LoadedConfig { path: started.config_path, config, camera, resolved: table })
+}
+
+/// Reads the camera preset file `path` (with its includes).
+fn read_camera_preset(path: &Path) -> Result<CameraPreset> {
+    let table = read_with_includes(path, 0).with_context(|| format!("config key `camera_preset`: {}", path.display()))?;
+    CameraPreset::from_table(&table).with_context(|| format!("config key `camera_preset`: {}", path.display()))
 }
 
 /// Deserializes the table at config key `at` (`""` for the whole config), naming the key path of the
@@ -148,9 +167,22 @@ impl LoadedConfig {
         self.config.plugin_dirs.iter().map(|p| self.resolve(p)).collect()
     }
 
-    /// The processing pipeline: `pipeline`'s stages, in order.
+    /// The processing pipeline: `pipeline`'s stages, in order, with the camera preset.
     pub fn pipeline(&self) -> Result<PipelineSpec> {
-        PipelineSpec::from_tables(&self.config.pipeline, &self.config.stages)
+        Ok(self.with_camera(PipelineSpec::from_tables(&self.config.pipeline, &self.config.stages)?))
+    }
+
+    /// The pipeline file at `path` (relative to the config file) with the camera preset: how a job
+    /// reads each pipeline it names.
+    pub fn load_pipeline(&self, path: &Path) -> Result<PipelineSpec> {
+        Ok(self.with_camera(PipelineSpec::load(&self.resolve(path))?))
+    }
+
+    fn with_camera(&self, pipeline: PipelineSpec) -> PipelineSpec {
+        match &self.camera {
+            Some(preset) => pipeline.with_camera(preset),
+            None => pipeline,
+        }
     }
 
     /// The `[dataset]` table as its plugin will receive it, with `root` and `cache_dir` resolved
@@ -236,6 +268,34 @@ mod tests {
         std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
         let err = format!("{:#}", load(&dir.path().join("loop.toml"), &[]).unwrap_err());
         assert!(err.contains("more than 8 levels"), "{err}");
+    }
+
+    /// The published Microscopy camera, named once by an experiment config, reaches every pipeline the
+    /// job names (and the config's own), over each pipeline's own camera.
+    #[test]
+    fn a_camera_preset_is_set_over_every_pipeline_a_config_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let preset = configs.join("cameras/raw-microscopy.toml");
+        let text = format!(
+            "camera_preset = {preset:?}\npipeline = [\"white_balance\"]\n[stages.white_balance]\nkind = \"white_balance\"\n",
+            preset = preset.to_str().unwrap()
+        );
+        std::fs::write(dir.path().join("main.toml"), text).unwrap();
+        let loaded = load(&dir.path().join("main.toml"), &[]).unwrap();
+        let gains = |spec: &PipelineSpec, stage: &str| spec.stages.iter().find(|s| s.name == stage).unwrap().config.get("gains").map(|g| g.to_string());
+        assert_eq!(gains(&loaded.pipeline().unwrap(), "white_balance").as_deref(), Some("[-0.6567, 1.9673, 3.5304]"));
+        // a published pipeline includes the Raw-Drone camera; the preset wins, stage by stage
+        let published = loaded.load_pipeline(&configs.join("pipelines/menon2007_unsharp_masking_median_denoising.toml")).unwrap();
+        assert_eq!(gains(&published, "white_balance").as_deref(), Some("[-0.6567, 1.9673, 3.5304]"));
+        let matrix = published.stages.iter().find(|s| s.name == "colour_matrix").unwrap().config["matrix"].to_string();
+        assert!(matrix.starts_with("[[-2.0338, 0.0933, 0.4157]"), "{matrix}");
+        // the demosaicer keeps the pipeline's own CFA: the preset names none
+        assert!(published.stages.iter().find(|s| s.name == "demosaic").unwrap().config.contains_key("cfa_pattern"));
+        std::fs::write(dir.path().join("bad.toml"), "[stages.white_balance]\nkind = \"gamma\"\n").unwrap();
+        std::fs::write(dir.path().join("uses-bad.toml"), "camera_preset = \"bad.toml\"\n").unwrap();
+        let err = format!("{:#}", load(&dir.path().join("uses-bad.toml"), &[]).unwrap_err());
+        assert!(err.contains("camera_preset") && err.contains("stages.white_balance.kind"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! plugin_dirs = ["my-plugins"]      # searched before L2L_PLUGIN_PATH and the default directory
 //! device = "auto"                   # auto | cpu | cuda | cuda:N
 //! threads = 2                       # CPU threads for libtorch (default: libtorch's choice)
+//! camera_preset = "cameras/raw-microscopy.toml"   # its [stages.NAME] keys set over every pipeline run
 //! pipeline = ["black_level", "demosaic", "gamma"]   # stage names, in order
 //!
 //! [stages.demosaic]                 # one table per stage name
@@ -26,6 +27,6 @@ mod components;
 mod loaded;
 mod loader;
 
-pub use components::{ComponentSpec, PipelineSpec, StageSpec};
+pub use components::{CameraPreset, ComponentSpec, PipelineSpec, StageSpec};
 pub use loaded::{load, load_run, parse_table, Config, LoadedConfig, DATASET_PATH_KEYS, MAX_THREADS, TASK_MODEL_PATH_KEYS};
 pub use loader::{apply_override, read_with_includes};

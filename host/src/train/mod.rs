@@ -190,7 +190,7 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, processing: &PipelineSp
     check_config(processing, config)?;
     Pipeline::build(registry, &processing.stages, tch::Device::Cpu)?;
     if let Some(path) = &config.reference_pipeline {
-        let reference = PipelineSpec::load(&loaded.resolve(path)).with_context(|| format!("config key `job.reference_pipeline`: {}", path.display()))?;
+        let reference = loaded.load_pipeline(path).with_context(|| format!("config key `job.reference_pipeline`: {}", path.display()))?;
         Pipeline::build(registry, &reference.stages, tch::Device::Cpu)?;
     }
     Ok(())

@@ -53,7 +53,7 @@ impl<'a> Trainer<'a> {
         let processing = Pipeline::build(context.registry, &specs, context.device)?;
         let reference = match &config.reference_pipeline {
             Some(path) => {
-                let reference = PipelineSpec::load(&context.loaded.resolve(path))?;
+                let reference = context.loaded.load_pipeline(path)?;
                 Some(Pipeline::build(context.registry, &reference.stages, context.device)?)
             }
             None => None,

@@ -31,9 +31,10 @@ pub const CLASS_CODES: [&str; 16] = [
     "BAS", "EBO", "EOS", "KSC", "LYA", "LYT", "MMZ", "MOB", "MON", "MYB", "MYO", "NGB", "NGS", "PMB", "PMO", "UNC",
 ];
 
-/// The camera preset: the published files carry no camera parameters and none are published with
-/// them, so the preset is neutral (RGGB, no black level, unit white balance, identity colour matrix);
-/// override `camera` with a microscope's calibration.
+/// The samples' camera metadata (for stages with `from_metadata`): the files carry no camera
+/// parameters, so it is neutral (RGGB, no black level, unit white balance, identity colour matrix).
+/// The published Microscope camera is a stage preset, `configs/cameras/raw-microscopy.toml`; override
+/// `camera` for per-sample metadata of another microscope.
 pub const PRESET: RawMetadata = l2l_rawio::NEUTRAL_CAMERA;
 
 /// Config of the `raw_microscopy` dataset.

@@ -111,8 +111,9 @@ impl Module for BlackLevel {
 #[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
 #[serde(deny_unknown_fields, default)]
 pub struct WhiteBalanceConfig {
-    /// White-balance gains for R, G, B.
-    #[config(min = 0.0625, max = 16.0)]
+    /// White-balance gains for R, G, B; magnitude at least 1/16 (a negative gain flips its channel,
+    /// as the published Microscopy camera's red gain does, undone by its colour matrix).
+    #[config(min = -16.0, max = 16.0)]
     pub gains: [f32; 3],
     /// Learn the gains.
     pub trainable: bool,
@@ -142,8 +143,8 @@ impl BuildStage for WhiteBalance {
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: WhiteBalanceConfig) -> PluginResult<Self> {
         require_finite("gains", &config.gains)?;
-        if let Some(g) = config.gains.iter().find(|g| **g <= 0.0) {
-            return Err(config_error(format!("gains: expected positive gains, found {g}")));
+        if let Some(g) = config.gains.iter().find(|g| g.abs() < 1.0 / 16.0) {
+            return Err(config_error(format!("gains: expected gains of magnitude at least 1/16 (0.0625), found {g}")));
         }
         let mut params = ParameterSet::new();
         params.add("gains", &Tensor::from_slice(&config.gains), config.trainable)?;

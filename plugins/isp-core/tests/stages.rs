@@ -51,6 +51,9 @@ fn white_balance_and_colour_matrix_follow_their_definitions() {
     for (got, expected) in pixel.iter().zip([0.4, 0.4, 0.9]) {
         assert!((got - expected).abs() < 1e-6, "{pixel:?}");
     }
+    // a negative gain flips its channel (the published Microscopy camera's red)
+    let mut flipped: WhiteBalance = build("gains = [-0.6567, 1.0, 1.0]");
+    assert!((flipped.forward(&x).unwrap().double_value(&[0, 0, 0, 0]) + 0.6567 * 0.2).abs() < 1e-6);
     let mut cm: ColourMatrix = build("matrix = [[1.0, 2.0, 0.0], [0.0, 1.0, -1.0], [0.5, 0.0, 0.5]]");
     let y = cm.forward(&x).unwrap();
     // M · (0.2, 0.4, 0.6) = (1.0, −0.2, 0.4)
@@ -81,7 +84,9 @@ fn out_of_range_configs_are_refused_with_the_key() {
     assert!(build_err::<Gamma>("gamma = nan").contains("gamma: expected values in [0.25, 8], found NaN"));
     assert!(build_err::<BlackLevel>("black_level = [0.1, 0.1, 1.0, 0.1]")
         .contains("black_level: expected values in [0, 0.5], found 1"));
-    assert!(build_err::<WhiteBalance>("gains = [1.0, 0.0, 1.0]").contains("gains: expected values in [0.0625, 16], found 0"));
+    assert!(build_err::<WhiteBalance>("gains = [1.0, 0.0, 1.0]").contains("gains: expected gains of magnitude at least 1/16 (0.0625), found 0"));
+    assert!(build_err::<WhiteBalance>("gains = [1.0, -0.05, 1.0]").contains("found -0.05"));
+    assert!(build_err::<WhiteBalance>("gains = [1.0, 17.0, 1.0]").contains("gains: expected values in [-16, 16], found 17"));
     assert!(build_err::<WhiteBalance>("gains = [1.0, 1.0]").contains("invalid length 2"));
     assert!(build_err::<Clip>("min = 1.0\nmax = 0.0").contains("expected finite min < max"));
     assert!(build_err::<ColourMatrix>("matrix = 3").contains("invalid type"));

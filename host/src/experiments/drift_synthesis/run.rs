@@ -34,16 +34,18 @@ fn pipelines(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
     let training: Vec<PathBuf> = job.pipelines.iter().map(|p| loaded.resolve(p)).collect();
     let testing: Vec<PathBuf> =
         if job.test_pipelines.is_empty() { training.clone() } else { job.test_pipelines.iter().map(|p| loaded.resolve(p)).collect() };
-    let processings: Vec<PipelineSpec> = training
+    let processings: Vec<PipelineSpec> = job
+        .pipelines
         .iter()
-        .map(|path| PipelineSpec::load(path).with_context(|| format!("config key `job.pipelines`: {}", path.display())))
+        .map(|path| loaded.load_pipeline(path).with_context(|| format!("config key `job.pipelines`: {}", path.display())))
         .collect::<Result<_>>()?;
     for (path, processing) in training.iter().zip(&processings) {
         Pipeline::build(registry, &processing.stages, Device::Cpu).with_context(|| format!("pipeline {}", path.display()))?;
     }
     let mut tests: Vec<Pipeline> = Vec::new();
-    for path in &testing {
-        let spec = PipelineSpec::load(path).with_context(|| format!("config key `job.test_pipelines`: {}", path.display()))?;
+    let named_tests = if job.test_pipelines.is_empty() { &job.pipelines } else { &job.test_pipelines };
+    for (path, named) in testing.iter().zip(named_tests) {
+        let spec = loaded.load_pipeline(named).with_context(|| format!("config key `job.test_pipelines`: {}", path.display()))?;
         let mut pipeline = Pipeline::build(registry, &spec.stages, device).with_context(|| format!("test pipeline {}", path.display()))?;
         pipeline.set_train(false)?;
         tests.push(pipeline);

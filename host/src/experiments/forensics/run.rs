@@ -3,7 +3,7 @@
 
 use super::report::{self, AttackedParameter, ForensicsResult, ParameterAttribution};
 use super::config::{Distance, ForensicsConfig};
-use crate::config::{LoadedConfig, PipelineSpec};
+use crate::config::LoadedConfig;
 use crate::data::{Loader, LoaderOptions};
 use crate::pipeline::Pipeline;
 use crate::plugins::{Registry, RemoteModule, SharedParameter};
@@ -21,7 +21,7 @@ use tch::Tensor;
 /// the output stays close to the default output; returns the experiment directory.
 pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     let pipeline_path = context.loaded.resolve(&job.pipeline);
-    let processing = PipelineSpec::load(&pipeline_path).with_context(|| format!("pipeline {}", pipeline_path.display()))?;
+    let processing = context.loaded.load_pipeline(&job.pipeline).with_context(|| format!("pipeline {}", pipeline_path.display()))?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
     let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), n_splits: 1, ..job.train.clone() };
     let run = train::train(context, &processing, &train_config, None)?;
@@ -106,7 +106,7 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
 /// learnable parameters of it.
 pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &ForensicsConfig) -> Result<()> {
     let pipeline_path = loaded.resolve(&job.pipeline);
-    let processing = PipelineSpec::load(&pipeline_path).with_context(|| format!("config key `job.pipeline`: {}", pipeline_path.display()))?;
+    let processing = loaded.load_pipeline(&job.pipeline).with_context(|| format!("config key `job.pipeline`: {}", pipeline_path.display()))?;
     let pipeline = Pipeline::build(registry, &processing.stages, tch::Device::Cpu)?;
     if job.groups.is_empty() {
         bail!("config key `job.groups`: list at least one group (`all` or a stage name)");

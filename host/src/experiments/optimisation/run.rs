@@ -68,8 +68,8 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &OptimisationConfi
 /// stage, or none (the trainer packs the raw).
 fn processing(loaded: &LoadedConfig, job: &OptimisationConfig, mode: ProcessingMode) -> Result<PipelineSpec> {
     Ok(match mode {
-        ProcessingMode::Static => PipelineSpec::load(&loaded.resolve(&job.static_pipeline))?,
-        ProcessingMode::Parametrized => PipelineSpec::load(&loaded.resolve(&job.parametrized_pipeline))?,
+        ProcessingMode::Static => loaded.load_pipeline(&job.static_pipeline)?,
+        ProcessingMode::Parametrized => loaded.load_pipeline(&job.parametrized_pipeline)?,
         ProcessingMode::NeuralNetwork => {
             let mut table = job.neural_processor.clone().unwrap_or_default();
             table.insert("kind".into(), toml::Value::String("processor_nn".into()));
