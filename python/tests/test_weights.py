@@ -1,27 +1,47 @@
-"""Task-model weights: the path is the config file's, and a PyTorch pickle written by `torch.save`
-is refused with the line that converts it (libtorch's reader turns every `state_dict()`, an
-OrderedDict, into None)."""
+"""Task-model weights: the path is the config file's, and a state dict PyTorch wrote with `torch.save`
+(`.pth`) loads as its safetensors twin does, giving the same logits."""
 
-import pytest
+import safetensors.torch
 import torch
 
 import l2l
 
 
-def test_a_torch_saved_state_dict_is_refused_with_how_to_convert_it_found_beside_the_config(tmp_path, monkeypatch):
-    source = l2l.TaskModel.from_config(_config(tmp_path, None), num_classes=4)
+def test_a_torch_saved_state_dict_loads_like_its_safetensors_twin_found_beside_the_config(tmp_path, monkeypatch):
+    # weights unlike the default initialisation (another seed), so that loading them shows
+    source = l2l.TaskModel.from_config(_config(tmp_path, None, seed=7), num_classes=4)
+    state = {name: tensor.detach().clone() for name, tensor in source.state_dict().items()}
     (tmp_path / "weights").mkdir()
-    torch.save(source.state_dict(), tmp_path / "weights" / "resnet18.pth")
+    torch.save(state, tmp_path / "weights" / "resnet18.pth")
+    safetensors.torch.save_file(state, tmp_path / "weights" / "resnet18.safetensors")
     monkeypatch.chdir("/")  # the weights path is the config's, not the working directory's
-    with pytest.raises(l2l.L2LError) as raised:
-        l2l.TaskModel.from_config(_config(tmp_path, "weights/resnet18.pth"), num_classes=4)
-    message = str(raised.value)
-    assert f"{tmp_path}/weights/resnet18.pth: a PyTorch pickle (torch.save)" in message, message
-    assert "safetensors.torch" in message and "save_file" in message, message
+    from_pth = l2l.TaskModel.from_config(_config(tmp_path, "weights/resnet18.pth"), num_classes=4).eval()
+    from_safetensors = l2l.TaskModel.from_config(_config(tmp_path, "weights/resnet18.safetensors"), num_classes=4).eval()
+    fresh = l2l.TaskModel.from_config(_config(tmp_path, None), num_classes=4).eval()
+    for name, tensor in from_pth.state_dict().items():
+        assert torch.equal(tensor, state[name]), name
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = from_pth(x)
+        assert torch.equal(logits, from_safetensors(x))
+        assert torch.equal(logits, source.eval()(x))
+        assert not torch.allclose(logits, fresh(x))
 
 
-def _config(tmp_path, weights):
-    path = tmp_path / "resnet.toml"
-    lines = ["[task_model]", 'kind = "resnet"', "depth = 18"] + ([f'weights = "{weights}"'] if weights else [])
+def test_a_torch_saved_file_that_is_not_a_state_dict_is_refused_naming_it(tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "broken.pth").write_bytes(b"PK\x03\x04 not really a zip")
+    try:
+        l2l.TaskModel.from_config(_config(tmp_path, "weights/broken.pth"), num_classes=4)
+    except l2l.L2LError as raised:
+        message = str(raised)
+    else:
+        raise AssertionError("a broken .pth loaded")
+    assert f"{tmp_path}/weights/broken.pth: not a readable PyTorch state dict" in message, message
+
+
+def _config(tmp_path, weights, seed=0):
+    path = tmp_path / f"resnet-{seed}-{str(weights).replace('/', '_')}.toml"
+    lines = ["[task_model]", 'kind = "resnet"', "depth = 18", f"seed = {seed}"] + ([f'weights = "{weights}"'] if weights else [])
     path.write_text("\n".join(lines) + "\n")
     return path

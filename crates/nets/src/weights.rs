@@ -1,34 +1,59 @@
-//! Initial weights from a file: a state dict saved as safetensors. PyTorch's own `.pth`/`.pt` files
-//! (`torch.save(model.state_dict(), path)`) are refused with the line that converts them: libtorch's
-//! reader turns the `OrderedDict` every `state_dict()` is into `None`.
+//! Initial weights from a file: a state dict saved as safetensors, or as PyTorch writes it
+//! (`torch.save(model.state_dict(), path)`: a `.pth` / `.pt` zip of a pickle and raw storages), read
+//! by `pytorch-reader` — which interprets the pickle without running any of it.
 
 use l2l_plugin_api::{ParameterSet, PluginError, PluginResult};
+use pytorch_reader::{DType, PytorchReader};
 use std::path::Path;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// How many names an error lists of each kind before it only counts.
 const NAMED: usize = 3;
 
-fn first_line(err: &tch::TchError) -> String {
+fn first_line(err: &(impl std::fmt::Display + ?Sized)) -> String {
     err.to_string().lines().next().unwrap_or("").to_string()
 }
 
-/// The named tensors of a safetensors weights file; a PyTorch pickle is refused with how to convert it.
+/// The named tensors of a weights file: safetensors, or a PyTorch state dict (`.pth`, `.pt`).
 fn read(path: &Path) -> PluginResult<Vec<(String, Tensor)>> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match extension.as_str() {
-        "pth" | "pt" | "bin" => Err(PluginError::Data(format!(
-            "{}: a PyTorch pickle (torch.save); l2l reads state dicts as safetensors: convert it once with \
-             python -c \"import torch, safetensors.torch as s; s.save_file({{k: v.contiguous() for k, v in torch.load('{0}').items()}}, '{0}.safetensors')\"",
-            path.display()
-        ))),
+        "pth" | "pt" => read_pytorch(path),
         "safetensors" => Tensor::read_safetensors(path)
             .map_err(|e| PluginError::Data(format!("{}: not a readable safetensors file: {}", path.display(), first_line(&e)))),
         other => Err(PluginError::Data(format!(
-            "{}: unknown weights format `.{other}`; expected a state dict as .safetensors",
+            "{}: unknown weights format `.{other}`; expected a state dict as .safetensors, .pth or .pt",
             path.display()
         ))),
     }
+}
+
+/// The tensors of a `torch.save`d state dict, named as `state_dict()` names them.
+fn read_pytorch(path: &Path) -> PluginResult<Vec<(String, Tensor)>> {
+    let unreadable = |e: &dyn std::fmt::Display| PluginError::Data(format!("{}: not a readable PyTorch state dict: {}", path.display(), first_line(e)));
+    let reader = PytorchReader::new(path).map_err(|e| unreadable(&e))?;
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    for (name, stored) in reader.tensors() {
+        let kind = match stored.dtype() {
+            DType::F64 => Kind::Double,
+            DType::F32 => Kind::Float,
+            DType::F16 => Kind::Half,
+            DType::BF16 => Kind::BFloat16,
+            DType::I64 => Kind::Int64,
+            DType::I32 => Kind::Int,
+            DType::I16 => Kind::Int16,
+            DType::I8 => Kind::Int8,
+            DType::U8 => Kind::Uint8,
+            DType::Bool => Kind::Bool,
+            other => return Err(PluginError::Data(format!("{}: tensor `{name}` has element type {other:?}, which no network weight has", path.display()))),
+        };
+        let bytes = stored.read().map_err(|e| unreadable(&e))?;
+        let shape: Vec<i64> = stored.shape().iter().map(|&d| d as i64).collect();
+        let tensor = Tensor::f_from_data_size(&bytes, &shape, kind).map_err(|e| unreadable(&e))?;
+        tensors.push((name.clone(), tensor));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(tensors)
 }
 
 /// The first few names: "`a`, `b`, `c`" or "`a`, `b`, `c`, …".

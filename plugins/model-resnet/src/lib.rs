@@ -1,12 +1,12 @@
 //! l2l plugin `model-resnet`: ResNet-18/34/50 classifiers (He et al., 2016) as task models, the head
 //! sized to the dataset's class count.
 //!
-//! Weights are named as torchvision names them, so a torchvision ResNet saved as safetensors
-//! (`safetensors.torch.save_file(model.state_dict(), "resnet18.safetensors")`) is a valid `weights` file: every tensor is checked
+//! Weights are named as torchvision names them, so a torchvision ResNet's state dict
+//! (`torch.save(model.state_dict(), "resnet18.pth")`, or as safetensors) is a valid `weights` file: every tensor is checked
 //! by name and shape, all must be there unless `strict = false`, and the head `fc` keeps its fresh
 //! initialisation when the file's class count differs. Input `[B, 3, H, W]`, output logits `[B, classes]`.
 
-use l2l_nets::{load_initial_weights, Layers, ParameterBuilder, ResNet, ResNetDepth};
+use l2l_nets::{load_initial_weights, InputNormalization, Layers, ParameterBuilder, ResNet, ResNetDepth};
 use l2l_plugin_api::{
     expect_rgb, BuildTaskModel, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -20,12 +20,15 @@ use tch::Tensor;
 pub struct ResNetConfig {
     /// 18, 34 or 50.
     pub depth: u32,
-    /// Initial weights: a torchvision state dict as safetensors, relative to the config file
+    /// Initial weights: a torchvision state dict (.pth, .pt or .safetensors), relative to the config file
     /// (fc re-initialised if the class count differs).
     pub weights: Option<PathBuf>,
     /// Every network tensor must come from `weights`; false: load those that fit, warn how many stay
     /// random.
     pub strict: bool,
+    /// What the network does to its input first: `none`, or `imagenet` (per-channel ImageNet mean and
+    /// std, what ImageNet-pretrained weights expect).
+    pub input_normalization: InputNormalization,
     /// Seed of the random initialisation.
     pub seed: u64,
 }
@@ -36,6 +39,7 @@ impl Default for ResNetConfig {
             depth: 18,
             weights: None,
             strict: true,
+            input_normalization: InputNormalization::None,
             seed: 0,
         }
     }
@@ -45,6 +49,7 @@ impl Default for ResNetConfig {
 pub struct ResNetClassifier {
     params: ParameterSet,
     network: ResNet,
+    input_normalization: InputNormalization,
     train: bool,
 }
 
@@ -67,6 +72,7 @@ impl BuildTaskModel for ResNetClassifier {
         Ok(Self {
             params,
             network,
+            input_normalization: config.input_normalization,
             train: true,
         })
     }
@@ -79,7 +85,7 @@ impl Module for ResNetClassifier {
             params: &self.params,
             train: self.train,
         };
-        self.network.classify(&layers, input)
+        self.network.classify(&layers, &self.input_normalization.apply(input)?)
     }
     l2l_plugin_api::parameters_in!(params);
     fn set_train(&mut self, train: bool) {

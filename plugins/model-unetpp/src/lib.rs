@@ -5,7 +5,7 @@
 //! Input `[B, 3, H, W]` with H and W divisible by 2^encoder_stages; output logits `[B, classes, H, W]`
 //! (one channel for binary segmentation, the host's choice for datasets without class names).
 
-use l2l_nets::{load_initial_weights, DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
+use l2l_nets::{load_initial_weights, InputNormalization, DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
 use l2l_plugin_api::{
     expect_rgb, BuildTaskModel, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -23,12 +23,15 @@ pub struct SegmentationConfig {
     pub encoder_stages: usize,
     /// Channels of the decoder levels, deepest first, one per encoder stage.
     pub decoder_channels: Vec<i64>,
-    /// Initial weights: a segmentation_models_pytorch state dict as safetensors, relative to the
-    /// config file.
+    /// Initial weights: a segmentation_models_pytorch state dict (.pth, .pt or .safetensors),
+    /// relative to the config file.
     pub weights: Option<PathBuf>,
     /// Every network tensor must come from `weights`; false: load those that fit, warn how many stay
     /// random.
     pub strict: bool,
+    /// What the network does to its input first: `none`, or `imagenet` (per-channel ImageNet mean and
+    /// std, what ImageNet-pretrained weights expect).
+    pub input_normalization: InputNormalization,
     /// Seed of the random initialisation.
     pub seed: u64,
 }
@@ -41,6 +44,7 @@ impl Default for SegmentationConfig {
             decoder_channels: vec![256, 128, 64, 32, 16],
             weights: None,
             strict: true,
+            input_normalization: InputNormalization::None,
             seed: 0,
         }
     }
@@ -50,6 +54,7 @@ impl Default for SegmentationConfig {
 pub struct Segmentation<const PLUS_PLUS: bool> {
     params: ParameterSet,
     network: UNet,
+    input_normalization: InputNormalization,
     train: bool,
 }
 
@@ -72,6 +77,7 @@ impl<const PLUS_PLUS: bool> BuildTaskModel for Segmentation<PLUS_PLUS> {
         Ok(Self {
             params,
             network,
+            input_normalization: config.input_normalization,
             train: true,
         })
     }
@@ -84,7 +90,7 @@ impl<const PLUS_PLUS: bool> Module for Segmentation<PLUS_PLUS> {
             params: &self.params,
             train: self.train,
         };
-        self.network.forward(&layers, input)
+        self.network.forward(&layers, &self.input_normalization.apply(input)?)
     }
     l2l_plugin_api::parameters_in!(params);
     fn set_train(&mut self, train: bool) {
