@@ -9,9 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$("$root/scripts/libtorch.sh")
 # safetensors (with numpy, which its torch writer uses): the tests write weights files in both
-# formats a task model reads
-tools="maturin==1.16.0 pytest==9.2.0 safetensors==0.8.0 numpy==2.4.6"
-if ! "$venv/bin/python" -c "import maturin, pytest, safetensors, numpy" 2>/dev/null; then
+# formats a task model reads; torchvision: the network `predict`'s logits are compared with
+tools="maturin==1.16.0 pytest==9.2.0 safetensors==0.8.0 numpy==2.4.6 torchvision==0.28.0"
+if ! "$venv/bin/python" -c "import maturin, pytest, safetensors, numpy, torchvision" 2>/dev/null; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check $tools >&2
 fi
 case "${1:-}" in

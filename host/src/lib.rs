@@ -29,6 +29,7 @@ pub mod export;
 pub mod imageio;
 pub mod pipeline;
 pub mod plugins;
+pub mod predict;
 pub mod run;
 pub mod serve;
 pub mod sweep;

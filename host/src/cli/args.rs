@@ -49,6 +49,31 @@ pub enum Command {
         #[arg(long, value_name = "CHECKPOINT")]
         state: Option<PathBuf>,
     },
+    /// A task model's answers for raw files or a data set's samples, through the config's processing:
+    /// logits and probabilities per class, or mask PNGs and IoU per image.
+    #[command(after_help = "Examples:\n  l2l-host predict configs/train/cells-task.toml --checkpoint runs/cells-1 --split validation --output predictions.csv\n  l2l-host predict configs/pipelines/menon2007_unsharp_masking_median_denoising.toml --checkpoint runs/cells-1 --fold 1 --split validation --output drifted.json\n  l2l-host predict configs/train/cells-task.toml --input a.npy b.tiff --output answers.json\n\nThe config gives the processing and the data set (whose class names label the logits). Without\n--checkpoint the config's [task_model] answers as built (its `weights`). With one, the run's learned\nprocessing state applies when the config's pipeline is the one it trained behind; any other pipeline\nruns as configured. Segmentation masks go to OUTPUT-STEM_masks/ beside the output.")]
+    Predict {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// A training run directory: its fold's task model (and learned processing).
+        #[arg(long, value_name = "RUN_DIR")]
+        checkpoint: Option<PathBuf>,
+        /// The run's fold whose model answers (and whose split --split means).
+        #[arg(long, default_value_t = 0)]
+        fold: usize,
+        /// Raw files to predict on (each with the camera its file carries).
+        #[arg(long, num_args = 1.., required_unless_present = "split", conflicts_with = "split")]
+        input: Vec<PathBuf>,
+        /// The data set's samples to predict on, with their truth: the fold's train or validation part, or all.
+        #[arg(long, value_enum)]
+        split: Option<l2l_host::predict::SplitChoice>,
+        /// .csv or .json.
+        #[arg(long)]
+        output: PathBuf,
+        /// Replace an existing output (and its masks folder).
+        #[arg(long)]
+        force: bool,
+    },
     /// Process raw files through several pipelines, one output folder per pipeline (resumable).
     #[command(after_help = "Example: the 12 published pipelines, as float32 arrays:\n  l2l-host export --pipelines configs/pipelines/[bm]*.toml --input raws/ --output processed/ --format npy")]
     Export {

@@ -7,6 +7,7 @@ use l2l_host::config::{self, PipelineSpec};
 use l2l_host::device::compute_device;
 use l2l_host::export::ExportFormat;
 use l2l_host::pipeline::Pipeline;
+use l2l_host::predict::PredictOptions;
 use l2l_host::run::Job;
 use l2l_host::train::checkpoint;
 use l2l_host::train::context::JobContext;
@@ -132,6 +133,20 @@ fn refuse_overwriting_the_input(input: &Path, output: &Path) -> Result<()> {
     if same {
         anyhow::bail!("--output {}: that is the raw input; choose another output file", output.display());
     }
+    Ok(())
+}
+
+/// `predict CONFIG [--checkpoint RUN_DIR] (--input … | --split …) --output FILE`.
+pub fn predict(args: &ConfigArgs, options: &PredictOptions) -> Result<()> {
+    let (loaded, registry) = load_config(args)?;
+    let written = l2l_host::predict::predict(&loaded, &registry, options)?;
+    let score = match (written.score, written.class_names.is_empty()) {
+        (Some(score), false) => format!(" (accuracy {score:.4} where the truth is known)"),
+        (Some(score), true) => format!(" (mean IoU per image {score:.4})"),
+        (None, _) => String::new(),
+    };
+    println!("predicted {} samples with {}{score}: {}", written.samples.len(), written.model, options.output.display());
+    println!("  processing: {}", written.processing);
     Ok(())
 }
 

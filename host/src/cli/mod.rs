@@ -13,6 +13,7 @@ pub use l2l_host::console::init_logging;
 
 use anyhow::Result;
 use args::{DatasetCommand, PluginsCommand, SweepCommand};
+use l2l_host::predict::{Inputs, PredictOptions};
 
 /// Runs one subcommand.
 pub fn execute(command: Command) -> Result<()> {
@@ -21,6 +22,13 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Validate(args) => jobs::validate(&args),
         Command::Process { config, input, output, png_bits, white_level, until, state } => {
             jobs::process(&config, &input, &output, png_bits, white_level, until.as_deref(), state.as_deref())
+        }
+        Command::Predict { config, checkpoint, fold, input, split, output, force } => {
+            let inputs = match split {
+                Some(split) => Inputs::Split(split),
+                None => Inputs::Files(input),
+            };
+            jobs::predict(&config, &PredictOptions { checkpoint, fold, inputs, output, force })
         }
         Command::Export { pipelines, input, output, format, white_level, device } => {
             jobs::export(&pipelines, &input, &output, format, white_level, &device)
