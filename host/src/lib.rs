@@ -24,6 +24,7 @@ pub mod cuda;
 pub mod data;
 pub mod datasets;
 pub mod device;
+pub mod download;
 pub mod experiments;
 pub mod export;
 pub mod imageio;

@@ -235,6 +235,42 @@ pub enum DatasetCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Download the published Raw-Microscopy and/or Raw-Drone data set from Zenodo and arrange it as
+    /// the loaders read it.
+    #[command(after_help = "The data sets of \"From Lens to Logit\" are in Zenodo record 5235536 (DOI 10.5281/zenodo.5235536).\n\
+The record's file list (name, size, MD5, link) comes from Zenodo's REST API (GET API/records/ID). Each file\n\
+arrives in DIR/.l2l-download/NAME.part, is continued with an HTTP range request where a transfer broke off\n\
+(also on the next run), and is kept only if its MD5 is the record's. Zip archives are unpacked; the data\n\
+sets' folders are found wherever they sit and moved to:\n\
+  DIR/raw-microscopy/images/raw_scale{001,…,100}/*.tiff   DIR/raw-microscopy/labels/*.dat\n\
+  DIR/raw-drone/images_full/raw_scale{001,…,100}/*.dng    DIR/raw-drone/masks_full/*.png\n\
+An existing DIR/raw-… is never replaced. The config lines that read each data set are printed.\n\n\
+Example:\n  l2l-host dataset download raw-microscopy --to data/")]
+    Download {
+        /// raw-microscopy, raw-drone or all.
+        #[arg(value_enum)]
+        which: DownloadChoice,
+        /// The folder the data sets are arranged in.
+        #[arg(long)]
+        to: PathBuf,
+        /// The Zenodo record id.
+        #[arg(long, default_value_t = l2l_host::download::PUBLISHED_RECORD)]
+        record: u64,
+        /// The API base of a server that serves the record in Zenodo's API shape (instead of Zenodo's).
+        #[arg(long, value_name = "URL", default_value = l2l_host::download::ZENODO_API)]
+        mirror: String,
+    },
+}
+
+/// What `dataset download` fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DownloadChoice {
+    /// Raw-Microscopy (classification of leukocytes).
+    RawMicroscopy,
+    /// Raw-Drone (car segmentation).
+    RawDrone,
+    /// Both.
+    All,
 }
 
 #[derive(Args)]

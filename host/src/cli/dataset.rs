@@ -1,6 +1,6 @@
-//! `dataset info`, `dataset bench`, `dataset write`.
+//! `dataset info`, `dataset bench`, `dataset write`, `dataset download`.
 
-use super::args::ConfigArgs;
+use super::args::{ConfigArgs, DownloadChoice};
 use super::setup::load_config;
 use anyhow::Result;
 use l2l_host::data::LoaderOptions;
@@ -35,5 +35,19 @@ pub fn write(args: &ConfigArgs, layout: Layout, output: &Path, intensities: &[u3
     let (loaded, registry) = load_config(args)?;
     let written = datasets::write_layout(&registry, &datasets::spec(&loaded)?, layout, output, intensities, force)?;
     println!("wrote {written} files into {}", output.display());
+    Ok(())
+}
+
+/// `dataset download raw-microscopy|raw-drone|all --to DIR [--record ID] [--mirror URL]`.
+pub fn download(which: DownloadChoice, to: &Path, record: u64, mirror: &str) -> Result<()> {
+    use l2l_host::download::layout::PublishedDataset;
+    let datasets = match which {
+        DownloadChoice::RawMicroscopy => vec![PublishedDataset::RawMicroscopy],
+        DownloadChoice::RawDrone => vec![PublishedDataset::RawDrone],
+        DownloadChoice::All => vec![PublishedDataset::RawMicroscopy, PublishedDataset::RawDrone],
+    };
+    let options = l2l_host::download::DownloadOptions { datasets, to: to.to_path_buf(), record, api: mirror.to_string() };
+    let arranged = l2l_host::download::download(&options)?;
+    print!("{}", l2l_host::download::describe(&arranged));
     Ok(())
 }

@@ -50,6 +50,7 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Dataset(DatasetCommand::Write { config, layout, output, intensities, force }) => {
             dataset::write(&config, layout, &output, &intensities, force)
         }
+        Command::Dataset(DatasetCommand::Download { which, to, record, mirror }) => dataset::download(which, &to, record, &mirror),
         Command::Sweep(SweepCommand::Start { config, executor, no_wait }) => sweep::start(&config, executor, no_wait),
         Command::Sweep(SweepCommand::Run { dir, executor, no_wait }) => sweep::run(&dir, executor, no_wait),
         Command::Sweep(SweepCommand::Collect { dir }) => sweep::collect(&dir),
