@@ -34,10 +34,15 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
     }
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     // the report shows the matrix of results.json
-    assert!(report.contains("Mean drop under pipeline drift") && report.contains(&format!("{own:.3} ±")), "{report}");
-    // the corruption baseline: all ten corruptions, each model behind its own pipeline
-    assert_eq!(results["corruption_drops"].as_array().unwrap().len(), 10);
-    assert!(results["mean_corruption_drop"].as_f64().is_some());
+    assert!(report.contains("Mean drop under pipeline drift") && report.contains(&format!("{own:.3} [")), "{report}");
+    // every cell carries its bootstrap interval, around the value
+    let cell = &results["statistics"]["cells"][0][0];
+    let (low, value, high) = (cell["low"].as_f64().unwrap(), cell["value"].as_f64().unwrap(), cell["high"].as_f64().unwrap());
+    assert!(low <= value && value <= high && (value - own).abs() < 1e-12, "{cell}");
+    // the corruption baseline: all ten corruptions, each model behind its own pipeline, with intervals
+    assert_eq!(results["statistics"]["corruption_drops"].as_array().unwrap().len(), 10);
+    assert!(results["statistics"]["mean_corruption_drop"]["high"].as_f64().is_some());
+    assert!(results["statistics"]["ratio"]["value"].as_f64().is_some());
     assert!(run.join("drift_vs_corruption.png").is_file() && report.contains("common corruptions"));
 }
 

@@ -37,3 +37,4 @@ pub mod sweep;
 pub mod tracking;
 pub mod train;
 pub mod trust;
+pub mod uncertainty;

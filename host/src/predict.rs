@@ -16,7 +16,7 @@ use crate::plugins::Registry;
 use crate::run::Job;
 use crate::train::checkpoint;
 use crate::train::context::JobContext;
-use crate::train::metrics::{mask_like, Task};
+use crate::train::metrics::{Accumulator, Task};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -235,9 +235,10 @@ fn describe(task: &Task, logits: &Tensor, truth: Option<&Tensor>, sample: String
             prediction.foreground = Some(predicted.f_to_kind(Kind::Double)?.f_mean(Kind::Double)?.f_double_value(&[])?);
             prediction.mask = Some(path);
             if let Some(truth) = truth {
-                let truth = mask_like(&truth.f_unsqueeze(0)?, &logits.f_unsqueeze(0)?)?.f_gt(0)?;
-                let count = |t: Tensor| -> Result<f64> { Ok(t.f_sum(Kind::Double)?.f_double_value(&[])?) };
-                let (intersection, union) = (count(predicted.f_logical_and(&truth)?)?, count(predicted.f_logical_or(&truth)?)?);
+                // the image's intersection and union, as the metrics count them
+                let mut accumulator = Accumulator::new(task);
+                accumulator.add(&logits.f_unsqueeze(0)?, &truth.f_unsqueeze(0)?, 0.0)?;
+                let [intersection, union] = accumulator.outcomes[0];
                 prediction.iou = Some(if union > 0.0 { intersection / union } else { 1.0 });
             }
         }

@@ -18,6 +18,6 @@ mod weights;
 
 pub use layers::{Layers, ParameterBuilder};
 pub use normalization::{InputNormalization, IMAGENET_MEAN, IMAGENET_STD};
-pub use resnet::{ResNet, ResNetDepth};
+pub use resnet::{ResNet, ResNetDepth, TORCHVISION_WIDTH};
 pub use unet::{DecoderKind, UNet};
 pub use weights::load_initial_weights;

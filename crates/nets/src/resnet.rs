@@ -51,9 +51,12 @@ pub struct ResNet {
     stages: usize,
     prefix: String,
     in_channels: i64,
+    /// Channels of the stem and the first residual layer; each later layer doubles them.
+    width: i64,
 }
 
-const WIDTHS: [i64; 4] = [64, 128, 256, 512];
+/// torchvision's width: the stem's and first layer's channels (64, 128, 256, 512 in the four layers).
+pub const TORCHVISION_WIDTH: i64 = 64;
 
 impl ResNet {
     /// A ResNet of `depth` taking `in_channels`, with `stages` of its five stages (5 for a classifier),
@@ -67,7 +70,23 @@ impl ResNet {
             stages,
             prefix: prefix.to_string(),
             in_channels,
+            width: TORCHVISION_WIDTH,
         })
+    }
+
+    /// The same ResNet with `width` channels in the stem and first layer instead of torchvision's
+    /// 64 (a lighter network, e.g. 16 for ~1/16 of the computation; weights files then no longer fit).
+    pub fn with_width(mut self, width: i64) -> PluginResult<Self> {
+        if !(4..=256).contains(&width) {
+            return Err(PluginError::Config(format!("width must be 4 to 256 channels, found {width}")));
+        }
+        self.width = width;
+        Ok(self)
+    }
+
+    /// Channels of residual layer `layer` (0..4) before the bottleneck expansion.
+    fn layer_width(&self, layer: usize) -> i64 {
+        self.width << layer
     }
 
     fn name(&self, rest: &str) -> String {
@@ -78,22 +97,22 @@ impl ResNet {
     /// `out_channels`).
     pub fn channels(&self) -> Vec<i64> {
         let e = self.depth.expansion();
-        let mut channels = vec![self.in_channels, 64];
-        channels.extend(WIDTHS.iter().map(|w| w * e));
+        let mut channels = vec![self.in_channels, self.width];
+        channels.extend((0..4).map(|layer| self.layer_width(layer) * e));
         channels.truncate(self.stages + 1);
         channels
     }
 
     /// Adds every weight.
     pub fn build(&self, b: &mut ParameterBuilder<'_>) -> PluginResult<()> {
-        b.conv(&self.name("conv1"), self.in_channels, 64, 7)?;
-        b.batch_norm(&self.name("bn1"), 64, true)?;
-        let mut input = 64;
+        b.conv(&self.name("conv1"), self.in_channels, self.width, 7)?;
+        b.batch_norm(&self.name("bn1"), self.width, true)?;
+        let mut input = self.width;
         let e = self.depth.expansion();
         for layer in 0..self.stages.saturating_sub(1) {
             for block in 0..self.depth.blocks()[layer] {
                 let name = self.name(&format!("layer{}.{block}", layer + 1));
-                let (width, stride) = (WIDTHS[layer], if block == 0 && layer > 0 { 2 } else { 1 });
+                let (width, stride) = (self.layer_width(layer), if block == 0 && layer > 0 { 2 } else { 1 });
                 if self.depth == ResNetDepth::R50 {
                     b.conv(&format!("{name}.conv1"), input, width, 1)?;
                     b.batch_norm(&format!("{name}.bn1"), width, true)?;
@@ -156,7 +175,7 @@ impl ResNet {
 
     /// Adds the classifier head `fc` for `classes`.
     pub fn build_head(&self, b: &mut ParameterBuilder<'_>, classes: i64) -> PluginResult<()> {
-        b.linear(&self.name("fc"), 512 * self.depth.expansion(), classes)
+        b.linear(&self.name("fc"), self.layer_width(3) * self.depth.expansion(), classes)
     }
 
     /// Class logits `[B, classes]`: the last features, averaged over space, through `fc`.

@@ -10,7 +10,8 @@
 //!   validation curves over folds.
 //! - **the suite** ([`suite`]): several of them on one job context, with one report.
 //!
-//! This file holds what they share: the metric matrices and their statistics over folds.
+//! This file holds what they share: the metric matrices and their statistics over folds; the
+//! bootstrap intervals every verdict carries are computed by [`crate::uncertainty`].
 //! Results go to a new experiment directory: `results.json`, PNG plots and `report.md`.
 
 pub mod drift_synthesis;

@@ -5,6 +5,7 @@ use super::manifest::{manifest, result_of};
 use crate::experiments::drift_synthesis::{self, DriftRaw, DriftResults};
 use crate::experiments::matrix_from_values;
 use crate::imageio::write_atomically;
+use crate::uncertainty::Outcome;
 use crate::train::config::Augmentation;
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
@@ -25,8 +26,8 @@ pub struct Collected {
 pub fn collect(dir: &Path) -> Result<Collected> {
     let manifest = manifest(dir)?;
     let mut missing = Vec::new();
-    // augmentation → per train pipeline, per test pipeline, the fold values
-    let mut by_augmentation: BTreeMap<String, (Augmentation, Vec<Vec<Vec<(usize, f64)>>>)> = BTreeMap::new();
+    // augmentation → per train pipeline, per test pipeline, per fold: the value and the sample outcomes
+    let mut by_augmentation: BTreeMap<String, (Augmentation, Vec<Vec<Vec<(usize, f64, Vec<Outcome>)>>>)> = BTreeMap::new();
     let mut metric = manifest.metric.clone();
     for job in &manifest.jobs {
         let Some(path) = result_of(job) else {
@@ -43,36 +44,47 @@ pub fn collect(dir: &Path) -> Result<Collected> {
         let entry = by_augmentation
             .entry(key)
             .or_insert_with(|| (raw.augmentation, vec![vec![Vec::new(); manifest.test.len()]; manifest.train.len()]));
+        let outcomes = raw.outcomes.first().map(Vec::as_slice).unwrap_or_default();
         for (column, values) in raw.values.first().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
-            for (fold, value) in raw.folds.iter().zip(values) {
-                entry.1[row][column].push((*fold, *value));
+            for (k, (fold, value)) in raw.folds.iter().zip(values).enumerate() {
+                let samples = outcomes.get(column).and_then(|c| c.get(k)).cloned().unwrap_or_default();
+                entry.1[row][column].push((*fold, *value, samples));
             }
         }
     }
     let mut reports = Vec::new();
     for (name, (augmentation, cells)) in by_augmentation {
         let folds: Vec<usize> = {
-            let mut f: Vec<usize> = cells.iter().flatten().flatten().map(|(f, _)| *f).collect();
+            let mut f: Vec<usize> = cells.iter().flatten().flatten().map(|(f, _, _)| *f).collect();
             f.sort_unstable();
             f.dedup();
             f
         };
-        let values: Vec<Vec<Vec<f64>>> = cells
-            .iter()
+        let sorted: Vec<Vec<Vec<(usize, f64, Vec<Outcome>)>>> = cells
+            .into_iter()
             .map(|row| {
-                row.iter()
-                    .map(|cell| {
-                        let mut cell = cell.clone();
-                        cell.sort_by_key(|(f, _)| *f);
-                        cell.into_iter().map(|(_, v)| v).collect()
+                row.into_iter()
+                    .map(|mut cell| {
+                        cell.sort_by_key(|(f, _, _)| *f);
+                        cell
                     })
+                    .collect()
+            })
+            .collect();
+        let values: Vec<Vec<Vec<f64>>> = sorted.iter().map(|row| row.iter().map(|cell| cell.iter().map(|(_, v, _)| *v).collect()).collect()).collect();
+        // per fold of `folds`, the outcomes (empty where a job is missing)
+        let outcomes = sorted
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|cell| folds.iter().map(|f| cell.iter().find(|(g, _, _)| g == f).map(|(_, _, o)| o.clone()).unwrap_or_default()).collect())
                     .collect()
             })
             .collect();
         let matrix = matrix_from_values(manifest.train.clone(), manifest.test.clone(), metric.clone().unwrap_or_else(|| "metric".into()), &values);
         let report = dir.join("collected").join(&name);
         std::fs::create_dir_all(&report)?;
-        drift_synthesis::write_report(&report, &matrix, &[], &DriftRaw { folds, values, augmentation })?;
+        drift_synthesis::write_report(&report, &matrix, &DriftRaw { folds, values, outcomes, corrupted: Vec::new(), augmentation })?;
         reports.push(report);
     }
     let collected = Collected { finished: manifest.jobs.len() - missing.len(), missing, reports };

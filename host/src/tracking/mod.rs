@@ -3,10 +3,12 @@
 //! and (in `plots`) image grids of tensors, learning curves and charts as PNG.
 
 mod metrics;
+mod charts;
 mod plots;
 
 pub use metrics::{write_metrics, MetricsRow};
-pub use plots::{plot_bars, plot_heatmap, plot_learning_curves, plot_mean_curves, write_grid};
+pub use charts::{plot_estimate_bars, plot_matrix};
+pub use plots::{plot_learning_curves, plot_mean_curves, write_grid};
 
 use crate::imageio::write_atomically;
 use anyhow::{bail, Context, Result};

@@ -23,24 +23,47 @@ fn displayable(t: &Tensor, h: i64, w: i64, symmetric: bool) -> Result<Tensor> {
     Ok(t.f_unsqueeze(0)?.f_upsample_nearest2d([h, w], None, None)?.f_squeeze_dim(0)?)
 }
 
-/// Writes a grid of images (rows × columns of `[C, H, W]` tensors) as one PNG, every tile scaled to its
-/// own range (`symmetric` for signed data such as gradients) and to the largest tile's size.
-pub fn write_grid(path: &Path, rows: &[Vec<Tensor>], symmetric: bool) -> Result<()> {
+/// Writes a grid of images (rows × columns of `[C, H, W]` tensors) as one PNG under a strip of column
+/// `titles`, every tile scaled to its own range (`symmetric` for signed data such as gradients) and
+/// to the largest tile's size (at least 96 pixels wide, so that a title fits).
+pub fn write_grid(path: &Path, titles: &[String], rows: &[Vec<Tensor>], symmetric: bool) -> Result<()> {
     let (mut h, mut w) = (1, 1);
     for t in rows.iter().flatten() {
         let s = t.size();
         h = h.max(s[s.len() - 2]);
         w = w.max(s[s.len() - 1]);
     }
+    if w < 96 {
+        h = h * 96 / w;
+        w = 96;
+    }
     let mut lines = Vec::new();
     for row in rows {
         let tiles = row.iter().map(|t| displayable(t, h, w, symmetric)).collect::<Result<Vec<_>>>()?;
         lines.push(Tensor::f_cat(&tiles, 2)?);
     }
-    if lines.is_empty() {
-        return Ok(());
-    }
+    let Some(first) = lines.first() else { return Ok(()) };
+    lines.insert(0, title_strip(titles, w, first.size()[2])?);
     write_image(path, &Tensor::f_cat(&lines, 1)?, 8)
+}
+
+/// A white strip `[3, 20, width]` with `titles[k]` over the column starting at `k × column`,
+/// shortened with "…" to fit.
+fn title_strip(titles: &[String], column: i64, width: i64) -> Result<Tensor> {
+    use plotters::prelude::*;
+    ensure_font();
+    let height = 20i64;
+    let mut bytes = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (width as u32, height as u32)).into_drawing_area();
+        let fits = (column as usize).saturating_sub(6) / 7;
+        for (k, title) in titles.iter().enumerate() {
+            let text = if title.chars().count() > fits { format!("{}…", title.chars().take(fits.saturating_sub(1)).collect::<String>()) } else { title.clone() };
+            root.draw(&Text::new(text, (k as i32 * column as i32 + 3, 3), ("sans-serif", 12).into_font()))?;
+        }
+        root.present()?;
+    }
+    Ok(Tensor::from_slice(&bytes).f_view([height, width, 3])?.f_permute([2, 0, 1])?.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?)
 }
 
 /// Learning curves: for every metric in `metrics`, its train and validation values per epoch (one
@@ -95,131 +118,49 @@ pub fn plot_learning_curves(path: &Path, rows: &[MetricsRow], metrics: &[&str]) 
     write_rgb_buffer(path, &bytes, 900, height as i64)
 }
 
-/// A heatmap of `values` (rows × columns, `None` drawn grey) with the value in every cell and the row
-/// and column names, as a PNG.
-pub fn plot_heatmap(path: &Path, title: &str, rows: &[String], columns: &[String], values: &[Vec<Option<f64>>]) -> Result<()> {
+/// Curves with a ± band: for every series, its mean per epoch (from 1) and standard deviation, as a
+/// PNG titled `title` with the y axis `y_label`; bands are cut to `bounds` (a metric's [0, 1]), one
+/// colour per series, the legend beside the chart.
+pub fn plot_mean_curves(path: &Path, title: &str, y_label: &str, series: &[(String, Vec<f64>, Vec<f64>)], bounds: (f64, f64)) -> Result<()> {
     use plotters::prelude::*;
     ensure_font();
-    let longest = |names: &[String]| names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as i32;
-    let (left, top, cell) = (20 + 7 * longest(rows), 40 + 7 * longest(columns), 70i32);
-    let width = (left + cell * columns.len() as i32 + 20).max(400) as u32;
-    let height = (top + cell * rows.len() as i32 + 20) as u32;
-    let mut bytes = vec![0u8; (width * height * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut bytes, (width, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        root.draw(&Text::new(title.to_string(), (10, 10), ("sans-serif", 20).into_font()))?;
-        let present: Vec<f64> = values.iter().flatten().flatten().copied().collect();
-        let (low, high) = present.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-        let span = if high > low { high - low } else { 1.0 };
-        for (i, name) in rows.iter().enumerate() {
-            let y = top + cell * i as i32;
-            root.draw(&Text::new(name.clone(), (5, y + cell / 2 - 6), ("sans-serif", 12).into_font()))?;
-            for (j, value) in values[i].iter().enumerate() {
-                let x = left + cell * j as i32;
-                let colour = match value {
-                    Some(v) => {
-                        let t = (v - low) / span;
-                        RGBColor((40.0 + 200.0 * t) as u8, (60.0 + 140.0 * t) as u8, (140.0 - 100.0 * t) as u8)
-                    }
-                    None => RGBColor(200, 200, 200),
-                };
-                root.draw(&Rectangle::new([(x, y), (x + cell - 2, y + cell - 2)], colour.filled()))?;
-                if let Some(v) = value {
-                    root.draw(&Text::new(format!("{v:.3}"), (x + 10, y + cell / 2 - 6), ("sans-serif", 13).into_font().color(&WHITE)))?;
-                }
-            }
-        }
-        for (j, name) in columns.iter().enumerate() {
-            let x = left + cell * j as i32 + cell / 2;
-            let style = ("sans-serif", 12).into_font().transform(FontTransform::Rotate270);
-            root.draw(&Text::new(name.clone(), (x - 6, top - 5), style))?;
-        }
-        root.present()?;
-    }
-    write_rgb_buffer(path, &bytes, width as i64, height as i64)
-}
-
-/// Curves with a ± band: for every series, its mean per epoch (from 1) and standard deviation, as a PNG.
-pub fn plot_mean_curves(path: &Path, title: &str, series: &[(String, Vec<f64>, Vec<f64>)]) -> Result<()> {
-    use plotters::prelude::*;
-    ensure_font();
+    let clamp = |v: f64| v.clamp(bounds.0, bounds.1);
     let epochs = series.iter().map(|(_, m, _)| m.len()).max().unwrap_or(1).max(2);
-    let values: Vec<f64> = series.iter().flat_map(|(_, m, s)| m.iter().zip(s).flat_map(|(m, s)| [m - s, m + s])).collect();
+    let values: Vec<f64> = series.iter().flat_map(|(_, m, s)| m.iter().zip(s).flat_map(|(m, s)| [clamp(m - s), clamp(m + s)])).collect();
     let (low, high) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    let (low, high) = if low.is_finite() && high > low { (low, high) } else { (0.0, 1.0) };
-    let (width, height) = (900u32, 480u32);
+    let (low, high) = if low.is_finite() && high > low { (low, high) } else { bounds };
+    let pad = (high - low) * 0.04;
+    let (width, height, legend) = (1000u32, 480u32, 190u32);
     let mut bytes = vec![0u8; (width * height * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut bytes, (width, height)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
+        let (plot_area, legend_area) = root.split_horizontally(width - legend);
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(title, ("sans-serif", 17))
             .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(50)
-            .build_cartesian_2d(1usize..epochs, low..high)?;
-        chart.configure_mesh().x_desc("epoch").draw()?;
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(1usize..epochs, (low - pad).max(bounds.0 - pad)..(high + pad).min(bounds.1 + pad))?;
+        chart.configure_mesh().x_desc("epoch").y_desc(y_label).draw()?;
         for (i, (name, mean, std)) in series.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
-            let mut band: Vec<(usize, f64)> = mean.iter().zip(std).enumerate().map(|(e, (m, s))| (e + 1, m + s)).collect();
-            band.extend(mean.iter().zip(std).enumerate().rev().map(|(e, (m, s))| (e + 1, m - s)));
-            chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.2).filled())))?;
-            chart
-                .draw_series(LineSeries::new(mean.iter().enumerate().map(|(e, m)| (e + 1, *m)), colour.stroke_width(2)))?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+            let mut band: Vec<(usize, f64)> = mean.iter().zip(std).enumerate().map(|(e, (m, s))| (e + 1, clamp(m + s))).collect();
+            band.extend(mean.iter().zip(std).enumerate().rev().map(|(e, (m, s))| (e + 1, clamp(m - s))));
+            chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled())))?;
+            chart.draw_series(LineSeries::new(mean.iter().enumerate().map(|(e, m)| (e + 1, *m)), colour.stroke_width(2)))?;
+            let y = 50 + 24 * i as i32;
+            legend_area.draw(&PathElement::new(vec![(8, y + 6), (34, y + 6)], colour.stroke_width(3)))?;
+            legend_area.draw(&Text::new(name.clone(), (40, y), ("sans-serif", 13).into_font()))?;
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-        root.present()?;
-    }
-    write_rgb_buffer(path, &bytes, width as i64, height as i64)
-}
-
-/// A grouped bar chart: for every label, one bar per series, as a PNG.
-pub fn plot_bars(path: &Path, title: &str, labels: &[String], series: &[(&str, Vec<f64>)]) -> Result<()> {
-    use plotters::prelude::*;
-    ensure_font();
-    let (width, height) = ((120 + 90 * labels.len().max(1) * series.len().max(1)).clamp(500, 1800) as u32, 420u32);
-    let mut bytes = vec![0u8; (width * height * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut bytes, (width, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let high = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0f64, f64::max);
-        let low = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0f64, f64::min);
-        let slots = labels.len() * (series.len() + 1);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(60)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0..slots.max(1), low..(if high > low { high * 1.05 } else { low + 1.0 }))?;
-        let names = labels.to_vec();
-        let per = series.len() + 1;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(slots.max(1))
-            .x_label_formatter(&move |x| if x % per == per / 2 { names.get(x / per).cloned().unwrap_or_default() } else { String::new() })
-            .draw()?;
-        for (s, (name, values)) in series.iter().enumerate() {
-            let colour = Palette99::pick(s).to_rgba();
-            chart
-                .draw_series(values.iter().enumerate().map(|(i, v)| {
-                    let x = i * per + s;
-                    Rectangle::new([(x, 0.0), (x + 1, *v)], colour.filled())
-                }))?
-                .label(*name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
-        }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        legend_area.draw(&Text::new("band: ± std over folds", (8, 50 + 24 * series.len() as i32), ("sans-serif", 11).into_font().color(&RGBColor(90, 90, 90))))?;
         root.present()?;
     }
     write_rgb_buffer(path, &bytes, width as i64, height as i64)
 }
 
 /// Writes an interleaved 8-bit RGB buffer (as plotters draws it) as a PNG.
-fn write_rgb_buffer(path: &Path, bytes: &[u8], width: i64, height: i64) -> Result<()> {
+pub(super) fn write_rgb_buffer(path: &Path, bytes: &[u8], width: i64, height: i64) -> Result<()> {
     let image = Tensor::from_slice(bytes)
         .f_view([height, width, 3])?
         .f_permute([2, 0, 1])?
@@ -230,7 +171,7 @@ fn write_rgb_buffer(path: &Path, bytes: &[u8], width: i64, height: i64) -> Resul
 
 /// Registers DejaVu Sans (or another system TrueType font) as plotters' sans-serif once; without one
 /// the charts are drawn without text.
-fn ensure_font() {
+pub(super) fn ensure_font() {
     static FONT: std::sync::Once = std::sync::Once::new();
     FONT.call_once(|| {
         let candidates = [

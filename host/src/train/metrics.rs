@@ -60,6 +60,11 @@ pub fn loss(task: &Task, logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// One sample's part of the main metric: numerator and denominator — correct (0 or 1) and 1 for
+/// accuracy, intersection and union (pixels) for IoU — so that the metric of any set of samples is
+/// Σ numerators / Σ denominators (what the experiments' bootstrap resamples).
+pub type Outcome = [f64; 2];
+
 /// Sums over the batches of one pass, turned into metrics at the end.
 pub struct Accumulator {
     task: Task,
@@ -70,6 +75,8 @@ pub struct Accumulator {
     intersection: f64,
     union: f64,
     mask_sum: f64,
+    /// Each sample's [`Outcome`], in the order added.
+    pub outcomes: Vec<Outcome>,
 }
 
 impl Accumulator {
@@ -87,6 +94,7 @@ impl Accumulator {
             intersection: 0.0,
             union: 0.0,
             mask_sum: 0.0,
+            outcomes: Vec::new(),
         }
     }
 
@@ -100,15 +108,18 @@ impl Accumulator {
                 let truth = Vec::<i64>::try_from(target.f_to_device(tch::Device::Cpu)?)?;
                 for (t, p) in truth.iter().zip(predicted) {
                     self.confusion[*t as usize][p as usize] += 1;
+                    self.outcomes.push([f64::from(u8::from(*t == p)), 1.0]);
                 }
             }
             Task::Segmentation => {
                 let predicted = logits.f_select(1, 0)?.f_gt(0.0)?;
                 let truth = mask_like(target, logits)?.f_gt(0)?;
                 let count = |t: &Tensor| -> Result<f64> { Ok(t.f_sum(Kind::Double)?.f_double_value(&[])?) };
-                let intersection = count(&predicted.f_logical_and(&truth)?)?;
-                self.intersection += intersection;
-                self.union += count(&predicted.f_logical_or(&truth)?)?;
+                let per_image = |t: &Tensor| -> Result<Vec<f64>> { Ok(Vec::<f64>::try_from(t.f_sum_dim_intlist([1, 2].as_slice(), false, Kind::Double)?)?) };
+                let (intersections, unions) = (per_image(&predicted.f_logical_and(&truth)?)?, per_image(&predicted.f_logical_or(&truth)?)?);
+                self.intersection += intersections.iter().sum::<f64>();
+                self.union += unions.iter().sum::<f64>();
+                self.outcomes.extend(intersections.into_iter().zip(unions).map(|(i, u)| [i, u]));
                 self.mask_sum += count(&predicted)? + count(&truth)?;
             }
         }

@@ -29,6 +29,7 @@ use tch::Tensor;
 use trainer::Trainer;
 
 pub use evaluate::{evaluate, ImageTransform};
+pub use trainer::validation_outcomes_file;
 
 /// Where a run is, as its checkpoint records it.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

@@ -204,6 +204,9 @@ impl<'a> Trainer<'a> {
             let path = run_dir.join(format!("confusion_fold{}.json", self.fold));
             crate::imageio::write_atomically(&path, |out| Ok(serde_json::to_writer(out, &validation.confusion)?))?;
         }
+        // the latest epoch's per-sample validation outcomes, for the experiments' bootstrap intervals
+        let path = run_dir.join(validation_outcomes_file(self.fold));
+        crate::imageio::write_atomically(&path, |out| Ok(serde_json::to_writer(out, &validation.outcomes)?))?;
         let tracked: Vec<usize> = split.validation.iter().copied().take(self.config.tracked_samples).collect();
         if !tracked.is_empty() {
             let dir = run_dir.join("tracked").join(format!("fold{}", self.fold)).join(format!("epoch{epoch:03}"));
@@ -247,8 +250,9 @@ impl<'a> Trainer<'a> {
                 })
                 .collect()
         };
-        tracking::write_grid(&dir.join("stages.png"), &rows(&stage_outputs, &raw.f_detach()?)?, false)?;
-        tracking::write_grid(&dir.join("gradients.png"), &rows(&gradients, &raw.f_detach()?)?, true)?;
+        let stage_titles: Vec<String> = std::iter::once("raw".to_string()).chain(outputs.iter().map(|o| o.name.clone())).collect();
+        tracking::write_grid(&dir.join("stages.png"), &stage_titles, &rows(&stage_outputs, &raw.f_detach()?)?, false)?;
+        tracking::write_grid(&dir.join("gradients.png"), &stage_titles, &rows(&gradients, &raw.f_detach()?)?, true)?;
         let mut predictions = Vec::new();
         let mut labels = Vec::new();
         for i in 0..indices.len() as i64 {
@@ -267,7 +271,11 @@ impl<'a> Trainer<'a> {
                 }
             }
         }
-        tracking::write_grid(&dir.join("predictions.png"), &predictions, false)?;
+        let prediction_titles: Vec<String> = match &self.task {
+            Task::Segmentation => vec!["processed".into(), "true mask".into(), "predicted".into()],
+            Task::Classification { .. } => vec!["processed (labels: predictions.json)".into()],
+        };
+        tracking::write_grid(&dir.join("predictions.png"), &prediction_titles, &predictions, false)?;
         if !labels.is_empty() {
             crate::imageio::write_atomically(&dir.join("predictions.json"), |out| Ok(serde_json::to_writer_pretty(out, &labels)?))?;
         }
@@ -286,9 +294,15 @@ impl<'a> Trainer<'a> {
                     Ok(vec![ours, theirs, difference])
                 })
                 .collect::<Result<Vec<_>>>()?;
-            tracking::write_grid(&dir.join("reference_difference.png"), &grid, false)?;
+            let titles = ["this processing", "reference", "|difference|"].map(String::from);
+            tracking::write_grid(&dir.join("reference_difference.png"), &titles, &grid, false)?;
         }
         Ok(())
     }
 }
 
+/// The file in a run directory that holds fold `fold`'s latest per-sample validation outcomes
+/// ([`metrics::Outcome`], in the fold's validation order).
+pub fn validation_outcomes_file(fold: usize) -> String {
+    format!("validation_outcomes_fold{fold}.json")
+}

@@ -20,6 +20,10 @@ use tch::Tensor;
 pub struct ResNetConfig {
     /// 18, 34 or 50.
     pub depth: u32,
+    /// Channels of the stem and first residual layer (each later layer doubles them): 64 is
+    /// torchvision's ResNet, which weights files need; smaller is a lighter network for quick runs.
+    #[config(min = 4.0, max = 256.0)]
+    pub width: i64,
     /// Initial weights: a torchvision state dict (.pth, .pt or .safetensors), relative to the config file
     /// (fc re-initialised if the class count differs).
     pub weights: Option<PathBuf>,
@@ -37,6 +41,7 @@ impl Default for ResNetConfig {
     fn default() -> Self {
         Self {
             depth: 18,
+            width: l2l_nets::TORCHVISION_WIDTH,
             weights: None,
             strict: true,
             input_normalization: InputNormalization::None,
@@ -61,7 +66,7 @@ impl BuildTaskModel for ResNetClassifier {
             return Err(PluginError::Config(format!("a classifier needs at least 2 classes, found {num_classes}")));
         }
         tch::manual_seed(config.seed as i64);
-        let network = ResNet::new(ResNetDepth::from_layers(config.depth)?, 3, 5, "")?;
+        let network = ResNet::new(ResNetDepth::from_layers(config.depth)?, 3, 5, "")?.with_width(config.width)?;
         let mut params = ParameterSet::new();
         let mut builder = ParameterBuilder { params: &mut params };
         network.build(&mut builder)?;

@@ -6,7 +6,9 @@
 mod config;
 mod report;
 mod run;
+mod statistics;
 
-pub use report::{write_report, DriftRaw, DriftResults};
+pub use report::{write_report, DriftResults};
+pub use statistics::{CorruptedOutcomes, DriftRaw, DriftStatistics};
 pub use run::{check, run};
 pub use config::{CorruptionBaseline, DriftSynthesisConfig};

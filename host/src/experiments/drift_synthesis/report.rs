@@ -1,94 +1,81 @@
 //! A drift synthesis's results: `results.json` (typed, read back by `sweep collect`), the matrix
 //! plots and `report.md`.
 
+use super::statistics::{statistics, DriftRaw, DriftStatistics};
+use crate::uncertainty::{Estimate, RESAMPLES};
 use crate::experiments::DriftMatrix;
 use crate::imageio::{write_atomically, write_json};
 use crate::tracking;
-use crate::train::config::Augmentation;
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// The per-fold values behind a drift matrix, kept in `results.json` so that sweeps can merge cells.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct DriftRaw {
-    /// The folds trained.
-    pub folds: Vec<usize>,
-    /// Per training pipeline, per test pipeline, the metric of each fold (in `folds` order).
-    pub values: Vec<Vec<Vec<f64>>>,
-    /// The augmentation the models trained with.
-    pub augmentation: Augmentation,
-}
-
 /// `results.json` of a drift synthesis.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DriftResults {
-    /// Per corruption, its mean drop over severities, folds and pipelines.
-    pub corruption_drops: Vec<(String, f64)>,
-    /// The drop matrix (diagonal − entry; `None` where the row's own pipeline is not tested).
-    pub drops: Vec<Vec<Option<f64>>>,
-    /// The metric's matrix.
+    /// The metric's matrix (mean and standard deviation over folds).
     pub matrix: DriftMatrix,
-    /// The mean corruption drop, with a baseline.
-    pub mean_corruption_drop: Option<f64>,
-    /// The mean off-diagonal drop.
-    pub mean_drop: Option<f64>,
-    /// The per-fold values.
+    /// Every verdict with its 95 % bootstrap interval.
+    pub statistics: DriftStatistics,
+    /// The per-fold values and per-sample outcomes.
     pub raw: DriftRaw,
 }
 
+/// The seed of a drift synthesis's bootstrap (fixed: a report is reproducible to the digit).
+const BOOTSTRAP_SEED: u64 = 0x5EED;
+
 /// `results.json`, `drift_matrix.png`, `drop_matrix.png`, `drift_vs_corruption.png` (with a corruption
 /// baseline) and `report.md`.
-pub fn write_report(dir: &Path, matrix: &DriftMatrix, corruptions: &[(String, f64)], raw: &DriftRaw) -> Result<()> {
-    let drops = matrix.drops();
-    let corruption_mean = (!corruptions.is_empty()).then(|| corruptions.iter().map(|(_, d)| d).sum::<f64>() / corruptions.len() as f64);
-    let results = DriftResults {
-        corruption_drops: corruptions.to_vec(),
-        drops: drops.clone(),
-        matrix: matrix.clone(),
-        mean_corruption_drop: corruption_mean,
-        mean_drop: matrix.mean_drop(),
-        raw: raw.clone(),
-    };
-    write_json(&dir.join("results.json"), &results)?;
-    tracking::plot_heatmap(&dir.join("drift_matrix.png"), &format!("{} (train ↓, test →)", matrix.metric), &matrix.train, &matrix.test, &matrix.mean.iter().map(|r| r.iter().map(|v| Some(*v)).collect()).collect::<Vec<_>>())?;
-    tracking::plot_heatmap(&dir.join("drop_matrix.png"), &format!("drop of {} (diagonal − entry)", matrix.metric), &matrix.train, &matrix.test, &drops)?;
+pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<()> {
+    let stats = statistics(&matrix.train, &matrix.test, raw, BOOTSTRAP_SEED)?;
+    write_json(&dir.join("results.json"), &DriftResults { matrix: matrix.clone(), statistics: stats.clone(), raw: raw.clone() })?;
+    tracking::plot_matrix(&dir.join("drift_matrix.png"), &format!("{} (mean over folds, 95 % interval)", matrix.metric), "trained behind", "tested behind", &matrix.train, &matrix.test, &stats.cells, (0.0, 1.0))?;
+    let drop_range = stats.drops.iter().flatten().flatten().fold(0.05f64, |m, e| m.max(e.value.abs()));
+    tracking::plot_matrix(&dir.join("drop_matrix.png"), &format!("drop of {} (own pipeline − this one)", matrix.metric), "trained behind", "tested behind", &matrix.train, &matrix.test, &stats.drops, (-drop_range, drop_range))?;
     let mut md = String::from("# Drift synthesis\n\n");
-    let _ = writeln!(md, "Every model trained behind one pipeline (rows) is tested behind every pipeline (columns) on its fold's validation samples; {} as mean ± std over folds.\n", matrix.metric);
+    let _ = writeln!(md, "Every model trained behind one pipeline (rows) is tested behind every pipeline (columns) on its fold's validation samples ({} folds, {} validation samples per fold). Each cell: {} as the mean over folds with its 95 % bootstrap interval (validation samples resampled within folds, {} draws), then ± the standard deviation over folds.\n", raw.folds.len(), raw.outcomes.first().and_then(|r| r.first()).and_then(|c| c.first()).map_or(0, Vec::len), matrix.metric, RESAMPLES);
     let _ = writeln!(md, "![drift matrix](drift_matrix.png)\n");
     let _ = writeln!(md, "| train \\ test | {} |", matrix.test.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(matrix.test.len()));
     for (i, name) in matrix.train.iter().enumerate() {
-        let cells: Vec<String> = matrix.mean[i].iter().zip(&matrix.std[i]).map(|(m, s)| format!("{m:.3} ± {s:.3}")).collect();
-        let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
+        let row: Vec<String> = stats.cells[i].iter().zip(&matrix.std[i]).map(|(e, s)| e.map_or("–".into(), |e| format!("{} ± {s:.3}", e.show()))).collect();
+        let _ = writeln!(md, "| {name} | {} |", row.join(" | "));
     }
     let _ = writeln!(md, "\n![drop matrix](drop_matrix.png)\n");
-    match matrix.mean_drop() {
+    match &stats.mean_drop {
+        Some(drop) if drop.contains(0.0) => {
+            let _ = writeln!(md, "Mean drop under pipeline drift (off-diagonal): {} — the interval holds 0: **no drop resolved** with these samples.", drop.show());
+        }
         Some(drop) => {
-            let _ = writeln!(md, "Mean drop under pipeline drift (off-diagonal): **{drop:.4}**.");
+            let _ = writeln!(md, "Mean drop under pipeline drift (off-diagonal): **{}**.", drop.show());
         }
         None => {
             let _ = writeln!(md, "No off-diagonal entries: train and test pipelines do not overlap.");
         }
     }
-    if let Some(corruption_mean) = corruption_mean {
-        let mut labels: Vec<String> = corruptions.iter().map(|(n, _)| n.clone()).collect();
-        let mut values: Vec<f64> = corruptions.iter().map(|(_, d)| *d).collect();
-        labels.push("mean corruption".into());
-        values.push(corruption_mean);
-        if let Some(drift) = matrix.mean_drop() {
-            labels.push("pipeline drift".into());
-            values.push(drift);
+    if let Some(corruption_mean) = &stats.mean_corruption_drop {
+        let mut bars: Vec<(String, Estimate)> = stats.corruption_drops.clone();
+        bars.push(("mean corruption".into(), *corruption_mean));
+        if let Some(drift) = &stats.mean_drop {
+            bars.push(("pipeline drift".into(), *drift));
         }
-        tracking::plot_bars(&dir.join("drift_vs_corruption.png"), &format!("mean drop of {}", matrix.metric), &labels, &[("drop", values)])?;
+        tracking::plot_estimate_bars(&dir.join("drift_vs_corruption.png"), &format!("mean drop of {} (95 % interval)", matrix.metric), &format!("drop of {}", matrix.metric), &bars, Some("pipeline drift"))?;
         let _ = writeln!(md, "\n## Pipeline drift against common corruptions\n\n![drift vs corruption](drift_vs_corruption.png)\n");
-        let _ = writeln!(md, "| corruption | mean drop (severities, folds, pipelines) |\n|---|---|");
-        for (name, drop) in corruptions {
-            let _ = writeln!(md, "| {name} | {drop:.4} |");
+        let _ = writeln!(md, "| corruption | mean drop (severities, folds, pipelines), 95 % interval |\n|---|---|");
+        for (name, drop) in &stats.corruption_drops {
+            let _ = writeln!(md, "| {name} | {} |", drop.show());
         }
-        let _ = writeln!(md, "\nMean corruption drop **{corruption_mean:.4}**.");
-        if let Some(drift) = matrix.mean_drop().filter(|d| *d > 0.0) {
-            let _ = writeln!(md, "The corruption drop is **{:.1}×** the pipeline-drift drop (the published finding: 4–10×).", corruption_mean / drift);
+        let _ = writeln!(md, "\nMean corruption drop **{}**.", corruption_mean.show());
+        if let (Some(ratio), Some(drift)) = (&stats.ratio, &stats.mean_drop) {
+            let ratio_text = format!("{:.1}× [{:.1}, {:.1}]", ratio.value, ratio.low, ratio.high);
+            let sentence = if drift.contains(0.0) || drift.value <= 0.0 {
+                "The ratio of corruption drop to pipeline-drift drop is not defined here: the drift drop's interval holds 0.".to_string()
+            } else if ratio.contains(1.0) {
+                format!("The corruption drop is {ratio_text} the pipeline-drift drop: **not distinguishable from 1×** (the published finding: 4–10×).")
+            } else {
+                format!("The corruption drop is **{ratio_text}** the pipeline-drift drop (the published finding: 4–10×).")
+            };
+            let _ = writeln!(md, "{sentence}");
         }
     }
     write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))

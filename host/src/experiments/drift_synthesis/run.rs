@@ -1,7 +1,8 @@
 //! Running a drift synthesis: one training per training pipeline on the job's context, every trained
 //! model tested behind every test pipeline (and, with the baseline, behind its own with corruptions).
 
-use super::report::{self, DriftRaw};
+use super::report;
+use super::statistics::{CorruptedOutcomes, DriftRaw};
 use super::config::DriftSynthesisConfig;
 use crate::config::{LoadedConfig, PipelineSpec};
 use crate::data::LoaderOptions;
@@ -73,11 +74,16 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
     let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), ..job.train.clone() };
     let metric = job.metric.clone().unwrap_or_else(|| context.metric().into());
     let splits = context.splits(&train_config)?;
-    // per training pipeline, per test pipeline, the metric of every fold
+    // per training pipeline, per test pipeline, the metric and the per-sample outcomes of every fold
     let mut values = vec![vec![Vec::new(); testing.len()]; training.len()];
-    // per corruption, the drops (own pipeline, clean − corrupted) over pipelines, folds and severities
+    let mut outcomes = vec![vec![Vec::new(); testing.len()]; training.len()];
+    // per corruption and severity, every model's outcomes behind its own pipeline
     let corruptions = job.corruptions.clone();
-    let mut corruption_drops: Vec<Vec<f64>> = vec![Vec::new(); corruptions.as_ref().map_or(0, |c| c.types.len())];
+    let mut corrupted: Vec<CorruptedOutcomes> = corruptions
+        .iter()
+        .flat_map(|c| c.types.iter().flat_map(move |t| c.severities.iter().map(move |s| (*t, *s))))
+        .map(|(t, severity)| CorruptedOutcomes { corruption: corruption_name(t), severity, outcomes: vec![Vec::new(); training.len()] })
+        .collect();
     for (i, path) in training.iter().enumerate() {
         let named = TrainConfig { name: stem(path), ..train_config.clone() };
         tracing::info!("drift synthesis: training behind {}", stem(path));
@@ -92,12 +98,12 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                     .get(&metric)
                     .ok_or_else(|| anyhow!("config key `job.metric`: the task has no metric `{metric}`"))?;
                 values[i][j].push(value);
+                outcomes[i][j].push(result.outcomes);
             }
             if let Some(baseline) = &corruptions {
                 let own = testing.iter().position(|t| t == path).ok_or_else(|| anyhow!("checked by `pipelines`"))?;
-                let clean = *values[i][own].last().unwrap_or(&0.0);
                 for (k, &corruption) in baseline.types.iter().enumerate() {
-                    for &severity in &baseline.severities {
+                    for (s, &severity) in baseline.severities.iter().enumerate() {
                         tch::manual_seed((job.train.seed as i64) ^ ((k as i64) << 8) ^ severity as i64);
                         let transform = |x: &Tensor| -> Result<Tensor> { crate::corruptions::corrupt(x, corruption, severity, baseline.table) };
                         let result = evaluate(
@@ -110,23 +116,19 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                             context.device,
                             Some(&transform),
                         )?;
-                        corruption_drops[k].push(clean - result.finish()[&metric]);
+                        corrupted[k * baseline.severities.len() + s].outcomes[i].push(result.outcomes);
                     }
                 }
             }
         }
     }
     let matrix = matrix_from_values(training.iter().map(|p| stem(p)).collect(), testing.iter().map(|p| stem(p)).collect(), metric, &values);
-    let corruption_summary: Vec<(String, f64)> = corruptions
-        .map(|c| {
-            c.types
-                .iter()
-                .zip(&corruption_drops)
-                .map(|(t, d)| (serde_json::to_value(t).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), d.iter().sum::<f64>() / d.len().max(1) as f64))
-                .collect()
-        })
-        .unwrap_or_default();
     let folds: Vec<usize> = (0..splits.len()).filter(|f| train_config.trains_fold(*f)).collect();
-    report::write_report(&dir, &matrix, &corruption_summary, &DriftRaw { folds, values, augmentation: train_config.augmentation })?;
+    report::write_report(&dir, &matrix, &DriftRaw { folds, values, outcomes, corrupted, augmentation: train_config.augmentation })?;
     Ok(dir)
+}
+
+/// A corruption's name as configs spell it.
+fn corruption_name(corruption: crate::corruptions::Corruption) -> String {
+    serde_json::to_value(corruption).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }

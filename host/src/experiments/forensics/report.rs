@@ -2,6 +2,7 @@
 
 use crate::imageio::{write_atomically, write_json};
 use crate::tracking;
+use crate::uncertainty::{Estimate, RESAMPLES};
 use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,8 +16,12 @@ pub struct ForensicsResult {
     pub default_metric: f64,
     /// The metric behind the adversarial processing.
     pub adversarial_metric: f64,
+    /// Default − adversarial, with its 95 % bootstrap interval over the attacked samples (paired).
+    pub drop: Estimate,
     /// SSIM of the adversarial output to the default output.
     pub ssim: f64,
+    /// How many validation samples were attacked.
+    pub samples: usize,
     /// The attacked parameters: values before and after, and the range the stage declares.
     pub parameters: Vec<AttackedParameter>,
     /// Every tensor of the processing (parameters and buffers) whose value the search changed.
@@ -74,28 +79,18 @@ pub fn write_report(
         stage_gradients: gradients.to_vec(),
     };
     write_json(&dir.join("results.json"), &json)?;
-    let labels: Vec<String> = results.iter().map(|r| r.group.clone()).collect();
-    tracking::plot_bars(
-        &dir.join("forensics.png"),
-        &format!("{metric}: default vs adversarial processing, and SSIM reached"),
-        &labels,
-        &[
-            ("default", results.iter().map(|r| r.default_metric).collect()),
-            ("adversarial", results.iter().map(|r| r.adversarial_metric).collect()),
-            ("SSIM", results.iter().map(|r| r.ssim).collect()),
-        ],
-    )?;
-    tracking::plot_bars(
-        &dir.join("stage_gradients.png"),
-        "mean |∂ task loss / ∂ stage output|",
-        &gradients.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-        &[("gradient", gradients.iter().map(|(_, g)| *g).collect())],
-    )?;
+    let drops: Vec<(String, Estimate)> = results.iter().map(|r| (format!("{} (SSIM {:.2})", r.group, r.ssim), r.drop)).collect();
+    tracking::plot_estimate_bars(&dir.join("forensics.png"), &format!("drop of {metric} under each group's attack (95 % interval)"), &format!("drop of {metric}"), &drops, None)?;
+    let exact = |(name, value): &(String, f64)| (name.clone(), Estimate { value: *value, low: *value, high: *value });
+    tracking::plot_estimate_bars(&dir.join("stage_gradients.png"), "task loss's gradient at each stage's output", "mean |∂ loss / ∂ output|", &gradients.iter().map(exact).collect::<Vec<_>>(), None)?;
     let mut md = String::from("# Drift forensics\n\nThe task model is frozen; each group's parameters are searched (Adam) to raise its task loss while the processing's output stays close to the default output.\n\n![forensics](forensics.png)\n\n");
-    let _ = writeln!(md, "| group | {metric} (default) | {metric} (adversarial) | drop | SSIM to default |");
-    let _ = writeln!(md, "|---|---|---|---|---|");
+    let samples = results.first().map_or(0, |r| r.samples);
+    let _ = writeln!(md, "On {samples} validation samples; the drop's 95 % interval is a bootstrap over them (paired: the same samples behind both processings, {RESAMPLES} draws).\n");
+    let _ = writeln!(md, "| group | {metric} (default) | {metric} (adversarial) | drop [95 %] | SSIM to default | verdict |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
     for r in results {
-        let _ = writeln!(md, "| {} | {:.3} | {:.3} | {:.3} | {:.3} |", r.group, r.default_metric, r.adversarial_metric, r.default_metric - r.adversarial_metric, r.ssim);
+        let verdict = if r.drop.contains(0.0) { "no drop resolved" } else if r.ssim >= 0.9 { "breaks the model at SSIM ≥ 0.9" } else { "breaks the model, visibly (SSIM < 0.9)" };
+        let _ = writeln!(md, "| {} | {:.3} | {:.3} | {} | {:.3} | {verdict} |", r.group, r.default_metric, r.adversarial_metric, r.drop.show(), r.ssim);
     }
     let _ = writeln!(md, "\n## Adversarial parameter values\n");
     for r in results {

@@ -12,6 +12,7 @@ use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::metrics::Task;
 use crate::train::{self, metrics, optim};
+use crate::uncertainty::{weighted_metric, Bootstrap, Outcome};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -34,19 +35,22 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     let batch = Loader::new(context.dataset.clone(), indices.clone(), &options)?.next().ok_or_else(|| anyhow!("no samples to attack"))??;
     let raw = batch.raw.f_to_device(device)?;
     let target = batch.target.f_to_device(device)?;
-    let evaluate = |pipeline: &mut Pipeline, model: &mut RemoteModule| -> Result<(f64, Tensor)> {
-        tch::no_grad(|| -> Result<(f64, Tensor)> {
+    let evaluate = |pipeline: &mut Pipeline, model: &mut RemoteModule| -> Result<(Vec<Outcome>, Tensor)> {
+        tch::no_grad(|| -> Result<(Vec<Outcome>, Tensor)> {
             pipeline.set_camera(&batch.cameras)?;
             let output = pipeline.forward(&raw)?;
             let logits = model.forward(&output)?;
             let mut accumulator = metrics::Accumulator::new(task);
             accumulator.add(&logits, &target, 0.0)?;
-            Ok((accumulator.finish()[metric], output))
+            Ok((accumulator.outcomes, output))
         })
     };
+    // the attacked samples, resampled: the same draws for every group, so groups compare paired
+    let bootstrap = Bootstrap::new(&[indices.len()], job.train.seed ^ 0xF0_4E);
     let mut default = Pipeline::build(context.registry, specs, device)?;
     default.set_train(false)?;
-    let (default_metric, default_output) = evaluate(&mut default, &mut model)?;
+    let (default_outcomes, default_output) = evaluate(&mut default, &mut model)?;
+    let default_metric = weighted_metric(&default_outcomes, &vec![1.0; default_outcomes.len()]);
     // the default output's range, so that SSIM compares images in [0, 1] whatever the pipeline ends with
     let (low, high) = (default_output.f_min()?, default_output.f_max()?);
     let span = high.f_sub(&low)?.f_clamp_min(1e-12)?;
@@ -79,7 +83,9 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
                 parameter.project()?;
             }
         }
-        let (adversarial_metric, output) = evaluate(&mut pipeline, &mut model)?;
+        let (adversarial_outcomes, output) = evaluate(&mut pipeline, &mut model)?;
+        let adversarial_metric = weighted_metric(&adversarial_outcomes, &vec![1.0; adversarial_outcomes.len()]);
+        let drop = bootstrap.estimate(|w| weighted_metric(&default_outcomes, &w[0]) - weighted_metric(&adversarial_outcomes, &w[0]));
         let ssim = tch::no_grad(|| -> Result<f64> { Ok(l2l_ops::ssim(&unit(&output)?, &reference)?.f_double_value(&[])?) })?;
         let parameters = attacked
             .iter()
@@ -97,7 +103,7 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
             .map(|((name, _), _)| name.clone())
             .collect();
         tracing::info!("forensics `{group}`: {metric} {default_metric:.3} → {adversarial_metric:.3}, SSIM {ssim:.3}");
-        results.push(ForensicsResult { group: group.clone(), default_metric, adversarial_metric, ssim, parameters, changed });
+        results.push(ForensicsResult { group: group.clone(), default_metric, adversarial_metric, drop, ssim, samples: indices.len(), parameters, changed });
     }
     report::write_report(&dir, metric, &results, &gradients, &attribution)?;
     Ok(dir)

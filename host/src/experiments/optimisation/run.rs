@@ -42,7 +42,15 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
             mean.push(m);
             std.push(s);
         }
-        curves.push(ModeCurve { mode, mean, std, run });
+        let folds: Vec<usize> = (0..train_config.n_splits).filter(|f| train_config.trains_fold(*f)).collect();
+        let outcomes = folds
+            .iter()
+            .map(|fold| {
+                let path = run.join(train::validation_outcomes_file(*fold));
+                Ok(serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        curves.push(ModeCurve { mode, mean, std, run, final_outcomes: outcomes });
     }
     report::write_report(&dir, metric, &curves)?;
     Ok(dir)

@@ -1,0 +1,120 @@
+//! A drift synthesis's verdicts with their bootstrap intervals ([`crate::uncertainty`]):
+//! every cell, every drop, the mean pipeline-drift drop, each corruption's drop and the ratio of the
+//! two. Every fold's validation samples are resampled once per draw and the draw applies to every
+//! cell (all models of a fold are evaluated on the same samples), so drops and the ratio are paired.
+
+use crate::train::config::Augmentation;
+use crate::uncertainty::{mean_over_folds, weighted_metric, Bootstrap, Estimate, Outcome};
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// The per-fold values and per-sample outcomes behind a drift matrix, kept in `results.json` so that
+/// sweeps can merge cells and recompute the intervals.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DriftRaw {
+    /// The folds trained.
+    pub folds: Vec<usize>,
+    /// Per training pipeline, per test pipeline, the metric of each fold (in `folds` order).
+    pub values: Vec<Vec<Vec<f64>>>,
+    /// Per training pipeline, per test pipeline, per fold, each validation sample's outcome (in the
+    /// fold's sample order, the same for every cell).
+    #[serde(default)]
+    pub outcomes: Vec<Vec<Vec<Vec<Outcome>>>>,
+    /// The corruption baseline's outcomes, one entry per corruption and severity.
+    #[serde(default)]
+    pub corrupted: Vec<CorruptedOutcomes>,
+    /// The augmentation the models trained with.
+    pub augmentation: Augmentation,
+}
+
+/// Every model's outcomes behind its own pipeline with one corruption at one severity.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CorruptedOutcomes {
+    /// The corruption's name.
+    pub corruption: String,
+    /// 1 to 5.
+    pub severity: usize,
+    /// Per training pipeline, per fold, each validation sample's outcome.
+    pub outcomes: Vec<Vec<Vec<Outcome>>>,
+}
+
+/// The intervals of a drift synthesis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriftStatistics {
+    /// Per training and test pipeline: the metric's mean over folds (`None`: no results, a sweep's
+    /// missing job).
+    pub cells: Vec<Vec<Option<Estimate>>>,
+    /// Diagonal − cell, where the row's own pipeline is tested.
+    pub drops: Vec<Vec<Option<Estimate>>>,
+    /// The mean off-diagonal drop.
+    pub mean_drop: Option<Estimate>,
+    /// Per corruption: clean − corrupted on the model's own pipeline, mean over severities, pipelines
+    /// and folds.
+    pub corruption_drops: Vec<(String, Estimate)>,
+    /// The mean over corruptions.
+    pub mean_corruption_drop: Option<Estimate>,
+    /// Mean corruption drop ÷ mean pipeline-drift drop.
+    pub ratio: Option<Estimate>,
+}
+
+/// The bootstrap intervals of `raw`'s per-sample outcomes; `train` and `test` name the pipelines
+/// (a row's own pipeline is the test column of the same name).
+pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) -> Result<DriftStatistics> {
+    let outcomes = &raw.outcomes;
+    // a sweep's missing job leaves a fold of a row empty: folds are resampled where they exist
+    let present = |i: usize, j: usize| outcomes.get(i).and_then(|row| row.get(j)).is_some_and(|cell| cell.iter().any(|f| !f.is_empty()));
+    let folds = outcomes.iter().flatten().map(Vec::len).max().unwrap_or(0);
+    let fold_sizes: Vec<usize> = (0..folds).map(|f| outcomes.iter().flatten().find_map(|c| c.get(f).filter(|o| !o.is_empty()).map(Vec::len)).unwrap_or(0)).collect();
+    if fold_sizes.iter().all(|&n| n == 0) {
+        bail!("no per-sample outcomes to resample");
+    }
+    for cell in outcomes.iter().flatten() {
+        if cell.iter().enumerate().any(|(f, o)| !o.is_empty() && o.len() != fold_sizes[f]) {
+            bail!("the cells were not evaluated on the same validation samples");
+        }
+    }
+    let bootstrap = Bootstrap::new(&fold_sizes, seed);
+    let own: Vec<Option<usize>> = train.iter().map(|t| test.iter().position(|c| c == t)).collect();
+    let cell = |i: usize, j: usize, w: &[Vec<f64>]| mean_over_folds(&outcomes[i][j], w);
+
+    let cells = (0..train.len()).map(|i| (0..test.len()).map(|j| present(i, j).then(|| bootstrap.estimate(|w| cell(i, j, w)))).collect()).collect();
+    let drops = (0..train.len())
+        .map(|i| {
+            (0..test.len())
+                .map(|j| own[i].filter(|&d| present(i, d) && present(i, j)).map(|d| bootstrap.estimate(|w| cell(i, d, w) - cell(i, j, w))))
+                .collect()
+        })
+        .collect();
+    let off_diagonal: Vec<(usize, usize, usize)> = (0..train.len())
+        .flat_map(|i| {
+            let own_pipeline = own[i];
+            (0..test.len()).filter_map(move |j| own_pipeline.filter(|d| *d != j).map(|d| (i, d, j)))
+        })
+        .filter(|&(i, d, j)| present(i, d) && present(i, j))
+        .collect();
+    let mean_drift = |w: &[Vec<f64>]| off_diagonal.iter().map(|&(i, d, j)| cell(i, d, w) - cell(i, j, w)).sum::<f64>() / off_diagonal.len() as f64;
+    let mean_drop = (!off_diagonal.is_empty()).then(|| bootstrap.estimate(mean_drift));
+
+    // per corruption, its severities' outcomes
+    let mut names: Vec<String> = raw.corrupted.iter().map(|c| c.corruption.clone()).collect();
+    names.dedup();
+    let corruption_drop = |name: &str, w: &[Vec<f64>]| -> f64 {
+        let mut sum = 0.0;
+        let mut count = 0;
+        for corrupted in raw.corrupted.iter().filter(|c| c.corruption == name) {
+            for (i, per_fold) in corrupted.outcomes.iter().enumerate() {
+                let Some(d) = own[i].filter(|&d| present(i, d)) else { continue };
+                for (f, outcomes) in per_fold.iter().enumerate().filter(|(_, o)| !o.is_empty()) {
+                    sum += weighted_metric(&raw.outcomes[i][d][f], &w[f]) - weighted_metric(outcomes, &w[f]);
+                    count += 1;
+                }
+            }
+        }
+        sum / count.max(1) as f64
+    };
+    let corruption_drops: Vec<(String, Estimate)> = names.iter().map(|n| (n.clone(), bootstrap.estimate(|w| corruption_drop(n, w)))).collect();
+    let mean_corruption = |w: &[Vec<f64>]| names.iter().map(|n| corruption_drop(n, w)).sum::<f64>() / names.len() as f64;
+    let mean_corruption_drop = (!names.is_empty()).then(|| bootstrap.estimate(mean_corruption));
+    let ratio = (mean_corruption_drop.is_some() && mean_drop.is_some()).then(|| bootstrap.estimate(|w| mean_corruption(w) / mean_drift(w)));
+    Ok(DriftStatistics { cells, drops, mean_drop, corruption_drops, mean_corruption_drop, ratio })
+}

@@ -1,0 +1,176 @@
+//! Charts of estimates with intervals: a matrix of cells (value and 95 % interval in every cell, a
+//! colour bar, labels wrapped to fit) and bars with error bars. Sized to their labels, nothing
+//! drawn over anything else.
+
+use super::plots::{ensure_font, write_rgb_buffer};
+use crate::uncertainty::Estimate;
+use anyhow::Result;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Pixels per character of the 12-px label font (DejaVu Sans, generous).
+const CHAR: i32 = 7;
+/// Line height of wrapped labels.
+const LINE: i32 = 15;
+
+/// `name` in lines of at most `width` characters, broken at `_`, `-` or spaces where possible.
+fn wrap(name: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for part in name.split_inclusive(['_', '-', ' ']) {
+        if !current.is_empty() && current.chars().count() + part.chars().count() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        current.push_str(part);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+/// A colour for `t` in [0, 1] on a perceptually ordered dark-blue → green → yellow ramp (viridis'
+/// anchor colours, interpolated).
+fn ramp(t: f64) -> RGBColor {
+    const ANCHORS: [(f64, f64, f64); 5] = [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    let t = t.clamp(0.0, 1.0) * (ANCHORS.len() - 1) as f64;
+    let (i, f) = ((t.floor() as usize).min(ANCHORS.len() - 2), t - t.floor().min((ANCHORS.len() - 2) as f64));
+    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
+    let mix = |x: f64, y: f64| (x + (y - x) * f) as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Black or white, whichever reads on `colour`.
+fn text_on(colour: RGBColor) -> RGBColor {
+    let luminance = 0.299 * f64::from(colour.0) + 0.587 * f64::from(colour.1) + 0.114 * f64::from(colour.2);
+    if luminance > 140.0 {
+        BLACK
+    } else {
+        WHITE
+    }
+}
+
+/// A matrix chart: `values[i][j]` (`None` grey) coloured on `range` with a colour bar, each cell
+/// showing the value and its interval; rows are labelled `row_axis` (↓), columns `column_axis` (→).
+#[allow(clippy::too_many_arguments)]
+pub fn plot_matrix(
+    path: &Path,
+    title: &str,
+    row_axis: &str,
+    column_axis: &str,
+    rows: &[String],
+    columns: &[String],
+    values: &[Vec<Option<Estimate>>],
+    range: (f64, f64),
+) -> Result<()> {
+    ensure_font();
+    let column_labels: Vec<Vec<String>> = columns.iter().map(|c| wrap(c, 18)).collect();
+    let row_labels: Vec<Vec<String>> = rows.iter().map(|r| wrap(r, 24)).collect();
+    let longest = |labels: &[Vec<String>]| labels.iter().flatten().map(|l| l.chars().count() as i32).max().unwrap_or(4);
+    let cell_width = (longest(&column_labels) * CHAR + 16).max(124);
+    let row_lines = row_labels.iter().map(Vec::len).max().unwrap_or(1) as i32;
+    let cell_height = (row_lines * LINE + 10).max(48);
+    let header = column_labels.iter().map(Vec::len).max().unwrap_or(1) as i32 * LINE + 30;
+    let (left, top) = (longest(&row_labels) * CHAR + 24, 40 + header);
+    let bar_x = left + cell_width * columns.len() as i32 + 24;
+    let (width, height) = ((bar_x + 90).max(520), top + cell_height * rows.len() as i32 + 20);
+    let mut bytes = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (width as u32, height as u32)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let font = |size: i32| ("sans-serif", size).into_font();
+        root.draw(&Text::new(title.to_string(), (10, 8), font(18)))?;
+        root.draw(&Text::new(format!("{column_axis} →"), (left, 32), font(13).color(&RGBColor(90, 90, 90))))?;
+        root.draw(&Text::new(format!("{row_axis} ↓"), (8, top - 18), font(13).color(&RGBColor(90, 90, 90))))?;
+        for (j, lines) in column_labels.iter().enumerate() {
+            for (k, line) in lines.iter().enumerate() {
+                root.draw(&Text::new(line.clone(), (left + cell_width * j as i32 + 6, 52 + LINE * k as i32), font(12)))?;
+            }
+        }
+        let span = if range.1 > range.0 { range.1 - range.0 } else { 1.0 };
+        for (i, lines) in row_labels.iter().enumerate() {
+            let y = top + cell_height * i as i32;
+            for (k, line) in lines.iter().enumerate() {
+                root.draw(&Text::new(line.clone(), (8, y + 6 + LINE * k as i32), font(12)))?;
+            }
+            for (j, value) in values[i].iter().enumerate() {
+                let x = left + cell_width * j as i32;
+                let colour = value.map_or(RGBColor(210, 210, 210), |e| ramp((e.value - range.0) / span));
+                root.draw(&Rectangle::new([(x, y), (x + cell_width - 3, y + cell_height - 3)], colour.filled()))?;
+                if let Some(e) = value {
+                    let ink = text_on(colour);
+                    root.draw(&Text::new(format!("{:.3}", e.value), (x + 8, y + 6), font(15).color(&ink)))?;
+                    root.draw(&Text::new(format!("[{:.3}, {:.3}]", e.low, e.high), (x + 8, y + 26), font(11).color(&ink)))?;
+                }
+            }
+        }
+        // the colour bar, with its range
+        let bar_height = (cell_height * rows.len() as i32).max(60);
+        for step in 0..bar_height {
+            let t = 1.0 - f64::from(step) / f64::from(bar_height - 1);
+            root.draw(&Rectangle::new([(bar_x, top + step), (bar_x + 18, top + step + 1)], ramp(t).filled()))?;
+        }
+        for (t, label) in [(1.0, range.1), (0.5, (range.0 + range.1) / 2.0), (0.0, range.0)] {
+            let y = top + ((1.0 - t) * f64::from(bar_height - 1)) as i32;
+            root.draw(&Text::new(format!("{label:.2}"), (bar_x + 24, (y - 6).max(top - 6)), font(12)))?;
+        }
+        root.present()?;
+    }
+    write_rgb_buffer(path, &bytes, i64::from(width), i64::from(height))
+}
+
+/// Bars with 95 % error bars (none where an estimate has no spread), one per `(label, estimate)`, the
+/// y axis titled `y_label`; the bar named `highlight` (if any) drawn in its own colour.
+pub fn plot_estimate_bars(path: &Path, title: &str, y_label: &str, bars: &[(String, Estimate)], highlight: Option<&str>) -> Result<()> {
+    ensure_font();
+    let labels: Vec<Vec<String>> = bars.iter().map(|(name, _)| wrap(name, 12)).collect();
+    let slot = labels.iter().flatten().map(|l| l.chars().count() as i32).max().unwrap_or(4) * CHAR + 14;
+    let label_lines = labels.iter().map(Vec::len).max().unwrap_or(1) as i32;
+    let (width, height) = ((90 + slot * bars.len() as i32 + 20).max(520), 360 + label_lines * LINE);
+    let low = bars.iter().map(|(_, e)| e.low.min(e.value)).fold(0.0f64, f64::min);
+    let high = bars.iter().map(|(_, e)| e.high.max(e.value)).fold(0.0f64, f64::max);
+    let pad = ((high - low) * 0.08).max(0.01);
+    let mut bytes = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (width as u32, height as u32)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (plot_area, label_area) = root.split_vertically(height - label_lines * LINE - 8);
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(title, ("sans-serif", 17))
+            .margin(10)
+            .x_label_area_size(4)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..bars.len() as f64, (low - pad)..(high + pad))?;
+        chart.configure_mesh().disable_x_mesh().x_labels(0).y_desc(y_label).y_label_formatter(&|v| format!("{v:.2}")).draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (bars.len() as f64, 0.0)], BLACK)))?;
+        for (k, (name, e)) in bars.iter().enumerate() {
+            let x = k as f64;
+            let colour = if Some(name.as_str()) == highlight { RGBColor(214, 96, 39) } else { RGBColor(70, 110, 170) };
+            chart.draw_series(std::iter::once(Rectangle::new([(x + 0.15, 0.0), (x + 0.85, e.value)], colour.filled())))?;
+            if e.high > e.low {
+                let whisker = |y: f64| PathElement::new(vec![(x + 0.4, y), (x + 0.6, y)], BLACK.stroke_width(2));
+                chart.draw_series([PathElement::new(vec![(x + 0.5, e.low), (x + 0.5, e.high)], BLACK.stroke_width(2)), whisker(e.low), whisker(e.high)])?;
+            }
+        }
+        let (origin, _) = chart.backend_coord(&(0.0, 0.0));
+        for (k, lines) in labels.iter().enumerate() {
+            let (x, _) = chart.backend_coord(&(k as f64 + 0.1, 0.0));
+            for (l, line) in lines.iter().enumerate() {
+                label_area.draw(&Text::new(line.clone(), (x.max(origin), 4 + LINE * l as i32), ("sans-serif", 12).into_font()))?;
+            }
+        }
+        root.present()?;
+    }
+    write_rgb_buffer(path, &bytes, i64::from(width), i64::from(height))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_wrap_at_separators_within_their_width() {
+        assert_eq!(wrap("menon2007_unsharp_masking_gaussian_denoising", 18), ["menon2007_unsharp_", "masking_gaussian_", "denoising"]);
+        assert_eq!(wrap("short", 18), ["short"]);
+    }
+}
