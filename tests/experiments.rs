@@ -216,3 +216,47 @@ fn a_forensics_job_with_a_misspelled_group_or_a_missing_pipeline_is_refused_befo
     let out = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The quickstart as a new user runs it: its models learn (every drift-matrix diagonal cell ≥ 0.90,
+/// every optimisation mode's final accuracy ≥ 0.70 and static ≥ 0.90) and forensics finds a group
+/// that drops the accuracy by ≥ 0.30 while the image stays at SSIM ≥ 0.90; every verdict has its
+/// interval and every plot is written.
+#[test]
+fn the_quickstart_learns_and_states_its_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = workspace_root().join("configs/quickstart.toml");
+    let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = dir.path().join("runs/quickstart-1");
+    let read = |experiment: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(run.join(experiment).join("results.json")).unwrap()).unwrap()
+    };
+    let drift = read("drift-synthesis-1");
+    let (train, test) = (drift["matrix"]["train"].as_array().unwrap(), drift["matrix"]["test"].as_array().unwrap());
+    for (i, name) in train.iter().enumerate() {
+        let j = test.iter().position(|t| t == name).unwrap();
+        let cell = &drift["statistics"]["cells"][i][j];
+        assert!(cell["value"].as_f64().unwrap() >= 0.90, "diagonal cell of {name}: {cell}");
+        assert!(cell["low"].as_f64().unwrap() <= cell["value"].as_f64().unwrap());
+    }
+    let optimisation = read("optimisation-1");
+    let finals = optimisation["finals"].as_array().unwrap();
+    assert_eq!(finals.len(), 4, "every mode, neural_network and none included");
+    for mode in finals {
+        let accuracy = mode["final_metric"]["value"].as_f64().unwrap();
+        let floor = if mode["mode"] == "static" { 0.90 } else { 0.70 };
+        assert!(accuracy >= floor, "{}: final accuracy {accuracy}", mode["mode"]);
+    }
+    let forensics = read("forensics-1");
+    let found = forensics["groups"].as_array().unwrap().iter().any(|g| g["drop"]["value"].as_f64().unwrap() >= 0.30 && g["ssim"].as_f64().unwrap() >= 0.90);
+    assert!(found, "no group drops the accuracy by 0.30 at SSIM ≥ 0.9: {}", forensics["groups"]);
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    for png in ["drift-synthesis-1/drift_matrix.png", "drift-synthesis-1/drop_matrix.png", "drift-synthesis-1/drift_vs_corruption.png", "forensics-1/forensics.png", "forensics-1/stage_gradients.png", "optimisation-1/learning_curves.png"] {
+        assert!(run.join(png).is_file() && report.contains(png), "{png}");
+    }
+    // the verdict sentences carry their intervals
+    let ratio = report.lines().find(|l| l.starts_with("The corruption drop is") || l.contains("is not defined here")).unwrap_or_else(|| panic!("{report}"));
+    assert!(ratio.contains("not defined") || (ratio.contains('[') && ratio.contains(']')), "{ratio}");
+    let drop = report.lines().find(|l| l.starts_with("Mean drop under pipeline drift")).unwrap_or_else(|| panic!("{report}"));
+    assert!(drop.contains('[') && drop.contains(']'), "{drop}");
+}

@@ -94,7 +94,7 @@ pub fn plot_learning_curves(path: &Path, rows: &[MetricsRow], metrics: &[&str]) 
                 f
             };
             for (i, fold) in folds.iter().enumerate() {
-                for (split, style) in [("train", Palette99::pick(2 * i).stroke_width(2)), ("validation", Palette99::pick(2 * i + 1).stroke_width(2))] {
+                for (split, style) in [("train", series_colour(2 * i).stroke_width(2)), ("validation", series_colour(2 * i + 1).stroke_width(2))] {
                     let points: Vec<(usize, f64)> = rows
                         .iter()
                         .filter(|r| r.fold == *fold && r.split == split)
@@ -144,7 +144,7 @@ pub fn plot_mean_curves(path: &Path, title: &str, y_label: &str, series: &[(Stri
             .build_cartesian_2d(1usize..epochs, (low - pad).max(bounds.0 - pad)..(high + pad).min(bounds.1 + pad))?;
         chart.configure_mesh().x_desc("epoch").y_desc(y_label).draw()?;
         for (i, (name, mean, std)) in series.iter().enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
+            let colour = series_colour(i).to_rgba();
             let mut band: Vec<(usize, f64)> = mean.iter().zip(std).enumerate().map(|(e, (m, s))| (e + 1, clamp(m + s))).collect();
             band.extend(mean.iter().zip(std).enumerate().rev().map(|(e, (m, s))| (e + 1, clamp(m - s))));
             chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled())))?;
@@ -157,6 +157,16 @@ pub fn plot_mean_curves(path: &Path, title: &str, y_label: &str, series: &[(Stri
         root.present()?;
     }
     write_rgb_buffer(path, &bytes, width as i64, height as i64)
+}
+
+/// The `i`th of ten colours that stay apart from each other and readable on white (Tableau's ten).
+fn series_colour(i: usize) -> plotters::style::RGBColor {
+    const COLOURS: [(u8, u8, u8); 10] = [
+        (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+        (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    ];
+    let (r, g, b) = COLOURS[i % COLOURS.len()];
+    plotters::style::RGBColor(r, g, b)
 }
 
 /// Writes an interleaved 8-bit RGB buffer (as plotters draws it) as a PNG.

@@ -5,6 +5,7 @@
 use super::checkpoint;
 use super::config::TrainConfig;
 use super::metrics::Task;
+use super::processed::ProcessedCache;
 use crate::config::{ComponentSpec, LoadedConfig};
 use crate::data::{self, Split};
 use crate::datasets;
@@ -28,6 +29,8 @@ pub struct JobContext<'a> {
     pub task: Task,
     /// The `[task_model]` table.
     pub model: ComponentSpec,
+    /// Frozen pipelines' processed images, shared by every training and evaluation of the job.
+    pub processed: ProcessedCache,
 }
 
 impl<'a> JobContext<'a> {
@@ -43,7 +46,7 @@ impl<'a> JobContext<'a> {
             Some(names) => Task::Classification { class_names: names.to_vec() },
             None => Task::Segmentation,
         };
-        Ok(JobContext { loaded, registry, device, dataset, task, model })
+        Ok(JobContext { loaded, registry, device, dataset, task, model, processed: ProcessedCache::default() })
     }
 
     /// The folds a training with `config` uses: stratified for classification, plain for segmentation.

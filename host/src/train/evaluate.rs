@@ -2,6 +2,7 @@
 //! processed images in between (the corruption baseline).
 
 use super::metrics::{self, Accumulator, Task};
+use super::processed::Frozen;
 use crate::data::{Loader, LoaderOptions};
 use crate::pipeline::Pipeline;
 use crate::plugins::{RemoteDataset, RemoteModule};
@@ -13,10 +14,12 @@ use tch::{Device, Tensor};
 pub type ImageTransform<'t> = &'t dyn Fn(&Tensor) -> Result<Tensor>;
 
 /// Evaluates `model` behind `processing` on the samples `indices` without gradient (both must be in
-/// evaluation mode), `transform` applied between them when given.
+/// evaluation mode), `transform` applied between them when given; a `frozen` processing's images come
+/// from (and go to) the job's cache.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     processing: &mut Pipeline,
+    frozen: Option<Frozen<'_>>,
     model: &mut RemoteModule,
     dataset: &Arc<RemoteDataset>,
     indices: &[usize],
@@ -31,8 +34,13 @@ pub fn evaluate(
         let raw = batch.raw.f_to_device(device)?;
         let target = batch.target.f_to_device(device)?;
         tch::no_grad(|| -> Result<()> {
-            processing.set_camera(&batch.cameras)?;
-            let mut processed = processing.forward(&raw)?;
+            let mut processed = match frozen {
+                Some(frozen) => frozen.forward(processing, &raw, &batch.cameras, &batch.indices, device)?,
+                None => {
+                    processing.set_camera(&batch.cameras)?;
+                    processing.forward(&raw)?
+                }
+            };
             if let Some(transform) = transform {
                 processed = transform(&processed)?;
             }

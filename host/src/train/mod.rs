@@ -14,6 +14,7 @@ pub mod context;
 mod evaluate;
 pub mod metrics;
 pub mod optim;
+pub mod processed;
 mod trainer;
 
 use crate::config::{LoadedConfig, PipelineSpec};

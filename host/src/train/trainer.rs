@@ -7,6 +7,7 @@ use super::config::{ProcessingMode, TrainConfig};
 use super::context::JobContext;
 use super::metrics::{self, Accumulator, Task};
 use super::optim::{Adam, ParameterGroup};
+use super::processed::{pipeline_key, Frozen, ProcessedCache};
 use super::evaluate::evaluate;
 use crate::config::{PipelineSpec, StageSpec};
 use crate::data::{self, Loader, LoaderOptions, Split};
@@ -33,6 +34,8 @@ pub(super) struct Trainer<'a> {
     model: RemoteModule,
     optimizer: Adam,
     trains_processor: bool,
+    /// The job's cache and this processing's key in it, when the processing does not train.
+    frozen: Option<(&'a ProcessedCache, u64)>,
     /// The processing's trained parameters whose stage declares a range: put back inside it after
     /// every step.
     bounded: Vec<SharedParameter>,
@@ -40,7 +43,7 @@ pub(super) struct Trainer<'a> {
 
 impl<'a> Trainer<'a> {
     /// A fresh trainer for `fold`: `processing` built as `config.mode` says, the task model, Adam.
-    pub(super) fn build(context: &JobContext, processing: &PipelineSpec, config: &'a TrainConfig, fold: usize) -> Result<Self> {
+    pub(super) fn build(context: &'a JobContext, processing: &PipelineSpec, config: &'a TrainConfig, fold: usize) -> Result<Self> {
         let specs = match config.mode {
             ProcessingMode::None => {
                 let mut pack = toml::Table::new();
@@ -81,7 +84,8 @@ impl<'a> Trainer<'a> {
         } else {
             Vec::new()
         };
-        Ok(Self { config, task: context.task.clone(), device: context.device, fold, processing, reference, model, optimizer, trains_processor, bounded })
+        let frozen = (!trains_processor).then(|| (&context.processed, pipeline_key(&specs)));
+        Ok(Self { config, task: context.task.clone(), device: context.device, fold, processing, reference, model, optimizer, trains_processor, frozen, bounded })
     }
 
     pub(super) fn state(&self) -> Result<Vec<(String, Tensor)>> {
@@ -104,13 +108,19 @@ impl<'a> Trainer<'a> {
     }
 
     /// The processing of a batch: without gradient when it does not train.
-    fn process(&mut self, raw: &Tensor, cameras: &[l2l_plugin_api::RawMetadata]) -> Result<Tensor> {
-        self.processing.set_camera(cameras)?;
-        if self.trains_processor {
-            self.processing.forward(raw)
-        } else {
-            tch::no_grad(|| self.processing.forward(raw))
+    fn process(&mut self, raw: &Tensor, cameras: &[l2l_plugin_api::RawMetadata], indices: &[usize]) -> Result<Tensor> {
+        match self.frozen() {
+            Some(frozen) => frozen.forward(&mut self.processing, raw, cameras, indices, self.device),
+            None => {
+                self.processing.set_camera(cameras)?;
+                self.processing.forward(raw)
+            }
         }
+    }
+
+    /// The cache entry of a processing that does not train.
+    fn frozen(&self) -> Option<Frozen<'a>> {
+        self.frozen.map(|(cache, key)| Frozen { cache, key })
     }
 
     /// Which stage first produced a NaN or infinity on `raw` (run again without gradient), or that the
@@ -151,7 +161,7 @@ impl<'a> Trainer<'a> {
         for (index, batch) in loader.enumerate() {
             let batch = batch?;
             let raw = batch.raw.f_to_device(self.device)?;
-            let processed = self.process(&raw, &batch.cameras)?;
+            let processed = self.process(&raw, &batch.cameras, &batch.indices)?;
             let target = self.targets(&batch)?;
             let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64);
             let masks = matches!(self.task, Task::Segmentation).then(|| metrics::mask_like(&target, &processed)).transpose()?;
@@ -218,7 +228,8 @@ impl<'a> Trainer<'a> {
     fn validate(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], workers: usize) -> Result<Accumulator> {
         self.set_train(false)?;
         let options = LoaderOptions { batch_size: self.config.batch_size, workers, ..Default::default() };
-        evaluate(&mut self.processing, &mut self.model, dataset, indices, &self.task, &options, self.device, None)
+        let frozen = self.frozen();
+        evaluate(&mut self.processing, frozen, &mut self.model, dataset, indices, &self.task, &options, self.device, None)
     }
 
     /// Grids for the tracked samples: every stage's output, the task loss's gradient at every stage,

@@ -12,6 +12,7 @@ use crate::plugins::Registry;
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
+use crate::train::processed::{pipeline_key, Frozen};
 use crate::train::{self, evaluate};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ struct Pipelines {
     testing: Vec<PathBuf>,
     processings: Vec<PipelineSpec>,
     tests: Vec<Pipeline>,
+    /// The test pipelines' keys in the job's processed-image cache.
+    test_keys: Vec<u64>,
 }
 
 /// Reads every pipeline the job names and builds the test pipelines on `device`, so that a bad one
@@ -44,12 +47,14 @@ fn pipelines(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
         Pipeline::build(registry, &processing.stages, Device::Cpu).with_context(|| format!("pipeline {}", path.display()))?;
     }
     let mut tests: Vec<Pipeline> = Vec::new();
+    let mut test_keys = Vec::new();
     let named_tests = if job.test_pipelines.is_empty() { &job.pipelines } else { &job.test_pipelines };
     for (path, named) in testing.iter().zip(named_tests) {
         let spec = loaded.load_pipeline(named).with_context(|| format!("config key `job.test_pipelines`: {}", path.display()))?;
         let mut pipeline = Pipeline::build(registry, &spec.stages, device).with_context(|| format!("test pipeline {}", path.display()))?;
         pipeline.set_train(false)?;
         tests.push(pipeline);
+        test_keys.push(pipeline_key(&spec.stages));
     }
     if job.corruptions.is_some() {
         if let Some(path) = training.iter().find(|t| !testing.contains(t)) {
@@ -59,7 +64,7 @@ fn pipelines(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
             );
         }
     }
-    Ok(Pipelines { training, testing, processings, tests })
+    Ok(Pipelines { training, testing, processings, tests, test_keys })
 }
 
 /// Checks a drift synthesis before anything trains: every pipeline it names reads and builds.
@@ -69,7 +74,7 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
 
 /// Runs a drift-synthesis experiment on `context`; returns its directory.
 pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> {
-    let Pipelines { training, testing, processings, mut tests } = pipelines(context.loaded, context.registry, job, context.device)?;
+    let Pipelines { training, testing, processings, mut tests, test_keys } = pipelines(context.loaded, context.registry, job, context.device)?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
     let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), ..job.train.clone() };
     let metric = job.metric.clone().unwrap_or_else(|| context.metric().into());
@@ -92,7 +97,8 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
             let mut model = context.trained_model(&run, fold)?;
             let options = LoaderOptions { batch_size: train_config.batch_size, ..Default::default() };
             for (j, test) in tests.iter_mut().enumerate() {
-                let result = evaluate(test, &mut model, &context.dataset, &split.validation, &context.task, &options, context.device, None)?;
+                let frozen = Frozen { cache: &context.processed, key: test_keys[j] };
+                let result = evaluate(test, Some(frozen), &mut model, &context.dataset, &split.validation, &context.task, &options, context.device, None)?;
                 let value = *result
                     .finish()
                     .get(&metric)
@@ -106,8 +112,10 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                     for (s, &severity) in baseline.severities.iter().enumerate() {
                         tch::manual_seed((job.train.seed as i64) ^ ((k as i64) << 8) ^ severity as i64);
                         let transform = |x: &Tensor| -> Result<Tensor> { crate::corruptions::corrupt(x, corruption, severity, baseline.table) };
+                        let frozen = Frozen { cache: &context.processed, key: test_keys[own] };
                         let result = evaluate(
                             &mut tests[own],
+                            Some(frozen),
                             &mut model,
                             &context.dataset,
                             &split.validation,
