@@ -67,7 +67,7 @@ pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<
         }
         let _ = writeln!(md, "\nMean corruption drop **{}**.", corruption_mean.show());
         if let (Some(ratio), Some(drift)) = (&stats.ratio, &stats.mean_drop) {
-            let ratio_text = format!("{:.1}× [{:.1}, {:.1}]", ratio.value, ratio.low, ratio.high);
+            let ratio_text = format!("{:.2}× [{:.2}, {:.2}]", ratio.value, ratio.low, ratio.high);
             let sentence = if drift.contains(0.0) || drift.value <= 0.0 {
                 "The ratio of corruption drop to pipeline-drift drop is not defined here: the drift drop's interval holds 0.".to_string()
             } else if ratio.contains(1.0) {
