@@ -17,7 +17,7 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
     let config = format!(
         "device = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 64\nsize = 64\n\n\
          [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"drift_synthesis\"\npipelines = [{published:?}]\n\
-         test_pipelines = [{published:?}, \"swapped.toml\"]\n\n[job.train]\nmode = \"static\"\nepochs = 10\nbatch_size = 8\n\
+         test_pipelines = [{published:?}, \"swapped.toml\"]\ntest_intensities = [100, 10]\n\n[job.train]\nmode = \"static\"\nepochs = 10\nbatch_size = 8\n\
          n_splits = 1\ntrain_size = 0.75\ntracked_samples = 0\naugmentation = \"weak\"\nworkers = 2\n\n\
          [job.corruptions]\ntable = \"cifar10\"\nseverities = [1, 5]\n"
     );
@@ -43,6 +43,13 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
     assert_eq!(results["statistics"]["corruption_drops"].as_array().unwrap().len(), 10);
     assert!(results["statistics"]["mean_corruption_drop"]["high"].as_f64().is_some());
     assert!(results["statistics"]["ratio"]["value"].as_f64().is_some());
+    // intensity drift: at the job's own intensity (100) the same samples give the diagonal exactly
+    let intensities = results["statistics"]["intensities"].as_array().unwrap();
+    assert_eq!(intensities.len(), 2);
+    assert_eq!(intensities[0][0].as_f64(), Some(100.0));
+    assert!((intensities[0][1][0]["value"].as_f64().unwrap() - own).abs() < 1e-12, "{intensities:?} vs {own}");
+    assert!(intensities[1][1][0]["high"].as_f64().is_some());
+    assert!(run.join("intensity_drift.png").is_file() && report.contains("## Intensity drift"));
     assert!(run.join("drift_vs_corruption.png").is_file() && report.contains("common corruptions"));
 }
 
@@ -55,7 +62,7 @@ fn forensics_breaks_a_frozen_model_with_a_close_processing() {
     let config = format!(
         "device = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 64\nsize = 64\n\n\
          [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"forensics\"\npipeline = {pipeline:?}\n\
-         groups = [\"white_balance\"]\nsteps = 30\nlr = 0.01\nsamples = 16\n\n[job.train]\nmode = \"static\"\nepochs = 10\n\
+         groups = [\"white_balance\"]\nsimilarity_weights = [1.0, 30.0]\nsteps = 30\nlr = 0.01\nsamples = 16\n\n[job.train]\nmode = \"static\"\nepochs = 10\n\
          batch_size = 8\ntrain_size = 0.75\ntracked_samples = 0\naugmentation = \"weak\"\nworkers = 2\n"
     );
     std::fs::write(dir.path().join("forensics.toml"), config).unwrap();
@@ -73,8 +80,13 @@ fn forensics_breaks_a_frozen_model_with_a_close_processing() {
     assert!(ssim >= 0.9, "SSIM {ssim}");
     let changed: Vec<&str> = group["changed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(changed, ["white_balance.gains"]);
+    assert!((group["drop"]["value"].as_f64().unwrap() - (default - adversarial)).abs() < 1e-12);
+    // the similarity-weight sweep: a heavier weight keeps the image at least as close
+    let heavier = &results["groups"][1];
+    assert_eq!((group["similarity_weight"].as_f64(), heavier["similarity_weight"].as_f64()), (Some(1.0), Some(30.0)));
+    assert!(heavier["ssim"].as_f64().unwrap() >= ssim, "SSIM {ssim} at w = 1, {} at w = 30", heavier["ssim"]);
     assert!(results["stage_gradients"].as_array().unwrap().len() >= 10);
-    for file in ["report.md", "forensics.png", "stage_gradients.png"] {
+    for file in ["report.md", "forensics.png", "stage_gradients.png", "drop_vs_ssim.png"] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
 }

@@ -84,7 +84,7 @@ pub fn collect(dir: &Path) -> Result<Collected> {
         let matrix = matrix_from_values(manifest.train.clone(), manifest.test.clone(), metric.clone().unwrap_or_else(|| "metric".into()), &values);
         let report = dir.join("collected").join(&name);
         std::fs::create_dir_all(&report)?;
-        drift_synthesis::write_report(&report, &matrix, &DriftRaw { folds, values, outcomes, corrupted: Vec::new(), augmentation })?;
+        drift_synthesis::write_report(&report, &matrix, &DriftRaw { folds, values, outcomes, corrupted: Vec::new(), intensities: Vec::new(), augmentation })?;
         reports.push(report);
     }
     let collected = Collected { finished: manifest.jobs.len() - missing.len(), missing, reports };

@@ -2,7 +2,7 @@
 //! colour bar, labels wrapped to fit) and bars with error bars. Sized to their labels, nothing
 //! drawn over anything else.
 
-use super::plots::{ensure_font, write_rgb_buffer};
+use super::plots::{ensure_font, series_colour, write_rgb_buffer};
 use crate::uncertainty::Estimate;
 use anyhow::Result;
 use plotters::prelude::*;
@@ -159,6 +159,71 @@ pub fn plot_estimate_bars(path: &Path, title: &str, y_label: &str, bars: &[(Stri
                 label_area.draw(&Text::new(line.clone(), (x.max(origin), 4 + LINE * l as i32), ("sans-serif", 12).into_font()))?;
             }
         }
+        root.present()?;
+    }
+    write_rgb_buffer(path, &bytes, i64::from(width), i64::from(height))
+}
+
+/// How a curve chart's x axis reads: linear, or logarithmic (positive values, e.g. light intensity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XScale {
+    /// x as it is.
+    Linear,
+    /// log10 x, labelled with x.
+    Log,
+}
+
+/// Points with 95 % error bars, one line and colour per series (its points in drawing order), the
+/// legend beside the chart: accuracy against light intensity per training pipeline, or a forensics
+/// group's drop against the SSIM it reached.
+pub fn plot_estimate_curves(path: &Path, title: &str, x_label: &str, y_label: &str, scale: XScale, series: &[(String, Vec<(f64, Estimate)>)]) -> Result<()> {
+    ensure_font();
+    let to_axis = |x: f64| if scale == XScale::Log { x.log10() } else { x };
+    let legend_lines: Vec<Vec<String>> = series.iter().map(|(name, _)| wrap(name, 26)).collect();
+    let (width, height, legend) = (1000i32, 480i32, 230i32);
+    let xs: Vec<f64> = series.iter().flat_map(|(_, points)| points.iter().map(|(x, _)| to_axis(*x))).collect();
+    let (x_low, x_high) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+    let pad = if x_high > x_low { (x_high - x_low) * 0.06 } else { 0.5 };
+    let (x_low, x_high) = if x_low.is_finite() { (x_low - pad, x_high + pad) } else { (0.0, 1.0) };
+    let ys: Vec<f64> = series.iter().flat_map(|(_, points)| points.iter().flat_map(|(_, e)| [e.low, e.high, e.value])).filter(|v| v.is_finite()).collect();
+    let (y_low, y_high) = ys.iter().fold((0.0f64, 1.0f64), |(a, b), y| (a.min(*y), b.max(*y)));
+    let mut bytes = vec![0u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut bytes, (width as u32, height as u32)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (plot_area, legend_area) = root.split_horizontally(width - legend);
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(title, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_low..x_high, (y_low - 0.02)..(y_high + 0.02))?;
+        // a log axis's ticks as two significant digits of x (10, 13, 16, 20, …)
+        let label = move |x: &f64| match scale {
+            XScale::Log => {
+                let value = 10f64.powf(*x);
+                let digits = (1 - value.log10().floor() as i32).max(0) as usize;
+                format!("{value:.digits$}")
+            }
+            XScale::Linear => format!("{x:.2}"),
+        };
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).x_label_formatter(&label).y_label_formatter(&|y| format!("{y:.2}")).draw()?;
+        let mut y = 40;
+        for (i, ((_, points), lines)) in series.iter().zip(&legend_lines).enumerate() {
+            let colour = series_colour(i);
+            chart.draw_series(LineSeries::new(points.iter().map(|(x, e)| (to_axis(*x), e.value)), colour.stroke_width(2)))?;
+            for (x, e) in points {
+                let x = to_axis(*x);
+                chart.draw_series([PathElement::new(vec![(x, e.low), (x, e.high)], colour.stroke_width(2))])?;
+                chart.draw_series(std::iter::once(Circle::new((x, e.value), 4, colour.filled())))?;
+            }
+            legend_area.draw(&PathElement::new(vec![(8, y + 6), (34, y + 6)], colour.stroke_width(3)))?;
+            for (k, line) in lines.iter().enumerate() {
+                legend_area.draw(&Text::new(line.clone(), (40, y + LINE * k as i32), ("sans-serif", 12).into_font()))?;
+            }
+            y += LINE * lines.len() as i32 + 8;
+        }
+        legend_area.draw(&Text::new("bars: 95 % interval", (8, y + 4), ("sans-serif", 11).into_font().color(&RGBColor(90, 90, 90))))?;
         root.present()?;
     }
     write_rgb_buffer(path, &bytes, i64::from(width), i64::from(height))

@@ -160,7 +160,7 @@ pub fn plot_mean_curves(path: &Path, title: &str, y_label: &str, series: &[(Stri
 }
 
 /// The `i`th of ten colours that stay apart from each other and readable on white (Tableau's ten).
-fn series_colour(i: usize) -> plotters::style::RGBColor {
+pub(super) fn series_colour(i: usize) -> plotters::style::RGBColor {
     const COLOURS: [(u8, u8, u8); 10] = [
         (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
         (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),

@@ -22,6 +22,11 @@ pub struct DriftSynthesisConfig {
     /// The common-corruption baseline: each model also tested behind its own pipeline with corruptions.
     #[serde(default)]
     pub corruptions: Option<CorruptionBaseline>,
+    /// Intensity drift: each model also tested behind its own pipeline on the same validation samples
+    /// re-read (a data set's `raw_scale` folders) or re-simulated (generated data: fewer photons, more
+    /// shot noise) at these light intensities, in percent of full.
+    #[serde(default)]
+    pub test_intensities: Vec<f64>,
     /// Parent of the experiment directory.
     #[serde(default = "default_output_dir")]
     pub output_dir: PathBuf,

@@ -9,6 +9,6 @@ mod run;
 mod statistics;
 
 pub use report::{write_report, DriftResults};
-pub use statistics::{CorruptedOutcomes, DriftRaw, DriftStatistics};
+pub use statistics::{CorruptedOutcomes, DriftRaw, DriftStatistics, IntensityOutcomes};
 pub use run::{check, run};
 pub use config::{CorruptionBaseline, DriftSynthesisConfig};

@@ -78,5 +78,19 @@ pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<
             let _ = writeln!(md, "{sentence}");
         }
     }
+    if !stats.intensities.is_empty() {
+        let xs: Vec<f64> = stats.intensities.iter().map(|(intensity, _)| *intensity).collect();
+        let series: Vec<(String, Vec<Option<Estimate>>)> =
+            matrix.train.iter().enumerate().map(|(i, name)| (name.clone(), stats.intensities.iter().map(|(_, row)| row[i]).collect())).collect();
+        let points: Vec<(String, Vec<(f64, Estimate)>)> =
+            series.iter().map(|(name, row)| (name.clone(), xs.iter().zip(row).filter_map(|(x, e)| e.map(|e| (*x, e))).collect())).collect();
+        tracking::plot_estimate_curves(&dir.join("intensity_drift.png"), &format!("{} behind the training pipeline, by light intensity", matrix.metric), "intensity (% of full, log scale)", &matrix.metric, tracking::XScale::Log, &points)?;
+        let _ = writeln!(md, "\n## Intensity drift\n\nEach model tested behind its own pipeline on the same validation samples, re-read or re-simulated at each light intensity; {} with its 95 % bootstrap interval.\n\n![intensity drift](intensity_drift.png)\n", matrix.metric);
+        let _ = writeln!(md, "| trained behind \\ intensity | {} |", xs.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(md, "|---|{}", "---|".repeat(xs.len()));
+        for (name, points) in &series {
+            let _ = writeln!(md, "| {name} | {} |", points.iter().map(|e| e.map_or("–".into(), |e| e.show())).collect::<Vec<_>>().join(" | "));
+        }
+    }
     write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
 }

@@ -2,7 +2,7 @@
 //! model tested behind every test pipeline (and, with the baseline, behind its own with corruptions).
 
 use super::report;
-use super::statistics::{CorruptedOutcomes, DriftRaw};
+use super::statistics::{CorruptedOutcomes, DriftRaw, IntensityOutcomes};
 use super::config::DriftSynthesisConfig;
 use crate::config::{LoadedConfig, PipelineSpec};
 use crate::data::LoaderOptions;
@@ -15,7 +15,9 @@ use crate::train::context::JobContext;
 use crate::train::processed::{pipeline_key, Frozen};
 use crate::train::{self, evaluate};
 use anyhow::{anyhow, bail, Context, Result};
+use crate::plugins::RemoteDataset;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tch::{Device, Tensor};
 
 /// A drift synthesis's pipelines: the files it trains and tests behind, the training processings and
@@ -89,6 +91,10 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
         .flat_map(|c| c.types.iter().flat_map(move |t| c.severities.iter().map(move |s| (*t, *s))))
         .map(|(t, severity)| CorruptedOutcomes { corruption: corruption_name(t), severity, outcomes: vec![Vec::new(); training.len()] })
         .collect();
+    // the same samples at every test intensity: the data set opened once per intensity
+    let at_intensity = intensity_datasets(context, &job.test_intensities)?;
+    let mut intensities: Vec<IntensityOutcomes> =
+        job.test_intensities.iter().map(|&intensity| IntensityOutcomes { intensity, outcomes: vec![Vec::new(); training.len()] }).collect();
     for (i, path) in training.iter().enumerate() {
         let named = TrainConfig { name: stem(path), ..train_config.clone() };
         tracing::info!("drift synthesis: training behind {}", stem(path));
@@ -128,15 +134,42 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                     }
                 }
             }
+            if let Some(own) = testing.iter().position(|t| t == path).filter(|_| !at_intensity.is_empty()) {
+                for (k, dataset) in at_intensity.iter().enumerate() {
+                    // the cache keeps this pipeline's images of this intensity apart from the others'
+                    let key = test_keys[own] ^ job.test_intensities[k].to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let frozen = Frozen { cache: &context.processed, key };
+                    let result = evaluate(&mut tests[own], Some(frozen), &mut model, dataset, &split.validation, &context.task, &options, context.device, None)?;
+                    intensities[k].outcomes[i].push(result.outcomes);
+                }
+            }
         }
     }
     let matrix = matrix_from_values(training.iter().map(|p| stem(p)).collect(), testing.iter().map(|p| stem(p)).collect(), metric, &values);
     let folds: Vec<usize> = (0..splits.len()).filter(|f| train_config.trains_fold(*f)).collect();
-    report::write_report(&dir, &matrix, &DriftRaw { folds, values, outcomes, corrupted, augmentation: train_config.augmentation })?;
+    report::write_report(&dir, &matrix, &DriftRaw { folds, values, outcomes, corrupted, intensities, augmentation: train_config.augmentation })?;
     Ok(dir)
 }
 
 /// A corruption's name as configs spell it.
 fn corruption_name(corruption: crate::corruptions::Corruption) -> String {
     serde_json::to_value(corruption).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+/// The job's data set opened at each of `intensities`, checked to hold the same samples (count and
+/// labels) as at the job's own intensity.
+fn intensity_datasets(context: &JobContext, intensities: &[f64]) -> Result<Vec<Arc<RemoteDataset>>> {
+    let spec = crate::datasets::spec(context.loaded)?;
+    let labels = context.dataset.labels()?;
+    intensities
+        .iter()
+        .map(|&intensity| {
+            let at = |e: anyhow::Error| e.context(format!("config key `job.test_intensities`: the data set at intensity {intensity}"));
+            let dataset = crate::datasets::open(context.registry, &spec, &[("intensity", toml::Value::Float(intensity))]).map_err(at)?;
+            if dataset.len() != context.dataset.len() || dataset.labels()? != labels {
+                bail!("config key `job.test_intensities`: at intensity {intensity} the data set holds other samples ({} instead of {})", dataset.len(), context.dataset.len());
+            }
+            Ok(Arc::new(dataset))
+        })
+        .collect()
 }

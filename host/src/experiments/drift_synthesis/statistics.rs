@@ -23,8 +23,20 @@ pub struct DriftRaw {
     /// The corruption baseline's outcomes, one entry per corruption and severity.
     #[serde(default)]
     pub corrupted: Vec<CorruptedOutcomes>,
+    /// Intensity drift's outcomes, one entry per test intensity.
+    #[serde(default)]
+    pub intensities: Vec<IntensityOutcomes>,
     /// The augmentation the models trained with.
     pub augmentation: Augmentation,
+}
+
+/// Every model's outcomes behind its own pipeline on the validation samples at one light intensity.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct IntensityOutcomes {
+    /// Percent of full.
+    pub intensity: f64,
+    /// Per training pipeline, per fold, each validation sample's outcome.
+    pub outcomes: Vec<Vec<Vec<Outcome>>>,
 }
 
 /// Every model's outcomes behind its own pipeline with one corruption at one severity.
@@ -55,6 +67,9 @@ pub struct DriftStatistics {
     pub mean_corruption_drop: Option<Estimate>,
     /// Mean corruption drop ÷ mean pipeline-drift drop.
     pub ratio: Option<Estimate>,
+    /// Per test intensity, per training pipeline: the metric behind its own pipeline (mean over folds).
+    #[serde(default)]
+    pub intensities: Vec<(f64, Vec<Option<Estimate>>)>,
 }
 
 /// The bootstrap intervals of `raw`'s per-sample outcomes; `train` and `test` name the pipelines
@@ -116,5 +131,10 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
     let mean_corruption = |w: &[Vec<f64>]| names.iter().map(|n| corruption_drop(n, w)).sum::<f64>() / names.len() as f64;
     let mean_corruption_drop = (!names.is_empty()).then(|| bootstrap.estimate(mean_corruption));
     let ratio = (mean_corruption_drop.is_some() && mean_drop.is_some()).then(|| bootstrap.estimate(|w| mean_corruption(w) / mean_drift(w)));
-    Ok(DriftStatistics { cells, drops, mean_drop, corruption_drops, mean_corruption_drop, ratio })
+    let intensities = raw
+        .intensities
+        .iter()
+        .map(|at| (at.intensity, at.outcomes.iter().map(|per_fold| (!per_fold.iter().all(Vec::is_empty)).then(|| bootstrap.estimate(|w| mean_over_folds(per_fold, w)))).collect()))
+        .collect();
+    Ok(DriftStatistics { cells, drops, mean_drop, corruption_drops, mean_corruption_drop, ratio, intensities })
 }

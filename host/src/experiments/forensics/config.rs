@@ -33,6 +33,10 @@ pub struct ForensicsConfig {
     /// w in −task_loss + w · distance(adversarial output, default output).
     #[serde(default = "default_similarity_weight")]
     pub similarity_weight: f64,
+    /// A sweep of w: every group searched once per weight, for the drop-against-similarity curve
+    /// (empty: `similarity_weight` alone).
+    #[serde(default)]
+    pub similarity_weights: Vec<f64>,
     /// ssim (1 − SSIM) or l2.
     #[serde(default = "default_distance")]
     pub distance: Distance,
@@ -47,6 +51,17 @@ pub struct ForensicsConfig {
     /// The experiment directory is named `NAME-N`.
     #[serde(default = "default_forensics_name")]
     pub name: String,
+}
+
+impl ForensicsConfig {
+    /// The similarity weights searched: the sweep, or the one weight.
+    pub fn weights(&self) -> Vec<f64> {
+        if self.similarity_weights.is_empty() {
+            vec![self.similarity_weight]
+        } else {
+            self.similarity_weights.clone()
+        }
+    }
 }
 
 fn default_groups() -> Vec<String> {

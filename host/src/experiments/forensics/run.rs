@@ -59,7 +59,7 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
 
     let (gradients, attribution) = sensitivities(&mut default, &mut model, &raw, &target, task, &batch.cameras)?;
     let mut results = Vec::new();
-    for group in &job.groups {
+    for (group, weight) in job.groups.iter().flat_map(|g| job.weights().into_iter().map(move |w| (g, w))) {
         let mut pipeline = Pipeline::build(context.registry, specs, device)?;
         pipeline.set_train(false)?;
         pipeline.set_camera(&batch.cameras)?;
@@ -75,7 +75,7 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
                 Distance::Ssim => l2l_ops::ssim(&unit(&output)?, &reference)?.f_neg()?.f_add_scalar(1.0)?,
                 Distance::L2 => unit(&output)?.f_sub(&reference)?.f_square()?.f_mean(tch::Kind::Float)?,
             };
-            let objective = task_loss.f_neg()?.f_add(&distance.f_mul_scalar(job.similarity_weight)?)?;
+            let objective = task_loss.f_neg()?.f_add(&distance.f_mul_scalar(weight)?)?;
             adam.zero_grad();
             objective.f_backward()?;
             adam.step()?;
@@ -102,8 +102,8 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
             .filter(|((_, after), (_, before))| !after.allclose(before, 0.0, 0.0, false))
             .map(|((name, _), _)| name.clone())
             .collect();
-        tracing::info!("forensics `{group}`: {metric} {default_metric:.3} → {adversarial_metric:.3}, SSIM {ssim:.3}");
-        results.push(ForensicsResult { group: group.clone(), default_metric, adversarial_metric, drop, ssim, samples: indices.len(), parameters, changed });
+        tracing::info!("forensics `{group}` (similarity weight {weight}): {metric} {default_metric:.3} → {adversarial_metric:.3}, SSIM {ssim:.3}");
+        results.push(ForensicsResult { group: group.clone(), similarity_weight: weight, default_metric, adversarial_metric, drop, ssim, samples: indices.len(), parameters, changed });
     }
     report::write_report(&dir, metric, &results, &gradients, &attribution)?;
     Ok(dir)
