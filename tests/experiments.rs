@@ -19,7 +19,7 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
          [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"drift_synthesis\"\npipelines = [{published:?}]\n\
          test_pipelines = [{published:?}, \"swapped.toml\"]\ntest_intensities = [100, 10]\n\n[job.train]\nmode = \"static\"\nepochs = 10\nbatch_size = 8\n\
          n_splits = 1\ntrain_size = 0.75\ntracked_samples = 0\naugmentation = \"weak\"\nworkers = 2\n\n\
-         [job.corruptions]\ntable = \"cifar10\"\nseverities = [1, 5]\n"
+         [job.corruptions]\ntables = [\"cifar10\", \"imagenet\"]\nseverities = [1, 5]\n"
     );
     std::fs::write(dir.path().join("drift.toml"), config).unwrap();
     let out = run_host(&["run", "drift.toml"], None, dir.path());
@@ -40,7 +40,7 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
     let (low, value, high) = (cell["low"].as_f64().unwrap(), cell["value"].as_f64().unwrap(), cell["high"].as_f64().unwrap());
     assert!(low <= value && value <= high && (value - own).abs() < 1e-12, "{cell}");
     // the corruption baseline: all ten corruptions, each model behind its own pipeline, with intervals
-    assert_eq!(results["statistics"]["corruption_drops"].as_array().unwrap().len(), 10);
+    assert_eq!(results["statistics"]["corruption_drops"].as_array().unwrap().len(), 20, "ten corruptions, two tables");
     assert!(results["statistics"]["mean_corruption_drop"]["high"].as_f64().is_some());
     assert!(results["statistics"]["ratio"]["value"].as_f64().is_some());
     // intensity drift: at the job's own intensity (100) the same samples give the diagonal exactly

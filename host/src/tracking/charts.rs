@@ -198,6 +198,8 @@ pub fn plot_estimate_curves(path: &Path, title: &str, x_label: &str, y_label: &s
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(x_low..x_high, (y_low - 0.02)..(y_high + 0.02))?;
+        // a narrow linear axis needs more decimals to tell its ticks apart
+        let decimals = if x_high - x_low < 0.1 { 3 } else { 2 };
         // a log axis's ticks as two significant digits of x (10, 13, 16, 20, …)
         let label = move |x: &f64| match scale {
             XScale::Log => {
@@ -205,7 +207,7 @@ pub fn plot_estimate_curves(path: &Path, title: &str, x_label: &str, y_label: &s
                 let digits = (1 - value.log10().floor() as i32).max(0) as usize;
                 format!("{value:.digits$}")
             }
-            XScale::Linear => format!("{x:.2}"),
+            XScale::Linear => format!("{x:.decimals$}"),
         };
         chart.configure_mesh().x_desc(x_label).y_desc(y_label).x_label_formatter(&label).y_label_formatter(&|y| format!("{y:.2}")).draw()?;
         let mut y = 40;

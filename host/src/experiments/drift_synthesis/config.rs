@@ -35,13 +35,14 @@ pub struct DriftSynthesisConfig {
     pub name: String,
 }
 
-/// Which corruptions, severities and parameter table the baseline uses.
+/// Which corruptions, severities and parameter tables the baseline uses.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorruptionBaseline {
-    /// cifar10 or imagenet.
-    #[serde(default = "default_table")]
-    pub table: Table,
+    /// The severity tables: cifar10 (CIFAR-10-C's parameters, for small images) and/or imagenet
+    /// (ImageNet-C's); with both, every corruption is reported once per table.
+    #[serde(default = "default_tables")]
+    pub tables: Vec<Table>,
     /// The corruptions (default: all ten).
     #[serde(default = "default_corruptions")]
     pub types: Vec<Corruption>,
@@ -50,8 +51,8 @@ pub struct CorruptionBaseline {
     pub severities: Vec<usize>,
 }
 
-fn default_table() -> Table {
-    Table::Cifar10
+fn default_tables() -> Vec<Table> {
+    vec![Table::Cifar10]
 }
 fn default_corruptions() -> Vec<Corruption> {
     corruptions::ALL.to_vec()

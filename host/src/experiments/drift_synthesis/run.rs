@@ -88,8 +88,12 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
     let corruptions = job.corruptions.clone();
     let mut corrupted: Vec<CorruptedOutcomes> = corruptions
         .iter()
-        .flat_map(|c| c.types.iter().flat_map(move |t| c.severities.iter().map(move |s| (*t, *s))))
-        .map(|(t, severity)| CorruptedOutcomes { corruption: corruption_name(t), severity, outcomes: vec![Vec::new(); training.len()] })
+        .flat_map(|c| c.tables.iter().flat_map(move |table| c.types.iter().flat_map(move |t| c.severities.iter().map(move |s| (*table, *t, *s)))))
+        .map(|(table, t, severity)| {
+            let several = corruptions.as_ref().is_some_and(|c| c.tables.len() > 1);
+            let corruption = if several { format!("{} ({})", corruption_name(t), table_name(table)) } else { corruption_name(t) };
+            CorruptedOutcomes { corruption, severity, outcomes: vec![Vec::new(); training.len()] }
+        })
         .collect();
     // the same samples at every test intensity: the data set opened once per intensity
     let at_intensity = intensity_datasets(context, &job.test_intensities)?;
@@ -114,10 +118,11 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
             }
             if let Some(baseline) = &corruptions {
                 let own = testing.iter().position(|t| t == path).ok_or_else(|| anyhow!("checked by `pipelines`"))?;
+                for (t, &table) in baseline.tables.iter().enumerate() {
                 for (k, &corruption) in baseline.types.iter().enumerate() {
                     for (s, &severity) in baseline.severities.iter().enumerate() {
-                        tch::manual_seed((job.train.seed as i64) ^ ((k as i64) << 8) ^ severity as i64);
-                        let transform = |x: &Tensor| -> Result<Tensor> { crate::corruptions::corrupt(x, corruption, severity, baseline.table) };
+                        tch::manual_seed((job.train.seed as i64) ^ ((t as i64) << 16) ^ ((k as i64) << 8) ^ severity as i64);
+                        let transform = |x: &Tensor| -> Result<Tensor> { crate::corruptions::corrupt(x, corruption, severity, table) };
                         let frozen = Frozen { cache: &context.processed, key: test_keys[own] };
                         let result = evaluate(
                             &mut tests[own],
@@ -130,8 +135,9 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                             context.device,
                             Some(&transform),
                         )?;
-                        corrupted[k * baseline.severities.len() + s].outcomes[i].push(result.outcomes);
+                        corrupted[(t * baseline.types.len() + k) * baseline.severities.len() + s].outcomes[i].push(result.outcomes);
                     }
+                }
                 }
             }
             if let Some(own) = testing.iter().position(|t| t == path).filter(|_| !at_intensity.is_empty()) {
@@ -149,6 +155,11 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
     let folds: Vec<usize> = (0..splits.len()).filter(|f| train_config.trains_fold(*f)).collect();
     report::write_report(&dir, &matrix, &DriftRaw { folds, values, outcomes, corrupted, intensities, augmentation: train_config.augmentation })?;
     Ok(dir)
+}
+
+/// A severity table's name as configs spell it.
+fn table_name(table: crate::corruptions::Table) -> String {
+    serde_json::to_value(table).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
 /// A corruption's name as configs spell it.
