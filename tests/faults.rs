@@ -352,7 +352,8 @@ fn a_numeric_fault_stops_training_naming_the_stage_and_keeps_the_last_checkpoint
         "plugin_dirs = [{plugins:?}]\ndevice = \"cpu\"\nthreads = 2\npipeline = [\"pack\", \"fault\"]\n\n\
          [stages.pack]\nkind = \"pack\"\ncfa_from_metadata = true\n\n[stages.fault]\nkind = \"nan_after\"\ncalls = 6\n\n\
          [dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 32\nsize = 32\n\n[task_model]\nkind = \"resnet\"\ndepth = 18\n\n\
-         [job]\nkind = \"train\"\nmode = \"static\"\nepochs = 3\nbatch_size = 8\ntrain_size = 0.75\ntracked_samples = 0\nworkers = 1\n"
+         [job]\nkind = \"train\"\nmode = \"static\"\nepochs = 3\nbatch_size = 8\ntrain_size = 0.75\ntracked_samples = 0\nworkers = 1\n\
+         cache_processing = false\n"
     );
     let config = write_config(dir.path(), "nan.toml", &text);
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());

@@ -106,6 +106,11 @@ pub struct TrainConfig {
     /// Train only these folds (default: all `n_splits`); a sweep gives each job one.
     #[serde(default)]
     pub folds: Option<Vec<usize>>,
+    /// Process each sample once through a processing that does not train and reuse the image in every
+    /// epoch, fold and evaluation of the job (default); false for a stage whose output changes from
+    /// call to call (random or stateful), which must run every time.
+    #[serde(default = "default_cache_processing")]
+    pub cache_processing: bool,
 }
 
 impl TrainConfig {
@@ -118,6 +123,10 @@ impl TrainConfig {
     pub fn trains_fold(&self, fold: usize) -> bool {
         self.folds.as_ref().is_none_or(|folds| folds.contains(&fold))
     }
+}
+
+fn default_cache_processing() -> bool {
+    true
 }
 
 fn default_epochs() -> usize {

@@ -84,7 +84,7 @@ impl<'a> Trainer<'a> {
         } else {
             Vec::new()
         };
-        let frozen = (!trains_processor).then(|| (&context.processed, pipeline_key(&specs)));
+        let frozen = (!trains_processor && config.cache_processing).then(|| (&context.processed, pipeline_key(&specs)));
         Ok(Self { config, task: context.task.clone(), device: context.device, fold, processing, reference, model, optimizer, trains_processor, frozen, bounded })
     }
 

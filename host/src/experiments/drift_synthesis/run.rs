@@ -107,8 +107,8 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
             let mut model = context.trained_model(&run, fold)?;
             let options = LoaderOptions { batch_size: train_config.batch_size, ..Default::default() };
             for (j, test) in tests.iter_mut().enumerate() {
-                let frozen = Frozen { cache: &context.processed, key: test_keys[j] };
-                let result = evaluate(test, Some(frozen), &mut model, &context.dataset, &split.validation, &context.task, &options, context.device, None)?;
+                let frozen = train_config.cache_processing.then_some(Frozen { cache: &context.processed, key: test_keys[j] });
+                let result = evaluate(test, frozen, &mut model, &context.dataset, &split.validation, &context.task, &options, context.device, None)?;
                 let value = *result
                     .finish()
                     .get(&metric)
@@ -123,10 +123,10 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                     for (s, &severity) in baseline.severities.iter().enumerate() {
                         tch::manual_seed((job.train.seed as i64) ^ ((t as i64) << 16) ^ ((k as i64) << 8) ^ severity as i64);
                         let transform = |x: &Tensor| -> Result<Tensor> { crate::corruptions::corrupt(x, corruption, severity, table) };
-                        let frozen = Frozen { cache: &context.processed, key: test_keys[own] };
+                        let frozen = train_config.cache_processing.then_some(Frozen { cache: &context.processed, key: test_keys[own] });
                         let result = evaluate(
                             &mut tests[own],
-                            Some(frozen),
+                            frozen,
                             &mut model,
                             &context.dataset,
                             &split.validation,
@@ -144,8 +144,8 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                 for (k, dataset) in at_intensity.iter().enumerate() {
                     // the cache keeps this pipeline's images of this intensity apart from the others'
                     let key = test_keys[own] ^ job.test_intensities[k].to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    let frozen = Frozen { cache: &context.processed, key };
-                    let result = evaluate(&mut tests[own], Some(frozen), &mut model, dataset, &split.validation, &context.task, &options, context.device, None)?;
+                    let frozen = train_config.cache_processing.then_some(Frozen { cache: &context.processed, key });
+                    let result = evaluate(&mut tests[own], frozen, &mut model, dataset, &split.validation, &context.task, &options, context.device, None)?;
                     intensities[k].outcomes[i].push(result.outcomes);
                 }
             }
