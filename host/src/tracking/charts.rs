@@ -180,7 +180,9 @@ pub fn plot_estimate_curves(path: &Path, title: &str, x_label: &str, y_label: &s
     ensure_font();
     let to_axis = |x: f64| if scale == XScale::Log { x.log10() } else { x };
     let legend_lines: Vec<Vec<String>> = series.iter().map(|(name, _)| wrap(name, 26)).collect();
-    let (width, height, legend) = (1000i32, 480i32, 230i32);
+    // tall enough for every legend entry (12 pipelines of two lines each need more than 480 px)
+    let legend_height: i32 = legend_lines.iter().map(|l| LINE * l.len() as i32 + 8).sum::<i32>() + 70;
+    let (width, height, legend) = (1000i32, legend_height.max(480), 230i32);
     let xs: Vec<f64> = series.iter().flat_map(|(_, points)| points.iter().map(|(x, _)| to_axis(*x))).collect();
     let (x_low, x_high) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
     let pad = if x_high > x_low { (x_high - x_low) * 0.06 } else { 0.5 };

@@ -159,11 +159,13 @@ pub fn plot_mean_curves(path: &Path, title: &str, y_label: &str, series: &[(Stri
     write_rgb_buffer(path, &bytes, width as i64, height as i64)
 }
 
-/// The `i`th of ten colours that stay apart from each other and readable on white (Tableau's ten).
+/// The `i`th of twelve colours that stay apart from each other and readable on white (Tableau's ten,
+/// then black and navy), enough for the 12 published pipelines.
 pub(super) fn series_colour(i: usize) -> plotters::style::RGBColor {
-    const COLOURS: [(u8, u8, u8); 10] = [
+    const COLOURS: [(u8, u8, u8); 12] = [
         (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
         (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+        (0, 0, 0), (0, 0, 110),
     ];
     let (r, g, b) = COLOURS[i % COLOURS.len()];
     plotters::style::RGBColor(r, g, b)
