@@ -19,6 +19,11 @@ use tch::Tensor;
 pub struct SegmentationConfig {
     /// The encoder's ResNet: 18, 34 or 50.
     pub encoder: u32,
+    /// Channels of the encoder's stem and first residual layer (each later layer doubles them): 64 is
+    /// segmentation_models_pytorch's encoder, which weights files need; smaller is a lighter network
+    /// for quick runs.
+    #[config(min = 4.0, max = 256.0)]
+    pub encoder_width: i64,
     /// Encoder stages below the input, 1..5 (sides must divide by 2^stages).
     pub encoder_stages: usize,
     /// Channels of the decoder levels, deepest first, one per encoder stage.
@@ -40,6 +45,7 @@ impl Default for SegmentationConfig {
     fn default() -> Self {
         Self {
             encoder: 34,
+            encoder_width: l2l_nets::TORCHVISION_WIDTH,
             encoder_stages: 5,
             decoder_channels: vec![256, 128, 64, 32, 16],
             weights: None,
@@ -66,7 +72,8 @@ impl<const PLUS_PLUS: bool> BuildTaskModel for Segmentation<PLUS_PLUS> {
             return Err(PluginError::Config("a segmentation network needs at least 1 output channel".into()));
         }
         tch::manual_seed(config.seed as i64);
-        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages, "encoder.")?;
+        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages, "encoder.")?
+            .with_width(config.encoder_width)?;
         let kind = if PLUS_PLUS { DecoderKind::UNetPlusPlus } else { DecoderKind::UNet };
         let network = UNet::new(encoder, kind, config.decoder_channels.clone(), num_classes as i64)?;
         let mut params = ParameterSet::new();
