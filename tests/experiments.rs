@@ -229,6 +229,38 @@ fn a_forensics_job_with_a_misspelled_group_or_a_missing_pipeline_is_refused_befo
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A training only the data can rule out — here mode `none` hands a UNet++ of depth 5 the packed raw at
+/// 48², which is not divisible by 32 — is refused by `validate` and by `run` before the first of the
+/// job's trainings starts (no run directory), naming the experiment and the training; the same job
+/// at 128² passes `validate`.
+#[test]
+fn a_training_the_task_model_cannot_take_is_refused_before_any_training_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = workspace_root().join("configs/pipelines/bilinear_sharpening_filter_median_denoising.toml");
+    let config = |size: u32| {
+        format!(
+            "device = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"aerial_cars\"\ncount = 8\nsize = {size}\n\n\
+             [task_model]\nkind = \"unetplusplus\"\nencoder = 18\nencoder_width = 4\ndecoder_channels = [16, 8, 8, 4, 4]\n\n\
+             [job]\nkind = \"experiments\"\n\n[job.drift_synthesis]\npipelines = [{pipeline:?}]\n\n[job.drift_synthesis.train]\n\
+             mode = \"static\"\nepochs = 1\nbatch_size = 2\nn_splits = 1\ntracked_samples = 0\n\n[job.optimisation]\nmodes = [\"static\", \"none\"]\n\
+             static_pipeline = {pipeline:?}\nparametrized_pipeline = {pipeline:?}\n\n[job.optimisation.train]\nmode = \"static\"\nepochs = 1\nbatch_size = 2\n\
+             n_splits = 1\ntracked_samples = 0\n"
+        )
+    };
+    std::fs::write(dir.path().join("odd.toml"), config(96)).unwrap();
+    for command in ["validate", "run"] {
+        let out = run_host(&[command, "odd.toml"], None, dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command} accepted it");
+        assert!(err.contains("[job.optimisation] processing mode none") && err.contains("divisible by 32") && err.contains("[2, 3, 48, 48]"), "{command}: {err}");
+    }
+    assert!(!dir.path().join("runs").exists(), "a run directory was left behind");
+    std::fs::write(dir.path().join("even.toml"), config(128)).unwrap();
+    let out = run_host(&["validate", "even.toml"], None, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("trainings: 3, each tried on two samples"), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
 /// The quickstart as a new user runs it: its models learn (every drift-matrix diagonal cell ≥ 0.90,
 /// every optimisation mode's final accuracy ≥ 0.70 and static ≥ 0.90) and forensics finds a group
 /// that drops the accuracy by ≥ 0.30 while the image stays at SSIM ≥ 0.90; every verdict has its

@@ -220,8 +220,9 @@ fn describe(task: &Task, logits: &Tensor, truth: Option<&Tensor>, sample: String
     let mut prediction = Prediction { sample, truth: None, predicted: None, logits: Vec::new(), probabilities: Vec::new(), mask: None, foreground: None, iou: None };
     match task {
         Task::Classification { class_names } => {
-            prediction.logits = Vec::<f64>::try_from(logits.f_to_kind(Kind::Double)?)?;
-            prediction.probabilities = Vec::<f64>::try_from(logits.f_to_kind(Kind::Double)?.f_softmax(0, Kind::Double)?)?;
+            let logits = logits.f_to_kind(Kind::Double)?;
+            prediction.probabilities = Vec::<f64>::try_from(logits.f_softmax(0, Kind::Double)?)?;
+            prediction.logits = Vec::<f64>::try_from(&logits)?;
             let best = logits.f_argmax(0, false)?.f_int64_value(&[])? as usize;
             prediction.predicted = Some(class_names[best].clone());
             prediction.truth = truth.map(|t| t.f_int64_value(&[]).map(|c| class_names[c as usize].clone())).transpose()?;

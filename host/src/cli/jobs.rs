@@ -54,10 +54,11 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
     let mut outputs = None;
     if let Some(spec) = loaded.dataset_spec()? {
         let dataset = match job.as_ref().filter(|j| !matches!(j, Job::Pipeline(_)) && loaded.config.task_model.is_some()) {
-            // a training job: its folds are checked against the data set, opened as the run opens it
+            // a training job: its trainings are tried against the data set, opened as the run opens it
             Some(job) => {
                 let context = JobContext::new(&loaded, &registry, job.kind())?;
-                job.check_with_data(&context)?;
+                let tried = job.check_with_data(&context)?;
+                println!("  trainings: {tried}, each tried on two samples (processing → untrained task model)");
                 context.dataset
             }
             None => Arc::new(datasets::open(&registry, &spec, &[])?),

@@ -10,6 +10,7 @@ use crate::plugins::Registry;
 use crate::tracking;
 use crate::train::config::{default_output_dir, TrainConfig};
 use crate::train::context::JobContext;
+use crate::train::PlannedTraining;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -55,6 +56,24 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, suite: &ExperimentSuite
         optimisation::check(loaded, registry, job).context("[job.optimisation]")?;
     }
     Ok(())
+}
+
+/// Every training of every experiment of the suite, labelled with its experiment.
+pub fn trainings(loaded: &LoadedConfig, suite: &ExperimentSuiteConfig) -> Result<Vec<PlannedTraining>> {
+    let mut all = Vec::new();
+    let mut add = |section: &str, trainings: Vec<PlannedTraining>| {
+        all.extend(trainings.into_iter().map(|t| PlannedTraining { label: format!("[job.{section}] {}", t.label), ..t }));
+    };
+    if let Some(job) = &suite.drift_synthesis {
+        add("drift_synthesis", drift_synthesis::trainings(loaded, job)?);
+    }
+    if let Some(job) = &suite.forensics {
+        add("forensics", vec![forensics::training(loaded, job)?]);
+    }
+    if let Some(job) = &suite.optimisation {
+        add("optimisation", optimisation::trainings(loaded, job)?);
+    }
+    Ok(all)
 }
 
 /// Runs the suite's experiments one after another into one run directory; returns the run directory.

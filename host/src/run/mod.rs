@@ -11,6 +11,7 @@ use crate::experiments::suite::{self, ExperimentSuiteConfig};
 use crate::plugins::Registry;
 use crate::train::config::TrainConfig;
 use crate::train::context::JobContext;
+use crate::train::PlannedTraining;
 use anyhow::{anyhow, Context, Result};
 use pipeline_job::PipelineJobConfig;
 use serde::Deserialize;
@@ -73,26 +74,22 @@ impl Job {
         }
     }
 
-    /// What can only be checked against the opened data set: the folds of every training fit it.
-    pub fn check_with_data(&self, context: &JobContext) -> Result<()> {
-        let trainings: Vec<&TrainConfig> = match self {
+    /// What can only be checked against the opened data set: every training the job will do fits its
+    /// folds and runs on two samples (processing → untrained task model); returns how many were tried.
+    pub fn check_with_data(&self, context: &JobContext) -> Result<usize> {
+        let loaded = context.loaded;
+        let trainings = match self {
             Job::Pipeline(_) => Vec::new(),
-            Job::Train(train) => vec![train],
-            Job::DriftSynthesis(job) => vec![&job.train],
-            Job::Forensics(job) => vec![&job.train],
-            Job::Optimisation(job) => vec![&job.train],
-            Job::Experiments(suite) => {
-                let mut trainings = Vec::new();
-                trainings.extend(suite.drift_synthesis.iter().map(|j| &j.train));
-                trainings.extend(suite.forensics.iter().map(|j| &j.train));
-                trainings.extend(suite.optimisation.iter().map(|j| &j.train));
-                trainings
-            }
+            Job::Train(train) => vec![PlannedTraining { label: "the training".into(), processing: loaded.pipeline()?, config: train.clone() }],
+            Job::DriftSynthesis(job) => drift_synthesis::trainings(loaded, job)?,
+            Job::Forensics(job) => vec![forensics::training(loaded, job)?],
+            Job::Optimisation(job) => optimisation::trainings(loaded, job)?,
+            Job::Experiments(suite) => suite::trainings(loaded, suite)?,
         };
-        for train in trainings {
-            context.splits(train)?;
+        for planned in &trainings {
+            crate::train::preflight(context, planned)?;
         }
-        Ok(())
+        Ok(trainings.len())
     }
 
     /// The names of the run directories the job makes.

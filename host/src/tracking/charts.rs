@@ -29,15 +29,34 @@ fn wrap(name: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// A colour for `t` in [0, 1] on a perceptually ordered dark-blue → green → yellow ramp (viridis'
-/// anchor colours, interpolated).
-fn ramp(t: f64) -> RGBColor {
-    const ANCHORS: [(f64, f64, f64); 5] = [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
-    let t = t.clamp(0.0, 1.0) * (ANCHORS.len() - 1) as f64;
-    let (i, f) = ((t.floor() as usize).min(ANCHORS.len() - 2), t - t.floor().min((ANCHORS.len() - 2) as f64));
-    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
-    let mix = |x: f64, y: f64| (x + (y - x) * f) as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+/// How a matrix chart maps its range to colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColourScale {
+    /// Low to high, dark blue → green → yellow (viridis' anchor colours): accuracies and IoUs.
+    Sequential,
+    /// Blue below the range's middle, white at it, red above (ColorBrewer's RdBu, reversed): signed
+    /// differences such as drops, where the middle (zero) means "no change".
+    Diverging,
+}
+
+impl ColourScale {
+    /// The colour of `t` in [0, 1] (clamped), interpolated between the scale's anchor colours.
+    fn colour(self, t: f64) -> RGBColor {
+        const VIRIDIS: [(f64, f64, f64); 5] = [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+        const BLUE_WHITE_RED: [(f64, f64, f64); 7] =
+            [(33.0, 102.0, 172.0), (103.0, 169.0, 207.0), (209.0, 229.0, 240.0), (247.0, 247.0, 247.0), (253.0, 219.0, 199.0), (239.0, 138.0, 98.0), (178.0, 24.0, 43.0)];
+        let anchors: &[(f64, f64, f64)] = match self {
+            Self::Sequential => &VIRIDIS,
+            Self::Diverging => &BLUE_WHITE_RED,
+        };
+        let last = (anchors.len() - 1) as f64;
+        let t = t.clamp(0.0, 1.0) * last;
+        let i = (t.floor() as usize).min(anchors.len() - 2);
+        let f = t - i as f64;
+        let (a, b) = (anchors[i], anchors[i + 1]);
+        let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
+        RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    }
 }
 
 /// Black or white, whichever reads on `colour`.
@@ -50,7 +69,7 @@ fn text_on(colour: RGBColor) -> RGBColor {
     }
 }
 
-/// A matrix chart: `values[i][j]` (`None` grey) coloured on `range` with a colour bar, each cell
+/// A matrix chart: `values[i][j]` (`None` grey) coloured on `range` by `scale` with a colour bar, each cell
 /// showing the value and its interval; rows are labelled `row_axis` (↓), columns `column_axis` (→).
 #[allow(clippy::too_many_arguments)]
 pub fn plot_matrix(
@@ -62,6 +81,7 @@ pub fn plot_matrix(
     columns: &[String],
     values: &[Vec<Option<Estimate>>],
     range: (f64, f64),
+    scale: ColourScale,
 ) -> Result<()> {
     ensure_font();
     let column_labels: Vec<Vec<String>> = columns.iter().map(|c| wrap(c, 18)).collect();
@@ -95,7 +115,7 @@ pub fn plot_matrix(
             }
             for (j, value) in values[i].iter().enumerate() {
                 let x = left + cell_width * j as i32;
-                let colour = value.map_or(RGBColor(210, 210, 210), |e| ramp((e.value - range.0) / span));
+                let colour = value.map_or(RGBColor(210, 210, 210), |e| scale.colour((e.value - range.0) / span));
                 root.draw(&Rectangle::new([(x, y), (x + cell_width - 3, y + cell_height - 3)], colour.filled()))?;
                 if let Some(e) = value {
                     let ink = text_on(colour);
@@ -108,7 +128,7 @@ pub fn plot_matrix(
         let bar_height = (cell_height * rows.len() as i32).max(60);
         for step in 0..bar_height {
             let t = 1.0 - f64::from(step) / f64::from(bar_height - 1);
-            root.draw(&Rectangle::new([(bar_x, top + step), (bar_x + 18, top + step + 1)], ramp(t).filled()))?;
+            root.draw(&Rectangle::new([(bar_x, top + step), (bar_x + 18, top + step + 1)], scale.colour(t).filled()))?;
         }
         for (t, label) in [(1.0, range.1), (0.5, (range.0 + range.1) / 2.0), (0.0, range.0)] {
             let y = top + ((1.0 - t) * f64::from(bar_height - 1)) as i32;
@@ -241,5 +261,16 @@ mod tests {
     fn labels_wrap_at_separators_within_their_width() {
         assert_eq!(wrap("menon2007_unsharp_masking_gaussian_denoising", 18), ["menon2007_unsharp_", "masking_gaussian_", "denoising"]);
         assert_eq!(wrap("short", 18), ["short"]);
+    }
+
+    /// The scales end on their published anchor colours and a signed scale's middle (no change) is
+    /// RdBu's near-white.
+    #[test]
+    fn colour_scales_end_on_their_anchors_and_diverge_from_white() {
+        assert_eq!(ColourScale::Sequential.colour(0.0), RGBColor(68, 1, 84));
+        assert_eq!(ColourScale::Sequential.colour(1.0), RGBColor(253, 231, 37));
+        assert_eq!(ColourScale::Diverging.colour(-3.0), RGBColor(33, 102, 172));
+        assert_eq!(ColourScale::Diverging.colour(0.5), RGBColor(247, 247, 247));
+        assert_eq!(ColourScale::Diverging.colour(1.0), RGBColor(178, 24, 43));
     }
 }

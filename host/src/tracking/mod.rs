@@ -7,7 +7,7 @@ mod charts;
 mod plots;
 
 pub use metrics::{write_metrics, MetricsRow};
-pub use charts::{plot_estimate_bars, plot_estimate_curves, plot_matrix, XScale};
+pub use charts::{plot_estimate_bars, plot_estimate_curves, plot_matrix, ColourScale, XScale};
 pub use plots::{plot_learning_curves, plot_mean_curves, write_grid};
 
 use crate::imageio::write_atomically;

@@ -187,6 +187,32 @@ fn check_config(processing: &PipelineSpec, config: &TrainConfig) -> Result<()> {
     Ok(())
 }
 
+/// One training a job will do, named for messages: what [`preflight`] tries before the job starts.
+pub struct PlannedTraining {
+    /// Which training this is (`pipeline FILE`, `mode none`), for the error that names it.
+    pub label: String,
+    /// Its processing, used as `config.mode` says.
+    pub processing: PipelineSpec,
+    /// How it trains.
+    pub config: TrainConfig,
+}
+
+/// Runs two samples of the first fold through the planned training's processing and untrained task
+/// model as the training would (evaluation mode), so that what only the data reveal — an image size the
+/// task model cannot take, a mode whose output it does not fit — fails in seconds, before any of a job's
+/// trainings starts, rather than after hours of the others.
+pub fn preflight(context: &JobContext, planned: &PlannedTraining) -> Result<()> {
+    let PlannedTraining { label, processing, config } = planned;
+    let tried = || -> Result<()> {
+        check_config(processing, config)?;
+        let splits = context.splits(config)?;
+        let Some(split) = splits.first() else { return Ok(()) };
+        let samples: Vec<usize> = split.validation.iter().chain(&split.train).copied().take(2).collect();
+        Trainer::build(context, processing, config, 0)?.validate(&context.dataset, &samples, 1).map(drop)
+    };
+    tried().with_context(|| format!("{label}, tried on two samples before training"))
+}
+
 /// Checks a training before it starts: its config, and its processing and reference pipeline built.
 pub fn check(loaded: &LoadedConfig, registry: &Registry, processing: &PipelineSpec, config: &TrainConfig) -> Result<()> {
     check_config(processing, config)?;

@@ -225,7 +225,8 @@ impl<'a> Trainer<'a> {
         Ok(rows)
     }
 
-    fn validate(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], workers: usize) -> Result<Accumulator> {
+    /// The processing and model, in evaluation mode, on the samples `indices`.
+    pub(super) fn validate(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], workers: usize) -> Result<Accumulator> {
         self.set_train(false)?;
         let options = LoaderOptions { batch_size: self.config.batch_size, workers, ..Default::default() };
         let frozen = self.frozen();

@@ -10,5 +10,5 @@ mod statistics;
 
 pub use report::{write_report, DriftResults};
 pub use statistics::{CorruptedOutcomes, DriftRaw, DriftStatistics, IntensityOutcomes};
-pub use run::{check, run};
+pub use run::{check, run, trainings};
 pub use config::{CorruptionBaseline, DriftSynthesisConfig};

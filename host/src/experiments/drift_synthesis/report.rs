@@ -29,9 +29,9 @@ const BOOTSTRAP_SEED: u64 = 0x5EED;
 pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<()> {
     let stats = statistics(&matrix.train, &matrix.test, raw, BOOTSTRAP_SEED)?;
     write_json(&dir.join("results.json"), &DriftResults { matrix: matrix.clone(), statistics: stats.clone(), raw: raw.clone() })?;
-    tracking::plot_matrix(&dir.join("drift_matrix.png"), &format!("{} (mean over folds, 95 % interval)", matrix.metric), "trained behind", "tested behind", &matrix.train, &matrix.test, &stats.cells, (0.0, 1.0))?;
+    tracking::plot_matrix(&dir.join("drift_matrix.png"), &format!("{} (mean over folds, 95 % interval)", matrix.metric), "trained behind", "tested behind", &matrix.train, &matrix.test, &stats.cells, (0.0, 1.0), tracking::ColourScale::Sequential)?;
     let drop_range = stats.drops.iter().flatten().flatten().fold(0.05f64, |m, e| m.max(e.value.abs()));
-    tracking::plot_matrix(&dir.join("drop_matrix.png"), &format!("drop of {} (own pipeline − this one)", matrix.metric), "trained behind", "tested behind", &matrix.train, &matrix.test, &stats.drops, (-drop_range, drop_range))?;
+    tracking::plot_matrix(&dir.join("drop_matrix.png"), &format!("drop of {} (own pipeline − this one)", matrix.metric), "trained behind", "tested behind", &matrix.train, &matrix.test, &stats.drops, (-drop_range, drop_range), tracking::ColourScale::Diverging)?;
     let mut md = String::from("# Drift synthesis\n\n");
     let _ = writeln!(md, "Every model trained behind one pipeline (rows) is tested behind every pipeline (columns) on its fold's validation samples ({} folds, {} validation samples per fold). Each cell: {} as the mean over folds with its 95 % bootstrap interval (validation samples resampled within folds, {} draws), then ± the standard deviation over folds.\n", raw.folds.len(), raw.outcomes.first().and_then(|r| r.first()).and_then(|c| c.first()).map_or(0, Vec::len), matrix.metric, RESAMPLES);
     let _ = writeln!(md, "![drift matrix](drift_matrix.png)\n");

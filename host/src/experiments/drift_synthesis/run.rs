@@ -13,7 +13,7 @@ use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::processed::{pipeline_key, Frozen};
-use crate::train::{self, evaluate};
+use crate::train::{self, evaluate, PlannedTraining};
 use anyhow::{anyhow, bail, Context, Result};
 use crate::plugins::RemoteDataset;
 use std::path::PathBuf;
@@ -69,6 +69,22 @@ fn pipelines(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
     Ok(Pipelines { training, testing, processings, tests, test_keys })
 }
 
+/// How every model of the experiment trains: behind a fixed pipeline.
+fn training_config(job: &DriftSynthesisConfig) -> TrainConfig {
+    TrainConfig { mode: ProcessingMode::Static, ..job.train.clone() }
+}
+
+/// Every training the experiment will do: one per training pipeline.
+pub fn trainings(loaded: &LoadedConfig, job: &DriftSynthesisConfig) -> Result<Vec<PlannedTraining>> {
+    job.pipelines
+        .iter()
+        .map(|path| {
+            let processing = loaded.load_pipeline(path).with_context(|| format!("config key `job.pipelines`: {}", path.display()))?;
+            Ok(PlannedTraining { label: format!("training pipeline {}", stem(path)), processing, config: training_config(job) })
+        })
+        .collect()
+}
+
 /// Checks a drift synthesis before anything trains: every pipeline it names reads and builds.
 pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisConfig) -> Result<()> {
     pipelines(loaded, registry, job, Device::Cpu).map(drop)
@@ -78,7 +94,7 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
 pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> {
     let Pipelines { training, testing, processings, mut tests, test_keys } = pipelines(context.loaded, context.registry, job, context.device)?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
-    let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), ..job.train.clone() };
+    let train_config = TrainConfig { output_dir: dir.join("training"), ..training_config(job) };
     let metric = job.metric.clone().unwrap_or_else(|| context.metric().into());
     let splits = context.splits(&train_config)?;
     // per training pipeline, per test pipeline, the metric and the per-sample outcomes of every fold

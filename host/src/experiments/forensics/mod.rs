@@ -8,5 +8,5 @@ mod report;
 mod run;
 
 pub use report::{AttackedParameter, ForensicsResult, ParameterAttribution};
-pub use run::{check, run};
+pub use run::{check, run, training};
 pub use config::{Distance, ForensicsConfig};

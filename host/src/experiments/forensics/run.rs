@@ -11,7 +11,7 @@ use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::metrics::Task;
-use crate::train::{self, metrics, optim};
+use crate::train::{self, metrics, optim, PlannedTraining};
 use crate::uncertainty::{weighted_metric, Bootstrap, Outcome};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -22,9 +22,9 @@ use tch::Tensor;
 /// the output stays close to the default output; returns the experiment directory.
 pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     let pipeline_path = context.loaded.resolve(&job.pipeline);
-    let processing = context.loaded.load_pipeline(&job.pipeline).with_context(|| format!("pipeline {}", pipeline_path.display()))?;
+    let PlannedTraining { processing, config, .. } = training(context.loaded, job)?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
-    let train_config = TrainConfig { mode: ProcessingMode::Static, output_dir: dir.join("training"), n_splits: 1, ..job.train.clone() };
+    let train_config = TrainConfig { output_dir: dir.join("training"), ..config };
     let run = train::train(context, &processing, &train_config, None)?;
     let (device, task, metric) = (context.device, &context.task, context.metric());
     let split = &context.splits(&train_config)?[0];
@@ -110,6 +110,16 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
 }
 /// Checks a forensics job before anything trains: its pipeline reads and builds, every group names
 /// learnable parameters of it.
+/// The one training the experiment does: the model behind the pipeline at its defaults, one fold.
+pub fn training(loaded: &LoadedConfig, job: &ForensicsConfig) -> Result<PlannedTraining> {
+    let pipeline_path = loaded.resolve(&job.pipeline);
+    let processing = loaded.load_pipeline(&job.pipeline).with_context(|| format!("pipeline {}", pipeline_path.display()))?;
+    let config = TrainConfig { mode: ProcessingMode::Static, n_splits: 1, ..job.train.clone() };
+    Ok(PlannedTraining { label: format!("the model behind {}", pipeline_path.display()), processing, config })
+}
+
+/// Checks a forensics search before anything trains: the pipeline builds and every group names
+/// learnable parameters.
 pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &ForensicsConfig) -> Result<()> {
     let pipeline_path = loaded.resolve(&job.pipeline);
     let processing = loaded.load_pipeline(&job.pipeline).with_context(|| format!("config key `job.pipeline`: {}", pipeline_path.display()))?;

@@ -7,5 +7,5 @@ mod report;
 mod run;
 
 pub use report::ModeCurve;
-pub use run::{check, run};
+pub use run::{check, run, trainings};
 pub use config::OptimisationConfig;

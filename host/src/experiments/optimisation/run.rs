@@ -9,29 +9,22 @@ use crate::experiments::mean_and_std;
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
-use crate::train;
+use crate::train::{self, PlannedTraining};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 /// Runs a drift-optimisation experiment: one training per processing mode, the same data, folds and
 /// task model; returns the experiment directory.
 pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
-    if job.modes.is_empty() {
-        bail!("config key `job.modes`: list at least one processing mode");
-    }
-    let processings: Vec<PipelineSpec> = job
-        .modes
-        .iter()
-        .map(|&mode| processing(context.loaded, job, mode).with_context(|| format!("mode {}", mode.name())))
-        .collect::<Result<_>>()?;
+    let planned = trainings(context.loaded, job)?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
     let metric = context.metric();
     let mut curves = Vec::new();
-    for (&mode, processing) in job.modes.iter().zip(&processings) {
-        let name = mode.name().to_string();
-        let train_config = TrainConfig { mode, output_dir: dir.join("training"), name: name.clone(), ..job.train.clone() };
+    for PlannedTraining { processing, config, .. } in planned {
+        let (mode, name) = (config.mode, config.name.clone());
+        let train_config = TrainConfig { output_dir: dir.join("training"), ..config };
         tracing::info!("optimisation: training with processing mode {name}");
-        let run = train::train(context, processing, &train_config, None)?;
+        let run = train::train(context, &processing, &train_config, None)?;
         let rows: Vec<tracking::MetricsRow> =
             std::fs::read_to_string(run.join("metrics.jsonl"))?.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
         let (mut mean, mut std) = (Vec::new(), Vec::new());
@@ -54,6 +47,21 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
     }
     report::write_report(&dir, metric, &curves)?;
     Ok(dir)
+}
+
+/// Every training the comparison will do: one per mode, named after it.
+pub fn trainings(loaded: &LoadedConfig, job: &OptimisationConfig) -> Result<Vec<PlannedTraining>> {
+    if job.modes.is_empty() {
+        bail!("config key `job.modes`: list at least one processing mode");
+    }
+    job.modes
+        .iter()
+        .map(|&mode| {
+            let processing = processing(loaded, job, mode).with_context(|| format!("mode {}", mode.name()))?;
+            let config = TrainConfig { mode, name: mode.name().to_string(), ..job.train.clone() };
+            Ok(PlannedTraining { label: format!("processing mode {}", mode.name()), processing, config })
+        })
+        .collect()
 }
 
 /// Checks an optimisation comparison before anything trains: every mode's processing reads and builds,
