@@ -22,7 +22,7 @@ pub enum Command {
     /// Run the job a config describes, or continue an interrupted training run.
     #[command(after_help = "Examples:\n  l2l-host run configs/quickstart.toml\n  l2l-host run configs/chart.toml --set stages.gamma.gamma=2.4\n  l2l-host run --resume runs/train-3")]
     Run(RunArgs),
-    /// Check a config: keys, plugins, and every stage's own config, without running anything.
+    /// Check a config: keys, plugins, every stage's own config, and (with a data set) every training the job will do tried on two samples; nothing is trained or written.
     Validate(ConfigArgs),
     /// Process one raw file through the config's pipeline.
     #[command(after_help = "Examples:\n  l2l-host process configs/pipelines/parametrized.toml --input IMG.dng --output out.png --png-bits 16\n  l2l-host process configs/chart.toml --input raw.npy --output demosaiced.npy --until demosaic\n  l2l-host process configs/train/cells-parametrized.toml --input raw.npy --output learned.png --state runs/cells-1/fold0.safetensors")]

@@ -30,6 +30,29 @@ impl ProcessingMode {
     }
 }
 
+/// How the learning rates change over the epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The configured rates throughout.
+    #[default]
+    Constant,
+    /// Cosine annealing to zero over the run (`torch.optim.lr_scheduler.CosineAnnealingLR` with
+    /// `T_max = epochs`, `eta_min = 0`, stepped once per epoch): the last epochs take small steps, so a
+    /// run does not end on the spike of a large one.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The factor on every configured rate during `epoch` (1-based) of `epochs`.
+    pub fn factor(self, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            Self::Constant => 1.0,
+            Self::Cosine => (1.0 + (std::f64::consts::PI * epoch.saturating_sub(1) as f64 / epochs.max(1) as f64).cos()) / 2.0,
+        }
+    }
+}
+
 /// Geometric augmentation after processing, applied to masks identically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,6 +86,9 @@ pub struct TrainConfig {
     /// Adam weight decay (L2, as `torch.optim.Adam`).
     #[serde(default)]
     pub weight_decay: f64,
+    /// `constant` or `cosine` (annealed to zero over the epochs).
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
     /// How many train/validation splits (folds) to train on, one after another.
     #[serde(default = "default_splits")]
     pub n_splits: usize,
@@ -161,4 +187,20 @@ fn default_experiment() -> String {
 /// The default parent of run directories, for every job kind.
 pub fn default_output_dir() -> PathBuf {
     PathBuf::from("runs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LrSchedule;
+
+    /// PyTorch's CosineAnnealingLR closed form, η = η_max · (1 + cos(π · t / T_max)) / 2 with t the
+    /// epochs done: full rate in the first epoch, half at t = T_max / 2, near zero in the last.
+    #[test]
+    fn the_cosine_schedule_is_pytorchs_closed_form() {
+        assert_eq!(LrSchedule::Cosine.factor(1, 12), 1.0);
+        assert!((LrSchedule::Cosine.factor(7, 12) - 0.5).abs() < 1e-12);
+        assert!((LrSchedule::Cosine.factor(12, 12) - 0.017_037_086_855_465_844).abs() < 1e-12);
+        assert!((LrSchedule::Cosine.factor(4, 12) - (2.0 + 2f64.sqrt()) / 4.0).abs() < 1e-12);
+        assert_eq!(LrSchedule::Constant.factor(12, 12), 1.0);
+    }
 }

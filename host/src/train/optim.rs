@@ -22,6 +22,8 @@ pub struct Adam {
     step: i64,
     /// First and second moments, one pair per parameter in group order.
     moments: Vec<(Tensor, Tensor)>,
+    /// The learning-rate schedule's current factor on every group's rate.
+    lr_factor: f64,
 }
 
 impl Adam {
@@ -39,6 +41,7 @@ impl Adam {
             eps: 1e-8,
             step: 0,
             moments,
+            lr_factor: 1.0,
         })
     }
 
@@ -47,6 +50,11 @@ impl Adam {
         for p in self.groups.iter_mut().flat_map(|g| g.parameters.iter_mut()) {
             p.zero_grad();
         }
+    }
+
+    /// Scales every group's learning rate by `factor` from the next step on (a schedule's value).
+    pub fn set_lr_factor(&mut self, factor: f64) {
+        self.lr_factor = factor;
     }
 
     /// One update from the current gradients (parameters without a gradient are left alone).
@@ -73,7 +81,7 @@ impl Adam {
                     let _ = m.f_mul_scalar_(b1)?.f_add_(&grad.f_mul_scalar(1.0 - b1)?)?;
                     let _ = v.f_mul_scalar_(b2)?.f_addcmul_(&grad, &grad.f_mul_scalar(1.0 - b2)?)?;
                     let denominator = v.f_sqrt()?.f_div_scalar(correction2.sqrt())?.f_add_scalar(self.eps)?;
-                    let _ = p.f_sub_(&m.f_div(&denominator)?.f_mul_scalar(group.lr / correction1)?)?;
+                    let _ = p.f_sub_(&m.f_div(&denominator)?.f_mul_scalar(group.lr * self.lr_factor / correction1)?)?;
                 }
             }
             Ok(())

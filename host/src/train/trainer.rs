@@ -156,6 +156,7 @@ impl<'a> Trainer<'a> {
             ProgressStyle::with_template("{spinner} fold {msg} [{bar:30}] {pos}/{len} batches {elapsed_precise} eta {eta}")?.progress_chars("=> "),
         );
         bar.set_message(format!("{} epoch {epoch}/{}", self.fold, self.config.epochs));
+        self.optimizer.set_lr_factor(self.config.lr_schedule.factor(epoch, self.config.epochs));
         self.set_train(true)?;
         let mut accumulator = Accumulator::new(&self.task);
         for (index, batch) in loader.enumerate() {
