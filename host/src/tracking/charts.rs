@@ -139,6 +139,17 @@ pub fn plot_matrix(
     write_rgb_buffer(path, &bytes, i64::from(width), i64::from(height))
 }
 
+/// A y-axis label precise enough for an axis spanning `span`: two decimals from a span of 0.1 up,
+/// otherwise three significant digits in scientific notation, so that small quantities (gradients
+/// around 1e-5) get an axis of their own and labels that differ.
+fn axis_number(value: f64, span: f64) -> String {
+    if span >= 0.1 || value == 0.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.2e}")
+    }
+}
+
 /// Bars with 95 % error bars (none where an estimate has no spread), one per `(label, estimate)`, the
 /// y axis titled `y_label`; the bar named `highlight` (if any) drawn in its own colour.
 pub fn plot_estimate_bars(path: &Path, title: &str, y_label: &str, bars: &[(String, Estimate)], highlight: Option<&str>) -> Result<()> {
@@ -149,7 +160,8 @@ pub fn plot_estimate_bars(path: &Path, title: &str, y_label: &str, bars: &[(Stri
     let (width, height) = ((90 + slot * bars.len() as i32 + 20).max(520), 360 + label_lines * LINE);
     let low = bars.iter().map(|(_, e)| e.low.min(e.value)).fold(0.0f64, f64::min);
     let high = bars.iter().map(|(_, e)| e.high.max(e.value)).fold(0.0f64, f64::max);
-    let pad = ((high - low) * 0.08).max(0.01);
+    let span = high - low;
+    let pad = if span > 0.0 { span * 0.08 } else { 0.01 };
     let mut bytes = vec![0u8; (width * height * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut bytes, (width as u32, height as u32)).into_drawing_area();
@@ -161,7 +173,7 @@ pub fn plot_estimate_bars(path: &Path, title: &str, y_label: &str, bars: &[(Stri
             .x_label_area_size(4)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..bars.len() as f64, (low - pad)..(high + pad))?;
-        chart.configure_mesh().disable_x_mesh().x_labels(0).y_desc(y_label).y_label_formatter(&|v| format!("{v:.2}")).draw()?;
+        chart.configure_mesh().disable_x_mesh().x_labels(0).y_desc(y_label).y_label_formatter(&|v| axis_number(*v, span)).draw()?;
         chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (bars.len() as f64, 0.0)], BLACK)))?;
         for (k, (name, e)) in bars.iter().enumerate() {
             let x = k as f64;
@@ -261,6 +273,14 @@ mod tests {
     fn labels_wrap_at_separators_within_their_width() {
         assert_eq!(wrap("menon2007_unsharp_masking_gaussian_denoising", 18), ["menon2007_unsharp_", "masking_gaussian_", "denoising"]);
         assert_eq!(wrap("short", 18), ["short"]);
+    }
+
+    #[test]
+    fn small_quantities_get_labels_that_differ() {
+        assert_eq!(axis_number(0.5, 1.0), "0.50");
+        assert_eq!(axis_number(1.5e-5, 6e-5), "1.50e-5");
+        assert_ne!(axis_number(1.0e-5, 6e-5), axis_number(2.0e-5, 6e-5));
+        assert_eq!(axis_number(0.0, 6e-5), "0.00");
     }
 
     /// The scales end on their published anchor colours and a signed scale's middle (no change) is
