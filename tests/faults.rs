@@ -166,7 +166,8 @@ fn a_plugin_that_panics_fails_the_command_cleanly() {
 }
 
 /// A stage whose output breaks the stage contract (a column cut off) is named with both shapes, in
-/// `process` and in training — where a classifier would otherwise take any size without complaint.
+/// `process` and before a training starts — where a classifier would otherwise take any size without
+/// complaint.
 #[test]
 fn a_plugin_returning_a_wrongly_shaped_tensor_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,7 +193,9 @@ fn a_plugin_returning_a_wrongly_shaped_tensor_is_named() {
     let config = write_config(dir.path(), "train.toml", &text);
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
     let err = failure(&out);
-    assert!(err.contains("stage `cut`") && err.contains("[4, 3, 16, 15]"), "{err}");
+    // caught on the two samples every training is tried on before it starts
+    assert!(err.contains("stage `cut`") && err.contains("[2, 3, 16, 15]") && err.contains("tried on two samples before training"), "{err}");
+    assert!(!dir.path().join("runs").exists(), "a run directory was left behind");
 }
 
 /// The run is SIGKILLed while it writes its second checkpoint: the first checkpoint stays whole, the
