@@ -108,8 +108,6 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     report::write_report(&dir, metric, &results, &gradients, &attribution)?;
     Ok(dir)
 }
-/// Checks a forensics job before anything trains: its pipeline reads and builds, every group names
-/// learnable parameters of it.
 /// The one training the experiment does: the model behind the pipeline at its defaults, one fold.
 pub fn training(loaded: &LoadedConfig, job: &ForensicsConfig) -> Result<PlannedTraining> {
     let pipeline_path = loaded.resolve(&job.pipeline);
