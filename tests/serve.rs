@@ -303,3 +303,163 @@ fn concurrent_requests_are_all_answered_and_agree() {
     // and the server still answers
     assert!(ureq::get(&format!("{}api/setup", server.url)).call().is_ok());
 }
+
+/// One HTTP/1.1 request with exactly the headers given (a browser's or an attacker's), over a plain
+/// socket: ureq would set its own `Host`. Returns the status and the body.
+fn raw_request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn npy_bytes(height: u64, width: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut out = npyz::WriteOptions::new().default_dtype().shape(&[height, width]).writer(&mut bytes).begin_nd().unwrap();
+    out.extend((0..height * width).map(|i| (i % 7) as f32 / 7.0)).unwrap();
+    out.finish().unwrap();
+    bytes
+}
+
+#[test]
+fn cross_site_and_rebinding_requests_are_refused() {
+    let server = Server::start(&[]);
+    let host = server.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    // a "simple" cross-site upload any web page can send
+    let (status, body) = raw_request(
+        &server.url,
+        "POST",
+        "/api/upload?name=x.npy",
+        &[("Host", &host), ("Origin", "http://evil.example"), ("Content-Type", "text/plain")],
+        &npy_bytes(4, 4),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("http://evil.example"), "{body}");
+    // the same from the page's own origin, but as a form would send it
+    let (status, body) = raw_request(&server.url, "POST", "/api/upload?name=x.npy", &[("Host", &host), ("Content-Type", "text/plain")], &npy_bytes(4, 4));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("application/octet-stream"), "{body}");
+    // DNS rebinding: the page's answers read under another name
+    let (status, body) = raw_request(&server.url, "GET", "/api/setup", &[("Host", "evil.example")], b"");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("Host `evil.example`"), "{body}");
+    // the workbench's own page passes
+    let (status, body) = raw_request(&server.url, "GET", "/api/setup", &[("Host", &host), ("Origin", &format!("http://{host}"))], b"");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = raw_request(
+        &server.url,
+        "POST",
+        "/api/upload?name=x.npy",
+        &[("Host", &host), ("Origin", &format!("http://{host}")), ("Content-Type", "application/octet-stream")],
+        &npy_bytes(4, 4),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn listening_beyond_loopback_warns() {
+    let mut child = Command::new(host_binary())
+        .args(["serve", "--port", "0", "--bind", "0.0.0.0", "--cameras", "configs/cameras"])
+        .current_dir(workspace_root())
+        .env_remove("L2L_PLUGIN_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("warning: the workbench listens on 0.0.0.0"), "{line}");
+}
+
+#[test]
+fn uploads_are_capped_in_pixels_and_the_oldest_are_dropped() {
+    // at the default cap, a 200-byte file declaring 16000² float samples is refused from its header
+    let server = Server::start(&[]);
+    // numpy's layout: magic, version 1.0, the header's length, the header padded to 64 bytes
+    let mut dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (16000, 16000), }".to_string();
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut header = b"\x93NUMPY\x01\x00".to_vec();
+    header.extend((dict.len() as u16).to_le_bytes());
+    header.extend(dict.as_bytes());
+    header.extend([0u8; 64]);
+    let refused = ureq::post(&format!("{}api/upload?name=bomb.npy", server.url)).set("Content-Type", "application/octet-stream").send_bytes(&header).unwrap_err();
+    let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
+    let message = reply.into_json::<Value>().unwrap()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("declares 16000×16000 = 256000000 pixels, more than the 120000000"), "{message}");
+    drop(server);
+
+    // with a cap of 2500 pixels, 5000 upload pixels are kept: the oldest of three 50² uploads goes
+    let server = Server::start(&["--max-upload-pixels", "2500"]);
+    let upload = |name: &str, height: u64| {
+        ureq::post(&format!("{}api/upload?name={name}", server.url)).set("Content-Type", "application/octet-stream").send_bytes(&npy_bytes(height, 50))
+    };
+    let refused = upload("tall.npy", 51).unwrap_err();
+    let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
+    assert!(reply.into_string().unwrap().contains("declares 51×50 = 2550 pixels, more than the 2500 taken here"));
+    for name in ["first.npy", "second.npy", "third.npy"] {
+        upload(name, 50).unwrap();
+    }
+    let setup: Value = ureq::get(&format!("{}api/setup", server.url)).call().unwrap().into_json().unwrap();
+    let uploads: Vec<&str> = setup["inputs"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|l| l.starts_with("upload")).collect();
+    assert_eq!(uploads, ["upload: second.npy", "upload: third.npy"]);
+    // an .npy carries no camera metadata: a pipeline that asks for none
+    let slots = json!([{ "name": "demosaic", "kind": "demosaic_bilinear", "config": {} }]);
+    let last = setup["inputs"].as_array().unwrap().len() - 1;
+    let answer: Value = ureq::post(&format!("{}api/run", server.url)).send_json(json!({ "input": last, "a": slots })).unwrap().into_json().unwrap();
+    assert!(answer["a"]["image"].as_str().unwrap().starts_with("data:image/png"));
+}
+
+#[test]
+fn page_values_name_no_files_stages_are_bounded_and_named_once() {
+    let server = Server::start(&[]);
+    let setup: Value = ureq::get(&format!("{}api/setup", server.url)).call().unwrap().into_json().unwrap();
+    let error_of = |path: &str, body: Value| -> String {
+        let refused = ureq::post(&format!("{}{path}", server.url)).send_json(body).unwrap_err();
+        let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
+        reply.into_json::<Value>().unwrap()["error"].as_str().unwrap().to_string()
+    };
+    // a file the server can read and one it cannot: the same refusal, nothing opened
+    let mut answers = Vec::new();
+    for weights in ["/etc/passwd.pth", "/nonexistent/x.pth", "/etc/passwd"] {
+        let slots = json!([{ "name": "processor", "kind": "processor_nn", "config": { "weights": weights } }]);
+        let message = error_of("api/run", json!({ "input": 0, "a": slots }));
+        assert!(message.contains("stage `processor` key `weights`: expected no text from the page, found"), "{message}");
+        answers.push(message.replace(weights, "PATH"));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    // a declared choice passes the check (cfa_pattern's words)
+    let mut slots = setup["slots"].clone();
+    slots[1]["config"] = json!({ "cfa_pattern": "GRBG" });
+    let answer: Value = ureq::post(&format!("{}api/run", server.url)).send_json(json!({ "input": 0, "a": slots })).unwrap().into_json().unwrap();
+    assert!(answer["a"]["image"].as_str().is_some());
+    // 2500 stages in one small request
+    let many: Vec<Value> = (0..2500).map(|i| json!({ "name": format!("g{i}"), "kind": "gamma", "config": {} })).collect();
+    assert_eq!(error_of("api/run", json!({ "input": 0, "a": many })), "pipeline A: 2500 stages: the workbench takes at most 32");
+    // one name twice: run and the saved config would disagree
+    let twice = json!([
+        { "name": "demosaic", "kind": "demosaic_bilinear", "config": {} },
+        { "name": "g", "kind": "gamma", "config": { "gamma": 2.2 } },
+        { "name": "g", "kind": "gamma", "config": { "gamma": 1.0 } }
+    ]);
+    assert!(error_of("api/run", json!({ "input": 0, "a": twice })).contains("stage name `g` is used twice"));
+    assert!(error_of("api/config", twice).contains("stage name `g` is used twice"));
+    let escaping = json!([{ "name": "../../x", "kind": "gamma", "config": {} }]);
+    assert!(error_of("api/config", escaping).contains("expected a plain name"));
+}

@@ -28,9 +28,9 @@ pub fn read_raw_input(path: &Path, white_level: Option<f64>) -> Result<RawInput>
 }
 
 /// [`read_raw_input`] of a file's bytes in memory (an upload); `name` only picks the format and names
-/// it in errors.
-pub fn decode_raw_input(bytes: &[u8], name: &Path) -> Result<RawInput> {
-    let mosaic = l2l_rawio::decode_mosaic(bytes, name, None)?;
+/// it in errors; a file that declares more than `max_pixels` is refused before it is decoded.
+pub fn decode_raw_input(bytes: &[u8], name: &Path, max_pixels: usize) -> Result<RawInput> {
+    let mosaic = l2l_rawio::decode_mosaic(bytes, name, None, max_pixels)?;
     let tensor = Tensor::from_slice(&mosaic.values).f_view([mosaic.height as i64, mosaic.width as i64])?;
     Ok(RawInput { mosaic: tensor, metadata: mosaic.camera })
 }

@@ -28,17 +28,33 @@ pub struct Mosaic {
 /// the end of the file is refused as truncated (rawloader would fill the rest with zeros).
 pub fn read_mosaic(path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> {
     let bytes = std::fs::read(path).map_err(|e| FileError::new(path, format!("reading: {e}")))?;
-    decode_mosaic(&bytes, path, white_level)
+    decode_mosaic(&bytes, path, white_level, MAX_MOSAIC_PIXELS)
 }
 
+/// The most pixels a mosaic file may declare: three times the largest camera sensors (~150 MP), so a
+/// corrupt or hostile size field is refused before gigabytes are allocated for it.
+pub const MAX_MOSAIC_PIXELS: usize = 500_000_000;
+
 /// [`read_mosaic`] of a file's bytes already in memory (an upload): `path` is only a name — its
-/// extension picks the format and errors name it; nothing is read from or written to disk.
-pub fn decode_mosaic(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileResult<Mosaic> {
+/// extension picks the format and errors name it; nothing is read from or written to disk. A file
+/// that declares more than `max_pixels` is refused before its samples are decoded (rawloader's
+/// formats: before they are converted).
+pub fn decode_mosaic(bytes: &[u8], path: &Path, white_level: Option<f64>, max_pixels: usize) -> FileResult<Mosaic> {
+    let check_size = |height: usize, width: usize| -> FileResult<()> {
+        let pixels = height.saturating_mul(width);
+        if pixels > max_pixels {
+            return Err(FileError::new(
+                path,
+                format!("declares {height}×{width} = {pixels} pixels, more than the {max_pixels} taken here"),
+            ));
+        }
+        Ok(())
+    };
     let (values, height, width, type_white, camera) = guarded_decode(path, || match extension(path).as_str() {
-        "npy" => read_npy(&bytes, path),
-        "tif" | "tiff" => Ok(with_no_camera(read_tiff(&bytes, path)?)),
-        "png" => Ok(with_no_camera(read_png(&bytes, path)?)),
-        _ => read_rawloader(&bytes, path, white_level),
+        "npy" => read_npy(bytes, path, &check_size),
+        "tif" | "tiff" => Ok(with_no_camera(read_tiff(bytes, path, &check_size)?)),
+        "png" => Ok(with_no_camera(read_png(bytes, path, &check_size)?)),
+        _ => read_rawloader(bytes, path, white_level, &check_size),
     })?;
     if values.len() != height * width || height == 0 || width == 0 {
         return Err(FileError::new(
@@ -137,7 +153,10 @@ fn check_npy_header(bytes: &[u8]) -> Result<Option<usize>, String> {
     Ok(Some(start + length))
 }
 
-fn read_npy(bytes: &[u8], path: &Path) -> FileResult<Decoded> {
+/// Refuses a declared height × width before anything of that size is allocated.
+type SizeCheck<'a> = dyn Fn(usize, usize) -> FileResult<()> + 'a;
+
+fn read_npy(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<Decoded> {
     let bad = |e: std::io::Error| FileError::new(path, format!("not a valid .npy file: {e}"));
     let data_start =
         check_npy_header(bytes).map_err(|reason| FileError::new(path, format!("not a valid .npy file: {reason}")))?;
@@ -150,6 +169,7 @@ fn read_npy(bytes: &[u8], path: &Path) -> FileResult<Decoded> {
         ));
     }
     let (height, width) = (shape[0] as usize, shape[1] as usize);
+    check_size(height, width)?;
     // the values as stored: row by row (C order) or column by column (Fortran order)
     let fortran = npy.order() == npyz::Order::Fortran;
     let descr = npy.dtype().descr();
@@ -197,11 +217,12 @@ fn row_major<T: Copy>(values: Vec<T>, height: usize, fortran: bool) -> Vec<T> {
     (0..height).flat_map(|r| values.iter().skip(r).step_by(height).copied()).collect()
 }
 
-fn read_tiff(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
+fn read_tiff(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
     use tiff::decoder::{Decoder, DecodingResult};
     let bad = |e: tiff::TiffError| FileError::new(path, format!("not a readable TIFF: {e}"));
     let mut decoder = Decoder::new(Cursor::new(bytes)).map_err(bad)?;
     let (width, height) = decoder.dimensions().map_err(bad)?;
+    check_size(height as usize, width as usize)?;
     let colour = decoder.colortype().map_err(bad)?;
     if !matches!(colour, tiff::ColorType::Gray(_)) {
         return Err(FileError::new(
@@ -223,11 +244,12 @@ fn read_tiff(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, O
     Ok((values, height as usize, width as usize, white))
 }
 
-fn read_png(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
+fn read_png(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
     let bad = |e: png::DecodingError| FileError::new(path, format!("not a readable PNG: {e}"));
     let mut reader = png::Decoder::new(Cursor::new(bytes)).read_info().map_err(bad)?;
     let info = reader.info();
     let (width, height, colour, depth) = (info.width as usize, info.height as usize, info.color_type, info.bit_depth);
+    check_size(height, width)?;
     if colour != png::ColorType::Grayscale || !matches!(depth, png::BitDepth::Eight | png::BitDepth::Sixteen) {
         return Err(FileError::new(
             path,
@@ -245,7 +267,7 @@ fn read_png(bytes: &[u8], path: &Path) -> FileResult<(Vec<f64>, usize, usize, Op
     })
 }
 
-fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileResult<Decoded> {
+fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>, check_size: &SizeCheck) -> FileResult<Decoded> {
     let is_dng = extension(path) == "dng";
     if is_dng {
         check_tiff_extents(bytes).map_err(|reason| FileError::new(path, reason))?;
@@ -262,7 +284,10 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
             format!("expected a Bayer mosaic (1 component per pixel), found {}", image.cpp),
         ));
     }
+    check_size(image.height, image.width)?;
     let [top, right, bottom, left] = image.crops;
+    // what LibRaw knows of a model's masked margin and rawloader's camera table lacks
+    let right = if is_dng { right } else { right.max(sony_masked_right_columns(&image.clean_model, image.width)) };
     let (height, width) = (
         image.height.saturating_sub(top + bottom),
         image.width.saturating_sub(left + right),
@@ -274,6 +299,22 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>) -> FileRe
     let white = white_level.unwrap_or(f64::from(image.whitelevels[0]));
     let camera = rawloader_camera(&image, (top, left), is_dng, white, path)?;
     Ok((Samples::Double(values), height, width, Some(white), Some(camera)))
+}
+
+/// The masked columns on the right of a Sony ARW's sensor data that rawloader's camera table does
+/// not crop: LibRaw (`open_datastream`, non-DNG Sony files) narrows these models' images by 32
+/// columns at these raw widths — the A7R II/III/IV and A99 II in APS-C mode (5216, 6304), the A7R in
+/// crop mode (4580 to 5019), the A7 in crop mode (3968), the A7 II/III, A9 and A99 (3751 to 4119),
+/// the A7S models (2816). A real ILCE-7RM3 ARW of 5216 × 3464 decodes to 5184 columns in LibRaw and
+/// to all 5216 in rawloader, whose table gives that model no crop.
+fn sony_masked_right_columns(model: &str, raw_width: usize) -> usize {
+    let model = model.to_ascii_uppercase();
+    let masked = ((model.starts_with("ILCE-7RM") || model == "ILCA-99M2") && matches!(raw_width, 5216 | 6304))
+        || (model == "ILCE-7R" && (4580..5020).contains(&raw_width))
+        || (model == "ILCE-7" && raw_width == 3968)
+        || ((model.starts_with("ILCE-7M") || model == "ILCE-9" || model == "SLT-A99V") && (3751..4120).contains(&raw_width))
+        || (model.starts_with("ILCE-7S") && raw_width == 2816);
+    if masked { 32 } else { 0 }
 }
 
 /// Crates whose code decodes file bytes. Some of them panic on malformed input (rawloader, and the
@@ -484,6 +525,50 @@ mod tests {
         assert!(err.contains("short.npy") && err.contains("expected 24 bytes of float32 samples for 2×3, found 20"), "{err}");
     }
 
+    /// LibRaw's visible area for the Sony models whose masked margin rawloader's table lacks, at the
+    /// raw widths LibRaw names; full-frame widths and other makers keep rawloader's crop.
+    #[test]
+    fn sony_aps_c_frames_lose_the_masked_columns_libraw_crops() {
+        for (model, width, masked) in [
+            ("ILCE-7RM3", 5216, 32),
+            ("ILCE-7RM3", 7952, 0),
+            ("ILCE-7RM4", 6304, 32),
+            ("ILCA-99M2", 5216, 32),
+            ("ILCE-7R", 4800, 32),
+            ("ILCE-7R", 7392, 0),
+            ("ILCE-7", 3968, 32),
+            ("ILCE-7M3", 3968, 32),
+            ("ILCE-9", 4000, 32),
+            ("ILCE-7SM2", 2816, 32),
+            ("ILCE-7SM2", 4240, 0),
+            ("EOS 30D", 5216, 0),
+        ] {
+            assert_eq!(sony_masked_right_columns(model, width), masked, "{model} at {width} columns");
+        }
+    }
+
+    /// A decoded-pixel cap (the workbench's uploads): each format's declared size is refused before
+    /// its samples are decoded.
+    #[test]
+    fn a_declared_size_beyond_the_pixel_cap_is_refused_in_every_format() {
+        let npy = npy_file("<f4", false, (40, 50), &[0u8; 40 * 50 * 4]);
+        let mut png = Vec::new();
+        {
+            let mut writer = png::Encoder::new(&mut png, 50, 40).write_header().unwrap();
+            writer.write_image_data(&[0u8; 40 * 50]).unwrap();
+        }
+        let mut tiff = std::io::Cursor::new(Vec::new());
+        tiff::encoder::TiffEncoder::new(&mut tiff)
+            .unwrap()
+            .write_image::<tiff::encoder::colortype::Gray8>(50, 40, &[0u8; 40 * 50])
+            .unwrap();
+        for (name, bytes) in [("m.npy", npy), ("m.png", png), ("m.tif", tiff.into_inner())] {
+            let err = decode_mosaic(&bytes, Path::new(name), None, 1999).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("declares 40×50 = 2000 pixels, more than the 1999 taken here"), "{err}");
+            assert_eq!(decode_mosaic(&bytes, Path::new(name), None, 2000).unwrap().values.len(), 2000);
+        }
+    }
+
     /// Inputs the fuzzer found (`fuzz/regressions/raw_mosaic`), as their outcomes: errors before any
     /// allocation the file cannot justify, and no panic.
     #[test]
@@ -512,7 +597,7 @@ mod tests {
             writer.write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]).unwrap();
         }
         let err = refused("huge.png", &png);
-        assert!(err.contains("more than a") && err.contains("PNG can hold"), "{err}");
+        assert!(err.contains("declares 60000×60000 = 3600000000 pixels, more than the 500000000"), "{err}");
 
         // a TIFF with an empty SampleFormat tag: the tiff crate panics inside, l2l reports the file
         let tiff = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/raw_mosaic/tiff-empty-sample-format")).unwrap();

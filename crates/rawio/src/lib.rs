@@ -19,7 +19,7 @@ mod masks;
 mod validation;
 
 pub use camera::{invert3, CameraOverride, NEUTRAL_CAMERA, SRGB_TO_XYZ};
-pub use decode::{decode_mosaic, read_mosaic, Mosaic};
+pub use decode::{decode_mosaic, read_mosaic, Mosaic, MAX_MOSAIC_PIXELS};
 pub use dng::{write_dng, DngImage};
 pub use masks::{read_mask, write_mask_png, write_tiff16, Mask};
 pub use validation::{decode_in_parallel, InvalidFiles};

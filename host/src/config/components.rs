@@ -3,7 +3,7 @@
 //! carries. A pipeline is the ordered list of its stages' specs (a pipeline file is read by
 //! `PipelineSpec::load`, beside the loader).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 
 /// One stage of a pipeline, as its plugin will receive it.
@@ -17,6 +17,23 @@ pub struct StageSpec {
     pub plugin: Option<String>,
     /// The component's own keys.
     pub config: toml::Table,
+}
+
+/// The longest stage name: names become file names (`stages/01-NAME.png`) and state keys.
+pub const MAX_STAGE_NAME: usize = 64;
+
+/// Refuses a stage name that is not a plain identifier (ASCII letters, digits, `_`, `-`; at most
+/// [`MAX_STAGE_NAME`] characters): a name is written into file names, so `../x` or `a/b` must never
+/// reach one.
+pub fn check_stage_name(name: &str) -> Result<()> {
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if name.is_empty() || name.len() > MAX_STAGE_NAME || !plain || name.starts_with('-') {
+        bail!(
+            "stage name `{}`: expected a plain name of 1 to {MAX_STAGE_NAME} ASCII letters, digits, `_` or `-` (not starting with `-`), e.g. `demosaic`",
+            name.escape_debug()
+        );
+    }
+    Ok(())
 }
 
 /// A dataset or task model: which component, and its config as its plugin will receive it.
@@ -100,6 +117,12 @@ impl PipelineSpec {
     /// The pipeline of a config's `pipeline` (stage names) and `stages` (one table each): every stage
     /// listed has a table with a `kind`, every table is listed.
     pub fn from_tables(pipeline: &[String], stages: &toml::Table) -> Result<PipelineSpec> {
+        for (index, name) in pipeline.iter().enumerate() {
+            check_stage_name(name).context("config key `pipeline`")?;
+            if pipeline[..index].contains(name) {
+                bail!("config key `pipeline`: stage `{name}` is listed twice (each stage has one name and one table)");
+            }
+        }
         if let Some(unused) = stages.keys().find(|k| !pipeline.contains(k)) {
             bail!("config key `stages.{unused}`: stage is not listed in `pipeline` (pipeline: [{}])", pipeline.join(", "));
         }
@@ -175,6 +198,18 @@ mod tests {
         let spec = pipeline("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\ngamma = 2.0\n").unwrap();
         assert_eq!(spec.stages[0].kind, "gamma");
         assert_eq!(spec.stages[0].config.get("gamma").and_then(toml::Value::as_float), Some(2.0));
+    }
+
+    #[test]
+    fn stage_names_are_plain_identifiers_listed_once() {
+        for bad in ["../../../x", "a/b", "", "-a", "a b", "é"] {
+            let text = format!("pipeline = [\"{bad}\"]\n[stages.\"{bad}\"]\nkind = \"gamma\"\n");
+            let err = format!("{:#}", pipeline(&text).unwrap_err());
+            assert!(err.contains("expected a plain name"), "{bad}: {err}");
+        }
+        let err = pipeline("pipeline = [\"a\", \"a\"]\n[stages.a]\nkind = \"gamma\"\n").unwrap_err().to_string();
+        assert!(err.contains("listed twice"), "{err}");
+        assert!(check_stage_name("denoise_2-b").is_ok());
     }
 
     #[test]

@@ -3,11 +3,16 @@
 //! pick a raw, swap stages, move parameters, see every stage's output, two pipelines side by side and
 //! a trained model's answer under both, and save the pipeline as a config `l2l-host` runs.
 //!
-//! Safety: binds 127.0.0.1 unless told otherwise; an upload is at most [`MAX_UPLOAD`] bytes and is
-//! decoded in memory (its file name only picks the format); no value from the page becomes a path;
-//! a failed request answers one message and the server keeps serving; requests compute one at a time.
+//! Safety: binds 127.0.0.1 unless told otherwise (and warns when told); only requests that name this
+//! machine and come from its own page are served ([`guard`]); an upload is at most [`MAX_UPLOAD`]
+//! bytes and `--max-upload-pixels` pixels, decoded in memory (its file name only picks
+//! the format), and the kept uploads are bounded; the page's text values are limited to declared
+//! choices and the command line's config, so none becomes a path; a pipeline has at most
+//! [`workbench::MAX_STAGES`] stages; a failed request answers one message and the server keeps
+//! serving; requests compute one at a time.
 
 pub mod catalogue;
+pub mod guard;
 pub mod setup;
 pub mod workbench;
 
@@ -95,16 +100,17 @@ async fn upload(State(shared): State<Arc<Shared>>, Query(query): Query<UploadQue
     let answer = with_workbench(shared, move |w| {
         // the name is a label: only its last component, never opened
         let name = Path::new(&query.name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let raw = crate::imageio::decode_raw_input(&body, Path::new(&name)).with_context(|| format!("upload `{name}`"))?;
-        w.inputs.push(workbench::Input { label: format!("upload: {name}"), raw });
-        Ok(serde_json::json!({ "input": w.inputs.len() - 1 }))
+        let raw = crate::imageio::decode_raw_input(&body, Path::new(&name), w.max_upload_pixels)
+            .with_context(|| format!("upload `{name}`"))?;
+        let input = w.add_upload(format!("upload: {name}"), raw);
+        Ok(serde_json::json!({ "input": input }))
     })
     .await?;
     Ok(Json(answer).into_response())
 }
 
-async fn config(Json(slots): Json<Vec<Slot>>) -> Reply {
-    let text = Workbench::config_text(&slots).map_err(refuse)?;
+async fn config(State(shared): State<Arc<Shared>>, Json(slots): Json<Vec<Slot>>) -> Reply {
+    let text = with_workbench(shared, move |w| w.config_text(&slots)).await?;
     Ok(([(header::CONTENT_TYPE, "application/toml; charset=utf-8")], text).into_response())
 }
 
@@ -112,13 +118,21 @@ async fn config(Json(slots): Json<Vec<Slot>>) -> Reply {
 pub fn serve(options: setup::ServeOptions) -> Result<()> {
     let (workbench, setup) = setup::prepare(&options)?;
     let shared = Arc::new(Shared { workbench: Mutex::new(workbench), setup });
+    let allowed = Arc::new(guard::AllowedHosts::new(options.bind, &options.allowed_hosts));
+    if !options.bind.is_loopback() {
+        eprintln!(
+            "warning: the workbench listens on {} — beyond this machine: anyone who can reach this address can run pipelines and upload files",
+            options.bind
+        );
+    }
     let app = Router::new()
         .route("/", get(page))
         .route("/api/setup", get(setup_json))
         .route("/api/run", post(run))
         .route("/api/config", post(config))
         .route("/api/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
-        .with_state(shared);
+        .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(allowed, guard::check));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_io().build()?;
     runtime.block_on(async move {
         let address = SocketAddr::new(options.bind, options.port);

@@ -10,6 +10,7 @@ use crate::plugins::Registry;
 use crate::run::pipeline_job::synthesise;
 use crate::train::context::JobContext;
 use anyhow::{Context, Result};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,10 @@ pub struct ServeOptions {
     pub checkpoint: Option<PathBuf>,
     pub bind: IpAddr,
     pub port: u16,
+    /// More host names the page may be reached by (beside the loopback names and `bind`).
+    pub allowed_hosts: Vec<String>,
+    /// The most pixels one upload may decode to.
+    pub max_upload_pixels: usize,
     /// More plugin directories (as `plugins list --plugin-dir`).
     pub plugin_dirs: Vec<PathBuf>,
     /// Camera presets (`configs/cameras/*.toml`).
@@ -62,7 +67,7 @@ fn synthesised(label: &str, table: &toml::Table, resolve: impl Fn(&Path) -> Path
     let prepared = synthesise(config::parse_table(table, "input")?, resolve, tch::Device::Cpu)?;
     let size = prepared.mosaic.size();
     let mosaic = prepared.mosaic.f_view([size[2], size[3]])?;
-    Ok(Input { label: label.into(), raw: RawInput { mosaic, metadata: prepared.metadata } })
+    Ok(Input { label: label.into(), raw: RawInput { mosaic, metadata: prepared.metadata }, uploaded: false })
 }
 
 fn dataset_inputs(registry: &Registry, spec: &config::ComponentSpec, what: &str) -> Result<Vec<Input>> {
@@ -70,7 +75,11 @@ fn dataset_inputs(registry: &Registry, spec: &config::ComponentSpec, what: &str)
     (0..SAMPLES.min(dataset.len()))
         .map(|i| {
             let sample = dataset.sample(i)?;
-            Ok(Input { label: format!("{what} #{i}"), raw: RawInput { mosaic: sample.raw, metadata: Some(sample.metadata) } })
+            Ok(Input {
+                label: format!("{what} #{i}"),
+                raw: RawInput { mosaic: sample.raw, metadata: Some(sample.metadata) },
+                uploaded: false,
+            })
         })
         .collect()
 }
@@ -90,6 +99,41 @@ fn camera_presets(dir: &std::path::Path) -> Result<serde_json::Map<String, serde
         presets.insert(name, serde_json::to_value(stages)?);
     }
     Ok(presets)
+}
+
+/// Adds every text under `key` in `value` (also inside lists and tables) to `words`.
+fn collect_words(key: &str, value: &toml::Value, words: &mut BTreeMap<String, BTreeSet<String>>) {
+    match value {
+        toml::Value::String(word) => {
+            words.entry(key.to_string()).or_default().insert(word.clone());
+        }
+        toml::Value::Array(items) => items.iter().for_each(|item| collect_words(key, item, words)),
+        toml::Value::Table(table) => table.values().for_each(|item| collect_words(key, item, words)),
+        _ => {}
+    }
+}
+
+/// The text values the page may send, per key: each key's declared choices, and what the command
+/// line's config (its pipeline) and the camera presets set.
+fn allowed_words(
+    stages: &[catalogue::StageEntry],
+    slots: &[Slot],
+    cameras: &serde_json::Map<String, serde_json::Value>,
+) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let mut words: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for key in stages.iter().flat_map(|stage| &stage.keys) {
+        words.entry(key.name.clone()).or_default().extend(key.choices.iter().cloned());
+    }
+    for (key, value) in slots.iter().flat_map(|slot| &slot.config) {
+        collect_words(key, value, &mut words);
+    }
+    for preset in cameras.values() {
+        let stages: BTreeMap<String, toml::Table> = serde_json::from_value(preset.clone())?;
+        for (key, value) in stages.values().flatten() {
+            collect_words(key, value, &mut words);
+        }
+    }
+    Ok(words)
 }
 
 /// The workbench and what the page is told at start.
@@ -132,11 +176,13 @@ pub fn prepare(options: &ServeOptions) -> Result<(Workbench, serde_json::Value)>
         Some(dir) => camera_presets(dir)?,
         None => serde_json::Map::new(),
     };
+    let stages = catalogue::stages(&registry);
+    let words = allowed_words(&stages, &slots, &cameras)?;
     let setup = serde_json::json!({
-        "stages": catalogue::stages(&registry),
+        "stages": stages,
         "slots": slots,
         "cameras": cameras,
         "model": model.as_ref().map(|m| if m.classes.is_some() { "classification" } else { "segmentation" }),
     });
-    Ok((Workbench::new(registry, device, inputs, model), setup))
+    Ok((Workbench::new(registry, device, inputs, model, words, options.max_upload_pixels), setup))
 }

@@ -2,15 +2,25 @@
 //! pipeline per side (A and B) with every stage's output kept, so that a change recomputes only from
 //! the first changed stage on, and the images, histogram and task-model answers the page shows.
 
-use crate::config::{PipelineSpec, StageSpec};
+use crate::config::{check_stage_name, PipelineSpec, StageSpec};
 use crate::imageio::{png_bytes, RawInput};
 use crate::pipeline::{run_stage, Pipeline};
 use crate::plugins::{Registry, RemoteModule};
 use anyhow::{anyhow, bail, Result};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
+
+/// The most stages one side's pipeline may have (the published pipelines have 10 to 12): a request
+/// of thousands of stages would keep thousands of full-size outputs.
+pub const MAX_STAGES: usize = 32;
+
+/// The most pixels one upload may decode to by default (`serve --max-upload-pixels`): a 100-MP
+/// medium-format sensor, with room to spare. Twice as many upload pixels are kept at once (float32,
+/// 4 bytes each); the oldest uploads are dropped first.
+pub const MAX_UPLOAD_PIXELS: usize = 120_000_000;
 
 /// One slot of the page's pipeline: a stage name, its component (empty: switched off) and its keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +34,8 @@ pub struct Slot {
 pub struct Input {
     pub label: String,
     pub raw: RawInput,
+    /// Sent by the page (kept within twice the upload pixel cap, dropped oldest first).
+    pub uploaded: bool,
 }
 
 /// The trained task model of `--checkpoint`, with what its outputs mean.
@@ -78,6 +90,11 @@ pub struct Workbench {
     pub device: Device,
     pub inputs: Vec<Input>,
     pub model: Option<TaskModel>,
+    /// Per config key, the words the page may send: the key's declared choices and the values the
+    /// command line's config gave it. Any other text is refused, so no page can name a file.
+    allowed_words: BTreeMap<String, BTreeSet<String>>,
+    /// The most pixels one upload may decode to.
+    pub max_upload_pixels: usize,
     sides: [SideCache; 2],
 }
 
@@ -106,26 +123,82 @@ fn histogram(image: &Tensor) -> Result<Vec<Vec<f64>>> {
 }
 
 impl Workbench {
-    /// A workbench over `registry` computing on `device`.
-    pub fn new(registry: Registry, device: Device, inputs: Vec<Input>, model: Option<TaskModel>) -> Workbench {
-        Workbench { registry, device, inputs, model, sides: [SideCache::default(), SideCache::default()] }
+    /// A workbench over `registry` computing on `device`; `allowed_words` per key name are the only
+    /// text values the page may set; uploads are capped at `max_upload_pixels`.
+    pub fn new(
+        registry: Registry,
+        device: Device,
+        inputs: Vec<Input>,
+        model: Option<TaskModel>,
+        allowed_words: BTreeMap<String, BTreeSet<String>>,
+        max_upload_pixels: usize,
+    ) -> Workbench {
+        let sides = [SideCache::default(), SideCache::default()];
+        Workbench { registry, device, inputs, model, allowed_words, max_upload_pixels, sides }
     }
 
-    /// The specs of the slots that are switched on, as a config would hold them.
-    pub fn specs(slots: &[Slot]) -> Vec<StageSpec> {
-        slots
+    /// Keeps an upload, dropping the oldest uploads while the kept ones would exceed twice
+    /// `max_upload_pixels`; returns its index. Dropping shifts the indices after it, so the kept
+    /// stage outputs are let go too.
+    pub fn add_upload(&mut self, label: String, raw: RawInput) -> usize {
+        let pixels = |input: &Input| input.raw.mosaic.numel();
+        let mut kept: usize = self.inputs.iter().filter(|i| i.uploaded).map(pixels).sum();
+        while kept + raw.mosaic.numel() > 2 * self.max_upload_pixels {
+            let Some(oldest) = self.inputs.iter().position(|i| i.uploaded) else { break };
+            kept -= pixels(&self.inputs.remove(oldest));
+            self.sides = [SideCache::default(), SideCache::default()];
+        }
+        self.inputs.push(Input { label, raw, uploaded: true });
+        self.inputs.len() - 1
+    }
+
+    /// The specs of the slots that are switched on, as a config would hold them; refused: more than
+    /// [`MAX_STAGES`], a name that is not plain or is used twice (a saved config has one table per
+    /// name), text that is neither a key's choice nor the command line config's value.
+    pub fn specs(&self, slots: &[Slot]) -> Result<Vec<StageSpec>> {
+        if slots.len() > MAX_STAGES {
+            bail!("{} stages: the workbench takes at most {MAX_STAGES}", slots.len());
+        }
+        let mut names = BTreeSet::new();
+        for slot in slots {
+            check_stage_name(&slot.name)?;
+            if !names.insert(slot.name.as_str()) {
+                bail!("stage name `{}` is used twice (each stage needs its own name)", slot.name);
+            }
+            for (key, value) in &slot.config {
+                self.check_words(&slot.name, key, value)?;
+            }
+        }
+        Ok(slots
             .iter()
             .filter(|s| !s.kind.is_empty())
             .map(|s| StageSpec { name: s.name.clone(), kind: s.kind.clone(), plugin: None, config: s.config.clone() })
-            .collect()
+            .collect())
+    }
+
+    /// Refuses text under `key` (also inside lists and tables) that the page may not send.
+    fn check_words(&self, stage: &str, key: &str, value: &toml::Value) -> Result<()> {
+        match value {
+            toml::Value::String(word) if !self.allowed_words.get(key).is_some_and(|words| words.contains(word)) => {
+                let words: Vec<String> = self.allowed_words.get(key).into_iter().flatten().map(|w| format!("`{w}`")).collect();
+                let expected = if words.is_empty() { "no text from the page".to_string() } else { format!("one of {}", words.join(", ")) };
+                bail!(
+                    "stage `{stage}` key `{key}`: expected {expected}, found `{}` (file paths and other text come from the config given on the command line)",
+                    word.escape_debug()
+                )
+            }
+            toml::Value::Array(items) => items.iter().try_for_each(|item| self.check_words(stage, key, item)),
+            toml::Value::Table(table) => table.iter().try_for_each(|(_, item)| self.check_words(stage, key, item)),
+            _ => Ok(()),
+        }
     }
 
     /// Runs side `side` (0: A, 1: B) on input `input` with `slots`; stages whose spec and input are
     /// those of the last run keep their outputs.
     pub fn run(&mut self, side: usize, input: usize, slots: &[Slot]) -> Result<(SideView, Tensor)> {
         let started = Instant::now();
+        let specs = self.specs(slots)?;
         let raw = self.inputs.get(input).ok_or_else(|| anyhow!("no input {input}"))?;
-        let specs = Self::specs(slots);
         if specs.is_empty() {
             bail!("every slot is off: switch on at least a demosaicer");
         }
@@ -194,8 +267,8 @@ impl Workbench {
     }
 
     /// The slots as a config file `l2l-host run`/`process` take (`pipeline` and `[stages.*]`).
-    pub fn config_text(slots: &[Slot]) -> Result<String> {
-        let spec = PipelineSpec { stages: Self::specs(slots), plugin_dirs: Vec::new() };
+    pub fn config_text(&self, slots: &[Slot]) -> Result<String> {
+        let spec = PipelineSpec { stages: self.specs(slots)?, plugin_dirs: Vec::new() };
         let (pipeline, stages) = spec.to_tables();
         let mut table = toml::Table::new();
         table.insert("pipeline".into(), pipeline);
