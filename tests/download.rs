@@ -22,6 +22,10 @@ struct Site {
     requests: Vec<(String, Option<String>)>,
     /// body bytes sent per path
     sent: HashMap<String, usize>,
+    /// path → where it redirects (302)
+    redirects: HashMap<String, String>,
+    /// paths answered by an endless stream without a length (bounded at 1 GiB)
+    endless: Vec<String>,
 }
 
 fn serve(site: Arc<Mutex<Site>>) -> u16 {
@@ -53,9 +57,27 @@ fn answer(stream: TcpStream, site: &Mutex<Site>) {
             }
         }
     }
-    let mut site = site.lock().unwrap();
-    site.requests.push((path.clone(), range.clone()));
+    let (redirect, endless) = {
+        let mut site = site.lock().unwrap();
+        site.requests.push((path.clone(), range.clone()));
+        (site.redirects.get(&path).cloned(), site.endless.contains(&path))
+    };
     let mut out = stream;
+    if let Some(location) = redirect {
+        let _ = out.write_all(format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+        return;
+    }
+    if endless {
+        let _ = out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+        let chunk = vec![7u8; 64 * 1024];
+        let mut sent = 0;
+        while sent < 1 << 30 && out.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        site.lock().unwrap().sent.insert(path, sent);
+        return;
+    }
+    let mut site = site.lock().unwrap();
     let Some((status, body)) = site.pages.get(&path).cloned() else {
         let _ = out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
@@ -174,8 +196,8 @@ fn download_resumes_a_cut_transfer_verifies_and_arranges_both_data_sets() {
     let output = download("raw-microscopy", "78", &other, &api);
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && err.contains("raw-microscopy.zip: checksum mismatch") && err.contains("the download was removed"), "{}", describe(&output));
-    assert!(!other.join("raw-microscopy").exists() && !other.join(".l2l-download/raw-microscopy.zip.part").exists());
-    assert!(!other.join(".l2l-download/raw-microscopy.zip").exists());
+    assert!(!other.join("raw-microscopy").exists() && !other.join(".l2l-download/partial/raw-microscopy.zip").exists());
+    assert!(!other.join(".l2l-download/files/raw-microscopy.zip").exists());
 
     // the help names the record and the layout it produces
     let help = String::from_utf8_lossy(&run_host(&["dataset", "download", "--help"], None, work.path()).stdout).into_owned();
@@ -187,4 +209,91 @@ fn download_resumes_a_cut_transfer_verifies_and_arranges_both_data_sets() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let output = download("raw-drone", "77", &other, &format!("http://127.0.0.1:{closed}/api"));
     assert!(String::from_utf8_lossy(&output.stderr).contains("could not reach"), "{}", describe(&output));
+}
+
+/// A zip with one entry per `(name, bytes)`, and a symbolic link per `(name, target)`.
+fn zip_of(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    for (name, target) in links {
+        zip.add_symlink(*name, *target, options).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// Hostile servers and archives, each a regression test of issue 26: an endless stream, a redirect
+/// to `file:`, links inside an archive, a zip bomb; and a record's awkward but legal names.
+#[test]
+fn hostile_records_and_archives_are_stopped_with_one_message() {
+    let work = tempfile::tempdir().unwrap();
+    let microscopy = archive(work.path(), "cells", "microscopy", "Raw-Microscopy-v1");
+    let site = Arc::new(Mutex::new(Site::default()));
+    let port = serve(site.clone());
+    let links = zip_of(&[("a/readme.txt", b"x")], &[("a/loop", "."), ("a/up", "../..")]);
+    let bomb = zip_of(&[("zeros.bin", &vec![0u8; 16 << 20])], &[]);
+    {
+        let mut s = site.lock().unwrap();
+        let small = b"456 bytes of a record".to_vec();
+        s.pages.insert("/api/records/1".into(), (200, record(port, &[("raw-microscopy.zip", &small, md5_hex(&small))])));
+        s.endless.push("/files/raw-microscopy.zip".into());
+        s.pages.insert("/api/records/2".into(), (200, record(port, &[("raw-drone.zip", &small, md5_hex(&small))])));
+        s.redirects.insert("/files/raw-drone.zip".into(), "file:///etc/passwd".into());
+        s.pages.insert("/api/records/3".into(), (200, record(port, &[("links.zip", &links, md5_hex(&links))])));
+        s.pages.insert("/files/links.zip".into(), (200, links.clone()));
+        s.pages.insert("/api/records/4".into(), (200, record(port, &[("bomb.zip", &bomb, md5_hex(&bomb))])));
+        s.pages.insert("/files/bomb.zip".into(), (200, bomb.clone()));
+        // a zero-byte file, a file named like the unpacking folder, and `X` beside `X.part`
+        let notes = b"notes".to_vec();
+        let files = [
+            ("README.md", &b""[..], md5_hex(b"")),
+            ("unpacked", &notes[..], md5_hex(&notes)),
+            ("images.zip", &microscopy[..], md5_hex(&microscopy)),
+            ("images.zip.part", &notes[..], md5_hex(&notes)),
+        ];
+        s.pages.insert("/api/records/5".into(), (200, record(port, &files)));
+        for (key, bytes, _) in &files {
+            s.pages.insert(format!("/files/{key}"), (200, bytes.to_vec()));
+        }
+    }
+    let api = format!("http://127.0.0.1:{port}/api");
+    let download = |which: &str, record: &str, to: &str, extra: &[&str]| {
+        let to = work.path().join(to);
+        let mut args = vec!["dataset", "download", which, "--to", to.to_str().unwrap(), "--record", record, "--mirror", &api];
+        args.extend(extra);
+        let output = run_host(&args, None, work.path());
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned(), to)
+    };
+
+    // bytes past the record's size stop the transfer at once
+    let (ok, err, to) = download("raw-microscopy", "1", "endless", &[]);
+    assert!(!ok && err.contains("sent more than the record's 21 bytes"), "{err}");
+    assert!(!to.join(".l2l-download/partial/raw-microscopy.zip").exists());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let sent = site.lock().unwrap().sent["/files/raw-microscopy.zip"];
+    assert!(sent < 64 << 20, "the endless stream ran on for {sent} bytes");
+
+    // a redirect to a local file: refused, no panic
+    let (ok, err, _) = download("raw-drone", "2", "redirect", &[]);
+    assert!(!ok && err.contains("refusing `file:///etc/passwd`: only http and https addresses are fetched"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // links inside an archive are refused before anything follows them
+    let (ok, err, _) = download("all", "3", "links", &[]);
+    assert!(!ok && err.contains("links.zip: entry `a/loop` is a symbolic link"), "{err}");
+
+    // 16 MiB of zeros in a 16-KiB archive: stopped at 20× its size, and the limit can be raised
+    let (ok, err, to) = download("all", "4", "bomb", &[]);
+    assert!(!ok && err.contains("bomb.zip: unpacks to more than 20× its size") && err.contains("--max-unpack-ratio"), "{err}");
+    assert!(!to.join(".l2l-download/unpacked/bomb.zip.partial").exists());
+    let (ok, err, _) = download("all", "4", "bomb", &["--max-unpack-ratio", "5000"]);
+    assert!(!ok && err.contains("not found in the record's files"), "{err}");
+
+    // awkward names are each their own file, and the data set is arranged
+    let (ok, err, to) = download("raw-microscopy", "5", "names", &[]);
+    assert!(ok, "{err}");
+    assert!(to.join("raw-microscopy/images").is_dir());
 }

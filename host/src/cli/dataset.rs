@@ -38,15 +38,16 @@ pub fn write(args: &ConfigArgs, layout: Layout, output: &Path, intensities: &[u3
     Ok(())
 }
 
-/// `dataset download raw-microscopy|raw-drone|all --to DIR [--record ID] [--mirror URL]`.
-pub fn download(which: DownloadChoice, to: &Path, record: u64, mirror: &str) -> Result<()> {
+/// `dataset download raw-microscopy|raw-drone|all --to DIR [--record ID] [--mirror URL] [--max-unpack-ratio R]`.
+pub fn download(which: DownloadChoice, to: &Path, record: u64, mirror: &str, max_unpack_ratio: u64) -> Result<()> {
     use l2l_host::download::layout::PublishedDataset;
     let datasets = match which {
         DownloadChoice::RawMicroscopy => vec![PublishedDataset::RawMicroscopy],
         DownloadChoice::RawDrone => vec![PublishedDataset::RawDrone],
         DownloadChoice::All => vec![PublishedDataset::RawMicroscopy, PublishedDataset::RawDrone],
     };
-    let options = l2l_host::download::DownloadOptions { datasets, to: to.to_path_buf(), record, api: mirror.to_string() };
+    let options =
+        l2l_host::download::DownloadOptions { datasets, to: to.to_path_buf(), record, api: mirror.to_string(), max_unpack_ratio };
     let arranged = l2l_host::download::download(&options)?;
     print!("{}", l2l_host::download::describe(&arranged));
     Ok(())

@@ -87,7 +87,9 @@ fn file_name(path: &Path) -> String {
 }
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    // the entry's own type: a link to a folder is not followed (a link to `.` would loop)
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
     dirs.sort();
     dirs
 }

@@ -2,10 +2,14 @@
 //! (DOI 10.5281/zenodo.5235536), fetched with resume and MD5 checks, unpacked and arranged as the
 //! loaders read them.
 //!
-//! Under `--to DIR`: `DIR/.l2l-download/` holds the record's files while they arrive (`NAME.part`,
-//! continued on the next run) and once verified (`NAME`), and what their archives unpack to; the data
-//! sets are then moved to `DIR/raw-microscopy/` and `DIR/raw-drone/` and the download folder removed.
-//! An existing `DIR/raw-…` is never replaced.
+//! Under `--to DIR`: `DIR/.l2l-download/` holds the record's files while they arrive (`partial/NAME`,
+//! continued on the next run) and once verified (`files/NAME`), and what their archives unpack to
+//! (`unpacked/NAME/`); the data sets are then moved to `DIR/raw-microscopy/` and `DIR/raw-drone/` and
+//! the download folder removed. An existing `DIR/raw-…` is never replaced.
+//!
+//! Hostile servers and archives: bytes past a file's recorded size stop its transfer at once;
+//! redirects go only to http(s); archive entries that are links, or that leave the folder, are
+//! refused; an archive that unpacks to more than `max_unpack_ratio` times its size is stopped there.
 
 pub mod layout;
 pub mod transfer;
@@ -38,7 +42,13 @@ pub struct DownloadOptions {
     pub record: u64,
     /// The API base (Zenodo's, or a mirror serving the same API).
     pub api: String,
+    /// An archive may unpack to at most this many times its own size (raw images compress a few
+    /// times; a zip bomb a thousand).
+    pub max_unpack_ratio: u64,
 }
+
+/// The default of [`DownloadOptions::max_unpack_ratio`].
+pub const MAX_UNPACK_RATIO: u64 = 20;
 
 /// Downloads, verifies, unpacks and arranges the wanted data sets (see the module docs); returns
 /// what was arranged.
@@ -49,19 +59,33 @@ pub fn download(options: &DownloadOptions) -> Result<Vec<Arranged>> {
             bail!("{}: {} exists; remove it (or choose another --to) to download it again", dataset.name(), dest.display());
         }
     }
-    let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(30)).timeout_read(Duration::from_secs(120)).build();
+    // redirects are followed by `transfer::get`, which goes only to http(s)
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(30))
+        .timeout_read(Duration::from_secs(120))
+        .redirects(0)
+        .build();
     let files = zenodo::record_files(&agent, &options.api, options.record)?;
     let wanted = files_for(&files, &options.datasets);
+    for (index, file) in wanted.iter().enumerate() {
+        check_key(&file.key)?;
+        if wanted[..index].iter().any(|f| f.key == file.key) {
+            bail!("the record lists the file `{}` twice; expected one entry per name", file.key);
+        }
+    }
     let work = options.to.join(WORK_DIR);
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let mut fetched = Vec::new();
     for file in &wanted {
-        check_key(&file.key)?;
-        match transfer::fetch(&agent, file, &work.join(&file.key))? {
+        let (path, outcome) = transfer::fetch(&agent, file, &work)?;
+        match outcome {
             Fetched::AlreadyThere => tracing::info!("{}: already downloaded and verified", file.key),
             Fetched::Downloaded { resumes } => tracing::info!("{}: {} bytes, MD5 verified ({resumes} broken transfers continued)", file.key, file.size),
         }
+        fetched.push(path);
     }
-    let unpacked: Vec<PathBuf> = wanted.iter().filter_map(|f| unpack(&work, &f.key).transpose()).collect::<Result<_>>()?;
+    let unpacked: Vec<PathBuf> =
+        fetched.iter().filter_map(|path| unpack(&work, path, options.max_unpack_ratio).transpose()).collect::<Result<_>>()?;
     let mut arranged = Vec::new();
     for dataset in &options.datasets {
         let dest = options.to.join(dataset.name());
@@ -98,27 +122,58 @@ fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Unpacks archive `work/KEY` into `work/unpacked/KEY/` (through a temporary twin, so an interrupted
-/// unpacking is redone); `None` for a file that is not a zip archive.
-fn unpack(work: &Path, key: &str) -> Result<Option<PathBuf>> {
+/// Unpacks the archive `path` into `work/unpacked/KEY/` (through a temporary twin, so an interrupted
+/// unpacking is redone); `None` for a file that is not a zip archive. Refused: entries that are
+/// links or leave the folder, and more than `max_ratio` times the archive's size in all.
+fn unpack(work: &Path, path: &Path, max_ratio: u64) -> Result<Option<PathBuf>> {
+    let key = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if !key.to_ascii_lowercase().ends_with(".zip") {
         tracing::warn!("{key}: not a zip archive; left as it is");
         return Ok(None);
     }
-    let dest = work.join("unpacked").join(key);
+    let dest = work.join("unpacked").join(&key);
     if dest.is_dir() {
         return Ok(Some(dest));
     }
     let partial = work.join("unpacked").join(format!("{key}.partial"));
     if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
+        std::fs::remove_dir_all(&partial).with_context(|| format!("removing {}", partial.display()))?;
     }
-    std::fs::create_dir_all(&partial)?;
-    let archive = std::fs::File::open(work.join(key)).with_context(|| format!("opening {key}"))?;
-    zip::ZipArchive::new(archive)
-        .and_then(|mut zip| zip.extract(&partial))
-        .with_context(|| format!("{key}: not a readable zip archive"))?;
-    std::fs::rename(&partial, &dest)?;
+    std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let archive = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let limit = archive.metadata()?.len().max(1).saturating_mul(max_ratio);
+    let mut zip = zip::ZipArchive::new(archive).with_context(|| format!("{key}: not a readable zip archive"))?;
+    let mut written = 0u64;
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).with_context(|| format!("{key}: entry {index} is unreadable"))?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("#{index}"));
+        if entry.is_symlink() {
+            bail!("{key}: entry `{name}` is a symbolic link; archives of data sets hold files and folders only");
+        }
+        let relative = entry.enclosed_name().with_context(|| format!("{key}: entry `{name}` leaves the folder it unpacks to"))?;
+        let target = partial.join(relative);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let mut out = std::fs::File::create(&target).with_context(|| format!("writing {}", target.display()))?;
+        // the entry's declared size may lie: the copy itself stops one byte past the limit
+        let copied = std::io::copy(&mut std::io::Read::take(&mut entry, limit - written + 1), &mut out)
+            .with_context(|| format!("{key}: unpacking `{name}`"))?;
+        written += copied;
+        if written > limit {
+            drop(out);
+            std::fs::remove_dir_all(&partial).with_context(|| format!("removing {}", partial.display()))?;
+            bail!(
+                "{key}: unpacks to more than {max_ratio}× its size ({limit} bytes) — a zip bomb, or data that compresses unusually well; \
+                 --max-unpack-ratio raises the limit"
+            );
+        }
+    }
+    std::fs::rename(&partial, &dest).with_context(|| format!("renaming {} to {}", partial.display(), dest.display()))?;
     Ok(Some(dest))
 }
 

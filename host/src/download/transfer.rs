@@ -13,6 +13,54 @@ use std::path::{Path, PathBuf};
 /// Broken transfers continued before giving up on a file.
 pub const MAX_RESUMES: usize = 8;
 
+/// The most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 8;
+
+/// Why a GET gave no answer to read.
+#[derive(Debug)]
+pub enum GetError {
+    /// The server answered with this HTTP error status.
+    Status(u16),
+    /// The connection failed or broke.
+    Transport(String),
+    /// A redirect led somewhere this tool does not go.
+    Refused(String),
+}
+
+impl std::fmt::Display for GetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GetError::Status(code) => write!(f, "HTTP {code}"),
+            GetError::Transport(e) | GetError::Refused(e) => f.write_str(e),
+        }
+    }
+}
+
+/// GETs `url` with `headers`, following redirects here rather than in ureq (built with none): only to
+/// `http:`/`https:` addresses (ureq panics on a redirect to `file:`), at most [`MAX_REDIRECTS`].
+pub fn get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Result<ureq::Response, GetError> {
+    let mut url = url::Url::parse(url).map_err(|e| GetError::Refused(format!("`{url}` is not a URL: {e}")))?;
+    for _ in 0..=MAX_REDIRECTS {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(GetError::Refused(format!("refusing `{url}`: only http and https addresses are fetched")));
+        }
+        let request = headers.iter().fold(agent.get(url.as_str()), |r, (name, value)| r.set(name, value));
+        let response = match request.call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, _)) => return Err(GetError::Status(code)),
+            Err(ureq::Error::Transport(e)) => return Err(GetError::Transport(e.to_string())),
+        };
+        if !(300..400).contains(&response.status()) {
+            return Ok(response);
+        }
+        let location = response
+            .header("Location")
+            .ok_or_else(|| GetError::Refused(format!("{url} redirected (HTTP {}) without a Location", response.status())))?;
+        url = url.join(location).map_err(|e| GetError::Refused(format!("{url} redirected to `{location}`, not a URL: {e}")))?;
+    }
+    Err(GetError::Refused(format!("more than {MAX_REDIRECTS} redirects, the last to {url}")))
+}
+
 /// What fetching a file did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fetched {
@@ -23,12 +71,6 @@ pub enum Fetched {
         /// How many times a broken transfer was continued.
         resumes: usize,
     },
-}
-
-fn part_path(dest: &Path) -> PathBuf {
-    let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
-    dest.with_file_name(name)
 }
 
 /// The MD5 of a file, lower-case hex.
@@ -46,13 +88,22 @@ pub fn md5_of(path: &Path) -> Result<String> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Fetches `file` to `dest` (see the module docs).
-pub fn fetch(agent: &ureq::Agent, file: &RecordFile, dest: &Path) -> Result<Fetched> {
-    if dest.is_file() && std::fs::metadata(dest)?.len() == file.size && md5_of(dest)? == file.md5 {
-        return Ok(Fetched::AlreadyThere);
+/// Fetches `file` into `files/KEY` below `work`, through `partial/KEY` (see the module docs; the two
+/// folders keep a record's `X.part` from meeting the part file of its `X`); returns the file's path.
+pub fn fetch(agent: &ureq::Agent, file: &RecordFile, work: &Path) -> Result<(PathBuf, Fetched)> {
+    let [done_dir, part_dir] = ["files", "partial"].map(|folder| work.join(folder));
+    for dir in [&done_dir, &part_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let part = part_path(dest);
-    let bar = ProgressBar::new(file.size).with_style(
+    let dest = done_dir.join(&file.key);
+    if dest.is_file() && std::fs::metadata(&dest)?.len() == file.size && md5_of(&dest)? == file.md5 {
+        return Ok((dest, Fetched::AlreadyThere));
+    }
+    let part = part_dir.join(&file.key);
+    if file.size == 0 {
+        File::create(&part).with_context(|| format!("writing {}", part.display()))?;
+    }
+    let bar = crate::console::progress_bar(file.size).with_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
@@ -64,21 +115,22 @@ pub fn fetch(agent: &ureq::Agent, file: &RecordFile, dest: &Path) -> Result<Fetc
         if have == file.size {
             break;
         }
-        let mut request = agent.get(&file.url);
-        if have > 0 && have < file.size {
-            request = request.set("Range", &format!("bytes={have}-"));
-        }
-        let broke = match request.call() {
+        let range = format!("bytes={have}-");
+        let headers: &[(&str, &str)] = if have > 0 && have < file.size { &[("Range", &range)] } else { &[] };
+        let broke = match get(agent, &file.url, headers) {
             Ok(response) => {
                 // a server that ignores the range sends the whole file again: start over
                 let append = have > 0 && have < file.size && response.status() == 206;
                 let mut out = OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(&part)
                     .with_context(|| format!("writing {}", part.display()))?;
-                bar.set_position(if append { have } else { 0 });
-                copy_counting(response.into_reader(), &mut out, &bar).err()
+                let start = if append { have } else { 0 };
+                bar.set_position(start);
+                // one byte past the record's size is enough to know the server sends too much: an
+                // endless stream is cut there instead of filling the disk
+                copy_counting(response.into_reader().take(file.size - start + 1), &mut out, &bar).err()
             }
-            Err(ureq::Error::Status(code, _)) => bail!("{}: {} answered HTTP {code}", file.key, file.url),
-            Err(ureq::Error::Transport(e)) => Some(std::io::Error::other(e.to_string())),
+            Err(GetError::Transport(e)) => Some(std::io::Error::other(e)),
+            Err(e) => bail!("{}: {}: {e}", file.key, file.url),
         };
         if let Some(error) = broke {
             resumes += 1;
@@ -103,8 +155,8 @@ pub fn fetch(agent: &ureq::Agent, file: &RecordFile, dest: &Path) -> Result<Fetc
         std::fs::remove_file(&part)?;
         bail!("{}: checksum mismatch: MD5 {actual}, the record says {}; the download was removed (run again to fetch it anew)", file.key, file.md5);
     }
-    std::fs::rename(&part, dest).with_context(|| format!("renaming {} to {}", part.display(), dest.display()))?;
-    Ok(Fetched::Downloaded { resumes })
+    std::fs::rename(&part, &dest).with_context(|| format!("renaming {} to {}", part.display(), dest.display()))?;
+    Ok((dest, Fetched::Downloaded { resumes }))
 }
 
 /// Copies `reader` into `out`, flushing as it goes so that what arrived survives a broken connection.

@@ -2,6 +2,7 @@
 //! (name), size, `md5:` checksum and download link.
 
 use anyhow::{anyhow, bail, Context, Result};
+use super::transfer::{get, GetError};
 use serde::Deserialize;
 
 /// One file of a record.
@@ -40,16 +41,22 @@ struct Links {
     download: Option<String>,
 }
 
+/// The most bytes of a record's JSON read.
+const MAX_RECORD_BYTES: u64 = 16 << 20;
+
 /// The files of record `id` at the API base `api` (e.g. `https://zenodo.org/api`).
 pub fn record_files(agent: &ureq::Agent, api: &str, id: u64) -> Result<Vec<RecordFile>> {
     let url = format!("{}/records/{id}", api.trim_end_matches('/'));
-    let response = match agent.get(&url).set("Accept", "application/json").call() {
+    let response = match get(agent, &url, &[("Accept", "application/json")]) {
         Ok(response) => response,
-        Err(ureq::Error::Status(404, _)) => bail!("record {id}: {url} answered 404 (no such record; check --record)"),
-        Err(ureq::Error::Status(code, _)) => bail!("record {id}: {url} answered HTTP {code}"),
-        Err(ureq::Error::Transport(e)) => bail!("record {id}: could not reach {url} ({e}); offline? --mirror URL names another server"),
+        Err(GetError::Status(404)) => bail!("record {id}: {url} answered 404 (no such record; check --record)"),
+        Err(GetError::Status(code)) => bail!("record {id}: {url} answered HTTP {code}"),
+        Err(GetError::Transport(e)) => bail!("record {id}: could not reach {url} ({e}); offline? --mirror URL names another server"),
+        Err(GetError::Refused(e)) => bail!("record {id}: {e}"),
     };
-    let record: Record = response.into_json().with_context(|| format!("record {id}: {url} did not answer with a Zenodo record (JSON with `files`)"))?;
+    // a record's listing is kilobytes: a server streaming more is cut off, not held in memory
+    let record: Record = serde_json::from_reader(std::io::Read::take(response.into_reader(), MAX_RECORD_BYTES))
+        .with_context(|| format!("record {id}: {url} did not answer with a Zenodo record (JSON with `files`)"))?;
     record
         .files
         .into_iter()
