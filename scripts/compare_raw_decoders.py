@@ -51,7 +51,7 @@ def ours(host, path, work):
     config = work / "identity.toml"
     config.write_text(IDENTITY)
     out = work / "mosaic.npy"
-    subprocess.run([host, "process", config, "--input", path, "--output", out], check=True, capture_output=True)
+    subprocess.run([host, "process", config, "--input", path, "--output", out, "--force"], check=True, capture_output=True)
     mosaic = np.load(out).astype(np.float64).squeeze()
     folder = work / "folder"
     shutil.rmtree(folder, ignore_errors=True)

@@ -326,6 +326,27 @@ fn export_writes_every_pipeline_once_shares_prefixes_and_resumes() {
     )
     .unwrap();
     assert!(run("out").contains("exported 1 files (3 already there"));
+    // a truncated output (not empty) is not counted as done: made again, whole
+    let cut = dir.path().join("out/menon2007_sharpening_filter_gaussian_denoising/one.npy");
+    let whole = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    assert!(run("out").contains("exported 1 files (3 already there"));
+    assert_eq!(std::fs::read(&cut).unwrap(), whole);
+    let record = std::fs::read_to_string(cut.with_file_name(".l2l-producer")).unwrap();
+    assert!(record.contains("stages in evaluation mode"), "{record}");
+
+    // on a terminal the progress bar shows, and -q hides it (`script` gives the command a terminal)
+    let on_terminal = |quiet: &str| -> String {
+        let owned = args("out-tty");
+        let command = format!("{} {quiet} {}", l2l_system_tests::host_binary().display(), owned.join(" "));
+        let _ = std::fs::remove_dir_all(dir.path().join("out-tty"));
+        let output = std::process::Command::new("script").args(["-qec", &command, "/dev/null"]).current_dir(dir.path()).output().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(on_terminal("").contains("outputs ["), "no progress bar drawn on a terminal");
+    let quiet = on_terminal("-q");
+    assert!(!quiet.contains("outputs ["), "-q drew a progress bar: {quiet}");
 }
 
 #[test]
@@ -562,7 +583,7 @@ fn a_plugins_log_events_reach_the_host_and_its_filters() {
     write_npy_u16(&raw, 4, 4, 1000);
     let run = |env: Option<&str>, extra: &[&str]| -> String {
         let mut command = std::process::Command::new(l2l_system_tests::host_binary());
-        command.args(extra).args(["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.npy"]);
+        command.args(extra).args(["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.npy", "--force"]);
         command.current_dir(dir.path()).env_remove("L2L_LOG").env_remove("L2L_PLUGIN_PATH");
         if let Some(filter) = env {
             command.env("L2L_LOG", filter);
@@ -629,6 +650,18 @@ fn process_refuses_to_overwrite_its_input() {
         assert!(!result.status.success() && err.contains("that is the raw input"), "{err}");
     }
     assert_eq!(std::fs::read(&raw).unwrap(), before);
+    // any other existing file is the user's: replaced only with --force
+    std::fs::write(dir.path().join("mine.npy"), b"the user's").unwrap();
+    let args = |force: &'static [&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = ["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "mine.npy"].map(String::from).to_vec();
+        args.extend(force.iter().map(|s| s.to_string()));
+        args
+    };
+    let refused = run_host(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>(), None, dir.path());
+    assert!(!refused.status.success() && stderr(&refused).contains("--output mine.npy: the file exists; pass --force"), "{}", describe(&refused));
+    assert_eq!(std::fs::read(dir.path().join("mine.npy")).unwrap(), b"the user's");
+    let forced = run_host(&args(&["--force"]).iter().map(String::as_str).collect::<Vec<_>>(), None, dir.path());
+    assert!(forced.status.success(), "{}", describe(&forced));
 }
 
 /// Shell completions and a man page come from the command line's own definition; output that is not
@@ -740,4 +773,26 @@ fn what_is_skipped_or_missing_is_said() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:\n  l2l-host run configs/quickstart.toml"), "{}", describe(&help));
     let bench = run_host(&["bench", "--pipelines", config.to_str().unwrap(), "--size", "0"], None, dir.path());
     assert!(!bench.status.success() && stderr(&bench).contains("0 is not in 2..=65536"), "{}", describe(&bench));
+}
+
+/// Export runs stages in evaluation mode, as `process` does: a pipeline ending in `normalize` uses
+/// its running statistics, not each image's own (before, export normalised every image by itself).
+#[test]
+fn export_of_a_pipeline_ending_in_normalize_equals_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = workspace_root().join("configs/pipelines/parametrized.toml");
+    let raws = dir.path().join("raws");
+    std::fs::create_dir(&raws).unwrap();
+    write_npy_f32(&raws.join("one.npy"), 32, 48, (0..32 * 48).map(|i| 0.1 + 0.8 * ((i * 29 % 97) as f32 / 97.0)));
+    let output = run_host(
+        &["export", "--device", "cpu", "--format", "npy", "--output", "out", "--input", raws.to_str().unwrap(), "--pipelines", pipeline.to_str().unwrap()],
+        None,
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let processed = run_process(&pipeline, &raws.join("one.npy"), "alone.npy", &[], None, dir.path());
+    assert!(processed.status.success(), "{}", describe(&processed));
+    let (_, exported) = read_npy_f32(&dir.path().join("out/parametrized/one.npy"));
+    let (_, alone) = read_npy_f32(&dir.path().join("alone.npy"));
+    assert_eq!(exported, alone);
 }

@@ -431,3 +431,33 @@ fn an_unwritable_run_directory_is_a_clear_error() {
     assert!(err.lines().count() <= 6, "one short error: {err}");
     assert!(files_under(&source).is_empty());
 }
+
+/// `--resume` with a progress record edited to a fold or an epoch count the run does not have: one
+/// error naming the checkpoint (it ended "run finished" with empty final metrics before).
+#[test]
+fn resume_refuses_a_progress_record_the_run_could_not_have_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "cells.toml", &cells_config("static", 1, "tracked_samples = 0\n"));
+    let run = run_ok(&["run", config.to_str().unwrap()], dir.path());
+    let path = run.join("checkpoints/checkpoint.safetensors");
+    let (tensors, metadata) = checkpoint::read_with_metadata(&path).unwrap();
+    let original: serde_json::Value = serde_json::from_str(&metadata["l2l_progress"]).unwrap();
+    for (key, value, message) in [
+        ("epochs_done", 99, "99 epochs done, but the run trains 1 per fold"),
+        ("fold", 99, "fold 99 is not one this run trains"),
+    ] {
+        let mut progress = original.clone();
+        progress[key] = serde_json::json!(value);
+        let text = progress.to_string();
+        let mut bytes = Vec::new();
+        checkpoint::write_tensors_with_metadata(&mut bytes, &tensors, &[("l2l_progress", &text)]).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let out = run_host(&["run", "--resume", run.to_str().unwrap()], None, dir.path());
+        let err = stderr(&out);
+        assert!(!out.status.success(), "resumed with {key} = {value}");
+        assert!(err.contains(&format!("{}: the progress record", path.display())) && err.contains(message), "{err}");
+    }
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    let err = stderr(&run_host(&["run", "--resume", run.to_str().unwrap()], None, dir.path()));
+    assert!(err.contains(&path.display().to_string()), "{err}");
+}

@@ -2,7 +2,7 @@
 //! evaluated (learned processing included), another pipeline is said to be one, segmentation writes a
 //! mask and an IoU per image, and nothing the user has is overwritten.
 
-use l2l_system_tests::{cells_config, describe, last_value, run_host, run_ok, workspace_root, write_config};
+use l2l_system_tests::{cells_config, describe, last_value, run_host, run_ok, workspace_root, write_config, write_npy_f32};
 use std::path::Path;
 
 fn predict(args: &[&str], cwd: &Path) -> String {
@@ -79,4 +79,20 @@ fn segmentation_predictions_are_masks_with_an_iou_per_image() {
         assert!((0.0..=1.0).contains(&iou), "{row:?}");
     }
     assert!(dir.path().join("cars_masks").is_dir());
+
+    // two inputs of one name in different folders: two masks (before: the second replaced the first)
+    for folder in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        write_npy_f32(&dir.path().join(folder).join("x.npy"), 32, 32, (0..32 * 32).map(|i| (i % 13) as f32 / 13.0));
+    }
+    predict(&[config.to_str().unwrap(), "--input", "a/x.npy", "b/x.npy", "--output", "same.csv"], dir.path());
+    let csv = std::fs::read_to_string(dir.path().join("same.csv")).unwrap();
+    let masks: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(masks.len(), 2);
+    assert_ne!(masks[0], masks[1], "{csv}");
+    assert!(masks.iter().all(|m| dir.path().join(m).is_file()), "{csv}");
+    // --force replaces the earlier masks as a whole: none of them is left beside the new ones
+    predict(&[config.to_str().unwrap(), "--input", "a/x.npy", "--output", "same.csv", "--force"], dir.path());
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("same_masks")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, ["x.png"], "{left:?}");
 }

@@ -6,7 +6,7 @@ use crate::config::{ComponentSpec, LoadedConfig};
 use crate::data::{Loader, LoaderOptions};
 use crate::plugins::{RemoteDataset, Registry};
 use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use l2l_rawio::{write_dng, write_mask_png, write_tiff16, DngImage, Mask};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -177,7 +177,7 @@ pub fn write_layout(
         if layout == Layout::Drone {
             std::fs::create_dir_all(&masks).with_context(|| format!("creating {}", masks.display()))?;
         }
-        let progress = ProgressBar::new(dataset.len() as u64).with_style(
+        let progress = crate::console::progress_bar(dataset.len() as u64).with_style(
             ProgressStyle::with_template("{spinner} intensity {msg}% {pos}/{len} [{bar:30}] {elapsed_precise}")?
                 .progress_chars("=> "),
         );

@@ -59,6 +59,33 @@ struct NamedPipeline {
     /// Whether the folder's existing outputs were made by this producer (its record says so): only
     /// then does an existing output count as done.
     outputs_current: bool,
+    /// Outputs this producer finished, with their sizes in bytes ([`OUTPUTS_RECORD`]).
+    finished: HashMap<String, u64>,
+}
+
+/// The file in each pipeline's output folder that lists the outputs written whole, one `SIZE NAME`
+/// line each, appended as each is renamed into place: an output counts as done only at the size it
+/// was written with (a truncated or replaced file is made again).
+const OUTPUTS_RECORD: &str = ".l2l-outputs";
+
+/// The outputs a folder's [`OUTPUTS_RECORD`] lists (a line cut short by a kill is ignored).
+fn finished_outputs(folder: &Path) -> HashMap<String, u64> {
+    let text = std::fs::read_to_string(folder.join(OUTPUTS_RECORD)).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split_once(' ').and_then(|(size, name)| Some((name.to_string(), size.parse().ok()?))))
+        .collect()
+}
+
+/// Writes `image` to `target` (atomically) and then lists it in its folder's [`OUTPUTS_RECORD`].
+fn write_output(target: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
+    imageio::write_image(target, image, png_bits)?;
+    let size = std::fs::metadata(target).with_context(|| format!("reading {}", target.display()))?.len();
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let record = target.with_file_name(OUTPUTS_RECORD);
+    use std::io::Write;
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&record).with_context(|| format!("writing {}", record.display()))?;
+    out.write_all(format!("{size} {name}\n").as_bytes()).with_context(|| format!("writing {}", record.display()))?;
+    Ok(())
 }
 
 /// The file in each pipeline's output folder that records what produced its outputs.
@@ -66,11 +93,17 @@ const PRODUCER_RECORD: &str = ".l2l-producer";
 
 /// What produced a pipeline's outputs: its stages with their configs, the format and the white level,
 /// hashed — an edited pipeline makes its old outputs stale.
+/// The record says in words that the stages ran in evaluation mode, as `process` runs them.
 fn producer(specs: &[StageSpec], format: ExportFormat, white_level: Option<f64>) -> String {
     use sha2::{Digest, Sha256};
-    let text = format!("{}\n{}\n{white_level:?}", prefix_key(specs), format.extension());
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    let text = format!("{}\n{}\n{white_level:?}\n{EXPORT_MODE}", prefix_key(specs), format.extension());
+    let hash: String = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    format!("{hash}\n{EXPORT_MODE}")
 }
+
+/// How export runs the stages: a pipeline ending in `normalize` uses its learned (running) statistics,
+/// not each image's own — the same output `process` gives for the same raw.
+const EXPORT_MODE: &str = "stages in evaluation mode";
 
 /// What an export did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -233,6 +266,7 @@ pub fn export(
         let specs = l.stages.clone();
         let mut pipeline =
             Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
+        pipeline.set_train(false)?;
         let folder = output.join(&name);
         std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         l2l_rawio::remove_stale_temporaries(&folder).with_context(|| format!("cleaning {}", folder.display()))?;
@@ -246,8 +280,8 @@ pub fn export(
             let has_outputs = std::fs::read_dir(&folder)?.flatten().any(|e| e.file_name() != PRODUCER_RECORD);
             if has_outputs {
                 tracing::warn!("{}: outputs made by another pipeline, format or white level than {}'s now: they are made again", folder.display(), path.display());
-                if record.exists() {
-                    std::fs::remove_file(&record).with_context(|| format!("removing {}", record.display()))?;
+                for stale in [record.clone(), folder.join(OUTPUTS_RECORD)].iter().filter(|p| p.exists()) {
+                    std::fs::remove_file(stale).with_context(|| format!("removing {}", stale.display()))?;
                 }
             } else {
                 imageio::write_atomically(&record, |out| Ok(out.write_all(producer.as_bytes())?))?;
@@ -259,10 +293,11 @@ pub fn export(
             .iter()
             .map(|(_, stage)| stage.row_reach())
             .collect::<Result<_>>()?;
-        pipelines.push(NamedPipeline { name, specs, pipeline, row_reaches, producer, outputs_current });
+        let finished = if outputs_current { finished_outputs(&folder) } else { HashMap::new() };
+        pipelines.push(NamedPipeline { name, specs, pipeline, row_reaches, producer, outputs_current, finished });
     }
 
-    let progress = ProgressBar::new((files.len() * pipelines.len()) as u64).with_style(
+    let progress = crate::console::progress_bar((files.len() * pipelines.len()) as u64).with_style(
         ProgressStyle::with_template("{spinner} {pos}/{len} outputs [{bar:30}] {elapsed_precise} eta {eta} {msg}")?
             .progress_chars("=> "),
     );
@@ -276,9 +311,12 @@ pub fn export(
             .iter()
             .map(|p| output.join(&p.name).join(format!("{stem}.{}", format.extension())))
             .collect();
-        // done: made by this producer and not empty (outputs are written atomically: an empty one was
-        // not written by an export)
-        let done = |i: usize| pipelines[i].outputs_current && std::fs::metadata(&targets[i]).is_ok_and(|m| m.len() > 0);
+        // done: made by this producer, listed as finished, and still the size it was written with
+        let done = |i: usize| {
+            let name = targets[i].file_name().unwrap_or_default().to_string_lossy();
+            let listed = pipelines[i].finished.get(name.as_ref());
+            pipelines[i].outputs_current && listed.is_some_and(|&size| std::fs::metadata(&targets[i]).is_ok_and(|m| m.len() == size))
+        };
         let todo: Vec<usize> = (0..pipelines.len()).filter(|&i| !done(i)).collect();
         summary.skipped += pipelines.len() - todo.len();
         progress.inc((pipelines.len() - todo.len()) as u64);
@@ -339,7 +377,7 @@ pub fn export(
                 if writers.len() == MAX_WRITERS {
                     finish_writer(writers.pop_front(), &progress)?;
                 }
-                writers.push_back(scope.spawn(move || imageio::write_image(target, &image, format.png_bits())));
+                writers.push_back(scope.spawn(move || write_output(target, &image, format.png_bits())));
             }
             while let Some(writer) = writers.pop_front() {
                 finish_writer(Some(writer), &progress)?;

@@ -57,6 +57,24 @@ fn check_output(name: &str, input: &Tensor, output: Tensor) -> Result<Tensor> {
     Ok(output)
 }
 
+/// Refuses a loaded floating-point value that is not finite or leaves `range`.
+fn check_loaded_value(value: &Tensor, range: Option<(f64, f64)>) -> Result<()> {
+    if !value.is_floating_point() || value.numel() == 0 {
+        return Ok(());
+    }
+    let not_finite = value.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+    if not_finite > 0 {
+        bail!("{not_finite} of its {} values are NaN or infinite; expected finite values", value.numel());
+    }
+    if let Some((min, max)) = range {
+        let (low, high) = (value.f_min()?.f_double_value(&[])?, value.f_max()?.f_double_value(&[])?);
+        if low < min || high > max {
+            bail!("values from {low} to {high}; expected values in [{min}, {max}] (the range its stage declares)");
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a pipeline in which a stage takes another kind of image than the stage before it gives
 /// (the first: than `input`), naming both stages and both kinds.
 fn check_fit(specs: &[StageSpec], stages: &[RemoteModule], input: ImageKind) -> Result<()> {
@@ -171,7 +189,9 @@ impl Pipeline {
         Ok(all)
     }
 
-    /// Restores what [`Pipeline::state`] gave, stage by stage.
+    /// Restores what [`Pipeline::state`] gave, stage by stage. A loaded value must be finite and,
+    /// for a parameter whose stage declares a range, inside it — as a config's value must be: a
+    /// checkpoint edited or corrupted to gamma = NaN would otherwise write an all-NaN image.
     pub fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
         for (name, stage) in &mut self.stages {
             let prefix = format!("{name}.");
@@ -179,6 +199,12 @@ impl Pipeline {
                 .iter()
                 .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|n| (n.to_string(), t.shallow_clone())))
                 .collect();
+            let bounds: Vec<(String, (f64, f64))> =
+                stage.parameters()?.into_iter().filter_map(|p| p.bounds.map(|b| (p.name, b))).collect();
+            for (key, value) in &own {
+                let range = bounds.iter().find(|(n, _)| n == key).map(|(_, b)| *b);
+                check_loaded_value(value, range).with_context(|| format!("restoring stage `{name}`: `{key}`"))?;
+            }
             stage.load_state(own).with_context(|| format!("restoring stage `{name}`"))?;
         }
         Ok(())

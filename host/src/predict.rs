@@ -138,6 +138,13 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
         Task::Segmentation => Vec::new(),
     };
     let mut samples = Vec::new();
+    // masks are written beside the output's final folder and moved there once all are written, so
+    // an old prediction's masks (`--force`) never mix with the new ones
+    let staging = masks_dir.with_file_name(format!(".{}.partial", masks_dir.file_name().unwrap_or_default().to_string_lossy()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    let mut mask_names = std::collections::BTreeSet::new();
     let mut predict_batch = |raw: &Tensor, cameras: &[l2l_plugin_api::RawMetadata], names: Vec<String>, truth: Option<&Tensor>| -> Result<()> {
         let logits = tch::no_grad(|| -> Result<Tensor> {
             processing.set_camera(cameras)?;
@@ -146,7 +153,8 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
         .f_to_device(tch::Device::Cpu)?;
         for (row, name) in names.into_iter().enumerate() {
             let truth = truth.map(|t| t.f_get(row as i64)).transpose()?;
-            samples.push(describe(&context.task, &logits.f_get(row as i64)?, truth.as_ref(), name, &masks_dir)?);
+            let mask = MaskFile::new(&name, &mut mask_names, &staging, &masks_dir);
+            samples.push(describe(&context.task, &logits.f_get(row as i64)?, truth.as_ref(), name, &mask)?);
         }
         Ok(())
     };
@@ -176,6 +184,12 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
         })
         .collect();
     let score = (!scored.is_empty()).then(|| scored.iter().sum::<f64>() / scored.len() as f64);
+    if staging.exists() {
+        if masks_dir.exists() {
+            std::fs::remove_dir_all(&masks_dir).with_context(|| format!("removing the earlier masks {} (--force)", masks_dir.display()))?;
+        }
+        std::fs::rename(&staging, &masks_dir).with_context(|| format!("renaming {} to {}", staging.display(), masks_dir.display()))?;
+    }
     let file = PredictionFile { model: model_note, processing: processing_note, class_names, score, samples };
     match format {
         OutputFormat::Json => imageio::write_json(&options.output, &file)?,
@@ -215,8 +229,28 @@ fn split_indices(context: &JobContext, choice: SplitChoice, run: Option<&crate::
     })
 }
 
+/// Where one sample's mask is written first, and where it ends up.
+struct MaskFile {
+    staged: PathBuf,
+    kept: PathBuf,
+}
+
+impl MaskFile {
+    /// The mask of `sample`, named after its file stem (letters, digits, `-`, `_`); a stem already
+    /// taken (two inputs of one name in different folders) gets `-2`, `-3`, … so no mask replaces
+    /// another.
+    fn new(sample: &str, taken: &mut std::collections::BTreeSet<String>, staging: &Path, masks_dir: &Path) -> MaskFile {
+        let file = sample.rsplit(['/', '\\']).next().unwrap_or("sample");
+        let stem = Path::new(file).file_stem().map_or(file.into(), |s| s.to_string_lossy());
+        let stem: String = stem.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let name = (1..).map(|n| if n == 1 { stem.clone() } else { format!("{stem}-{n}") }).find(|n| !taken.contains(n)).unwrap_or(stem);
+        taken.insert(name.clone());
+        MaskFile { staged: staging.join(format!("{name}.png")), kept: masks_dir.join(format!("{name}.png")) }
+    }
+}
+
 /// One sample's row from its logits (`[classes]` or `[1, H, W]`) and truth.
-fn describe(task: &Task, logits: &Tensor, truth: Option<&Tensor>, sample: String, masks_dir: &Path) -> Result<Prediction> {
+fn describe(task: &Task, logits: &Tensor, truth: Option<&Tensor>, sample: String, mask: &MaskFile) -> Result<Prediction> {
     let mut prediction = Prediction { sample, truth: None, predicted: None, logits: Vec::new(), probabilities: Vec::new(), mask: None, foreground: None, iou: None };
     match task {
         Task::Classification { class_names } => {
@@ -229,12 +263,11 @@ fn describe(task: &Task, logits: &Tensor, truth: Option<&Tensor>, sample: String
         }
         Task::Segmentation => {
             let predicted = logits.f_gt(0.0)?; // [1, H, W]
-            std::fs::create_dir_all(masks_dir).with_context(|| format!("creating {}", masks_dir.display()))?;
-            let stem: String = prediction.sample.rsplit('/').next().unwrap_or("sample").chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-            let path = masks_dir.join(format!("{stem}.png"));
-            imageio::write_image(&path, &predicted.f_to_kind(Kind::Float)?, 8)?;
+            let folder = mask.staged.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+            imageio::write_image(&mask.staged, &predicted.f_to_kind(Kind::Float)?, 8)?;
             prediction.foreground = Some(predicted.f_to_kind(Kind::Double)?.f_mean(Kind::Double)?.f_double_value(&[])?);
-            prediction.mask = Some(path);
+            prediction.mask = Some(mask.kept.clone());
             if let Some(truth) = truth {
                 // the image's intersection and union, as the metrics count them
                 let mut accumulator = Accumulator::new(task);

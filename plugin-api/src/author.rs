@@ -645,7 +645,8 @@ pub extern "C" fn ffi_build_task_model(
     })
 }
 
-/// Checks that a mosaic batch is `[B, 1, H, W]` floating point, the shape stages before demosaicing take.
+/// Checks that a mosaic batch is `[B, 1, H, W]` floating point, the shape stages before demosaicing
+/// take, and at least one 2×2 CFA block in size (less holds no colour to interpolate from).
 pub fn expect_mosaic(input: &Tensor, stage: &str) -> PluginResult<()> {
     let size = input.size();
     if size.len() != 4 || size[1] != 1 || !input.is_floating_point() {
@@ -653,6 +654,12 @@ pub fn expect_mosaic(input: &Tensor, stage: &str) -> PluginResult<()> {
             "{stage}: expected a raw mosaic batch [B, 1, H, W] of floats, found {:?} {:?}",
             size,
             input.kind()
+        )));
+    }
+    if size[2] < 2 || size[3] < 2 {
+        return Err(PluginError::Input(format!(
+            "{stage}: expected a mosaic of at least 2×2 pixels (one CFA block), found {}×{}",
+            size[2], size[3]
         )));
     }
     Ok(())

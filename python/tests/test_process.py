@@ -12,7 +12,7 @@ def test_from_config_equals_process_on_the_same_raw(root, tmp_path):
     for config in ("configs/chart.toml", PUBLISHED, "configs/pipelines/parametrized.toml"):
         mosaic = raw_mosaic()
         write_npy(tmp_path / "raw.npy", mosaic)
-        run_host("process", root / config, "--input", tmp_path / "raw.npy", "--output", tmp_path / "out.npy")
+        run_host("process", root / config, "--input", tmp_path / "raw.npy", "--output", tmp_path / "out.npy", "--force")
         expected = read_npy(tmp_path / "out.npy")
         pipeline = l2l.Pipeline.from_config(root / config).eval()
         with torch.no_grad():
@@ -97,3 +97,19 @@ def test_process_refuses_a_state_saved_from_another_pipeline(root, tmp_path):
                           "--state", tmp_path / "state.safetensors", check=False)
         assert result.returncode != 0 and not (tmp_path / "out.npy").exists()
         assert "--state" in result.stderr and message in result.stderr, result.stderr
+
+
+def test_process_refuses_a_state_with_values_its_stages_do_not_take(root, tmp_path):
+    """Issue 26: gamma = NaN wrote an all-NaN image and gamma = 1e30 an all-ones one, both "wrote"."""
+    write_npy(tmp_path / "raw.npy", raw_mosaic())
+    config = root / "configs/pipelines/parametrized.toml"
+    for value, message in ((float("nan"), "1 of its 1 values are NaN or infinite"),
+                           (1e30, "expected values in [0.25, 8] (the range its stage declares)")):
+        pipeline = l2l.Pipeline.from_config(config)
+        with torch.no_grad():
+            pipeline.gamma.gamma.fill_(value)
+        pipeline.save(tmp_path / "state.safetensors")
+        result = run_host("process", config, "--input", tmp_path / "raw.npy", "--output", tmp_path / "out.npy",
+                          "--state", tmp_path / "state.safetensors", check=False)
+        assert result.returncode != 0 and not (tmp_path / "out.npy").exists(), result.stderr
+        assert "restoring stage `gamma`: `gamma`" in result.stderr and message in result.stderr, result.stderr

@@ -45,3 +45,28 @@ def _config(tmp_path, weights, seed=0):
     lines = ["[task_model]", 'kind = "resnet"', "depth = 18", f"seed = {seed}"] + ([f'weights = "{weights}"'] if weights else [])
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _peak_rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_a_pth_declaring_gigabytes_in_kilobytes_is_refused_without_reading_them(tmp_path):
+    """Issue 26: 20 000 names sharing one storage, and one stride-0 view of 2^28 × 4 values; the
+    names are not the network's, so no value is read (before: 7.65 GB and 4.4 GB resident)."""
+    (tmp_path / "weights").mkdir()
+    shared = torch.zeros(1 << 20)
+    torch.save({f"shared.{i}": shared for i in range(20_000)}, tmp_path / "weights" / "shared.pth")
+    torch.save({"huge": torch.zeros(1).expand(1 << 28, 4)}, tmp_path / "weights" / "stride0.pth")
+    for name, what in [("shared.pth", "not in the network: 20000"), ("stride0.pth", "not in the network: 1 (`huge`)")]:
+        before = _peak_rss_mb()
+        try:
+            l2l.TaskModel.from_config(_config(tmp_path, f"weights/{name}"), num_classes=4)
+        except l2l.L2LError as raised:
+            message = str(raised)
+        else:
+            raise AssertionError(f"{name} loaded")
+        assert what in message, message
+        assert _peak_rss_mb() - before < 500, f"{name}: peak resident memory grew by {_peak_rss_mb() - before:.0f} MB"

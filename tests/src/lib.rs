@@ -98,7 +98,8 @@ pub fn run_process(
     cwd: &Path,
 ) -> Output {
     let (config, raw) = (config.to_string_lossy(), raw.to_string_lossy());
-    let mut args = vec!["process", &config, "--input", &raw, "--output", output];
+    // the tests compare outputs written to one name in turn: each replaces the last
+    let mut args = vec!["process", &config, "--input", &raw, "--output", output, "--force"];
     args.extend_from_slice(extra);
     run_host(&args, plugin_path, cwd)
 }

@@ -14,13 +14,27 @@ fn first_line(err: &(impl std::fmt::Display + ?Sized)) -> String {
     err.to_string().lines().next().unwrap_or("").to_string()
 }
 
-/// The named tensors of a weights file: safetensors, or a PyTorch state dict (`.pth`, `.pt`).
-fn read(path: &Path) -> PluginResult<Vec<(String, Tensor)>> {
+/// One tensor of a weights file: its name and shape, and how to get its values. A `.pth` names its
+/// tensors in a pickle and keeps their bytes apart, so a file of a few kilobytes can declare
+/// gigabytes (20 000 names sharing one storage, a stride-0 view of 2^30 values): the bytes are read
+/// only for tensors the network has, in the network's shape.
+struct FileTensor {
+    name: String,
+    shape: Vec<i64>,
+    values: Box<dyn FnOnce() -> PluginResult<Tensor>>,
+}
+
+/// The tensors of a weights file: safetensors, or a PyTorch state dict (`.pth`, `.pt`).
+fn read(path: &Path) -> PluginResult<Vec<FileTensor>> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match extension.as_str() {
         "pth" | "pt" => read_pytorch(path),
-        "safetensors" => Tensor::read_safetensors(path)
-            .map_err(|e| PluginError::Data(format!("{}: not a readable safetensors file: {}", path.display(), first_line(&e)))),
+        // a safetensors file holds every value it declares, so reading it costs its own size
+        "safetensors" => Ok(Tensor::read_safetensors(path)
+            .map_err(|e| PluginError::Data(format!("{}: not a readable safetensors file: {}", path.display(), first_line(&e))))?
+            .into_iter()
+            .map(|(name, tensor)| FileTensor { name, shape: tensor.size(), values: Box::new(move || Ok(tensor)) })
+            .collect()),
         other => Err(PluginError::Data(format!(
             "{}: unknown weights format `.{other}`; expected a state dict as .safetensors, .pth or .pt",
             path.display()
@@ -28,12 +42,13 @@ fn read(path: &Path) -> PluginResult<Vec<(String, Tensor)>> {
     }
 }
 
-/// The tensors of a `torch.save`d state dict, named as `state_dict()` names them.
-fn read_pytorch(path: &Path) -> PluginResult<Vec<(String, Tensor)>> {
-    let unreadable = |e: &dyn std::fmt::Display| PluginError::Data(format!("{}: not a readable PyTorch state dict: {}", path.display(), first_line(e)));
+/// The tensors of a `torch.save`d state dict, named as `state_dict()` names them; nothing is read yet.
+fn read_pytorch(path: &Path) -> PluginResult<Vec<FileTensor>> {
+    let display = path.display().to_string();
+    let unreadable = move |e: &dyn std::fmt::Display| PluginError::Data(format!("{display}: not a readable PyTorch state dict: {}", first_line(e)));
     let reader = PytorchReader::new(path).map_err(|e| unreadable(&e))?;
-    let mut tensors: Vec<(String, Tensor)> = Vec::new();
-    for (name, stored) in reader.tensors() {
+    let mut tensors = Vec::new();
+    for (name, stored) in reader.into_tensors() {
         let kind = match stored.dtype() {
             DType::F64 => Kind::Double,
             DType::F32 => Kind::Float,
@@ -47,12 +62,16 @@ fn read_pytorch(path: &Path) -> PluginResult<Vec<(String, Tensor)>> {
             DType::Bool => Kind::Bool,
             other => return Err(PluginError::Data(format!("{}: tensor `{name}` has element type {other:?}, which no network weight has", path.display()))),
         };
-        let bytes = stored.read().map_err(|e| unreadable(&e))?;
-        let shape: Vec<i64> = stored.shape().iter().map(|&d| d as i64).collect();
-        let tensor = Tensor::f_from_data_size(&bytes, &shape, kind).map_err(|e| unreadable(&e))?;
-        tensors.push((name.clone(), tensor));
+        let shape: Vec<i64> = stored.shape().iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
+        let unreadable = unreadable.clone();
+        let values_shape = shape.clone();
+        let values = Box::new(move || {
+            let bytes = stored.read().map_err(|e| unreadable(&e))?;
+            Tensor::f_from_data_size(&bytes, &values_shape, kind).map_err(|e| unreadable(&e))
+        });
+        tensors.push(FileTensor { name, shape, values });
     }
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tensors)
 }
 
@@ -76,22 +95,23 @@ pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, replaceable:
     let (mut unexpected, mut misshaped, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
     // names in the file with another shape: reported as such, not again as missing
     let mut present = Vec::new();
-    for (name, tensor) in read(path)? {
+    for FileTensor { name, shape, values } in read(path)? {
         if name.ends_with("num_batches_tracked") {
             continue;
         }
         match params.get(&name) {
             Err(_) if name.starts_with("encoder.layer") => {}
             Err(_) => unexpected.push(name),
-            Ok(current) if current.size() != tensor.size() => {
+            Ok(current) if current.size() != shape => {
                 if replaceable.iter().any(|prefix| name.starts_with(prefix)) {
                     replaced.push(name);
                 } else {
-                    misshaped.push(format!("{name}: {:?} in the file, {:?} in the network", tensor.size(), current.size()));
+                    misshaped.push(format!("{name}: {shape:?} in the file, {:?} in the network", current.size()));
                     present.push(name);
                 }
             }
-            Ok(_) => state.push((name, tensor)),
+            // read below, once the file is known to fit
+            Ok(_) => state.push((name, values)),
         }
     }
     let missing: Vec<String> = params
@@ -129,6 +149,7 @@ pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, replaceable:
         tracing::info!("{}: {} tensor(s) replaced for the configured outputs ({})", path.display(), replaced.len(), first_few(&replaced));
     }
     let loaded: Vec<String> = state.iter().map(|(n, _)| n.clone()).collect();
-    params.load_some(state)?;
+    let tensors = state.into_iter().map(|(name, values)| Ok((name, values()?))).collect::<PluginResult<Vec<_>>>()?;
+    params.load_some(tensors)?;
     Ok(loaded)
 }

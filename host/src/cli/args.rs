@@ -48,6 +48,9 @@ pub enum Command {
         /// pipeline state saved from Python (`l2l.Pipeline.save`).
         #[arg(long, value_name = "CHECKPOINT")]
         state: Option<PathBuf>,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
     /// A task model's answers for raw files or a data set's samples, through the config's processing:
     /// logits and probabilities per class, or mask PNGs and IoU per image.
@@ -156,9 +159,15 @@ pub enum Command {
         /// Port (0: any free one; the URL is printed).
         #[arg(long, default_value_t = 8080)]
         port: u16,
-        /// Address to listen on.
+        /// Address to listen on (beyond loopback, a warning is printed: anyone who reaches it can use the workbench).
         #[arg(long, default_value = "127.0.0.1")]
         bind: std::net::IpAddr,
+        /// A host name the page may be reached by besides localhost and the --bind address (e.g. this machine's name).
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_hosts: Vec<String>,
+        /// The most pixels an uploaded raw may have; twice as many upload pixels are kept, the oldest uploads dropped first.
+        #[arg(long, value_name = "PIXELS", default_value_t = l2l_host::serve::workbench::MAX_UPLOAD_PIXELS)]
+        max_upload_pixels: usize,
         /// More plugin directories or files.
         #[arg(long = "plugin-dir", value_name = "DIR")]
         plugin_dirs: Vec<PathBuf>,
@@ -259,6 +268,9 @@ Example:\n  l2l-host dataset download raw-microscopy --to data/")]
         /// The API base of a server that serves the record in Zenodo's API shape (instead of Zenodo's).
         #[arg(long, value_name = "URL", default_value = l2l_host::download::ZENODO_API)]
         mirror: String,
+        /// An archive may unpack to at most this many times its own size (a zip bomb is stopped there).
+        #[arg(long, value_name = "RATIO", default_value_t = l2l_host::download::MAX_UNPACK_RATIO)]
+        max_unpack_ratio: u64,
     },
 }
 

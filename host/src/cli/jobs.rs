@@ -85,7 +85,6 @@ pub fn process(
     until: Option<&str>,
     state: Option<&Path>,
 ) -> Result<()> {
-    refuse_overwriting_the_input(input, output)?;
     let (loaded, registry) = load_config(args)?;
     let device = loaded.device()?;
     let full = loaded.pipeline()?;
@@ -121,8 +120,9 @@ fn learned_state(file: &Path, full: &PipelineSpec, run: &PipelineSpec) -> Result
     Ok(state.into_iter().filter(|(entry, _)| stage_of(entry).is_some_and(|s| run.names().contains(&s.as_str()))).collect())
 }
 
-/// `process` writing over its own raw input would destroy it before the user notices.
-fn refuse_overwriting_the_input(input: &Path, output: &Path) -> Result<()> {
+/// `process` writing over its own raw input would destroy it before the user notices; any other
+/// existing file is the user's too, replaced only with `--force`.
+pub fn refuse_overwriting(input: &Path, output: &Path, force: bool) -> Result<()> {
     let canonical = |path: &Path| -> Option<PathBuf> {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         Some(parent.canonicalize().ok()?.join(path.file_name()?))
@@ -133,6 +133,9 @@ fn refuse_overwriting_the_input(input: &Path, output: &Path) -> Result<()> {
     };
     if same {
         anyhow::bail!("--output {}: that is the raw input; choose another output file", output.display());
+    }
+    if !force && output.exists() {
+        anyhow::bail!("--output {}: the file exists; pass --force to replace it", output.display());
     }
     Ok(())
 }

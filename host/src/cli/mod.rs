@@ -20,7 +20,8 @@ pub fn execute(command: Command) -> Result<()> {
     match command {
         Command::Run(args) => jobs::run(args),
         Command::Validate(args) => jobs::validate(&args),
-        Command::Process { config, input, output, png_bits, white_level, until, state } => {
+        Command::Process { config, input, output, png_bits, white_level, until, state, force } => {
+            jobs::refuse_overwriting(&input, &output, force)?;
             jobs::process(&config, &input, &output, png_bits, white_level, until.as_deref(), state.as_deref())
         }
         Command::Predict { config, checkpoint, fold, input, split, output, force } => {
@@ -50,16 +51,20 @@ pub fn execute(command: Command) -> Result<()> {
         Command::Dataset(DatasetCommand::Write { config, layout, output, intensities, force }) => {
             dataset::write(&config, layout, &output, &intensities, force)
         }
-        Command::Dataset(DatasetCommand::Download { which, to, record, mirror }) => dataset::download(which, &to, record, &mirror),
+        Command::Dataset(DatasetCommand::Download { which, to, record, mirror, max_unpack_ratio }) => {
+            dataset::download(which, &to, record, &mirror, max_unpack_ratio)
+        }
         Command::Sweep(SweepCommand::Start { config, executor, no_wait }) => sweep::start(&config, executor, no_wait),
         Command::Sweep(SweepCommand::Run { dir, executor, no_wait }) => sweep::run(&dir, executor, no_wait),
         Command::Sweep(SweepCommand::Collect { dir }) => sweep::collect(&dir),
-        Command::Serve { config, checkpoint, port, bind, plugin_dirs, cameras } => {
+        Command::Serve { config, checkpoint, port, bind, allow_hosts, max_upload_pixels, plugin_dirs, cameras } => {
             l2l_host::serve::serve(l2l_host::serve::setup::ServeOptions {
                 config,
                 checkpoint,
                 bind,
                 port,
+                allowed_hosts: allow_hosts,
+                max_upload_pixels,
                 plugin_dirs,
                 // the default folder is optional: a checkout has it, an installed binary may not
                 cameras: cameras.is_dir().then_some(cameras),

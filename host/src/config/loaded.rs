@@ -2,7 +2,7 @@
 //! the tables this module owns (pipeline, dataset, task model) turned into specs.
 
 use super::components::{CameraPreset, ComponentSpec, PipelineSpec};
-use super::loader::{apply_override, read_with_includes};
+use super::loader::{apply_override, read_with_includes, Quote};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -76,7 +76,7 @@ pub const TASK_MODEL_PATH_KEYS: &[&str] = &["weights"];
 /// the top-level keys, the pipeline's stage tables, the dataset and task-model tables, the device's
 /// spelling.
 pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
-    let mut table = read_with_includes(path, 0)?;
+    let mut table = read_with_includes(path, Quote::Text)?;
     for assignment in overrides {
         apply_override(&mut table, assignment)?;
     }
@@ -123,7 +123,7 @@ pub fn load_run(run_dir: &Path) -> Result<LoadedConfig> {
 
 /// Reads the camera preset file `path` (with its includes).
 fn read_camera_preset(path: &Path) -> Result<CameraPreset> {
-    let table = read_with_includes(path, 0).with_context(|| format!("config key `camera_preset`: {}", path.display()))?;
+    let table = read_with_includes(path, Quote::PositionOnly).with_context(|| format!("config key `camera_preset`: {}", path.display()))?;
     CameraPreset::from_table(&table).with_context(|| format!("config key `camera_preset`: {}", path.display()))
 }
 

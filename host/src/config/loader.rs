@@ -30,20 +30,32 @@ fn read_config_text(path: &Path) -> Result<String> {
     Ok(text)
 }
 
+/// How much of a file that is not TOML an error may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote {
+    /// The file given on the command line: its offending line is shown, as the TOML parser does.
+    Text,
+    /// A file another file names (`include`, `camera_preset`): it may be anything readable
+    /// (`/etc/shadow` as root), so only the position is shown, never the text.
+    PositionOnly,
+}
+
 /// Reads one config file with its `include`s merged in (at most 8 levels deep).
-pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
+pub fn read_with_includes(path: &Path, quote: Quote) -> Result<toml::Table> {
+    read_nested(path, 0, quote)
+}
+
+fn read_nested(path: &Path, depth: usize, quote: Quote) -> Result<toml::Table> {
     if depth > 8 {
         bail!("config {}: includes nest more than 8 levels (a cycle?)", path.display());
     }
     let text = read_config_text(path)?;
     let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        if depth == 0 {
+        if quote == Quote::Text {
             anyhow!("config {}: {}", path.display(), e.to_string().trim_end())
         } else {
-            // an included file may be anything readable (`include = ["/etc/shadow"]` as root): its
-            // position, never its text
             let line = e.span().map(|span| text[..span.start].lines().count().max(1)).unwrap_or(0);
-            anyhow!("config {} (included): not TOML at line {line}: {}", path.display(), e.message().trim())
+            anyhow!("config {} (named by another file): not TOML at line {line}: {}", path.display(), e.message().trim())
         }
     })?;
     resolve_plugin_dirs(&mut table, path)?;
@@ -59,7 +71,7 @@ pub fn read_with_includes(path: &Path, depth: usize) -> Result<toml::Table> {
     for file in files {
         merge(
             &mut merged,
-            read_with_includes(&dir.join(file), depth + 1).with_context(|| format!("included from {}", path.display()))?,
+            read_nested(&dir.join(file), depth + 1, Quote::PositionOnly).with_context(|| format!("included from {}", path.display()))?,
         );
     }
     merge(&mut merged, table);
@@ -168,11 +180,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("c.toml");
         std::fs::write(&config, "include = [\"/dev/zero\"]\n").unwrap();
-        let err = format!("{:#}", read_with_includes(&config, 0).unwrap_err());
+        let err = format!("{:#}", read_with_includes(&config, Quote::Text).unwrap_err());
         assert!(err.contains("/dev/zero: not a regular file"), "{err}");
         let huge = dir.path().join("huge.toml");
         std::fs::write(&huge, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
-        let err = format!("{:#}", read_with_includes(&huge, 0).unwrap_err());
+        let err = format!("{:#}", read_with_includes(&huge, Quote::Text).unwrap_err());
         assert!(err.contains("larger than 16 MiB"), "{err}");
     }
 
@@ -182,7 +194,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("pipelines")).unwrap();
         std::fs::write(dir.path().join("pipelines/p.toml"), "plugin_dirs = [\"vendor\"]\n").unwrap();
         std::fs::write(dir.path().join("main.toml"), "include = [\"pipelines/p.toml\"]\nplugin_dirs = [\"mine\"]\n").unwrap();
-        let table = read_with_includes(&dir.path().join("main.toml"), 0).unwrap();
+        let table = read_with_includes(&dir.path().join("main.toml"), Quote::Text).unwrap();
         let dirs: Vec<&str> = table["plugin_dirs"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
         let absolute = |p: &str| std::path::absolute(dir.path().join(p)).unwrap().to_string_lossy().into_owned();
         assert_eq!(dirs, [absolute("pipelines/vendor"), absolute("mine")]);
@@ -201,8 +213,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("secret"), "root:$6$secret-hash:19000:0:99999:7:::\n").unwrap();
         std::fs::write(dir.path().join("c.toml"), "include = [\"secret\"]\n").unwrap();
-        let err = format!("{:#}", read_with_includes(&dir.path().join("c.toml"), 0).unwrap_err());
+        let err = format!("{:#}", read_with_includes(&dir.path().join("c.toml"), Quote::Text).unwrap_err());
         assert!(err.contains("not TOML at line 1") && !err.contains("secret-hash"), "{err}");
+        // a camera preset is a file another file names, too
+        std::fs::write(dir.path().join("p.toml"), "camera_preset = \"secret\"\n").unwrap();
+        let err = format!("{:#}", crate::config::load(&dir.path().join("p.toml"), &[]).unwrap_err());
+        assert!(err.contains("camera_preset") && err.contains("not TOML at line 1") && !err.contains("secret-hash"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use crate::train::config::default_output_dir;
 use anyhow::{anyhow, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use l2l_plugin_api::{CfaPattern, RawMetadata};
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -152,6 +152,8 @@ pub fn synthesise(input: InputConfig, resolve: impl Fn(&Path) -> PathBuf, device
 pub fn run(loaded: &LoadedConfig, registry: &Registry, job: &PipelineJobConfig) -> Result<PathBuf> {
     let device = loaded.device()?;
     let mut pipeline = Pipeline::build(registry, &loaded.pipeline()?.stages, device)?;
+    // as `process` and export: learned statistics (a final `normalize`), not each image's own
+    pipeline.set_train(false)?;
     let input = prepare_input(loaded, device)?;
     pipeline.set_camera(input.metadata.as_slice())?;
     let run_dir = crate::tracking::create_run_dir(&job.output_dir, &job.name)?;
@@ -160,7 +162,7 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry, job: &PipelineJobConfig) 
         Ok(out.write_all(toml::to_string(&loaded.resolved)?.as_bytes())?)
     })?;
 
-    let progress = ProgressBar::new(pipeline.stages().len() as u64)
+    let progress = crate::console::progress_bar(pipeline.stages().len() as u64)
         .with_style(ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} stages")?.progress_chars("=> "));
     let outputs = tch::no_grad(|| {
         pipeline.forward_traced(&input.mosaic, |stage| {

@@ -77,7 +77,13 @@ pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
             let record = run_record(dir)?;
             // killed before its first checkpoint: the run starts over, in its own directory
             let checkpoint = dir.join("checkpoints").join(CHECKPOINT);
-            let (progress, state) = if checkpoint.exists() { read_checkpoint(&checkpoint).map(|(p, s)| (p, Some(s)))? } else { (Progress::default(), None) };
+            let (progress, state) = if checkpoint.exists() {
+                let (progress, state) = read_checkpoint(&checkpoint)?;
+                check_progress(&progress, splits.len(), config).with_context(|| format!("{}: the progress record", checkpoint.display()))?;
+                (progress, Some(state))
+            } else {
+                (Progress::default(), None)
+            };
             tracing::info!("resuming {} at fold {} after epoch {}", dir.display(), progress.fold, progress.epochs_done);
             (dir.to_path_buf(), progress, MlflowRun::open(&record.mlflow_run)?, state)
         }
@@ -312,7 +318,25 @@ fn read_checkpoint(path: &Path) -> Result<(Progress, Vec<(String, Tensor)>)> {
     let progress = metadata
         .get("l2l_progress")
         .ok_or_else(|| anyhow!("{}: not an l2l training checkpoint (no progress record)", path.display()))?;
-    Ok((serde_json::from_str(progress)?, tensors))
+    let progress = serde_json::from_str(progress).with_context(|| format!("{}: the progress record is not readable", path.display()))?;
+    Ok((progress, tensors))
+}
+
+/// Refuses a progress record that this run could not have written: a fold it does not train, more
+/// epochs than it runs (an edited or mixed-up checkpoint would otherwise end "finished" with nothing
+/// trained).
+fn check_progress(progress: &Progress, folds: usize, config: &TrainConfig) -> Result<()> {
+    if progress.fold >= folds || !config.trains_fold(progress.fold) {
+        bail!("fold {} is not one this run trains (it has {folds} folds); the checkpoint belongs to another run or was edited", progress.fold);
+    }
+    if progress.epochs_done > config.epochs {
+        bail!(
+            "{} epochs done, but the run trains {} per fold; the checkpoint belongs to another run or was edited",
+            progress.epochs_done,
+            config.epochs
+        );
+    }
+    Ok(())
 }
 
 /// The final validation metrics of every fold, and their mean, as `summary.json`.

@@ -15,7 +15,7 @@ use crate::pipeline::Pipeline;
 use crate::plugins::{RemoteDataset, RemoteModule, SharedParameter};
 use crate::tracking::{self, MetricsRow};
 use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -152,7 +152,7 @@ impl<'a> Trainer<'a> {
             ..Default::default()
         };
         let loader = Loader::new(dataset.clone(), split.train.clone(), &options)?;
-        let bar = ProgressBar::new(loader.len() as u64).with_style(
+        let bar = crate::console::progress_bar(loader.len() as u64).with_style(
             ProgressStyle::with_template("{spinner} fold {msg} [{bar:30}] {pos}/{len} batches {elapsed_precise} eta {eta}")?.progress_chars("=> "),
         );
         bar.set_message(format!("{} epoch {epoch}/{}", self.fold, self.config.epochs));

@@ -69,6 +69,10 @@ fn the_cpu_loop_used_without_gradients_equals_sorting_every_window() {
         })
         .unwrap();
         assert_eq!(fast.size(), sorted.size());
-        assert_eq!((fast - sorted).abs().max().double_value(&[]), 0.0, "{padding}");
+        // the median picks the same sample; the colour conversions around it differ in kernel (the
+        // loop's own sums; libtorch's matrix product, whose MKL code path depends on the CPU: 2.4e-7
+        // apart on an AVX-512 machine), so equal within 4 ulp of 1.0 on any CPU
+        let largest = (fast - sorted).abs().max().double_value(&[]);
+        assert!(largest <= 4.0 * f64::from(f32::EPSILON), "{padding}: {largest}");
     }
 }

@@ -225,15 +225,34 @@ mod tests {
         assert_eq!(PowerTable::new(1.0 / 2.2).power(1.0), 1.0);
     }
 
+    /// Every branch this CPU can run (plain, AVX2, AVX-512F) against the plain one, bit for bit: on
+    /// a machine with AVX-512 its branch is checked too (it prints which ran).
     #[test]
-    fn every_vector_width_computes_the_same_values() {
+    fn every_vector_width_this_cpu_has_computes_the_same_values() {
         let table = PowerTable::new(1.0 / 2.2);
         let input = samples();
-        let mut plain = vec![0f32; input.len()];
-        let mut widest = vec![0f32; input.len()];
-        table.apply(&input, &mut plain);
-        table.apply_widest(&input, &mut widest);
-        assert!(plain.iter().zip(&widest).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let run = |apply: &dyn Fn(&[f32], &mut [f32])| {
+            let mut output = vec![0f32; input.len()];
+            apply(&input, &mut output);
+            output
+        };
+        let plain = run(&|i, o| table.apply(i, o));
+        let mut branches: Vec<(&str, Vec<f32>)> = vec![("widest", run(&|i, o| table.apply_widest(i, o)))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked above)
+                branches.push(("avx2", run(&|i, o| unsafe { table.apply_avx2(i, o) })));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (checked above)
+                branches.push(("avx512f", run(&|i, o| unsafe { table.apply_avx512(i, o) })));
+            }
+        }
+        eprintln!("compared with the plain loop: {:?}", branches.iter().map(|(name, _)| *name).collect::<Vec<_>>());
+        for (name, output) in &branches {
+            assert!(plain.iter().zip(output).all(|(a, b)| a.to_bits() == b.to_bits()), "{name} differs from the plain loop");
+        }
     }
 
     #[test]
