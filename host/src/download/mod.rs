@@ -11,6 +11,7 @@
 //! redirects go only to http(s); archive entries that are links, or that leave the folder, are
 //! refused; an archive that unpacks to more than `max_unpack_ratio` times its size is stopped there.
 
+pub mod http;
 pub mod layout;
 pub mod transfer;
 pub mod zenodo;
@@ -59,7 +60,7 @@ pub fn download(options: &DownloadOptions) -> Result<Vec<Arranged>> {
             bail!("{}: {} exists; remove it (or choose another --to) to download it again", dataset.name(), dest.display());
         }
     }
-    // redirects are followed by `transfer::get`, which goes only to http(s)
+    // redirects are followed by `http::get`, which goes only to http(s)
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(30))
         .timeout_read(Duration::from_secs(120))

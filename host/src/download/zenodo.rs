@@ -2,7 +2,7 @@
 //! (name), size, `md5:` checksum and download link.
 
 use anyhow::{anyhow, bail, Context, Result};
-use super::transfer::{get, GetError};
+use super::http::{get, GetError};
 use serde::Deserialize;
 
 /// One file of a record.
