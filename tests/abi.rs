@@ -18,7 +18,9 @@ fn scalar(t: &Tensor) -> f64 {
 #[test]
 fn gamma_gradient_reaching_the_plugin_matches_the_analytic_derivative() {
     let registry = isp_core();
-    let mut stage = registry.build_stage("gamma", None, &table("gamma = 2.0"), "test").unwrap();
+    let mut stage = registry
+        .build_stage("gamma", None, &table("gamma = 2.0"), "test")
+        .unwrap();
     stage.to(Device::Cpu, Kind::Double).unwrap();
     let mut params = stage.parameters().unwrap();
     assert_eq!(params.len(), 1);
@@ -235,7 +237,11 @@ fn a_library_that_is_not_a_plugin_is_refused() {
         "{}",
         refusal.reason
     );
-    assert!(refusal.reason.contains("`l2l_plugin_api::export_plugin!();`"), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains("`l2l_plugin_api::export_plugin!();`"),
+        "{}",
+        refusal.reason
+    );
     short(&refusal.reason);
 }
 

@@ -54,7 +54,11 @@ fn every_row_local_stage_gives_the_same_values_in_bands() {
     let cases = [
         ("denoise_gaussian", "", 2),
         ("denoise_gaussian", "sigma = 1.3\npadding = \"mirror\"", 5),
-        ("denoise_gaussian", "learn_kernel = true\npadding = \"symmetric\"\ncolour_space = \"yuv\"", 2),
+        (
+            "denoise_gaussian",
+            "learn_kernel = true\npadding = \"symmetric\"\ncolour_space = \"yuv\"",
+            2,
+        ),
         ("denoise_median", "", 1),
         ("denoise_median", "size = 5\npadding = \"nearest\"", 2),
         ("sharpen_filter", "", 1),
@@ -110,7 +114,11 @@ fn mosaic_stages_keep_their_cfa_sites_in_bands() {
     let cases = [
         ("black_level", "black_level = [0.06, 0.07, 0.05, 0.08]", 0),
         ("demosaic_bilinear", "", 1),
-        ("demosaic_bilinear", "cfa_pattern = \"GBRG\"\npadding = \"symmetric\"", 1),
+        (
+            "demosaic_bilinear",
+            "cfa_pattern = \"GBRG\"\npadding = \"symmetric\"",
+            1,
+        ),
         ("demosaic_bilinear", "cfa_pattern = \"BGGR\"\npadding = \"mirror\"", 1),
         ("demosaic_malvar2004", "cfa_pattern = \"GRBG\"", 2),
     ];
@@ -122,7 +130,11 @@ fn mosaic_stages_keep_their_cfa_sites_in_bands() {
     ];
     for (kind, config, reach) in cases.into_iter().chain(menon) {
         let mut stages = vec![stage(&registry, kind, config)];
-        let stated = if kind == "demosaic_menon2007" { None } else { Some(reach) };
+        let stated = if kind == "demosaic_menon2007" {
+            None
+        } else {
+            Some(reach)
+        };
         assert_eq!(chain_reach(&stages).unwrap(), stated, "{kind} {config:?}");
         assert_exact_in_bands_and_reach_tight(&mut stages, reach, &x, &[2], &format!("{kind} {config:?}"));
     }
@@ -146,7 +158,11 @@ fn a_chain_in_bands_equals_the_chain_on_the_whole_image() {
     let mut chain = vec![
         stage(&registry, "rgb_to_yuv", ""),
         stage(&registry, "sharpen_unsharp", "colour_space = \"yuv\""),
-        stage(&registry, "denoise_median", "colour_space = \"yuv\"\npadding = \"mirror\""),
+        stage(
+            &registry,
+            "denoise_median",
+            "colour_space = \"yuv\"\npadding = \"mirror\"",
+        ),
         stage(&registry, "yuv_to_rgb", ""),
         stage(&registry, "clip", ""),
         stage(&registry, "gamma", "gamma = 2.4"),

@@ -327,7 +327,9 @@ fn export_writes_every_pipeline_once_shares_prefixes_and_resumes() {
     .unwrap();
     assert!(run("out").contains("exported 1 files (3 already there"));
     // a truncated output (not empty) is not counted as done: made again, whole
-    let cut = dir.path().join("out/menon2007_sharpening_filter_gaussian_denoising/one.npy");
+    let cut = dir
+        .path()
+        .join("out/menon2007_sharpening_filter_gaussian_denoising/one.npy");
     let whole = std::fs::read(&cut).unwrap();
     std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
     assert!(run("out").contains("exported 1 files (3 already there"));
@@ -338,13 +340,24 @@ fn export_writes_every_pipeline_once_shares_prefixes_and_resumes() {
     // on a terminal the progress bar shows, and -q hides it (`script` gives the command a terminal)
     let on_terminal = |quiet: &str| -> String {
         let owned = args("out-tty");
-        let command = format!("{} {quiet} {}", l2l_system_tests::host_binary().display(), owned.join(" "));
+        let command = format!(
+            "{} {quiet} {}",
+            l2l_system_tests::host_binary().display(),
+            owned.join(" ")
+        );
         let _ = std::fs::remove_dir_all(dir.path().join("out-tty"));
-        let output = std::process::Command::new("script").args(["-qec", &command, "/dev/null"]).current_dir(dir.path()).output().unwrap();
+        let output = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         assert!(output.status.success(), "{}", describe(&output));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    assert!(on_terminal("").contains("outputs ["), "no progress bar drawn on a terminal");
+    assert!(
+        on_terminal("").contains("outputs ["),
+        "no progress bar drawn on a terminal"
+    );
     let quiet = on_terminal("-q");
     assert!(!quiet.contains("outputs ["), "-q drew a progress bar: {quiet}");
 }
@@ -386,12 +399,31 @@ fn bench_reports_every_stage_forward_and_backward() {
 #[test]
 fn bench_times_classifiers_and_segmentation_networks() {
     let dir = tempfile::tempdir().unwrap();
-    for (config, kind) in [("configs/train/aerial-cars.toml", "unetplusplus"), ("configs/train/cells-task.toml", "resnet")] {
+    for (config, kind) in [
+        ("configs/train/aerial-cars.toml", "unetplusplus"),
+        ("configs/train/cells-task.toml", "resnet"),
+    ] {
         let config = workspace_root().join(config);
-        let args = ["bench", "--task-model", config.to_str().unwrap(), "--size", "64", "--batch", "2", "--iterations", "1", "--device", "cpu"];
+        let args = [
+            "bench",
+            "--task-model",
+            config.to_str().unwrap(),
+            "--size",
+            "64",
+            "--batch",
+            "2",
+            "--iterations",
+            "1",
+            "--device",
+            "cpu",
+        ];
         let output = run_host(&args, None, dir.path());
         let text = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success() && text.contains(&format!("task model `{kind}` training step")), "{}", describe(&output));
+        assert!(
+            output.status.success() && text.contains(&format!("task model `{kind}` training step")),
+            "{}",
+            describe(&output)
+        );
     }
 }
 
@@ -408,25 +440,42 @@ fn validate_refuses_stages_that_do_not_fit_together() {
     let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
     assert!(!output.status.success(), "accepted: {}", describe(&output));
     let err = stderr(&output);
-    for needle in ["stage `demosaic_again` (`demosaic_menon2007`) takes a mosaic", "stage `demosaic` (`demosaic_bilinear`) gives a RGB"] {
+    for needle in [
+        "stage `demosaic_again` (`demosaic_menon2007`) takes a mosaic",
+        "stage `demosaic` (`demosaic_bilinear`) gives a RGB",
+    ] {
         assert!(err.contains(needle), "`{needle}` not in:\n{err}");
     }
-    let mosaic_into_rgb = PIPELINE.replace("pipeline = [\"black_level\", \"demosaic\", \"clip\"]", "pipeline = [\"black_level\", \"wb\", \"demosaic\", \"clip\"]")
-        + "\n[stages.wb]\nkind = \"white_balance\"\n";
+    let mosaic_into_rgb = PIPELINE.replace(
+        "pipeline = [\"black_level\", \"demosaic\", \"clip\"]",
+        "pipeline = [\"black_level\", \"wb\", \"demosaic\", \"clip\"]",
+    ) + "\n[stages.wb]\nkind = \"white_balance\"\n";
     let config = write(dir.path(), "mosaic_into_rgb.toml", &mosaic_into_rgb);
     let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
     let err = stderr(&output);
-    assert!(!output.status.success() && err.contains("stage `wb` (`white_balance`) takes a RGB") && err.contains("`black_level`"), "{err}");
+    assert!(
+        !output.status.success()
+            && err.contains("stage `wb` (`white_balance`) takes a RGB")
+            && err.contains("`black_level`"),
+        "{err}"
+    );
 }
 
 /// The keys a component accepts, as its own config parser lists them when given an unknown key.
-fn accepted_keys(registry: &l2l_host::plugins::Registry, kind: l2l_plugin_api::ComponentKind, name: &str, plugin: &str) -> Vec<String> {
+fn accepted_keys(
+    registry: &l2l_host::plugins::Registry,
+    kind: l2l_plugin_api::ComponentKind,
+    name: &str,
+    plugin: &str,
+) -> Vec<String> {
     let mut probe = toml::Table::new();
     probe.insert("l2l_no_such_key".into(), toml::Value::Integer(0));
     let err = match kind {
         l2l_plugin_api::ComponentKind::Stage => registry.build_stage(name, Some(plugin), &probe, "probe").err(),
         l2l_plugin_api::ComponentKind::Dataset => registry.build_dataset(name, Some(plugin), &probe, "probe").err(),
-        l2l_plugin_api::ComponentKind::TaskModel => registry.build_task_model(name, Some(plugin), &probe, 2, "probe").err(),
+        l2l_plugin_api::ComponentKind::TaskModel => {
+            registry.build_task_model(name, Some(plugin), &probe, 2, "probe").err()
+        }
     }
     .unwrap_or_else(|| panic!("`{name}` accepted an unknown key"))
     .to_string();
@@ -444,7 +493,11 @@ fn accepted_keys(registry: &l2l_host::plugins::Registry, kind: l2l_plugin_api::C
 fn plugins_inspect_shows_every_accepted_key_of_every_component() {
     let dir = tempfile::tempdir().unwrap();
     let registry = l2l_host::plugins::Registry::discover(&[l2l_system_tests::profile_dir()]);
-    assert!(registry.plugins().len() >= 15, "{} plugins found", registry.plugins().len());
+    assert!(
+        registry.plugins().len() >= 15,
+        "{} plugins found",
+        registry.plugins().len()
+    );
     for plugin in registry.plugins() {
         let output = run_host(&["plugins", "inspect", &plugin.name], None, dir.path());
         assert!(output.status.success(), "{}", describe(&output));
@@ -454,8 +507,15 @@ fn plugins_inspect_shows_every_accepted_key_of_every_component() {
             let mut documented: Vec<String> = component.config_keys.iter().map(|k| k.name.to_string()).collect();
             accepted.sort();
             documented.sort();
-            assert_eq!(documented, accepted, "`{}`: documented keys differ from accepted keys", component.name);
-            let section = text.split(&format!("`{}` —", component.name)).nth(1).unwrap_or_else(|| panic!("`{}` not in:\n{text}", component.name));
+            assert_eq!(
+                documented, accepted,
+                "`{}`: documented keys differ from accepted keys",
+                component.name
+            );
+            let section = text
+                .split(&format!("`{}` —", component.name))
+                .nth(1)
+                .unwrap_or_else(|| panic!("`{}` not in:\n{text}", component.name));
             let section = section.split("\n\n").next().unwrap_or_default();
             for key in component.config_keys.iter() {
                 let line = section
@@ -469,12 +529,21 @@ fn plugins_inspect_shows_every_accepted_key_of_every_component() {
     }
     let output = run_host(&["plugins", "inspect", "resnet"], None, dir.path());
     let text = String::from_utf8_lossy(&output.stdout);
-    let weights = text.lines().find(|l| l.trim_start().starts_with("weights ")).expect("resnet's weights key");
-    assert!(!weights.contains("required") && weights.contains("optional"), "{weights}");
+    let weights = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("weights "))
+        .expect("resnet's weights key");
+    assert!(
+        !weights.contains("required") && weights.contains("optional"),
+        "{weights}"
+    );
     assert!(text.contains("task-model `resnet`"), "{text}");
     let output = run_host(&["plugins", "inspect", "demosaic_bilinear"], None, dir.path());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("takes: mosaic [B, 1, H, W]; gives: RGB [B, 3, H, W]"), "{text}");
+    assert!(
+        text.contains("takes: mosaic [B, 1, H, W]; gives: RGB [B, 3, H, W]"),
+        "{text}"
+    );
 }
 
 /// A per-pixel stage whose values depend on the pixel's position (lens shading) gives the same values
@@ -485,7 +554,12 @@ fn plugins_inspect_shows_every_accepted_key_of_every_component() {
 fn a_position_dependent_stage_gives_the_same_values_through_export_and_process() {
     let dir = tempfile::tempdir().unwrap();
     l2l_system_tests::plugins_with_testkit(dir.path());
-    write_npy_f32(&dir.path().join("raw.npy"), 150, 16, (0..2400).map(|i| 0.1 + 0.8 * ((i * 37 % 101) as f32 / 101.0)));
+    write_npy_f32(
+        &dir.path().join("raw.npy"),
+        150,
+        16,
+        (0..2400).map(|i| 0.1 + 0.8 * ((i * 37 % 101) as f32 / 101.0)),
+    );
     let mut largest = Vec::new();
     for kind in ["vignette", "vignette_unaware"] {
         let config = write(
@@ -497,10 +571,29 @@ fn a_position_dependent_stage_gives_the_same_values_through_export_and_process()
                  [stages.shading]\nkind = \"{kind}\"\nk1 = -0.3\n"
             ),
         );
-        let processed = run_process(&config, &dir.path().join("raw.npy"), &format!("{kind}-alone.npy"), &[], None, dir.path());
+        let processed = run_process(
+            &config,
+            &dir.path().join("raw.npy"),
+            &format!("{kind}-alone.npy"),
+            &[],
+            None,
+            dir.path(),
+        );
         assert!(processed.status.success(), "{}", describe(&processed));
         let output = run_host(
-            &["export", "--device", "cpu", "--format", "npy", "--output", "out", "--input", "raw.npy", "--pipelines", config.to_str().unwrap()],
+            &[
+                "export",
+                "--device",
+                "cpu",
+                "--format",
+                "npy",
+                "--output",
+                "out",
+                "--input",
+                "raw.npy",
+                "--pipelines",
+                config.to_str().unwrap(),
+            ],
             None,
             dir.path(),
         );
@@ -508,10 +601,23 @@ fn a_position_dependent_stage_gives_the_same_values_through_export_and_process()
         let (shape, exported) = read_npy_f32(&dir.path().join(format!("out/{kind}/raw.npy")));
         assert_eq!(shape, [150, 16, 3]);
         let (_, alone) = read_npy_f32(&dir.path().join(format!("{kind}-alone.npy")));
-        largest.push(exported.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max));
+        largest.push(
+            exported
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max),
+        );
     }
-    assert_eq!(largest[0], 0.0, "the band-aware stage differs between export and process");
-    assert!(largest[1] > 0.05, "the unaware stage should differ in bands, by {}", largest[1]);
+    assert_eq!(
+        largest[0], 0.0,
+        "the band-aware stage differs between export and process"
+    );
+    assert!(
+        largest[1] > 0.05,
+        "the unaware stage should differ in bands, by {}",
+        largest[1]
+    );
 }
 
 /// A library in a named plugin directory whose name lacks the `libl2l_` prefix is not loaded, and the
@@ -521,11 +627,22 @@ fn a_library_without_the_plugin_prefix_is_skipped_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let installed = install_testkit(dir.path());
     std::fs::rename(&installed, dir.path().join("libmy_stage.so")).unwrap();
-    let output = run_host(&["plugins", "list", "--plugin-dir", dir.path().to_str().unwrap()], None, dir.path());
+    let output = run_host(
+        &["plugins", "list", "--plugin-dir", dir.path().to_str().unwrap()],
+        None,
+        dir.path(),
+    );
     let err = stderr(&output);
-    assert!(err.contains("skipped 1 library whose name does not start with `libl2l_`") && err.contains("libmy_stage.so"), "{err}");
+    assert!(
+        err.contains("skipped 1 library whose name does not start with `libl2l_`") && err.contains("libmy_stage.so"),
+        "{err}"
+    );
     assert_eq!(err.matches("libmy_stage.so").count(), 1, "{err}");
-    assert!(!String::from_utf8_lossy(&output.stdout).contains("testkit"), "{}", describe(&output));
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("testkit"),
+        "{}",
+        describe(&output)
+    );
 }
 
 /// Output into a pipe the reader has closed (`l2l-host plugins inspect isp-core | head -1`) ends the
@@ -563,7 +680,10 @@ fn process_until_a_stage_writes_that_stages_output() {
     assert!(values.iter().all(|v| (v - 0.5).abs() < 1e-4), "{values:?}");
     let output = run_process(&config, &raw, "o.npy", &["--until", "demosaik"], None, dir.path());
     let err = stderr(&output);
-    assert!(!output.status.success() && err.contains("--until `demosaik`") && err.contains("black_level, demosaic, clip"), "{err}");
+    assert!(
+        !output.status.success() && err.contains("--until `demosaik`") && err.contains("black_level, demosaic, clip"),
+        "{err}"
+    );
 }
 
 /// A plugin's own `tracing` events reach the host's log, named by the plugin, and `-v` / `L2L_LOG`
@@ -583,8 +703,19 @@ fn a_plugins_log_events_reach_the_host_and_its_filters() {
     write_npy_u16(&raw, 4, 4, 1000);
     let run = |env: Option<&str>, extra: &[&str]| -> String {
         let mut command = std::process::Command::new(l2l_system_tests::host_binary());
-        command.args(extra).args(["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "o.npy", "--force"]);
-        command.current_dir(dir.path()).env_remove("L2L_LOG").env_remove("L2L_PLUGIN_PATH");
+        command.args(extra).args([
+            "process",
+            config.to_str().unwrap(),
+            "--input",
+            raw.to_str().unwrap(),
+            "--output",
+            "o.npy",
+            "--force",
+        ]);
+        command
+            .current_dir(dir.path())
+            .env_remove("L2L_LOG")
+            .env_remove("L2L_PLUGIN_PATH");
         if let Some(filter) = env {
             command.env("L2L_LOG", filter);
         }
@@ -593,12 +724,21 @@ fn a_plugins_log_events_reach_the_host_and_its_filters() {
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
     let default = run(None, &[]);
-    assert!(default.contains("testkit_plugin: nan_after: returning NaN from now on shape=[1, 1, 4, 4]"), "{default}");
+    assert!(
+        default.contains("testkit_plugin: nan_after: returning NaN from now on shape=[1, 1, 4, 4]"),
+        "{default}"
+    );
     assert!(!default.contains("vignette built"), "{default}");
     let debug = run(None, &["-vv"]);
-    assert!(debug.contains("testkit_plugin: vignette built k1=-0.3 k2=0.0"), "{debug}");
+    assert!(
+        debug.contains("testkit_plugin: vignette built k1=-0.3 k2=0.0"),
+        "{debug}"
+    );
     let one_plugin = run(Some("error,testkit_plugin=debug"), &[]);
-    assert!(one_plugin.contains("vignette built") && one_plugin.contains("returning NaN"), "{one_plugin}");
+    assert!(
+        one_plugin.contains("vignette built") && one_plugin.contains("returning NaN"),
+        "{one_plugin}"
+    );
     let quiet = run(Some("error"), &[]);
     assert!(!quiet.contains("testkit_plugin"), "{quiet}");
 }
@@ -613,27 +753,58 @@ fn validate_refuses_what_the_run_would_refuse() {
     let train = "[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 8\nsize = 32\n\n[task_model]\nkind = \"resnet\"\n\n\
                  [job]\nkind = \"train\"\nmode = \"static\"\n";
     let cases = [
-        (format!("threads = 0\n{PIPELINE}"), "config key `threads`: expected 1 to 1024"),
-        (format!("threads = 100000\n{PIPELINE}"), "config key `threads`: expected 1 to 1024"),
-        (format!("{PIPELINE}\n{train}lr = -1.0\n"), "config key `job.lr`: expected a learning rate > 0, found -1"),
-        (format!("{PIPELINE}\n{train}n_splits = 100\n"), "config key `job.n_splits`: 100 folds of a data set of 8 samples"),
-        (format!("{PIPELINE}\n[job]\nkind = \"pipeline\"\nname = \"../../escaped\"\n"), "run name `../../escaped`: expected a plain name"),
         (
-            PIPELINE.replace("pipeline = [\"black_level\", \"demosaic\", \"clip\"]", "pipeline = [\"black_level\", \"demosaic\", \"blur\", \"clip\"]")
-                + "\n[stages.blur]\nkind = \"denoise_gaussian\"\nsigma = 1e19\n",
+            format!("threads = 0\n{PIPELINE}"),
+            "config key `threads`: expected 1 to 1024",
+        ),
+        (
+            format!("threads = 100000\n{PIPELINE}"),
+            "config key `threads`: expected 1 to 1024",
+        ),
+        (
+            format!("{PIPELINE}\n{train}lr = -1.0\n"),
+            "config key `job.lr`: expected a learning rate > 0, found -1",
+        ),
+        (
+            format!("{PIPELINE}\n{train}n_splits = 100\n"),
+            "config key `job.n_splits`: 100 folds of a data set of 8 samples",
+        ),
+        (
+            format!("{PIPELINE}\n[job]\nkind = \"pipeline\"\nname = \"../../escaped\"\n"),
+            "run name `../../escaped`: expected a plain name",
+        ),
+        (
+            PIPELINE.replace(
+                "pipeline = [\"black_level\", \"demosaic\", \"clip\"]",
+                "pipeline = [\"black_level\", \"demosaic\", \"blur\", \"clip\"]",
+            ) + "\n[stages.blur]\nkind = \"denoise_gaussian\"\nsigma = 1e19\n",
             "sigma: expected values in [0.1, 16], found 10000000000000000000",
         ),
-        (PIPELINE.replace("device = \"cpu\"", "device = \"cuda:3\""), "config key `device`: cuda:3"),
+        (
+            PIPELINE.replace("device = \"cpu\"", "device = \"cuda:3\""),
+            "config key `device`: cuda:3",
+        ),
     ];
     for (index, (text, expected)) in cases.iter().enumerate() {
         let config = write(dir.path(), &format!("c{index}.toml"), text);
         let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
         let err = stderr(&output);
-        assert!(!output.status.success() && err.contains(expected), "case {index}: `{expected}` not in:\n{err}");
+        assert!(
+            !output.status.success() && err.contains(expected),
+            "case {index}: `{expected}` not in:\n{err}"
+        );
     }
-    let escaped = write(dir.path(), "escape.toml", &format!("{PIPELINE}\n[input]\nkind = \"test_chart\"\n[job]\nkind = \"pipeline\"\nname = \"../../escaped\"\n"));
+    let escaped = write(
+        dir.path(),
+        "escape.toml",
+        &format!("{PIPELINE}\n[input]\nkind = \"test_chart\"\n[job]\nkind = \"pipeline\"\nname = \"../../escaped\"\n"),
+    );
     let output = run_host(&["run", escaped.to_str().unwrap()], None, dir.path());
-    assert!(!output.status.success() && !dir.path().parent().unwrap().join("escaped-1").exists(), "{}", describe(&output));
+    assert!(
+        !output.status.success() && !dir.path().parent().unwrap().join("escaped-1").exists(),
+        "{}",
+        describe(&output)
+    );
 }
 
 /// `process` refuses to write its output over its own raw input, which stays as it was.
@@ -647,20 +818,44 @@ fn process_refuses_to_overwrite_its_input() {
     for output in ["raw.npy", "./raw.npy"] {
         let result = run_process(&config, &raw, output, &[], None, dir.path());
         let err = stderr(&result);
-        assert!(!result.status.success() && err.contains("that is the raw input"), "{err}");
+        assert!(
+            !result.status.success() && err.contains("that is the raw input"),
+            "{err}"
+        );
     }
     assert_eq!(std::fs::read(&raw).unwrap(), before);
     // any other existing file is the user's: replaced only with --force
     std::fs::write(dir.path().join("mine.npy"), b"the user's").unwrap();
     let args = |force: &'static [&'static str]| -> Vec<String> {
-        let mut args: Vec<String> = ["process", config.to_str().unwrap(), "--input", raw.to_str().unwrap(), "--output", "mine.npy"].map(String::from).to_vec();
+        let mut args: Vec<String> = [
+            "process",
+            config.to_str().unwrap(),
+            "--input",
+            raw.to_str().unwrap(),
+            "--output",
+            "mine.npy",
+        ]
+        .map(String::from)
+        .to_vec();
         args.extend(force.iter().map(|s| s.to_string()));
         args
     };
-    let refused = run_host(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>(), None, dir.path());
-    assert!(!refused.status.success() && stderr(&refused).contains("--output mine.npy: the file exists; pass --force"), "{}", describe(&refused));
+    let refused = run_host(
+        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+        dir.path(),
+    );
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("--output mine.npy: the file exists; pass --force"),
+        "{}",
+        describe(&refused)
+    );
     assert_eq!(std::fs::read(dir.path().join("mine.npy")).unwrap(), b"the user's");
-    let forced = run_host(&args(&["--force"]).iter().map(String::as_str).collect::<Vec<_>>(), None, dir.path());
+    let forced = run_host(
+        &args(&["--force"]).iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+        dir.path(),
+    );
     assert!(forced.status.success(), "{}", describe(&forced));
 }
 
@@ -671,13 +866,23 @@ fn completions_man_page_and_plain_piped_output() {
     let dir = tempfile::tempdir().unwrap();
     let output = run_host(&["completions", "bash"], None, dir.path());
     let script = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success() && script.contains("complete -F _l2l__host") && script.contains("l2l-host"), "{script}");
+    assert!(
+        output.status.success() && script.contains("complete -F _l2l__host") && script.contains("l2l-host"),
+        "{script}"
+    );
     assert!(script.contains("plugin-env") && script.contains("--until"), "{script}");
     let output = run_host(&["man"], None, dir.path());
     let page = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success() && page.contains(".TH l2l-host") && page.contains("process"), "{page}");
+    assert!(
+        output.status.success() && page.contains(".TH l2l-host") && page.contains("process"),
+        "{page}"
+    );
     // a warning logged into a pipe: plain text
-    let config = write(dir.path(), "data.toml", "device = \"cpu\"\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 4\nsize = 16\n");
+    let config = write(
+        dir.path(),
+        "data.toml",
+        "device = \"cpu\"\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 4\nsize = 16\n",
+    );
     let output = run_host(&["-v", "validate", config.to_str().unwrap()], None, dir.path());
     let err = stderr(&output);
     assert!(!err.is_empty() && !err.contains('\u{1b}'), "{err:?}");
@@ -692,29 +897,67 @@ fn export_never_mixes_up_outputs() {
         std::fs::create_dir(dir.path().join(folder)).unwrap();
         write_npy_u16(&dir.path().join(folder).join("x.npy"), 4, 4, 40000);
     }
-    let pipeline = write(dir.path(), "p.toml", &PIPELINE.replace("kind = \"clip\"", "kind = \"clip\"\nmax = 1.0"));
+    let pipeline = write(
+        dir.path(),
+        "p.toml",
+        &PIPELINE.replace("kind = \"clip\"", "kind = \"clip\"\nmax = 1.0"),
+    );
     let export = |inputs: &[&str]| {
-        let mut args = vec!["export", "--device", "cpu", "--format", "npy", "--output", "out", "--pipelines", pipeline.to_str().unwrap(), "--input"];
+        let mut args = vec![
+            "export",
+            "--device",
+            "cpu",
+            "--format",
+            "npy",
+            "--output",
+            "out",
+            "--pipelines",
+            pipeline.to_str().unwrap(),
+            "--input",
+        ];
         args.extend_from_slice(inputs);
         run_host(&args, None, dir.path())
     };
     let collision = export(&["dA", "dB"]);
     let err = stderr(&collision);
-    assert!(!collision.status.success() && err.contains("dA/x.npy") && err.contains("dB/x.npy") && err.contains("`x`"), "{err}");
+    assert!(
+        !collision.status.success() && err.contains("dA/x.npy") && err.contains("dB/x.npy") && err.contains("`x`"),
+        "{err}"
+    );
     let first = export(&["dA"]);
-    assert!(String::from_utf8_lossy(&first.stdout).contains("exported 1 files (0 already there"), "{}", describe(&first));
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("exported 1 files (0 already there"),
+        "{}",
+        describe(&first)
+    );
     let again = export(&["dA"]);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("exported 0 files (1 already there"), "{}", describe(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("exported 0 files (1 already there"),
+        "{}",
+        describe(&again)
+    );
     let (_, before) = read_npy_f32(&dir.path().join("out/p/x.npy"));
     // the pipeline edited: clip at 0.01 instead of 1
-    std::fs::write(&pipeline, PIPELINE.replace("kind = \"clip\"", "kind = \"clip\"\nmax = 0.01")).unwrap();
+    std::fs::write(
+        &pipeline,
+        PIPELINE.replace("kind = \"clip\"", "kind = \"clip\"\nmax = 0.01"),
+    )
+    .unwrap();
     let edited = export(&["dA"]);
-    assert!(String::from_utf8_lossy(&edited.stdout).contains("exported 1 files (0 already there"), "{}", describe(&edited));
+    assert!(
+        String::from_utf8_lossy(&edited.stdout).contains("exported 1 files (0 already there"),
+        "{}",
+        describe(&edited)
+    );
     let (_, after) = read_npy_f32(&dir.path().join("out/p/x.npy"));
     assert!(before != after && after.iter().all(|v| *v <= 0.01), "{after:?}");
     std::fs::write(dir.path().join("out/p/x.npy"), b"").unwrap();
     let emptied = export(&["dA"]);
-    assert!(String::from_utf8_lossy(&emptied.stdout).contains("exported 1 files (0 already there"), "{}", describe(&emptied));
+    assert!(
+        String::from_utf8_lossy(&emptied.stdout).contains("exported 1 files (0 already there"),
+        "{}",
+        describe(&emptied)
+    );
 }
 
 /// `--resume` continues a run killed before its first checkpoint (from the start, in its own
@@ -743,9 +986,23 @@ fn resume_starts_over_without_a_checkpoint_and_refuses_an_edited_config() {
     std::fs::write(run.join("config.toml"), recorded.replace("lr = 0.001", "lr = 0.5")).unwrap();
     let refused = run_host(&["run", "--resume", run.to_str().unwrap()], None, dir.path());
     let err = stderr(&refused);
-    assert!(!refused.status.success() && err.contains("config.toml changed since the run started") && err.contains("+ lr = 0.5") && err.contains("- lr = 0.001"), "{err}");
-    let allowed = run_host(&["run", "--resume", run.to_str().unwrap(), "--allow-config-change"], None, dir.path());
-    assert!(allowed.status.success() && stderr(&allowed).contains("continuing with it"), "{}", describe(&allowed));
+    assert!(
+        !refused.status.success()
+            && err.contains("config.toml changed since the run started")
+            && err.contains("+ lr = 0.5")
+            && err.contains("- lr = 0.001"),
+        "{err}"
+    );
+    let allowed = run_host(
+        &["run", "--resume", run.to_str().unwrap(), "--allow-config-change"],
+        None,
+        dir.path(),
+    );
+    assert!(
+        allowed.status.success() && stderr(&allowed).contains("continuing with it"),
+        "{}",
+        describe(&allowed)
+    );
 }
 
 /// The smaller things a user should hear about: a plugin directory that does not exist, files an
@@ -753,26 +1010,67 @@ fn resume_starts_over_without_a_checkpoint_and_refuses_an_edited_config() {
 #[test]
 fn what_is_skipped_or_missing_is_said() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write(dir.path(), "p.toml", &format!("plugin_dirs = [\"no-such-dir\"]\n{PIPELINE}"));
+    let config = write(
+        dir.path(),
+        "p.toml",
+        &format!("plugin_dirs = [\"no-such-dir\"]\n{PIPELINE}"),
+    );
     let output = run_host(&["validate", config.to_str().unwrap()], None, dir.path());
     let err = stderr(&output);
-    assert!(err.contains("no-such-dir") && err.contains("no such file or directory"), "{err}");
+    assert!(
+        err.contains("no-such-dir") && err.contains("no such file or directory"),
+        "{err}"
+    );
     let quiet = run_host(&["-q", "validate", config.to_str().unwrap()], None, dir.path());
-    assert!(quiet.status.success() && !stderr(&quiet).contains("no-such-dir"), "{}", describe(&quiet));
+    assert!(
+        quiet.status.success() && !stderr(&quiet).contains("no-such-dir"),
+        "{}",
+        describe(&quiet)
+    );
     std::fs::create_dir(dir.path().join("raws")).unwrap();
     write_npy_u16(&dir.path().join("raws/a.npy"), 4, 4, 40000);
     std::fs::write(dir.path().join("raws/notes.txt"), "not a raw file").unwrap();
     let output = run_host(
-        &["export", "--device", "cpu", "--format", "npy", "--output", "out", "--input", "raws", "--pipelines", config.to_str().unwrap()],
+        &[
+            "export",
+            "--device",
+            "cpu",
+            "--format",
+            "npy",
+            "--output",
+            "out",
+            "--input",
+            "raws",
+            "--pipelines",
+            config.to_str().unwrap(),
+        ],
         None,
         dir.path(),
     );
     let err = stderr(&output);
-    assert!(output.status.success() && err.contains("skipped 1 file(s) that are not raw files") && err.contains("notes.txt"), "{}", describe(&output));
+    assert!(
+        output.status.success()
+            && err.contains("skipped 1 file(s) that are not raw files")
+            && err.contains("notes.txt"),
+        "{}",
+        describe(&output)
+    );
     let help = run_host(&["run", "--help"], None, dir.path());
-    assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:\n  l2l-host run configs/quickstart.toml"), "{}", describe(&help));
-    let bench = run_host(&["bench", "--pipelines", config.to_str().unwrap(), "--size", "0"], None, dir.path());
-    assert!(!bench.status.success() && stderr(&bench).contains("0 is not in 2..=65536"), "{}", describe(&bench));
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("Examples:\n  l2l-host run configs/quickstart.toml"),
+        "{}",
+        describe(&help)
+    );
+    let bench = run_host(
+        &["bench", "--pipelines", config.to_str().unwrap(), "--size", "0"],
+        None,
+        dir.path(),
+    );
+    assert!(
+        !bench.status.success() && stderr(&bench).contains("0 is not in 2..=65536"),
+        "{}",
+        describe(&bench)
+    );
 }
 
 /// Export runs stages in evaluation mode, as `process` does: a pipeline ending in `normalize` uses
@@ -783,9 +1081,26 @@ fn export_of_a_pipeline_ending_in_normalize_equals_process() {
     let pipeline = workspace_root().join("configs/pipelines/parametrized.toml");
     let raws = dir.path().join("raws");
     std::fs::create_dir(&raws).unwrap();
-    write_npy_f32(&raws.join("one.npy"), 32, 48, (0..32 * 48).map(|i| 0.1 + 0.8 * ((i * 29 % 97) as f32 / 97.0)));
+    write_npy_f32(
+        &raws.join("one.npy"),
+        32,
+        48,
+        (0..32 * 48).map(|i| 0.1 + 0.8 * ((i * 29 % 97) as f32 / 97.0)),
+    );
     let output = run_host(
-        &["export", "--device", "cpu", "--format", "npy", "--output", "out", "--input", raws.to_str().unwrap(), "--pipelines", pipeline.to_str().unwrap()],
+        &[
+            "export",
+            "--device",
+            "cpu",
+            "--format",
+            "npy",
+            "--output",
+            "out",
+            "--input",
+            raws.to_str().unwrap(),
+            "--pipelines",
+            pipeline.to_str().unwrap(),
+        ],
         None,
         dir.path(),
     );

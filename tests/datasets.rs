@@ -39,7 +39,11 @@ fn microscopy_layout_reads_back_what_was_generated() {
     assert_eq!(loaded.labels().unwrap(), generated.labels().unwrap());
     for i in [0, 7, 23] {
         let (a, b) = (loaded.sample(i).unwrap(), generated.sample(i).unwrap());
-        let max_diff = values(&a.raw).iter().zip(values(&b.raw)).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let max_diff = values(&a.raw)
+            .iter()
+            .zip(values(&b.raw))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(max_diff <= 0.5 / 65535.0 + 1e-7, "sample {i}: {max_diff}");
         assert_eq!(a.target.int64_value(&[]), b.target.int64_value(&[]));
         assert_eq!(a.metadata.intensity, 5.0);
@@ -62,7 +66,11 @@ fn drone_layout_is_real_dng_that_rawloader_reads_with_the_camera() {
     assert_eq!(loaded.len(), 4);
     for i in 0..4 {
         let (a, b) = (loaded.sample(i).unwrap(), generated.sample(i).unwrap());
-        let max_diff = values(&a.raw).iter().zip(values(&b.raw)).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let max_diff = values(&a.raw)
+            .iter()
+            .zip(values(&b.raw))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(max_diff <= 1.0 / 65535.0, "sample {i}: {max_diff}");
         assert!(a.target.equal(&b.target), "mask {i}");
         let (read, made) = (a.metadata, b.metadata);
@@ -70,7 +78,12 @@ fn drone_layout_is_real_dng_that_rawloader_reads_with_the_camera() {
         for (x, y) in read.black_level.iter().zip(made.black_level) {
             assert!((x - y).abs() < 1e-4, "{read:?} vs {made:?}");
         }
-        for (x, y) in read.white_balance.iter().zip(made.white_balance).chain(read.colour_matrix.iter().zip(made.colour_matrix)) {
+        for (x, y) in read
+            .white_balance
+            .iter()
+            .zip(made.white_balance)
+            .chain(read.colour_matrix.iter().zip(made.colour_matrix))
+        {
             assert!((x - y).abs() < 1e-4, "{read:?} vs {made:?}");
         }
     }
@@ -86,8 +99,14 @@ fn loader_batches_in_order_shuffles_by_seed_and_refuses_mixed_sizes() {
         prefetch: 2,
         ..Default::default()
     };
-    let batches: Vec<_> = Loader::new(dataset.clone(), (0..10).collect(), &options).unwrap().map(Result::unwrap).collect();
-    assert_eq!(batches.iter().map(|b| b.indices.clone()).collect::<Vec<_>>(), [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+    let batches: Vec<_> = Loader::new(dataset.clone(), (0..10).collect(), &options)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        batches.iter().map(|b| b.indices.clone()).collect::<Vec<_>>(),
+        [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]
+    );
     assert_eq!(batches[0].raw.size(), [4, 1, 16, 16]);
     assert_eq!(batches[2].target.size(), [2]);
     // each batch holds exactly the samples it names
@@ -95,10 +114,18 @@ fn loader_batches_in_order_shuffles_by_seed_and_refuses_mixed_sizes() {
     assert!(batches[1].raw.get(1).get(0).equal(&direct.raw));
     assert_eq!(batches[1].target.int64_value(&[1]), direct.target.int64_value(&[]));
     let order = |seed| {
-        Loader::new(dataset.clone(), (0..10).collect(), &LoaderOptions { shuffle_seed: Some(seed), drop_last: true, ..options.clone() })
-            .unwrap()
-            .flat_map(|b| b.unwrap().indices)
-            .collect::<Vec<_>>()
+        Loader::new(
+            dataset.clone(),
+            (0..10).collect(),
+            &LoaderOptions {
+                shuffle_seed: Some(seed),
+                drop_last: true,
+                ..options.clone()
+            },
+        )
+        .unwrap()
+        .flat_map(|b| b.unwrap().indices)
+        .collect::<Vec<_>>()
     };
     assert_eq!(order(1), order(1));
     assert_ne!(order(1), order(2));
@@ -107,7 +134,11 @@ fn loader_batches_in_order_shuffles_by_seed_and_refuses_mixed_sizes() {
     let mut early = Loader::new(dataset.clone(), (0..10).collect(), &options).unwrap();
     early.next().unwrap().unwrap();
     drop(early);
-    assert!(Loader::new(dataset, vec![11], &options).err().unwrap().to_string().contains("sample 11 is out of range"));
+    assert!(Loader::new(dataset, vec![11], &options)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("sample 11 is out of range"));
 
     // samples of two sizes cannot share a batch
     let dir = tempfile::tempdir().unwrap();
@@ -116,8 +147,17 @@ fn loader_batches_in_order_shuffles_by_seed_and_refuses_mixed_sizes() {
     std::fs::write(dir.path().join("l.csv"), "file,label\nbig.tiff,a\nsmall.tiff,b\n").unwrap();
     let config = format!("root = {:?}\nlabels_csv = \"l.csv\"\n", dir.path());
     let mixed = Arc::new(datasets::open(&registry, &spec("raw_folder", &config), &[]).unwrap());
-    let err = Loader::new(mixed, vec![0, 1], &options).unwrap().next().unwrap().err().unwrap().to_string();
-    assert!(err.contains("sample 1 is [4, 4] but sample 0 is [8, 8]; a batch needs one size"), "{err}");
+    let err = Loader::new(mixed, vec![0, 1], &options)
+        .unwrap()
+        .next()
+        .unwrap()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("sample 1 is [4, 4] but sample 0 is [8, 8]; a batch needs one size"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -129,35 +169,120 @@ fn dataset_commands_describe_write_and_warn() {
     let out = run_host(&["dataset", "info", config], None, dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("samples: 8") && text.contains("EOS          2 samples"), "{text}");
+    assert!(
+        text.contains("samples: 8") && text.contains("EOS          2 samples"),
+        "{text}"
+    );
 
-    let out = run_host(&["dataset", "write", config, "--layout", "microscopy", "--output", "micro", "--intensities", "10"], None, dir.path());
+    let out = run_host(
+        &[
+            "dataset",
+            "write",
+            config,
+            "--layout",
+            "microscopy",
+            "--output",
+            "micro",
+            "--intensities",
+            "10",
+        ],
+        None,
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // written again: refused without --force, nothing touched
     let labels = dir.path().join("micro/labels/Ma190c_annotations.dat");
-    std::fs::write(&labels, std::fs::read_to_string(&labels).unwrap() + "# a note of the user's\n").unwrap();
-    let again = run_host(&["dataset", "write", config, "--layout", "microscopy", "--output", "micro", "--intensities", "10"], None, dir.path());
+    std::fs::write(
+        &labels,
+        std::fs::read_to_string(&labels).unwrap() + "# a note of the user's\n",
+    )
+    .unwrap();
+    let again = run_host(
+        &[
+            "dataset",
+            "write",
+            config,
+            "--layout",
+            "microscopy",
+            "--output",
+            "micro",
+            "--intensities",
+            "10",
+        ],
+        None,
+        dir.path(),
+    );
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(!again.status.success() && err.contains("already holds 9 file(s)") && err.contains("--force"), "{err}");
-    assert!(std::fs::read_to_string(&labels).unwrap().contains("a note of the user's"));
-    let forced = run_host(&["dataset", "write", config, "--layout", "microscopy", "--output", "micro", "--intensities", "10", "--force"], None, dir.path());
+    assert!(
+        !again.status.success() && err.contains("already holds 9 file(s)") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(&labels)
+        .unwrap()
+        .contains("a note of the user's"));
+    let forced = run_host(
+        &[
+            "dataset",
+            "write",
+            config,
+            "--layout",
+            "microscopy",
+            "--output",
+            "micro",
+            "--intensities",
+            "10",
+            "--force",
+        ],
+        None,
+        dir.path(),
+    );
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
-    assert!(!std::fs::read_to_string(&labels).unwrap().contains("a note of the user's"));
+    assert!(!std::fs::read_to_string(&labels)
+        .unwrap()
+        .contains("a note of the user's"));
     // break one file; the microscopy loader (paths relative to its config) names it, or skips it with a warning
     let victim = dir.path().join("micro/images/raw_scale010/sample_00003.tiff");
     std::fs::write(&victim, b"II*\0").unwrap();
     let micro = dir.path().join("micro.toml");
-    std::fs::write(&micro, "[dataset]\nkind = \"raw_microscopy\"\nroot = \"micro\"\nintensity = 10\nmin_images_per_class = 1\n").unwrap();
+    std::fs::write(
+        &micro,
+        "[dataset]\nkind = \"raw_microscopy\"\nroot = \"micro\"\nintensity = 10\nmin_images_per_class = 1\n",
+    )
+    .unwrap();
     let micro = micro.to_str().unwrap();
     let out = run_host(&["dataset", "info", micro], None, dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("sample_00003.tiff") && err.lines().count() <= 3, "{err}");
-    let out = run_host(&["dataset", "info", micro, "--set", "dataset.skip_invalid=true"], None, dir.path());
-    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && err.contains("sample_00003.tiff") && err.lines().count() <= 3,
+        "{err}"
+    );
+    let out = run_host(
+        &["dataset", "info", micro, "--set", "dataset.skip_invalid=true"],
+        None,
+        dir.path(),
+    );
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(out.status.success(), "{err}");
     assert!(text.contains("samples: 7") && text.contains("warnings: 2"), "{text}");
     assert!(err.contains("skipped 1 invalid"), "{err}");
     // a layout that does not fit the task
-    let out = run_host(&["dataset", "write", config, "--layout", "drone", "--output", "x", "--intensities", "100"], None, dir.path());
+    let out = run_host(
+        &[
+            "dataset",
+            "write",
+            config,
+            "--layout",
+            "drone",
+            "--output",
+            "x",
+            "--intensities",
+            "100",
+        ],
+        None,
+        dir.path(),
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("the Drone layout holds segmentation data"));
 }

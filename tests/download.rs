@@ -64,7 +64,10 @@ fn answer(stream: TcpStream, site: &Mutex<Site>) {
     };
     let mut out = stream;
     if let Some(location) = redirect {
-        let _ = out.write_all(format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+        let _ = out.write_all(
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
         return;
     }
     if endless {
@@ -82,10 +85,17 @@ fn answer(stream: TcpStream, site: &Mutex<Site>) {
         let _ = out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     };
-    let start = range.as_deref().and_then(|r| r.strip_prefix("bytes=")).and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+    let start = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
     let (head, part) = match start {
         Some(start) => (
-            format!("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{}\r\n", body.len() - 1, body.len()),
+            format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{}\r\n",
+                body.len() - 1,
+                body.len()
+            ),
             &body[start..],
         ),
         None => (format!("HTTP/1.1 {status} OK\r\n"), &body[..]),
@@ -129,9 +139,27 @@ fn zip_folder(dir: &Path, prefix: &str) -> Vec<u8> {
 
 /// A data set written by `dataset write` in a published layout, zipped under `prefix`.
 fn archive(work: &Path, task: &str, layout: &str, prefix: &str) -> Vec<u8> {
-    let config = write_config(work, &format!("{layout}.toml"), &format!("[dataset]\nkind = \"synthetic\"\ntask = \"{task}\"\ncount = 6\nsize = 32\n"));
+    let config = write_config(
+        work,
+        &format!("{layout}.toml"),
+        &format!("[dataset]\nkind = \"synthetic\"\ntask = \"{task}\"\ncount = 6\nsize = 32\n"),
+    );
     let folder = work.join(layout);
-    let output = run_host(&["dataset", "write", config.to_str().unwrap(), "--layout", layout, "--output", folder.to_str().unwrap(), "--intensities", "100"], None, work);
+    let output = run_host(
+        &[
+            "dataset",
+            "write",
+            config.to_str().unwrap(),
+            "--layout",
+            layout,
+            "--output",
+            folder.to_str().unwrap(),
+            "--intensities",
+            "100",
+        ],
+        None,
+        work,
+    );
     assert!(output.status.success(), "{}", describe(&output));
     zip_folder(&folder, prefix)
 }
@@ -156,59 +184,128 @@ fn download_resumes_a_cut_transfer_verifies_and_arranges_both_data_sets() {
     let port = serve(site.clone());
     {
         let mut s = site.lock().unwrap();
-        let files = [("raw-microscopy.zip", &microscopy[..], md5_hex(&microscopy)), ("raw-drone.zip", &drone[..], md5_hex(&drone))];
+        let files = [
+            ("raw-microscopy.zip", &microscopy[..], md5_hex(&microscopy)),
+            ("raw-drone.zip", &drone[..], md5_hex(&drone)),
+        ];
         s.pages.insert("/api/records/77".into(), (200, record(port, &files)));
         let corrupted = [("raw-microscopy.zip", &microscopy[..], md5_hex(b"something else"))];
-        s.pages.insert("/api/records/78".into(), (200, record(port, &corrupted)));
-        s.pages.insert("/files/raw-microscopy.zip".into(), (200, microscopy.clone()));
+        s.pages
+            .insert("/api/records/78".into(), (200, record(port, &corrupted)));
+        s.pages
+            .insert("/files/raw-microscopy.zip".into(), (200, microscopy.clone()));
         s.pages.insert("/files/raw-drone.zip".into(), (200, drone.clone()));
-        s.cut_after.insert("/files/raw-microscopy.zip".into(), microscopy.len() / 2);
+        s.cut_after
+            .insert("/files/raw-microscopy.zip".into(), microscopy.len() / 2);
     }
     let api = format!("http://127.0.0.1:{port}/api");
     let to = work.path().join("data");
-    let download = |which: &str, record: &str, to: &Path, api: &str| run_host(&["dataset", "download", which, "--to", to.to_str().unwrap(), "--record", record, "--mirror", api], None, work.path());
+    let download = |which: &str, record: &str, to: &Path, api: &str| {
+        run_host(
+            &[
+                "dataset",
+                "download",
+                which,
+                "--to",
+                to.to_str().unwrap(),
+                "--record",
+                record,
+                "--mirror",
+                api,
+            ],
+            None,
+            work.path(),
+        )
+    };
 
     let output = download("all", "77", &to, &api);
     assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("kind = \"raw_microscopy\"") && stdout.contains("kind = \"raw_drone\""), "{stdout}");
+    assert!(
+        stdout.contains("kind = \"raw_microscopy\"") && stdout.contains("kind = \"raw_drone\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("raw_scale100 (6)"), "{stdout}");
     // the cut transfer was continued from where it broke: one ranged request, every byte sent once
     let s = site.lock().unwrap();
-    let ranges: Vec<&Option<String>> = s.requests.iter().filter(|(p, _)| p == "/files/raw-microscopy.zip").map(|(_, r)| r).collect();
-    assert_eq!(ranges, [&None, &Some(format!("bytes={}-", microscopy.len() / 2))], "{:?}", s.requests);
+    let ranges: Vec<&Option<String>> = s
+        .requests
+        .iter()
+        .filter(|(p, _)| p == "/files/raw-microscopy.zip")
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(
+        ranges,
+        [&None, &Some(format!("bytes={}-", microscopy.len() / 2))],
+        "{:?}",
+        s.requests
+    );
     assert_eq!(s.sent["/files/raw-microscopy.zip"], microscopy.len());
     drop(s);
     // arranged as the loaders read them, the download folder gone
     assert!(!to.join(".l2l-download").exists());
-    for (kind, folder, extra) in [("raw_microscopy", "raw-microscopy", "min_images_per_class = 1\n"), ("raw_drone", "raw-drone", "task = \"segmentation\"\ntile_size = 16\n")] {
+    for (kind, folder, extra) in [
+        ("raw_microscopy", "raw-microscopy", "min_images_per_class = 1\n"),
+        ("raw_drone", "raw-drone", "task = \"segmentation\"\ntile_size = 16\n"),
+    ] {
         let root = to.join(folder);
-        let config = write_config(work.path(), &format!("{folder}.toml"), &format!("[dataset]\nkind = \"{kind}\"\nroot = {:?}\n{extra}", root.to_str().unwrap()));
+        let config = write_config(
+            work.path(),
+            &format!("{folder}.toml"),
+            &format!(
+                "[dataset]\nkind = \"{kind}\"\nroot = {:?}\n{extra}",
+                root.to_str().unwrap()
+            ),
+        );
         let info = run_host(&["dataset", "info", config.to_str().unwrap()], None, work.path());
         assert!(info.status.success(), "{}", describe(&info));
     }
     // what is there is not replaced
     let again = download("raw-drone", "77", &to, &api);
-    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("raw-drone exists"), "{}", describe(&again));
+    assert!(
+        !again.status.success() && String::from_utf8_lossy(&again.stderr).contains("raw-drone exists"),
+        "{}",
+        describe(&again)
+    );
 
     // a corrupted file: named, and nothing half-written is left
     let other = work.path().join("other");
     let output = download("raw-microscopy", "78", &other, &api);
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && err.contains("raw-microscopy.zip: checksum mismatch") && err.contains("the download was removed"), "{}", describe(&output));
+    assert!(
+        !output.status.success()
+            && err.contains("raw-microscopy.zip: checksum mismatch")
+            && err.contains("the download was removed"),
+        "{}",
+        describe(&output)
+    );
     assert!(!other.join("raw-microscopy").exists() && !other.join(".l2l-download/partial/raw-microscopy.zip").exists());
     assert!(!other.join(".l2l-download/files/raw-microscopy.zip").exists());
 
     // the help names the record and the layout it produces
-    let help = String::from_utf8_lossy(&run_host(&["dataset", "download", "--help"], None, work.path()).stdout).into_owned();
-    assert!(help.contains("10.5281/zenodo.5235536") && help.contains("DIR/raw-drone/images_full/raw_scale") && help.contains("labels/*.dat"), "{help}");
+    let help =
+        String::from_utf8_lossy(&run_host(&["dataset", "download", "--help"], None, work.path()).stdout).into_owned();
+    assert!(
+        help.contains("10.5281/zenodo.5235536")
+            && help.contains("DIR/raw-drone/images_full/raw_scale")
+            && help.contains("labels/*.dat"),
+        "{help}"
+    );
 
     // no such record, and no server at all: one clear line each
     let output = download("raw-drone", "404", &other, &api);
-    assert!(String::from_utf8_lossy(&output.stderr).contains("answered 404 (no such record"), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("answered 404 (no such record"),
+        "{}",
+        describe(&output)
+    );
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let output = download("raw-drone", "77", &other, &format!("http://127.0.0.1:{closed}/api"));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("could not reach"), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("could not reach"),
+        "{}",
+        describe(&output)
+    );
 }
 
 /// A zip with one entry per `(name, bytes)`, and a symbolic link per `(name, target)`.
@@ -238,13 +335,26 @@ fn hostile_records_and_archives_are_stopped_with_one_message() {
     {
         let mut s = site.lock().unwrap();
         let small = b"456 bytes of a record".to_vec();
-        s.pages.insert("/api/records/1".into(), (200, record(port, &[("raw-microscopy.zip", &small, md5_hex(&small))])));
+        s.pages.insert(
+            "/api/records/1".into(),
+            (200, record(port, &[("raw-microscopy.zip", &small, md5_hex(&small))])),
+        );
         s.endless.push("/files/raw-microscopy.zip".into());
-        s.pages.insert("/api/records/2".into(), (200, record(port, &[("raw-drone.zip", &small, md5_hex(&small))])));
-        s.redirects.insert("/files/raw-drone.zip".into(), "file:///etc/passwd".into());
-        s.pages.insert("/api/records/3".into(), (200, record(port, &[("links.zip", &links, md5_hex(&links))])));
+        s.pages.insert(
+            "/api/records/2".into(),
+            (200, record(port, &[("raw-drone.zip", &small, md5_hex(&small))])),
+        );
+        s.redirects
+            .insert("/files/raw-drone.zip".into(), "file:///etc/passwd".into());
+        s.pages.insert(
+            "/api/records/3".into(),
+            (200, record(port, &[("links.zip", &links, md5_hex(&links))])),
+        );
         s.pages.insert("/files/links.zip".into(), (200, links.clone()));
-        s.pages.insert("/api/records/4".into(), (200, record(port, &[("bomb.zip", &bomb, md5_hex(&bomb))])));
+        s.pages.insert(
+            "/api/records/4".into(),
+            (200, record(port, &[("bomb.zip", &bomb, md5_hex(&bomb))])),
+        );
         s.pages.insert("/files/bomb.zip".into(), (200, bomb.clone()));
         // a zero-byte file, a file named like the unpacking folder, and `X` beside `X.part`
         let notes = b"notes".to_vec();
@@ -262,10 +372,24 @@ fn hostile_records_and_archives_are_stopped_with_one_message() {
     let api = format!("http://127.0.0.1:{port}/api");
     let download = |which: &str, record: &str, to: &str, extra: &[&str]| {
         let to = work.path().join(to);
-        let mut args = vec!["dataset", "download", which, "--to", to.to_str().unwrap(), "--record", record, "--mirror", &api];
+        let mut args = vec![
+            "dataset",
+            "download",
+            which,
+            "--to",
+            to.to_str().unwrap(),
+            "--record",
+            record,
+            "--mirror",
+            &api,
+        ];
         args.extend(extra);
         let output = run_host(&args, None, work.path());
-        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned(), to)
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            to,
+        )
     };
 
     // bytes past the record's size stop the transfer at once
@@ -278,16 +402,25 @@ fn hostile_records_and_archives_are_stopped_with_one_message() {
 
     // a redirect to a local file: refused, no panic
     let (ok, err, _) = download("raw-drone", "2", "redirect", &[]);
-    assert!(!ok && err.contains("refusing `file:///etc/passwd`: only http and https addresses are fetched"), "{err}");
+    assert!(
+        !ok && err.contains("refusing `file:///etc/passwd`: only http and https addresses are fetched"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     // links inside an archive are refused before anything follows them
     let (ok, err, _) = download("all", "3", "links", &[]);
-    assert!(!ok && err.contains("links.zip: entry `a/loop` is a symbolic link"), "{err}");
+    assert!(
+        !ok && err.contains("links.zip: entry `a/loop` is a symbolic link"),
+        "{err}"
+    );
 
     // 16 MiB of zeros in a 16-KiB archive: stopped at 20× its size, and the limit can be raised
     let (ok, err, to) = download("all", "4", "bomb", &[]);
-    assert!(!ok && err.contains("bomb.zip: unpacks to more than 20× its size") && err.contains("--max-unpack-ratio"), "{err}");
+    assert!(
+        !ok && err.contains("bomb.zip: unpacks to more than 20× its size") && err.contains("--max-unpack-ratio"),
+        "{err}"
+    );
     assert!(!to.join(".l2l-download/unpacked/bomb.zip.partial").exists());
     let (ok, err, _) = download("all", "4", "bomb", &["--max-unpack-ratio", "5000"]);
     assert!(!ok && err.contains("not found in the record's files"), "{err}");

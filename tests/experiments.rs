@@ -29,25 +29,44 @@ fn drift_synthesis_finds_a_drift_that_must_be_there() {
     let row = results["matrix"]["mean"][0].as_array().unwrap();
     let (own, drifted) = (row[0].as_f64().unwrap(), row[1].as_f64().unwrap());
     assert!(own >= drifted + 0.25, "diagonal {own}, under drift {drifted}");
-    for file in ["report.md", "drift_matrix.png", "drop_matrix.png", "training/bilinear_sharpening_filter_median_denoising-1/checkpoints/fold0.safetensors"] {
+    for file in [
+        "report.md",
+        "drift_matrix.png",
+        "drop_matrix.png",
+        "training/bilinear_sharpening_filter_median_denoising-1/checkpoints/fold0.safetensors",
+    ] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     // the report shows the matrix of results.json
-    assert!(report.contains("Mean drop under pipeline drift") && report.contains(&format!("{own:.3} [")), "{report}");
+    assert!(
+        report.contains("Mean drop under pipeline drift") && report.contains(&format!("{own:.3} [")),
+        "{report}"
+    );
     // every cell carries its bootstrap interval, around the value
     let cell = &results["statistics"]["cells"][0][0];
-    let (low, value, high) = (cell["low"].as_f64().unwrap(), cell["value"].as_f64().unwrap(), cell["high"].as_f64().unwrap());
+    let (low, value, high) = (
+        cell["low"].as_f64().unwrap(),
+        cell["value"].as_f64().unwrap(),
+        cell["high"].as_f64().unwrap(),
+    );
     assert!(low <= value && value <= high && (value - own).abs() < 1e-12, "{cell}");
     // the corruption baseline: all ten corruptions, each model behind its own pipeline, with intervals
-    assert_eq!(results["statistics"]["corruption_drops"].as_array().unwrap().len(), 20, "ten corruptions, two tables");
+    assert_eq!(
+        results["statistics"]["corruption_drops"].as_array().unwrap().len(),
+        20,
+        "ten corruptions, two tables"
+    );
     assert!(results["statistics"]["mean_corruption_drop"]["high"].as_f64().is_some());
     assert!(results["statistics"]["ratio"]["value"].as_f64().is_some());
     // intensity drift: at the job's own intensity (100) the same samples give the diagonal exactly
     let intensities = results["statistics"]["intensities"].as_array().unwrap();
     assert_eq!(intensities.len(), 2);
     assert_eq!(intensities[0][0].as_f64(), Some(100.0));
-    assert!((intensities[0][1][0]["value"].as_f64().unwrap() - own).abs() < 1e-12, "{intensities:?} vs {own}");
+    assert!(
+        (intensities[0][1][0]["value"].as_f64().unwrap() - own).abs() < 1e-12,
+        "{intensities:?} vs {own}"
+    );
     assert!(intensities[1][1][0]["high"].as_f64().is_some());
     assert!(run.join("intensity_drift.png").is_file() && report.contains("## Intensity drift"));
     assert!(run.join("drift_vs_corruption.png").is_file() && report.contains("common corruptions"));
@@ -78,13 +97,28 @@ fn forensics_breaks_a_frozen_model_with_a_close_processing() {
     );
     assert!(adversarial < default, "accuracy {default} → {adversarial}");
     assert!(ssim >= 0.9, "SSIM {ssim}");
-    let changed: Vec<&str> = group["changed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let changed: Vec<&str> = group["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(changed, ["white_balance.gains"]);
     assert!((group["drop"]["value"].as_f64().unwrap() - (default - adversarial)).abs() < 1e-12);
     // the similarity-weight sweep: a heavier weight keeps the image at least as close
     let heavier = &results["groups"][1];
-    assert_eq!((group["similarity_weight"].as_f64(), heavier["similarity_weight"].as_f64()), (Some(1.0), Some(30.0)));
-    assert!(heavier["ssim"].as_f64().unwrap() >= ssim, "SSIM {ssim} at w = 1, {} at w = 30", heavier["ssim"]);
+    assert_eq!(
+        (
+            group["similarity_weight"].as_f64(),
+            heavier["similarity_weight"].as_f64()
+        ),
+        (Some(1.0), Some(30.0))
+    );
+    assert!(
+        heavier["ssim"].as_f64().unwrap() >= ssim,
+        "SSIM {ssim} at w = 1, {} at w = 30",
+        heavier["ssim"]
+    );
     assert!(results["stage_gradients"].as_array().unwrap().len() >= 10);
     for file in ["report.md", "forensics.png", "stage_gradients.png", "drop_vs_ssim.png"] {
         assert!(run.join(file).is_file(), "{file} missing");
@@ -115,11 +149,20 @@ fn optimisation_moves_the_processing_and_draws_every_epoch() {
         assert_eq!(curve["mean"].as_array().unwrap().len(), 2, "{curve}");
         assert_eq!(curve["std"].as_array().unwrap().len(), 2, "{curve}");
     }
-    let (tensors, _) = l2l_host::train::checkpoint::read_with_metadata(&run.join("training/parametrized-1/checkpoints/fold1.safetensors")).unwrap();
+    let (tensors, _) = l2l_host::train::checkpoint::read_with_metadata(
+        &run.join("training/parametrized-1/checkpoints/fold1.safetensors"),
+    )
+    .unwrap();
     let value = |name: &str| tensors.iter().find(|(n, _)| n == name).unwrap().1.shallow_clone();
-    assert!((value("processor.gamma.gamma").double_value(&[0]) - 2.2).abs() > 1e-6, "gamma did not move");
+    assert!(
+        (value("processor.gamma.gamma").double_value(&[0]) - 2.2).abs() > 1e-6,
+        "gamma did not move"
+    );
     let gains = value("processor.white_balance.gains");
-    assert!((gains.double_value(&[0]) - 2.86653646).abs() > 1e-6, "white balance did not move");
+    assert!(
+        (gains.double_value(&[0]) - 2.86653646).abs() > 1e-6,
+        "white balance did not move"
+    );
     for file in ["report.md", "learning_curves.png"] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
@@ -133,7 +176,11 @@ fn a_drift_synthesis_over_twelve_pipelines_opens_its_dataset_once() {
     let mut pipelines: Vec<String> = std::fs::read_dir(workspace_root().join("configs/pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with("parametrized")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with("parametrized"))
+        })
         .map(|p| format!("{:?}", p.display().to_string()))
         .collect();
     pipelines.sort();
@@ -150,7 +197,9 @@ fn a_drift_synthesis_over_twelve_pipelines_opens_its_dataset_once() {
     assert!(out.status.success(), "{log}");
     assert_eq!(log.matches("opened the dataset").count(), 1, "{log}");
     assert_eq!(log.matches("drift synthesis: training behind").count(), 12, "{log}");
-    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("runs/drift-synthesis-1/results.json")).unwrap()).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("runs/drift-synthesis-1/results.json")).unwrap())
+            .unwrap();
     assert_eq!(results["matrix"]["mean"].as_array().unwrap().len(), 12);
 }
 
@@ -199,10 +248,23 @@ fn a_forensics_search_never_leaves_a_parameters_declared_range() {
             at_an_edge += 1;
         }
     }
-    assert!(at_an_edge > 0, "the search never reached the range's edge, so the test shows nothing: {parameters:?}");
+    assert!(
+        at_an_edge > 0,
+        "the search never reached the range's edge, so the test shows nothing: {parameters:?}"
+    );
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
-    assert!(report.contains("kept in [-0.9, 1]") && report.contains("Per parameter"), "{report}");
-    assert!(results["parameter_attribution"].as_array().unwrap().iter().any(|a| a["name"] == "shading.k1"), "{results}");
+    assert!(
+        report.contains("kept in [-0.9, 1]") && report.contains("Per parameter"),
+        "{report}"
+    );
+    assert!(
+        results["parameter_attribution"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "shading.k1"),
+        "{results}"
+    );
 }
 
 /// `validate` checks the whole job — the pipeline it names, every group — and `run` refuses the same
@@ -211,7 +273,11 @@ fn a_forensics_search_never_leaves_a_parameters_declared_range() {
 fn a_forensics_job_with_a_misspelled_group_or_a_missing_pipeline_is_refused_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("[\"shadin\"]", "pipelines/shading.toml", "`shadin` names no learnable parameter"),
+        (
+            "[\"shadin\"]",
+            "pipelines/shading.toml",
+            "`shadin` names no learnable parameter",
+        ),
         ("[\"shading\"]", "pipelines/missing.toml", "missing.toml"),
     ];
     for (groups, pipeline, expected) in cases {
@@ -220,7 +286,10 @@ fn a_forensics_job_with_a_misspelled_group_or_a_missing_pipeline_is_refused_befo
             let out = run_host(&[command, config.to_str().unwrap()], None, dir.path());
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success() && err.contains(expected), "{command}: {err}");
-            assert!(err.contains("job.groups") || err.contains("job.pipeline"), "{command}: {err}");
+            assert!(
+                err.contains("job.groups") || err.contains("job.pipeline"),
+                "{command}: {err}"
+            );
         }
         assert!(!dir.path().join("runs").exists(), "a run directory was left behind");
     }
@@ -252,13 +321,22 @@ fn a_training_the_task_model_cannot_take_is_refused_before_any_training_starts()
         let out = run_host(&[command, "odd.toml"], None, dir.path());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{command} accepted it");
-        assert!(err.contains("[job.optimisation] processing mode none") && err.contains("divisible by 32") && err.contains("[2, 3, 48, 48]"), "{command}: {err}");
+        assert!(
+            err.contains("[job.optimisation] processing mode none")
+                && err.contains("divisible by 32")
+                && err.contains("[2, 3, 48, 48]"),
+            "{command}: {err}"
+        );
     }
     assert!(!dir.path().join("runs").exists(), "a run directory was left behind");
     std::fs::write(dir.path().join("even.toml"), config(128)).unwrap();
     let out = run_host(&["validate", "even.toml"], None, dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("trainings: 3, each tried on two samples"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("trainings: 3, each tried on two samples"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// The quickstart as a new user runs it: its models learn (every drift-matrix diagonal cell ≥ 0.90,
@@ -276,11 +354,17 @@ fn the_quickstart_learns_and_states_its_intervals() {
         serde_json::from_slice(&std::fs::read(run.join(experiment).join("results.json")).unwrap()).unwrap()
     };
     let drift = read("drift-synthesis-1");
-    let (train, test) = (drift["matrix"]["train"].as_array().unwrap(), drift["matrix"]["test"].as_array().unwrap());
+    let (train, test) = (
+        drift["matrix"]["train"].as_array().unwrap(),
+        drift["matrix"]["test"].as_array().unwrap(),
+    );
     for (i, name) in train.iter().enumerate() {
         let j = test.iter().position(|t| t == name).unwrap();
         let cell = &drift["statistics"]["cells"][i][j];
-        assert!(cell["value"].as_f64().unwrap() >= 0.90, "diagonal cell of {name}: {cell}");
+        assert!(
+            cell["value"].as_f64().unwrap() >= 0.90,
+            "diagonal cell of {name}: {cell}"
+        );
         assert!(cell["low"].as_f64().unwrap() <= cell["value"].as_f64().unwrap());
     }
     let optimisation = read("optimisation-1");
@@ -292,15 +376,39 @@ fn the_quickstart_learns_and_states_its_intervals() {
         assert!(accuracy >= floor, "{}: final accuracy {accuracy}", mode["mode"]);
     }
     let forensics = read("forensics-1");
-    let found = forensics["groups"].as_array().unwrap().iter().any(|g| g["drop"]["value"].as_f64().unwrap() >= 0.30 && g["ssim"].as_f64().unwrap() >= 0.90);
-    assert!(found, "no group drops the accuracy by 0.30 at SSIM ≥ 0.9: {}", forensics["groups"]);
+    let found = forensics["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["drop"]["value"].as_f64().unwrap() >= 0.30 && g["ssim"].as_f64().unwrap() >= 0.90);
+    assert!(
+        found,
+        "no group drops the accuracy by 0.30 at SSIM ≥ 0.9: {}",
+        forensics["groups"]
+    );
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
-    for png in ["drift-synthesis-1/drift_matrix.png", "drift-synthesis-1/drop_matrix.png", "drift-synthesis-1/drift_vs_corruption.png", "forensics-1/forensics.png", "forensics-1/stage_gradients.png", "optimisation-1/learning_curves.png"] {
+    for png in [
+        "drift-synthesis-1/drift_matrix.png",
+        "drift-synthesis-1/drop_matrix.png",
+        "drift-synthesis-1/drift_vs_corruption.png",
+        "forensics-1/forensics.png",
+        "forensics-1/stage_gradients.png",
+        "optimisation-1/learning_curves.png",
+    ] {
         assert!(run.join(png).is_file() && report.contains(png), "{png}");
     }
     // the verdict sentences carry their intervals
-    let ratio = report.lines().find(|l| l.starts_with("The corruption drop is") || l.contains("is not defined here")).unwrap_or_else(|| panic!("{report}"));
-    assert!(ratio.contains("not defined") || (ratio.contains('[') && ratio.contains(']')), "{ratio}");
-    let drop = report.lines().find(|l| l.starts_with("Mean drop under pipeline drift")).unwrap_or_else(|| panic!("{report}"));
+    let ratio = report
+        .lines()
+        .find(|l| l.starts_with("The corruption drop is") || l.contains("is not defined here"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        ratio.contains("not defined") || (ratio.contains('[') && ratio.contains(']')),
+        "{ratio}"
+    );
+    let drop = report
+        .lines()
+        .find(|l| l.starts_with("Mean drop under pipeline drift"))
+        .unwrap_or_else(|| panic!("{report}"));
     assert!(drop.contains('[') && drop.contains(']'), "{drop}");
 }

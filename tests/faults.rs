@@ -34,8 +34,17 @@ fn failure(output: &Output) -> String {
 fn export_tiff(pipeline: &Path, inputs: &Path, output: &Path, cwd: &Path) -> Output {
     run_host(
         &[
-            "export", "--pipelines", pipeline.to_str().unwrap(), "--input", inputs.to_str().unwrap(), "--output",
-            output.to_str().unwrap(), "--format", "tiff", "--device", "cpu",
+            "export",
+            "--pipelines",
+            pipeline.to_str().unwrap(),
+            "--input",
+            inputs.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--format",
+            "tiff",
+            "--device",
+            "cpu",
         ],
         None,
         cwd,
@@ -79,7 +88,14 @@ fn write_class_dng(path: &Path, bright: bool, seed: usize) {
     let samples: Vec<u16> = (0..32 * 32)
         .map(|i| if bright { 3000 } else { 600 } + ((i * 31 + seed * 7) % 200) as u16)
         .collect();
-    let image = DngImage { samples: &samples, height: 32, width: 32, white_level: 4095, camera: camera(), make_model: ("l2l", "t") };
+    let image = DngImage {
+        samples: &samples,
+        height: 32,
+        width: 32,
+        white_level: 4095,
+        camera: camera(),
+        make_model: ("l2l", "t"),
+    };
     write_dng(path, &image).unwrap();
 }
 
@@ -95,10 +111,17 @@ impl Drop for Mount {
 /// Mounts at `dir` (created) with `mount ARGS... dir`; `None`, with a note, where that is not allowed.
 fn mount(dir: &Path, args: &[&str], test: &str) -> Option<Mount> {
     std::fs::create_dir_all(dir).unwrap();
-    let ok = Command::new("mount").args(args).arg(dir).status().is_ok_and(|s| s.success());
+    let ok = Command::new("mount")
+        .args(args)
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
     if !ok {
         // CI sets the flag: there a test that could not run is a failure, not a pass
-        assert!(std::env::var_os("L2L_REQUIRE_DISK_FAULTS").is_none(), "{test}: L2L_REQUIRE_DISK_FAULTS is set but mounting failed");
+        assert!(
+            std::env::var_os("L2L_REQUIRE_DISK_FAULTS").is_none(),
+            "{test}: L2L_REQUIRE_DISK_FAULTS is set but mounting failed"
+        );
         eprintln!("{test}: not checked — mounting needs root");
     }
     ok.then(|| Mount(dir.to_path_buf()))
@@ -131,7 +154,13 @@ fn corrupt_files_inside_a_dataset_are_named_or_skipped() {
     }
     let whole = std::fs::read(data.join("img00.dng")).unwrap();
     std::fs::write(data.join("broken.dng"), &whole[..whole.len() / 2]).unwrap();
-    std::fs::write(data.join("noise.tiff"), (0..3000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect::<Vec<_>>()).unwrap();
+    std::fs::write(
+        data.join("noise.tiff"),
+        (0..3000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     csv += "broken.dng,a\nnoise.tiff,b\n";
     std::fs::write(data.join("labels.csv"), csv).unwrap();
 
@@ -141,11 +170,20 @@ fn corrupt_files_inside_a_dataset_are_named_or_skipped() {
     assert!(err.contains("broken.dng") && err.contains("truncated"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    let out = run_host(&["run", config.to_str().unwrap(), "--set", "dataset.skip_invalid=true"], None, dir.path());
+    let out = run_host(
+        &["run", config.to_str().unwrap(), "--set", "dataset.skip_invalid=true"],
+        None,
+        dir.path(),
+    );
     let err = stderr(&out);
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(err.contains("broken.dng") && err.contains("noise.tiff"), "the skipped files are named: {err}");
-    let run = String::from_utf8_lossy(&out.stdout).lines().find_map(|l| l.strip_prefix("run finished: ").map(String::from));
+    assert!(
+        err.contains("broken.dng") && err.contains("noise.tiff"),
+        "the skipped files are named: {err}"
+    );
+    let run = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("run finished: ").map(String::from));
     let summary = std::fs::read_to_string(dir.path().join(run.expect("a run directory")).join("summary.json")).unwrap();
     assert!(summary.contains("accuracy"), "{summary}");
 }
@@ -156,12 +194,19 @@ fn corrupt_files_inside_a_dataset_are_named_or_skipped() {
 fn a_plugin_that_panics_fails_the_command_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     install_testkit(dir.path());
-    let config = write_config(dir.path(), "p.toml", "device = \"cpu\"\npipeline = [\"p\"]\n[stages.p]\nkind = \"panics\"\n");
+    let config = write_config(
+        dir.path(),
+        "p.toml",
+        "device = \"cpu\"\npipeline = [\"p\"]\n[stages.p]\nkind = \"panics\"\n",
+    );
     let raw = dir.path().join("raw.npy");
     write_npy_f32(&raw, 4, 4, std::iter::repeat_n(0.5, 16));
     let output = run_process(&config, &raw, "o.png", &[], Some(dir.path()), dir.path());
     let err = failure(&output);
-    assert!(err.contains("stages.p") && err.contains("deliberate test panic"), "{err}");
+    assert!(
+        err.contains("stages.p") && err.contains("deliberate test panic"),
+        "{err}"
+    );
     assert!(!dir.path().join("o.png").exists());
 }
 
@@ -181,7 +226,10 @@ fn a_plugin_returning_a_wrongly_shaped_tensor_is_named() {
     write_npy_f32(&raw, 8, 8, std::iter::repeat_n(0.5, 64));
     let output = run_process(&config, &raw, "o.png", &[], Some(dir.path()), dir.path());
     let err = failure(&output);
-    assert!(err.contains("stage `cut`") && err.contains("[1, 3, 8, 7]") && err.contains("[1, 3, 8, 8]"), "{err}");
+    assert!(
+        err.contains("stage `cut`") && err.contains("[1, 3, 8, 7]") && err.contains("[1, 3, 8, 8]"),
+        "{err}"
+    );
     assert!(!dir.path().join("o.png").exists());
 
     let text = format!(
@@ -194,7 +242,12 @@ fn a_plugin_returning_a_wrongly_shaped_tensor_is_named() {
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
     let err = failure(&out);
     // caught on the two samples every training is tried on before it starts
-    assert!(err.contains("stage `cut`") && err.contains("[2, 3, 16, 15]") && err.contains("tried on two samples before training"), "{err}");
+    assert!(
+        err.contains("stage `cut`")
+            && err.contains("[2, 3, 16, 15]")
+            && err.contains("tried on two samples before training"),
+        "{err}"
+    );
     assert!(!dir.path().join("runs").exists(), "a run directory was left behind");
 }
 
@@ -204,7 +257,11 @@ fn a_plugin_returning_a_wrongly_shaped_tensor_is_named() {
 #[test]
 fn kill_9_during_a_checkpoint_write_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "cells.toml", &cells_config("parametrized", 3, "tracked_samples = 0\n"));
+    let config = write_config(
+        dir.path(),
+        "cells.toml",
+        &cells_config("parametrized", 3, "tracked_samples = 0\n"),
+    );
     let whole = run_ok(&["run", config.to_str().unwrap()], dir.path());
 
     // the ResNet-18 checkpoint (weights and Adam's moments, ~134 MB) takes a while to write; the
@@ -246,7 +303,11 @@ fn kill_9_during_a_checkpoint_write_loses_nothing() {
 
     let resumed = run_ok(&["run", "--resume", interrupted.to_str().unwrap()], dir.path());
     assert_eq!(resumed, interrupted);
-    assert!(temporaries_under(&resumed).is_empty(), "left: {:?}", temporaries_under(&resumed));
+    assert!(
+        temporaries_under(&resumed).is_empty(),
+        "left: {:?}",
+        temporaries_under(&resumed)
+    );
     assert_same_metrics(&whole, &resumed);
 }
 
@@ -259,7 +320,12 @@ fn an_export_killed_mid_write_resumes_and_removes_its_temporary_file() {
     let inputs = dir.path().join("raws");
     std::fs::create_dir(&inputs).unwrap();
     for i in 0..2 {
-        write_npy_f32(&inputs.join(format!("r{i}.npy")), 16, 16, (0..256).map(|p| (p % 13) as f32 / 13.0));
+        write_npy_f32(
+            &inputs.join(format!("r{i}.npy")),
+            16,
+            16,
+            (0..256).map(|p| (p % 13) as f32 / 13.0),
+        );
     }
     let pipeline = workspace_root().join("configs/pipelines/bilinear_sharpening_filter_median_denoising.toml");
     let output = dir.path().join("out");
@@ -275,10 +341,18 @@ fn an_export_killed_mid_write_resumes_and_removes_its_temporary_file() {
 
     let out = export();
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 already there"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 already there"),
+        "{}",
+        describe(&out)
+    );
     assert!(!stale.exists(), "the killed writer's temporary file is still there");
     assert_eq!(float_tiff_values(&folder.join("r1.tiff")), 16 * 16 * 3);
-    assert_eq!(std::fs::read(folder.join("r0.tiff")).unwrap(), finished, "a finished output was rewritten");
+    assert_eq!(
+        std::fs::read(folder.join("r0.tiff")).unwrap(),
+        finished,
+        "a finished output was rewritten"
+    );
 }
 
 /// A config naming a stage no plugin provides, or a plugin that is not installed: one error naming it
@@ -290,9 +364,16 @@ fn a_config_naming_a_missing_plugin_is_refused_by_name() {
     write_npy_f32(&raw, 4, 4, std::iter::repeat_n(0.5, 16));
     for (stage, expected) in [
         ("kind = \"demosaic_nonexistent\"", "demosaic_nonexistent"),
-        ("kind = \"demosaic_bilinear\"\nplugin = \"demosaic-vendor\"", "demosaic-vendor"),
+        (
+            "kind = \"demosaic_bilinear\"\nplugin = \"demosaic-vendor\"",
+            "demosaic-vendor",
+        ),
     ] {
-        let config = write_config(dir.path(), "p.toml", &format!("device = \"cpu\"\npipeline = [\"d\"]\n[stages.d]\n{stage}\n"));
+        let config = write_config(
+            dir.path(),
+            "p.toml",
+            &format!("device = \"cpu\"\npipeline = [\"d\"]\n[stages.d]\n{stage}\n"),
+        );
         let out = run_process(&config, &raw, "o.png", &[], None, dir.path());
         let err = failure(&out);
         assert!(err.contains(expected) && err.contains("stages.d"), "{err}");
@@ -311,7 +392,10 @@ fn nan_in_a_raw_file_is_refused_with_the_file_name() {
     let output = run_process(&config, &raw, "o.png", &[], None, dir.path());
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("nan.npy") && err.contains("1 samples are NaN or infinite"), "{err}");
+    assert!(
+        err.contains("nan.npy") && err.contains("1 samples are NaN or infinite"),
+        "{err}"
+    );
 }
 
 /// A DNG that makes rawloader panic inside (no raw image directory left after its filter) gives one
@@ -321,17 +405,34 @@ fn a_malformed_dng_is_one_short_error_without_a_panic_dump() {
     let dir = tempfile::tempdir().unwrap();
     let dng = dir.path().join("odd.dng");
     let samples = vec![100u16; 16 * 16];
-    let image = DngImage { samples: &samples, height: 16, width: 16, white_level: 4095, camera: camera(), make_model: ("l2l", "t") };
+    let image = DngImage {
+        samples: &samples,
+        height: 16,
+        width: 16,
+        white_level: 4095,
+        camera: camera(),
+        make_model: ("l2l", "t"),
+    };
     write_dng(&dng, &image).unwrap();
     // Compression (tag 259, SHORT, 1 value) from 1 to 5: rawloader finds no raw IFD and panics inside
     let mut bytes = std::fs::read(&dng).unwrap();
     let entry = [0x03u8, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00];
-    let at = bytes.windows(entry.len()).position(|w| w == entry).expect("the Compression entry");
+    let at = bytes
+        .windows(entry.len())
+        .position(|w| w == entry)
+        .expect("the Compression entry");
     bytes[at + 8] = 5;
     std::fs::write(&dng, bytes).unwrap();
     let config = workspace_root().join("configs/chart.toml");
     let out = run_host(
-        &["process", config.to_str().unwrap(), "--input", dng.to_str().unwrap(), "--output", "out.png"],
+        &[
+            "process",
+            config.to_str().unwrap(),
+            "--input",
+            dng.to_str().unwrap(),
+            "--output",
+            "out.png",
+        ],
         None,
         dir.path(),
     );
@@ -362,8 +463,12 @@ fn a_numeric_fault_stops_training_naming_the_stage_and_keeps_the_last_checkpoint
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
     let err = stderr(&out);
     assert!(!out.status.success(), "training went on through NaN");
-    assert!(err.contains("fold 0 epoch 2 step 3") && err.contains("stage `fault`") && err.contains("NaN"), "{err}");
-    let (_, metadata) = checkpoint::read_with_metadata(&dir.path().join("runs/train-1/checkpoints/checkpoint.safetensors")).unwrap();
+    assert!(
+        err.contains("fold 0 epoch 2 step 3") && err.contains("stage `fault`") && err.contains("NaN"),
+        "{err}"
+    );
+    let (_, metadata) =
+        checkpoint::read_with_metadata(&dir.path().join("runs/train-1/checkpoints/checkpoint.safetensors")).unwrap();
     let progress: serde_json::Value = serde_json::from_str(&metadata["l2l_progress"]).unwrap();
     assert_eq!(progress["epochs_done"], 1, "the checkpoint is the last good epoch's");
 }
@@ -377,12 +482,27 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_partial_file() {
     let Some(_mount) = mount(&full, &["-t", "tmpfs", "-o", "size=4m", "tmpfs"], "full disk") else {
         return;
     };
-    let config = write_config(dir.path(), "cells.toml", &cells_config("static", 2, &format!("tracked_samples = 0\noutput_dir = {:?}\n", full.join("runs"))));
+    let config = write_config(
+        dir.path(),
+        "cells.toml",
+        &cells_config(
+            "static",
+            2,
+            &format!("tracked_samples = 0\noutput_dir = {:?}\n", full.join("runs")),
+        ),
+    );
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
     let err = failure(&out);
-    assert!(err.contains("No space left on device") && err.contains("checkpoint.safetensors"), "{err}");
+    assert!(
+        err.contains("No space left on device") && err.contains("checkpoint.safetensors"),
+        "{err}"
+    );
     assert!(err.lines().count() <= 6, "one short error: {err}");
-    assert!(temporaries_under(&full).is_empty(), "partial files: {:?}", temporaries_under(&full));
+    assert!(
+        temporaries_under(&full).is_empty(),
+        "partial files: {:?}",
+        temporaries_under(&full)
+    );
     assert!(!full.join("runs/train-1/checkpoints/checkpoint.safetensors").exists());
 
     // the export: 512² float TIFFs (3 MiB each) into what is left of 4 MiB
@@ -390,16 +510,36 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_partial_file() {
     let inputs = dir.path().join("raws");
     std::fs::create_dir(&inputs).unwrap();
     for i in 0..3 {
-        write_npy_f32(&inputs.join(format!("r{i}.npy")), 512, 512, (0..512 * 512).map(|p| (p % 97) as f32 / 97.0));
+        write_npy_f32(
+            &inputs.join(format!("r{i}.npy")),
+            512,
+            512,
+            (0..512 * 512).map(|p| (p % 97) as f32 / 97.0),
+        );
     }
     let pipeline = workspace_root().join("configs/pipelines/bilinear_sharpening_filter_median_denoising.toml");
     let out = export_tiff(&pipeline, &inputs, &full.join("export"), dir.path());
     let err = failure(&out);
-    assert!(err.contains("No space left on device") && err.contains(".tiff"), "{err}");
-    assert!(temporaries_under(&full).is_empty(), "partial files: {:?}", temporaries_under(&full));
+    assert!(
+        err.contains("No space left on device") && err.contains(".tiff"),
+        "{err}"
+    );
+    assert!(
+        temporaries_under(&full).is_empty(),
+        "partial files: {:?}",
+        temporaries_under(&full)
+    );
     // every image written is whole (beside them, each folder's producer record)
-    for written in files_under(&full.join("export")).into_iter().filter(|f| f.extension().is_some_and(|e| e == "tiff")) {
-        assert_eq!(float_tiff_values(&written), 512 * 512 * 3, "{} is partial", written.display());
+    for written in files_under(&full.join("export"))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "tiff"))
+    {
+        assert_eq!(
+            float_tiff_values(&written),
+            512 * 512 * 3,
+            "{} is partial",
+            written.display()
+        );
     }
 }
 
@@ -421,13 +561,24 @@ fn an_unwritable_run_directory_is_a_clear_error() {
     let source = dir.path().join("source");
     std::fs::create_dir(&source).unwrap();
     let read_only = dir.path().join("read-only");
-    let Some(_mount) = mount(&read_only, &["--bind", "-o", "ro", source.to_str().unwrap()], "unwritable directory") else {
+    let Some(_mount) = mount(
+        &read_only,
+        &["--bind", "-o", "ro", source.to_str().unwrap()],
+        "unwritable directory",
+    ) else {
         return;
     };
-    let config = write_config(dir.path(), "cells.toml", &cells_config("static", 1, &format!("output_dir = {:?}\n", read_only.join("runs"))));
+    let config = write_config(
+        dir.path(),
+        "cells.toml",
+        &cells_config("static", 1, &format!("output_dir = {:?}\n", read_only.join("runs"))),
+    );
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
     let err = failure(&out);
-    assert!(err.contains("Read-only file system") && err.contains("read-only/runs"), "{err}");
+    assert!(
+        err.contains("Read-only file system") && err.contains("read-only/runs"),
+        "{err}"
+    );
     assert!(err.lines().count() <= 6, "one short error: {err}");
     assert!(files_under(&source).is_empty());
 }
@@ -437,7 +588,11 @@ fn an_unwritable_run_directory_is_a_clear_error() {
 #[test]
 fn resume_refuses_a_progress_record_the_run_could_not_have_written() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "cells.toml", &cells_config("static", 1, "tracked_samples = 0\n"));
+    let config = write_config(
+        dir.path(),
+        "cells.toml",
+        &cells_config("static", 1, "tracked_samples = 0\n"),
+    );
     let run = run_ok(&["run", config.to_str().unwrap()], dir.path());
     let path = run.join("checkpoints/checkpoint.safetensors");
     let (tensors, metadata) = checkpoint::read_with_metadata(&path).unwrap();
@@ -455,7 +610,10 @@ fn resume_refuses_a_progress_record_the_run_could_not_have_written() {
         let out = run_host(&["run", "--resume", run.to_str().unwrap()], None, dir.path());
         let err = stderr(&out);
         assert!(!out.status.success(), "resumed with {key} = {value}");
-        assert!(err.contains(&format!("{}: the progress record", path.display())) && err.contains(message), "{err}");
+        assert!(
+            err.contains(&format!("{}: the progress record", path.display())) && err.contains(message),
+            "{err}"
+        );
     }
     std::fs::write(&path, b"not a checkpoint").unwrap();
     let err = stderr(&run_host(&["run", "--resume", run.to_str().unwrap()], None, dir.path()));

@@ -15,7 +15,13 @@ fn every_kept_fuzz_input_is_handled_without_a_panic() {
         for folder in ["corpus", "regressions"] {
             let dir = fuzz.join(folder).join(target.name);
             let Ok(entries) = std::fs::read_dir(&dir) else {
-                assert_eq!(folder, "regressions", "{} is missing: the seed corpus of `{}`", dir.display(), target.name);
+                assert_eq!(
+                    folder,
+                    "regressions",
+                    "{} is missing: the seed corpus of `{}`",
+                    dir.display(),
+                    target.name
+                );
                 continue;
             };
             for entry in entries {

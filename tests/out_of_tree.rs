@@ -105,13 +105,7 @@ fn write_gray16_tiff(path: &Path, h: u16, w: u16, value: u16) {
 #[test]
 fn a_plugin_built_against_another_plugin_api_version_is_refused() {
     let work = tempfile::tempdir().unwrap();
-    let bump = |api: &Path| {
-        edit(
-            &api.join("Cargo.toml"),
-            "version = \"0.4.0\"",
-            "version = \"0.5.0\"",
-        )
-    };
+    let bump = |api: &Path| edit(&api.join("Cargo.toml"), "version = \"0.4.0\"", "version = \"0.5.0\"");
     let plugin = build_template(work.path(), ApiVariant::Modified(&bump), &[], "api_v2");
     let refusal = load_plugin(&plugin)
         .err()
@@ -180,10 +174,19 @@ fn a_plugin_built_against_another_libtorch_is_refused() {
 #[test]
 fn the_templates_own_tests_pass_out_of_tree() {
     let env = l2l_system_tests::plugin_build_env();
-    assert!(env.iter().any(|(name, value)| name == "LIBTORCH_USE_PYTORCH" && value == "1") || env.iter().any(|(name, _)| name == "LIBTORCH"), "{env:?}");
+    assert!(
+        env.iter()
+            .any(|(name, value)| name == "LIBTORCH_USE_PYTORCH" && value == "1")
+            || env.iter().any(|(name, _)| name == "LIBTORCH"),
+        "{env:?}"
+    );
     let work = tempfile::tempdir().unwrap();
     let output = l2l_system_tests::test_template(work.path());
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(output.status.success(), "{text}");
     assert!(text.contains("test result: ok. 4 passed"), "{text}");
 }

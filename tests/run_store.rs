@@ -38,7 +38,10 @@ print(json.dumps({
 #[test]
 fn mlflow_reads_the_run_store_and_migrates_it() {
     let Some(python) = std::env::var_os("L2L_MLFLOW_PYTHON") else {
-        assert!(std::env::var_os("L2L_REQUIRE_MLFLOW").is_none(), "L2L_REQUIRE_MLFLOW is set but L2L_MLFLOW_PYTHON is not");
+        assert!(
+            std::env::var_os("L2L_REQUIRE_MLFLOW").is_none(),
+            "L2L_REQUIRE_MLFLOW is set but L2L_MLFLOW_PYTHON is not"
+        );
         eprintln!("not checked: set L2L_MLFLOW_PYTHON to a Python with mlflow (scripts/mlflow-venv.sh installs one)");
         return;
     };
@@ -71,15 +74,36 @@ fn mlflow_reads_the_run_store_and_migrates_it() {
     assert_eq!(found["status"], "FINISHED", "{found}");
     assert_eq!(found["params"]["job.lr"], "0.001", "{found}");
     assert_eq!(found["params"]["job.experiment"], experiment, "{found}");
-    assert!(found["tags"]["mlflow.source.git.commit"].is_string() && found["tags"]["mlflow.user"].is_string(), "{found}");
+    assert!(
+        found["tags"]["mlflow.source.git.commit"].is_string() && found["tags"]["mlflow.user"].is_string(),
+        "{found}"
+    );
     let history = found["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "{found}");
-    assert_eq!((history[0][0].as_i64(), history[1][0].as_i64()), (Some(1), Some(2)), "{found}");
-    assert!(history[0][2].as_i64() < history[1][2].as_i64(), "each epoch's point has its own time: {found}");
-    let artifacts: Vec<&str> = found["artifacts"].as_array().unwrap().iter().filter_map(|a| a.as_str()).collect();
-    assert!(artifacts.contains(&"metrics.csv") && artifacts.contains(&"config.toml"), "{found}");
+    assert_eq!(
+        (history[0][0].as_i64(), history[1][0].as_i64()),
+        (Some(1), Some(2)),
+        "{found}"
+    );
+    assert!(
+        history[0][2].as_i64() < history[1][2].as_i64(),
+        "each epoch's point has its own time: {found}"
+    );
+    let artifacts: Vec<&str> = found["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        artifacts.contains(&"metrics.csv") && artifacts.contains(&"config.toml"),
+        "{found}"
+    );
     let migrated = read(Some("mlflow.db"));
     for key in ["runs", "run_name", "status", "params", "history"] {
-        assert_eq!(migrated[key], found[key], "{key} after the migration to SQLite: {migrated}");
+        assert_eq!(
+            migrated[key], found[key],
+            "{key} after the migration to SQLite: {migrated}"
+        );
     }
 }

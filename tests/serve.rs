@@ -4,8 +4,8 @@
 //! `L2L_REQUIRE_BROWSER` is set (CI installs it) and say why they did nothing otherwise.
 
 use base64::Engine;
-use npyz::WriterBuilder;
 use l2l_system_tests::{build_template, cells_config, host_binary, target_dir, workspace_root, ApiVariant};
+use npyz::WriterBuilder;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,11 @@ fn browser_present() -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// `l2l-host serve ARGS` on a free port, stopped when dropped.
@@ -50,8 +54,14 @@ impl Server {
             .spawn()
             .expect("starting l2l-host serve");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("reading the server's URL");
-        let url = line.trim().strip_prefix("l2l workbench: ").unwrap_or_else(|| panic!("no URL printed: {line:?}")).to_string();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("reading the server's URL");
+        let url = line
+            .trim()
+            .strip_prefix("l2l workbench: ")
+            .unwrap_or_else(|| panic!("no URL printed: {line:?}"))
+            .to_string();
         Server { child, url }
     }
 }
@@ -74,31 +84,62 @@ struct Browser {
 impl Browser {
     fn start(test: &str) -> Browser {
         let port = free_port();
-        let driver = Command::new(CHROMEDRIVER).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting chromedriver");
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while ureq::get(&format!("{base}/status")).call().is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let profile = tempfile::tempdir().unwrap();
         // as root, without a sandbox; no background traffic (the network is closed here)
         let args = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1000",
         ];
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         let capabilities = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}});
-        let created: Value = ureq::post(&format!("{base}/session")).send_json(capabilities).expect("creating a browser session").into_json().unwrap();
-        let session = format!("{base}/session/{}", created["value"]["sessionId"].as_str().expect("a session id"));
+        let created: Value = ureq::post(&format!("{base}/session"))
+            .send_json(capabilities)
+            .expect("creating a browser session")
+            .into_json()
+            .unwrap();
+        let session = format!(
+            "{base}/session/{}",
+            created["value"]["sessionId"].as_str().expect("a session id")
+        );
         let screenshots = target_dir().join("serve-screenshots").join(test);
         std::fs::create_dir_all(&screenshots).unwrap();
-        Browser { driver, session, screenshots, _profile: profile }
+        Browser {
+            driver,
+            session,
+            screenshots,
+            _profile: profile,
+        }
     }
 
     fn post(&self, path: &str, body: Value) -> Value {
-        let reply: Value = ureq::post(&format!("{}/{path}", self.session)).send_json(body).unwrap_or_else(|e| panic!("WebDriver {path}: {e}")).into_json().unwrap();
+        let reply: Value = ureq::post(&format!("{}/{path}", self.session))
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
+            .into_json()
+            .unwrap();
         reply["value"].clone()
     }
 
@@ -126,7 +167,10 @@ impl Browser {
     fn wait_for_answer(&self, before: u64, what: &str) {
         let started = Instant::now();
         while self.runs() <= before {
-            assert!(started.elapsed() < Duration::from_secs(120), "the page did not answer {what}");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the page did not answer {what}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -142,13 +186,22 @@ impl Browser {
         let before = self.runs();
         let element = self.post("element", json!({"using": "css selector", "value": "#upload"}));
         let id = element[ELEMENT].as_str().unwrap().to_string();
-        self.post(&format!("element/{id}/value"), json!({ "text": file.display().to_string() }));
+        self.post(
+            &format!("element/{id}/value"),
+            json!({ "text": file.display().to_string() }),
+        );
         self.wait_for_answer(before, "the upload");
     }
 
     fn screenshot(&self, name: &str) {
-        let reply: Value = ureq::get(&format!("{}/screenshot", self.session)).call().unwrap().into_json().unwrap();
-        let png = base64::engine::general_purpose::STANDARD.decode(reply["value"].as_str().unwrap()).unwrap();
+        let reply: Value = ureq::get(&format!("{}/screenshot", self.session))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(reply["value"].as_str().unwrap())
+            .unwrap();
         std::fs::write(self.screenshots.join(format!("{name}.png")), png).unwrap();
     }
 }
@@ -164,16 +217,25 @@ impl Drop for Browser {
 const IMAGE_A: &str = "return document.getElementById('image-a').src;";
 
 fn set_control(selector: &str, value: &str, event: &str) -> String {
-    format!("const c = document.querySelector('{selector}'); c.value = '{value}'; c.dispatchEvent(new Event('{event}'));")
+    format!(
+        "const c = document.querySelector('{selector}'); c.value = '{value}'; c.dispatchEvent(new Event('{event}'));"
+    )
 }
 
 /// A trained model to answer on the page: ResNet-18, one epoch on 64 generated cells.
 fn trained_run(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("cells.toml"), cells_config("static", 1, "")).unwrap();
-    let output = Command::new(host_binary()).args(["run", "cells.toml"]).current_dir(dir).output().unwrap();
+    let output = Command::new(host_binary())
+        .args(["run", "cells.toml"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("run finished: ")).expect("the run's directory");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run finished: "))
+        .expect("the run's directory");
     dir.join(line)
 }
 
@@ -187,7 +249,9 @@ fn pixels(png: &[u8]) -> (u32, u32, Vec<u8>) {
 }
 
 fn data_url_bytes(url: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD.decode(url.strip_prefix("data:image/png;base64,").expect("a PNG data URL")).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(url.strip_prefix("data:image/png;base64,").expect("a PNG data URL"))
+        .unwrap()
 }
 
 #[test]
@@ -206,13 +270,21 @@ fn the_workbench_in_a_real_browser() {
     assert!(first.starts_with("data:image/png;base64,"), "{first:.80}");
 
     // another demosaicer: the image changes
-    browser.act_and_wait(&set_control("select[data-side=a][data-slot=demosaic]", "demosaic_menon2007", "change"));
+    browser.act_and_wait(&set_control(
+        "select[data-side=a][data-slot=demosaic]",
+        "demosaic_menon2007",
+        "change",
+    ));
     let menon = browser.text(IMAGE_A);
     assert_ne!(menon, first, "switching the demosaicer changed nothing");
     browser.screenshot("2-menon2007");
 
     // the gamma slider: the image changes, and only the last stage is recomputed
-    browser.act_and_wait(&set_control("input[data-side=a][data-slot=gamma][data-key=gamma]", "1.2", "input"));
+    browser.act_and_wait(&set_control(
+        "input[data-side=a][data-slot=gamma][data-key=gamma]",
+        "1.2",
+        "input",
+    ));
     assert_ne!(browser.text(IMAGE_A), menon, "moving gamma changed nothing");
     let status = browser.text("return document.getElementById('status').textContent;");
     assert!(status.starts_with("A: 1 stage(s)"), "{status}");
@@ -228,10 +300,27 @@ fn the_workbench_in_a_real_browser() {
 
     // A/B with the model: two probability sets and the difference image
     browser.act_and_wait("document.getElementById('ab').click();");
-    browser.act_and_wait(&set_control("select[data-side=b][data-slot=demosaic]", "demosaic_bilinear", "change"));
-    let rows = |side: &str| browser.run(&format!("return document.querySelectorAll('#probabilities-{side} .probability').length;")).as_u64().unwrap();
-    assert_eq!((rows("a"), rows("b")), (4, 4), "each side should show the four classes' probabilities");
-    assert!(browser.text("return document.getElementById('image-diff').src;").starts_with("data:image/png"));
+    browser.act_and_wait(&set_control(
+        "select[data-side=b][data-slot=demosaic]",
+        "demosaic_bilinear",
+        "change",
+    ));
+    let rows = |side: &str| {
+        browser
+            .run(&format!(
+                "return document.querySelectorAll('#probabilities-{side} .probability').length;"
+            ))
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        (rows("a"), rows("b")),
+        (4, 4),
+        "each side should show the four classes' probabilities"
+    );
+    assert!(browser
+        .text("return document.getElementById('image-diff').src;")
+        .starts_with("data:image/png"));
     browser.screenshot("5-ab-with-model");
 
     // the saved config reproduces the page's image with `l2l-host process` (an uploaded raw, a preset camera)
@@ -244,21 +333,45 @@ fn the_workbench_in_a_real_browser() {
     assert_eq!(browser.text("return document.getElementById('error').textContent;"), "");
     browser.screenshot("6-uploaded-raw-drone-camera");
     let slots = browser.text("return JSON.stringify(workbench.slots.a);");
-    let config = ureq::post(&format!("{}api/config", server.url)).set("content-type", "application/json").send_string(&slots).unwrap().into_string().unwrap();
+    let config = ureq::post(&format!("{}api/config", server.url))
+        .set("content-type", "application/json")
+        .send_string(&slots)
+        .unwrap()
+        .into_string()
+        .unwrap();
     std::fs::write(work.path().join("saved.toml"), &config).unwrap();
     let output = Command::new(host_binary())
-        .args(["process", "saved.toml", "--input", "raw.npy", "--output", "processed.png"])
+        .args([
+            "process",
+            "saved.toml",
+            "--input",
+            "raw.npy",
+            "--output",
+            "processed.png",
+        ])
         .current_dir(work.path())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{config}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{config}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let page = pixels(&data_url_bytes(&browser.text(IMAGE_A)));
     let processed = pixels(&std::fs::read(work.path().join("processed.png")).unwrap());
-    assert!(page == processed, "the saved config gives another image than the page's:\n{config}");
+    assert!(
+        page == processed,
+        "the saved config gives another image than the page's:\n{config}"
+    );
 }
 
 fn write_npy_2d(path: &Path, values: &[f32], height: u64, width: u64) {
-    let mut out = npyz::WriteOptions::new().default_dtype().shape(&[height, width]).writer(std::fs::File::create(path).unwrap()).begin_nd().unwrap();
+    let mut out = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[height, width])
+        .writer(std::fs::File::create(path).unwrap())
+        .begin_nd()
+        .unwrap();
     out.extend(values.iter().copied()).unwrap();
     out.finish().unwrap();
 }
@@ -273,32 +386,65 @@ fn a_stage_built_from_the_template_appears_on_the_page_and_works() {
     let server = Server::start(&["--plugin-dir", plugin.parent().unwrap().to_str().unwrap()]);
     let browser = Browser::start("template");
     browser.open_and_wait(&server.url);
-    let options = browser.run("return [...document.querySelector('select[data-side=a][data-slot=gamma]').options].map(o => o.value);");
+    let options = browser
+        .run("return [...document.querySelector('select[data-side=a][data-slot=gamma]').options].map(o => o.value);");
     assert!(options.as_array().unwrap().iter().any(|o| o == "exposure"), "{options}");
-    browser.act_and_wait(&set_control("select[data-side=a][data-slot=gamma]", "exposure", "change"));
+    browser.act_and_wait(&set_control(
+        "select[data-side=a][data-slot=gamma]",
+        "exposure",
+        "change",
+    ));
     let before = browser.text(IMAGE_A);
-    let slider = browser.run("const s = document.querySelector('input[data-slot=gamma][data-key=ev]'); return [s.type, s.min, s.max];");
+    let slider = browser
+        .run("const s = document.querySelector('input[data-slot=gamma][data-key=ev]'); return [s.type, s.min, s.max];");
     assert_eq!(slider, json!(["range", "-16", "16"]));
-    browser.act_and_wait(&set_control("input[data-side=a][data-slot=gamma][data-key=ev]", "1", "input"));
+    browser.act_and_wait(&set_control(
+        "input[data-side=a][data-slot=gamma][data-key=ev]",
+        "1",
+        "input",
+    ));
     assert_eq!(browser.text("return document.getElementById('error').textContent;"), "");
-    assert_ne!(browser.text(IMAGE_A), before, "moving the template's ev changed nothing");
+    assert_ne!(
+        browser.text(IMAGE_A),
+        before,
+        "moving the template's ev changed nothing"
+    );
     browser.screenshot("exposure-stage");
 }
 
 #[test]
 fn concurrent_requests_are_all_answered_and_agree() {
     let server = Server::start(&[]);
-    let setup: Value = ureq::get(&format!("{}api/setup", server.url)).call().unwrap().into_json().unwrap();
+    let setup: Value = ureq::get(&format!("{}api/setup", server.url))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
     let request = json!({ "input": 0, "a": setup["slots"] });
     let answers: Vec<Value> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| ureq::post(&format!("{}api/run", server.url)).send_json(request.clone()).unwrap().into_json::<Value>().unwrap()))
+            .map(|_| {
+                scope.spawn(|| {
+                    ureq::post(&format!("{}api/run", server.url))
+                        .send_json(request.clone())
+                        .unwrap()
+                        .into_json::<Value>()
+                        .unwrap()
+                })
+            })
             .collect();
         calls.into_iter().map(|call| call.join().unwrap()).collect()
     });
-    assert!(answers.iter().all(|a| a["a"]["image"] == answers[0]["a"]["image"]), "concurrent requests gave different images");
-    let refused = ureq::post(&format!("{}api/run", server.url)).send_json(json!({ "input": 99, "a": setup["slots"] })).unwrap_err();
-    let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
+    assert!(
+        answers.iter().all(|a| a["a"]["image"] == answers[0]["a"]["image"]),
+        "concurrent requests gave different images"
+    );
+    let refused = ureq::post(&format!("{}api/run", server.url))
+        .send_json(json!({ "input": 99, "a": setup["slots"] }))
+        .unwrap_err();
+    let ureq::Error::Status(400, reply) = refused else {
+        panic!("expected a 400 answer")
+    };
     assert_eq!(reply.into_json::<Value>().unwrap()["error"], "pipeline A: no input 99");
     // and the server still answers
     assert!(ureq::get(&format!("{}api/setup", server.url)).call().is_ok());
@@ -310,7 +456,10 @@ fn raw_request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
     use std::io::{Read, Write};
     let authority = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -320,14 +469,26 @@ fn raw_request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], bo
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
     let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {answer:?}"));
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
 fn npy_bytes(height: u64, width: u64) -> Vec<u8> {
     let mut bytes = Vec::new();
-    let mut out = npyz::WriteOptions::new().default_dtype().shape(&[height, width]).writer(&mut bytes).begin_nd().unwrap();
+    let mut out = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[height, width])
+        .writer(&mut bytes)
+        .begin_nd()
+        .unwrap();
     out.extend((0..height * width).map(|i| (i % 7) as f32 / 7.0)).unwrap();
     out.finish().unwrap();
     bytes
@@ -336,19 +497,33 @@ fn npy_bytes(height: u64, width: u64) -> Vec<u8> {
 #[test]
 fn cross_site_and_rebinding_requests_are_refused() {
     let server = Server::start(&[]);
-    let host = server.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let host = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     // a "simple" cross-site upload any web page can send
     let (status, body) = raw_request(
         &server.url,
         "POST",
         "/api/upload?name=x.npy",
-        &[("Host", &host), ("Origin", "http://evil.example"), ("Content-Type", "text/plain")],
+        &[
+            ("Host", &host),
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "text/plain"),
+        ],
         &npy_bytes(4, 4),
     );
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("http://evil.example"), "{body}");
     // the same from the page's own origin, but as a form would send it
-    let (status, body) = raw_request(&server.url, "POST", "/api/upload?name=x.npy", &[("Host", &host), ("Content-Type", "text/plain")], &npy_bytes(4, 4));
+    let (status, body) = raw_request(
+        &server.url,
+        "POST",
+        "/api/upload?name=x.npy",
+        &[("Host", &host), ("Content-Type", "text/plain")],
+        &npy_bytes(4, 4),
+    );
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("application/octet-stream"), "{body}");
     // DNS rebinding: the page's answers read under another name
@@ -356,13 +531,23 @@ fn cross_site_and_rebinding_requests_are_refused() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("Host `evil.example`"), "{body}");
     // the workbench's own page passes
-    let (status, body) = raw_request(&server.url, "GET", "/api/setup", &[("Host", &host), ("Origin", &format!("http://{host}"))], b"");
+    let (status, body) = raw_request(
+        &server.url,
+        "GET",
+        "/api/setup",
+        &[("Host", &host), ("Origin", &format!("http://{host}"))],
+        b"",
+    );
     assert_eq!(status, 200, "{body}");
     let (status, body) = raw_request(
         &server.url,
         "POST",
         "/api/upload?name=x.npy",
-        &[("Host", &host), ("Origin", &format!("http://{host}")), ("Content-Type", "application/octet-stream")],
+        &[
+            ("Host", &host),
+            ("Origin", &format!("http://{host}")),
+            ("Content-Type", "application/octet-stream"),
+        ],
         &npy_bytes(4, 4),
     );
     assert_eq!(status, 200, "{body}");
@@ -371,7 +556,15 @@ fn cross_site_and_rebinding_requests_are_refused() {
 #[test]
 fn listening_beyond_loopback_warns() {
     let mut child = Command::new(host_binary())
-        .args(["serve", "--port", "0", "--bind", "0.0.0.0", "--cameras", "configs/cameras"])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--bind",
+            "0.0.0.0",
+            "--cameras",
+            "configs/cameras",
+        ])
         .current_dir(workspace_root())
         .env_remove("L2L_PLUGIN_PATH")
         .stdout(Stdio::piped())
@@ -379,7 +572,9 @@ fn listening_beyond_loopback_warns() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.starts_with("warning: the workbench listens on 0.0.0.0"), "{line}");
@@ -399,59 +594,114 @@ fn uploads_are_capped_in_pixels_and_the_oldest_are_dropped() {
     header.extend((dict.len() as u16).to_le_bytes());
     header.extend(dict.as_bytes());
     header.extend([0u8; 64]);
-    let refused = ureq::post(&format!("{}api/upload?name=bomb.npy", server.url)).set("Content-Type", "application/octet-stream").send_bytes(&header).unwrap_err();
-    let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
-    let message = reply.into_json::<Value>().unwrap()["error"].as_str().unwrap().to_string();
-    assert!(message.contains("declares 16000×16000 = 256000000 pixels, more than the 120000000"), "{message}");
+    let refused = ureq::post(&format!("{}api/upload?name=bomb.npy", server.url))
+        .set("Content-Type", "application/octet-stream")
+        .send_bytes(&header)
+        .unwrap_err();
+    let ureq::Error::Status(400, reply) = refused else {
+        panic!("expected a 400 answer")
+    };
+    let message = reply.into_json::<Value>().unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("declares 16000×16000 = 256000000 pixels, more than the 120000000"),
+        "{message}"
+    );
     drop(server);
 
     // with a cap of 2500 pixels, 5000 upload pixels are kept: the oldest of three 50² uploads goes
     let server = Server::start(&["--max-upload-pixels", "2500"]);
     let upload = |name: &str, height: u64| {
-        ureq::post(&format!("{}api/upload?name={name}", server.url)).set("Content-Type", "application/octet-stream").send_bytes(&npy_bytes(height, 50))
+        ureq::post(&format!("{}api/upload?name={name}", server.url))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(&npy_bytes(height, 50))
     };
     let refused = upload("tall.npy", 51).unwrap_err();
-    let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
-    assert!(reply.into_string().unwrap().contains("declares 51×50 = 2550 pixels, more than the 2500 taken here"));
+    let ureq::Error::Status(400, reply) = refused else {
+        panic!("expected a 400 answer")
+    };
+    assert!(reply
+        .into_string()
+        .unwrap()
+        .contains("declares 51×50 = 2550 pixels, more than the 2500 taken here"));
     for name in ["first.npy", "second.npy", "third.npy"] {
         upload(name, 50).unwrap();
     }
-    let setup: Value = ureq::get(&format!("{}api/setup", server.url)).call().unwrap().into_json().unwrap();
-    let uploads: Vec<&str> = setup["inputs"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|l| l.starts_with("upload")).collect();
+    let setup: Value = ureq::get(&format!("{}api/setup", server.url))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let uploads: Vec<&str> = setup["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|l| l.starts_with("upload"))
+        .collect();
     assert_eq!(uploads, ["upload: second.npy", "upload: third.npy"]);
     // an .npy carries no camera metadata: a pipeline that asks for none
     let slots = json!([{ "name": "demosaic", "kind": "demosaic_bilinear", "config": {} }]);
     let last = setup["inputs"].as_array().unwrap().len() - 1;
-    let answer: Value = ureq::post(&format!("{}api/run", server.url)).send_json(json!({ "input": last, "a": slots })).unwrap().into_json().unwrap();
+    let answer: Value = ureq::post(&format!("{}api/run", server.url))
+        .send_json(json!({ "input": last, "a": slots }))
+        .unwrap()
+        .into_json()
+        .unwrap();
     assert!(answer["a"]["image"].as_str().unwrap().starts_with("data:image/png"));
 }
 
 #[test]
 fn page_values_name_no_files_stages_are_bounded_and_named_once() {
     let server = Server::start(&[]);
-    let setup: Value = ureq::get(&format!("{}api/setup", server.url)).call().unwrap().into_json().unwrap();
+    let setup: Value = ureq::get(&format!("{}api/setup", server.url))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
     let error_of = |path: &str, body: Value| -> String {
-        let refused = ureq::post(&format!("{}{path}", server.url)).send_json(body).unwrap_err();
-        let ureq::Error::Status(400, reply) = refused else { panic!("expected a 400 answer") };
-        reply.into_json::<Value>().unwrap()["error"].as_str().unwrap().to_string()
+        let refused = ureq::post(&format!("{}{path}", server.url))
+            .send_json(body)
+            .unwrap_err();
+        let ureq::Error::Status(400, reply) = refused else {
+            panic!("expected a 400 answer")
+        };
+        reply.into_json::<Value>().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     // a file the server can read and one it cannot: the same refusal, nothing opened
     let mut answers = Vec::new();
     for weights in ["/etc/passwd.pth", "/nonexistent/x.pth", "/etc/passwd"] {
         let slots = json!([{ "name": "processor", "kind": "processor_nn", "config": { "weights": weights } }]);
         let message = error_of("api/run", json!({ "input": 0, "a": slots }));
-        assert!(message.contains("stage `processor` key `weights`: expected no text from the page, found"), "{message}");
+        assert!(
+            message.contains("stage `processor` key `weights`: expected no text from the page, found"),
+            "{message}"
+        );
         answers.push(message.replace(weights, "PATH"));
     }
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     // a declared choice passes the check (cfa_pattern's words)
     let mut slots = setup["slots"].clone();
     slots[1]["config"] = json!({ "cfa_pattern": "GRBG" });
-    let answer: Value = ureq::post(&format!("{}api/run", server.url)).send_json(json!({ "input": 0, "a": slots })).unwrap().into_json().unwrap();
+    let answer: Value = ureq::post(&format!("{}api/run", server.url))
+        .send_json(json!({ "input": 0, "a": slots }))
+        .unwrap()
+        .into_json()
+        .unwrap();
     assert!(answer["a"]["image"].as_str().is_some());
     // 2500 stages in one small request
-    let many: Vec<Value> = (0..2500).map(|i| json!({ "name": format!("g{i}"), "kind": "gamma", "config": {} })).collect();
-    assert_eq!(error_of("api/run", json!({ "input": 0, "a": many })), "pipeline A: 2500 stages: the workbench takes at most 32");
+    let many: Vec<Value> = (0..2500)
+        .map(|i| json!({ "name": format!("g{i}"), "kind": "gamma", "config": {} }))
+        .collect();
+    assert_eq!(
+        error_of("api/run", json!({ "input": 0, "a": many })),
+        "pipeline A: 2500 stages: the workbench takes at most 32"
+    );
     // one name twice: run and the saved config would disagree
     let twice = json!([
         { "name": "demosaic", "kind": "demosaic_bilinear", "config": {} },

@@ -24,31 +24,48 @@ fn config(dir: &Path) -> PathBuf {
 
 fn host(args: &[&str], dir: &Path) -> (bool, String, String) {
     let out = run_host(args, None, dir);
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn sweep_dir(stdout: &str) -> PathBuf {
-    PathBuf::from(stdout.lines().find_map(|l| l.strip_prefix("sweep: ")).expect("the sweep directory"))
+    PathBuf::from(
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("sweep: "))
+            .expect("the sweep directory"),
+    )
 }
 
 fn matrix(sweep: &Path) -> serde_json::Value {
-    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(sweep.join("collected/none/results.json")).unwrap()).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sweep.join("collected/none/results.json")).unwrap()).unwrap();
     results["raw"]["values"].clone()
 }
 
 fn slurm_available() -> bool {
     std::env::var_os("SLURM_CONF").is_some()
-        && std::process::Command::new("sinfo").arg("-h").output().is_ok_and(|o| o.status.success())
+        && std::process::Command::new("sinfo")
+            .arg("-h")
+            .output()
+            .is_ok_and(|o| o.status.success())
 }
 
 #[test]
 fn local_and_slurm_executors_give_the_same_matrix() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let (ok, out, err) = host(&["sweep", "start", config.to_str().unwrap(), "--executor", "local"], dir.path());
+    let (ok, out, err) = host(
+        &["sweep", "start", config.to_str().unwrap(), "--executor", "local"],
+        dir.path(),
+    );
     assert!(ok, "{err}");
     let local = sweep_dir(&out);
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(local.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(local.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["jobs"].as_array().unwrap().len(), 4, "2 pipelines × 2 folds");
     let (ok, out, err) = host(&["sweep", "collect", local.to_str().unwrap()], dir.path());
     assert!(ok && out.contains("4 job(s) finished, 0 missing"), "{out}{err}");
@@ -60,28 +77,47 @@ fn local_and_slurm_executors_give_the_same_matrix() {
     assert!(ok && out.contains("ran 0 unfinished"), "{out}");
 
     if !slurm_available() {
-        assert!(std::env::var_os("L2L_REQUIRE_SLURM").is_none(), "L2L_REQUIRE_SLURM is set but no Slurm cluster answers (SLURM_CONF)");
+        assert!(
+            std::env::var_os("L2L_REQUIRE_SLURM").is_none(),
+            "L2L_REQUIRE_SLURM is set but no Slurm cluster answers (SLURM_CONF)"
+        );
         eprintln!("no Slurm cluster (SLURM_CONF): the slurm executor half was not run");
         return;
     }
-    let (ok, out, err) = host(&["sweep", "start", config.to_str().unwrap(), "--executor", "slurm"], dir.path());
+    let (ok, out, err) = host(
+        &["sweep", "start", config.to_str().unwrap(), "--executor", "slurm"],
+        dir.path(),
+    );
     assert!(ok, "{err}");
     let slurm = sweep_dir(&out);
-    assert!(slurm.join("sweep.sbatch").is_file() && std::fs::read_to_string(slurm.join("sweep.sbatch")).unwrap().contains("--array=0,1,2,3"));
+    assert!(
+        slurm.join("sweep.sbatch").is_file()
+            && std::fs::read_to_string(slurm.join("sweep.sbatch"))
+                .unwrap()
+                .contains("--array=0,1,2,3")
+    );
     let (ok, out, err) = host(&["sweep", "collect", slurm.to_str().unwrap()], dir.path());
     assert!(ok, "{out}{err}");
-    assert_eq!(matrix(&slurm), local_values, "Slurm and local runs of the same grid differ");
+    assert_eq!(
+        matrix(&slurm),
+        local_values,
+        "Slurm and local runs of the same grid differ"
+    );
 }
 
 #[test]
 fn a_failed_job_is_reported_with_its_log_and_completes_when_run_again() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let (ok, out, err) = host(&["sweep", "start", config.to_str().unwrap(), "--executor", "local"], dir.path());
+    let (ok, out, err) = host(
+        &["sweep", "start", config.to_str().unwrap(), "--executor", "local"],
+        dir.path(),
+    );
     assert!(ok, "{err}");
     let sweep = sweep_dir(&out);
     // break one finished job: remove its results and corrupt its config, as a bad input would
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(sweep.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sweep.join("manifest.json")).unwrap()).unwrap();
     let job = &manifest["jobs"][1];
     let (id, job_config, job_dir, log) = (
         job["id"].as_str().unwrap().to_string(),
@@ -91,22 +127,38 @@ fn a_failed_job_is_reported_with_its_log_and_completes_when_run_again() {
     );
     std::fs::remove_dir_all(&job_dir).unwrap();
     let good = std::fs::read_to_string(&job_config).unwrap();
-    std::fs::write(&job_config, good.replace("kind = \"synthetic\"", "kind = \"no_such_dataset\"")).unwrap();
+    std::fs::write(
+        &job_config,
+        good.replace("kind = \"synthetic\"", "kind = \"no_such_dataset\""),
+    )
+    .unwrap();
     let (ok, _, _) = host(&["sweep", "run", sweep.to_str().unwrap()], dir.path());
     assert!(ok, "the sweep itself runs; the job fails");
     let (ok, out, err) = host(&["sweep", "collect", sweep.to_str().unwrap()], dir.path());
     assert!(!ok, "collect must fail while a job is missing");
-    assert!(out.contains(&format!("missing: {id} (log: {})", log.display())), "{out}");
+    assert!(
+        out.contains(&format!("missing: {id} (log: {})", log.display())),
+        "{out}"
+    );
     assert!(err.contains("1 job(s) have no results"), "{err}");
-    assert!(std::fs::read_to_string(&log).unwrap().contains("no_such_dataset"), "the log says why");
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("no_such_dataset"),
+        "the log says why"
+    );
     // fixed and resubmitted (to Slurm when there is a cluster): only that job runs, and the sweep is complete
     std::fs::write(&job_config, good).unwrap();
     let executor = if slurm_available() { "slurm" } else { "local" };
-    let (ok, out, err) = host(&["sweep", "run", sweep.to_str().unwrap(), "--executor", executor], dir.path());
+    let (ok, out, err) = host(
+        &["sweep", "run", sweep.to_str().unwrap(), "--executor", executor],
+        dir.path(),
+    );
     assert!(ok && out.contains("ran 1 unfinished"), "{out}{err}");
     if executor == "slurm" {
         let script = std::fs::read_to_string(sweep.join("sweep.sbatch")).unwrap();
-        assert!(script.contains("--array=1\n"), "only the failed job is resubmitted: {script}");
+        assert!(
+            script.contains("--array=1\n"),
+            "only the failed job is resubmitted: {script}"
+        );
     }
     let (ok, out, err) = host(&["sweep", "collect", sweep.to_str().unwrap()], dir.path());
     assert!(ok && out.contains("4 job(s) finished, 0 missing"), "{out}{err}");

@@ -13,20 +13,34 @@ use tch::Tensor;
 #[test]
 fn classification_learns_and_leaves_its_records() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "cells.toml", &cells_config("static", 10, "augmentation = \"weak\"\n"));
+    let config = write_config(
+        dir.path(),
+        "cells.toml",
+        &cells_config("static", 10, "augmentation = \"weak\"\n"),
+    );
     // an existing run directory is never written into
     std::fs::create_dir_all(dir.path().join("runs/train-1")).unwrap();
     std::fs::write(dir.path().join("runs/train-1/keep.txt"), "mine").unwrap();
     let run = run_ok(&["run", config.to_str().unwrap()], dir.path());
     assert!(run.ends_with("runs/train-2"), "{}", run.display());
-    assert_eq!(std::fs::read_to_string(dir.path().join("runs/train-1/keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("runs/train-1/keep.txt")).unwrap(),
+        "mine"
+    );
     assert_eq!(std::fs::read_dir(dir.path().join("runs/train-1")).unwrap().count(), 1);
 
     let accuracy = last_value(&run, "train", "accuracy");
     // far above chance; not 0.95: whether the last epoch ends at 45 or 46 of 48 moves with the last
     // bits of the processed images (a gamma within 3 ulp of libtorch's flipped it)
     assert!(accuracy >= 0.9, "training accuracy {accuracy}");
-    for file in ["config.toml", "run.json", "metrics.csv", "summary.json", "learning_curves.png", "checkpoints/checkpoint.safetensors"] {
+    for file in [
+        "config.toml",
+        "run.json",
+        "metrics.csv",
+        "summary.json",
+        "learning_curves.png",
+        "checkpoints/checkpoint.safetensors",
+    ] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
     let tracked = run.join("tracked/fold0/epoch010");
@@ -40,11 +54,19 @@ fn classification_learns_and_leaves_its_records() {
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
     let mlflow = PathBuf::from(record["mlflow_run"].as_str().unwrap());
     let meta = std::fs::read_to_string(mlflow.join("meta.yaml")).unwrap();
-    assert!(meta.contains("status: 3") && meta.contains("artifact_uri: \"file://"), "{meta}");
-    assert_eq!(std::fs::read_to_string(mlflow.join("params/job.mode")).unwrap(), "static");
+    assert!(
+        meta.contains("status: 3") && meta.contains("artifact_uri: \"file://"),
+        "{meta}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mlflow.join("params/job.mode")).unwrap(),
+        "static"
+    );
     let losses = std::fs::read_to_string(mlflow.join("metrics/fold0_validation_loss")).unwrap();
     assert_eq!(losses.lines().count(), 10);
-    assert!(std::fs::read_to_string(mlflow.parent().unwrap().join("meta.yaml")).unwrap().contains("name: \"l2l\""));
+    assert!(std::fs::read_to_string(mlflow.parent().unwrap().join("meta.yaml"))
+        .unwrap()
+        .contains("name: \"l2l\""));
 }
 
 #[test]
@@ -71,7 +93,13 @@ fn initial_processing(config: &Path) -> Vec<(String, Tensor, bool)> {
     let registry = Registry::discover(&[profile_dir()]);
     let specs: Vec<StageSpec> = loaded.pipeline().unwrap().stages;
     let pipeline = Pipeline::build(&registry, &specs, tch::Device::Cpu).unwrap();
-    let trainable: Vec<String> = pipeline.parameters().unwrap().into_iter().filter(|p| p.trainable).map(|p| p.name).collect();
+    let trainable: Vec<String> = pipeline
+        .parameters()
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.trainable)
+        .map(|p| p.name)
+        .collect();
     pipeline
         .state()
         .unwrap()
@@ -92,13 +120,21 @@ fn trained_processing(run: &Path) -> Vec<(String, Tensor)> {
 fn parametrized_mode_trains_every_isp_parameter_and_static_mode_none() {
     let dir = tempfile::tempdir().unwrap();
     for mode in ["parametrized", "static"] {
-        let config = write_config(dir.path(), &format!("{mode}.toml"), &cells_config(mode, 1, "tracked_samples = 0\n"));
+        let config = write_config(
+            dir.path(),
+            &format!("{mode}.toml"),
+            &cells_config(mode, 1, "tracked_samples = 0\n"),
+        );
         let run = run_ok(&["run", config.to_str().unwrap()], dir.path());
         let trained = trained_processing(&run);
         let initial = initial_processing(&config);
         let mut learnable = 0;
         for (name, before, is_learnable) in initial {
-            let after = &trained.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} not in the checkpoint")).1;
+            let after = &trained
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name} not in the checkpoint"))
+                .1;
             let changed = !before.allclose(after, 0.0, 0.0, false);
             if mode == "static" {
                 assert!(!changed, "static mode changed {name}");
@@ -117,11 +153,16 @@ fn parametrized_mode_trains_every_isp_parameter_and_static_mode_none() {
 #[test]
 fn contradictory_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "c.toml", &cells_config("static", 1, "freeze_processor = true\nfreeze_task_model = true\n"));
+    let config = write_config(
+        dir.path(),
+        "c.toml",
+        &cells_config("static", 1, "freeze_processor = true\nfreeze_task_model = true\n"),
+    );
     let out = run_host(&["run", config.to_str().unwrap()], None, dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("freezing both"), "{err}");
     let config = write_config(dir.path(), "d.toml", &cells_config("neural_network", 1, ""));
-    let err = String::from_utf8_lossy(&run_host(&["run", config.to_str().unwrap()], None, dir.path()).stderr).to_string();
+    let err =
+        String::from_utf8_lossy(&run_host(&["run", config.to_str().unwrap()], None, dir.path()).stderr).to_string();
     assert!(err.contains("processor_nn"), "{err}");
 }

@@ -8,7 +8,11 @@ use std::process::{Command, Output};
 
 fn host(args: &[&str], cwd: &Path, lock: Option<&Path>) -> Output {
     let mut command = Command::new(host_binary());
-    command.args(args).current_dir(cwd).env_remove("L2L_PLUGIN_PATH").env_remove("L2L_PLUGIN_LOCK");
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("L2L_PLUGIN_PATH")
+        .env_remove("L2L_PLUGIN_LOCK");
     if let Some(lock) = lock {
         command.env("L2L_PLUGIN_LOCK", lock);
     }
@@ -26,15 +30,23 @@ fn a_plugin_others_can_write_is_refused() {
     std::fs::create_dir(&plugins).unwrap();
     let file = install_testkit(&plugins);
     let dirs = plugins.to_str().unwrap();
-    assert!(host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None).status.success());
+    assert!(host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None)
+        .status
+        .success());
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None);
     let err = stderr(&out);
-    assert!(!out.status.success() && err.contains("writable by other users") && err.contains("libl2l_testkit"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("writable by other users") && err.contains("libl2l_testkit"),
+        "{err}"
+    );
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
     let err = stderr(&host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), None));
-    assert!(err.contains("its directory") && err.contains("writable by other users"), "{err}");
+    assert!(
+        err.contains("its directory") && err.contains("writable by other users"),
+        "{err}"
+    );
 }
 
 /// A link does not launder a plugin: the file it leads to and every directory above that are checked —
@@ -50,9 +62,19 @@ fn a_plugin_behind_a_link_or_owned_by_another_user_is_refused() {
     let safe = dir.path().join("plugins");
     std::fs::create_dir(&safe).unwrap();
     std::os::unix::fs::symlink(&file, safe.join("libl2l_linked.so")).unwrap();
-    let out = host(&["plugins", "list", "--plugin-dir", safe.to_str().unwrap()], dir.path(), None);
+    let out = host(
+        &["plugins", "list", "--plugin-dir", safe.to_str().unwrap()],
+        dir.path(),
+        None,
+    );
     let err = stderr(&out);
-    assert!(!out.status.success() && err.contains("anyone-can-write") && err.contains("writable by other users") && err.contains("linked from"), "{err}");
+    assert!(
+        !out.status.success()
+            && err.contains("anyone-can-write")
+            && err.contains("writable by other users")
+            && err.contains("linked from"),
+        "{err}"
+    );
     // as root (CI): a plugin file of another user, in a safe directory
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -60,10 +82,17 @@ fn a_plugin_behind_a_link_or_owned_by_another_user_is_refused() {
         std::fs::remove_file(safe.join("libl2l_linked.so")).unwrap();
         let theirs = install_testkit(&safe);
         std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
-        let err = stderr(&host(&["plugins", "list", "--plugin-dir", safe.to_str().unwrap()], dir.path(), None));
+        let err = stderr(&host(
+            &["plugins", "list", "--plugin-dir", safe.to_str().unwrap()],
+            dir.path(),
+            None,
+        ));
         assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
     } else {
-        assert!(std::env::var_os("CI").is_none(), "CI runs as root: the ownership check must run there");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: the ownership check must run there"
+        );
     }
 }
 
@@ -75,7 +104,18 @@ fn with_a_lock_only_pinned_unchanged_plugins_load() {
     let file = install_testkit(&plugins);
     let dirs = plugins.to_str().unwrap();
     let lock = dir.path().join("l2l-plugins.lock");
-    let out = host(&["plugins", "lock", "--plugin-dir", dirs, "--output", lock.to_str().unwrap()], dir.path(), None);
+    let out = host(
+        &[
+            "plugins",
+            "lock",
+            "--plugin-dir",
+            dirs,
+            "--output",
+            lock.to_str().unwrap(),
+        ],
+        dir.path(),
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::read_to_string(&lock).unwrap().contains("libl2l_testkit"));
     // the lock in the working directory is in effect: everything pinned still loads
@@ -84,8 +124,15 @@ fn with_a_lock_only_pinned_unchanged_plugins_load() {
     // an unknown plugin is refused
     let other = plugins.join("libl2l_other_testkit.so");
     std::fs::copy(&file, &other).unwrap();
-    let err = stderr(&host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), Some(&lock)));
-    assert!(err.contains("libl2l_other_testkit.so") && err.contains("not in the plugin lock"), "{err}");
+    let err = stderr(&host(
+        &["plugins", "list", "--plugin-dir", dirs],
+        dir.path(),
+        Some(&lock),
+    ));
+    assert!(
+        err.contains("libl2l_other_testkit.so") && err.contains("not in the plugin lock"),
+        "{err}"
+    );
     std::fs::remove_file(&other).unwrap();
     // a changed plugin is refused
     let mut bytes = std::fs::read(&file).unwrap();
@@ -93,9 +140,16 @@ fn with_a_lock_only_pinned_unchanged_plugins_load() {
     std::fs::write(&file, bytes).unwrap();
     let out = host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), Some(&lock));
     let err = stderr(&out);
-    assert!(!out.status.success() && err.contains("changed since it was locked"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("changed since it was locked"),
+        "{err}"
+    );
     // a lock named by the environment that does not exist is an error, not an open door
-    let err = stderr(&host(&["plugins", "list", "--plugin-dir", dirs], dir.path(), Some(&dir.path().join("missing.lock"))));
+    let err = stderr(&host(
+        &["plugins", "list", "--plugin-dir", dirs],
+        dir.path(),
+        Some(&dir.path().join("missing.lock")),
+    ));
     assert!(err.contains("no such lock file"), "{err}");
 }
 

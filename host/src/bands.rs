@@ -12,9 +12,9 @@
 //! on a pixel's position (vignetting) see the image's coordinates.
 
 use crate::pipeline::run_stage_in_band;
-use l2l_plugin_api::Band;
 use crate::plugins::RemoteModule;
 use anyhow::{anyhow, Result};
+use l2l_plugin_api::Band;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use tch::Tensor;
@@ -63,7 +63,10 @@ pub fn run_in_bands(
         let bottom = (top + BAND_ROWS).min(height);
         let (first, last) = ((top - reach).max(0), (bottom + reach).min(height));
         let mut band = input.f_narrow(2, first, last - first)?;
-        let position = Band { first_row: first, full_height: height };
+        let position = Band {
+            first_row: first,
+            full_height: height,
+        };
         for stage in &stages {
             let mut stage = stage.lock().unwrap_or_else(PoisonError::into_inner);
             let (name, stage) = &mut **stage;
@@ -95,7 +98,10 @@ pub fn run_in_bands(
                     Ok(())
                 });
                 if let Err(error) = placed {
-                    failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(error);
+                    failure
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(error);
                 }
             });
         }

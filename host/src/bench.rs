@@ -159,24 +159,41 @@ pub fn bench_task_model(
     options: &BenchOptions,
 ) -> Result<f64> {
     let build = |outputs: usize| -> Result<RemoteModule> {
-        let mut model = registry.build_task_model(&spec.kind, spec.plugin.as_deref(), &spec.config, outputs, "task model")?;
+        let mut model =
+            registry.build_task_model(&spec.kind, spec.plugin.as_deref(), &spec.config, outputs, "task model")?;
         model.to(options.device, Kind::Float)?;
         model.set_train(true)?;
         Ok(model)
     };
-    let x = Tensor::f_rand([options.batch, 3, options.size, options.size], (Kind::Float, options.device))?;
+    let x = Tensor::f_rand(
+        [options.batch, 3, options.size, options.size],
+        (Kind::Float, options.device),
+    )?;
     let mut model = build(classes)?;
     let predicts_masks = tch::no_grad(|| model.forward(&x))?.dim() == 4;
     let (task, target) = if predicts_masks {
         model = build(1)?;
-        let mask = Tensor::f_randint(2, [options.batch, options.size, options.size], (Kind::Int64, options.device))?;
+        let mask = Tensor::f_randint(
+            2,
+            [options.batch, options.size, options.size],
+            (Kind::Int64, options.device),
+        )?;
         (Task::Segmentation, mask)
     } else {
         let class_names = (0..classes).map(|c| c.to_string()).collect();
-        (Task::Classification { class_names }, Tensor::f_randint(classes as i64, [options.batch], (Kind::Int64, options.device))?)
+        (
+            Task::Classification { class_names },
+            Tensor::f_randint(classes as i64, [options.batch], (Kind::Int64, options.device))?,
+        )
     };
-    let parameters: Vec<Tensor> = model.parameters()?.into_iter().filter(|p| p.trainable).map(|p| p.tensor).collect();
-    let mut adam = crate::train::optim::Adam::new(vec![crate::train::optim::ParameterGroup { parameters, lr: 1e-4 }], 0.0)?;
+    let parameters: Vec<Tensor> = model
+        .parameters()?
+        .into_iter()
+        .filter(|p| p.trainable)
+        .map(|p| p.tensor)
+        .collect();
+    let mut adam =
+        crate::train::optim::Adam::new(vec![crate::train::optim::ParameterGroup { parameters, lr: 1e-4 }], 0.0)?;
     median_ms(options.iterations, options.device, || {
         adam.zero_grad();
         loss(&task, &model.forward(&x)?, &target)?.f_backward()?;

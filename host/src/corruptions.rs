@@ -101,12 +101,24 @@ pub fn parameters(corruption: Corruption, severity: usize, table: Table) -> Resu
         }
         Corruption::ElasticTransform => match table {
             Table::Cifar10 => {
-                let t = [(0.0, 0.0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)][s];
+                let t = [
+                    (0.0, 0.0, 0.08),
+                    (0.05, 0.2, 0.07),
+                    (0.08, 0.06, 0.06),
+                    (0.1, 0.04, 0.05),
+                    (0.1, 0.03, 0.03),
+                ][s];
                 vec![32.0 * t.0, 32.0 * t.1, 32.0 * t.2]
             }
             Table::Imagenet => {
                 // ImageNet-C multiplies by 244 (its authors meant 224; the values are as published)
-                let t = [(2.0, 0.7, 0.1), (2.0, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02), (0.12, 0.01, 0.02)][s];
+                let t = [
+                    (2.0, 0.7, 0.1),
+                    (2.0, 0.08, 0.2),
+                    (0.05, 0.01, 0.02),
+                    (0.07, 0.01, 0.02),
+                    (0.12, 0.01, 0.02),
+                ][s];
                 vec![244.0 * t.0, 244.0 * t.1, 244.0 * t.2]
             }
         },
@@ -162,8 +174,15 @@ pub fn corrupt(images: &Tensor, corruption: Corruption, severity: usize, table: 
             let minimum = x.f_amin([1i64].as_slice(), true)?;
             let saturation = value.f_sub(&minimum)?.f_div(&value.f_clamp_min(1e-12)?)?;
             let new_saturation = saturation.f_mul_scalar(c[0])?.f_add_scalar(c[1])?.f_clamp(0.0, 1.0)?;
-            let coloured = value.f_sub(&value.f_sub(&x)?.f_mul(&new_saturation.f_div(&saturation.f_clamp_min(1e-12)?)?)?)?;
-            let red = Tensor::from_slice(&[0.0f64, 1.0, 1.0]).f_view([1, 3, 1, 1])?.f_to_kind(x.kind())?.f_to_device(x.device())?;
+            let coloured = value.f_sub(
+                &value
+                    .f_sub(&x)?
+                    .f_mul(&new_saturation.f_div(&saturation.f_clamp_min(1e-12)?)?)?,
+            )?;
+            let red = Tensor::from_slice(&[0.0f64, 1.0, 1.0])
+                .f_view([1, 3, 1, 1])?
+                .f_to_kind(x.kind())?
+                .f_to_device(x.device())?;
             let grey = value.f_sub(&value.f_mul(&new_saturation)?.f_mul(&red)?)?;
             coloured.f_where_self(&saturation.f_gt(0.0)?, &grey)?
         }
@@ -197,30 +216,57 @@ fn elastic(x: &Tensor, alpha: f64, sigma: f64, jitter: f64) -> Result<Tensor> {
     let target: Vec<(f64, f64)> = source
         .iter()
         .enumerate()
-        .map(|(i, (px, py))| (px + jitter * (2.0 * moves[2 * i] - 1.0), py + jitter * (2.0 * moves[2 * i + 1] - 1.0)))
+        .map(|(i, (px, py))| {
+            (
+                px + jitter * (2.0 * moves[2 * i] - 1.0),
+                py + jitter * (2.0 * moves[2 * i + 1] - 1.0),
+            )
+        })
         .collect();
     // normalised coordinates (align_corners = false): u = (2p + 1) / n − 1
     let nx = |p: f64| (2.0 * p + 1.0) / w as f64 - 1.0;
     let ny = |p: f64| (2.0 * p + 1.0) / h as f64 - 1.0;
     // output → input: solve for the map taking target points back to source points
-    let a = Tensor::from_slice(&target.iter().flat_map(|(x, y)| [nx(*x), ny(*y), 1.0]).collect::<Vec<_>>()).f_view([3, 3])?;
-    let rhs = Tensor::from_slice(&source.iter().flat_map(|(x, y)| [nx(*x), ny(*y)]).collect::<Vec<_>>()).f_view([3, 2])?;
-    let m = Vec::<f64>::try_from(Tensor::f_linalg_solve(&a, &rhs, true)?.f_transpose(0, 1)?.f_contiguous()?.f_flatten(0, -1)?)?;
+    let a = Tensor::from_slice(
+        &target
+            .iter()
+            .flat_map(|(x, y)| [nx(*x), ny(*y), 1.0])
+            .collect::<Vec<_>>(),
+    )
+    .f_view([3, 3])?;
+    let rhs =
+        Tensor::from_slice(&source.iter().flat_map(|(x, y)| [nx(*x), ny(*y)]).collect::<Vec<_>>()).f_view([3, 2])?;
+    let m = Vec::<f64>::try_from(
+        Tensor::f_linalg_solve(&a, &rhs, true)?
+            .f_transpose(0, 1)?
+            .f_contiguous()?
+            .f_flatten(0, -1)?,
+    )?;
     let warped = affine(x, [[m[0], m[1], m[2]], [m[3], m[4], m[5]]])?;
     if alpha == 0.0 {
         return Ok(warped);
     }
-    let field = Tensor::f_rand([b, 2, h, w], (x.kind(), x.device()))?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+    let field = Tensor::f_rand([b, 2, h, w], (x.kind(), x.device()))?
+        .f_mul_scalar(2.0)?
+        .f_sub_scalar(1.0)?;
     let radius = (3.0 * sigma + 0.5) as i64;
     let smooth = if radius >= 1 {
-        filter_separable(&field, &gaussian_kernel(&Tensor::from(sigma).f_to_kind(x.kind())?, radius)?, Padding::Symmetric)?
+        filter_separable(
+            &field,
+            &gaussian_kernel(&Tensor::from(sigma).f_to_kind(x.kind())?, radius)?,
+            Padding::Symmetric,
+        )?
     } else {
         field
     };
     let displacement = smooth.f_mul_scalar(alpha)?;
     // identity grid + displacement in normalised units
     let identity = Tensor::f_affine_grid_generator(
-        &Tensor::from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).f_view([1, 2, 3])?.f_expand([b, 2, 3], false)?.f_to_kind(x.kind())?.f_to_device(x.device())?,
+        &Tensor::from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+            .f_view([1, 2, 3])?
+            .f_expand([b, 2, 3], false)?
+            .f_to_kind(x.kind())?
+            .f_to_device(x.device())?,
         size.as_slice(),
         false,
     )?;
@@ -241,15 +287,31 @@ mod tests {
 
     #[test]
     fn tables_are_the_published_ones() {
-        assert_eq!(parameters(Corruption::GaussianNoise, 3, Table::Cifar10).unwrap(), [0.08]);
-        assert_eq!(parameters(Corruption::GaussianNoise, 5, Table::Imagenet).unwrap(), [0.38]);
+        assert_eq!(
+            parameters(Corruption::GaussianNoise, 3, Table::Cifar10).unwrap(),
+            [0.08]
+        );
+        assert_eq!(
+            parameters(Corruption::GaussianNoise, 5, Table::Imagenet).unwrap(),
+            [0.38]
+        );
         assert_eq!(parameters(Corruption::ShotNoise, 1, Table::Imagenet).unwrap(), [60.0]);
-        assert_eq!(parameters(Corruption::Saturate, 5, Table::Imagenet).unwrap(), [20.0, 0.2]);
+        assert_eq!(
+            parameters(Corruption::Saturate, 5, Table::Imagenet).unwrap(),
+            [20.0, 0.2]
+        );
         // the lengths numpy.arange gives for the published ranges
-        let lengths = |table| (1..=5).map(|s| parameters(Corruption::ZoomBlur, s, table).unwrap().len()).collect::<Vec<_>>();
+        let lengths = |table| {
+            (1..=5)
+                .map(|s| parameters(Corruption::ZoomBlur, s, table).unwrap().len())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(lengths(Table::Cifar10), [7, 12, 16, 21, 26]);
         assert_eq!(lengths(Table::Imagenet), [12, 16, 11, 13, 11]);
-        assert_eq!(parameters(Corruption::ElasticTransform, 2, Table::Cifar10).unwrap(), [1.6, 6.4, 32.0 * 0.07]);
+        assert_eq!(
+            parameters(Corruption::ElasticTransform, 2, Table::Cifar10).unwrap(),
+            [1.6, 6.4, 32.0 * 0.07]
+        );
         assert!(parameters(Corruption::Contrast, 6, Table::Cifar10).is_err());
     }
 
@@ -263,7 +325,12 @@ mod tests {
         // Poisson(0.5 · 100) / 100: variance 0.5 / 100
         let var = residual(Corruption::ShotNoise, 3).var(true).double_value(&[]);
         assert!((var - 0.005).abs() < 0.0004, "{var}");
-        let hit = residual(Corruption::ImpulseNoise, 5).abs().gt(1e-9).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+        let hit = residual(Corruption::ImpulseNoise, 5)
+            .abs()
+            .gt(1e-9)
+            .to_kind(Kind::Double)
+            .mean(Kind::Double)
+            .double_value(&[]);
         assert!((hit - 0.07).abs() < 0.005, "{hit}");
         let std = residual(Corruption::SpeckleNoise, 5).std(true).double_value(&[]);
         assert!((std - 0.1).abs() < 0.004, "{std}");
@@ -271,7 +338,10 @@ mod tests {
 
     #[test]
     fn colour_corruptions_follow_their_hsv_definitions() {
-        let x = Tensor::from_slice(&[0.6f64, 0.3, 0.15]).view([1, 3, 1, 1]).expand([1, 3, 32, 32], false).contiguous();
+        let x = Tensor::from_slice(&[0.6f64, 0.3, 0.15])
+            .view([1, 3, 1, 1])
+            .expand([1, 3, 32, 32], false)
+            .contiguous();
         // brightness: V 0.6 → 0.65, hue and saturation kept (channels scale together)
         let b = corrupt(&x, Corruption::Brightness, 1, Table::Cifar10).unwrap();
         let rgb: Vec<f64> = (0..3).map(|c| b.double_value(&[0, c, 0, 0])).collect();
@@ -282,8 +352,14 @@ mod tests {
         let s = corrupt(&x, Corruption::Saturate, 1, Table::Cifar10).unwrap();
         let rgb: Vec<f64> = (0..3).map(|c| s.double_value(&[0, c, 0, 0])).collect();
         let (v, min) = (rgb[0], rgb[2]);
-        assert!((v - 0.6).abs() < 1e-9 && ((v - min) / v - 0.225).abs() < 1e-9, "{rgb:?}");
-        assert!(((rgb[1] - min) / (v - min) - (0.3 - 0.15) / (0.6 - 0.15)).abs() < 1e-9, "hue moved: {rgb:?}");
+        assert!(
+            (v - 0.6).abs() < 1e-9 && ((v - min) / v - 0.225).abs() < 1e-9,
+            "{rgb:?}"
+        );
+        assert!(
+            ((rgb[1] - min) / (v - min) - (0.3 - 0.15) / (0.6 - 0.15)).abs() < 1e-9,
+            "hue moved: {rgb:?}"
+        );
         // contrast: halfway to the mean
         let ramp = Tensor::linspace(0.0, 1.0, 3 * 32 * 32, (Kind::Double, Device::Cpu)).view([1, 3, 32, 32]);
         let c = corrupt(&ramp, Corruption::Contrast, 2, Table::Cifar10).unwrap();
@@ -295,7 +371,11 @@ mod tests {
     fn geometric_corruptions_keep_flat_images_flat_and_blur_smooths() {
         tch::manual_seed(1);
         let flat = grey(0.4, 48);
-        for c in [Corruption::ZoomBlur, Corruption::ElasticTransform, Corruption::GaussianBlur] {
+        for c in [
+            Corruption::ZoomBlur,
+            Corruption::ElasticTransform,
+            Corruption::GaussianBlur,
+        ] {
             for table in [Table::Cifar10, Table::Imagenet] {
                 let out = corrupt(&flat, c, 3, table).unwrap();
                 assert!(out.allclose(&flat, 1e-6, 1e-6, false), "{c:?} changed a flat image");

@@ -69,9 +69,15 @@ pub fn usable(device: Device) -> Result<Device> {
     let Device::Cuda(index) = device else { return Ok(device) };
     match ensure_loaded() {
         CudaBackend::Loaded => Ok(device),
-        CudaBackend::NoDriver => bail!("cuda:{index}: CUDA is not available here: no CUDA driver (libcuda.so.1) was found"),
-        CudaBackend::NotBuilt => bail!("cuda:{index}: CUDA is not available here: libtorch in {LIBTORCH_LIB} was built without CUDA"),
-        CudaBackend::Failed(why) => bail!("cuda:{index}: CUDA is not available here: loading libtorch's CUDA backend failed: {why}"),
+        CudaBackend::NoDriver => {
+            bail!("cuda:{index}: CUDA is not available here: no CUDA driver (libcuda.so.1) was found")
+        }
+        CudaBackend::NotBuilt => {
+            bail!("cuda:{index}: CUDA is not available here: libtorch in {LIBTORCH_LIB} was built without CUDA")
+        }
+        CudaBackend::Failed(why) => {
+            bail!("cuda:{index}: CUDA is not available here: loading libtorch's CUDA backend failed: {why}")
+        }
     }
 }
 
@@ -86,7 +92,10 @@ mod tests {
             CudaBackend::Loaded => assert_eq!(usable(Device::Cuda(1)).unwrap(), Device::Cuda(1)),
             other => {
                 let message = usable(Device::Cuda(1)).unwrap_err().to_string();
-                assert!(message.starts_with("cuda:1: CUDA is not available here"), "{other:?}: {message}");
+                assert!(
+                    message.starts_with("cuda:1: CUDA is not available here"),
+                    "{other:?}: {message}"
+                );
             }
         }
     }

@@ -154,7 +154,11 @@ impl Loader {
             bail!("batch size, workers and prefetch must each be at least 1");
         }
         if let Some(&bad) = indices.iter().find(|&&i| i >= dataset.len()) {
-            bail!("{}: sample {bad} is out of range ({} samples)", dataset.label(), dataset.len());
+            bail!(
+                "{}: sample {bad} is out of range ({} samples)",
+                dataset.label(),
+                dataset.len()
+            );
         }
         if let Some(seed) = options.shuffle_seed {
             indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -182,7 +186,10 @@ impl Loader {
                     let claimed = {
                         let (lock, wake) = &*progress;
                         let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
-                        while !state.stop && state.next_claim < chunks.len() && state.next_claim >= state.consumed + prefetch {
+                        while !state.stop
+                            && state.next_claim < chunks.len()
+                            && state.next_claim >= state.consumed + prefetch
+                        {
                             state = wake.wait(state).unwrap_or_else(|p| p.into_inner());
                         }
                         if state.stop || state.next_claim >= chunks.len() {
@@ -304,7 +311,10 @@ mod tests {
     fn splits_refuse_what_cannot_be_split() {
         let err = stratified_splits(&[0, 0, 1], 1, 0.5, 0).unwrap_err().to_string();
         assert!(err.contains("class 1 has 1 sample"), "{err}");
-        assert!(shuffle_splits(10, 1, 1.0, 0).unwrap_err().to_string().contains("train_size"));
+        assert!(shuffle_splits(10, 1, 1.0, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("train_size"));
         let split = &shuffle_splits(10, 1, 0.8, 0).unwrap()[0];
         assert_eq!((split.train.len(), split.validation.len()), (8, 2));
     }

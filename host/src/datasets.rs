@@ -4,7 +4,7 @@
 
 use crate::config::{ComponentSpec, LoadedConfig};
 use crate::data::{Loader, LoaderOptions};
-use crate::plugins::{RemoteDataset, Registry};
+use crate::plugins::{Registry, RemoteDataset};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressStyle;
 use l2l_rawio::{write_dng, write_mask_png, write_tiff16, DngImage, Mask};
@@ -15,9 +15,12 @@ use std::time::Instant;
 
 /// The config's dataset spec, or an error saying the config needs one.
 pub fn spec(loaded: &LoadedConfig) -> Result<ComponentSpec> {
-    loaded
-        .dataset_spec()?
-        .ok_or_else(|| anyhow!("config {}: no [dataset] table (expected e.g. kind = \"synthetic\")", loaded.path.display()))
+    loaded.dataset_spec()?.ok_or_else(|| {
+        anyhow!(
+            "config {}: no [dataset] table (expected e.g. kind = \"synthetic\")",
+            loaded.path.display()
+        )
+    })
 }
 
 /// How often this process has opened a dataset: a job opens its dataset once, however many trainings
@@ -37,7 +40,10 @@ pub fn open(registry: &Registry, spec: &ComponentSpec, extra: &[(&str, toml::Val
     }
     let dataset = registry.build_dataset(&spec.kind, spec.plugin.as_deref(), &table, "dataset")?;
     let opened = OPENED.fetch_add(1, Ordering::Relaxed) + 1;
-    tracing::info!("opened the dataset ({} samples; datasets opened by this process: {opened})", dataset.len());
+    tracing::info!(
+        "opened the dataset ({} samples; datasets opened by this process: {opened})",
+        dataset.len()
+    );
     for warning in dataset.warnings() {
         tracing::warn!("{}: {warning}", dataset.label());
     }
@@ -114,7 +120,10 @@ pub fn bench_loader(dataset: Arc<RemoteDataset>, options: &LoaderOptions, epochs
 fn files_below(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .map(|entries| {
-            entries.flatten().map(|e| if e.path().is_dir() { files_below(&e.path()) } else { 1 }).sum()
+            entries
+                .flatten()
+                .map(|e| if e.path().is_dir() { files_below(&e.path()) } else { 1 })
+                .sum()
         })
         .unwrap_or(0)
 }
@@ -155,7 +164,11 @@ pub fn write_layout(
     }
     let mut written = 0;
     for &intensity in intensities {
-        let dataset = open(registry, spec, &[("intensity", toml::Value::Float(f64::from(intensity)))])?;
+        let dataset = open(
+            registry,
+            spec,
+            &[("intensity", toml::Value::Float(f64::from(intensity)))],
+        )?;
         let task_fits = match layout {
             Layout::Microscopy => dataset.class_names().is_some(),
             Layout::Drone => dataset.class_names().is_none(),
@@ -164,8 +177,16 @@ pub fn write_layout(
             bail!(
                 "{}: the {layout:?} layout holds {} data, the dataset is for {}",
                 dataset.label(),
-                if layout == Layout::Microscopy { "classification" } else { "segmentation" },
-                if dataset.class_names().is_some() { "classification" } else { "segmentation" }
+                if layout == Layout::Microscopy {
+                    "classification"
+                } else {
+                    "segmentation"
+                },
+                if dataset.class_names().is_some() {
+                    "classification"
+                } else {
+                    "segmentation"
+                }
             );
         }
         let folder = match layout {
@@ -188,7 +209,10 @@ pub fn write_layout(
             let size = sample.raw.size();
             let (height, width) = (size[0] as usize, size[1] as usize);
             let values = Vec::<f32>::try_from(sample.raw.f_flatten(0, -1)?)?;
-            let samples: Vec<u16> = values.iter().map(|v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
+            let samples: Vec<u16> = values
+                .iter()
+                .map(|v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16)
+                .collect();
             let stem = format!("sample_{i:05}");
             match layout {
                 Layout::Microscopy => write_tiff16(&folder.join(format!("{stem}.tiff")), &samples, height, width)?,

@@ -35,6 +35,9 @@ mod tests {
     fn devices_are_parsed_or_refused() {
         assert_eq!(compute_device("cpu").unwrap(), Device::Cpu);
         assert_eq!(parse_device("cuda:1").unwrap(), Device::Cuda(1));
-        assert!(parse_device("tpu").unwrap_err().to_string().contains("expected auto, cpu"));
+        assert!(parse_device("tpu")
+            .unwrap_err()
+            .to_string()
+            .contains("expected auto, cpu"));
     }
 }

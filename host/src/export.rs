@@ -72,19 +72,29 @@ const OUTPUTS_RECORD: &str = ".l2l-outputs";
 fn finished_outputs(folder: &Path) -> HashMap<String, u64> {
     let text = std::fs::read_to_string(folder.join(OUTPUTS_RECORD)).unwrap_or_default();
     text.lines()
-        .filter_map(|line| line.split_once(' ').and_then(|(size, name)| Some((name.to_string(), size.parse().ok()?))))
+        .filter_map(|line| {
+            line.split_once(' ')
+                .and_then(|(size, name)| Some((name.to_string(), size.parse().ok()?)))
+        })
         .collect()
 }
 
 /// Writes `image` to `target` (atomically) and then lists it in its folder's [`OUTPUTS_RECORD`].
 fn write_output(target: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
     imageio::write_image(target, image, png_bits)?;
-    let size = std::fs::metadata(target).with_context(|| format!("reading {}", target.display()))?.len();
+    let size = std::fs::metadata(target)
+        .with_context(|| format!("reading {}", target.display()))?
+        .len();
     let name = target.file_name().unwrap_or_default().to_string_lossy();
     let record = target.with_file_name(OUTPUTS_RECORD);
     use std::io::Write;
-    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&record).with_context(|| format!("writing {}", record.display()))?;
-    out.write_all(format!("{size} {name}\n").as_bytes()).with_context(|| format!("writing {}", record.display()))?;
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&record)
+        .with_context(|| format!("writing {}", record.display()))?;
+    out.write_all(format!("{size} {name}\n").as_bytes())
+        .with_context(|| format!("writing {}", record.display()))?;
     Ok(())
 }
 
@@ -96,8 +106,15 @@ const PRODUCER_RECORD: &str = ".l2l-producer";
 /// The record says in words that the stages ran in evaluation mode, as `process` runs them.
 fn producer(specs: &[StageSpec], format: ExportFormat, white_level: Option<f64>) -> String {
     use sha2::{Digest, Sha256};
-    let text = format!("{}\n{}\n{white_level:?}\n{EXPORT_MODE}", prefix_key(specs), format.extension());
-    let hash: String = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let text = format!(
+        "{}\n{}\n{white_level:?}\n{EXPORT_MODE}",
+        prefix_key(specs),
+        format.extension()
+    );
+    let hash: String = Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("{hash}\n{EXPORT_MODE}")
 }
 
@@ -130,11 +147,23 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file())
                 .partition(|p| {
-                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| raw_extensions.contains(&e.to_ascii_lowercase().as_str()))
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| raw_extensions.contains(&e.to_ascii_lowercase().as_str()))
                 });
             if !skipped.is_empty() {
-                let names: Vec<String> = skipped.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
-                tracing::warn!("{}: skipped {} file(s) that are not raw files ({}): {}", input.display(), names.len(), raw_extensions.join(", "), names.join(", "));
+                let names: Vec<String> = skipped
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect();
+                tracing::warn!(
+                    "{}: skipped {} file(s) that are not raw files ({}): {}",
+                    input.display(),
+                    names.len(),
+                    raw_extensions.join(", "),
+                    names.join(", ")
+                );
             }
             found.sort();
             files.extend(found);
@@ -150,7 +179,10 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     // outputs are named after the input's stem: two inputs of one stem would overwrite each other
     let mut by_stem: HashMap<String, &PathBuf> = HashMap::new();
     for file in &files {
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if let Some(other) = by_stem.insert(stem.clone(), file) {
             bail!(
                 "{} and {}: both would be exported as `{stem}` (outputs are named after the input's stem); export them separately or rename one",
@@ -250,7 +282,10 @@ pub fn export(
     device: Device,
 ) -> Result<ExportSummary> {
     let files = collect_inputs(inputs)?;
-    let loaded = pipeline_configs.iter().map(|p| PipelineSpec::load(p)).collect::<Result<Vec<_>>>()?;
+    let loaded = pipeline_configs
+        .iter()
+        .map(|p| PipelineSpec::load(p))
+        .collect::<Result<Vec<_>>>()?;
     let plugin_dirs: Vec<PathBuf> = loaded.iter().flat_map(|l| l.plugin_dirs.clone()).collect();
     let registry = Registry::discover(&plugin_dirs);
     let mut pipelines = Vec::new();
@@ -277,10 +312,19 @@ pub fn export(
         let record = folder.join(PRODUCER_RECORD);
         let mut outputs_current = std::fs::read_to_string(&record).is_ok_and(|r| r.trim() == producer);
         if !outputs_current {
-            let has_outputs = std::fs::read_dir(&folder)?.flatten().any(|e| e.file_name() != PRODUCER_RECORD);
+            let has_outputs = std::fs::read_dir(&folder)?
+                .flatten()
+                .any(|e| e.file_name() != PRODUCER_RECORD);
             if has_outputs {
-                tracing::warn!("{}: outputs made by another pipeline, format or white level than {}'s now: they are made again", folder.display(), path.display());
-                for stale in [record.clone(), folder.join(OUTPUTS_RECORD)].iter().filter(|p| p.exists()) {
+                tracing::warn!(
+                    "{}: outputs made by another pipeline, format or white level than {}'s now: they are made again",
+                    folder.display(),
+                    path.display()
+                );
+                for stale in [record.clone(), folder.join(OUTPUTS_RECORD)]
+                    .iter()
+                    .filter(|p| p.exists())
+                {
                     std::fs::remove_file(stale).with_context(|| format!("removing {}", stale.display()))?;
                 }
             } else {
@@ -293,8 +337,20 @@ pub fn export(
             .iter()
             .map(|(_, stage)| stage.row_reach())
             .collect::<Result<_>>()?;
-        let finished = if outputs_current { finished_outputs(&folder) } else { HashMap::new() };
-        pipelines.push(NamedPipeline { name, specs, pipeline, row_reaches, producer, outputs_current, finished });
+        let finished = if outputs_current {
+            finished_outputs(&folder)
+        } else {
+            HashMap::new()
+        };
+        pipelines.push(NamedPipeline {
+            name,
+            specs,
+            pipeline,
+            row_reaches,
+            producer,
+            outputs_current,
+            finished,
+        });
     }
 
     let progress = crate::console::progress_bar((files.len() * pipelines.len()) as u64).with_style(
@@ -315,7 +371,8 @@ pub fn export(
         let done = |i: usize| {
             let name = targets[i].file_name().unwrap_or_default().to_string_lossy();
             let listed = pipelines[i].finished.get(name.as_ref());
-            pipelines[i].outputs_current && listed.is_some_and(|&size| std::fs::metadata(&targets[i]).is_ok_and(|m| m.len() == size))
+            pipelines[i].outputs_current
+                && listed.is_some_and(|&size| std::fs::metadata(&targets[i]).is_ok_and(|m| m.len() == size))
         };
         let todo: Vec<usize> = (0..pipelines.len()).filter(|&i| !done(i)).collect();
         summary.skipped += pipelines.len() - todo.len();
@@ -342,7 +399,10 @@ pub fn export(
             .map(|p| (1..=p.specs.len()).map(|n| prefix_key(&p.specs[..n])).collect())
             .collect();
         let cached_stages = |cache: &HashMap<String, Tensor>, j: usize| -> usize {
-            keys[j].iter().rposition(|key| cache.contains_key(key)).map_or(0, |k| k + 1)
+            keys[j]
+                .iter()
+                .rposition(|key| cache.contains_key(key))
+                .map_or(0, |k| k + 1)
         };
         let mut cache: HashMap<String, Tensor> = HashMap::new();
         let written = std::thread::scope(|scope| -> Result<usize> {

@@ -32,13 +32,18 @@ pub fn read_raw_input(path: &Path, white_level: Option<f64>) -> Result<RawInput>
 pub fn decode_raw_input(bytes: &[u8], name: &Path, max_pixels: usize) -> Result<RawInput> {
     let mosaic = l2l_rawio::decode_mosaic(bytes, name, None, max_pixels)?;
     let tensor = Tensor::from_slice(&mosaic.values).f_view([mosaic.height as i64, mosaic.width as i64])?;
-    Ok(RawInput { mosaic: tensor, metadata: mosaic.camera })
+    Ok(RawInput {
+        mosaic: tensor,
+        metadata: mosaic.camera,
+    })
 }
 
 /// Writes `contents` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file and an existing file is only replaced by a complete one.
 pub fn write_atomically(path: &Path, contents: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    Ok(l2l_rawio::write_atomically(path, |out| contents(out).map_err(Into::into))?)
+    Ok(l2l_rawio::write_atomically(path, |out| {
+        contents(out).map_err(Into::into)
+    })?)
 }
 
 /// Writes `value` as pretty JSON, atomically, with every object's keys sorted (through a
@@ -116,7 +121,9 @@ pub fn write_image(path: &Path, image: &Tensor, png_bits: u8) -> Result<()> {
     let image = PlanarImage::new(image)?;
     let (h, w, c) = (image.height, image.width, image.channels);
     match l2l_rawio::extension(path).as_str() {
-        "png" => write_atomically(path, |out| encode_png(&image, png_bits, png::Compression::Balanced, out)),
+        "png" => write_atomically(path, |out| {
+            encode_png(&image, png_bits, png::Compression::Balanced, out)
+        }),
         "tif" | "tiff" => {
             let mut values = Vec::with_capacity(h * w * c);
             image.for_each_interleaved_row(|row| {
@@ -186,7 +193,10 @@ fn encode_png(image: &PlanarImage, bits: u8, compression: png::Compression, out:
         if bits == 8 {
             bytes.extend(row.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
         } else {
-            bytes.extend(row.iter().flat_map(|v| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_be_bytes()));
+            bytes.extend(
+                row.iter()
+                    .flat_map(|v| ((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_be_bytes()),
+            );
         }
         Ok(())
     })?;

@@ -20,7 +20,6 @@ fn keep_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
 
-
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`l2l-host plugins inspect X | head`) made
 /// `println!` panic with a backtrace. With the default action the process ends quietly, as every
 /// Unix tool does.

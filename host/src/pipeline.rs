@@ -52,7 +52,10 @@ fn check_output(name: &str, input: &Tensor, output: Tensor) -> Result<Tensor> {
         );
     }
     if !output.is_floating_point() {
-        bail!("stage `{name}` returned {:?} values; expected floating point", output.kind());
+        bail!(
+            "stage `{name}` returned {:?} values; expected floating point",
+            output.kind()
+        );
     }
     Ok(output)
 }
@@ -62,9 +65,16 @@ fn check_loaded_value(value: &Tensor, range: Option<(f64, f64)>) -> Result<()> {
     if !value.is_floating_point() || value.numel() == 0 {
         return Ok(());
     }
-    let not_finite = value.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+    let not_finite = value
+        .f_isfinite()?
+        .f_logical_not()?
+        .f_sum(Kind::Int64)?
+        .f_int64_value(&[])?;
     if not_finite > 0 {
-        bail!("{not_finite} of its {} values are NaN or infinite; expected finite values", value.numel());
+        bail!(
+            "{not_finite} of its {} values are NaN or infinite; expected finite values",
+            value.numel()
+        );
     }
     if let Some((min, max)) = range {
         let (low, high) = (value.f_min()?.f_double_value(&[])?, value.f_max()?.f_double_value(&[])?);
@@ -111,7 +121,12 @@ impl Pipeline {
 
     /// [`Pipeline::build`] for a pipeline whose input is `input` (`Any`: whatever the first stage
     /// takes), for code that feeds stages other images than raw mosaics (the Python package).
-    pub fn build_taking(registry: &Registry, specs: &[StageSpec], device: Device, input: ImageKind) -> Result<Pipeline> {
+    pub fn build_taking(
+        registry: &Registry,
+        specs: &[StageSpec],
+        device: Device,
+        input: ImageKind,
+    ) -> Result<Pipeline> {
         let mut stages = Vec::with_capacity(specs.len());
         for spec in specs {
             let label = format!("config key `stages.{}`", spec.name);
@@ -199,13 +214,18 @@ impl Pipeline {
                 .iter()
                 .filter_map(|(n, t)| n.strip_prefix(&prefix).map(|n| (n.to_string(), t.shallow_clone())))
                 .collect();
-            let bounds: Vec<(String, (f64, f64))> =
-                stage.parameters()?.into_iter().filter_map(|p| p.bounds.map(|b| (p.name, b))).collect();
+            let bounds: Vec<(String, (f64, f64))> = stage
+                .parameters()?
+                .into_iter()
+                .filter_map(|p| p.bounds.map(|b| (p.name, b)))
+                .collect();
             for (key, value) in &own {
                 let range = bounds.iter().find(|(n, _)| n == key).map(|(_, b)| *b);
                 check_loaded_value(value, range).with_context(|| format!("restoring stage `{name}`: `{key}`"))?;
             }
-            stage.load_state(own).with_context(|| format!("restoring stage `{name}`"))?;
+            stage
+                .load_state(own)
+                .with_context(|| format!("restoring stage `{name}`"))?;
         }
         Ok(())
     }

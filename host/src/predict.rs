@@ -112,24 +112,46 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
     let mut processing = Pipeline::build(registry, &spec.stages, context.device)?;
     let (mut model, processing_note, model_note, splits_config) = match (&options.checkpoint, &run) {
         (Some(run_dir), Some(run)) => {
-            let file = run_dir.join("checkpoints").join(format!("fold{}.safetensors", options.fold));
+            let file = run_dir
+                .join("checkpoints")
+                .join(format!("fold{}.safetensors", options.fold));
             if !file.exists() {
-                bail!("--fold {}: {} has no model for that fold ({} missing)", options.fold, run_dir.display(), file.display());
+                bail!(
+                    "--fold {}: {} has no model for that fold ({} missing)",
+                    options.fold,
+                    run_dir.display(),
+                    file.display()
+                );
             }
             let model = context.trained_model(run_dir, options.fold)?;
             let note = if same_processing(&run.pipeline()?, &spec) {
                 processing.load_state(&checkpoint::section(&checkpoint::load(&file)?, "processor"))?;
                 "the pipeline the model trained behind, with its learned state".to_string()
             } else {
-                format!("{}'s pipeline as configured (not the one the model trained behind)", loaded.path.display())
+                format!(
+                    "{}'s pipeline as configured (not the one the model trained behind)",
+                    loaded.path.display()
+                )
             };
-            let Job::Train(train) = Job::of(run)? else { bail!("{}: not a training run", run_dir.display()) };
-            (model, note, format!("{} fold {}", run_dir.display(), options.fold), Some(train))
+            let Job::Train(train) = Job::of(run)? else {
+                bail!("{}: not a training run", run_dir.display())
+            };
+            (
+                model,
+                note,
+                format!("{} fold {}", run_dir.display(), options.fold),
+                Some(train),
+            )
         }
         _ => {
             let mut model = context.build_model("task model")?;
             model.set_train(false)?;
-            (model, format!("{}'s pipeline as configured", loaded.path.display()), format!("{}'s [task_model]", loaded.path.display()), None)
+            (
+                model,
+                format!("{}'s pipeline as configured", loaded.path.display()),
+                format!("{}'s [task_model]", loaded.path.display()),
+                None,
+            )
         }
     };
     processing.set_train(false)?;
@@ -140,12 +162,19 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
     let mut samples = Vec::new();
     // masks are written beside the output's final folder and moved there once all are written, so
     // an old prediction's masks (`--force`) never mix with the new ones
-    let staging = masks_dir.with_file_name(format!(".{}.partial", masks_dir.file_name().unwrap_or_default().to_string_lossy()));
+    let staging = masks_dir.with_file_name(format!(
+        ".{}.partial",
+        masks_dir.file_name().unwrap_or_default().to_string_lossy()
+    ));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
     let mut mask_names = std::collections::BTreeSet::new();
-    let mut predict_batch = |raw: &Tensor, cameras: &[l2l_plugin_api::RawMetadata], names: Vec<String>, truth: Option<&Tensor>| -> Result<()> {
+    let mut predict_batch = |raw: &Tensor,
+                             cameras: &[l2l_plugin_api::RawMetadata],
+                             names: Vec<String>,
+                             truth: Option<&Tensor>|
+     -> Result<()> {
         let logits = tch::no_grad(|| -> Result<Tensor> {
             processing.set_camera(cameras)?;
             model.forward(&processing.forward(&raw.f_to_device(context.device)?)?)
@@ -154,7 +183,13 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
         for (row, name) in names.into_iter().enumerate() {
             let truth = truth.map(|t| t.f_get(row as i64)).transpose()?;
             let mask = MaskFile::new(&name, &mut mask_names, &staging, &masks_dir);
-            samples.push(describe(&context.task, &logits.f_get(row as i64)?, truth.as_ref(), name, &mask)?);
+            samples.push(describe(
+                &context.task,
+                &logits.f_get(row as i64)?,
+                truth.as_ref(),
+                name,
+                &mask,
+            )?);
         }
         Ok(())
     };
@@ -163,12 +198,20 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
             for file in files {
                 let raw = imageio::read_raw_input(file, None)?;
                 let size = raw.mosaic.size();
-                predict_batch(&raw.mosaic.f_view([1, 1, size[0], size[1]])?, raw.metadata.as_slice(), vec![file.display().to_string()], None)?;
+                predict_batch(
+                    &raw.mosaic.f_view([1, 1, size[0], size[1]])?,
+                    raw.metadata.as_slice(),
+                    vec![file.display().to_string()],
+                    None,
+                )?;
             }
         }
         Inputs::Split(choice) => {
             let indices = split_indices(&context, *choice, splits_config.as_ref(), options.fold)?;
-            let loader_options = LoaderOptions { batch_size: 8, ..LoaderOptions::default() };
+            let loader_options = LoaderOptions {
+                batch_size: 8,
+                ..LoaderOptions::default()
+            };
             for batch in Loader::new(context.dataset.clone(), indices, &loader_options)? {
                 let batch = batch?;
                 let names = batch.indices.iter().map(|i| i.to_string()).collect();
@@ -186,14 +229,24 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
     let score = (!scored.is_empty()).then(|| scored.iter().sum::<f64>() / scored.len() as f64);
     if staging.exists() {
         if masks_dir.exists() {
-            std::fs::remove_dir_all(&masks_dir).with_context(|| format!("removing the earlier masks {} (--force)", masks_dir.display()))?;
+            std::fs::remove_dir_all(&masks_dir)
+                .with_context(|| format!("removing the earlier masks {} (--force)", masks_dir.display()))?;
         }
-        std::fs::rename(&staging, &masks_dir).with_context(|| format!("renaming {} to {}", staging.display(), masks_dir.display()))?;
+        std::fs::rename(&staging, &masks_dir)
+            .with_context(|| format!("renaming {} to {}", staging.display(), masks_dir.display()))?;
     }
-    let file = PredictionFile { model: model_note, processing: processing_note, class_names, score, samples };
+    let file = PredictionFile {
+        model: model_note,
+        processing: processing_note,
+        class_names,
+        score,
+        samples,
+    };
     match format {
         OutputFormat::Json => imageio::write_json(&options.output, &file)?,
-        OutputFormat::Csv => imageio::write_atomically(&options.output, |out| Ok(out.write_all(to_csv(&file).as_bytes())?))?,
+        OutputFormat::Csv => {
+            imageio::write_atomically(&options.output, |out| Ok(out.write_all(to_csv(&file).as_bytes())?))?
+        }
     }
     Ok(file)
 }
@@ -203,7 +256,11 @@ pub fn predict(loaded: &LoadedConfig, registry: &Registry, options: &PredictOpti
 fn with_run_components(loaded: &LoadedConfig, run: Option<&LoadedConfig>) -> Result<LoadedConfig> {
     let mut merged = loaded.clone();
     let Some(run) = run else { return Ok(merged) };
-    merged.config.task_model = Some(run.task_model_spec()?.ok_or_else(|| anyhow!("the run's config has no [task_model]"))?.to_table());
+    merged.config.task_model = Some(
+        run.task_model_spec()?
+            .ok_or_else(|| anyhow!("the run's config has no [task_model]"))?
+            .to_table(),
+    );
     if merged.config.dataset.is_none() {
         merged.config.dataset = run.dataset_spec()?.map(|spec| spec.to_table());
     }
@@ -216,13 +273,20 @@ fn same_processing(trained: &PipelineSpec, configured: &PipelineSpec) -> bool {
 }
 
 /// The samples of `choice`: a fold's train or validation part, drawn as the run drew them.
-fn split_indices(context: &JobContext, choice: SplitChoice, run: Option<&crate::train::config::TrainConfig>, fold: usize) -> Result<Vec<usize>> {
+fn split_indices(
+    context: &JobContext,
+    choice: SplitChoice,
+    run: Option<&crate::train::config::TrainConfig>,
+    fold: usize,
+) -> Result<Vec<usize>> {
     if choice == SplitChoice::All {
         return Ok((0..context.dataset.len()).collect());
     }
     let run = run.ok_or_else(|| anyhow!("--split {choice:?}: which samples a fold held out is a training run's; give --checkpoint RUN_DIR (or --split all)"))?;
     let splits = context.splits(run)?;
-    let split = splits.get(fold).ok_or_else(|| anyhow!("--fold {fold}: the run has {} folds", splits.len()))?;
+    let split = splits
+        .get(fold)
+        .ok_or_else(|| anyhow!("--fold {fold}: the run has {} folds", splits.len()))?;
     Ok(match choice {
         SplitChoice::Train => split.train.clone(),
         _ => split.validation.clone(),
@@ -242,16 +306,46 @@ impl MaskFile {
     fn new(sample: &str, taken: &mut std::collections::BTreeSet<String>, staging: &Path, masks_dir: &Path) -> MaskFile {
         let file = sample.rsplit(['/', '\\']).next().unwrap_or("sample");
         let stem = Path::new(file).file_stem().map_or(file.into(), |s| s.to_string_lossy());
-        let stem: String = stem.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-        let name = (1..).map(|n| if n == 1 { stem.clone() } else { format!("{stem}-{n}") }).find(|n| !taken.contains(n)).unwrap_or(stem);
+        let stem: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = (1..)
+            .map(|n| if n == 1 { stem.clone() } else { format!("{stem}-{n}") })
+            .find(|n| !taken.contains(n))
+            .unwrap_or(stem);
         taken.insert(name.clone());
-        MaskFile { staged: staging.join(format!("{name}.png")), kept: masks_dir.join(format!("{name}.png")) }
+        MaskFile {
+            staged: staging.join(format!("{name}.png")),
+            kept: masks_dir.join(format!("{name}.png")),
+        }
     }
 }
 
 /// One sample's row from its logits (`[classes]` or `[1, H, W]`) and truth.
-fn describe(task: &Task, logits: &Tensor, truth: Option<&Tensor>, sample: String, mask: &MaskFile) -> Result<Prediction> {
-    let mut prediction = Prediction { sample, truth: None, predicted: None, logits: Vec::new(), probabilities: Vec::new(), mask: None, foreground: None, iou: None };
+fn describe(
+    task: &Task,
+    logits: &Tensor,
+    truth: Option<&Tensor>,
+    sample: String,
+    mask: &MaskFile,
+) -> Result<Prediction> {
+    let mut prediction = Prediction {
+        sample,
+        truth: None,
+        predicted: None,
+        logits: Vec::new(),
+        probabilities: Vec::new(),
+        mask: None,
+        foreground: None,
+        iou: None,
+    };
     match task {
         Task::Classification { class_names } => {
             let logits = logits.f_to_kind(Kind::Double)?;
@@ -259,14 +353,21 @@ fn describe(task: &Task, logits: &Tensor, truth: Option<&Tensor>, sample: String
             prediction.logits = Vec::<f64>::try_from(&logits)?;
             let best = logits.f_argmax(0, false)?.f_int64_value(&[])? as usize;
             prediction.predicted = Some(class_names[best].clone());
-            prediction.truth = truth.map(|t| t.f_int64_value(&[]).map(|c| class_names[c as usize].clone())).transpose()?;
+            prediction.truth = truth
+                .map(|t| t.f_int64_value(&[]).map(|c| class_names[c as usize].clone()))
+                .transpose()?;
         }
         Task::Segmentation => {
             let predicted = logits.f_gt(0.0)?; // [1, H, W]
             let folder = mask.staged.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
             imageio::write_image(&mask.staged, &predicted.f_to_kind(Kind::Float)?, 8)?;
-            prediction.foreground = Some(predicted.f_to_kind(Kind::Double)?.f_mean(Kind::Double)?.f_double_value(&[])?);
+            prediction.foreground = Some(
+                predicted
+                    .f_to_kind(Kind::Double)?
+                    .f_mean(Kind::Double)?
+                    .f_double_value(&[])?,
+            );
             prediction.mask = Some(mask.kept.clone());
             if let Some(truth) = truth {
                 // the image's intersection and union, as the metrics count them
@@ -288,15 +389,34 @@ fn to_csv(file: &PredictionFile) -> String {
     } else {
         let logits = file.class_names.iter().map(|c| format!("logit_{c}"));
         let probabilities = file.class_names.iter().map(|c| format!("probability_{c}"));
-        format!("sample,truth,predicted,{}\n", logits.chain(probabilities).collect::<Vec<_>>().join(","))
+        format!(
+            "sample,truth,predicted,{}\n",
+            logits.chain(probabilities).collect::<Vec<_>>().join(",")
+        )
     };
     for s in &file.samples {
         let line = if file.class_names.is_empty() {
             let mask = s.mask.as_ref().map(|m| m.display().to_string()).unwrap_or_default();
-            format!("{},{mask},{},{}", quote(&s.sample), optional(s.foreground), optional(s.iou))
+            format!(
+                "{},{mask},{},{}",
+                quote(&s.sample),
+                optional(s.foreground),
+                optional(s.iou)
+            )
         } else {
-            let numbers = s.logits.iter().chain(&s.probabilities).map(|v| v.to_string()).collect::<Vec<_>>().join(",");
-            format!("{},{},{},{numbers}", quote(&s.sample), s.truth.as_deref().unwrap_or(""), s.predicted.as_deref().unwrap_or(""))
+            let numbers = s
+                .logits
+                .iter()
+                .chain(&s.probabilities)
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            format!(
+                "{},{},{},{numbers}",
+                quote(&s.sample),
+                s.truth.as_deref().unwrap_or(""),
+                s.predicted.as_deref().unwrap_or("")
+            )
         };
         csv.push_str(&line);
         csv.push('\n');
@@ -322,7 +442,12 @@ enum OutputFormat {
 
 impl OutputFormat {
     fn of(path: &Path) -> Result<OutputFormat> {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("csv") => Ok(OutputFormat::Csv),
             Some("json") => Ok(OutputFormat::Json),
             _ => bail!("--output {}: expected a .csv or .json file", path.display()),
@@ -332,7 +457,10 @@ impl OutputFormat {
 
 /// Where a segmentation's mask PNGs go: `STEM_masks/` beside the output.
 fn masks_dir(output: &Path) -> PathBuf {
-    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     output.with_file_name(format!("{stem}_masks"))
 }
 
@@ -342,7 +470,11 @@ fn refuse_overwriting(output: &Path, masks_dir: &Path, force: bool) -> Result<()
         return Ok(());
     }
     for existing in [output, masks_dir].into_iter().filter(|p| p.exists()) {
-        bail!("--output {}: {} exists; pass --force to replace it", output.display(), existing.display());
+        bail!(
+            "--output {}: {} exists; pass --force to replace it",
+            output.display(),
+            existing.display()
+        );
     }
     Ok(())
 }

@@ -21,7 +21,9 @@ pub const DEFAULT_LOCK: &str = "l2l-plugins.lock";
 /// path leads to, links followed, and every directory above it.
 pub fn check_permissions(file: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let canonical = file.canonicalize().map_err(|e| format!("cannot resolve {}: {e}", file.display()))?;
+    let canonical = file
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", file.display()))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     let linked = if canonical != std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()) {
@@ -85,7 +87,9 @@ impl PluginLock {
 
     /// Where the lock in effect is looked for: `$L2L_PLUGIN_LOCK`, else `./l2l-plugins.lock`.
     pub fn location() -> PathBuf {
-        std::env::var_os(LOCK_VAR).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK))
+        std::env::var_os(LOCK_VAR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK))
     }
 
     /// Whether `file` may load: pinned, with the same SHA-256.
@@ -115,7 +119,10 @@ impl PluginLock {
         }
         let text = format!(
             "# l2l plugin lock: only these plugin files, unchanged, load while this file is in effect\n{}",
-            toml::to_string(&PluginLock { plugins, path: PathBuf::new() })?
+            toml::to_string(&PluginLock {
+                plugins,
+                path: PathBuf::new()
+            })?
         );
         crate::imageio::write_atomically(path, |out| Ok(out.write_all(text.as_bytes())?))
     }

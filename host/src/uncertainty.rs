@@ -77,16 +77,28 @@ impl Bootstrap {
                     .collect()
             })
             .collect();
-        Bootstrap { identity: fold_sizes.iter().map(|&n| vec![1.0; n]).collect(), draws }
+        Bootstrap {
+            identity: fold_sizes.iter().map(|&n| vec![1.0; n]).collect(),
+            draws,
+        }
     }
 
     /// `statistic` (of per-fold sample weights) on the samples and its 95 % interval over the draws.
     /// A statistic that is not finite on a draw (a ratio over a zero) is left out of the interval.
     pub fn estimate(&self, statistic: impl Fn(&[Vec<f64>]) -> f64) -> Estimate {
         let value = statistic(&self.identity);
-        let mut values: Vec<f64> = self.draws.iter().map(|w| statistic(w)).filter(|v| v.is_finite()).collect();
+        let mut values: Vec<f64> = self
+            .draws
+            .iter()
+            .map(|w| statistic(w))
+            .filter(|v| v.is_finite())
+            .collect();
         values.sort_by(f64::total_cmp);
-        let (low, high) = if values.is_empty() { (f64::NAN, f64::NAN) } else { (percentile(&values, 0.025), percentile(&values, 0.975)) };
+        let (low, high) = if values.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (percentile(&values, 0.025), percentile(&values, 0.975))
+        };
         Estimate { value, low, high }
     }
 }
@@ -101,7 +113,12 @@ fn percentile(values: &[f64], q: f64) -> f64 {
 /// Mean over folds of the metric of `per_fold[f]` (one outcome list per fold) under `weights`; a
 /// fold without outcomes (not run) is left out.
 pub fn mean_over_folds(per_fold: &[Vec<Outcome>], weights: &[Vec<f64>]) -> f64 {
-    let run: Vec<f64> = per_fold.iter().zip(weights).filter(|(o, _)| !o.is_empty()).map(|(o, w)| weighted_metric(o, w)).collect();
+    let run: Vec<f64> = per_fold
+        .iter()
+        .zip(weights)
+        .filter(|(o, _)| !o.is_empty())
+        .map(|(o, w)| weighted_metric(o, w))
+        .collect();
     run.iter().sum::<f64>() / run.len().max(1) as f64
 }
 
@@ -130,7 +147,14 @@ mod tests {
     fn degenerate_and_paired_cases_are_exact() {
         let all = vec![outcomes(50, 50)];
         let bootstrap = Bootstrap::new(&[50], 1);
-        assert_eq!(bootstrap.estimate(|w| mean_over_folds(&all, w)), Estimate { value: 1.0, low: 1.0, high: 1.0 });
+        assert_eq!(
+            bootstrap.estimate(|w| mean_over_folds(&all, w)),
+            Estimate {
+                value: 1.0,
+                low: 1.0,
+                high: 1.0
+            }
+        );
         let some = vec![outcomes(30, 50)];
         let difference = bootstrap.estimate(|w| mean_over_folds(&some, w) - mean_over_folds(&some, w));
         assert_eq!((difference.low, difference.high), (0.0, 0.0));
@@ -138,7 +162,10 @@ mod tests {
         // expectation but varies with how often those samples are drawn
         let better = vec![outcomes(40, 50)];
         let gain = bootstrap.estimate(|w| mean_over_folds(&better, w) - mean_over_folds(&some, w));
-        assert!((gain.value - 0.2).abs() < 1e-12 && gain.low > 0.08 && gain.high < 0.32, "{gain:?}");
+        assert!(
+            (gain.value - 0.2).abs() < 1e-12 && gain.low > 0.08 && gain.high < 0.32,
+            "{gain:?}"
+        );
         assert!(!gain.contains(0.0));
     }
 

@@ -28,8 +28,18 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The module path of `file` below `src`: `lib.rs` is the library, `main.rs` and `cli/` the binary.
 fn module_of(src: &Path, file: &Path) -> Vec<String> {
-    let relative: Vec<String> = file.strip_prefix(src).unwrap().with_extension("").iter().map(|c| c.to_string_lossy().into_owned()).collect();
-    let crate_name = if relative[0] == "main" || relative[0] == "cli" { "bin" } else { "lib" };
+    let relative: Vec<String> = file
+        .strip_prefix(src)
+        .unwrap()
+        .with_extension("")
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    let crate_name = if relative[0] == "main" || relative[0] == "cli" {
+        "bin"
+    } else {
+        "lib"
+    };
     let mut module = vec![crate_name.to_string()];
     module.extend(relative.into_iter().filter(|c| c != "lib" && c != "main" && c != "mod"));
     module
@@ -168,7 +178,14 @@ fn host_files() -> BTreeMap<Vec<String>, SourceFile> {
         .map(|path| {
             let text = std::fs::read_to_string(path).expect("reading a source file");
             let module = module_of(&src, path);
-            (module.clone(), SourceFile { module, lines: text.lines().count(), text })
+            (
+                module.clone(),
+                SourceFile {
+                    module,
+                    lines: text.lines().count(),
+                    text,
+                },
+            )
         })
         .collect()
 }
@@ -180,8 +197,11 @@ fn import_graph(files: &BTreeMap<Vec<String>, SourceFile>) -> BTreeMap<Vec<Strin
         .values()
         .map(|file| {
             let code = code_of(&file.text);
-            let children: BTreeSet<String> =
-                known.iter().filter(|k| k.len() == file.module.len() + 1 && k.starts_with(&file.module)).map(|k| k.last().unwrap().clone()).collect();
+            let children: BTreeSet<String> = known
+                .iter()
+                .filter(|k| k.len() == file.module.len() + 1 && k.starts_with(&file.module))
+                .map(|k| k.last().unwrap().clone())
+                .collect();
             let targets = named_paths(&code, &children)
                 .iter()
                 .filter_map(|path| resolve(&file.module, path, &known))
@@ -238,10 +258,17 @@ fn no_file_of_the_host_imports_in_a_circle() {
     let files = host_files();
     let graph = import_graph(&files);
     // the checker itself sees what matters: the training engine names the job context and the config loader
-    assert!(graph[&vec!["lib".to_string(), "train".to_string()]].contains(&vec!["lib".to_string(), "train".to_string(), "context".to_string()]));
+    assert!(graph[&vec!["lib".to_string(), "train".to_string()]].contains(&vec![
+        "lib".to_string(),
+        "train".to_string(),
+        "context".to_string()
+    ]));
     assert!(graph[&vec!["lib".to_string(), "run".to_string()]].contains(&vec!["lib".to_string(), "config".to_string()]));
     if let Some(cycle) = find_cycle(&graph) {
-        panic!("import circle: {}", cycle.iter().map(|m| m.join("::")).collect::<Vec<_>>().join(" → "));
+        panic!(
+            "import circle: {}",
+            cycle.iter().map(|m| m.join("::")).collect::<Vec<_>>().join(" → ")
+        );
     }
 }
 
@@ -249,7 +276,10 @@ fn no_file_of_the_host_imports_in_a_circle() {
 fn a_circle_is_found_when_there_is_one() {
     let a = vec!["lib".to_string(), "a".to_string()];
     let b = vec!["lib".to_string(), "b".to_string()];
-    let graph = BTreeMap::from([(a.clone(), BTreeSet::from([b.clone()])), (b.clone(), BTreeSet::from([a.clone()]))]);
+    let graph = BTreeMap::from([
+        (a.clone(), BTreeSet::from([b.clone()])),
+        (b.clone(), BTreeSet::from([a.clone()])),
+    ]);
     assert!(find_cycle(&graph).is_some());
     let graph = BTreeMap::from([(a.clone(), BTreeSet::from([b.clone()])), (b, BTreeSet::new())]);
     assert!(find_cycle(&graph).is_none());
@@ -257,7 +287,10 @@ fn a_circle_is_found_when_there_is_one() {
 
 #[test]
 fn no_file_of_the_host_is_longer_than_a_reader_can_hold() {
-    let long: Vec<String> =
-        host_files().values().filter(|f| f.lines > MAX_LINES).map(|f| format!("{} ({} lines)", f.module.join("::"), f.lines)).collect();
+    let long: Vec<String> = host_files()
+        .values()
+        .filter(|f| f.lines > MAX_LINES)
+        .map(|f| format!("{} ({} lines)", f.module.join("::"), f.lines))
+        .collect();
     assert!(long.is_empty(), "files over {MAX_LINES} lines: {}", long.join(", "));
 }

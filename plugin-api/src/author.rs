@@ -2,8 +2,9 @@
 //! the adapters that put them behind the FFI types with every error and panic caught.
 
 use crate::ffi::{
-    CfaPattern, ComponentInfo, ComponentKind, ConfigKeyInfo, ImageKind, DatasetBox, FfiDataset, FfiDatasetInfo, FfiDataset_TO,
-    FfiDevice, FfiFloatKind, FfiModule, FfiModule_TO, FfiNamedTensor, FfiParameter, FfiSample, ModuleBox, RawMetadata,
+    CfaPattern, ComponentInfo, ComponentKind, ConfigKeyInfo, DatasetBox, FfiDataset, FfiDatasetInfo, FfiDataset_TO,
+    FfiDevice, FfiFloatKind, FfiModule, FfiModule_TO, FfiNamedTensor, FfiParameter, FfiSample, ImageKind, ModuleBox,
+    RawMetadata,
 };
 use crate::tensor::TensorHandle;
 use abi_stable::{
@@ -379,7 +380,9 @@ pub fn parse_config<C: ComponentConfig>(text: &str) -> PluginResult<C> {
             check_range(key, value)?;
         }
     }
-    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| PluginError::Config(e.message().trim().to_string()))
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| PluginError::Config(e.message().trim().to_string()))
 }
 
 /// Every number in `value` (a number, or arrays of them) lies in the key's declared range.
@@ -394,7 +397,10 @@ fn check_range(key: &ConfigKey, value: &toml::Value) -> PluginResult<()> {
     if number >= min && number <= max {
         Ok(())
     } else {
-        Err(PluginError::Config(format!("{}: expected values in [{min}, {max}], found {number}", key.name)))
+        Err(PluginError::Config(format!(
+            "{}: expected values in [{min}, {max}], found {number}",
+            key.name
+        )))
     }
 }
 
@@ -546,10 +552,18 @@ impl FfiModule for ModuleAdapter {
         guarded(|| Ok(self.0.row_reach().map(|r| r as u64).into()))
     }
 
-    fn forward_band(&mut self, input: TensorHandle, first_row: u64, full_height: u64) -> RResult<TensorHandle, RString> {
+    fn forward_band(
+        &mut self,
+        input: TensorHandle,
+        first_row: u64,
+        full_height: u64,
+    ) -> RResult<TensorHandle, RString> {
         guarded(|| {
             let input = input.into_tensor()?;
-            let band = Band { first_row: first_row as i64, full_height: full_height as i64 };
+            let band = Band {
+                first_row: first_row as i64,
+                full_height: full_height as i64,
+            };
             Ok(TensorHandle::new(self.0.forward_band(&input, band)?))
         })
     }
@@ -567,7 +581,13 @@ impl FfiDataset for DatasetAdapter {
         FfiDatasetInfo {
             class_names: ROption::from(class_names),
             len: self.0.len(),
-            labels: self.0.labels().unwrap_or_default().into_iter().map(|l| l as u32).collect(),
+            labels: self
+                .0
+                .labels()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| l as u32)
+                .collect(),
             warnings: self.0.warnings().into_iter().map(RString::from).collect(),
         }
     }

@@ -250,7 +250,8 @@ pub trait FfiModule: Send {
     /// Runs the module on a band: rows `first_row ..` of an image `full_height` rows high (see
     /// `Module::forward_band`).
     #[sabi(last_prefix_field)]
-    fn forward_band(&mut self, input: TensorHandle, first_row: u64, full_height: u64) -> RResult<TensorHandle, RString>;
+    fn forward_band(&mut self, input: TensorHandle, first_row: u64, full_height: u64)
+        -> RResult<TensorHandle, RString>;
 }
 
 /// A dataset across the boundary.

@@ -24,12 +24,13 @@ pub mod logging;
 pub mod tensor;
 
 pub use author::{
-    expect_mosaic, expect_rgb, parse_config, Band, BuildDataset, BuildStage, BuildTaskModel, CameraSource, ComponentConfig,
-    ComponentRegistration, ConfigKey, Dataset, Module, Parameter, ParameterSet, PluginError, PluginResult, Sample,
+    expect_mosaic, expect_rgb, parse_config, Band, BuildDataset, BuildStage, BuildTaskModel, CameraSource,
+    ComponentConfig, ComponentRegistration, ConfigKey, Dataset, Module, Parameter, ParameterSet, PluginError,
+    PluginResult, Sample,
 };
-pub use ffi::{CfaPattern, ComponentKind, ImageKind, RawMetadata};
 /// `#[derive(ComponentConfig)]`: the config keys, docs and required flags from the struct's fields.
 pub use component_config_derive::ComponentConfig;
+pub use ffi::{CfaPattern, ComponentKind, ImageKind, RawMetadata};
 pub use tensor::{TensorHandle, LIBTORCH_TAG, LIBTORCH_VERSION};
 
 /// What [`export_plugin!`] expands to needs these; not for direct use.

@@ -73,7 +73,11 @@ impl Subscriber for Forward {
         let mut line = Line::default();
         event.record(&mut line);
         let text = format!("{}{}", line.message, line.fields);
-        (self.sink.log)(level_number(event.metadata().level()), RStr::from_str(self.target()), RStr::from_str(&text));
+        (self.sink.log)(
+            level_number(event.metadata().level()),
+            RStr::from_str(self.target()),
+            RStr::from_str(&text),
+        );
     }
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}

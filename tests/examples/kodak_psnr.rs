@@ -67,7 +67,12 @@ fn main() -> Result<()> {
     let images = files.iter().map(|f| read_png(f)).collect::<Result<Vec<_>>>()?;
     println!("{} images from {dir}", images.len());
     for stage_name in stages {
-        let mut stage = registry.build_stage(stage_name, None, &l2l_system_tests::table("cfa_pattern = \"RGGB\""), stage_name)?;
+        let mut stage = registry.build_stage(
+            stage_name,
+            None,
+            &l2l_system_tests::table("cfa_pattern = \"RGGB\""),
+            stage_name,
+        )?;
         stage.to(Device::Cpu, Kind::Double)?;
         let mut total = 0.0;
         for image in &images {

@@ -146,12 +146,18 @@ fn write_copy_workspace(root: &Path, work: &Path) {
 
 /// The environment `l2l-host plugin-env` prints for building a plugin (its `export NAME='VALUE'` lines).
 pub fn plugin_build_env() -> Vec<(String, String)> {
-    let output = Command::new(host_binary()).arg("plugin-env").output().expect("running l2l-host plugin-env");
+    let output = Command::new(host_binary())
+        .arg("plugin-env")
+        .output()
+        .expect("running l2l-host plugin-env");
     assert!(output.status.success(), "{}", describe(&output));
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|line| {
-            let (name, value) = line.strip_prefix("export ").and_then(|l| l.split_once('=')).unwrap_or_else(|| panic!("not an export: {line}"));
+            let (name, value) = line
+                .strip_prefix("export ")
+                .and_then(|l| l.split_once('='))
+                .unwrap_or_else(|| panic!("not an export: {line}"));
             (name.to_string(), value.trim_matches('\'').replace("'\\''", "'"))
         })
         .collect()
@@ -168,7 +174,10 @@ fn prepare_template(work: &Path, api: ApiVariant<'_>) -> PathBuf {
             let dir = work.join("plugin-api");
             copy_dir(&root.join("plugin-api"), &dir);
             // its derive macro, at the same relative path
-            copy_dir(&root.join("crates/plugin-api-derive"), &work.join("crates/plugin-api-derive"));
+            copy_dir(
+                &root.join("crates/plugin-api-derive"),
+                &work.join("crates/plugin-api-derive"),
+            );
             write_copy_workspace(&root, work);
             edit(&dir);
             (dir, false)
@@ -179,12 +188,26 @@ fn prepare_template(work: &Path, api: ApiVariant<'_>) -> PathBuf {
     let manifest = project.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).expect("template manifest");
     let mut replaced = text
-        .replace("path = \"../../plugin-api\"", &format!("path = {:?}", api_dir.display().to_string()))
-        .replace("path = \"../../crates/ops\"", &format!("path = {:?}", root.join("crates/ops").display().to_string()));
-    assert!(text != replaced && replaced.contains(&root.join("crates/ops").display().to_string()), "the template no longer names its l2l paths");
+        .replace(
+            "path = \"../../plugin-api\"",
+            &format!("path = {:?}", api_dir.display().to_string()),
+        )
+        .replace(
+            "path = \"../../crates/ops\"",
+            &format!("path = {:?}", root.join("crates/ops").display().to_string()),
+        );
+    assert!(
+        text != replaced && replaced.contains(&root.join("crates/ops").display().to_string()),
+        "the template no longer names its l2l paths"
+    );
     if !with_tests {
-        let start = replaced.find("[dev-dependencies]").expect("the template's dev-dependencies");
-        let end = start + replaced[start..].find("\n[workspace]").expect("the template's [workspace]");
+        let start = replaced
+            .find("[dev-dependencies]")
+            .expect("the template's dev-dependencies");
+        let end = start
+            + replaced[start..]
+                .find("\n[workspace]")
+                .expect("the template's [workspace]");
         replaced.replace_range(start..end, "");
         std::fs::remove_dir_all(project.join("tests")).expect("removing the template's tests");
     }
@@ -199,7 +222,11 @@ fn prepare_template(work: &Path, api: ApiVariant<'_>) -> PathBuf {
 fn cargo_on_template(subcommand: &str, manifest: &Path, env: &[(&str, &str)]) -> Output {
     let _serial = EXTERNAL_BUILD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.arg(subcommand).arg("--manifest-path").arg(manifest).env("CARGO_TARGET_DIR", out_of_tree_target_dir());
+    command
+        .arg(subcommand)
+        .arg("--manifest-path")
+        .arg(manifest)
+        .env("CARGO_TARGET_DIR", out_of_tree_target_dir());
     command.env_remove("LIBTORCH_USE_PYTORCH").env_remove("LIBTORCH");
     for (key, value) in plugin_build_env() {
         command.env(key, value);
@@ -215,8 +242,14 @@ fn cargo_on_template(subcommand: &str, manifest: &Path, env: &[(&str, &str)]) ->
 pub fn build_template(work: &Path, api: ApiVariant<'_>, env: &[(&str, &str)], tag: &str) -> PathBuf {
     let manifest = prepare_template(work, api);
     let output = cargo_on_template("build", &manifest, env);
-    assert!(output.status.success(), "building the template failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    let built = out_of_tree_target_dir().join("debug").join(format!("libl2l_exposure{}", std::env::consts::DLL_SUFFIX));
+    assert!(
+        output.status.success(),
+        "building the template failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let built = out_of_tree_target_dir()
+        .join("debug")
+        .join(format!("libl2l_exposure{}", std::env::consts::DLL_SUFFIX));
     let dest_dir = work.join("plugins");
     std::fs::create_dir_all(&dest_dir).expect("plugin dir");
     let dest = dest_dir.join(format!("libl2l_{tag}{}", std::env::consts::DLL_SUFFIX));
@@ -242,7 +275,8 @@ pub fn describe(output: &Output) -> String {
 
 /// A component config written as TOML text, as a table (what the registry builds components from).
 pub fn table(text: &str) -> toml::Table {
-    text.parse().unwrap_or_else(|e| panic!("test config `{text}` does not parse: {e}"))
+    text.parse()
+        .unwrap_or_else(|e| panic!("test config `{text}` does not parse: {e}"))
 }
 
 /// Writes `text` to `dir/name` and returns the path.
@@ -257,7 +291,11 @@ pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// lines of `[job]`.
 pub fn cells_config(mode: &str, epochs: usize, extra: &str) -> String {
     let pipelines = workspace_root().join("configs/pipelines");
-    let include = if mode == "parametrized" { "parametrized.toml" } else { "bilinear_sharpening_filter_median_denoising.toml" };
+    let include = if mode == "parametrized" {
+        "parametrized.toml"
+    } else {
+        "bilinear_sharpening_filter_median_denoising.toml"
+    };
     format!(
         "include = [{:?}]\ndevice = \"cpu\"\nthreads = 2\n\n[dataset]\nkind = \"synthetic\"\ntask = \"cells\"\ncount = 64\nsize = 64\n\n\
          [task_model]\nkind = \"resnet\"\ndepth = 18\n\n[job]\nkind = \"train\"\nmode = \"{mode}\"\nepochs = {epochs}\nbatch_size = 8\n\
@@ -304,7 +342,10 @@ pub fn assert_same_metrics(a: &Path, b: &Path) {
     for (x, y) in a.iter().zip(&b) {
         for (name, value) in x["values"].as_object().expect("metric values") {
             let other = y["values"][name].as_f64().expect("the same metric in both runs");
-            assert!((value.as_f64().expect("a number") - other).abs() < 1e-6, "{name}: {value} vs {other}");
+            assert!(
+                (value.as_f64().expect("a number") - other).abs() < 1e-6,
+                "{name}: {value} vs {other}"
+            );
         }
     }
 }

@@ -23,30 +23,45 @@ impl ParameterBuilder<'_> {
         let bound = 1.0 / ((input * kernel * kernel) as f64).sqrt();
         let weight = uniform(&[output, input, kernel, kernel], bound)?;
         self.params.add(&format!("{name}.weight"), &weight, true)?;
-        self.params.add(&format!("{name}.bias"), &uniform(&[output], bound)?, true)
+        self.params
+            .add(&format!("{name}.bias"), &uniform(&[output], bound)?, true)
     }
 
     /// Batch norm over `channels`: weight 1 and bias 0 when `affine`, running mean 0 and variance 1.
     pub fn batch_norm(&mut self, name: &str, channels: i64, affine: bool) -> PluginResult<()> {
         let options = (Kind::Float, Device::Cpu);
         if affine {
-            self.params.add(&format!("{name}.weight"), &Tensor::f_ones([channels], options)?, true)?;
-            self.params.add(&format!("{name}.bias"), &Tensor::f_zeros([channels], options)?, true)?;
+            self.params
+                .add(&format!("{name}.weight"), &Tensor::f_ones([channels], options)?, true)?;
+            self.params
+                .add(&format!("{name}.bias"), &Tensor::f_zeros([channels], options)?, true)?;
         }
-        self.params.add(&format!("{name}.running_mean"), &Tensor::f_zeros([channels], options)?, false)?;
-        self.params.add(&format!("{name}.running_var"), &Tensor::f_ones([channels], options)?, false)
+        self.params.add(
+            &format!("{name}.running_mean"),
+            &Tensor::f_zeros([channels], options)?,
+            false,
+        )?;
+        self.params.add(
+            &format!("{name}.running_var"),
+            &Tensor::f_ones([channels], options)?,
+            false,
+        )
     }
 
     /// A fully connected layer `[out, in]` with bias, as `nn.Linear` initialises it.
     pub fn linear(&mut self, name: &str, input: i64, output: i64) -> PluginResult<()> {
         let bound = 1.0 / (input as f64).sqrt();
-        self.params.add(&format!("{name}.weight"), &uniform(&[output, input], bound)?, true)?;
-        self.params.add(&format!("{name}.bias"), &uniform(&[output], bound)?, true)
+        self.params
+            .add(&format!("{name}.weight"), &uniform(&[output, input], bound)?, true)?;
+        self.params
+            .add(&format!("{name}.bias"), &uniform(&[output], bound)?, true)
     }
 }
 
 fn uniform(shape: &[i64], bound: f64) -> PluginResult<Tensor> {
-    Ok(Tensor::f_rand(shape, (Kind::Float, Device::Cpu))?.f_mul_scalar(2.0 * bound)?.f_sub_scalar(bound)?)
+    Ok(Tensor::f_rand(shape, (Kind::Float, Device::Cpu))?
+        .f_mul_scalar(2.0 * bound)?
+        .f_sub_scalar(bound)?)
 }
 
 /// Runs layers whose weights are looked up by name in a set.

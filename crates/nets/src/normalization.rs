@@ -28,7 +28,12 @@ impl InputNormalization {
             InputNormalization::None => input.shallow_clone(),
             InputNormalization::Imagenet => {
                 let (kind, device) = (input.kind(), input.device());
-                let column = |values: &[f32; 3]| Tensor::from_slice(values).f_view([1, 3, 1, 1])?.f_to_kind(kind)?.f_to_device(device);
+                let column = |values: &[f32; 3]| {
+                    Tensor::from_slice(values)
+                        .f_view([1, 3, 1, 1])?
+                        .f_to_kind(kind)?
+                        .f_to_device(device)
+                };
                 input.f_sub(&column(&IMAGENET_MEAN)?)?.f_div(&column(&IMAGENET_STD)?)?
             }
         })
@@ -44,7 +49,10 @@ mod tests {
         let input = Tensor::from_slice(&[0.0f32, 0.5, 1.0]).view([1, 3, 1, 1]);
         let output = Vec::<f32>::try_from(InputNormalization::Imagenet.apply(&input).unwrap().flatten(0, -1)).unwrap();
         // torchvision's Normalize(mean, std): (x − mean) / std
-        for (got, expected) in output.iter().zip([(0.0 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (1.0 - 0.406) / 0.225]) {
+        for (got, expected) in output
+            .iter()
+            .zip([(0.0 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (1.0 - 0.406) / 0.225])
+        {
             assert!((got - expected).abs() < 1e-6, "{output:?}");
         }
         assert!(InputNormalization::None.apply(&input).unwrap().equal(&input));

@@ -23,7 +23,9 @@ impl ResNetDepth {
             18 => Ok(Self::R18),
             34 => Ok(Self::R34),
             50 => Ok(Self::R50),
-            other => Err(PluginError::Config(format!("ResNet depth must be 18, 34 or 50, found {other}"))),
+            other => Err(PluginError::Config(format!(
+                "ResNet depth must be 18, 34 or 50, found {other}"
+            ))),
         }
     }
 
@@ -63,7 +65,9 @@ impl ResNet {
     /// its weights named with `prefix` (`""` as torchvision, `"encoder."` inside a UNet).
     pub fn new(depth: ResNetDepth, in_channels: i64, stages: usize, prefix: &str) -> PluginResult<Self> {
         if !(1..=5).contains(&stages) {
-            return Err(PluginError::Config(format!("encoder depth must be 1..5, found {stages}")));
+            return Err(PluginError::Config(format!(
+                "encoder depth must be 1..5, found {stages}"
+            )));
         }
         Ok(Self {
             depth,
@@ -78,7 +82,9 @@ impl ResNet {
     /// 64 (a lighter network, e.g. 16 for ~1/16 of the computation; weights files then no longer fit).
     pub fn with_width(mut self, width: i64) -> PluginResult<Self> {
         if !(4..=256).contains(&width) {
-            return Err(PluginError::Config(format!("width must be 4 to 256 channels, found {width}")));
+            return Err(PluginError::Config(format!(
+                "width must be 4 to 256 channels, found {width}"
+            )));
         }
         self.width = width;
         Ok(self)
@@ -140,7 +146,9 @@ impl ResNet {
         let n = |part: &str| format!("{name}.{part}");
         let y = if self.depth == ResNetDepth::R50 {
             let y = l.batch_norm(&l.conv(x, &n("conv1"), 1, 0)?, &n("bn1"))?.f_relu()?;
-            let y = l.batch_norm(&l.conv(&y, &n("conv2"), stride, 1)?, &n("bn2"))?.f_relu()?;
+            let y = l
+                .batch_norm(&l.conv(&y, &n("conv2"), stride, 1)?, &n("bn2"))?
+                .f_relu()?;
             l.batch_norm(&l.conv(&y, &n("conv3"), 1, 0)?, &n("bn3"))?
         } else {
             let y = l.batch_norm(&l.conv(x, &n("conv1"), stride, 1)?, &n("bn1"))?.f_relu()?;
@@ -181,7 +189,9 @@ impl ResNet {
     /// Class logits `[B, classes]`: the last features, averaged over space, through `fc`.
     pub fn classify(&self, l: &Layers<'_>, x: &Tensor) -> PluginResult<Tensor> {
         let features = self.features(l, x)?;
-        let last = features.last().ok_or_else(|| PluginError::Input("no features".into()))?;
+        let last = features
+            .last()
+            .ok_or_else(|| PluginError::Input("no features".into()))?;
         let pooled = last.f_adaptive_avg_pool2d([1, 1])?.f_flatten(1, -1)?;
         l.linear(&pooled, &self.name("fc"))
     }

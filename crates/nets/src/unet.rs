@@ -51,20 +51,34 @@ impl UNet {
                 }
             }
             DecoderKind::UNetPlusPlus => {
-                let in_channels: Vec<i64> =
-                    std::iter::once(encoder_channels[0]).chain(decoder_channels[..depth - 1].iter().copied()).collect();
-                let skips: Vec<i64> = encoder_channels[1..].iter().copied().chain(std::iter::once(0)).collect();
+                let in_channels: Vec<i64> = std::iter::once(encoder_channels[0])
+                    .chain(decoder_channels[..depth - 1].iter().copied())
+                    .collect();
+                let skips: Vec<i64> = encoder_channels[1..]
+                    .iter()
+                    .copied()
+                    .chain(std::iter::once(0))
+                    .collect();
                 for layer in 0..depth - 1 {
                     for d in 0..=layer {
                         let (input, skip, out) = if d == 0 {
-                            (in_channels[layer], skips[layer] * (layer as i64 + 1), decoder_channels[layer])
+                            (
+                                in_channels[layer],
+                                skips[layer] * (layer as i64 + 1),
+                                decoder_channels[layer],
+                            )
                         } else {
                             (skips[layer - 1], skips[layer] * (layer - d + 1) as i64, skips[layer])
                         };
                         blocks.push((format!("decoder.blocks.x_{d}_{layer}"), input, skip, out));
                     }
                 }
-                blocks.push((format!("decoder.blocks.x_0_{}", depth - 1), in_channels[depth - 1], 0, decoder_channels[depth - 1]));
+                blocks.push((
+                    format!("decoder.blocks.x_0_{}", depth - 1),
+                    in_channels[depth - 1],
+                    0,
+                    decoder_channels[depth - 1],
+                ));
             }
         }
         Ok(Self {

@@ -26,14 +26,28 @@ struct FileTensor {
 
 /// The tensors of a weights file: safetensors, or a PyTorch state dict (`.pth`, `.pt`).
 fn read(path: &Path) -> PluginResult<Vec<FileTensor>> {
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match extension.as_str() {
         "pth" | "pt" => read_pytorch(path),
         // a safetensors file holds every value it declares, so reading it costs its own size
         "safetensors" => Ok(Tensor::read_safetensors(path)
-            .map_err(|e| PluginError::Data(format!("{}: not a readable safetensors file: {}", path.display(), first_line(&e))))?
+            .map_err(|e| {
+                PluginError::Data(format!(
+                    "{}: not a readable safetensors file: {}",
+                    path.display(),
+                    first_line(&e)
+                ))
+            })?
             .into_iter()
-            .map(|(name, tensor)| FileTensor { name, shape: tensor.size(), values: Box::new(move || Ok(tensor)) })
+            .map(|(name, tensor)| FileTensor {
+                name,
+                shape: tensor.size(),
+                values: Box::new(move || Ok(tensor)),
+            })
             .collect()),
         other => Err(PluginError::Data(format!(
             "{}: unknown weights format `.{other}`; expected a state dict as .safetensors, .pth or .pt",
@@ -45,7 +59,12 @@ fn read(path: &Path) -> PluginResult<Vec<FileTensor>> {
 /// The tensors of a `torch.save`d state dict, named as `state_dict()` names them; nothing is read yet.
 fn read_pytorch(path: &Path) -> PluginResult<Vec<FileTensor>> {
     let display = path.display().to_string();
-    let unreadable = move |e: &dyn std::fmt::Display| PluginError::Data(format!("{display}: not a readable PyTorch state dict: {}", first_line(e)));
+    let unreadable = move |e: &dyn std::fmt::Display| {
+        PluginError::Data(format!(
+            "{display}: not a readable PyTorch state dict: {}",
+            first_line(e)
+        ))
+    };
     let reader = PytorchReader::new(path).map_err(|e| unreadable(&e))?;
     let mut tensors = Vec::new();
     for (name, stored) in reader.into_tensors() {
@@ -60,9 +79,18 @@ fn read_pytorch(path: &Path) -> PluginResult<Vec<FileTensor>> {
             DType::I8 => Kind::Int8,
             DType::U8 => Kind::Uint8,
             DType::Bool => Kind::Bool,
-            other => return Err(PluginError::Data(format!("{}: tensor `{name}` has element type {other:?}, which no network weight has", path.display()))),
+            other => {
+                return Err(PluginError::Data(format!(
+                    "{}: tensor `{name}` has element type {other:?}, which no network weight has",
+                    path.display()
+                )))
+            }
         };
-        let shape: Vec<i64> = stored.shape().iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
+        let shape: Vec<i64> = stored
+            .shape()
+            .iter()
+            .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+            .collect();
         let unreadable = unreadable.clone();
         let values_shape = shape.clone();
         let values = Box::new(move || {
@@ -90,7 +118,12 @@ fn first_few(names: &[String]) -> String {
 /// PyTorch's `num_batches_tracked` counters are ignored, and so are encoder layers the network does not
 /// build (segmentation_models_pytorch keeps the ResNet layers below its `encoder_depth`, unused).
 /// Returns the names loaded.
-pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, replaceable: &[&str], strict: bool) -> PluginResult<Vec<String>> {
+pub fn load_initial_weights(
+    params: &mut ParameterSet,
+    path: &Path,
+    replaceable: &[&str],
+    strict: bool,
+) -> PluginResult<Vec<String>> {
     let mut state = Vec::new();
     let (mut unexpected, mut misshaped, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
     // names in the file with another shape: reported as such, not again as missing
@@ -106,7 +139,10 @@ pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, replaceable:
                 if replaceable.iter().any(|prefix| name.starts_with(prefix)) {
                     replaced.push(name);
                 } else {
-                    misshaped.push(format!("{name}: {shape:?} in the file, {:?} in the network", current.size()));
+                    misshaped.push(format!(
+                        "{name}: {shape:?} in the file, {:?} in the network",
+                        current.size()
+                    ));
                     present.push(name);
                 }
             }
@@ -117,19 +153,33 @@ pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, replaceable:
     let missing: Vec<String> = params
         .iter()
         .map(|p| p.name.clone())
-        .filter(|name| !state.iter().any(|(loaded, _)| loaded == name) && !replaced.contains(name) && !present.contains(name))
+        .filter(|name| {
+            !state.iter().any(|(loaded, _)| loaded == name) && !replaced.contains(name) && !present.contains(name)
+        })
         .collect();
     let total = params.iter().count();
     if !(missing.is_empty() && unexpected.is_empty() && misshaped.is_empty()) {
         let mut problems = Vec::new();
         if !missing.is_empty() {
-            problems.push(format!("missing from the file: {} of the network's {total} ({})", missing.len(), first_few(&missing)));
+            problems.push(format!(
+                "missing from the file: {} of the network's {total} ({})",
+                missing.len(),
+                first_few(&missing)
+            ));
         }
         if !unexpected.is_empty() {
-            problems.push(format!("not in the network: {} ({})", unexpected.len(), first_few(&unexpected)));
+            problems.push(format!(
+                "not in the network: {} ({})",
+                unexpected.len(),
+                first_few(&unexpected)
+            ));
         }
         if !misshaped.is_empty() {
-            problems.push(format!("another shape: {} ({})", misshaped.len(), first_few(&misshaped)));
+            problems.push(format!(
+                "another shape: {} ({})",
+                misshaped.len(),
+                first_few(&misshaped)
+            ));
         }
         let problems = problems.join("; ");
         if strict {
@@ -146,10 +196,18 @@ pub fn load_initial_weights(params: &mut ParameterSet, path: &Path, replaceable:
         );
     }
     if !replaced.is_empty() {
-        tracing::info!("{}: {} tensor(s) replaced for the configured outputs ({})", path.display(), replaced.len(), first_few(&replaced));
+        tracing::info!(
+            "{}: {} tensor(s) replaced for the configured outputs ({})",
+            path.display(),
+            replaced.len(),
+            first_few(&replaced)
+        );
     }
     let loaded: Vec<String> = state.iter().map(|(n, _)| n.clone()).collect();
-    let tensors = state.into_iter().map(|(name, values)| Ok((name, values()?))).collect::<PluginResult<Vec<_>>>()?;
+    let tensors = state
+        .into_iter()
+        .map(|(name, values)| Ok((name, values()?)))
+        .collect::<PluginResult<Vec<_>>>()?;
     params.load_some(tensors)?;
     Ok(loaded)
 }

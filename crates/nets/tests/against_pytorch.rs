@@ -23,7 +23,11 @@ fn fill(params: &mut ParameterSet) {
             let shape = params.get(name).unwrap().size();
             let j = Tensor::arange(shape.iter().product::<i64>(), (Kind::Double, tch::Device::Cpu));
             let phase = j * 0.013 + 0.7 * k as f64;
-            let values = if name.ends_with("running_var") { phase.sin().square() * 0.5 + 1.0 } else { (phase + 0.5).sin() * 0.1 };
+            let values = if name.ends_with("running_var") {
+                phase.sin().square() * 0.5 + 1.0
+            } else {
+                (phase + 0.5).sin() * 0.1
+            };
             (name.clone(), values.view(shape.as_slice()).to_kind(Kind::Float))
         })
         .collect();
@@ -32,24 +36,43 @@ fn fill(params: &mut ParameterSet) {
 
 fn input(shape: &[i64]) -> Tensor {
     let n: i64 = shape.iter().product();
-    ((Tensor::arange(n, (Kind::Double, tch::Device::Cpu)) * 0.021).sin() * 0.5 + 0.5).to_kind(Kind::Float).view(shape)
+    ((Tensor::arange(n, (Kind::Double, tch::Device::Cpu)) * 0.021).sin() * 0.5 + 0.5)
+        .to_kind(Kind::Float)
+        .view(shape)
 }
 
 fn check(case: &str, output: &Tensor) {
     let expected = fixture(case);
-    let shape: Vec<i64> = expected["output_shape"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let shape: Vec<i64> = expected["output_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     assert_eq!(output.size(), shape, "{case}");
     let flat = output.to_kind(Kind::Double).flatten(0, -1);
     let stride = expected["stride"].as_i64().unwrap();
-    let values: Vec<f64> = expected["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let values: Vec<f64> = expected["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let scale = values.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
     for (i, want) in values.iter().enumerate() {
         let got = flat.double_value(&[i as i64 * stride]);
-        assert!((got - want).abs() <= 1e-4 * scale, "{case}: element {}: {got} vs PyTorch {want}", i as i64 * stride);
+        assert!(
+            (got - want).abs() <= 1e-4 * scale,
+            "{case}: element {}: {got} vs PyTorch {want}",
+            i as i64 * stride
+        );
     }
     let sum = flat.sum(Kind::Double).double_value(&[]);
     let want = expected["sum"].as_f64().unwrap();
-    assert!((sum - want).abs() <= 1e-4 * scale * flat.size()[0] as f64, "{case}: sum {sum} vs {want}");
+    assert!(
+        (sum - want).abs() <= 1e-4 * scale * flat.size()[0] as f64,
+        "{case}: sum {sum} vs {want}"
+    );
 }
 
 fn classifier(depth: ResNetDepth, classes: i64, case: &str) {
@@ -59,8 +82,21 @@ fn classifier(depth: ResNetDepth, classes: i64, case: &str) {
     network.build(&mut builder).unwrap();
     network.build_head(&mut builder, classes).unwrap();
     fill(&mut params);
-    let shape: Vec<i64> = fixture(case)["input"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-    let output = network.classify(&Layers { params: &params, train: false }, &input(&shape)).unwrap();
+    let shape: Vec<i64> = fixture(case)["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let output = network
+        .classify(
+            &Layers {
+                params: &params,
+                train: false,
+            },
+            &input(&shape),
+        )
+        .unwrap();
     check(case, &output);
 }
 
@@ -70,8 +106,21 @@ fn segmenter(depth: ResNetDepth, stages: usize, kind: DecoderKind, decoder: &[i6
     let mut params = ParameterSet::new();
     network.build(&mut ParameterBuilder { params: &mut params }).unwrap();
     fill(&mut params);
-    let shape: Vec<i64> = fixture(case)["input"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-    let output = network.forward(&Layers { params: &params, train: false }, &input(&shape)).unwrap();
+    let shape: Vec<i64> = fixture(case)["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let output = network
+        .forward(
+            &Layers {
+                params: &params,
+                train: false,
+            },
+            &input(&shape),
+        )
+        .unwrap();
     check(case, &output);
 }
 
@@ -83,11 +132,32 @@ fn resnets_equal_torchvision() {
 
 #[test]
 fn unet_plus_plus_equals_segmentation_models_pytorch() {
-    segmenter(ResNetDepth::R18, 5, DecoderKind::UNetPlusPlus, &[64, 32, 16, 16, 8], 1, "unetplusplus_r18_d5");
-    segmenter(ResNetDepth::R34, 3, DecoderKind::UNetPlusPlus, &[256, 128, 64], 3, "unetplusplus_r34_d3");
+    segmenter(
+        ResNetDepth::R18,
+        5,
+        DecoderKind::UNetPlusPlus,
+        &[64, 32, 16, 16, 8],
+        1,
+        "unetplusplus_r18_d5",
+    );
+    segmenter(
+        ResNetDepth::R34,
+        3,
+        DecoderKind::UNetPlusPlus,
+        &[256, 128, 64],
+        3,
+        "unetplusplus_r34_d3",
+    );
 }
 
 #[test]
 fn unet_equals_segmentation_models_pytorch() {
-    segmenter(ResNetDepth::R34, 4, DecoderKind::UNet, &[64, 32, 16, 8], 2, "unet_r34_d4");
+    segmenter(
+        ResNetDepth::R34,
+        4,
+        DecoderKind::UNet,
+        &[64, 32, 16, 8],
+        2,
+        "unet_r34_d4",
+    );
 }

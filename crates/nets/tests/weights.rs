@@ -36,10 +36,20 @@ fn a_resnet18_file_does_not_load_into_a_resnet34_unless_strict_is_off() {
     save(&resnet(18, 10), &file, None);
     let mut deeper = resnet(34, 10);
     let total = deeper.iter().count();
-    let err = load_initial_weights(&mut deeper, &file, &["fc."], true).unwrap_err().to_string();
-    assert!(err.contains("resnet18.safetensors: the weights do not fit the network"), "{err}");
+    let err = load_initial_weights(&mut deeper, &file, &["fc."], true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("resnet18.safetensors: the weights do not fit the network"),
+        "{err}"
+    );
     // as the issue measured it: 102 of ResNet-34's 182 tensors are in a ResNet-18 file, 80 are not
-    assert!(err.contains(&format!("missing from the file: 80 of the network's {total} (`layer1.2.")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "missing from the file: 80 of the network's {total} (`layer1.2."
+        )),
+        "{err}"
+    );
     assert!(err.contains("strict = false"), "{err}");
     let loaded = load_initial_weights(&mut deeper, &file, &["fc."], false).unwrap();
     assert_eq!((loaded.len(), total), (102, 182));
@@ -50,8 +60,13 @@ fn a_misspelt_tensor_is_named_and_a_head_for_other_classes_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("misspelt.safetensors");
     save(&resnet(18, 10), &file, Some(("conv1.weight", "conv1.weigth")));
-    let err = load_initial_weights(&mut resnet(18, 10), &file, &["fc."], true).unwrap_err().to_string();
-    assert!(err.contains("missing from the file: 1 of the network's 102 (`conv1.weight`)"), "{err}");
+    let err = load_initial_weights(&mut resnet(18, 10), &file, &["fc."], true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing from the file: 1 of the network's 102 (`conv1.weight`)"),
+        "{err}"
+    );
     assert!(err.contains("not in the network: 1 (`conv1.weigth`)"), "{err}");
 
     let file = dir.path().join("ten-classes.safetensors");
@@ -61,8 +76,14 @@ fn a_misspelt_tensor_is_named_and_a_head_for_other_classes_is_replaced() {
     let fresh_head = four.get("fc.weight").unwrap().copy();
     let loaded = load_initial_weights(&mut four, &file, &["fc."], true).unwrap();
     assert_eq!(loaded.len(), four.iter().count() - 2, "all but fc.weight and fc.bias");
-    assert!(four.get("fc.weight").unwrap().equal(&fresh_head), "the head was not kept");
-    assert!(four.get("conv1.weight").unwrap().equal(source.get("conv1.weight").unwrap()));
+    assert!(
+        four.get("fc.weight").unwrap().equal(&fresh_head),
+        "the head was not kept"
+    );
+    assert!(four
+        .get("conv1.weight")
+        .unwrap()
+        .equal(source.get("conv1.weight").unwrap()));
 }
 
 #[test]
@@ -70,6 +91,11 @@ fn an_unknown_weights_format_is_refused_with_the_formats_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("weights.h5");
     std::fs::write(&file, b"not weights").unwrap();
-    let err = load_initial_weights(&mut resnet(18, 4), &file, &["fc."], true).unwrap_err().to_string();
-    assert!(err.contains("unknown weights format `.h5`; expected a state dict as .safetensors"), "{err}");
+    let err = load_initial_weights(&mut resnet(18, 4), &file, &["fc."], true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown weights format `.h5`; expected a state dict as .safetensors"),
+        "{err}"
+    );
 }

@@ -14,7 +14,9 @@ pub fn max_band_difference(module: &mut dyn Module, input: &Tensor, band_rows: i
         .row_reach()
         .ok_or_else(|| PluginError::Input("the module states no row reach: it is never run in bands".into()))?;
     if band_rows < 2 || band_rows % 2 != 0 {
-        return Err(PluginError::Input(format!("band_rows: expected an even number ≥ 2, found {band_rows}")));
+        return Err(PluginError::Input(format!(
+            "band_rows: expected an even number ≥ 2, found {band_rows}"
+        )));
     }
     let whole = tch::no_grad(|| module.forward(input))?;
     let height = input.size()[2];
@@ -24,7 +26,15 @@ pub fn max_band_difference(module: &mut dyn Module, input: &Tensor, band_rows: i
         let bottom = (top + band_rows).min(height);
         let (first, last) = ((top - reach).max(0), (bottom + reach).min(height));
         let band = input.f_narrow(2, first, last - first)?;
-        let output = tch::no_grad(|| module.forward_band(&band, Band { first_row: first, full_height: height }))?;
+        let output = tch::no_grad(|| {
+            module.forward_band(
+                &band,
+                Band {
+                    first_row: first,
+                    full_height: height,
+                },
+            )
+        })?;
         let inner = output.f_narrow(2, top - first, bottom - top)?;
         let expected = whole.f_narrow(2, top, bottom - top)?;
         largest = largest.max(inner.f_sub(&expected)?.f_abs()?.f_max()?.f_double_value(&[])?);

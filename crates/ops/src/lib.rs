@@ -5,9 +5,9 @@
 //!
 //! Not a plugin: it registers nothing. Not for algorithms owned by one plugin.
 
-pub mod cpu;
 #[cfg(feature = "testing")]
 pub mod bandcheck;
+pub mod cpu;
 #[cfg(feature = "testing")]
 pub mod gradcheck;
 #[cfg(feature = "testing")]
@@ -133,7 +133,11 @@ pub fn ssim(a: &Tensor, b: &Tensor) -> PluginResult<Tensor> {
     let var_b = filter(&b.f_square()?)?.f_sub(&mu_b.f_square()?)?;
     let covariance = filter(&a.f_mul(b)?)?.f_sub(&mu_a.f_mul(&mu_b)?)?;
     let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
-    let numerator = mu_a.f_mul(&mu_b)?.f_mul_scalar(2.0)?.f_add_scalar(c1)?.f_mul(&covariance.f_mul_scalar(2.0)?.f_add_scalar(c2)?)?;
+    let numerator = mu_a
+        .f_mul(&mu_b)?
+        .f_mul_scalar(2.0)?
+        .f_add_scalar(c1)?
+        .f_mul(&covariance.f_mul_scalar(2.0)?.f_add_scalar(c2)?)?;
     let denominator = mu_a
         .f_square()?
         .f_add(&mu_b.f_square()?)?
@@ -443,14 +447,22 @@ mod tests {
             let tensor_path = filter_separable(&x, &kernel, padding).unwrap();
             let taps = Vec::<f32>::try_from(&kernel).unwrap();
             let loop_path = cpu::filter_separable(&x, &taps, padding).unwrap();
-            assert_eq!((tensor_path - loop_path).abs().max().double_value(&[]), 0.0, "{padding:?}");
+            assert_eq!(
+                (tensor_path - loop_path).abs().max().double_value(&[]),
+                0.0,
+                "{padding:?}"
+            );
         }
         for axis in [-2, -1] {
             let taps = [(-2, 0.25), (0, 0.5), (1, -0.125), (2, 0.375)];
             let tensor_path = shifted_sum(&x, axis, &taps).unwrap();
             let taps_f32: Vec<(i64, f32)> = taps.iter().map(|&(o, w)| (o, w as f32)).collect();
             let loop_path = cpu::shifted_sum(&x, axis, &taps_f32, Padding::Mirror).unwrap();
-            assert_eq!((tensor_path - loop_path).abs().max().double_value(&[]), 0.0, "axis {axis}");
+            assert_eq!(
+                (tensor_path - loop_path).abs().max().double_value(&[]),
+                0.0,
+                "axis {axis}"
+            );
         }
         let matrix = Tensor::from_slice(&[0.9f32, 0.2, -0.1, -0.3, 1.4, -0.1, 0.05, -0.45, 1.4]).view([3, 3]);
         let product = mix_channels(&x, &matrix).unwrap();

@@ -8,9 +8,19 @@ fn ssim_equals_scikit_image() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ssim.json")).unwrap();
     let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     for case in cases {
-        let shape: Vec<i64> = case["shape"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let shape: Vec<i64> = case["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
         let tensor = |key: &str| {
-            let values: Vec<f64> = case[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let values: Vec<f64> = case[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             Tensor::from_slice(&values).view(shape.as_slice()).unsqueeze(0)
         };
         let (a, b) = (tensor("a"), tensor("b"));
@@ -31,11 +41,17 @@ fn ssim_gradient_matches_finite_differences() {
     for index in [0i64, 13, 77, 143] {
         let at = |delta: f64| {
             let shifted = b.detach().copy();
-            let _ = shifted.view([-1]).get(index).fill_(b.detach().view([-1]).double_value(&[index]) + delta);
+            let _ = shifted
+                .view([-1])
+                .get(index)
+                .fill_(b.detach().view([-1]).double_value(&[index]) + delta);
             l2l_ops::ssim(&a, &shifted).unwrap().double_value(&[])
         };
         let numeric = (at(h) - at(-h)) / (2.0 * h);
         let exact = analytic.view([-1]).double_value(&[index]);
-        assert!((numeric - exact).abs() < 1e-7, "element {index}: {exact} vs finite difference {numeric}");
+        assert!(
+            (numeric - exact).abs() < 1e-7,
+            "element {index}: {exact} vs finite difference {numeric}"
+        );
     }
 }

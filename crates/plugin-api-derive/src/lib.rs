@@ -29,9 +29,19 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let fields = match &input.data {
         Data::Struct(data) => match &data.fields {
             Fields::Named(fields) => &fields.named,
-            _ => return Err(syn::Error::new_spanned(input, "ComponentConfig needs a struct with named fields")),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    input,
+                    "ComponentConfig needs a struct with named fields",
+                ))
+            }
         },
-        _ => return Err(syn::Error::new_spanned(input, "ComponentConfig needs a struct with named fields")),
+        _ => {
+            return Err(syn::Error::new_spanned(
+                input,
+                "ComponentConfig needs a struct with named fields",
+            ))
+        }
     };
     let container = SerdeFlags::of(&input.attrs)?;
     let mut keys = Vec::new();
@@ -41,14 +51,22 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             continue;
         }
         if flags.flatten {
-            return Err(syn::Error::new_spanned(field, "ComponentConfig cannot document a flattened field"));
+            return Err(syn::Error::new_spanned(
+                field,
+                "ComponentConfig cannot document a flattened field",
+            ));
         }
         let ident = field.ident.as_ref().expect("named field").to_string();
         let ident = ident.strip_prefix("r#").unwrap_or(&ident).to_string();
-        let name = flags.rename.unwrap_or_else(|| rename(&ident, container.rename_all.as_deref()));
+        let name = flags
+            .rename
+            .unwrap_or_else(|| rename(&ident, container.rename_all.as_deref()));
         let doc = doc_text(&field.attrs);
         if doc.is_empty() {
-            return Err(syn::Error::new_spanned(field, "document every config key with a `///` comment: `plugins inspect` shows it"));
+            return Err(syn::Error::new_spanned(
+                field,
+                "document every config key with a `///` comment: `plugins inspect` shows it",
+            ));
         }
         let marks = ConfigMarks::of(&field.attrs)?;
         let required = marks.required || !(container.default || flags.default || is_option(&field.ty));
@@ -180,7 +198,9 @@ fn doc_text(attrs: &[Attribute]) -> String {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value().trim().to_string()),
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s), ..
+                }) => Some(s.value().trim().to_string()),
                 _ => None,
             },
             _ => None,

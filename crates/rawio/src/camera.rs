@@ -134,7 +134,14 @@ mod tests {
     fn xyz_matrix_round_trips_to_the_camera_matrix() {
         // the Raw-Drone camera's matrix (rows sum to 1)
         let ccm = [
-            1.50768983, -0.33571374, -0.17197604, -0.23048614, 1.70698738, -0.47650126, -0.03119153, -0.32803956,
+            1.50768983,
+            -0.33571374,
+            -0.17197604,
+            -0.23048614,
+            1.70698738,
+            -0.47650126,
+            -0.03119153,
+            -0.32803956,
             1.35923111,
         ];
         let back = camera_to_srgb_from_xyz(xyz_to_camera_from_srgb(ccm).unwrap()).unwrap();

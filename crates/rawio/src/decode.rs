@@ -71,7 +71,10 @@ pub fn decode_mosaic(bytes: &[u8], path: &Path, white_level: Option<f64>, max_pi
     }
     let scale = white_level.or(type_white).unwrap_or(1.0);
     if !(scale.is_finite() && scale > 0.0) {
-        return Err(FileError::new(path, format!("white level must be positive, found {scale}")));
+        return Err(FileError::new(
+            path,
+            format!("white level must be positive, found {scale}"),
+        ));
     }
     Ok(Mosaic {
         values: values.scaled(scale),
@@ -129,12 +132,18 @@ impl Samples {
 fn check_npy_header(bytes: &[u8]) -> Result<Option<usize>, String> {
     let (length, start) = match bytes.get(6) {
         Some(1) if bytes.len() >= 10 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-        Some(2 | 3) if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        Some(2 | 3) if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         // too short or an unknown version: npyz reports it
         _ => return Ok(None),
     };
     if start + length > bytes.len() {
-        return Err(format!("the header claims {length} bytes, the file has {} after the preamble", bytes.len() - start));
+        return Err(format!(
+            "the header claims {length} bytes, the file has {} after the preamble",
+            bytes.len() - start
+        ));
     }
     // the header is a Python dict literal, `{'descr': '<u2', 'fortran_order': False, 'shape': (H, W), }`;
     // npyz's literal parser backtracks exponentially on deeply nested brackets (a fuzzed header of 40
@@ -173,7 +182,10 @@ fn read_npy(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<Dec
     // the values as stored: row by row (C order) or column by column (Fortran order)
     let fortran = npy.order() == npyz::Order::Fortran;
     let descr = npy.dtype().descr();
-    let code = descr.trim_matches('\'').trim_start_matches(['<', '>', '|', '=']).to_string();
+    let code = descr
+        .trim_matches('\'')
+        .trim_start_matches(['<', '>', '|', '='])
+        .to_string();
     let (values, white) = match code.as_str() {
         // little-endian float32 (how numpy writes it here): straight from the bytes, one pass
         "f4" if descr.contains('<') => {
@@ -181,14 +193,27 @@ fn read_npy(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<Dec
             if data.len() != height * width * 4 {
                 return Err(FileError::new(
                     path,
-                    format!("expected {} bytes of float32 samples for {height}×{width}, found {}", height * width * 4, data.len()),
+                    format!(
+                        "expected {} bytes of float32 samples for {height}×{width}, found {}",
+                        height * width * 4,
+                        data.len()
+                    ),
                 ));
             }
-            let values: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let values: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             (Samples::Single(row_major(values, height, fortran)), None)
         }
-        "f4" => (Samples::Single(row_major(npy.into_vec::<f32>().map_err(bad)?, height, fortran)), None),
-        "f8" => (Samples::Double(row_major(npy.into_vec::<f64>().map_err(bad)?, height, fortran)), None),
+        "f4" => (
+            Samples::Single(row_major(npy.into_vec::<f32>().map_err(bad)?, height, fortran)),
+            None,
+        ),
+        "f8" => (
+            Samples::Double(row_major(npy.into_vec::<f64>().map_err(bad)?, height, fortran)),
+            None,
+        ),
         "u2" => {
             let values = npy.into_vec::<u16>().map_err(bad)?.into_iter().map(f64::from).collect();
             (Samples::Double(row_major(values, height, fortran)), Some(65535.0))
@@ -214,7 +239,9 @@ fn row_major<T: Copy>(values: Vec<T>, height: usize, fortran: bool) -> Vec<T> {
     if !fortran || height == 0 || values.len() % height != 0 {
         return values;
     }
-    (0..height).flat_map(|r| values.iter().skip(r).step_by(height).copied()).collect()
+    (0..height)
+        .flat_map(|r| values.iter().skip(r).step_by(height).copied())
+        .collect()
 }
 
 fn read_tiff(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<(Vec<f64>, usize, usize, Option<f64>)> {
@@ -234,12 +261,7 @@ fn read_tiff(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<(V
         DecodingResult::U16(v) => (v.into_iter().map(f64::from).collect(), Some(65535.0)),
         DecodingResult::U8(v) => (v.into_iter().map(f64::from).collect(), Some(255.0)),
         DecodingResult::F32(v) => (v.into_iter().map(f64::from).collect(), None),
-        _ => {
-            return Err(FileError::new(
-                path,
-                "expected 8/16-bit unsigned or float32 samples",
-            ))
-        }
+        _ => return Err(FileError::new(path, "expected 8/16-bit unsigned or float32 samples")),
     };
     Ok((values, height as usize, width as usize, white))
 }
@@ -248,7 +270,12 @@ fn read_png(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<(Ve
     let bad = |e: png::DecodingError| FileError::new(path, format!("not a readable PNG: {e}"));
     let mut reader = png::Decoder::new(Cursor::new(bytes)).read_info().map_err(bad)?;
     let info = reader.info();
-    let (width, height, colour, depth) = (info.width as usize, info.height as usize, info.color_type, info.bit_depth);
+    let (width, height, colour, depth) = (
+        info.width as usize,
+        info.height as usize,
+        info.color_type,
+        info.bit_depth,
+    );
     check_size(height, width)?;
     if colour != png::ColorType::Grayscale || !matches!(depth, png::BitDepth::Eight | png::BitDepth::Sixteen) {
         return Err(FileError::new(
@@ -260,7 +287,10 @@ fn read_png(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<(Ve
     let frame = reader.next_frame(&mut buffer).map_err(bad)?;
     let data = &buffer[..frame.buffer_size()];
     Ok(if depth == png::BitDepth::Sixteen {
-        let values = data.chunks_exact(2).map(|b| f64::from(u16::from_be_bytes([b[0], b[1]]))).collect();
+        let values = data
+            .chunks_exact(2)
+            .map(|b| f64::from(u16::from_be_bytes([b[0], b[1]])))
+            .collect();
         (values, height, width, Some(65535.0))
     } else {
         (data.iter().map(|&b| f64::from(b)).collect(), height, width, Some(255.0))
@@ -287,7 +317,11 @@ fn read_rawloader(bytes: &[u8], path: &Path, white_level: Option<f64>, check_siz
     check_size(image.height, image.width)?;
     let [top, right, bottom, left] = image.crops;
     // what LibRaw knows of a model's masked margin and rawloader's camera table lacks
-    let right = if is_dng { right } else { right.max(sony_masked_right_columns(&image.clean_model, image.width)) };
+    let right = if is_dng {
+        right
+    } else {
+        right.max(sony_masked_right_columns(&image.clean_model, image.width))
+    };
     let (height, width) = (
         image.height.saturating_sub(top + bottom),
         image.width.saturating_sub(left + right),
@@ -312,15 +346,29 @@ fn sony_masked_right_columns(model: &str, raw_width: usize) -> usize {
     let masked = ((model.starts_with("ILCE-7RM") || model == "ILCA-99M2") && matches!(raw_width, 5216 | 6304))
         || (model == "ILCE-7R" && (4580..5020).contains(&raw_width))
         || (model == "ILCE-7" && raw_width == 3968)
-        || ((model.starts_with("ILCE-7M") || model == "ILCE-9" || model == "SLT-A99V") && (3751..4120).contains(&raw_width))
+        || ((model.starts_with("ILCE-7M") || model == "ILCE-9" || model == "SLT-A99V")
+            && (3751..4120).contains(&raw_width))
         || (model.starts_with("ILCE-7S") && raw_width == 2816);
-    if masked { 32 } else { 0 }
+    if masked {
+        32
+    } else {
+        0
+    }
 }
 
 /// Crates whose code decodes file bytes. Some of them panic on malformed input (rawloader, and the
 /// `tiff` crate, found by fuzzing: an empty SampleFormat tag); l2l catches those panics and reports the
 /// file instead.
-const DECODER_CRATES: &[&str] = &["/rawloader-", "/tiff-", "/png-", "/npyz-", "/fdeflate-", "/weezl-", "/miniz_oxide-", "/flate2-"];
+const DECODER_CRATES: &[&str] = &[
+    "/rawloader-",
+    "/tiff-",
+    "/png-",
+    "/npyz-",
+    "/fdeflate-",
+    "/weezl-",
+    "/miniz_oxide-",
+    "/flate2-",
+];
 
 /// Runs a decoder on `path`'s bytes with its panics turned into an error naming the file. The panic
 /// hook prints nothing for panics inside the decoder crates (the error says it all); a panic in l2l's
@@ -344,7 +392,10 @@ pub(crate) fn guarded_decode<T>(path: &Path, decode: impl FnOnce() -> FileResult
             .map(|m| m.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "no message".into());
-        Err(FileError::new(path, format!("malformed file: the decoder failed ({message})")))
+        Err(FileError::new(
+            path,
+            format!("malformed file: the decoder failed ({message})"),
+        ))
     })
 }
 
@@ -358,7 +409,11 @@ fn crop<T: Copy>(
     convert: impl Fn(T) -> f64,
 ) -> Vec<f64> {
     (0..height)
-        .flat_map(|r| data[(r + top) * full_width + left..][..width].iter().map(|&v| convert(v)))
+        .flat_map(|r| {
+            data[(r + top) * full_width + left..][..width]
+                .iter()
+                .map(|&v| convert(v))
+        })
         .collect()
 }
 
@@ -380,7 +435,10 @@ fn rawloader_camera(
         .ok_or_else(|| {
             FileError::new(
                 path,
-                format!("CFA `{}` is not a Bayer pattern (expected RGGB, BGGR, GRBG or GBRG)", image.cfa.name),
+                format!(
+                    "CFA `{}` is not a Bayer pattern (expected RGGB, BGGR, GRBG or GBRG)",
+                    image.cfa.name
+                ),
             )
         })?;
     let black_level = [0, 1, 2, 3].map(|i| {
@@ -399,8 +457,7 @@ fn rawloader_camera(
         [1.0; 3]
     };
     let xyz_to_camera = [0, 1, 2].map(|r| [0, 1, 2].map(|c| f64::from(image.xyz_to_cam[r][c])));
-    let colour_matrix =
-        camera_to_srgb_from_xyz(xyz_to_camera).unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    let colour_matrix = camera_to_srgb_from_xyz(xyz_to_camera).unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
     Ok(RawMetadata {
         cfa_pattern,
         black_level,
@@ -439,7 +496,11 @@ fn check_tiff_extents(bytes: &[u8]) -> Result<(), String> {
         let count = read(ifd, 2)? as usize;
         let mut tags: Vec<(u16, Vec<u64>)> = Vec::new();
         for entry in (0..count).map(|i| ifd + 2 + 12 * i) {
-            let (tag, kind, n) = (read(entry, 2)? as u16, read(entry + 2, 2)?, read(entry + 4, 4)? as usize);
+            let (tag, kind, n) = (
+                read(entry, 2)? as u16,
+                read(entry + 2, 2)?,
+                read(entry + 4, 4)? as usize,
+            );
             let size = match kind {
                 3 => 2,
                 4 | 13 => 4,
@@ -448,8 +509,15 @@ fn check_tiff_extents(bytes: &[u8]) -> Result<(), String> {
             if !matches!(tag, 273 | 279 | 324 | 325 | 330) {
                 continue;
             }
-            let start = if n * size <= 4 { entry + 8 } else { read(entry + 8, 4)? as usize };
-            tags.push((tag, (0..n).map(|i| read(start + i * size, size)).collect::<Result<_, _>>()?));
+            let start = if n * size <= 4 {
+                entry + 8
+            } else {
+                read(entry + 8, 4)? as usize
+            };
+            tags.push((
+                tag,
+                (0..n).map(|i| read(start + i * size, size)).collect::<Result<_, _>>()?,
+            ));
         }
         let find = |wanted: u16| tags.iter().find(|(t, _)| *t == wanted).map(|(_, v)| v.as_slice());
         for (offsets, counts) in [(273, 279), (324, 325)] {
@@ -486,7 +554,10 @@ mod tests {
     /// length, the header dict padded with spaces to a multiple of 64 bytes and ended by a newline.
     fn npy_file(descr: &str, fortran: bool, shape: (usize, usize), data: &[u8]) -> Vec<u8> {
         let order = if fortran { "True" } else { "False" };
-        let mut header = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({}, {}), }}", shape.0, shape.1);
+        let mut header = format!(
+            "{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({}, {}), }}",
+            shape.0, shape.1
+        );
         while (10 + header.len() + 1) % 64 != 0 {
             header.push(' ');
         }
@@ -504,10 +575,18 @@ mod tests {
         let image = [0.5f32, 0.25, 1.0, 0.125, 0.0, 0.75];
         let by_columns = [0.5f32, 0.125, 0.25, 0.0, 1.0, 0.75];
         let files = [
-            ("<f4", false, image.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()),
+            (
+                "<f4",
+                false,
+                image.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+            ),
             ("<f4", true, by_columns.iter().flat_map(|v| v.to_le_bytes()).collect()),
             (">f4", false, image.iter().flat_map(|v| v.to_be_bytes()).collect()),
-            ("<f8", true, by_columns.iter().flat_map(|&v| f64::from(v).to_le_bytes()).collect()),
+            (
+                "<f8",
+                true,
+                by_columns.iter().flat_map(|&v| f64::from(v).to_le_bytes()).collect(),
+            ),
         ];
         let dir = tempfile::tempdir().unwrap();
         for (descr, fortran, data) in files {
@@ -522,7 +601,10 @@ mod tests {
         // float32 samples one value short of the shape
         let data: Vec<u8> = image[..5].iter().flat_map(|v| v.to_le_bytes()).collect();
         let err = refused("short.npy", &npy_file("<f4", false, (2, 3), &data));
-        assert!(err.contains("short.npy") && err.contains("expected 24 bytes of float32 samples for 2×3, found 20"), "{err}");
+        assert!(
+            err.contains("short.npy") && err.contains("expected 24 bytes of float32 samples for 2×3, found 20"),
+            "{err}"
+        );
     }
 
     /// LibRaw's visible area for the Sony models whose masked margin rawloader's table lacks, at the
@@ -543,7 +625,11 @@ mod tests {
             ("ILCE-7SM2", 4240, 0),
             ("EOS 30D", 5216, 0),
         ] {
-            assert_eq!(sony_masked_right_columns(model, width), masked, "{model} at {width} columns");
+            assert_eq!(
+                sony_masked_right_columns(model, width),
+                masked,
+                "{model} at {width} columns"
+            );
         }
     }
 
@@ -563,9 +649,17 @@ mod tests {
             .write_image::<tiff::encoder::colortype::Gray8>(50, 40, &[0u8; 40 * 50])
             .unwrap();
         for (name, bytes) in [("m.npy", npy), ("m.png", png), ("m.tif", tiff.into_inner())] {
-            let err = decode_mosaic(&bytes, Path::new(name), None, 1999).unwrap_err().to_string();
-            assert!(err.contains(name) && err.contains("declares 40×50 = 2000 pixels, more than the 1999 taken here"), "{err}");
-            assert_eq!(decode_mosaic(&bytes, Path::new(name), None, 2000).unwrap().values.len(), 2000);
+            let err = decode_mosaic(&bytes, Path::new(name), None, 1999)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(name) && err.contains("declares 40×50 = 2000 pixels, more than the 1999 taken here"),
+                "{err}"
+            );
+            assert_eq!(
+                decode_mosaic(&bytes, Path::new(name), None, 2000).unwrap().values.len(),
+                2000
+            );
         }
     }
 
@@ -578,11 +672,17 @@ mod tests {
         npy.extend(0xffff_fffeu32.to_le_bytes());
         npy.extend(b"ascr{'descr'");
         let err = refused("huge.npy", &npy);
-        assert!(err.contains("huge.npy") && err.contains("header claims 4294967294 bytes"), "{err}");
+        assert!(
+            err.contains("huge.npy") && err.contains("header claims 4294967294 bytes"),
+            "{err}"
+        );
 
         // an npy header nesting 40 brackets (npyz's parser takes minutes on it)
         let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-        let header = format!("{{'descr': '<u2', 'fortran_order': False, 'shape': (20, {}12]]), }}", "[".repeat(40));
+        let header = format!(
+            "{{'descr': '<u2', 'fortran_order': False, 'shape': (20, {}12]]), }}",
+            "[".repeat(40)
+        );
         npy.extend((header.len() as u16).to_le_bytes());
         npy.extend(header.as_bytes());
         let err = refused("nested.npy", &npy);
@@ -594,13 +694,22 @@ mod tests {
             let mut encoder = png::Encoder::new(&mut png, 60_000, 60_000);
             encoder.set_depth(png::BitDepth::Sixteen);
             let mut writer = encoder.write_header().unwrap();
-            writer.write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]).unwrap();
+            writer
+                .write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])
+                .unwrap();
         }
         let err = refused("huge.png", &png);
-        assert!(err.contains("declares 60000×60000 = 3600000000 pixels, more than the 500000000"), "{err}");
+        assert!(
+            err.contains("declares 60000×60000 = 3600000000 pixels, more than the 500000000"),
+            "{err}"
+        );
 
         // a TIFF with an empty SampleFormat tag: the tiff crate panics inside, l2l reports the file
-        let tiff = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/raw_mosaic/tiff-empty-sample-format")).unwrap();
+        let tiff = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/regressions/raw_mosaic/tiff-empty-sample-format"
+        ))
+        .unwrap();
         let err = refused("odd.tiff", &tiff[1..]);
         assert!(err.contains("odd.tiff") && err.contains("the decoder failed"), "{err}");
     }

@@ -40,7 +40,10 @@ pub fn write_dng(path: &Path, image: &DngImage<'_>) -> FileResult<()> {
         .ok_or_else(|| FileError::new(path, "the colour matrix is singular; a DNG needs an invertible one"))?;
     let gains = image.camera.white_balance;
     if gains.iter().any(|g| !(g.is_finite() && *g > 0.0)) {
-        return Err(FileError::new(path, format!("white-balance gains must be positive, found {gains:?}")));
+        return Err(FileError::new(
+            path,
+            format!("white-balance gains must be positive, found {gains:?}"),
+        ));
     }
     let encode = || -> Result<Vec<u8>, tiff::TiffError> {
         let mut buffer = Cursor::new(Vec::new());
@@ -112,8 +115,15 @@ mod tests {
             black_level: [0.0625, 0.0625, 0.0625, 0.0625],
             white_balance: [2.0, 1.0, 1.6],
             colour_matrix: [
-                1.50768983, -0.33571374, -0.17197604, -0.23048614, 1.70698738, -0.47650126, -0.03119153,
-                -0.32803956, 1.35923111,
+                1.50768983,
+                -0.33571374,
+                -0.17197604,
+                -0.23048614,
+                1.70698738,
+                -0.47650126,
+                -0.03119153,
+                -0.32803956,
+                1.35923111,
             ],
             intensity: 100.0,
         }
@@ -143,7 +153,10 @@ mod tests {
             let read = mosaic.camera.unwrap();
             assert_eq!(read.cfa_pattern, pattern);
             // black level 256 DN of 4095
-            assert!(read.black_level.iter().all(|b| (b - 256.0 / 4095.0).abs() < 1e-6), "{read:?}");
+            assert!(
+                read.black_level.iter().all(|b| (b - 256.0 / 4095.0).abs() < 1e-6),
+                "{read:?}"
+            );
             for (a, b) in read.white_balance.iter().zip([2.0, 1.0, 1.6]) {
                 assert!((a - b).abs() < 1e-5, "{read:?}");
             }

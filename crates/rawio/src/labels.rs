@@ -21,9 +21,19 @@ pub struct Label {
 /// that a label file cannot make a loader read `/etc/…` or a neighbour's data.
 fn inside_the_data_set(path: &Path, line: usize, label: Label) -> FileResult<Label> {
     let file = Path::new(&label.file);
-    let escapes = file.is_absolute() || file.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    let escapes = file.is_absolute()
+        || file
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
     if escapes {
-        return Err(FileError::at_line(path, line, format!("`{}`: expected a file inside the data set's folder (a relative path without `..`)", label.file)));
+        return Err(FileError::at_line(
+            path,
+            line,
+            format!(
+                "`{}`: expected a file inside the data set's folder (a relative path without `..`)",
+                label.file
+            ),
+        ));
     }
     Ok(label)
 }
@@ -41,11 +51,23 @@ pub fn read_stem_labels(path: &Path) -> FileResult<Vec<FileResult<Label>>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .map(|(i, l)| match l.split_whitespace().collect::<Vec<_>>().as_slice() {
-            [file, class] => inside_the_data_set(path, i + 1, Label { line: i + 1, file: file.to_string(), class: class.to_string() }),
+            [file, class] => inside_the_data_set(
+                path,
+                i + 1,
+                Label {
+                    line: i + 1,
+                    file: file.to_string(),
+                    class: class.to_string(),
+                },
+            ),
             fields => Err(FileError::at_line(
                 path,
                 i + 1,
-                format!("expected `FILE_STEM CLASS`, found {} fields in `{}`", fields.len(), l.trim()),
+                format!(
+                    "expected `FILE_STEM CLASS`, found {} fields in `{}`",
+                    fields.len(),
+                    l.trim()
+                ),
             )),
         })
         .collect())
@@ -65,19 +87,32 @@ pub fn read_csv_labels(path: &Path) -> FileResult<Vec<FileResult<Label>>> {
                 format!("expected the header `file,label`, found `{}`", header.trim()),
             ))
         }
-        None => return Err(FileError::new(path, "empty label file (expected the header `file,label`)")),
+        None => {
+            return Err(FileError::new(
+                path,
+                "empty label file (expected the header `file,label`)",
+            ))
+        }
     }
     Ok(lines
-        .map(|(i, l)| match l.split(',').map(str::trim).collect::<Vec<_>>().as_slice() {
-            [file, class] if !file.is_empty() && !class.is_empty() => {
-                inside_the_data_set(path, i + 1, Label { line: i + 1, file: file.to_string(), class: class.to_string() })
-            }
-            _ => Err(FileError::at_line(
-                path,
-                i + 1,
-                format!("expected `file,label`, found `{}`", l.trim()),
-            )),
-        })
+        .map(
+            |(i, l)| match l.split(',').map(str::trim).collect::<Vec<_>>().as_slice() {
+                [file, class] if !file.is_empty() && !class.is_empty() => inside_the_data_set(
+                    path,
+                    i + 1,
+                    Label {
+                        line: i + 1,
+                        file: file.to_string(),
+                        class: class.to_string(),
+                    },
+                ),
+                _ => Err(FileError::at_line(
+                    path,
+                    i + 1,
+                    format!("expected `file,label`, found `{}`", l.trim()),
+                )),
+            },
+        )
         .collect())
 }
 
@@ -87,12 +122,19 @@ mod tests {
     fn labels_that_leave_the_data_set_are_refused_line_by_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("labels.csv");
-        std::fs::write(&path, "file,label\nok/a.dng,car\n../b.dng,car\n/etc/passwd,car\nsub/../../c.dng,car\n").unwrap();
+        std::fs::write(
+            &path,
+            "file,label\nok/a.dng,car\n../b.dng,car\n/etc/passwd,car\nsub/../../c.dng,car\n",
+        )
+        .unwrap();
         let rows = super::read_csv_labels(&path).unwrap();
         assert!(rows[0].is_ok());
         for (row, file) in rows[1..].iter().zip(["../b.dng", "/etc/passwd", "sub/../../c.dng"]) {
             let err = row.as_ref().unwrap_err().to_string();
-            assert!(err.contains(file) && err.contains("inside the data set's folder"), "{err}");
+            assert!(
+                err.contains(file) && err.contains("inside the data set's folder"),
+                "{err}"
+            );
         }
         let stems = dir.path().join("labels.dat");
         std::fs::write(&stems, "a NEU\n../../etc/passwd NEU\n").unwrap();
@@ -118,7 +160,10 @@ mod tests {
             }
         );
         let err = labels[2].as_ref().unwrap_err().to_string();
-        assert!(err.contains("labels.dat: line 5") && err.contains("FILE_STEM CLASS"), "{err}");
+        assert!(
+            err.contains("labels.dat: line 5") && err.contains("FILE_STEM CLASS"),
+            "{err}"
+        );
         assert!(labels[3].as_ref().unwrap_err().to_string().contains("line 6"));
     }
 

@@ -178,7 +178,10 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     };
     for entry in entries {
         let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let Some(writer) = name
             .strip_prefix('.')
             .and_then(|n| n.strip_suffix(".tmp"))
@@ -221,7 +224,11 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("disk full"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temporary file left behind"
+        );
         write_atomically(&path, |out| Ok(out.write_all(b"new")?)).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
     }
@@ -238,7 +245,9 @@ mod tests {
         }
         assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), vec![stale.clone()]);
         assert!(!stale.exists() && ours.exists() && other.exists());
-        assert!(remove_stale_temporaries(&dir.path().join("missing")).unwrap().is_empty());
+        assert!(remove_stale_temporaries(&dir.path().join("missing"))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

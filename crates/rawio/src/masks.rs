@@ -25,7 +25,10 @@ pub fn read_mask(path: &Path) -> FileResult<Mask> {
 fn decode_mask(path: &Path) -> FileResult<Mask> {
     let bad = |e: png::DecodingError| FileError::new(path, format!("not a readable PNG mask: {e}"));
     let file = std::fs::File::open(path).map_err(|e| FileError::new(path, format!("opening: {e}")))?;
-    let file_len = file.metadata().map_err(|e| FileError::new(path, format!("reading: {e}")))?.len();
+    let file_len = file
+        .metadata()
+        .map_err(|e| FileError::new(path, format!("reading: {e}")))?
+        .len();
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(bad)?;
@@ -40,7 +43,10 @@ fn decode_mask(path: &Path) -> FileResult<Mask> {
     let pixels = buffer[..frame.buffer_size()].chunks_exact(channels);
     // a colour PNG is a mask only when it is grey stored as colour: a real colour image (a photo, a
     // label map in colours) would otherwise become "set wherever any channel is non-zero" unnoticed
-    if let Some(index) = pixels.clone().position(|pixel| pixel[..colour_channels].iter().any(|&v| v != pixel[0])) {
+    if let Some(index) = pixels
+        .clone()
+        .position(|pixel| pixel[..colour_channels].iter().any(|&v| v != pixel[0]))
+    {
         let width = frame.width as usize;
         return Err(FileError::new(
             path,
@@ -95,7 +101,11 @@ mod tests {
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, pixels.len() as u32 / width);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        encoder.write_header().unwrap().write_image_data(&pixels.concat()).unwrap();
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(&pixels.concat())
+            .unwrap();
     }
 
     #[test]
@@ -107,9 +117,11 @@ mod tests {
         let colour = dir.path().join("colour.png");
         write_rgb(&colour, &[[0, 0, 0], [255, 255, 255], [0, 0, 200], [255, 255, 255]], 2);
         let err = read_mask(&colour).unwrap_err().to_string();
-        assert!(err.contains("colour.png") && err.contains("channels differ at pixel (0, 1)"), "{err}");
+        assert!(
+            err.contains("colour.png") && err.contains("channels differ at pixel (0, 1)"),
+            "{err}"
+        );
     }
-
 
     #[test]
     fn masks_and_tiffs_round_trip() {

@@ -36,7 +36,10 @@ impl InvalidFiles {
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings: Vec<String> = self.skipped.iter().map(|e| format!("skipped: {e}")).collect();
         if !warnings.is_empty() {
-            warnings.push(format!("skipped {} invalid file(s) or line(s) (skip_invalid = true)", self.skipped.len()));
+            warnings.push(format!(
+                "skipped {} invalid file(s) or line(s) (skip_invalid = true)",
+                self.skipped.len()
+            ));
         }
         warnings
     }
@@ -44,7 +47,9 @@ impl InvalidFiles {
 
 /// `decode` applied to every item on all cores, results in the items' order.
 pub fn decode_in_parallel<T: Sync, R: Send>(items: &[T], decode: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
     let next = AtomicUsize::new(0);
     let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -86,6 +91,9 @@ mod tests {
     #[test]
     fn parallel_decode_keeps_order() {
         let items: Vec<u32> = (0..100).collect();
-        assert_eq!(decode_in_parallel(&items, |i| i * 2), items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(
+            decode_in_parallel(&items, |i| i * 2),
+            items.iter().map(|i| i * 2).collect::<Vec<_>>()
+        );
     }
 }

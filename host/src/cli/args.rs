@@ -20,12 +20,16 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the job a config describes, or continue an interrupted training run.
-    #[command(after_help = "Examples:\n  l2l-host run configs/quickstart.toml\n  l2l-host run configs/chart.toml --set stages.gamma.gamma=2.4\n  l2l-host run --resume runs/train-3")]
+    #[command(
+        after_help = "Examples:\n  l2l-host run configs/quickstart.toml\n  l2l-host run configs/chart.toml --set stages.gamma.gamma=2.4\n  l2l-host run --resume runs/train-3"
+    )]
     Run(RunArgs),
     /// Check a config: keys, plugins, every stage's own config, and (with a data set) every training the job will do tried on two samples; nothing is trained or written.
     Validate(ConfigArgs),
     /// Process one raw file through the config's pipeline.
-    #[command(after_help = "Examples:\n  l2l-host process configs/pipelines/parametrized.toml --input IMG.dng --output out.png --png-bits 16\n  l2l-host process configs/chart.toml --input raw.npy --output demosaiced.npy --until demosaic\n  l2l-host process configs/train/cells-parametrized.toml --input raw.npy --output learned.png --state runs/cells-1/fold0.safetensors")]
+    #[command(
+        after_help = "Examples:\n  l2l-host process configs/pipelines/parametrized.toml --input IMG.dng --output out.png --png-bits 16\n  l2l-host process configs/chart.toml --input raw.npy --output demosaiced.npy --until demosaic\n  l2l-host process configs/train/cells-parametrized.toml --input raw.npy --output learned.png --state runs/cells-1/fold0.safetensors"
+    )]
     Process {
         #[command(flatten)]
         config: ConfigArgs,
@@ -54,7 +58,9 @@ pub enum Command {
     },
     /// A task model's answers for raw files or a data set's samples, through the config's processing:
     /// logits and probabilities per class, or mask PNGs and IoU per image.
-    #[command(after_help = "Examples:\n  l2l-host predict configs/train/cells-task.toml --checkpoint runs/cells-1 --split validation --output predictions.csv\n  l2l-host predict configs/pipelines/menon2007_unsharp_masking_median_denoising.toml --checkpoint runs/cells-1 --fold 1 --split validation --output drifted.json\n  l2l-host predict configs/train/cells-task.toml --input a.npy b.tiff --output answers.json\n\nThe config gives the processing and the data set (whose class names label the logits). Without\n--checkpoint the config's [task_model] answers as built (its `weights`). With one, the run's learned\nprocessing state applies when the config's pipeline is the one it trained behind; any other pipeline\nruns as configured. Segmentation masks go to OUTPUT-STEM_masks/ beside the output.")]
+    #[command(
+        after_help = "Examples:\n  l2l-host predict configs/train/cells-task.toml --checkpoint runs/cells-1 --split validation --output predictions.csv\n  l2l-host predict configs/pipelines/menon2007_unsharp_masking_median_denoising.toml --checkpoint runs/cells-1 --fold 1 --split validation --output drifted.json\n  l2l-host predict configs/train/cells-task.toml --input a.npy b.tiff --output answers.json\n\nThe config gives the processing and the data set (whose class names label the logits). Without\n--checkpoint the config's [task_model] answers as built (its `weights`). With one, the run's learned\nprocessing state applies when the config's pipeline is the one it trained behind; any other pipeline\nruns as configured. Segmentation masks go to OUTPUT-STEM_masks/ beside the output."
+    )]
     Predict {
         #[command(flatten)]
         config: ConfigArgs,
@@ -78,7 +84,9 @@ pub enum Command {
         force: bool,
     },
     /// Process raw files through several pipelines, one output folder per pipeline (resumable).
-    #[command(after_help = "Example: the 12 published pipelines, as float32 arrays:\n  l2l-host export --pipelines configs/pipelines/[bm]*.toml --input raws/ --output processed/ --format npy")]
+    #[command(
+        after_help = "Example: the 12 published pipelines, as float32 arrays:\n  l2l-host export --pipelines configs/pipelines/[bm]*.toml --input raws/ --output processed/ --format npy"
+    )]
     Export {
         /// Pipeline configs; each output folder is named after its file.
         #[arg(long, required = true, num_args = 1..)]
@@ -149,7 +157,9 @@ pub enum Command {
     Sweep(SweepCommand),
     /// The pipeline workbench in the browser: pick a raw, swap stages, move parameters, compare two
     /// pipelines and a trained model's answers under both.
-    #[command(after_help = "Examples:\n  l2l-host serve\n  l2l-host serve configs/pipelines/menon2007_unsharp_masking_median_denoising.toml --checkpoint runs/cells-1\n\nIt binds 127.0.0.1 (this machine only) unless --bind says otherwise.")]
+    #[command(
+        after_help = "Examples:\n  l2l-host serve\n  l2l-host serve configs/pipelines/menon2007_unsharp_masking_median_denoising.toml --checkpoint runs/cells-1\n\nIt binds 127.0.0.1 (this machine only) unless --bind says otherwise."
+    )]
     Serve {
         /// A config whose pipeline the page starts with (and whose data set it offers).
         config: Option<PathBuf>,
@@ -180,7 +190,9 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum SweepCommand {
     /// Expand the config's grid into a new sweep directory and run its jobs.
-    #[command(after_help = "Examples:\n  l2l-host sweep start configs/drift-synthesis.toml --executor local\n  l2l-host sweep start configs/drift-synthesis.toml --executor slurm --no-wait")]
+    #[command(
+        after_help = "Examples:\n  l2l-host sweep start configs/drift-synthesis.toml --executor local\n  l2l-host sweep start configs/drift-synthesis.toml --executor slurm --no-wait"
+    )]
     Start {
         #[command(flatten)]
         config: ConfigArgs,
@@ -246,7 +258,8 @@ pub enum DatasetCommand {
     },
     /// Download the published Raw-Microscopy and/or Raw-Drone data set from Zenodo and arrange it as
     /// the loaders read it.
-    #[command(after_help = "The data sets of \"From Lens to Logit\" are in Zenodo record 5235536 (DOI 10.5281/zenodo.5235536).\n\
+    #[command(
+        after_help = "The data sets of \"From Lens to Logit\" are in Zenodo record 5235536 (DOI 10.5281/zenodo.5235536).\n\
 The record's file list (name, size, MD5, link) comes from Zenodo's REST API (GET API/records/ID). Each file\n\
 arrives in DIR/.l2l-download/NAME.part, is continued with an HTTP range request where a transfer broke off\n\
 (also on the next run), and is kept only if its MD5 is the record's. Zip archives are unpacked; the data\n\
@@ -254,7 +267,8 @@ sets' folders are found wherever they sit and moved to:\n\
   DIR/raw-microscopy/images/raw_scale{001,…,100}/*.tiff   DIR/raw-microscopy/labels/*.dat\n\
   DIR/raw-drone/images_full/raw_scale{001,…,100}/*.dng    DIR/raw-drone/masks_full/*.png\n\
 An existing DIR/raw-… is never replaced. The config lines that read each data set are printed.\n\n\
-Example:\n  l2l-host dataset download raw-microscopy --to data/")]
+Example:\n  l2l-host dataset download raw-microscopy --to data/"
+    )]
     Download {
         /// raw-microscopy, raw-drone or all.
         #[arg(value_enum)]

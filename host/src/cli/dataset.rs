@@ -21,7 +21,11 @@ pub fn bench(args: &ConfigArgs, batch_size: usize, workers: Option<usize>, epoch
     let (loaded, registry) = load_config(args)?;
     let dataset = Arc::new(datasets::open(&registry, &datasets::spec(&loaded)?, &[])?);
     let defaults = LoaderOptions::default();
-    let options = LoaderOptions { batch_size, workers: workers.unwrap_or(defaults.workers), ..defaults };
+    let options = LoaderOptions {
+        batch_size,
+        workers: workers.unwrap_or(defaults.workers),
+        ..defaults
+    };
     let result = datasets::bench_loader(dataset, &options, epochs)?;
     println!(
         "{} samples in {:.2} s: {:.1} samples/s ({} workers, batch {})",
@@ -46,8 +50,13 @@ pub fn download(which: DownloadChoice, to: &Path, record: u64, mirror: &str, max
         DownloadChoice::RawDrone => vec![PublishedDataset::RawDrone],
         DownloadChoice::All => vec![PublishedDataset::RawMicroscopy, PublishedDataset::RawDrone],
     };
-    let options =
-        l2l_host::download::DownloadOptions { datasets, to: to.to_path_buf(), record, api: mirror.to_string(), max_unpack_ratio };
+    let options = l2l_host::download::DownloadOptions {
+        datasets,
+        to: to.to_path_buf(),
+        record,
+        api: mirror.to_string(),
+        max_unpack_ratio,
+    };
     let arranged = l2l_host::download::download(&options)?;
     print!("{}", l2l_host::download::describe(&arranged));
     Ok(())

@@ -24,8 +24,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         println!("run finished: {}", run_dir.display());
         return Ok(());
     }
-    let config = args.config.ok_or_else(|| anyhow!("a config is needed (or --resume RUN_DIR)"))?;
-    let (loaded, registry) = load_config(&ConfigArgs { config, overrides: args.overrides })?;
+    let config = args
+        .config
+        .ok_or_else(|| anyhow!("a config is needed (or --resume RUN_DIR)"))?;
+    let (loaded, registry) = load_config(&ConfigArgs {
+        config,
+        overrides: args.overrides,
+    })?;
     let run_dir = run::run(&loaded, &registry)?;
     println!("run finished: {}", run_dir.display());
     let report = run_dir.join("report.md");
@@ -47,13 +52,21 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
     if let Some(job) = &job {
         job.check(&loaded, &registry)?;
     }
-    println!("{}: valid ({} stages: {})", args.config.display(), pipeline.stages.len(), pipeline.names().join(" → "));
+    println!(
+        "{}: valid ({} stages: {})",
+        args.config.display(),
+        pipeline.stages.len(),
+        pipeline.names().join(" → ")
+    );
     if let Some(job) = &job {
         println!("  job: {} (every pipeline it names builds)", job.kind());
     }
     let mut outputs = None;
     if let Some(spec) = loaded.dataset_spec()? {
-        let dataset = match job.as_ref().filter(|j| !matches!(j, Job::Pipeline(_)) && loaded.config.task_model.is_some()) {
+        let dataset = match job
+            .as_ref()
+            .filter(|j| !matches!(j, Job::Pipeline(_)) && loaded.config.task_model.is_some())
+        {
             // a training job: its trainings are tried against the data set, opened as the run opens it
             Some(job) => {
                 let context = JobContext::new(&loaded, &registry, job.kind())?;
@@ -69,7 +82,13 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
     if let Some(model) = loaded.task_model_spec()? {
         // without a data set, a two-class head: what is checked is the network and its weights
         let outputs = outputs.unwrap_or(2);
-        registry.build_task_model(&model.kind, model.plugin.as_deref(), &model.config, outputs, "config key `task_model`")?;
+        registry.build_task_model(
+            &model.kind,
+            model.plugin.as_deref(),
+            &model.config,
+            outputs,
+            "config key `task_model`",
+        )?;
         println!("  task model: `{}` for {outputs} output(s)", model.kind);
     }
     Ok(())
@@ -97,7 +116,9 @@ pub fn process(
     pipeline.set_train(false)?;
     if let Some(file) = state {
         let state = learned_state(file, &full, &spec).with_context(|| format!("--state {}", file.display()))?;
-        pipeline.load_state(&state).with_context(|| format!("--state {}", file.display()))?;
+        pipeline
+            .load_state(&state)
+            .with_context(|| format!("--state {}", file.display()))?;
     }
     let raw = imageio::read_raw_input(input, white_level)?;
     pipeline.set_camera(raw.metadata.as_slice())?;
@@ -114,17 +135,29 @@ pub fn process(
 fn learned_state(file: &Path, full: &PipelineSpec, run: &PipelineSpec) -> Result<Vec<(String, tch::Tensor)>> {
     let state = checkpoint::pipeline_state(file)?;
     let stage_of = |entry: &str| entry.split_once('.').map(|(stage, _)| stage.to_string());
-    if let Some((entry, _)) = state.iter().find(|(entry, _)| !stage_of(entry).is_some_and(|s| full.names().contains(&s.as_str()))) {
-        bail!("tensor `{entry}` names no stage of this pipeline (stages: {})", full.names().join(", "));
+    if let Some((entry, _)) = state
+        .iter()
+        .find(|(entry, _)| !stage_of(entry).is_some_and(|s| full.names().contains(&s.as_str())))
+    {
+        bail!(
+            "tensor `{entry}` names no stage of this pipeline (stages: {})",
+            full.names().join(", ")
+        );
     }
-    Ok(state.into_iter().filter(|(entry, _)| stage_of(entry).is_some_and(|s| run.names().contains(&s.as_str()))).collect())
+    Ok(state
+        .into_iter()
+        .filter(|(entry, _)| stage_of(entry).is_some_and(|s| run.names().contains(&s.as_str())))
+        .collect())
 }
 
 /// `process` writing over its own raw input would destroy it before the user notices; any other
 /// existing file is the user's too, replaced only with `--force`.
 pub fn refuse_overwriting(input: &Path, output: &Path, force: bool) -> Result<()> {
     let canonical = |path: &Path| -> Option<PathBuf> {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Some(parent.canonicalize().ok()?.join(path.file_name()?))
     };
     let same = match (input.canonicalize().ok(), canonical(output)) {
@@ -132,10 +165,16 @@ pub fn refuse_overwriting(input: &Path, output: &Path, force: bool) -> Result<()
         _ => false,
     };
     if same {
-        anyhow::bail!("--output {}: that is the raw input; choose another output file", output.display());
+        anyhow::bail!(
+            "--output {}: that is the raw input; choose another output file",
+            output.display()
+        );
     }
     if !force && output.exists() {
-        anyhow::bail!("--output {}: the file exists; pass --force to replace it", output.display());
+        anyhow::bail!(
+            "--output {}: the file exists; pass --force to replace it",
+            output.display()
+        );
     }
     Ok(())
 }
@@ -149,13 +188,25 @@ pub fn predict(args: &ConfigArgs, options: &PredictOptions) -> Result<()> {
         (Some(score), true) => format!(" (mean IoU per image {score:.4})"),
         (None, _) => String::new(),
     };
-    println!("predicted {} samples with {}{score}: {}", written.samples.len(), written.model, options.output.display());
+    println!(
+        "predicted {} samples with {}{score}: {}",
+        written.samples.len(),
+        written.model,
+        options.output.display()
+    );
     println!("  processing: {}", written.processing);
     Ok(())
 }
 
 /// `export --pipelines … --input … --output DIR`.
-pub fn export(pipelines: &[PathBuf], input: &[PathBuf], output: &Path, format: ExportFormat, white_level: Option<f64>, device: &str) -> Result<()> {
+pub fn export(
+    pipelines: &[PathBuf],
+    input: &[PathBuf],
+    output: &Path,
+    format: ExportFormat,
+    white_level: Option<f64>,
+    device: &str,
+) -> Result<()> {
     let device = compute_device(device)?;
     let started = std::time::Instant::now();
     let summary = l2l_host::export::export(pipelines, input, output, format, white_level, device)?;
@@ -182,14 +233,29 @@ pub fn bench(
     device: &str,
     json: Option<&Path>,
 ) -> Result<()> {
-    let options = bench::BenchOptions { size, batch, iterations, device: compute_device(device)? };
-    println!("{batch} × {size}² on {:?}, {} libtorch threads, median of {iterations}", options.device, tch::get_num_threads());
+    let options = bench::BenchOptions {
+        size,
+        batch,
+        iterations,
+        device: compute_device(device)?,
+    };
+    println!(
+        "{batch} × {size}² on {:?}, {} libtorch threads, median of {iterations}",
+        options.device,
+        tch::get_num_threads()
+    );
     if let Some(config) = task_model {
         let loaded = config::load(config, &[])?;
         let registry = l2l_host::plugins::Registry::discover(&loaded.plugin_dirs());
-        let spec = loaded.task_model_spec()?.ok_or_else(|| anyhow!("{}: no [task_model] table", config.display()))?;
+        let spec = loaded
+            .task_model_spec()?
+            .ok_or_else(|| anyhow!("{}: no [task_model] table", config.display()))?;
         let ms = bench::bench_task_model(&registry, &spec, classes, &options)?;
-        println!("task model `{}` training step: {ms:.1} ms ({:.1} images/s)", spec.kind, batch as f64 / ms * 1e3);
+        println!(
+            "task model `{}` training step: {ms:.1} ms ({:.1} images/s)",
+            spec.kind,
+            batch as f64 / ms * 1e3
+        );
         return Ok(());
     }
     let rows = bench::bench(pipelines, &options)?;

@@ -9,10 +9,20 @@ use std::path::{Path, PathBuf};
 /// `plugins list`: every component of every plugin found, then the refused files (an error).
 pub fn list(plugin_dirs: &[PathBuf]) -> Result<()> {
     let registry = Registry::discover(plugin_dirs);
-    println!("{:<20} {:<11} {:<22} {:<8} FILE", "PLUGIN", "KIND", "COMPONENT", "VERSION");
+    println!(
+        "{:<20} {:<11} {:<22} {:<8} FILE",
+        "PLUGIN", "KIND", "COMPONENT", "VERSION"
+    );
     for plugin in registry.plugins() {
         for c in &plugin.components {
-            println!("{:<20} {:<11} {:<22} {:<8} {}", plugin.name, c.kind.as_str(), c.name, plugin.version, plugin.file.display());
+            println!(
+                "{:<20} {:<11} {:<22} {:<8} {}",
+                plugin.name,
+                c.kind.as_str(),
+                c.name,
+                plugin.version,
+                plugin.file.display()
+            );
         }
     }
     if registry.refused().is_empty() {
@@ -26,7 +36,10 @@ pub fn list(plugin_dirs: &[PathBuf]) -> Result<()> {
 pub fn lock(plugin_dirs: &[PathBuf], output: &Path) -> Result<()> {
     let registry = Registry::discover(plugin_dirs);
     if !registry.refused().is_empty() {
-        bail!("not locking while files are refused:\n{}", describe_refusals(registry.refused()));
+        bail!(
+            "not locking while files are refused:\n{}",
+            describe_refusals(registry.refused())
+        );
     }
     let files: Vec<PathBuf> = registry.plugins().iter().map(|p| p.file.clone()).collect();
     PluginLock::write(output, &files)?;

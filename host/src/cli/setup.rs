@@ -20,4 +20,3 @@ pub fn registry_for(loaded: &LoadedConfig) -> Registry {
     }
     Registry::discover(&l2l_host::run::plugin_dirs(loaded))
 }
-

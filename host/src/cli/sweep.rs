@@ -12,7 +12,10 @@ pub fn start(args: &ConfigArgs, executor: Option<Executor>, no_wait: bool) -> Re
     let dir = sweep::create(&loaded)?;
     println!("sweep: {}", dir.display());
     let started = sweep::run(&dir, executor, !no_wait)?;
-    println!("ran {started} job(s); collect with: l2l-host sweep collect {}", dir.display());
+    println!(
+        "ran {started} job(s); collect with: l2l-host sweep collect {}",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -26,7 +29,11 @@ pub fn run(dir: &Path, executor: Option<Executor>, no_wait: bool) -> Result<()> 
 /// `sweep collect DIR`: matrices and reports; missing jobs with their logs.
 pub fn collect(dir: &Path) -> Result<()> {
     let collected = sweep::collect(dir)?;
-    println!("{} job(s) finished, {} missing", collected.finished, collected.missing.len());
+    println!(
+        "{} job(s) finished, {} missing",
+        collected.finished,
+        collected.missing.len()
+    );
     for report in &collected.reports {
         println!("report: {}", report.join("report.md").display());
     }
@@ -36,6 +43,10 @@ pub fn collect(dir: &Path) -> Result<()> {
     if collected.missing.is_empty() {
         Ok(())
     } else {
-        bail!("{} job(s) have no results; rerun them with: l2l-host sweep run {}", collected.missing.len(), dir.display())
+        bail!(
+            "{} job(s) have no results; rerun them with: l2l-host sweep run {}",
+            collected.missing.len(),
+            dir.display()
+        )
     }
 }

@@ -93,8 +93,15 @@ impl CameraPreset {
             bail!("key `{other}`: a camera preset holds only `[stages.NAME]` tables of camera keys");
         }
         let mut stages = BTreeMap::new();
-        for (name, keys) in table.get("stages").and_then(toml::Value::as_table).into_iter().flatten() {
-            let keys = keys.as_table().ok_or_else(|| anyhow!("key `stages.{name}`: expected a table of the stage's keys"))?;
+        for (name, keys) in table
+            .get("stages")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten()
+        {
+            let keys = keys
+                .as_table()
+                .ok_or_else(|| anyhow!("key `stages.{name}`: expected a table of the stage's keys"))?;
             if let Some(key) = ["kind", "plugin"].into_iter().find(|k| keys.contains_key(*k)) {
                 bail!("key `stages.{name}.{key}`: a camera preset sets camera keys, not which component a stage is");
             }
@@ -124,7 +131,10 @@ impl PipelineSpec {
             }
         }
         if let Some(unused) = stages.keys().find(|k| !pipeline.contains(k)) {
-            bail!("config key `stages.{unused}`: stage is not listed in `pipeline` (pipeline: [{}])", pipeline.join(", "));
+            bail!(
+                "config key `stages.{unused}`: stage is not listed in `pipeline` (pipeline: [{}])",
+                pipeline.join(", ")
+            );
         }
         let stages = pipeline
             .iter()
@@ -133,11 +143,20 @@ impl PipelineSpec {
                     .get(name)
                     .and_then(toml::Value::as_table)
                     .ok_or_else(|| anyhow!("config key `pipeline`: stage `{name}` has no table `[stages.{name}]`"))?;
-                let ComponentSpec { kind, plugin, config } = ComponentSpec::from_table(&format!("stages.{name}"), table, "gamma")?;
-                Ok(StageSpec { name: name.clone(), kind, plugin, config })
+                let ComponentSpec { kind, plugin, config } =
+                    ComponentSpec::from_table(&format!("stages.{name}"), table, "gamma")?;
+                Ok(StageSpec {
+                    name: name.clone(),
+                    kind,
+                    plugin,
+                    config,
+                })
             })
             .collect::<Result<_>>()?;
-        Ok(PipelineSpec { stages, plugin_dirs: Vec::new() })
+        Ok(PipelineSpec {
+            stages,
+            plugin_dirs: Vec::new(),
+        })
     }
 
     /// The pipeline with a camera preset's settings (`[stages.NAME]` tables of keys) set over the
@@ -154,12 +173,16 @@ impl PipelineSpec {
 
     /// The pipeline up to and including stage `last` (what `process --until` runs).
     pub fn until(&self, last: &str) -> Result<PipelineSpec> {
-        let end = self
-            .stages
-            .iter()
-            .position(|s| s.name == last)
-            .ok_or_else(|| anyhow!("--until `{last}`: the pipeline has no stage of that name (stages: {})", self.names().join(", ")))?;
-        Ok(PipelineSpec { stages: self.stages[..=end].to_vec(), plugin_dirs: self.plugin_dirs.clone() })
+        let end = self.stages.iter().position(|s| s.name == last).ok_or_else(|| {
+            anyhow!(
+                "--until `{last}`: the pipeline has no stage of that name (stages: {})",
+                self.names().join(", ")
+            )
+        })?;
+        Ok(PipelineSpec {
+            stages: self.stages[..=end].to_vec(),
+            plugin_dirs: self.plugin_dirs.clone(),
+        })
     }
 
     /// The stage names, in order.
@@ -169,10 +192,18 @@ impl PipelineSpec {
 
     /// The `pipeline` and `stages` keys a config holds for it, for records.
     pub fn to_tables(&self) -> (toml::Value, toml::Table) {
-        let names = self.stages.iter().map(|s| toml::Value::String(s.name.clone())).collect();
+        let names = self
+            .stages
+            .iter()
+            .map(|s| toml::Value::String(s.name.clone()))
+            .collect();
         let mut stages = toml::Table::new();
         for stage in &self.stages {
-            let component = ComponentSpec { kind: stage.kind.clone(), plugin: stage.plugin.clone(), config: stage.config.clone() };
+            let component = ComponentSpec {
+                kind: stage.kind.clone(),
+                plugin: stage.plugin.clone(),
+                config: stage.config.clone(),
+            };
             stages.insert(stage.name.clone(), toml::Value::Table(component.to_table()));
         }
         (toml::Value::Array(names), stages)
@@ -185,19 +216,37 @@ mod tests {
 
     fn pipeline(text: &str) -> Result<PipelineSpec> {
         let table: toml::Table = text.parse().unwrap();
-        let names: Vec<String> = table["pipeline"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-        PipelineSpec::from_tables(&names, table.get("stages").and_then(toml::Value::as_table).unwrap_or(&toml::Table::new()))
+        let names: Vec<String> = table["pipeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        PipelineSpec::from_tables(
+            &names,
+            table
+                .get("stages")
+                .and_then(toml::Value::as_table)
+                .unwrap_or(&toml::Table::new()),
+        )
     }
 
     #[test]
     fn stages_must_be_listed_and_have_a_kind() {
-        let err = pipeline("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\n[stages.b]\nkind = \"clip\"\n").unwrap_err().to_string();
+        let err = pipeline("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\n[stages.b]\nkind = \"clip\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`stages.b`") && err.contains("not listed"), "{err}");
-        let err = pipeline("pipeline = [\"a\"]\n[stages.a]\ngamma = 2.0\n").unwrap_err().to_string();
+        let err = pipeline("pipeline = [\"a\"]\n[stages.a]\ngamma = 2.0\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`stages.a.kind`: missing"), "{err}");
         let spec = pipeline("pipeline = [\"a\"]\n[stages.a]\nkind = \"gamma\"\ngamma = 2.0\n").unwrap();
         assert_eq!(spec.stages[0].kind, "gamma");
-        assert_eq!(spec.stages[0].config.get("gamma").and_then(toml::Value::as_float), Some(2.0));
+        assert_eq!(
+            spec.stages[0].config.get("gamma").and_then(toml::Value::as_float),
+            Some(2.0)
+        );
     }
 
     #[test]
@@ -207,7 +256,9 @@ mod tests {
             let err = format!("{:#}", pipeline(&text).unwrap_err());
             assert!(err.contains("expected a plain name"), "{bad}: {err}");
         }
-        let err = pipeline("pipeline = [\"a\", \"a\"]\n[stages.a]\nkind = \"gamma\"\n").unwrap_err().to_string();
+        let err = pipeline("pipeline = [\"a\", \"a\"]\n[stages.a]\nkind = \"gamma\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listed twice"), "{err}");
         assert!(check_stage_name("denoise_2-b").is_ok());
     }
@@ -216,7 +267,12 @@ mod tests {
     fn a_pipeline_written_as_tables_reads_back_the_same() {
         let spec = pipeline("pipeline = [\"a\", \"b\"]\n[stages.a]\nkind = \"gamma\"\ngamma = 2.0\n[stages.b]\nkind = \"clip\"\nplugin = \"isp-core\"\n").unwrap();
         let (names, stages) = spec.to_tables();
-        let names: Vec<String> = names.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let names: Vec<String> = names
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
         assert_eq!(PipelineSpec::from_tables(&names, &stages).unwrap(), spec);
     }
 }

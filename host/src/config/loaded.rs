@@ -84,10 +84,18 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
     // the preset's path made absolute, so that a run directory's or a sweep job's copy still finds it
     if let Some(preset) = &mut config.camera_preset {
         *preset = std::path::absolute(path.parent().unwrap_or(Path::new(".")).join(&*preset))?;
-        table.insert("camera_preset".into(), toml::Value::String(preset.to_string_lossy().into_owned()));
+        table.insert(
+            "camera_preset".into(),
+            toml::Value::String(preset.to_string_lossy().into_owned()),
+        );
     }
     let camera = config.camera_preset.as_deref().map(read_camera_preset).transpose()?;
-    let loaded = LoadedConfig { path: path.to_path_buf(), config, camera, resolved: table };
+    let loaded = LoadedConfig {
+        path: path.to_path_buf(),
+        config,
+        camera,
+        resolved: table,
+    };
     loaded.pipeline()?;
     loaded.dataset_spec()?;
     loaded.task_model_spec()?;
@@ -115,15 +123,23 @@ pub fn load_run(run_dir: &Path) -> Result<LoadedConfig> {
     .with_context(|| format!("reading {}", record.display()))?;
     let file = run_dir.join("config.toml");
     let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| anyhow!("{}: {e}", file.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| anyhow!("{}: {e}", file.display()))?;
     let config: Config = parse_table(&table, "").with_context(|| format!("config {}", file.display()))?;
     let camera = config.camera_preset.as_deref().map(read_camera_preset).transpose()?;
-    Ok(LoadedConfig { path: started.config_path, config, camera, resolved: table })
+    Ok(LoadedConfig {
+        path: started.config_path,
+        config,
+        camera,
+        resolved: table,
+    })
 }
 
 /// Reads the camera preset file `path` (with its includes).
 fn read_camera_preset(path: &Path) -> Result<CameraPreset> {
-    let table = read_with_includes(path, Quote::PositionOnly).with_context(|| format!("config key `camera_preset`: {}", path.display()))?;
+    let table = read_with_includes(path, Quote::PositionOnly)
+        .with_context(|| format!("config key `camera_preset`: {}", path.display()))?;
     CameraPreset::from_table(&table).with_context(|| format!("config key `camera_preset`: {}", path.display()))
 }
 
@@ -148,7 +164,10 @@ impl PipelineSpec {
     /// and experiment reads one.
     pub fn load(path: &Path) -> Result<PipelineSpec> {
         let loaded = load(path, &[])?;
-        Ok(PipelineSpec { plugin_dirs: loaded.plugin_dirs(), ..loaded.pipeline()? })
+        Ok(PipelineSpec {
+            plugin_dirs: loaded.plugin_dirs(),
+            ..loaded.pipeline()?
+        })
     }
 }
 
@@ -202,7 +221,8 @@ impl LoadedConfig {
             return Ok(None);
         };
         let spec = ComponentSpec::from_table("task_model", table, "resnet")?;
-        self.resolve_path_keys(spec, "task_model", TASK_MODEL_PATH_KEYS).map(Some)
+        self.resolve_path_keys(spec, "task_model", TASK_MODEL_PATH_KEYS)
+            .map(Some)
     }
 
     /// `spec` with the paths under `keys` (of the config table `at`) resolved against the config file.
@@ -236,26 +256,47 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_wrong_types_are_named_with_their_path() {
-        let err = parse_table::<Config>(&table("devise = \"cpu\"\n"), "").unwrap_err().to_string();
-        assert!(err.contains("unknown field `devise`") && err.contains("expected one of"), "{err}");
-        let err = parse_table::<Config>(&table("threads = \"many\"\n"), "").unwrap_err().to_string();
-        assert!(err.contains("config key `threads`") && err.contains("invalid type"), "{err}");
+        let err = parse_table::<Config>(&table("devise = \"cpu\"\n"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `devise`") && err.contains("expected one of"),
+            "{err}"
+        );
+        let err = parse_table::<Config>(&table("threads = \"many\"\n"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config key `threads`") && err.contains("invalid type"),
+            "{err}"
+        );
         #[derive(Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Job {
             #[allow(dead_code)]
             epochs: usize,
         }
-        let err = parse_table::<Job>(&table("epochs = 1\nepoch = 2\n"), "job.train").unwrap_err().to_string();
-        assert!(err.contains("config key `job.train.epoch`: unknown field `epoch`"), "{err}");
-        let err = parse_table::<Job>(&table("epochs = -1\n"), "job.train").unwrap_err().to_string();
+        let err = parse_table::<Job>(&table("epochs = 1\nepoch = 2\n"), "job.train")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config key `job.train.epoch`: unknown field `epoch`"),
+            "{err}"
+        );
+        let err = parse_table::<Job>(&table("epochs = -1\n"), "job.train")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("config key `job.train.epochs`"), "{err}");
     }
 
     #[test]
     fn includes_merge_table_by_table_and_the_includer_wins() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("camera.toml"), "[stages.wb]\ngains = [2.0, 1.0, 1.5]\nkind = \"x\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("camera.toml"),
+            "[stages.wb]\ngains = [2.0, 1.0, 1.5]\nkind = \"x\"\n",
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("main.toml"),
             "include = [\"camera.toml\"]\npipeline = [\"wb\"]\n[stages.wb]\nkind = \"white_balance\"\n",
@@ -264,7 +305,10 @@ mod tests {
         let loaded = load(&dir.path().join("main.toml"), &[]).unwrap();
         let stage = &loaded.pipeline().unwrap().stages[0];
         assert_eq!(stage.kind, "white_balance");
-        assert_eq!(stage.config.get("gains").map(|g| g.to_string()), Some("[2.0, 1.0, 1.5]".to_string()));
+        assert_eq!(
+            stage.config.get("gains").map(|g| g.to_string()),
+            Some("[2.0, 1.0, 1.5]".to_string())
+        );
         std::fs::write(dir.path().join("loop.toml"), "include = [\"loop.toml\"]\n").unwrap();
         let err = format!("{:#}", load(&dir.path().join("loop.toml"), &[]).unwrap_err());
         assert!(err.contains("more than 8 levels"), "{err}");
@@ -283,19 +327,54 @@ mod tests {
         );
         std::fs::write(dir.path().join("main.toml"), text).unwrap();
         let loaded = load(&dir.path().join("main.toml"), &[]).unwrap();
-        let gains = |spec: &PipelineSpec, stage: &str| spec.stages.iter().find(|s| s.name == stage).unwrap().config.get("gains").map(|g| g.to_string());
-        assert_eq!(gains(&loaded.pipeline().unwrap(), "white_balance").as_deref(), Some("[-0.6567, 1.9673, 3.5304]"));
+        let gains = |spec: &PipelineSpec, stage: &str| {
+            spec.stages
+                .iter()
+                .find(|s| s.name == stage)
+                .unwrap()
+                .config
+                .get("gains")
+                .map(|g| g.to_string())
+        };
+        assert_eq!(
+            gains(&loaded.pipeline().unwrap(), "white_balance").as_deref(),
+            Some("[-0.6567, 1.9673, 3.5304]")
+        );
         // a published pipeline includes the Raw-Drone camera; the preset wins, stage by stage
-        let published = loaded.load_pipeline(&configs.join("pipelines/menon2007_unsharp_masking_median_denoising.toml")).unwrap();
-        assert_eq!(gains(&published, "white_balance").as_deref(), Some("[-0.6567, 1.9673, 3.5304]"));
-        let matrix = published.stages.iter().find(|s| s.name == "colour_matrix").unwrap().config["matrix"].to_string();
+        let published = loaded
+            .load_pipeline(&configs.join("pipelines/menon2007_unsharp_masking_median_denoising.toml"))
+            .unwrap();
+        assert_eq!(
+            gains(&published, "white_balance").as_deref(),
+            Some("[-0.6567, 1.9673, 3.5304]")
+        );
+        let matrix = published
+            .stages
+            .iter()
+            .find(|s| s.name == "colour_matrix")
+            .unwrap()
+            .config["matrix"]
+            .to_string();
         assert!(matrix.starts_with("[[-2.0338, 0.0933, 0.4157]"), "{matrix}");
         // the demosaicer keeps the pipeline's own CFA: the preset names none
-        assert!(published.stages.iter().find(|s| s.name == "demosaic").unwrap().config.contains_key("cfa_pattern"));
-        std::fs::write(dir.path().join("bad.toml"), "[stages.white_balance]\nkind = \"gamma\"\n").unwrap();
+        assert!(published
+            .stages
+            .iter()
+            .find(|s| s.name == "demosaic")
+            .unwrap()
+            .config
+            .contains_key("cfa_pattern"));
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            "[stages.white_balance]\nkind = \"gamma\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("uses-bad.toml"), "camera_preset = \"bad.toml\"\n").unwrap();
         let err = format!("{:#}", load(&dir.path().join("uses-bad.toml"), &[]).unwrap_err());
-        assert!(err.contains("camera_preset") && err.contains("stages.white_balance.kind"), "{err}");
+        assert!(
+            err.contains("camera_preset") && err.contains("stages.white_balance.kind"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -304,7 +383,10 @@ mod tests {
         for threads in ["0", "-1", "100000"] {
             std::fs::write(dir.path().join("c.toml"), format!("threads = {threads}\n")).unwrap();
             let err = load(&dir.path().join("c.toml"), &[]).unwrap_err().to_string();
-            assert!(err.contains("config key `threads`: expected 1 to 1024") && err.contains(threads), "{err}");
+            assert!(
+                err.contains("config key `threads`: expected 1 to 1024") && err.contains(threads),
+                "{err}"
+            );
         }
         std::fs::write(dir.path().join("c.toml"), "threads = 2\n").unwrap();
         assert!(load(&dir.path().join("c.toml"), &[]).is_ok());

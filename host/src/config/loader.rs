@@ -17,7 +17,11 @@ pub(crate) const MAX_CONFIG_BYTES: u64 = 16 << 20;
 fn read_config_text(path: &Path) -> Result<String> {
     use std::io::Read;
     let file = std::fs::File::open(path).with_context(|| format!("reading config {}", path.display()))?;
-    if !file.metadata().with_context(|| format!("reading config {}", path.display()))?.is_file() {
+    if !file
+        .metadata()
+        .with_context(|| format!("reading config {}", path.display()))?
+        .is_file()
+    {
         bail!("config {}: not a regular file", path.display());
     }
     let mut text = String::new();
@@ -25,7 +29,11 @@ fn read_config_text(path: &Path) -> Result<String> {
         .read_to_string(&mut text)
         .with_context(|| format!("reading config {}", path.display()))?;
     if text.len() as u64 > MAX_CONFIG_BYTES {
-        bail!("config {}: larger than {} MiB; expected a short TOML file", path.display(), MAX_CONFIG_BYTES >> 20);
+        bail!(
+            "config {}: larger than {} MiB; expected a short TOML file",
+            path.display(),
+            MAX_CONFIG_BYTES >> 20
+        );
     }
     Ok(text)
 }
@@ -54,8 +62,15 @@ fn read_nested(path: &Path, depth: usize, quote: Quote) -> Result<toml::Table> {
         if quote == Quote::Text {
             anyhow!("config {}: {}", path.display(), e.to_string().trim_end())
         } else {
-            let line = e.span().map(|span| text[..span.start].lines().count().max(1)).unwrap_or(0);
-            anyhow!("config {} (named by another file): not TOML at line {line}: {}", path.display(), e.message().trim())
+            let line = e
+                .span()
+                .map(|span| text[..span.start].lines().count().max(1))
+                .unwrap_or(0);
+            anyhow!(
+                "config {} (named by another file): not TOML at line {line}: {}",
+                path.display(),
+                e.message().trim()
+            )
         }
     })?;
     resolve_plugin_dirs(&mut table, path)?;
@@ -65,13 +80,19 @@ fn read_nested(path: &Path, depth: usize, quote: Quote) -> Result<toml::Table> {
     let files = include
         .as_array()
         .and_then(|items| items.iter().map(|i| i.as_str()).collect::<Option<Vec<_>>>())
-        .ok_or_else(|| anyhow!("config {}: key `include`: expected a list of file names", path.display()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "config {}: key `include`: expected a list of file names",
+                path.display()
+            )
+        })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut merged = toml::Table::new();
     for file in files {
         merge(
             &mut merged,
-            read_nested(&dir.join(file), depth + 1, Quote::PositionOnly).with_context(|| format!("included from {}", path.display()))?,
+            read_nested(&dir.join(file), depth + 1, Quote::PositionOnly)
+                .with_context(|| format!("included from {}", path.display()))?,
         );
     }
     merge(&mut merged, table);
@@ -84,13 +105,22 @@ fn resolve_plugin_dirs(table: &mut toml::Table, path: &Path) -> Result<()> {
     let Some(value) = table.get_mut("plugin_dirs") else {
         return Ok(());
     };
-    let dirs = value
-        .as_array_mut()
-        .ok_or_else(|| anyhow!("config {}: key `plugin_dirs`: expected a list of directories", path.display()))?;
+    let dirs = value.as_array_mut().ok_or_else(|| {
+        anyhow!(
+            "config {}: key `plugin_dirs`: expected a list of directories",
+            path.display()
+        )
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     for dir in dirs.iter_mut() {
-        let text = dir.as_str().ok_or_else(|| anyhow!("config {}: key `plugin_dirs`: expected a list of directories", path.display()))?;
-        let resolved = std::path::absolute(base.join(text)).with_context(|| format!("config {}: plugin dir `{text}`", path.display()))?;
+        let text = dir.as_str().ok_or_else(|| {
+            anyhow!(
+                "config {}: key `plugin_dirs`: expected a list of directories",
+                path.display()
+            )
+        })?;
+        let resolved = std::path::absolute(base.join(text))
+            .with_context(|| format!("config {}: plugin dir `{text}`", path.display()))?;
         *dir = toml::Value::String(resolved.to_string_lossy().into_owned());
     }
     Ok(())
@@ -101,7 +131,12 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<()> {
     let (path, value_text) = assignment
         .split_once('=')
         .ok_or_else(|| anyhow!("override `{assignment}`: expected KEY.PATH=VALUE"))?;
-    let keys = key_path(path.trim()).ok_or_else(|| anyhow!("override `{assignment}`: `{}` is not a key path (a.b.c, quoted parts as \"a.b\")", path.trim()))?;
+    let keys = key_path(path.trim()).ok_or_else(|| {
+        anyhow!(
+            "override `{assignment}`: `{}` is not a key path (a.b.c, quoted parts as \"a.b\")",
+            path.trim()
+        )
+    })?;
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let value = parse_override_value(value_text.trim());
     let (last, parents) = keys.split_last().expect("split of a non-empty path");
@@ -136,7 +171,9 @@ fn key_path(path: &str) -> Option<Vec<String>> {
 fn parse_override_value(text: &str) -> toml::Value {
     let wrapped = format!("value = {text}");
     match wrapped.parse::<toml::Table>() {
-        Ok(mut table) => table.remove("value").unwrap_or_else(|| toml::Value::String(text.into())),
+        Ok(mut table) => table
+            .remove("value")
+            .unwrap_or_else(|| toml::Value::String(text.into())),
         Err(_) => toml::Value::String(text.into()),
     }
 }
@@ -147,7 +184,12 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(base_table)), toml::Value::Table(over_table)) => merge(base_table, over_table),
             (Some(toml::Value::Array(base_dirs)), toml::Value::Array(over_dirs)) if key == "plugin_dirs" => {
-                base_dirs.extend(over_dirs.into_iter().filter(|d| !base_dirs.contains(d)).collect::<Vec<_>>());
+                base_dirs.extend(
+                    over_dirs
+                        .into_iter()
+                        .filter(|d| !base_dirs.contains(d))
+                        .collect::<Vec<_>>(),
+                );
             }
             (_, value) => {
                 base.insert(key, value);
@@ -193,10 +235,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("pipelines")).unwrap();
         std::fs::write(dir.path().join("pipelines/p.toml"), "plugin_dirs = [\"vendor\"]\n").unwrap();
-        std::fs::write(dir.path().join("main.toml"), "include = [\"pipelines/p.toml\"]\nplugin_dirs = [\"mine\"]\n").unwrap();
+        std::fs::write(
+            dir.path().join("main.toml"),
+            "include = [\"pipelines/p.toml\"]\nplugin_dirs = [\"mine\"]\n",
+        )
+        .unwrap();
         let table = read_with_includes(&dir.path().join("main.toml"), Quote::Text).unwrap();
-        let dirs: Vec<&str> = table["plugin_dirs"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
-        let absolute = |p: &str| std::path::absolute(dir.path().join(p)).unwrap().to_string_lossy().into_owned();
+        let dirs: Vec<&str> = table["plugin_dirs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        let absolute = |p: &str| {
+            std::path::absolute(dir.path().join(p))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
         assert_eq!(dirs, [absolute("pipelines/vendor"), absolute("mine")]);
     }
 
@@ -213,12 +269,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("secret"), "root:$6$secret-hash:19000:0:99999:7:::\n").unwrap();
         std::fs::write(dir.path().join("c.toml"), "include = [\"secret\"]\n").unwrap();
-        let err = format!("{:#}", read_with_includes(&dir.path().join("c.toml"), Quote::Text).unwrap_err());
-        assert!(err.contains("not TOML at line 1") && !err.contains("secret-hash"), "{err}");
+        let err = format!(
+            "{:#}",
+            read_with_includes(&dir.path().join("c.toml"), Quote::Text).unwrap_err()
+        );
+        assert!(
+            err.contains("not TOML at line 1") && !err.contains("secret-hash"),
+            "{err}"
+        );
         // a camera preset is a file another file names, too
         std::fs::write(dir.path().join("p.toml"), "camera_preset = \"secret\"\n").unwrap();
-        let err = format!("{:#}", crate::config::load(&dir.path().join("p.toml"), &[]).unwrap_err());
-        assert!(err.contains("camera_preset") && err.contains("not TOML at line 1") && !err.contains("secret-hash"), "{err}");
+        let err = format!(
+            "{:#}",
+            crate::config::load(&dir.path().join("p.toml"), &[]).unwrap_err()
+        );
+        assert!(
+            err.contains("camera_preset") && err.contains("not TOML at line 1") && !err.contains("secret-hash"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -28,5 +28,7 @@ mod loaded;
 mod loader;
 
 pub use components::{check_stage_name, CameraPreset, ComponentSpec, PipelineSpec, StageSpec};
-pub use loaded::{load, load_run, parse_table, Config, LoadedConfig, DATASET_PATH_KEYS, MAX_THREADS, TASK_MODEL_PATH_KEYS};
+pub use loaded::{
+    load, load_run, parse_table, Config, LoadedConfig, DATASET_PATH_KEYS, MAX_THREADS, TASK_MODEL_PATH_KEYS,
+};
 pub use loader::{apply_override, read_with_includes, Quote};

@@ -29,9 +29,13 @@ pub fn get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Result<u
     let mut url = url::Url::parse(url).map_err(|e| GetError::Refused(format!("`{url}` is not a URL: {e}")))?;
     for _ in 0..=MAX_REDIRECTS {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(GetError::Refused(format!("refusing `{url}`: only http and https addresses are fetched")));
+            return Err(GetError::Refused(format!(
+                "refusing `{url}`: only http and https addresses are fetched"
+            )));
         }
-        let request = headers.iter().fold(agent.get(url.as_str()), |r, (name, value)| r.set(name, value));
+        let request = headers
+            .iter()
+            .fold(agent.get(url.as_str()), |r, (name, value)| r.set(name, value));
         let response = match request.call() {
             Ok(response) => response,
             Err(ureq::Error::Status(code, _)) => return Err(GetError::Status(code)),
@@ -40,10 +44,17 @@ pub fn get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Result<u
         if !(300..400).contains(&response.status()) {
             return Ok(response);
         }
-        let location = response
-            .header("Location")
-            .ok_or_else(|| GetError::Refused(format!("{url} redirected (HTTP {}) without a Location", response.status())))?;
-        url = url.join(location).map_err(|e| GetError::Refused(format!("{url} redirected to `{location}`, not a URL: {e}")))?;
+        let location = response.header("Location").ok_or_else(|| {
+            GetError::Refused(format!(
+                "{url} redirected (HTTP {}) without a Location",
+                response.status()
+            ))
+        })?;
+        url = url
+            .join(location)
+            .map_err(|e| GetError::Refused(format!("{url} redirected to `{location}`, not a URL: {e}")))?;
     }
-    Err(GetError::Refused(format!("more than {MAX_REDIRECTS} redirects, the last to {url}")))
+    Err(GetError::Refused(format!(
+        "more than {MAX_REDIRECTS} redirects, the last to {url}"
+    )))
 }

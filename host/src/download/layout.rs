@@ -83,13 +83,20 @@ pub struct Arranged {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
     // the entry's own type: a link to a folder is not followed (a link to `.` would loop)
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(dir).into_iter().flatten().flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
     dirs
 }
@@ -100,7 +107,12 @@ fn files_with(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| extensions.contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     files.sort();
     files
@@ -127,12 +139,24 @@ fn images_folder(unpacked: &Path, dataset: PublishedDataset) -> Result<Option<Pa
     let candidates: Vec<PathBuf> = all_dirs(unpacked)
         .into_iter()
         .filter(|d| file_name(d).starts_with("images"))
-        .filter(|d| subdirs(d).iter().any(|s| file_name(s).starts_with("raw_scale") && !files_with(s, dataset.image_extensions()).is_empty()))
+        .filter(|d| {
+            subdirs(d)
+                .iter()
+                .any(|s| file_name(s).starts_with("raw_scale") && !files_with(s, dataset.image_extensions()).is_empty())
+        })
         .collect();
     match candidates.len() {
         0 => Ok(None),
         1 => Ok(candidates.into_iter().next()),
-        _ => bail!("{}: several image folders found ({}); arrange it by hand", dataset.name(), candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")),
+        _ => bail!(
+            "{}: several image folders found ({}); arrange it by hand",
+            dataset.name(),
+            candidates
+                .iter()
+                .map(|c| c.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -141,16 +165,29 @@ fn images_folder(unpacked: &Path, dataset: PublishedDataset) -> Result<Option<Pa
 /// the loader's names, through `dest`'s temporary twin, so `dest` appears complete or not at all.
 /// `Ok(None)` when `unpacked` does not hold the data set.
 pub fn arrange(unpacked: &Path, dataset: PublishedDataset, dest: &Path) -> Result<Option<Arranged>> {
-    let Some(images) = images_folder(unpacked, dataset)? else { return Ok(None) };
+    let Some(images) = images_folder(unpacked, dataset)? else {
+        return Ok(None);
+    };
     let siblings = images.parent().map(subdirs).unwrap_or_default();
     let annotations = match siblings.into_iter().find(|d| dataset.is_annotations(d)) {
         Some(found) => found,
         None => {
-            let anywhere: Vec<PathBuf> = all_dirs(unpacked).into_iter().filter(|d| dataset.is_annotations(d)).collect();
+            let anywhere: Vec<PathBuf> = all_dirs(unpacked)
+                .into_iter()
+                .filter(|d| dataset.is_annotations(d))
+                .collect();
             match anywhere.as_slice() {
                 [one] => one.clone(),
-                [] => bail!("{}: images found at {}, but no {} folder", dataset.name(), images.display(), dataset.folders().1),
-                _ => bail!("{}: several annotation folders found; arrange it by hand", dataset.name()),
+                [] => bail!(
+                    "{}: images found at {}, but no {} folder",
+                    dataset.name(),
+                    images.display(),
+                    dataset.folders().1
+                ),
+                _ => bail!(
+                    "{}: several annotation folders found; arrange it by hand",
+                    dataset.name()
+                ),
             }
         }
     };
@@ -160,7 +197,10 @@ pub fn arrange(unpacked: &Path, dataset: PublishedDataset, dest: &Path) -> Resul
         .map(|d| (file_name(&d), files_with(&d, dataset.image_extensions()).len()))
         .collect();
     let annotation_files = match dataset {
-        PublishedDataset::RawMicroscopy => files_with(&annotations, &["dat"]).iter().map(|f| format!("labels/{}", file_name(f))).collect(),
+        PublishedDataset::RawMicroscopy => files_with(&annotations, &["dat"])
+            .iter()
+            .map(|f| format!("labels/{}", file_name(f)))
+            .collect(),
         PublishedDataset::RawDrone => vec![format!("{} masks", files_with(&annotations, &["png"]).len())],
     };
     let staging = dest.with_file_name(format!(".{}.arranging", file_name(dest)));
@@ -171,7 +211,14 @@ pub fn arrange(unpacked: &Path, dataset: PublishedDataset, dest: &Path) -> Resul
     let (images_name, annotations_name) = dataset.folders();
     let found_at = vec![images.clone(), annotations.clone()];
     std::fs::rename(&images, staging.join(images_name)).with_context(|| format!("moving {}", images.display()))?;
-    std::fs::rename(&annotations, staging.join(annotations_name)).with_context(|| format!("moving {}", annotations.display()))?;
+    std::fs::rename(&annotations, staging.join(annotations_name))
+        .with_context(|| format!("moving {}", annotations.display()))?;
     std::fs::rename(&staging, dest).with_context(|| format!("moving {} to {}", staging.display(), dest.display()))?;
-    Ok(Some(Arranged { dataset, root: dest.to_path_buf(), intensities, annotations: annotation_files, found_at }))
+    Ok(Some(Arranged {
+        dataset,
+        root: dest.to_path_buf(),
+        intensities,
+        annotations: annotation_files,
+        found_at,
+    }))
 }

@@ -57,7 +57,11 @@ pub fn download(options: &DownloadOptions) -> Result<Vec<Arranged>> {
     for dataset in &options.datasets {
         let dest = options.to.join(dataset.name());
         if dest.exists() {
-            bail!("{}: {} exists; remove it (or choose another --to) to download it again", dataset.name(), dest.display());
+            bail!(
+                "{}: {} exists; remove it (or choose another --to) to download it again",
+                dataset.name(),
+                dest.display()
+            );
         }
     }
     // redirects are followed by `http::get`, which goes only to http(s)
@@ -71,7 +75,10 @@ pub fn download(options: &DownloadOptions) -> Result<Vec<Arranged>> {
     for (index, file) in wanted.iter().enumerate() {
         check_key(&file.key)?;
         if wanted[..index].iter().any(|f| f.key == file.key) {
-            bail!("the record lists the file `{}` twice; expected one entry per name", file.key);
+            bail!(
+                "the record lists the file `{}` twice; expected one entry per name",
+                file.key
+            );
         }
     }
     let work = options.to.join(WORK_DIR);
@@ -81,12 +88,18 @@ pub fn download(options: &DownloadOptions) -> Result<Vec<Arranged>> {
         let (path, outcome) = transfer::fetch(&agent, file, &work)?;
         match outcome {
             Fetched::AlreadyThere => tracing::info!("{}: already downloaded and verified", file.key),
-            Fetched::Downloaded { resumes } => tracing::info!("{}: {} bytes, MD5 verified ({resumes} broken transfers continued)", file.key, file.size),
+            Fetched::Downloaded { resumes } => tracing::info!(
+                "{}: {} bytes, MD5 verified ({resumes} broken transfers continued)",
+                file.key,
+                file.size
+            ),
         }
         fetched.push(path);
     }
-    let unpacked: Vec<PathBuf> =
-        fetched.iter().filter_map(|path| unpack(&work, path, options.max_unpack_ratio).transpose()).collect::<Result<_>>()?;
+    let unpacked: Vec<PathBuf> = fetched
+        .iter()
+        .filter_map(|path| unpack(&work, path, options.max_unpack_ratio).transpose())
+        .collect::<Result<_>>()?;
     let mut arranged = Vec::new();
     for dataset in &options.datasets {
         let dest = options.to.join(dataset.name());
@@ -98,7 +111,12 @@ pub fn download(options: &DownloadOptions) -> Result<Vec<Arranged>> {
             }
         }
         let keys: Vec<&str> = wanted.iter().map(|f| f.key.as_str()).collect();
-        arranged.push(found.with_context(|| format!("{}: not found in the record's files {keys:?} (looked for images…/raw_scale…/ folders)", dataset.name()))?);
+        arranged.push(found.with_context(|| {
+            format!(
+                "{}: not found in the record's files {keys:?} (looked for images…/raw_scale…/ folders)",
+                dataset.name()
+            )
+        })?);
     }
     std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     Ok(arranged)
@@ -106,8 +124,15 @@ pub fn download(options: &DownloadOptions) -> Result<Vec<Arranged>> {
 
 /// The record's files that hold `datasets`: those named after them, else (no file is) all of them.
 fn files_for(files: &[RecordFile], datasets: &[PublishedDataset]) -> Vec<RecordFile> {
-    let named: Vec<RecordFile> =
-        files.iter().filter(|f| datasets.iter().any(|d| f.key.to_ascii_lowercase().contains(d.keyword()))).cloned().collect();
+    let named: Vec<RecordFile> = files
+        .iter()
+        .filter(|f| {
+            datasets
+                .iter()
+                .any(|d| f.key.to_ascii_lowercase().contains(d.keyword()))
+        })
+        .cloned()
+        .collect();
     if named.is_empty() {
         files.to_vec()
     } else {
@@ -127,7 +152,10 @@ fn check_key(key: &str) -> Result<()> {
 /// unpacking is redone); `None` for a file that is not a zip archive. Refused: entries that are
 /// links or leave the folder, and more than `max_ratio` times the archive's size in all.
 fn unpack(work: &Path, path: &Path, max_ratio: u64) -> Result<Option<PathBuf>> {
-    let key = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let key = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !key.to_ascii_lowercase().ends_with(".zip") {
         tracing::warn!("{key}: not a zip archive; left as it is");
         return Ok(None);
@@ -146,12 +174,19 @@ fn unpack(work: &Path, path: &Path, max_ratio: u64) -> Result<Option<PathBuf>> {
     let mut zip = zip::ZipArchive::new(archive).with_context(|| format!("{key}: not a readable zip archive"))?;
     let mut written = 0u64;
     for index in 0..zip.len() {
-        let mut entry = zip.by_index(index).with_context(|| format!("{key}: entry {index} is unreadable"))?;
-        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("#{index}"));
+        let mut entry = zip
+            .by_index(index)
+            .with_context(|| format!("{key}: entry {index} is unreadable"))?;
+        let name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("#{index}"));
         if entry.is_symlink() {
             bail!("{key}: entry `{name}` is a symbolic link; archives of data sets hold files and folders only");
         }
-        let relative = entry.enclosed_name().with_context(|| format!("{key}: entry `{name}` leaves the folder it unpacks to"))?;
+        let relative = entry
+            .enclosed_name()
+            .with_context(|| format!("{key}: entry `{name}` leaves the folder it unpacks to"))?;
         let target = partial.join(relative);
         if entry.is_dir() {
             std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
@@ -174,7 +209,8 @@ fn unpack(work: &Path, path: &Path, max_ratio: u64) -> Result<Option<PathBuf>> {
             );
         }
     }
-    std::fs::rename(&partial, &dest).with_context(|| format!("renaming {} to {}", partial.display(), dest.display()))?;
+    std::fs::rename(&partial, &dest)
+        .with_context(|| format!("renaming {} to {}", partial.display(), dest.display()))?;
     Ok(Some(dest))
 }
 
@@ -182,15 +218,33 @@ fn unpack(work: &Path, path: &Path, max_ratio: u64) -> Result<Option<PathBuf>> {
 pub fn describe(arranged: &[Arranged]) -> String {
     let mut text = String::new();
     for a in arranged {
-        let intensities: Vec<String> = a.intensities.iter().map(|(name, count)| format!("{name} ({count})")).collect();
+        let intensities: Vec<String> = a
+            .intensities
+            .iter()
+            .map(|(name, count)| format!("{name} ({count})"))
+            .collect();
         text.push_str(&format!("{}: {}\n", a.dataset.name(), a.root.display()));
-        text.push_str(&format!("  found at: {}\n", a.found_at.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
+        text.push_str(&format!(
+            "  found at: {}\n",
+            a.found_at
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         text.push_str(&format!("  intensity folders (images): {}\n", intensities.join(", ")));
         text.push_str(&format!("  annotations: {}\n", a.annotations.join(", ")));
-        text.push_str(&format!("  config:\n    [dataset]\n    kind = \"{}\"\n    root = {:?}\n", a.dataset.loader(), a.root.display().to_string()));
+        text.push_str(&format!(
+            "  config:\n    [dataset]\n    kind = \"{}\"\n    root = {:?}\n",
+            a.dataset.loader(),
+            a.root.display().to_string()
+        ));
         if let (PublishedDataset::RawMicroscopy, Some(labels)) = (a.dataset, a.annotations.first()) {
             if a.annotations.len() > 1 || labels != "labels/Ma190c_annotations.dat" {
-                text.push_str(&format!("    labels_file = {labels:?}   # one of: {}\n", a.annotations.join(", ")));
+                text.push_str(&format!(
+                    "    labels_file = {labels:?}   # one of: {}\n",
+                    a.annotations.join(", ")
+                ));
             }
         }
     }

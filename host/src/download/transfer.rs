@@ -69,12 +69,21 @@ pub fn fetch(agent: &ureq::Agent, file: &RecordFile, work: &Path) -> Result<(Pat
             break;
         }
         let range = format!("bytes={have}-");
-        let headers: &[(&str, &str)] = if have > 0 && have < file.size { &[("Range", &range)] } else { &[] };
+        let headers: &[(&str, &str)] = if have > 0 && have < file.size {
+            &[("Range", &range)]
+        } else {
+            &[]
+        };
         let broke = match get(agent, &file.url, headers) {
             Ok(response) => {
                 // a server that ignores the range sends the whole file again: start over
                 let append = have > 0 && have < file.size && response.status() == 206;
-                let mut out = OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(&part)
+                let mut out = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(append)
+                    .truncate(!append)
+                    .open(&part)
                     .with_context(|| format!("writing {}", part.display()))?;
                 let start = if append { have } else { 0 };
                 bar.set_position(start);
@@ -99,7 +108,11 @@ pub fn fetch(agent: &ureq::Agent, file: &RecordFile, work: &Path) -> Result<(Pat
         }
         if std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) > file.size {
             std::fs::remove_file(&part)?;
-            bail!("{}: the server sent more than the record's {} bytes; the download was removed", file.key, file.size);
+            bail!(
+                "{}: the server sent more than the record's {} bytes; the download was removed",
+                file.key,
+                file.size
+            );
         }
     }
     bar.finish_and_clear();

@@ -1,8 +1,8 @@
 //! A Zenodo record's file list, read from its REST API (`GET {api}/records/{id}`): per file its key
 //! (name), size, `md5:` checksum and download link.
 
-use anyhow::{anyhow, bail, Context, Result};
 use super::http::{get, GetError};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
 /// One file of a record.
@@ -51,7 +51,9 @@ pub fn record_files(agent: &ureq::Agent, api: &str, id: u64) -> Result<Vec<Recor
         Ok(response) => response,
         Err(GetError::Status(404)) => bail!("record {id}: {url} answered 404 (no such record; check --record)"),
         Err(GetError::Status(code)) => bail!("record {id}: {url} answered HTTP {code}"),
-        Err(GetError::Transport(e)) => bail!("record {id}: could not reach {url} ({e}); offline? --mirror URL names another server"),
+        Err(GetError::Transport(e)) => {
+            bail!("record {id}: could not reach {url} ({e}); offline? --mirror URL names another server")
+        }
         Err(GetError::Refused(e)) => bail!("record {id}: {e}"),
     };
     // a record's listing is kilobytes: a server streaming more is cut off, not held in memory
@@ -64,10 +66,26 @@ pub fn record_files(agent: &ureq::Agent, api: &str, id: u64) -> Result<Vec<Recor
             let md5 = f
                 .checksum
                 .strip_prefix("md5:")
-                .ok_or_else(|| anyhow!("record {id}: file `{}` has checksum `{}`; expected `md5:…`", f.key, f.checksum))?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "record {id}: file `{}` has checksum `{}`; expected `md5:…`",
+                        f.key,
+                        f.checksum
+                    )
+                })?
                 .to_ascii_lowercase();
-            let url = f.links.content.or(f.links.this).or(f.links.download).ok_or_else(|| anyhow!("record {id}: file `{}` has no download link", f.key))?;
-            Ok(RecordFile { key: f.key, size: f.size, md5, url })
+            let url = f
+                .links
+                .content
+                .or(f.links.this)
+                .or(f.links.download)
+                .ok_or_else(|| anyhow!("record {id}: file `{}` has no download link", f.key))?;
+            Ok(RecordFile {
+                key: f.key,
+                size: f.size,
+                md5,
+                url,
+            })
         })
         .collect()
 }

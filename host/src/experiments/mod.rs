@@ -58,7 +58,11 @@ impl DriftMatrix {
             .enumerate()
             .flat_map(|(i, row)| {
                 let own = self.train[i].clone();
-                row.iter().zip(&self.test).filter(move |(_, t)| **t != own).filter_map(|(d, _)| *d).collect::<Vec<_>>()
+                row.iter()
+                    .zip(&self.test)
+                    .filter(move |(_, t)| **t != own)
+                    .filter_map(|(d, _)| *d)
+                    .collect::<Vec<_>>()
             })
             .collect();
         (!drops.is_empty()).then(|| drops.iter().sum::<f64>() / drops.len() as f64)
@@ -67,24 +71,41 @@ impl DriftMatrix {
 
 /// A pipeline's name: its file's stem.
 pub fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Mean and sample standard deviation (0 for fewer than two values) of values over folds.
 pub fn mean_and_std(values: &[f64]) -> (f64, f64) {
     let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
-    let var = if values.len() > 1 { values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64 } else { 0.0 };
+    let var = if values.len() > 1 {
+        values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
 
 /// A drift matrix from per-fold values (mean and sample standard deviation over folds).
-pub fn matrix_from_values(train: Vec<String>, test: Vec<String>, metric: String, values: &[Vec<Vec<f64>>]) -> DriftMatrix {
+pub fn matrix_from_values(
+    train: Vec<String>,
+    test: Vec<String>,
+    metric: String,
+    values: &[Vec<Vec<f64>>],
+) -> DriftMatrix {
     DriftMatrix {
         train,
         test,
         metric,
-        mean: values.iter().map(|row| row.iter().map(|v| mean_and_std(v).0).collect()).collect(),
-        std: values.iter().map(|row| row.iter().map(|v| mean_and_std(v).1).collect()).collect(),
+        mean: values
+            .iter()
+            .map(|row| row.iter().map(|v| mean_and_std(v).0).collect())
+            .collect(),
+        std: values
+            .iter()
+            .map(|row| row.iter().map(|v| mean_and_std(v).1).collect())
+            .collect(),
     }
 }
 

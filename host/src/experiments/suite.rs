@@ -62,7 +62,10 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, suite: &ExperimentSuite
 pub fn trainings(loaded: &LoadedConfig, suite: &ExperimentSuiteConfig) -> Result<Vec<PlannedTraining>> {
     let mut all = Vec::new();
     let mut add = |section: &str, trainings: Vec<PlannedTraining>| {
-        all.extend(trainings.into_iter().map(|t| PlannedTraining { label: format!("[job.{section}] {}", t.label), ..t }));
+        all.extend(trainings.into_iter().map(|t| PlannedTraining {
+            label: format!("[job.{section}] {}", t.label),
+            ..t
+        }));
     };
     if let Some(job) = &suite.drift_synthesis {
         add("drift_synthesis", drift_synthesis::trainings(loaded, job)?);
@@ -82,17 +85,35 @@ pub fn run(context: &JobContext, suite: &ExperimentSuiteConfig) -> Result<PathBu
     let started = std::time::Instant::now();
     let mut parts: Vec<PathBuf> = Vec::new();
     // one MLflow store for the whole suite
-    let filed = |train: &TrainConfig| TrainConfig { mlflow_store: Some(dir.join("mlruns")), ..train.clone() };
+    let filed = |train: &TrainConfig| TrainConfig {
+        mlflow_store: Some(dir.join("mlruns")),
+        ..train.clone()
+    };
     if let Some(job) = &suite.drift_synthesis {
-        let job = DriftSynthesisConfig { output_dir: dir.clone(), name: "drift-synthesis".into(), train: filed(&job.train), ..job.clone() };
+        let job = DriftSynthesisConfig {
+            output_dir: dir.clone(),
+            name: "drift-synthesis".into(),
+            train: filed(&job.train),
+            ..job.clone()
+        };
         parts.push(drift_synthesis::run(context, &job)?);
     }
     if let Some(job) = &suite.forensics {
-        let job = ForensicsConfig { output_dir: dir.clone(), name: "forensics".into(), train: filed(&job.train), ..job.clone() };
+        let job = ForensicsConfig {
+            output_dir: dir.clone(),
+            name: "forensics".into(),
+            train: filed(&job.train),
+            ..job.clone()
+        };
         parts.push(forensics::run(context, &job)?);
     }
     if let Some(job) = &suite.optimisation {
-        let job = OptimisationConfig { output_dir: dir.clone(), name: "optimisation".into(), train: filed(&job.train), ..job.clone() };
+        let job = OptimisationConfig {
+            output_dir: dir.clone(),
+            name: "optimisation".into(),
+            train: filed(&job.train),
+            ..job.clone()
+        };
         parts.push(optimisation::run(context, &job)?);
     }
     let mut md = format!(
@@ -101,12 +122,19 @@ pub fn run(context: &JobContext, suite: &ExperimentSuiteConfig) -> Result<PathBu
         started.elapsed().as_secs_f64()
     );
     for part in &parts {
-        let folder = part.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let folder = part
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = std::fs::read_to_string(part.join("report.md"))?;
         md += "\n";
         for line in text.lines() {
             // one level deeper, and images found in the experiment's folder
-            let line = if line.starts_with('#') { format!("#{line}") } else { line.replace("](", &format!("]({folder}/")) };
+            let line = if line.starts_with('#') {
+                format!("#{line}")
+            } else {
+                line.replace("](", &format!("]({folder}/"))
+            };
             md += &line;
             md += "\n";
         }

@@ -17,6 +17,8 @@ pub fn build_environment(path: &str) -> Result<Vec<(String, String)>> {
             ("PATH".into(), format!("{}:{path}", bin.display())),
         ]);
     }
-    let root = lib.parent().ok_or_else(|| anyhow!("libtorch folder {LIBTORCH_LIB} has no parent"))?;
+    let root = lib
+        .parent()
+        .ok_or_else(|| anyhow!("libtorch folder {LIBTORCH_LIB} has no parent"))?;
     Ok(vec![("LIBTORCH".into(), root.display().to_string())])
 }

@@ -19,12 +19,27 @@ pub fn describe_component(registry: &Registry, name: &str) -> Result<String> {
         .collect();
     if matches.is_empty() {
         let known: Vec<String> = registry.plugins().iter().map(|p| p.name.clone()).collect();
-        return Err(anyhow!("no plugin or component named `{name}`; plugins: {}", known.join(", ")));
+        return Err(anyhow!(
+            "no plugin or component named `{name}`; plugins: {}",
+            known.join(", ")
+        ));
     }
     let mut text = String::new();
     for (plugin, component) in matches {
-        writeln!(text, "{} `{}` — {}", component.kind.as_str(), component.name, component.summary)?;
-        writeln!(text, "  plugin {} {} ({})", plugin.name, plugin.version, plugin.file.display())?;
+        writeln!(
+            text,
+            "{} `{}` — {}",
+            component.kind.as_str(),
+            component.name,
+            component.summary
+        )?;
+        writeln!(
+            text,
+            "  plugin {} {} ({})",
+            plugin.name,
+            plugin.version,
+            plugin.file.display()
+        )?;
         if component.kind == ComponentKind::Stage {
             let gives = match component.output {
                 ImageKind::Any => "what it takes".to_string(),
@@ -32,7 +47,11 @@ pub fn describe_component(registry: &Registry, name: &str) -> Result<String> {
             };
             writeln!(text, "  takes: {}; gives: {gives}", component.input.as_str())?;
         }
-        writeln!(text, "  config keys:{}", if component.config_keys.is_empty() { " none" } else { "" })?;
+        writeln!(
+            text,
+            "  config keys:{}",
+            if component.config_keys.is_empty() { " none" } else { "" }
+        )?;
         for key in component.config_keys.iter() {
             let default = match (key.required, key.default.is_empty()) {
                 (true, _) => "required".to_string(),
@@ -47,14 +66,33 @@ pub fn describe_component(registry: &Registry, name: &str) -> Result<String> {
         }
         if component.kind == ComponentKind::Stage {
             let stage = registry
-                .build_stage(&component.name, Some(&plugin.name), &toml::Table::new(), &format!("default `{}`", component.name))
+                .build_stage(
+                    &component.name,
+                    Some(&plugin.name),
+                    &toml::Table::new(),
+                    &format!("default `{}`", component.name),
+                )
                 .context("building the stage with its defaults")?;
             let parameters = stage.parameters()?;
-            writeln!(text, "  learnable parameters:{}", if parameters.is_empty() { " none" } else { "" })?;
+            writeln!(
+                text,
+                "  learnable parameters:{}",
+                if parameters.is_empty() { " none" } else { "" }
+            )?;
             for p in parameters {
                 let values: Vec<f64> = Vec::<f64>::try_from(p.tensor.f_to_kind(Kind::Double)?.f_flatten(0, -1)?)?;
-                let shown = if values.len() <= 9 { format!("{values:?}") } else { format!("{} values", values.len()) };
-                writeln!(text, "    {:<14} shape {:?}, trainable {}, default {shown}", p.name, p.tensor.size(), p.trainable)?;
+                let shown = if values.len() <= 9 {
+                    format!("{values:?}")
+                } else {
+                    format!("{} values", values.len())
+                };
+                writeln!(
+                    text,
+                    "    {:<14} shape {:?}, trainable {}, default {shown}",
+                    p.name,
+                    p.tensor.size(),
+                    p.trainable
+                )?;
             }
         }
         writeln!(text)?;
@@ -70,5 +108,9 @@ pub fn kind_word(kind: ImageKind) -> String {
 
 /// Renders a refusal list for people: one line per file.
 pub fn describe_refusals(refused: &[Refusal]) -> String {
-    refused.iter().map(|r| format!("refused {}: {}", r.file.display(), r.reason)).collect::<Vec<_>>().join("\n")
+    refused
+        .iter()
+        .map(|r| format!("refused {}: {}", r.file.display(), r.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

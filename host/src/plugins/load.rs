@@ -1,8 +1,8 @@
 //! Finding plugin files on the search path and loading one: a shared library, an l2l plugin, a
 //! compatible plugin API and type layout, the same libtorch. Libraries are never unloaded.
 
-use abi_stable::std_types::{RResult, RString};
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModule, ROOT_MODULE_LOADER_NAME_WITH_NUL};
+use abi_stable::std_types::{RResult, RString};
 use l2l_plugin_api::ffi::{ComponentInfo, PluginRootRef};
 use l2l_plugin_api::{LIBTORCH_TAG, LIBTORCH_VERSION};
 use std::path::{Path, PathBuf};
@@ -88,13 +88,22 @@ pub(super) fn candidates(entry: &Path, is_default_dir: bool) -> Result<Vec<PathB
                 reason: format!("cannot read directory: {e}"),
             })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX)))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX))
+            })
             .collect();
         files.sort();
         let (plugins, others): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|p| is_plugin_file_name(p));
         // a directory the user named: say once why its other libraries are not loaded
         if !is_default_dir && !others.is_empty() {
-            let names: Vec<String> = others.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+            let names: Vec<String> = others
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect();
             tracing::warn!(
                 "{}: skipped {} librar{} whose name does not start with `libl2l_` (a plugin is `libl2l_<name>{}`: set `[lib] name = \"l2l_<name>\"`): {}",
                 entry.display(),

@@ -40,9 +40,20 @@ fn metadata(target: &str, level: u8) -> Option<&'static Metadata<'static>> {
     let mut callsites = CALLSITES.lock().unwrap_or_else(PoisonError::into_inner);
     let callsite = *callsites.entry((target.to_string(), level)).or_insert_with(|| {
         let target: &'static str = Box::leak(target.to_string().into_boxed_str());
-        let callsite: &'static PluginCallsite = Box::leak(Box::new(PluginCallsite { metadata: OnceLock::new() }));
+        let callsite: &'static PluginCallsite = Box::leak(Box::new(PluginCallsite {
+            metadata: OnceLock::new(),
+        }));
         let fields = FieldSet::new(&["message"], Identifier(callsite));
-        let _ = callsite.metadata.set(Metadata::new("plugin event", target, level_value, None, None, None, fields, Kind::EVENT));
+        let _ = callsite.metadata.set(Metadata::new(
+            "plugin event",
+            target,
+            level_value,
+            None,
+            None,
+            None,
+            fields,
+            Kind::EVENT,
+        ));
         tracing_core::callsite::register(callsite);
         callsite
     });
@@ -51,7 +62,8 @@ fn metadata(target: &str, level: u8) -> Option<&'static Metadata<'static>> {
 
 extern "C" fn enabled(level: u8, target: RStr<'_>) -> bool {
     std::panic::catch_unwind(|| {
-        metadata(target.as_str(), level).is_some_and(|metadata| tracing::dispatcher::get_default(|d| d.enabled(metadata)))
+        metadata(target.as_str(), level)
+            .is_some_and(|metadata| tracing::dispatcher::get_default(|d| d.enabled(metadata)))
     })
     .unwrap_or(false)
 }

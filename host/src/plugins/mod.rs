@@ -79,7 +79,10 @@ impl Registry {
                     .and_then(|()| lock.as_ref().map_or(Ok(()), |lock| lock.check(&file)));
                 if let Err(reason) = trusted {
                     tracing::warn!(file = %file.display(), "plugin refused: {reason}");
-                    registry.refused.push(Refusal { file: file.clone(), reason });
+                    registry.refused.push(Refusal {
+                        file: file.clone(),
+                        reason,
+                    });
                     continue;
                 }
                 match load_plugin(&file) {
@@ -126,8 +129,16 @@ impl Registry {
             let installed: Vec<&str> = self.plugins.iter().map(|p| p.name.as_str()).collect();
             bail!(
                 "plugin `{wanted}` is not installed (searched {}; installed: {})",
-                self.searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-                if installed.is_empty() { "none".to_string() } else { installed.join(", ") }
+                self.searched
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if installed.is_empty() {
+                    "none".to_string()
+                } else {
+                    installed.join(", ")
+                }
             );
         }
         let mut available: Vec<String> = self
@@ -163,27 +174,69 @@ impl Registry {
         Err(anyhow!(message))
     }
     /// Builds stage `kind` with its config; `label` names it in errors.
-    pub fn build_stage(&self, kind: &str, plugin: Option<&str>, config: &toml::Table, label: &str) -> Result<RemoteModule> {
-        let (p, info) = self.find(ComponentKind::Stage, kind, plugin).map_err(|e| anyhow!("{label}: {e}"))?;
+    pub fn build_stage(
+        &self,
+        kind: &str,
+        plugin: Option<&str>,
+        config: &toml::Table,
+        label: &str,
+    ) -> Result<RemoteModule> {
+        let (p, info) = self
+            .find(ComponentKind::Stage, kind, plugin)
+            .map_err(|e| anyhow!("{label}: {e}"))?;
         let config = config_text(config)?;
-        let module = into_result((p.root.build_stage())(RStr::from_str(kind), RStr::from_str(&config))).map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteModule::new(module, format!("{label} (stage `{kind}` of plugin {})", p.name), info))
+        let module = into_result((p.root.build_stage())(RStr::from_str(kind), RStr::from_str(&config)))
+            .map_err(|e| anyhow!("{label}: {e}"))?;
+        Ok(RemoteModule::new(
+            module,
+            format!("{label} (stage `{kind}` of plugin {})", p.name),
+            info,
+        ))
     }
 
     /// Builds a task model for `num_classes` classes.
-    pub fn build_task_model(&self, kind: &str, plugin: Option<&str>, config: &toml::Table, num_classes: usize, label: &str) -> Result<RemoteModule> {
-        let (p, info) = self.find(ComponentKind::TaskModel, kind, plugin).map_err(|e| anyhow!("{label}: {e}"))?;
-        let config = config_text(config)?;
-        let module = into_result((p.root.build_task_model())(RStr::from_str(kind), RStr::from_str(&config), num_classes))
+    pub fn build_task_model(
+        &self,
+        kind: &str,
+        plugin: Option<&str>,
+        config: &toml::Table,
+        num_classes: usize,
+        label: &str,
+    ) -> Result<RemoteModule> {
+        let (p, info) = self
+            .find(ComponentKind::TaskModel, kind, plugin)
             .map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteModule::new(module, format!("{label} (task model `{kind}` of plugin {})", p.name), info))
+        let config = config_text(config)?;
+        let module = into_result((p.root.build_task_model())(
+            RStr::from_str(kind),
+            RStr::from_str(&config),
+            num_classes,
+        ))
+        .map_err(|e| anyhow!("{label}: {e}"))?;
+        Ok(RemoteModule::new(
+            module,
+            format!("{label} (task model `{kind}` of plugin {})", p.name),
+            info,
+        ))
     }
 
     /// Opens a dataset.
-    pub fn build_dataset(&self, kind: &str, plugin: Option<&str>, config: &toml::Table, label: &str) -> Result<RemoteDataset> {
-        let (p, _) = self.find(ComponentKind::Dataset, kind, plugin).map_err(|e| anyhow!("{label}: {e}"))?;
+    pub fn build_dataset(
+        &self,
+        kind: &str,
+        plugin: Option<&str>,
+        config: &toml::Table,
+        label: &str,
+    ) -> Result<RemoteDataset> {
+        let (p, _) = self
+            .find(ComponentKind::Dataset, kind, plugin)
+            .map_err(|e| anyhow!("{label}: {e}"))?;
         let config = config_text(config)?;
-        let dataset = into_result((p.root.build_dataset())(RStr::from_str(kind), RStr::from_str(&config))).map_err(|e| anyhow!("{label}: {e}"))?;
-        Ok(RemoteDataset::new(dataset, format!("{label} (dataset `{kind}` of plugin {})", p.name)))
+        let dataset = into_result((p.root.build_dataset())(RStr::from_str(kind), RStr::from_str(&config)))
+            .map_err(|e| anyhow!("{label}: {e}"))?;
+        Ok(RemoteDataset::new(
+            dataset,
+            format!("{label} (dataset `{kind}` of plugin {})", p.name),
+        ))
     }
 }

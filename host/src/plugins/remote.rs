@@ -2,8 +2,8 @@
 //! error named by the component's label.
 
 use super::load::into_result;
-use anyhow::{anyhow, bail, Result};
 use abi_stable::std_types::{RString, RVec};
+use anyhow::{anyhow, bail, Result};
 use l2l_plugin_api::ffi::{ComponentInfo, DatasetBox, FfiDevice, FfiFloatKind, FfiNamedTensor, ModuleBox, RawMetadata};
 use l2l_plugin_api::{Band, ImageKind, TensorHandle};
 use tch::{Device, Kind, Tensor};
@@ -58,7 +58,13 @@ impl RemoteModule {
             .filter(|k| k.min.is_finite() || k.max.is_finite())
             .map(|k| (k.name.to_string(), k.min, k.max))
             .collect();
-        RemoteModule { inner, label, input: info.input, output: info.output, ranges }
+        RemoteModule {
+            inner,
+            label,
+            input: info.input,
+            output: info.output,
+            ranges,
+        }
     }
 
     /// What the module takes and gives, as its component declares (`Any` for task models).
@@ -81,8 +87,11 @@ impl RemoteModule {
     /// Runs the module on `input`, a band of a larger image (see [`Band`]).
     pub fn forward_band(&mut self, input: &Tensor, band: Band) -> Result<Tensor> {
         let (first_row, full_height) = (band.first_row as u64, band.full_height as u64);
-        let output = into_result(self.inner.forward_band(TensorHandle::share(input), first_row, full_height))
-            .map_err(|e| anyhow!("{}: {e}", self.label))?;
+        let output = into_result(
+            self.inner
+                .forward_band(TensorHandle::share(input), first_row, full_height),
+        )
+        .map_err(|e| anyhow!("{}: {e}", self.label))?;
         handle_to_tensor(output, &self.label)
     }
 
@@ -93,8 +102,17 @@ impl RemoteModule {
             .into_iter()
             .map(|p| {
                 let name = p.name.into_string();
-                let bounds = self.ranges.iter().find(|(key, _, _)| *key == name).map(|(_, min, max)| (*min, *max));
-                Ok(SharedParameter { tensor: handle_to_tensor(p.tensor, &self.label)?, trainable: p.trainable, bounds, name })
+                let bounds = self
+                    .ranges
+                    .iter()
+                    .find(|(key, _, _)| *key == name)
+                    .map(|(_, min, max)| (*min, *max));
+                Ok(SharedParameter {
+                    tensor: handle_to_tensor(p.tensor, &self.label)?,
+                    trainable: p.trainable,
+                    bounds,
+                    name,
+                })
             })
             .collect()
     }

@@ -38,7 +38,11 @@ pub enum Job {
 impl Job {
     /// The config's `[job]`, parsed (errors name the key path under `job`).
     pub fn of(loaded: &LoadedConfig) -> Result<Job> {
-        let table = loaded.config.job.as_ref().ok_or_else(|| anyhow!("config: missing table `[job]`"))?;
+        let table = loaded
+            .config
+            .job
+            .as_ref()
+            .ok_or_else(|| anyhow!("config: missing table `[job]`"))?;
         parse_table(table, "job")
     }
 
@@ -80,7 +84,11 @@ impl Job {
         let loaded = context.loaded;
         let trainings = match self {
             Job::Pipeline(_) => Vec::new(),
-            Job::Train(train) => vec![PlannedTraining { label: "the training".into(), processing: loaded.pipeline()?, config: train.clone() }],
+            Job::Train(train) => vec![PlannedTraining {
+                label: "the training".into(),
+                processing: loaded.pipeline()?,
+                config: train.clone(),
+            }],
             Job::DriftSynthesis(job) => drift_synthesis::trainings(loaded, job)?,
             Job::Forensics(job) => vec![forensics::training(loaded, job)?],
             Job::Optimisation(job) => optimisation::trainings(loaded, job)?,
@@ -109,7 +117,12 @@ impl Job {
         let files: Vec<&Path> = match self {
             Job::Pipeline(_) => Vec::new(),
             Job::Train(train) => train.reference_pipeline.iter().map(PathBuf::as_path).collect(),
-            Job::DriftSynthesis(job) => job.pipelines.iter().chain(&job.test_pipelines).map(PathBuf::as_path).collect(),
+            Job::DriftSynthesis(job) => job
+                .pipelines
+                .iter()
+                .chain(&job.test_pipelines)
+                .map(PathBuf::as_path)
+                .collect(),
             Job::Forensics(job) => vec![job.pipeline.as_path()],
             Job::Optimisation(job) => vec![job.static_pipeline.as_path(), job.parametrized_pipeline.as_path()],
             Job::Experiments(suite) => {
@@ -136,7 +149,13 @@ impl Job {
 /// left to the job's check, which names them.
 pub fn plugin_dirs(loaded: &LoadedConfig) -> Vec<PathBuf> {
     let mut dirs = loaded.plugin_dirs();
-    let named = loaded.config.job.as_ref().and_then(|_| Job::of(loaded).ok()).map(|job| job.pipeline_files(loaded)).unwrap_or_default();
+    let named = loaded
+        .config
+        .job
+        .as_ref()
+        .and_then(|_| Job::of(loaded).ok())
+        .map(|job| job.pipeline_files(loaded))
+        .unwrap_or_default();
     for file in named {
         for dir in PipelineSpec::load(&file).map(|p| p.plugin_dirs).unwrap_or_default() {
             if !dirs.contains(&dir) {
@@ -169,7 +188,12 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
 /// Continues the interrupted training run in `run_dir` from its last checkpoint (or from the start,
 /// when it stopped before one), with the config it recorded — refused when that was edited, unless
 /// `allow_config_change`; returns the run directory.
-pub fn resume(run_dir: &Path, loaded: &LoadedConfig, registry: &Registry, allow_config_change: bool) -> Result<PathBuf> {
+pub fn resume(
+    run_dir: &Path,
+    loaded: &LoadedConfig,
+    registry: &Registry,
+    allow_config_change: bool,
+) -> Result<PathBuf> {
     crate::train::check_resumed_config(run_dir, allow_config_change)?;
     let Job::Train(train) = Job::of(loaded)? else {
         anyhow::bail!("{}: not a training run (only training runs resume)", run_dir.display());
@@ -188,8 +212,13 @@ mod tests {
 
     #[test]
     fn job_keys_are_named_with_their_path() {
-        let err = job("kind = \"pipeline\"\noutput_dri = \"x\"\n").unwrap_err().to_string();
-        assert!(err.contains("config key `job`") && err.contains("unknown field `output_dri`"), "{err}");
+        let err = job("kind = \"pipeline\"\noutput_dri = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config key `job`") && err.contains("unknown field `output_dri`"),
+            "{err}"
+        );
         let err = job("kind = \"trian\"\n").unwrap_err().to_string();
         assert!(err.contains("unknown variant `trian`"), "{err}");
         assert_eq!(job("kind = \"train\"\nmode = \"static\"\n").unwrap().kind(), "train");

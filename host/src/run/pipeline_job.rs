@@ -106,7 +106,11 @@ pub struct PreparedInput {
 
 /// Reads or synthesises the config's `[input]` onto `device`.
 pub fn prepare_input(loaded: &LoadedConfig, device: Device) -> Result<PreparedInput> {
-    let table = loaded.config.input.as_ref().ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
+    let table = loaded
+        .config
+        .input
+        .as_ref()
+        .ok_or_else(|| anyhow!("config: missing table `[input]`"))?;
     synthesise(parse_table(table, "input")?, |path| loaded.resolve(path), device)
 }
 

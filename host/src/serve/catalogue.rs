@@ -43,9 +43,13 @@ pub struct KeyEntry {
 fn choices(registry: &Registry, component: &str, plugin: &str, key: &str) -> Vec<String> {
     let mut table = toml::Table::new();
     table.insert(key.into(), toml::Value::String("\u{1}".into()));
-    let Err(err) = registry.build_stage(component, Some(plugin), &table, "probe") else { return Vec::new() };
+    let Err(err) = registry.build_stage(component, Some(plugin), &table, "probe") else {
+        return Vec::new();
+    };
     let message = err.to_string();
-    let Some(expected) = message.split("expected").nth(1) else { return Vec::new() };
+    let Some(expected) = message.split("expected").nth(1) else {
+        return Vec::new();
+    };
     expected.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
@@ -64,12 +68,17 @@ pub fn stages(registry: &Registry) -> Vec<StageEntry> {
                     let is_text = matches!(default, Some(toml::Value::String(_)));
                     KeyEntry {
                         name: key.name.to_string(),
-                        default: default.map_or(serde_json::Value::Null, |v| serde_json::to_value(v).unwrap_or_default()),
+                        default: default
+                            .map_or(serde_json::Value::Null, |v| serde_json::to_value(v).unwrap_or_default()),
                         doc: key.doc.to_string(),
                         required: key.required,
                         min: key.min.is_finite().then_some(key.min),
                         max: key.max.is_finite().then_some(key.max),
-                        choices: if is_text { choices(registry, &component.name, &plugin.name, &key.name) } else { Vec::new() },
+                        choices: if is_text {
+                            choices(registry, &component.name, &plugin.name, &key.name)
+                        } else {
+                            Vec::new()
+                        },
                     }
                 })
                 .collect();

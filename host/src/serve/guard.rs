@@ -33,7 +33,10 @@ impl AllowedHosts {
             IpAddr::V6(v6) => format!("[{v6}]"),
         });
         names.extend(extra.iter().map(|n| n.to_ascii_lowercase()));
-        AllowedHosts { names, any_address: !bind.is_loopback() }
+        AllowedHosts {
+            names,
+            any_address: !bind.is_loopback(),
+        }
     }
 
     /// Whether `host` (a `Host` header or an origin's authority, port optional) is allowed.
@@ -50,7 +53,12 @@ impl AllowedHosts {
         if self.names.iter().any(|allowed| allowed == name) {
             return true;
         }
-        self.any_address && name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
+        self.any_address
+            && name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok()
     }
 
     /// Why `headers` (of a `method` request to `path`) are refused, or `None` when they pass.
@@ -66,15 +74,21 @@ impl AllowedHosts {
             Some(_) => {}
         }
         if let Some(origin) = text(header::ORIGIN) {
-            let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+            let authority = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
             if !authority.is_some_and(|a| self.allows(a)) {
-                return Some(format!("requests from `{origin}` are refused: only the workbench's own page may call its API"));
+                return Some(format!(
+                    "requests from `{origin}` are refused: only the workbench's own page may call its API"
+                ));
             }
         }
         if method == Method::POST && path == "/api/upload" {
             let kind = text(header::CONTENT_TYPE).unwrap_or_default();
             if !kind.starts_with("application/octet-stream") {
-                return Some(format!("an upload must be sent as application/octet-stream, found `{kind}`"));
+                return Some(format!(
+                    "an upload must be sent as application/octet-stream, found `{kind}`"
+                ));
             }
         }
         None
@@ -95,7 +109,10 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap()))
+            .collect()
     }
 
     #[test]
@@ -104,21 +121,42 @@ mod tests {
         for host in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "LOCALHOST"] {
             assert!(allowed.allows(host), "{host}");
         }
-        for host in ["evil.example", "evil.example:8080", "10.0.0.2:8080", "localhost.evil.example", ""] {
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.2:8080",
+            "localhost.evil.example",
+            "",
+        ] {
             assert!(!allowed.allows(host), "{host}");
         }
         let get = |pairs: &[(header::HeaderName, &str)]| allowed.refusal(&Method::GET, "/api/setup", &headers(pairs));
         assert_eq!(get(&[(header::HOST, "127.0.0.1:8080")]), None);
-        assert!(get(&[(header::HOST, "evil.example")]).unwrap().contains("Host `evil.example`"));
-        assert!(get(&[(header::HOST, "localhost:1"), (header::ORIGIN, "http://evil.example")]).unwrap().contains("http://evil.example"));
-        assert_eq!(get(&[(header::HOST, "localhost:1"), (header::ORIGIN, "http://localhost:1")]), None);
+        assert!(get(&[(header::HOST, "evil.example")])
+            .unwrap()
+            .contains("Host `evil.example`"));
+        assert!(
+            get(&[(header::HOST, "localhost:1"), (header::ORIGIN, "http://evil.example")])
+                .unwrap()
+                .contains("http://evil.example")
+        );
+        assert_eq!(
+            get(&[(header::HOST, "localhost:1"), (header::ORIGIN, "http://localhost:1")]),
+            None
+        );
         assert!(get(&[(header::HOST, "localhost:1"), (header::ORIGIN, "null")]).is_some());
     }
 
     #[test]
     fn uploads_must_be_octet_streams_which_no_cross_site_form_can_send() {
         let allowed = AllowedHosts::new("127.0.0.1".parse().unwrap(), &[]);
-        let upload = |kind: &str| allowed.refusal(&Method::POST, "/api/upload", &headers(&[(header::HOST, "localhost"), (header::CONTENT_TYPE, kind)]));
+        let upload = |kind: &str| {
+            allowed.refusal(
+                &Method::POST,
+                "/api/upload",
+                &headers(&[(header::HOST, "localhost"), (header::CONTENT_TYPE, kind)]),
+            )
+        };
         assert!(upload("text/plain").unwrap().contains("application/octet-stream"));
         assert_eq!(upload("application/octet-stream"), None);
     }

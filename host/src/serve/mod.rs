@@ -43,7 +43,10 @@ struct Shared {
 type Reply = Result<Response, (StatusCode, Json<serde_json::Value>)>;
 
 fn refuse(err: anyhow::Error) -> (StatusCode, Json<serde_json::Value>) {
-    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": format!("{err:#}") })))
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": format!("{err:#}") })),
+    )
 }
 
 /// Runs `work` on the workbench off the async threads; a panic or error is one message.
@@ -56,7 +59,9 @@ async fn with_workbench<T: Send + 'static>(
         work(&mut workbench)
     })
     .await;
-    joined.map_err(|e| refuse(anyhow::anyhow!("the computation failed: {e}")))?.map_err(refuse)
+    joined
+        .map_err(|e| refuse(anyhow::anyhow!("the computation failed: {e}")))?
+        .map_err(refuse)
 }
 
 async fn page() -> Html<&'static str> {
@@ -64,7 +69,10 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn setup_json(State(shared): State<Arc<Shared>>) -> Reply {
-    let inputs = with_workbench(shared.clone(), |w| Ok(w.inputs.iter().map(|i| i.label.clone()).collect::<Vec<_>>())).await?;
+    let inputs = with_workbench(shared.clone(), |w| {
+        Ok(w.inputs.iter().map(|i| i.label.clone()).collect::<Vec<_>>())
+    })
+    .await?;
     let mut setup = shared.setup.clone();
     setup["inputs"] = serde_json::json!(inputs);
     Ok(Json(setup).into_response())
@@ -99,7 +107,10 @@ struct UploadQuery {
 async fn upload(State(shared): State<Arc<Shared>>, Query(query): Query<UploadQuery>, body: axum::body::Bytes) -> Reply {
     let answer = with_workbench(shared, move |w| {
         // the name is a label: only its last component, never opened
-        let name = Path::new(&query.name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = Path::new(&query.name)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let raw = crate::imageio::decode_raw_input(&body, Path::new(&name), w.max_upload_pixels)
             .with_context(|| format!("upload `{name}`"))?;
         let input = w.add_upload(format!("upload: {name}"), raw);
@@ -117,7 +128,10 @@ async fn config(State(shared): State<Arc<Shared>>, Json(slots): Json<Vec<Slot>>)
 /// Starts the workbench for `options` and serves until the process ends.
 pub fn serve(options: setup::ServeOptions) -> Result<()> {
     let (workbench, setup) = setup::prepare(&options)?;
-    let shared = Arc::new(Shared { workbench: Mutex::new(workbench), setup });
+    let shared = Arc::new(Shared {
+        workbench: Mutex::new(workbench),
+        setup,
+    });
     let allowed = Arc::new(guard::AllowedHosts::new(options.bind, &options.allowed_hosts));
     if !options.bind.is_loopback() {
         eprintln!(
@@ -133,10 +147,15 @@ pub fn serve(options: setup::ServeOptions) -> Result<()> {
         .route("/api/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)))
         .with_state(shared)
         .layer(axum::middleware::from_fn_with_state(allowed, guard::check));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_io().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_io()
+        .build()?;
     runtime.block_on(async move {
         let address = SocketAddr::new(options.bind, options.port);
-        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {address}"))?;
         println!("l2l workbench: http://{}/", listener.local_addr()?);
         use std::io::Write;
         std::io::stdout().flush()?;

@@ -49,7 +49,11 @@ fn default_slots() -> Vec<Slot> {
         ("gamma", "gamma", "gamma = 2.2"),
     ]
     .into_iter()
-    .map(|(name, kind, config)| Slot { name: name.into(), kind: kind.into(), config: table(config) })
+    .map(|(name, kind, config)| Slot {
+        name: name.into(),
+        kind: kind.into(),
+        config: table(config),
+    })
     .collect()
 }
 
@@ -58,7 +62,11 @@ fn slots_of(loaded: &LoadedConfig) -> Result<Vec<Slot>> {
         .pipeline()?
         .stages
         .into_iter()
-        .map(|s| Slot { name: s.name, kind: s.kind, config: s.config })
+        .map(|s| Slot {
+            name: s.name,
+            kind: s.kind,
+            config: s.config,
+        })
         .collect())
 }
 
@@ -67,7 +75,14 @@ fn synthesised(label: &str, table: &toml::Table, resolve: impl Fn(&Path) -> Path
     let prepared = synthesise(config::parse_table(table, "input")?, resolve, tch::Device::Cpu)?;
     let size = prepared.mosaic.size();
     let mosaic = prepared.mosaic.f_view([size[2], size[3]])?;
-    Ok(Input { label: label.into(), raw: RawInput { mosaic, metadata: prepared.metadata }, uploaded: false })
+    Ok(Input {
+        label: label.into(),
+        raw: RawInput {
+            mosaic,
+            metadata: prepared.metadata,
+        },
+        uploaded: false,
+    })
 }
 
 fn dataset_inputs(registry: &Registry, spec: &config::ComponentSpec, what: &str) -> Result<Vec<Input>> {
@@ -77,7 +92,10 @@ fn dataset_inputs(registry: &Registry, spec: &config::ComponentSpec, what: &str)
             let sample = dataset.sample(i)?;
             Ok(Input {
                 label: format!("{what} #{i}"),
-                raw: RawInput { mosaic: sample.raw, metadata: Some(sample.metadata) },
+                raw: RawInput {
+                    mosaic: sample.raw,
+                    metadata: Some(sample.metadata),
+                },
                 uploaded: false,
             })
         })
@@ -85,8 +103,14 @@ fn dataset_inputs(registry: &Registry, spec: &config::ComponentSpec, what: &str)
 }
 
 fn generated(task: &str, size: i64) -> config::ComponentSpec {
-    let config: toml::Table = format!("task = \"{task}\"\ncount = {SAMPLES}\nsize = {size}").parse().expect("a valid table");
-    config::ComponentSpec { kind: "synthetic".into(), plugin: None, config }
+    let config: toml::Table = format!("task = \"{task}\"\ncount = {SAMPLES}\nsize = {size}")
+        .parse()
+        .expect("a valid table");
+    config::ComponentSpec {
+        kind: "synthetic".into(),
+        plugin: None,
+        config,
+    }
 }
 
 fn camera_presets(dir: &std::path::Path) -> Result<serde_json::Map<String, serde_json::Value>> {
@@ -94,8 +118,14 @@ fn camera_presets(dir: &std::path::Path) -> Result<serde_json::Map<String, serde
     for file in l2l_rawio::files_with_extensions(dir, &["toml"])? {
         let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
         let table: toml::Table = toml::from_str(&text).with_context(|| format!("camera preset {}", file.display()))?;
-        let stages = table.get("stages").cloned().unwrap_or(toml::Value::Table(toml::Table::new()));
-        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stages = table
+            .get("stages")
+            .cloned()
+            .unwrap_or(toml::Value::Table(toml::Table::new()));
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         presets.insert(name, serde_json::to_value(stages)?);
     }
     Ok(presets)
@@ -122,7 +152,10 @@ fn allowed_words(
 ) -> Result<BTreeMap<String, BTreeSet<String>>> {
     let mut words: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for key in stages.iter().flat_map(|stage| &stage.keys) {
-        words.entry(key.name.clone()).or_default().extend(key.choices.iter().cloned());
+        words
+            .entry(key.name.clone())
+            .or_default()
+            .extend(key.choices.iter().cloned());
     }
     for (key, value) in slots.iter().flat_map(|slot| &slot.config) {
         collect_words(key, value, &mut words);
@@ -138,7 +171,11 @@ fn allowed_words(
 
 /// The workbench and what the page is told at start.
 pub fn prepare(options: &ServeOptions) -> Result<(Workbench, serde_json::Value)> {
-    let config = options.config.as_deref().map(|path| config::load(path, &[])).transpose()?;
+    let config = options
+        .config
+        .as_deref()
+        .map(|path| config::load(path, &[]))
+        .transpose()?;
     let run = options.checkpoint.as_deref().map(config::load_run).transpose()?;
     let mut dirs = options.plugin_dirs.clone();
     for loaded in config.iter().chain(&run) {
@@ -155,8 +192,16 @@ pub fn prepare(options: &ServeOptions) -> Result<(Workbench, serde_json::Value)>
     if let Some((loaded, table)) = config.as_ref().and_then(|l| l.config.input.as_ref().map(|t| (l, t))) {
         inputs.push(synthesised("the config's [input]", table, |p| loaded.resolve(p))?);
     }
-    inputs.extend(dataset_inputs(&registry, &generated("cells", 256), "cells (generated)")?);
-    inputs.extend(dataset_inputs(&registry, &generated("aerial_cars", 512), "aerial (generated)")?);
+    inputs.extend(dataset_inputs(
+        &registry,
+        &generated("cells", 256),
+        "cells (generated)",
+    )?);
+    inputs.extend(dataset_inputs(
+        &registry,
+        &generated("aerial_cars", 512),
+        "aerial (generated)",
+    )?);
     if let Some(spec) = config.as_ref().map(LoadedConfig::dataset_spec).transpose()?.flatten() {
         inputs.extend(dataset_inputs(&registry, &spec, "data set")?);
     }
@@ -164,7 +209,10 @@ pub fn prepare(options: &ServeOptions) -> Result<(Workbench, serde_json::Value)>
         (Some(dir), Some(loaded)) => {
             let context = JobContext::new(loaded, &registry, "serve")?;
             let classes = context.dataset.class_names().map(<[String]>::to_vec);
-            Some(TaskModel { model: context.trained_model(dir, 0).context("--checkpoint")?, classes })
+            Some(TaskModel {
+                model: context.trained_model(dir, 0).context("--checkpoint")?,
+                classes,
+            })
         }
         _ => None,
     };
@@ -184,5 +232,8 @@ pub fn prepare(options: &ServeOptions) -> Result<(Workbench, serde_json::Value)>
         "cameras": cameras,
         "model": model.as_ref().map(|m| if m.classes.is_some() { "classification" } else { "segmentation" }),
     });
-    Ok((Workbench::new(registry, device, inputs, model, words, options.max_upload_pixels), setup))
+    Ok((
+        Workbench::new(registry, device, inputs, model, words, options.max_upload_pixels),
+        setup,
+    ))
 }

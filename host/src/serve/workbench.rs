@@ -100,14 +100,21 @@ pub struct Workbench {
 
 fn data_url(image: &Tensor) -> Result<String> {
     let png = png_bytes(image, 8)?;
-    Ok(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)))
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    ))
 }
 
 /// A stage output `[1, C, H, W]` at most 160 pixels high, for the strip.
 fn thumbnail(output: &Tensor) -> Result<Tensor> {
     let size = output.size();
     let scale = (size[2] as f64 / 160.0).ceil().max(1.0) as i64;
-    let small = if scale > 1 { output.f_avg_pool2d([scale, scale], [scale, scale], [0, 0], true, true, None)? } else { output.shallow_clone() };
+    let small = if scale > 1 {
+        output.f_avg_pool2d([scale, scale], [scale, scale], [0, 0], true, true, None)?
+    } else {
+        output.shallow_clone()
+    };
     Ok(small)
 }
 
@@ -115,7 +122,12 @@ fn histogram(image: &Tensor) -> Result<Vec<Vec<f64>>> {
     let image = image.f_get(0)?.f_to_kind(Kind::Double)?.f_clamp(0.0, 1.0)?;
     (0..image.size()[0])
         .map(|c| {
-            let bins = image.f_get(c)?.f_mul_scalar(63.999)?.f_floor()?.f_to_kind(Kind::Int64)?.f_flatten(0, -1)?;
+            let bins = image
+                .f_get(c)?
+                .f_mul_scalar(63.999)?
+                .f_floor()?
+                .f_to_kind(Kind::Int64)?
+                .f_flatten(0, -1)?;
             let counts = bins.f_bincount(None::<Tensor>, 64)?.f_to_kind(Kind::Double)?;
             Ok(Vec::<f64>::try_from(&counts)?)
         })
@@ -134,7 +146,15 @@ impl Workbench {
         max_upload_pixels: usize,
     ) -> Workbench {
         let sides = [SideCache::default(), SideCache::default()];
-        Workbench { registry, device, inputs, model, allowed_words, max_upload_pixels, sides }
+        Workbench {
+            registry,
+            device,
+            inputs,
+            model,
+            allowed_words,
+            max_upload_pixels,
+            sides,
+        }
     }
 
     /// Keeps an upload, dropping the oldest uploads while the kept ones would exceed twice
@@ -144,11 +164,17 @@ impl Workbench {
         let pixels = |input: &Input| input.raw.mosaic.numel();
         let mut kept: usize = self.inputs.iter().filter(|i| i.uploaded).map(pixels).sum();
         while kept + raw.mosaic.numel() > 2 * self.max_upload_pixels {
-            let Some(oldest) = self.inputs.iter().position(|i| i.uploaded) else { break };
+            let Some(oldest) = self.inputs.iter().position(|i| i.uploaded) else {
+                break;
+            };
             kept -= pixels(&self.inputs.remove(oldest));
             self.sides = [SideCache::default(), SideCache::default()];
         }
-        self.inputs.push(Input { label, raw, uploaded: true });
+        self.inputs.push(Input {
+            label,
+            raw,
+            uploaded: true,
+        });
         self.inputs.len() - 1
     }
 
@@ -163,7 +189,10 @@ impl Workbench {
         for slot in slots {
             check_stage_name(&slot.name)?;
             if !names.insert(slot.name.as_str()) {
-                bail!("stage name `{}` is used twice (each stage needs its own name)", slot.name);
+                bail!(
+                    "stage name `{}` is used twice (each stage needs its own name)",
+                    slot.name
+                );
             }
             for (key, value) in &slot.config {
                 self.check_words(&slot.name, key, value)?;
@@ -172,7 +201,12 @@ impl Workbench {
         Ok(slots
             .iter()
             .filter(|s| !s.kind.is_empty())
-            .map(|s| StageSpec { name: s.name.clone(), kind: s.kind.clone(), plugin: None, config: s.config.clone() })
+            .map(|s| StageSpec {
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                plugin: None,
+                config: s.config.clone(),
+            })
             .collect())
     }
 
@@ -180,15 +214,27 @@ impl Workbench {
     fn check_words(&self, stage: &str, key: &str, value: &toml::Value) -> Result<()> {
         match value {
             toml::Value::String(word) if !self.allowed_words.get(key).is_some_and(|words| words.contains(word)) => {
-                let words: Vec<String> = self.allowed_words.get(key).into_iter().flatten().map(|w| format!("`{w}`")).collect();
-                let expected = if words.is_empty() { "no text from the page".to_string() } else { format!("one of {}", words.join(", ")) };
+                let words: Vec<String> = self
+                    .allowed_words
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .map(|w| format!("`{w}`"))
+                    .collect();
+                let expected = if words.is_empty() {
+                    "no text from the page".to_string()
+                } else {
+                    format!("one of {}", words.join(", "))
+                };
                 bail!(
                     "stage `{stage}` key `{key}`: expected {expected}, found `{}` (file paths and other text come from the config given on the command line)",
                     word.escape_debug()
                 )
             }
             toml::Value::Array(items) => items.iter().try_for_each(|item| self.check_words(stage, key, item)),
-            toml::Value::Table(table) => table.iter().try_for_each(|(_, item)| self.check_words(stage, key, item)),
+            toml::Value::Table(table) => table
+                .iter()
+                .try_for_each(|(_, item)| self.check_words(stage, key, item)),
             _ => Ok(()),
         }
     }
@@ -210,17 +256,33 @@ impl Workbench {
             cache.outputs.clear();
             cache.input = Some(input);
         }
-        let kept = cache.outputs.iter().zip(&specs).take_while(|(cached, spec)| cached.spec == **spec).count();
+        let kept = cache
+            .outputs
+            .iter()
+            .zip(&specs)
+            .take_while(|(cached, spec)| cached.spec == **spec)
+            .count();
         cache.outputs.truncate(kept);
         let size = raw.raw.mosaic.size();
         let mut x = match cache.outputs.last() {
             Some(kept) => kept.output.shallow_clone(),
-            None => raw.raw.mosaic.f_view([1, 1, size[0], size[1]])?.f_to_device(self.device)?,
+            None => raw
+                .raw
+                .mosaic
+                .f_view([1, 1, size[0], size[1]])?
+                .f_to_device(self.device)?,
         };
         for (index, (name, stage)) in pipeline.stages_mut().iter_mut().enumerate().skip(kept) {
             x = tch::no_grad(|| run_stage(name, stage, &x))?;
-            let view = StageView { name: name.clone(), image: data_url(&thumbnail(&x)?.f_clamp(0.0, 1.0)?)? };
-            cache.outputs.push(KeptOutput { spec: specs[index].clone(), output: x.shallow_clone(), view });
+            let view = StageView {
+                name: name.clone(),
+                image: data_url(&thumbnail(&x)?.f_clamp(0.0, 1.0)?)?,
+            };
+            cache.outputs.push(KeptOutput {
+                spec: specs[index].clone(),
+                output: x.shallow_clone(),
+                view,
+            });
         }
         let stages = cache.outputs.iter().map(|kept| kept.view.clone()).collect();
         let (probabilities, mask) = self.answer(&x)?;
@@ -238,7 +300,9 @@ impl Workbench {
 
     /// The task model's answer for a processed image: class probabilities, or the mask over it.
     fn answer(&mut self, image: &Tensor) -> Result<(Option<Vec<(String, f64)>>, Option<String>)> {
-        let Some(task) = &mut self.model else { return Ok((None, None)) };
+        let Some(task) = &mut self.model else {
+            return Ok((None, None));
+        };
         if image.size()[1] != 3 {
             return Ok((None, None));
         }
@@ -250,9 +314,14 @@ impl Workbench {
             }
             None => {
                 let mask = logits.f_sigmoid()?.f_gt(0.5)?.f_to_kind(Kind::Float)?;
-                let red = Tensor::from_slice(&[1.0f32, 0.0, 0.0]).f_view([1, 3, 1, 1])?.f_to_device(image.device())?;
+                let red = Tensor::from_slice(&[1.0f32, 0.0, 0.0])
+                    .f_view([1, 3, 1, 1])?
+                    .f_to_device(image.device())?;
                 let keep = mask.f_mul_scalar(-0.5)?.f_add_scalar(1.0)?;
-                let overlay = image.f_clamp(0.0, 1.0)?.f_mul(&keep)?.f_add(&red.f_mul(&mask)?.f_mul_scalar(0.5)?)?;
+                let overlay = image
+                    .f_clamp(0.0, 1.0)?
+                    .f_mul(&keep)?
+                    .f_add(&red.f_mul(&mask)?.f_mul_scalar(0.5)?)?;
                 Ok((None, Some(data_url(&overlay)?)))
             }
         }
@@ -268,11 +337,17 @@ impl Workbench {
 
     /// The slots as a config file `l2l-host run`/`process` take (`pipeline` and `[stages.*]`).
     pub fn config_text(&self, slots: &[Slot]) -> Result<String> {
-        let spec = PipelineSpec { stages: self.specs(slots)?, plugin_dirs: Vec::new() };
+        let spec = PipelineSpec {
+            stages: self.specs(slots)?,
+            plugin_dirs: Vec::new(),
+        };
         let (pipeline, stages) = spec.to_tables();
         let mut table = toml::Table::new();
         table.insert("pipeline".into(), pipeline);
         table.insert("stages".into(), toml::Value::Table(stages));
-        Ok(format!("# saved by the l2l workbench (l2l-host serve)\n{}", toml::to_string(&table)?))
+        Ok(format!(
+            "# saved by the l2l workbench (l2l-host serve)\n{}",
+            toml::to_string(&table)?
+        ))
     }
 }

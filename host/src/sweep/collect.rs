@@ -5,8 +5,8 @@ use super::manifest::{manifest, result_of};
 use crate::experiments::drift_synthesis::{self, DriftRaw, DriftResults};
 use crate::experiments::matrix_from_values;
 use crate::imageio::write_atomically;
-use crate::uncertainty::Outcome;
 use crate::train::config::Augmentation;
+use crate::uncertainty::Outcome;
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,8 @@ pub fn collect(dir: &Path) -> Result<Collected> {
     let manifest = manifest(dir)?;
     let mut missing = Vec::new();
     // augmentation → per train pipeline, per test pipeline, per fold: the value and the sample outcomes
-    let mut by_augmentation: BTreeMap<String, (Augmentation, Vec<Vec<Vec<(usize, f64, Vec<Outcome>)>>>)> = BTreeMap::new();
+    let mut by_augmentation: BTreeMap<String, (Augmentation, Vec<Vec<Vec<(usize, f64, Vec<Outcome>)>>>)> =
+        BTreeMap::new();
     let mut metric = manifest.metric.clone();
     for job in &manifest.jobs {
         let Some(path) = result_of(job) else {
@@ -39,13 +40,30 @@ pub fn collect(dir: &Path) -> Result<Collected> {
         let raw = results.raw;
         let train = results.matrix.train.first().cloned().unwrap_or_default();
         metric = metric.or(Some(results.matrix.metric));
-        let row = manifest.train.iter().position(|t| *t == train).ok_or_else(|| anyhow!("{}: unknown training pipeline `{train}`", path.display()))?;
-        let key = serde_json::to_value(raw.augmentation)?.as_str().unwrap_or_default().to_string();
-        let entry = by_augmentation
-            .entry(key)
-            .or_insert_with(|| (raw.augmentation, vec![vec![Vec::new(); manifest.test.len()]; manifest.train.len()]));
+        let row = manifest
+            .train
+            .iter()
+            .position(|t| *t == train)
+            .ok_or_else(|| anyhow!("{}: unknown training pipeline `{train}`", path.display()))?;
+        let key = serde_json::to_value(raw.augmentation)?
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let entry = by_augmentation.entry(key).or_insert_with(|| {
+            (
+                raw.augmentation,
+                vec![vec![Vec::new(); manifest.test.len()]; manifest.train.len()],
+            )
+        });
         let outcomes = raw.outcomes.first().map(Vec::as_slice).unwrap_or_default();
-        for (column, values) in raw.values.first().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+        for (column, values) in raw
+            .values
+            .first()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             for (k, (fold, value)) in raw.folds.iter().zip(values).enumerate() {
                 let samples = outcomes.get(column).and_then(|c| c.get(k)).cloned().unwrap_or_default();
                 entry.1[row][column].push((*fold, *value, samples));
@@ -71,23 +89,62 @@ pub fn collect(dir: &Path) -> Result<Collected> {
                     .collect()
             })
             .collect();
-        let values: Vec<Vec<Vec<f64>>> = sorted.iter().map(|row| row.iter().map(|cell| cell.iter().map(|(_, v, _)| *v).collect()).collect()).collect();
+        let values: Vec<Vec<Vec<f64>>> = sorted
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|cell| cell.iter().map(|(_, v, _)| *v).collect())
+                    .collect()
+            })
+            .collect();
         // per fold of `folds`, the outcomes (empty where a job is missing)
         let outcomes = sorted
             .into_iter()
             .map(|row| {
                 row.into_iter()
-                    .map(|cell| folds.iter().map(|f| cell.iter().find(|(g, _, _)| g == f).map(|(_, _, o)| o.clone()).unwrap_or_default()).collect())
+                    .map(|cell| {
+                        folds
+                            .iter()
+                            .map(|f| {
+                                cell.iter()
+                                    .find(|(g, _, _)| g == f)
+                                    .map(|(_, _, o)| o.clone())
+                                    .unwrap_or_default()
+                            })
+                            .collect()
+                    })
                     .collect()
             })
             .collect();
-        let matrix = matrix_from_values(manifest.train.clone(), manifest.test.clone(), metric.clone().unwrap_or_else(|| "metric".into()), &values);
+        let matrix = matrix_from_values(
+            manifest.train.clone(),
+            manifest.test.clone(),
+            metric.clone().unwrap_or_else(|| "metric".into()),
+            &values,
+        );
         let report = dir.join("collected").join(&name);
         std::fs::create_dir_all(&report)?;
-        drift_synthesis::write_report(&report, &matrix, &DriftRaw { folds, values, outcomes, corrupted: Vec::new(), intensities: Vec::new(), augmentation })?;
+        drift_synthesis::write_report(
+            &report,
+            &matrix,
+            &DriftRaw {
+                folds,
+                values,
+                outcomes,
+                corrupted: Vec::new(),
+                intensities: Vec::new(),
+                augmentation,
+            },
+        )?;
         reports.push(report);
     }
-    let collected = Collected { finished: manifest.jobs.len() - missing.len(), missing, reports };
-    write_atomically(&dir.join("collected.json"), |out| Ok(serde_json::to_writer_pretty(out, &collected)?))?;
+    let collected = Collected {
+        finished: manifest.jobs.len() - missing.len(),
+        missing,
+        reports,
+    };
+    write_atomically(&dir.join("collected.json"), |out| {
+        Ok(serde_json::to_writer_pretty(out, &collected)?)
+    })?;
     Ok(collected)
 }

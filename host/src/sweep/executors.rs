@@ -25,7 +25,12 @@ pub fn run(dir: &Path, executor: Option<Executor>, wait: bool) -> Result<usize> 
                     .iter()
                     .map(|job| {
                         let log = std::fs::File::create(&job.log)?;
-                        let child = Command::new(&host).arg("run").arg(&job.config).stdout(log.try_clone()?).stderr(log).spawn()?;
+                        let child = Command::new(&host)
+                            .arg("run")
+                            .arg(&job.config)
+                            .stdout(log.try_clone()?)
+                            .stderr(log)
+                            .spawn()?;
                         Ok((job, child))
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -40,8 +45,17 @@ pub fn run(dir: &Path, executor: Option<Executor>, wait: bool) -> Result<usize> 
             }
         }
         Executor::Slurm => {
-            let index: BTreeMap<&str, usize> = manifest.jobs.iter().enumerate().map(|(i, j)| (j.id.as_str(), i)).collect();
-            let lines: String = manifest.jobs.iter().map(|j| format!("{} {} {}\n", j.id, j.config.display(), j.log.display())).collect();
+            let index: BTreeMap<&str, usize> = manifest
+                .jobs
+                .iter()
+                .enumerate()
+                .map(|(i, j)| (j.id.as_str(), i))
+                .collect();
+            let lines: String = manifest
+                .jobs
+                .iter()
+                .map(|j| format!("{} {} {}\n", j.id, j.config.display(), j.log.display()))
+                .collect();
             write_atomically(&dir.join("jobs.txt"), |out| Ok(out.write_all(lines.as_bytes())?))?;
             let array: Vec<String> = pending.iter().map(|j| index[j.id.as_str()].to_string()).collect();
             let r = &manifest.sweep.slurm;
@@ -69,11 +83,23 @@ pub fn run(dir: &Path, executor: Option<Executor>, wait: bool) -> Result<usize> 
             );
             let script_path = dir.join("sweep.sbatch");
             write_atomically(&script_path, |out| Ok(out.write_all(script.as_bytes())?))?;
-            let output = Command::new("sbatch").arg("--parsable").arg(&script_path).output().context("running sbatch (is Slurm installed and SLURM_CONF set?)")?;
+            let output = Command::new("sbatch")
+                .arg("--parsable")
+                .arg(&script_path)
+                .output()
+                .context("running sbatch (is Slurm installed and SLURM_CONF set?)")?;
             if !output.status.success() {
-                bail!("sbatch refused the sweep: {}", String::from_utf8_lossy(&output.stderr).trim());
+                bail!(
+                    "sbatch refused the sweep: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
             }
-            let job_id = String::from_utf8_lossy(&output.stdout).trim().split(';').next().unwrap_or_default().to_string();
+            let job_id = String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             tracing::info!("submitted Slurm array job {job_id} ({} tasks)", pending.len());
             let submissions = dir.join("slurm_jobs.txt");
             let mut previous = std::fs::read_to_string(&submissions).unwrap_or_default();
@@ -82,7 +108,10 @@ pub fn run(dir: &Path, executor: Option<Executor>, wait: bool) -> Result<usize> 
             if wait {
                 let started = std::time::Instant::now();
                 loop {
-                    let queue = Command::new("squeue").args(["-h", "-j", &job_id]).output().context("running squeue")?;
+                    let queue = Command::new("squeue")
+                        .args(["-h", "-j", &job_id])
+                        .output()
+                        .context("running squeue")?;
                     if queue.status.success() && String::from_utf8_lossy(&queue.stdout).trim().is_empty() {
                         break;
                     }

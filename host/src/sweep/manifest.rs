@@ -79,21 +79,27 @@ pub struct Manifest {
     pub sweep: SweepConfig,
 }
 
-
 impl SweepConfig {
     /// The config's `[sweep]` (defaults without one).
     pub fn of(loaded: &LoadedConfig) -> Result<SweepConfig> {
-        loaded.config.sweep.as_ref().map(|table| parse_table(table, "sweep")).transpose().map(Option::unwrap_or_default)
+        loaded
+            .config
+            .sweep
+            .as_ref()
+            .map(|table| parse_table(table, "sweep"))
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 }
-
 
 /// The result file of a finished job, if any.
 pub fn result_of(job: &SweepJob) -> Option<PathBuf> {
     let entries = std::fs::read_dir(&job.dir).ok()?;
-    entries.flatten().map(|e| e.path().join("results.json")).find(|p| p.is_file())
+    entries
+        .flatten()
+        .map(|e| e.path().join("results.json"))
+        .find(|p| p.is_file())
 }
-
 
 /// Reads a sweep's manifest.
 pub fn manifest(dir: &Path) -> Result<Manifest> {
@@ -101,4 +107,3 @@ pub fn manifest(dir: &Path) -> Result<Manifest> {
     serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("{}: not a sweep directory", dir.display()))?)
         .with_context(|| format!("reading {}", path.display()))
 }
-

@@ -29,13 +29,23 @@ pub fn write_metrics(dir: &Path, rows: &[MetricsRow]) -> Result<()> {
     let mut names: Vec<&String> = rows.iter().flat_map(|r| r.values.keys()).collect();
     names.sort();
     names.dedup();
-    let mut csv = format!("fold,epoch,split,seconds,{}\n", names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(","));
+    let mut csv = format!(
+        "fold,epoch,split,seconds,{}\n",
+        names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")
+    );
     for row in rows {
         let values: Vec<String> = names
             .iter()
             .map(|n| row.values.get(*n).map(|v| format!("{v}")).unwrap_or_default())
             .collect();
-        csv += &format!("{},{},{},{:.3},{}\n", row.fold, row.epoch, row.split, row.seconds, values.join(","));
+        csv += &format!(
+            "{},{},{},{:.3},{}\n",
+            row.fold,
+            row.epoch,
+            row.split,
+            row.seconds,
+            values.join(",")
+        );
     }
     write_atomically(&dir.join("metrics.csv"), |out| Ok(out.write_all(csv.as_bytes())?))?;
     write_atomically(&dir.join("metrics.jsonl"), |out| {

@@ -2,12 +2,12 @@
 //! JSON lines, the same run laid out in MLflow's file-store format (so `mlflow ui` can browse it),
 //! and (in `plots`) image grids of tensors, learning curves and charts as PNG.
 
-mod metrics;
 mod charts;
+mod metrics;
 mod plots;
 
-pub use metrics::{write_metrics, MetricsRow};
 pub use charts::{plot_estimate_bars, plot_estimate_curves, plot_matrix, ColourScale, XScale};
+pub use metrics::{write_metrics, MetricsRow};
 pub use plots::{plot_learning_curves, plot_mean_curves, write_grid};
 
 use crate::imageio::write_atomically;
@@ -41,7 +41,9 @@ pub fn check_run_name(name: &str) -> Result<()> {
 
 /// Milliseconds since the epoch, as MLflow records times.
 pub fn now_millis() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A `file://` URI of a local path, percent-encoded: a run directory named `cells: try #2-1` would
@@ -66,7 +68,9 @@ fn yaml_string(text: &str) -> String {
 
 /// Who started a run, as MLflow's `user_id` and `mlflow.user` record it.
 pub fn user() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "l2l".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "l2l".into())
 }
 
 /// A run in an MLflow file store (`mlruns/EXPERIMENT_ID/RUN_ID/` with `meta.yaml`, `params/`,
@@ -92,10 +96,15 @@ impl MlflowRun {
         let mut experiment_id = None;
         let mut highest = 0u64;
         for entry in std::fs::read_dir(&store)?.flatten() {
-            let Ok(id) = entry.file_name().to_string_lossy().parse::<u64>() else { continue };
+            let Ok(id) = entry.file_name().to_string_lossy().parse::<u64>() else {
+                continue;
+            };
             highest = highest.max(id);
             let meta = std::fs::read_to_string(entry.path().join("meta.yaml")).unwrap_or_default();
-            if meta.lines().any(|l| l.trim() == format!("name: {}", yaml_string(experiment))) {
+            if meta
+                .lines()
+                .any(|l| l.trim() == format!("name: {}", yaml_string(experiment)))
+            {
                 experiment_id = Some(id);
             }
         }
@@ -115,15 +124,24 @@ impl MlflowRun {
                 id
             }
         };
-        let run_id = format!("{:016x}{:016x}", now_millis(), u64::from(std::process::id()) << 20 ^ highest);
+        let run_id = format!(
+            "{:016x}{:016x}",
+            now_millis(),
+            u64::from(std::process::id()) << 20 ^ highest
+        );
         let dir = store.join(experiment_id.to_string()).join(&run_id);
         for sub in ["params", "metrics", "tags", "artifacts"] {
             std::fs::create_dir_all(dir.join(sub))?;
         }
         for (key, value) in params {
-            write_atomically(&dir.join("params").join(key), |out| Ok(out.write_all(value.as_bytes())?))?;
+            write_atomically(
+                &dir.join("params").join(key),
+                |out| Ok(out.write_all(value.as_bytes())?),
+            )?;
         }
-        write_atomically(&dir.join("tags").join("mlflow.runName"), |out| Ok(out.write_all(run_name.as_bytes())?))?;
+        write_atomically(&dir.join("tags").join("mlflow.runName"), |out| {
+            Ok(out.write_all(run_name.as_bytes())?)
+        })?;
         for (key, value) in tags {
             write_atomically(&dir.join("tags").join(key), |out| Ok(out.write_all(value.as_bytes())?))?;
         }
@@ -150,7 +168,8 @@ impl MlflowRun {
 
     /// Reopens a run filed earlier (for a resumed training).
     pub fn open(dir: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(dir.join("meta.yaml")).with_context(|| format!("reading {}", dir.join("meta.yaml").display()))?;
+        let text = std::fs::read_to_string(dir.join("meta.yaml"))
+            .with_context(|| format!("reading {}", dir.join("meta.yaml").display()))?;
         let mut meta = BTreeMap::new();
         for line in text.lines() {
             if let Some((key, value)) = line.split_once(": ") {
@@ -158,7 +177,10 @@ impl MlflowRun {
                 meta.insert(key, value.to_string());
             }
         }
-        Ok(Self { dir: dir.to_path_buf(), meta })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            meta,
+        })
     }
 
     /// The run's folder in the store.
@@ -182,7 +204,9 @@ impl MlflowRun {
             }
         }
         for (key, text) in files {
-            write_atomically(&self.dir.join("metrics").join(key), |out| Ok(out.write_all(text.as_bytes())?))?;
+            write_atomically(&self.dir.join("metrics").join(key), |out| {
+                Ok(out.write_all(text.as_bytes())?)
+            })?;
         }
         Ok(())
     }

@@ -22,7 +22,11 @@ pub fn augment(
     let (mut out_images, mut out_masks) = (Vec::new(), Vec::new());
     for b in 0..size[0] {
         let mut image = images.f_narrow(0, b, 1)?;
-        let mut mask = masks.map(|m| m.f_narrow(0, b, 1)).transpose()?.map(|m| m.f_unsqueeze(1)).transpose()?;
+        let mut mask = masks
+            .map(|m| m.f_narrow(0, b, 1))
+            .transpose()?
+            .map(|m| m.f_unsqueeze(1))
+            .transpose()?;
         let mut both = |f: &dyn Fn(&Tensor) -> Result<Tensor, tch::TchError>| -> Result<()> {
             image = f(&image)?;
             if let Some(m) = &mask {
@@ -36,7 +40,11 @@ pub fn augment(
         if rng.gen_bool(0.5) {
             both(&|t| t.f_flip([2]))?;
         }
-        let turns = if square { rng.gen_range(0..4) } else { 2 * rng.gen_range(0..2) };
+        let turns = if square {
+            rng.gen_range(0..4)
+        } else {
+            2 * rng.gen_range(0..2)
+        };
         if turns > 0 {
             both(&|t| t.f_rot90(turns, [2, 3]))?;
         }
@@ -60,7 +68,11 @@ pub fn augment(
             out_masks.push(m.f_squeeze_dim(1)?);
         }
     }
-    let masks = if out_masks.is_empty() { None } else { Some(Tensor::f_cat(&out_masks, 0)?) };
+    let masks = if out_masks.is_empty() {
+        None
+    } else {
+        Some(Tensor::f_cat(&out_masks, 0)?)
+    };
     Ok((Tensor::f_cat(&out_images, 0)?, masks))
 }
 
@@ -73,13 +85,21 @@ mod tests {
     fn masks_move_with_their_images() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         // blocks of 4×4 pixels; the mask marks exactly the bright ones
-        let image = Tensor::rand([4, 3, 4, 4], (Kind::Float, tch::Device::Cpu)).upsample_nearest2d([16, 16], None, None);
+        let image =
+            Tensor::rand([4, 3, 4, 4], (Kind::Float, tch::Device::Cpu)).upsample_nearest2d([16, 16], None, None);
         let mask = image.select(1, 0).gt(0.5).to_kind(Kind::Int64);
         for kind in [Augmentation::Weak, Augmentation::Strong] {
             let (a, m) = augment(&image, Some(&mask), kind, &mut rng).unwrap();
             let m = m.unwrap();
             assert_eq!(a.size(), [4, 3, 16, 16]);
-            let agree = a.select(1, 0).gt(0.5).to_kind(Kind::Int64).eq_tensor(&m).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+            let agree = a
+                .select(1, 0)
+                .gt(0.5)
+                .to_kind(Kind::Int64)
+                .eq_tensor(&m)
+                .to_kind(Kind::Float)
+                .mean(Kind::Float)
+                .double_value(&[]);
             // weak is exact; strong resamples, so edges may differ
             let needed = if kind == Augmentation::Weak { 1.0 } else { 0.8 };
             assert!(agree >= needed, "{kind:?}: {agree}");

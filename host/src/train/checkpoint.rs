@@ -14,7 +14,11 @@ pub fn write_tensors(out: &mut dyn Write, tensors: &[(String, Tensor)]) -> Resul
 }
 
 /// [`write_tensors`] with text metadata in the file's header.
-pub fn write_tensors_with_metadata(out: &mut dyn Write, tensors: &[(String, Tensor)], metadata: &[(&str, &str)]) -> Result<()> {
+pub fn write_tensors_with_metadata(
+    out: &mut dyn Write,
+    tensors: &[(String, Tensor)],
+    metadata: &[(&str, &str)],
+) -> Result<()> {
     let mut buffers = Vec::with_capacity(tensors.len());
     for (name, tensor) in tensors {
         let t = tensor.f_detach()?.f_to_device(Device::Cpu)?.f_contiguous()?;
@@ -119,7 +123,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("fold0.safetensors");
         let w = Tensor::from_slice(&[2.0f32, 1.0, 1.5]);
-        save(&run, &[("processor.wb.gains".into(), w.shallow_clone()), ("task_model.fc.weight".into(), w.shallow_clone())]).unwrap();
+        save(
+            &run,
+            &[
+                ("processor.wb.gains".into(), w.shallow_clone()),
+                ("task_model.fc.weight".into(), w.shallow_clone()),
+            ],
+        )
+        .unwrap();
         let names: Vec<String> = pipeline_state(&run).unwrap().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["wb.gains"]);
         let saved = dir.path().join("pipeline.safetensors");
@@ -148,6 +159,10 @@ mod tests {
         let w = &section(&read, "model")[0].1;
         assert_eq!(Vec::<f32>::try_from(w).unwrap(), [1.0, 2.0, 3.0]);
         assert_eq!(section(&read, "optimizer")[0].1.int64_value(&[]), 7);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "a temporary file was left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "a temporary file was left behind"
+        );
     }
 }

@@ -48,7 +48,9 @@ impl LrSchedule {
     pub fn factor(self, epoch: usize, epochs: usize) -> f64 {
         match self {
             Self::Constant => 1.0,
-            Self::Cosine => (1.0 + (std::f64::consts::PI * epoch.saturating_sub(1) as f64 / epochs.max(1) as f64).cos()) / 2.0,
+            Self::Cosine => {
+                (1.0 + (std::f64::consts::PI * epoch.saturating_sub(1) as f64 / epochs.max(1) as f64).cos()) / 2.0
+            }
         }
     }
 }
@@ -142,7 +144,9 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Where the run is filed for MLflow.
     pub fn store(&self) -> PathBuf {
-        self.mlflow_store.clone().unwrap_or_else(|| self.output_dir.join("mlruns"))
+        self.mlflow_store
+            .clone()
+            .unwrap_or_else(|| self.output_dir.join("mlruns"))
     }
 
     /// Whether `fold` is trained.
@@ -182,7 +186,6 @@ fn default_train_name() -> String {
 fn default_experiment() -> String {
     "l2l".into()
 }
-
 
 /// The default parent of run directories, for every job kind.
 pub fn default_output_dir() -> PathBuf {

@@ -39,14 +39,27 @@ impl<'a> JobContext<'a> {
     pub fn new(loaded: &'a LoadedConfig, registry: &'a Registry, job: &str) -> Result<JobContext<'a>> {
         let device = loaded.device()?;
         let model = loaded.task_model_spec()?.ok_or_else(|| {
-            anyhow!("config {}: a {job} job needs a [task_model] table (e.g. kind = \"resnet\")", loaded.path.display())
+            anyhow!(
+                "config {}: a {job} job needs a [task_model] table (e.g. kind = \"resnet\")",
+                loaded.path.display()
+            )
         })?;
         let dataset = Arc::new(datasets::open(registry, &datasets::spec(loaded)?, &[])?);
         let task = match dataset.class_names() {
-            Some(names) => Task::Classification { class_names: names.to_vec() },
+            Some(names) => Task::Classification {
+                class_names: names.to_vec(),
+            },
             None => Task::Segmentation,
         };
-        Ok(JobContext { loaded, registry, device, dataset, task, model, processed: ProcessedCache::default() })
+        Ok(JobContext {
+            loaded,
+            registry,
+            device,
+            dataset,
+            task,
+            model,
+            processed: ProcessedCache::default(),
+        })
     }
 
     /// The folds a training with `config` uses: stratified for classification, plain for segmentation.
@@ -74,7 +87,13 @@ impl<'a> JobContext<'a> {
 
     /// The task model, freshly built for the task's outputs and moved to the device.
     pub fn build_model(&self, label: &str) -> Result<RemoteModule> {
-        let mut model = self.registry.build_task_model(&self.model.kind, self.model.plugin.as_deref(), &self.model.config, self.task.outputs(), label)?;
+        let mut model = self.registry.build_task_model(
+            &self.model.kind,
+            self.model.plugin.as_deref(),
+            &self.model.config,
+            self.task.outputs(),
+            label,
+        )?;
         model.to(self.device, tch::Kind::Float)?;
         Ok(model)
     }

@@ -55,7 +55,11 @@ pub fn loss(task: &Task, logits: &Tensor, target: &Tensor) -> Result<Tensor> {
             let intersection = probability.f_mul(&truth)?.f_sum(Kind::Float)?;
             let cardinality = probability.f_add(&truth)?.f_sum(Kind::Float)?.f_clamp_min(1e-7)?;
             let anything_to_find = truth.f_sum(Kind::Float)?.f_gt(0.0)?.f_to_kind(Kind::Float)?;
-            Ok(intersection.f_mul_scalar(-2.0)?.f_div(&cardinality)?.f_add_scalar(1.0)?.f_mul(&anything_to_find)?)
+            Ok(intersection
+                .f_mul_scalar(-2.0)?
+                .f_div(&cardinality)?
+                .f_add_scalar(1.0)?
+                .f_mul(&anything_to_find)?)
         }
     }
 }
@@ -115,11 +119,21 @@ impl Accumulator {
                 let predicted = logits.f_select(1, 0)?.f_gt(0.0)?;
                 let truth = mask_like(target, logits)?.f_gt(0)?;
                 let count = |t: &Tensor| -> Result<f64> { Ok(t.f_sum(Kind::Double)?.f_double_value(&[])?) };
-                let per_image = |t: &Tensor| -> Result<Vec<f64>> { Ok(Vec::<f64>::try_from(t.f_sum_dim_intlist([1, 2].as_slice(), false, Kind::Double)?)?) };
-                let (intersections, unions) = (per_image(&predicted.f_logical_and(&truth)?)?, per_image(&predicted.f_logical_or(&truth)?)?);
+                let per_image = |t: &Tensor| -> Result<Vec<f64>> {
+                    Ok(Vec::<f64>::try_from(t.f_sum_dim_intlist(
+                        [1, 2].as_slice(),
+                        false,
+                        Kind::Double,
+                    )?)?)
+                };
+                let (intersections, unions) = (
+                    per_image(&predicted.f_logical_and(&truth)?)?,
+                    per_image(&predicted.f_logical_or(&truth)?)?,
+                );
                 self.intersection += intersections.iter().sum::<f64>();
                 self.union += unions.iter().sum::<f64>();
-                self.outcomes.extend(intersections.into_iter().zip(unions).map(|(i, u)| [i, u]));
+                self.outcomes
+                    .extend(intersections.into_iter().zip(unions).map(|(i, u)| [i, u]));
                 self.mask_sum += count(&predicted)? + count(&truth)?;
             }
         }
@@ -143,7 +157,11 @@ impl Accumulator {
                     let actual: u64 = self.confusion[c].iter().sum();
                     let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
                     let recall = if actual > 0 { tp / actual as f64 } else { 0.0 };
-                    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+                    let f1 = if precision + recall > 0.0 {
+                        2.0 * precision * recall / (precision + recall)
+                    } else {
+                        0.0
+                    };
                     f1_sum += f1;
                     metrics.insert(format!("precision_{name}"), precision);
                     metrics.insert(format!("recall_{name}"), recall);
@@ -152,8 +170,16 @@ impl Accumulator {
                 metrics.insert("macro_f1".into(), f1_sum / class_names.len().max(1) as f64);
             }
             Task::Segmentation => {
-                let iou = if self.union > 0.0 { self.intersection / self.union } else { 1.0 };
-                let dice = if self.mask_sum > 0.0 { 2.0 * self.intersection / self.mask_sum } else { 1.0 };
+                let iou = if self.union > 0.0 {
+                    self.intersection / self.union
+                } else {
+                    1.0
+                };
+                let dice = if self.mask_sum > 0.0 {
+                    2.0 * self.intersection / self.mask_sum
+                } else {
+                    1.0
+                };
                 metrics.insert("iou".into(), iou);
                 metrics.insert("dice".into(), dice);
             }
@@ -209,14 +235,30 @@ mod tests {
         let fixture: serde_json::Value =
             serde_json::from_str(include_str!("../../tests/fixtures/dice_loss.json")).unwrap();
         for case in fixture["cases"].as_array().unwrap() {
-            let shape: Vec<i64> = case["shape"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+            let shape: Vec<i64> = case["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect();
             let (offset, threshold) = (case["case"].as_f64().unwrap(), case["threshold"].as_f64().unwrap());
             let j = Tensor::arange(shape.iter().product::<i64>(), (Kind::Double, tch::Device::Cpu));
-            let logits = (j.shallow_clone() * 0.37 + offset).sin().multiply_scalar(3.0).to_kind(Kind::Float).view(&shape[..]);
-            let mask = (j * 0.11 + offset).sin().gt(threshold).to_kind(Kind::Int64).view([shape[0], shape[2], shape[3]]);
+            let logits = (j.shallow_clone() * 0.37 + offset)
+                .sin()
+                .multiply_scalar(3.0)
+                .to_kind(Kind::Float)
+                .view(&shape[..]);
+            let mask = (j * 0.11 + offset)
+                .sin()
+                .gt(threshold)
+                .to_kind(Kind::Int64)
+                .view([shape[0], shape[2], shape[3]]);
             let ours = loss(&Task::Segmentation, &logits, &mask).unwrap().double_value(&[]);
             let expected = case["loss"].as_f64().unwrap();
-            assert!((ours - expected).abs() < 1e-5, "case {offset}: {ours} vs smp {expected}");
+            assert!(
+                (ours - expected).abs() < 1e-5,
+                "case {offset}: {ours} vs smp {expected}"
+            );
         }
     }
 }

@@ -66,25 +66,37 @@ const CHECKPOINT: &str = "checkpoint.safetensors";
 /// Trains as `config` says behind `processing` (used as `config.mode` says), in a new run directory —
 /// or, with `resume`, continues the run in that directory from its last checkpoint. Returns the run
 /// directory.
-pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConfig, resume: Option<&Path>) -> Result<PathBuf> {
+pub fn train(
+    context: &JobContext,
+    processing: &PipelineSpec,
+    config: &TrainConfig,
+    resume: Option<&Path>,
+) -> Result<PathBuf> {
     check_config(processing, config)?;
     let splits = context.splits(config)?;
     let (run_dir, mut progress, mut mlflow, resumed_state) = match resume {
         Some(dir) => {
             for folder in [dir.to_path_buf(), dir.join("checkpoints")] {
-                l2l_rawio::remove_stale_temporaries(&folder).with_context(|| format!("cleaning {}", folder.display()))?;
+                l2l_rawio::remove_stale_temporaries(&folder)
+                    .with_context(|| format!("cleaning {}", folder.display()))?;
             }
             let record = run_record(dir)?;
             // killed before its first checkpoint: the run starts over, in its own directory
             let checkpoint = dir.join("checkpoints").join(CHECKPOINT);
             let (progress, state) = if checkpoint.exists() {
                 let (progress, state) = read_checkpoint(&checkpoint)?;
-                check_progress(&progress, splits.len(), config).with_context(|| format!("{}: the progress record", checkpoint.display()))?;
+                check_progress(&progress, splits.len(), config)
+                    .with_context(|| format!("{}: the progress record", checkpoint.display()))?;
                 (progress, Some(state))
             } else {
                 (Progress::default(), None)
             };
-            tracing::info!("resuming {} at fold {} after epoch {}", dir.display(), progress.fold, progress.epochs_done);
+            tracing::info!(
+                "resuming {} at fold {} after epoch {}",
+                dir.display(),
+                progress.fold,
+                progress.epochs_done
+            );
             (dir.to_path_buf(), progress, MlflowRun::open(&record.mlflow_run)?, state)
         }
         None => {
@@ -112,12 +124,23 @@ pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
                 let rows = trainer.epoch(&context.dataset, &splits[fold], epoch, &run_dir)?;
                 progress.history.extend(rows);
                 progress.epochs_done = epoch;
-                write_checkpoint(&run_dir.join("checkpoints").join(CHECKPOINT), &progress, &trainer.state()?)?;
+                write_checkpoint(
+                    &run_dir.join("checkpoints").join(CHECKPOINT),
+                    &progress,
+                    &trainer.state()?,
+                )?;
                 tracking::write_metrics(&run_dir, &progress.history)?;
                 mlflow.write_metrics(&progress.history)?;
-                tracking::plot_learning_curves(&run_dir.join("learning_curves.png"), &progress.history, &["loss", context.metric()])?;
+                tracking::plot_learning_curves(
+                    &run_dir.join("learning_curves.png"),
+                    &progress.history,
+                    &["loss", context.metric()],
+                )?;
             }
-            checkpoint::save(&run_dir.join("checkpoints").join(format!("fold{fold}.safetensors")), &trainer.state()?)?;
+            checkpoint::save(
+                &run_dir.join("checkpoints").join(format!("fold{fold}.safetensors")),
+                &trainer.state()?,
+            )?;
             progress.epochs_done = 0;
         }
         progress.fold = splits.len();
@@ -131,8 +154,11 @@ pub fn train(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
 /// A training run directory's `run.json`.
 fn run_record(dir: &Path) -> Result<RunRecord> {
     let path = dir.join("run.json");
-    serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("{}: not a training run directory (no run.json)", dir.display()))?)
-        .with_context(|| format!("reading {}", path.display()))
+    serde_json::from_slice(
+        &std::fs::read(&path)
+            .with_context(|| format!("{}: not a training run directory (no run.json)", dir.display()))?,
+    )
+    .with_context(|| format!("reading {}", path.display()))
 }
 
 /// Before `--resume`: the run's `config.toml` must be the one it started with, unless `allow_change`
@@ -141,15 +167,26 @@ pub fn check_resumed_config(dir: &Path, allow_change: bool) -> Result<()> {
     let Some(started) = run_record(dir)?.config else {
         return Ok(());
     };
-    let now = std::fs::read_to_string(dir.join("config.toml")).with_context(|| format!("reading {}", dir.join("config.toml").display()))?;
+    let now = std::fs::read_to_string(dir.join("config.toml"))
+        .with_context(|| format!("reading {}", dir.join("config.toml").display()))?;
     if now == started {
         return Ok(());
     }
-    let removed = started.lines().filter(|l| !now.lines().any(|n| n == *l)).map(|l| format!("- {l}"));
-    let added = now.lines().filter(|l| !started.lines().any(|s| s == *l)).map(|l| format!("+ {l}"));
+    let removed = started
+        .lines()
+        .filter(|l| !now.lines().any(|n| n == *l))
+        .map(|l| format!("- {l}"));
+    let added = now
+        .lines()
+        .filter(|l| !started.lines().any(|s| s == *l))
+        .map(|l| format!("+ {l}"));
     let difference: Vec<String> = removed.chain(added).collect();
     if allow_change {
-        tracing::warn!("{}: config.toml changed since the run started; continuing with it:\n{}", dir.display(), difference.join("\n"));
+        tracing::warn!(
+            "{}: config.toml changed since the run started; continuing with it:\n{}",
+            dir.display(),
+            difference.join("\n")
+        );
         Ok(())
     } else {
         bail!(
@@ -175,10 +212,16 @@ fn check_config(processing: &PipelineSpec, config: &TrainConfig) -> Result<()> {
         }
     }
     if !(config.weight_decay.is_finite() && config.weight_decay >= 0.0) {
-        bail!("config key `job.weight_decay`: expected a number ≥ 0, found {}", config.weight_decay);
+        bail!(
+            "config key `job.weight_decay`: expected a number ≥ 0, found {}",
+            config.weight_decay
+        );
     }
     if !(config.train_size > 0.0 && config.train_size < 1.0) {
-        bail!("config key `job.train_size`: expected a fraction in (0, 1), found {}", config.train_size);
+        bail!(
+            "config key `job.train_size`: expected a fraction in (0, 1), found {}",
+            config.train_size
+        );
     }
     match config.mode {
         ProcessingMode::None => {}
@@ -208,23 +251,36 @@ pub struct PlannedTraining {
 /// task model cannot take, a mode whose output it does not fit — fails in seconds, before any of a job's
 /// trainings starts, rather than after hours of the others.
 pub fn preflight(context: &JobContext, planned: &PlannedTraining) -> Result<()> {
-    let PlannedTraining { label, processing, config } = planned;
+    let PlannedTraining {
+        label,
+        processing,
+        config,
+    } = planned;
     let tried = || -> Result<()> {
         check_config(processing, config)?;
         let splits = context.splits(config)?;
         let Some(split) = splits.first() else { return Ok(()) };
         let samples: Vec<usize> = split.validation.iter().chain(&split.train).copied().take(2).collect();
-        Trainer::build(context, processing, config, 0)?.validate(&context.dataset, &samples, 1).map(drop)
+        Trainer::build(context, processing, config, 0)?
+            .validate(&context.dataset, &samples, 1)
+            .map(drop)
     };
     tried().with_context(|| format!("{label}, tried on two samples before training"))
 }
 
 /// Checks a training before it starts: its config, and its processing and reference pipeline built.
-pub fn check(loaded: &LoadedConfig, registry: &Registry, processing: &PipelineSpec, config: &TrainConfig) -> Result<()> {
+pub fn check(
+    loaded: &LoadedConfig,
+    registry: &Registry,
+    processing: &PipelineSpec,
+    config: &TrainConfig,
+) -> Result<()> {
     check_config(processing, config)?;
     Pipeline::build(registry, &processing.stages, tch::Device::Cpu)?;
     if let Some(path) = &config.reference_pipeline {
-        let reference = loaded.load_pipeline(path).with_context(|| format!("config key `job.reference_pipeline`: {}", path.display()))?;
+        let reference = loaded
+            .load_pipeline(path)
+            .with_context(|| format!("config key `job.reference_pipeline`: {}", path.display()))?;
         Pipeline::build(registry, &reference.stages, tch::Device::Cpu)?;
     }
     Ok(())
@@ -248,13 +304,21 @@ fn recorded_config(context: &JobContext, processing: &PipelineSpec, config: &Tra
 }
 
 /// Writes the run's config, `run.json`, and files it in the MLflow store.
-fn start_run(context: &JobContext, processing: &PipelineSpec, config: &TrainConfig, dir: &Path) -> Result<(Progress, MlflowRun)> {
+fn start_run(
+    context: &JobContext,
+    processing: &PipelineSpec,
+    config: &TrainConfig,
+    dir: &Path,
+) -> Result<(Progress, MlflowRun)> {
     let recorded = recorded_config(context, processing, config)?;
     let text = toml::to_string(&recorded)?;
     crate::imageio::write_atomically(&dir.join("config.toml"), |out| Ok(out.write_all(text.as_bytes())?))?;
     let mut params = BTreeMap::new();
     flatten_params("", &toml::Value::Table(recorded), &mut params);
-    let run_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let run_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let loaded = context.loaded;
     let commit = git_commit(loaded.path.parent().unwrap_or(Path::new(".")));
     let tags = BTreeMap::from([
@@ -272,17 +336,22 @@ fn start_run(context: &JobContext, processing: &PipelineSpec, config: &TrainConf
         mlflow_run: mlflow.dir().to_path_buf(),
         config: Some(text),
     };
-    crate::imageio::write_atomically(&dir.join("run.json"), |out| Ok(serde_json::to_writer_pretty(out, &record)?))?;
+    crate::imageio::write_atomically(&dir.join("run.json"), |out| {
+        Ok(serde_json::to_writer_pretty(out, &record)?)
+    })?;
     Ok((Progress::default(), mlflow))
 }
-
 
 /// `a.b.c = value` for every leaf of a TOML table (MLflow params).
 fn flatten_params(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
     match value {
         toml::Value::Table(table) => {
             for (key, value) in table {
-                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten_params(&name, value, out);
             }
         }
@@ -310,15 +379,21 @@ fn git_commit(dir: &Path) -> String {
 fn write_checkpoint(path: &Path, progress: &Progress, tensors: &[(String, Tensor)]) -> Result<()> {
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
     let state = serde_json::to_string(progress)?;
-    crate::imageio::write_atomically(path, |out| checkpoint::write_tensors_with_metadata(out, tensors, &[("l2l_progress", &state)]))
+    crate::imageio::write_atomically(path, |out| {
+        checkpoint::write_tensors_with_metadata(out, tensors, &[("l2l_progress", &state)])
+    })
 }
 
 fn read_checkpoint(path: &Path) -> Result<(Progress, Vec<(String, Tensor)>)> {
     let (tensors, metadata) = checkpoint::read_with_metadata(path)?;
-    let progress = metadata
-        .get("l2l_progress")
-        .ok_or_else(|| anyhow!("{}: not an l2l training checkpoint (no progress record)", path.display()))?;
-    let progress = serde_json::from_str(progress).with_context(|| format!("{}: the progress record is not readable", path.display()))?;
+    let progress = metadata.get("l2l_progress").ok_or_else(|| {
+        anyhow!(
+            "{}: not an l2l training checkpoint (no progress record)",
+            path.display()
+        )
+    })?;
+    let progress = serde_json::from_str(progress)
+        .with_context(|| format!("{}: the progress record is not readable", path.display()))?;
     Ok((progress, tensors))
 }
 
@@ -341,7 +416,10 @@ fn check_progress(progress: &Progress, folds: usize, config: &TrainConfig) -> Re
 
 /// The final validation metrics of every fold, and their mean, as `summary.json`.
 fn write_summary(dir: &Path, history: &[MetricsRow], folds: usize, epochs: usize) -> Result<()> {
-    let last: Vec<&MetricsRow> = history.iter().filter(|r| r.split == "validation" && r.epoch == epochs).collect();
+    let last: Vec<&MetricsRow> = history
+        .iter()
+        .filter(|r| r.split == "validation" && r.epoch == epochs)
+        .collect();
     let folds = last.len().max(1).min(folds);
     let mut mean: BTreeMap<String, f64> = BTreeMap::new();
     for row in &last {
@@ -350,5 +428,7 @@ fn write_summary(dir: &Path, history: &[MetricsRow], folds: usize, epochs: usize
         }
     }
     let summary = serde_json::json!({ "folds": folds, "epochs": epochs, "final_validation": last, "mean_final_validation": mean });
-    crate::imageio::write_atomically(&dir.join("summary.json"), |out| Ok(serde_json::to_writer_pretty(out, &summary)?))
+    crate::imageio::write_atomically(&dir.join("summary.json"), |out| {
+        Ok(serde_json::to_writer_pretty(out, &summary)?)
+    })
 }

@@ -81,7 +81,10 @@ impl Adam {
                     let _ = m.f_mul_scalar_(b1)?.f_add_(&grad.f_mul_scalar(1.0 - b1)?)?;
                     let _ = v.f_mul_scalar_(b2)?.f_addcmul_(&grad, &grad.f_mul_scalar(1.0 - b2)?)?;
                     let denominator = v.f_sqrt()?.f_div_scalar(correction2.sqrt())?.f_add_scalar(self.eps)?;
-                    let _ = p.f_sub_(&m.f_div(&denominator)?.f_mul_scalar(group.lr * self.lr_factor / correction1)?)?;
+                    let _ = p.f_sub_(
+                        &m.f_div(&denominator)?
+                            .f_mul_scalar(group.lr * self.lr_factor / correction1)?,
+                    )?;
                 }
             }
             Ok(())

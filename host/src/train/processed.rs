@@ -49,9 +49,20 @@ pub struct Frozen<'c> {
 impl Frozen<'_> {
     /// `pipeline`'s output for the batch `raw` of dataset samples `indices` (on `device`), taken from
     /// the cache when every sample is there, else computed without gradient and kept.
-    pub fn forward(&self, pipeline: &mut Pipeline, raw: &Tensor, cameras: &[RawMetadata], indices: &[usize], device: Device) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        pipeline: &mut Pipeline,
+        raw: &Tensor,
+        cameras: &[RawMetadata],
+        indices: &[usize],
+        device: Device,
+    ) -> Result<Tensor> {
         {
-            let state = self.cache.state.lock().map_err(|_| anyhow::anyhow!("the processed-image cache is poisoned"))?;
+            let state = self
+                .cache
+                .state
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the processed-image cache is poisoned"))?;
             let cached: Option<Vec<&Tensor>> = indices.iter().map(|i| state.images.get(&(self.key, *i))).collect();
             if let Some(images) = cached {
                 return Ok(Tensor::f_stack(&images, 0)?.f_to_device(device)?);
@@ -59,16 +70,28 @@ impl Frozen<'_> {
         }
         pipeline.set_camera(cameras)?;
         let output = tch::no_grad(|| pipeline.forward(raw))?;
-        let mut state = self.cache.state.lock().map_err(|_| anyhow::anyhow!("the processed-image cache is poisoned"))?;
+        let mut state = self
+            .cache
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the processed-image cache is poisoned"))?;
         for (row, index) in indices.iter().enumerate() {
             if state.images.contains_key(&(self.key, *index)) {
                 continue;
             }
-            let image = output.f_get(row as i64)?.f_to_device(Device::Cpu)?.f_contiguous()?.f_detach()?.copy();
+            let image = output
+                .f_get(row as i64)?
+                .f_to_device(Device::Cpu)?
+                .f_contiguous()?
+                .f_detach()?
+                .copy();
             let bytes = image.numel() * image.kind().elt_size_in_bytes();
             if state.bytes + bytes > BUDGET_BYTES {
                 if !state.full {
-                    tracing::info!("processed-image cache full ({} MiB): further images are processed each time", BUDGET_BYTES >> 20);
+                    tracing::info!(
+                        "processed-image cache full ({} MiB): further images are processed each time",
+                        BUDGET_BYTES >> 20
+                    );
                     state.full = true;
                 }
                 break;

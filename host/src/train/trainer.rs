@@ -5,10 +5,10 @@ use super::augment;
 use super::checkpoint;
 use super::config::{ProcessingMode, TrainConfig};
 use super::context::JobContext;
+use super::evaluate::evaluate;
 use super::metrics::{self, Accumulator, Task};
 use super::optim::{Adam, ParameterGroup};
 use super::processed::{pipeline_key, Frozen, ProcessedCache};
-use super::evaluate::evaluate;
 use crate::config::{PipelineSpec, StageSpec};
 use crate::data::{self, Loader, LoaderOptions, Split};
 use crate::pipeline::Pipeline;
@@ -43,12 +43,22 @@ pub(super) struct Trainer<'a> {
 
 impl<'a> Trainer<'a> {
     /// A fresh trainer for `fold`: `processing` built as `config.mode` says, the task model, Adam.
-    pub(super) fn build(context: &'a JobContext, processing: &PipelineSpec, config: &'a TrainConfig, fold: usize) -> Result<Self> {
+    pub(super) fn build(
+        context: &'a JobContext,
+        processing: &PipelineSpec,
+        config: &'a TrainConfig,
+        fold: usize,
+    ) -> Result<Self> {
         let specs = match config.mode {
             ProcessingMode::None => {
                 let mut pack = toml::Table::new();
                 pack.insert("cfa_from_metadata".into(), toml::Value::Boolean(true));
-                vec![StageSpec { name: "pack".into(), kind: "pack".into(), plugin: None, config: pack }]
+                vec![StageSpec {
+                    name: "pack".into(),
+                    kind: "pack".into(),
+                    plugin: None,
+                    config: pack,
+                }]
             }
             // the mode's needs are checked before training (`check_config`)
             _ => processing.stages.clone(),
@@ -62,43 +72,98 @@ impl<'a> Trainer<'a> {
             None => None,
         };
         let model = context.build_model("config key `task_model`")?;
-        let trains_processor = matches!(config.mode, ProcessingMode::Parametrized | ProcessingMode::NeuralNetwork) && !config.freeze_processor;
+        let trains_processor = matches!(
+            config.mode,
+            ProcessingMode::Parametrized | ProcessingMode::NeuralNetwork
+        ) && !config.freeze_processor;
         let mut groups = Vec::new();
         if !config.freeze_task_model {
-            let parameters: Vec<Tensor> = model.parameters()?.into_iter().filter(|p| p.trainable).map(|p| p.tensor).collect();
-            groups.push(ParameterGroup { parameters, lr: config.lr });
+            let parameters: Vec<Tensor> = model
+                .parameters()?
+                .into_iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.tensor)
+                .collect();
+            groups.push(ParameterGroup {
+                parameters,
+                lr: config.lr,
+            });
         }
         if trains_processor {
-            let parameters: Vec<Tensor> = processing.parameters()?.into_iter().filter(|p| p.trainable).map(|p| p.tensor).collect();
+            let parameters: Vec<Tensor> = processing
+                .parameters()?
+                .into_iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.tensor)
+                .collect();
             if parameters.is_empty() {
-                bail!("config key `job.mode`: `{:?}` processing, but no stage of the pipeline has a learnable parameter", config.mode);
+                bail!(
+                    "config key `job.mode`: `{:?}` processing, but no stage of the pipeline has a learnable parameter",
+                    config.mode
+                );
             }
-            groups.push(ParameterGroup { parameters, lr: config.processor_lr.unwrap_or(config.lr) });
+            groups.push(ParameterGroup {
+                parameters,
+                lr: config.processor_lr.unwrap_or(config.lr),
+            });
         }
         if groups.iter().all(|g| g.parameters.is_empty()) {
             bail!("nothing to train: no learnable parameter in the task model or the processing");
         }
         let optimizer = Adam::new(groups, config.weight_decay)?;
         let bounded = if trains_processor {
-            processing.parameters()?.into_iter().filter(|p| p.trainable && p.bounds.is_some()).collect()
+            processing
+                .parameters()?
+                .into_iter()
+                .filter(|p| p.trainable && p.bounds.is_some())
+                .collect()
         } else {
             Vec::new()
         };
         let frozen = (!trains_processor && config.cache_processing).then(|| (&context.processed, pipeline_key(&specs)));
-        Ok(Self { config, task: context.task.clone(), device: context.device, fold, processing, reference, model, optimizer, trains_processor, frozen, bounded })
+        Ok(Self {
+            config,
+            task: context.task.clone(),
+            device: context.device,
+            fold,
+            processing,
+            reference,
+            model,
+            optimizer,
+            trains_processor,
+            frozen,
+            bounded,
+        })
     }
 
     pub(super) fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut state: Vec<(String, Tensor)> = Vec::new();
-        state.extend(self.processing.state()?.into_iter().map(|(n, t)| (format!("processor.{n}"), t)));
-        state.extend(self.model.state()?.into_iter().map(|(n, t)| (format!("task_model.{n}"), t)));
-        state.extend(self.optimizer.state()?.into_iter().map(|(n, t)| (format!("optimizer.{n}"), t)));
+        state.extend(
+            self.processing
+                .state()?
+                .into_iter()
+                .map(|(n, t)| (format!("processor.{n}"), t)),
+        );
+        state.extend(
+            self.model
+                .state()?
+                .into_iter()
+                .map(|(n, t)| (format!("task_model.{n}"), t)),
+        );
+        state.extend(
+            self.optimizer
+                .state()?
+                .into_iter()
+                .map(|(n, t)| (format!("optimizer.{n}"), t)),
+        );
         Ok(state)
     }
 
     pub(super) fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
         self.processing.load_state(&checkpoint::section(state, "processor"))?;
-        self.model.load_state(checkpoint::section(state, "task_model")).context("restoring the task model")?;
+        self.model
+            .load_state(checkpoint::section(state, "task_model"))
+            .context("restoring the task model")?;
         self.optimizer.load_state(&checkpoint::section(state, "optimizer"))
     }
 
@@ -141,7 +206,13 @@ impl<'a> Trainer<'a> {
     }
 
     /// One epoch: train on the split's training samples, validate, draw the tracked samples.
-    pub(super) fn epoch(&mut self, dataset: &Arc<RemoteDataset>, split: &Split, epoch: usize, run_dir: &Path) -> Result<Vec<MetricsRow>> {
+    pub(super) fn epoch(
+        &mut self,
+        dataset: &Arc<RemoteDataset>,
+        split: &Split,
+        epoch: usize,
+        run_dir: &Path,
+    ) -> Result<Vec<MetricsRow>> {
         let started = Instant::now();
         let workers = self.config.workers.unwrap_or_else(|| LoaderOptions::default().workers);
         let seed = self.config.seed ^ (self.fold as u64) << 32 ^ epoch as u64;
@@ -153,10 +224,14 @@ impl<'a> Trainer<'a> {
         };
         let loader = Loader::new(dataset.clone(), split.train.clone(), &options)?;
         let bar = crate::console::progress_bar(loader.len() as u64).with_style(
-            ProgressStyle::with_template("{spinner} fold {msg} [{bar:30}] {pos}/{len} batches {elapsed_precise} eta {eta}")?.progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} fold {msg} [{bar:30}] {pos}/{len} batches {elapsed_precise} eta {eta}",
+            )?
+            .progress_chars("=> "),
         );
         bar.set_message(format!("{} epoch {epoch}/{}", self.fold, self.config.epochs));
-        self.optimizer.set_lr_factor(self.config.lr_schedule.factor(epoch, self.config.epochs));
+        self.optimizer
+            .set_lr_factor(self.config.lr_schedule.factor(epoch, self.config.epochs));
         self.set_train(true)?;
         let mut accumulator = Accumulator::new(&self.task);
         for (index, batch) in loader.enumerate() {
@@ -165,7 +240,9 @@ impl<'a> Trainer<'a> {
             let processed = self.process(&raw, &batch.cameras, &batch.indices)?;
             let target = self.targets(&batch)?;
             let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64);
-            let masks = matches!(self.task, Task::Segmentation).then(|| metrics::mask_like(&target, &processed)).transpose()?;
+            let masks = matches!(self.task, Task::Segmentation)
+                .then(|| metrics::mask_like(&target, &processed))
+                .transpose()?;
             let (input, masks) = augment::augment(&processed, masks.as_ref(), self.config.augmentation, &mut rng)?;
             let target = masks.unwrap_or(target);
             let logits = self.model.forward(&input)?;
@@ -195,7 +272,14 @@ impl<'a> Trainer<'a> {
         let started = Instant::now();
         let validation = self.validate(dataset, &split.validation, workers)?;
         let rows = vec![
-            MetricsRow { fold: self.fold, epoch, split: "train".into(), seconds: train_seconds, values: accumulator.finish(), time_ms: trained_at },
+            MetricsRow {
+                fold: self.fold,
+                epoch,
+                split: "train".into(),
+                seconds: train_seconds,
+                values: accumulator.finish(),
+                time_ms: trained_at,
+            },
             MetricsRow {
                 fold: self.fold,
                 epoch,
@@ -208,8 +292,16 @@ impl<'a> Trainer<'a> {
         tracing::info!(
             "fold {} epoch {epoch}: train {:?}, validation {:?}",
             self.fold,
-            rows[0].values.iter().filter(|(k, _)| ["loss", "accuracy", "iou"].contains(&k.as_str())).collect::<Vec<_>>(),
-            rows[1].values.iter().filter(|(k, _)| ["loss", "accuracy", "iou"].contains(&k.as_str())).collect::<Vec<_>>()
+            rows[0]
+                .values
+                .iter()
+                .filter(|(k, _)| ["loss", "accuracy", "iou"].contains(&k.as_str()))
+                .collect::<Vec<_>>(),
+            rows[1]
+                .values
+                .iter()
+                .filter(|(k, _)| ["loss", "accuracy", "iou"].contains(&k.as_str()))
+                .collect::<Vec<_>>()
         );
         if let Task::Classification { .. } = self.task {
             let path = run_dir.join(format!("confusion_fold{}.json", self.fold));
@@ -218,20 +310,47 @@ impl<'a> Trainer<'a> {
         // the latest epoch's per-sample validation outcomes, for the experiments' bootstrap intervals
         let path = run_dir.join(validation_outcomes_file(self.fold));
         crate::imageio::write_atomically(&path, |out| Ok(serde_json::to_writer(out, &validation.outcomes)?))?;
-        let tracked: Vec<usize> = split.validation.iter().copied().take(self.config.tracked_samples).collect();
+        let tracked: Vec<usize> = split
+            .validation
+            .iter()
+            .copied()
+            .take(self.config.tracked_samples)
+            .collect();
         if !tracked.is_empty() {
-            let dir = run_dir.join("tracked").join(format!("fold{}", self.fold)).join(format!("epoch{epoch:03}"));
+            let dir = run_dir
+                .join("tracked")
+                .join(format!("fold{}", self.fold))
+                .join(format!("epoch{epoch:03}"));
             self.draw_tracked(dataset, &tracked, &dir)?;
         }
         Ok(rows)
     }
 
     /// The processing and model, in evaluation mode, on the samples `indices`.
-    pub(super) fn validate(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], workers: usize) -> Result<Accumulator> {
+    pub(super) fn validate(
+        &mut self,
+        dataset: &Arc<RemoteDataset>,
+        indices: &[usize],
+        workers: usize,
+    ) -> Result<Accumulator> {
         self.set_train(false)?;
-        let options = LoaderOptions { batch_size: self.config.batch_size, workers, ..Default::default() };
+        let options = LoaderOptions {
+            batch_size: self.config.batch_size,
+            workers,
+            ..Default::default()
+        };
         let frozen = self.frozen();
-        evaluate(&mut self.processing, frozen, &mut self.model, dataset, indices, &self.task, &options, self.device, None)
+        evaluate(
+            &mut self.processing,
+            frozen,
+            &mut self.model,
+            dataset,
+            indices,
+            &self.task,
+            &options,
+            self.device,
+            None,
+        )
     }
 
     /// Grids for the tracked samples: every stage's output, the task loss's gradient at every stage,
@@ -239,7 +358,12 @@ impl<'a> Trainer<'a> {
     fn draw_tracked(&mut self, dataset: &Arc<RemoteDataset>, indices: &[usize], dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
         self.set_train(false)?;
-        let options = LoaderOptions { batch_size: indices.len(), workers: 1, prefetch: 1, ..Default::default() };
+        let options = LoaderOptions {
+            batch_size: indices.len(),
+            workers: 1,
+            prefetch: 1,
+            ..Default::default()
+        };
         let batch = Loader::new(dataset.clone(), indices.to_vec(), &options)?
             .next()
             .ok_or_else(|| anyhow!("no tracked samples"))??;
@@ -247,7 +371,10 @@ impl<'a> Trainer<'a> {
         let target = self.targets(&batch)?;
         self.processing.set_camera(&batch.cameras)?;
         let outputs = self.processing.forward_traced(&raw, |_| {})?;
-        let processed = outputs.last().map(|o| o.output.shallow_clone()).unwrap_or(raw.shallow_clone());
+        let processed = outputs
+            .last()
+            .map(|o| o.output.shallow_clone())
+            .unwrap_or(raw.shallow_clone());
         let logits = self.model.forward(&processed)?;
         let loss = metrics::loss(&self.task, &logits, &target)?;
         let stage_outputs: Vec<Tensor> = outputs.iter().map(|o| o.output.shallow_clone()).collect();
@@ -263,16 +390,31 @@ impl<'a> Trainer<'a> {
                 })
                 .collect()
         };
-        let stage_titles: Vec<String> = std::iter::once("raw".to_string()).chain(outputs.iter().map(|o| o.name.clone())).collect();
-        tracking::write_grid(&dir.join("stages.png"), &stage_titles, &rows(&stage_outputs, &raw.f_detach()?)?, false)?;
-        tracking::write_grid(&dir.join("gradients.png"), &stage_titles, &rows(&gradients, &raw.f_detach()?)?, true)?;
+        let stage_titles: Vec<String> = std::iter::once("raw".to_string())
+            .chain(outputs.iter().map(|o| o.name.clone()))
+            .collect();
+        tracking::write_grid(
+            &dir.join("stages.png"),
+            &stage_titles,
+            &rows(&stage_outputs, &raw.f_detach()?)?,
+            false,
+        )?;
+        tracking::write_grid(
+            &dir.join("gradients.png"),
+            &stage_titles,
+            &rows(&gradients, &raw.f_detach()?)?,
+            true,
+        )?;
         let mut predictions = Vec::new();
         let mut labels = Vec::new();
         for i in 0..indices.len() as i64 {
             let image = processed.f_get(i)?.f_detach()?;
             match &self.task {
                 Task::Segmentation => {
-                    let truth = metrics::mask_like(&target, &logits)?.f_get(i)?.f_unsqueeze(0)?.f_to_kind(Kind::Float)?;
+                    let truth = metrics::mask_like(&target, &logits)?
+                        .f_get(i)?
+                        .f_unsqueeze(0)?
+                        .f_to_kind(Kind::Float)?;
                     let predicted = logits.f_get(i)?.f_detach()?.f_sigmoid()?;
                     predictions.push(vec![image, truth, predicted]);
                 }
@@ -290,7 +432,9 @@ impl<'a> Trainer<'a> {
         };
         tracking::write_grid(&dir.join("predictions.png"), &prediction_titles, &predictions, false)?;
         if !labels.is_empty() {
-            crate::imageio::write_atomically(&dir.join("predictions.json"), |out| Ok(serde_json::to_writer_pretty(out, &labels)?))?;
+            crate::imageio::write_atomically(&dir.join("predictions.json"), |out| {
+                Ok(serde_json::to_writer_pretty(out, &labels)?)
+            })?;
         }
         if let Some(reference) = &mut self.reference {
             let reference_output = tch::no_grad(|| -> Result<Tensor> {
@@ -302,8 +446,15 @@ impl<'a> Trainer<'a> {
                     let ours = processed.f_get(i)?.f_detach()?;
                     let theirs = reference_output.f_get(i)?;
                     let size = ours.size();
-                    let theirs_resized = theirs.f_unsqueeze(0)?.f_upsample_bilinear2d([size[1], size[2]], false, None, None)?.f_squeeze_dim(0)?;
-                    let difference = if theirs_resized.size() == ours.size() { ours.f_sub(&theirs_resized)?.f_abs()? } else { ours.f_zeros_like()? };
+                    let theirs_resized = theirs
+                        .f_unsqueeze(0)?
+                        .f_upsample_bilinear2d([size[1], size[2]], false, None, None)?
+                        .f_squeeze_dim(0)?;
+                    let difference = if theirs_resized.size() == ours.size() {
+                        ours.f_sub(&theirs_resized)?.f_abs()?
+                    } else {
+                        ours.f_zeros_like()?
+                    };
                     Ok(vec![ours, theirs, difference])
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -141,7 +141,8 @@ impl TileCache {
         skip_invalid: bool,
     ) -> FileResult<Self> {
         let dngs = l2l_rawio::files_with_extensions(image_dir, &["dng"])?;
-        let mask_of = |dng: &Path| mask_dir.join(format!("{}.png", dng.file_stem().unwrap_or_default().to_string_lossy()));
+        let mask_of =
+            |dng: &Path| mask_dir.join(format!("{}.png", dng.file_stem().unwrap_or_default().to_string_lossy()));
         let sources: Vec<SourceStamp> = dngs
             .iter()
             .map(|dng| SourceStamp {
@@ -159,7 +160,10 @@ impl TileCache {
                 && manifest.tile_size == tile_size
                 && manifest.white_level == white_level
                 && manifest.sources == sources
-                && manifest.images.iter().all(|i| dir.join(format!("{}.tiles", i.stem)).is_file());
+                && manifest
+                    .images
+                    .iter()
+                    .all(|i| dir.join(format!("{}.tiles", i.stem)).is_file());
             if fresh {
                 return Ok(Self {
                     dir: dir.to_path_buf(),
@@ -172,7 +176,10 @@ impl TileCache {
             let mosaic = read_mosaic(dng, white_level)?;
             let mask_path = mask_of(dng);
             if !mask_path.is_file() {
-                return Err(FileError::new(dng, format!("no mask: expected {}", mask_path.display())));
+                return Err(FileError::new(
+                    dng,
+                    format!("no mask: expected {}", mask_path.display()),
+                ));
             }
             let mask = read_mask(&mask_path)?;
             if (mask.height, mask.width) != (mosaic.height, mosaic.width) {
@@ -232,7 +239,12 @@ impl TileCache {
         let mut bytes = vec![0u8; 3 * t * t];
         file.seek(SeekFrom::Start((tile * 3 * t * t) as u64))
             .and_then(|_| file.read_exact(&mut bytes))
-            .map_err(|e| FileError::new(&path, format!("reading tile {tile}: {e} (delete the cache folder to rebuild it)")))?;
+            .map_err(|e| {
+                FileError::new(
+                    &path,
+                    format!("reading tile {tile}: {e} (delete the cache folder to rebuild it)"),
+                )
+            })?;
         let values = bytes[..2 * t * t]
             .chunks_exact(2)
             .map(|b| f32::from(u16::from_le_bytes([b[0], b[1]])) / 65535.0)

@@ -16,7 +16,9 @@
 pub mod cache;
 
 use cache::TileCache;
-use l2l_plugin_api::{BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, Sample};
+use l2l_plugin_api::{
+    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, Sample,
+};
 use l2l_rawio::CameraOverride;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -94,10 +96,15 @@ impl BuildDataset for Drone {
 
     fn build(config: DroneConfig) -> PluginResult<Self> {
         if config.root.as_os_str().is_empty() {
-            return Err(PluginError::Config("root is required: the folder holding images_full/ and masks_full/".into()));
+            return Err(PluginError::Config(
+                "root is required: the folder holding images_full/ and masks_full/".into(),
+            ));
         }
         if config.tile_size < 2 || config.tile_size % 2 != 0 {
-            return Err(PluginError::Config(format!("tile_size must be even and at least 2, found {}", config.tile_size)));
+            return Err(PluginError::Config(format!(
+                "tile_size must be even and at least 2, found {}",
+                config.tile_size
+            )));
         }
         if !(0.0..1.0).contains(&config.max_small_car_fraction) {
             return Err(PluginError::Config(format!(
@@ -121,12 +128,13 @@ impl BuildDataset for Drone {
             config.skip_invalid,
         )?;
         let pixels = (config.tile_size * config.tile_size) as f64;
-        let all = cache
-            .manifest
-            .images
-            .iter()
-            .enumerate()
-            .flat_map(|(i, image)| image.car_pixels.iter().enumerate().map(move |(t, &cars)| (i, t, f64::from(cars) / pixels)));
+        let all = cache.manifest.images.iter().enumerate().flat_map(|(i, image)| {
+            image
+                .car_pixels
+                .iter()
+                .enumerate()
+                .map(move |(t, &cars)| (i, t, f64::from(cars) / pixels))
+        });
         let tiles: Vec<(usize, usize, usize)> = match config.task {
             DroneTask::Segmentation => all.filter(|(_, _, f)| *f > 0.0).map(|(i, t, _)| (i, t, 0)).collect(),
             DroneTask::Classification => {
@@ -185,7 +193,10 @@ impl Dataset for Drone {
 
     fn sample(&self, index: usize) -> PluginResult<Sample> {
         let &(image, tile, class) = self.tiles.get(index).ok_or_else(|| {
-            PluginError::Input(format!("sample {index} is out of range (the dataset has {})", self.tiles.len()))
+            PluginError::Input(format!(
+                "sample {index} is out of range (the dataset has {})",
+                self.tiles.len()
+            ))
         })?;
         let (values, mask) = self.cache.read_tile(image, tile)?;
         let t = self.cache.manifest.tile_size as i64;
@@ -196,7 +207,9 @@ impl Dataset for Drone {
         Ok(Sample {
             raw: Tensor::from_slice(&values).f_view([t, t])?,
             target,
-            metadata: self.camera.apply(self.cache.manifest.images[image].camera.metadata(self.intensity)),
+            metadata: self
+                .camera
+                .apply(self.cache.manifest.images[image].camera.metadata(self.intensity)),
         })
     }
 }

@@ -49,7 +49,15 @@ fn write_image(root: &Path, n: usize) {
     } else {
         set(34, 50, 10);
     }
-    write_mask_png(&root.join(format!("masks_full/img{n}.png")), &Mask { values: mask, height: SIDE, width: SIDE }).unwrap();
+    write_mask_png(
+        &root.join(format!("masks_full/img{n}.png")),
+        &Mask {
+            values: mask,
+            height: SIDE,
+            width: SIDE,
+        },
+    )
+    .unwrap();
 }
 
 fn fixture() -> tempfile::TempDir {
@@ -86,7 +94,10 @@ fn segmentation_tiles_are_the_tiles_with_cars_with_the_files_camera() {
     }
     let camera = first.metadata;
     assert_eq!(camera.cfa_pattern, CfaPattern::Grbg);
-    assert!(camera.black_level.iter().all(|b| (b - 205.0 / 4095.0).abs() < 1e-6), "{camera:?}");
+    assert!(
+        camera.black_level.iter().all(|b| (b - 205.0 / 4095.0).abs() < 1e-6),
+        "{camera:?}"
+    );
     assert!((camera.white_balance[0] - 2.5).abs() < 1e-4 && (camera.white_balance[2] - 1.5).abs() < 1e-4);
     let last = dataset.sample(2).unwrap();
     assert_eq!(last.target.sum(tch::Kind::Int64).int64_value(&[]), 100);
@@ -123,7 +134,9 @@ fn classification_is_balanced_seeded_and_drops_slivers() {
             c.seed = seed;
         })
         .unwrap();
-        (0..d.len()).map(|i| Vec::<f32>::try_from(d.sample(i).unwrap().raw.flatten(0, -1)).unwrap()).collect::<Vec<_>>()
+        (0..d.len())
+            .map(|i| Vec::<f32>::try_from(d.sample(i).unwrap().raw.flatten(0, -1)).unwrap())
+            .collect::<Vec<_>>()
     };
     assert_eq!(draw(3), draw(3));
     assert_ne!(draw(3), draw(4));
@@ -137,7 +150,11 @@ fn cache_is_reused_until_a_source_changes() {
     let written = std::fs::metadata(&manifest).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     open(dir.path(), |_| {}).unwrap();
-    assert_eq!(std::fs::metadata(&manifest).unwrap().modified().unwrap(), written, "cache rebuilt needlessly");
+    assert_eq!(
+        std::fs::metadata(&manifest).unwrap().modified().unwrap(),
+        written,
+        "cache rebuilt needlessly"
+    );
     // a new mask for image 1: no cars any more
     write_mask_png(
         &dir.path().join("masks_full/img1.png"),
@@ -157,9 +174,20 @@ fn cache_is_reused_until_a_source_changes() {
 fn bad_files_are_named_or_skipped() {
     let dir = fixture();
     // a mask of another size
-    write_mask_png(&dir.path().join("masks_full/img1.png"), &Mask { values: vec![1; 32 * 64], height: 32, width: 64 }).unwrap();
+    write_mask_png(
+        &dir.path().join("masks_full/img1.png"),
+        &Mask {
+            values: vec![1; 32 * 64],
+            height: 32,
+            width: 64,
+        },
+    )
+    .unwrap();
     let err = open(dir.path(), |_| {}).err().unwrap();
-    assert!(err.contains("img1.png") && err.contains("mask is 32×64 but its image") && err.contains("64×64"), "{err}");
+    assert!(
+        err.contains("img1.png") && err.contains("mask is 32×64 but its image") && err.contains("64×64"),
+        "{err}"
+    );
     let dataset = open(dir.path(), |c| c.skip_invalid = true).unwrap();
     assert_eq!(dataset.len(), 2);
     assert!(dataset.warnings().last().unwrap().contains("skipped 1"));
@@ -174,7 +202,10 @@ fn bad_files_are_named_or_skipped() {
     write_image(dir.path(), 0);
     std::fs::remove_file(dir.path().join("masks_full/img0.png")).unwrap();
     let err = open(dir.path(), |_| {}).err().unwrap();
-    assert!(err.contains("img0.dng: no mask: expected") && err.contains("img0.png"), "{err}");
+    assert!(
+        err.contains("img0.dng: no mask: expected") && err.contains("img0.png"),
+        "{err}"
+    );
     std::fs::write(dir.path().join("masks_full/img0.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let err = open(dir.path(), |_| {}).err().unwrap();
     assert!(err.contains("img0.png") && err.contains("PNG"), "{err}");
@@ -186,6 +217,12 @@ fn empty_folders_and_bad_settings_are_refused() {
     std::fs::create_dir_all(dir.path().join("images_full/raw_scale100")).unwrap();
     let err = open(dir.path(), |_| {}).err().unwrap();
     assert!(err.contains("raw_scale100: no files with extension dng"), "{err}");
-    assert!(open(dir.path(), |c| c.tile_size = 15).err().unwrap().contains("tile_size"));
-    assert!(open(dir.path(), |c| c.intensity = 2.0).err().unwrap().contains("intensity"));
+    assert!(open(dir.path(), |c| c.tile_size = 15)
+        .err()
+        .unwrap()
+        .contains("tile_size"));
+    assert!(open(dir.path(), |c| c.intensity = 2.0)
+        .err()
+        .unwrap()
+        .contains("intensity"));
 }

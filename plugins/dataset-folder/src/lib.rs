@@ -13,7 +13,9 @@
 //! opens, so that a corrupt file or a mask of the wrong size is reported — or with `skip_invalid`
 //! skipped with a warning — before training.
 
-use l2l_plugin_api::{BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, Sample};
+use l2l_plugin_api::{
+    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, Sample,
+};
 use l2l_rawio::labels::read_csv_labels;
 use l2l_rawio::{decode_in_parallel, read_mask, read_mosaic, CameraOverride, FileError, FileResult, InvalidFiles};
 use serde::{Deserialize, Serialize};
@@ -113,13 +115,29 @@ impl BuildDataset for Folder {
                     let Some(label) = invalid.check(row)? else { continue };
                     let path = config.root.join(&label.file);
                     let checked = if let Some(first) = first_line.get(&label.file) {
-                        Err(FileError::at_line(&csv, label.line, format!("`{}` is labelled twice (first on line {first})", label.file)))
+                        Err(FileError::at_line(
+                            &csv,
+                            label.line,
+                            format!("`{}` is labelled twice (first on line {first})", label.file),
+                        ))
                     } else if let Err(e) = std::fs::metadata(&path) {
                         // a link loop or a permission problem is not a missing file
-                        let why = if e.kind() == std::io::ErrorKind::NotFound { "does not exist".to_string() } else { format!("cannot be read: {e}") };
-                        Err(FileError::at_line(&csv, label.line, format!("labels `{}`, but {} {why}", label.file, path.display())))
+                        let why = if e.kind() == std::io::ErrorKind::NotFound {
+                            "does not exist".to_string()
+                        } else {
+                            format!("cannot be read: {e}")
+                        };
+                        Err(FileError::at_line(
+                            &csv,
+                            label.line,
+                            format!("labels `{}`, but {} {why}", label.file, path.display()),
+                        ))
                     } else if !path.is_file() {
-                        Err(FileError::at_line(&csv, label.line, format!("labels `{}`, but {} is not a file", label.file, path.display())))
+                        Err(FileError::at_line(
+                            &csv,
+                            label.line,
+                            format!("labels `{}`, but {} is not a file", label.file, path.display()),
+                        ))
                     } else {
                         Ok((path, label.class.clone()))
                     };
@@ -128,7 +146,12 @@ impl BuildDataset for Folder {
                         rows.push(row);
                     }
                 }
-                let names: Vec<String> = rows.iter().map(|(_, c)| c.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+                let names: Vec<String> = rows
+                    .iter()
+                    .map(|(_, c)| c.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 let files = rows
                     .into_iter()
                     .map(|(path, class)| {
@@ -175,7 +198,10 @@ impl BuildDataset for Folder {
             files = kept;
         }
         if files.is_empty() {
-            return Err(PluginError::Data(format!("{}: no usable raw files", config.root.display())));
+            return Err(PluginError::Data(format!(
+                "{}: no usable raw files",
+                config.root.display()
+            )));
         }
         Ok(Self {
             files,
@@ -211,7 +237,10 @@ impl Dataset for Folder {
 
     fn sample(&self, index: usize) -> PluginResult<Sample> {
         let (raw, target) = self.files.get(index).ok_or_else(|| {
-            PluginError::Input(format!("sample {index} is out of range (the dataset has {})", self.files.len()))
+            PluginError::Input(format!(
+                "sample {index} is out of range (the dataset has {})",
+                self.files.len()
+            ))
         })?;
         let (mosaic, target) = match target {
             Target::Class(class) => (read_mosaic(raw, self.config.white_level)?, Tensor::from(*class as i64)),
@@ -223,7 +252,10 @@ impl Dataset for Folder {
                 (mosaic, target)
             }
         };
-        let camera = self.config.camera.apply(mosaic.camera.unwrap_or(l2l_rawio::NEUTRAL_CAMERA));
+        let camera = self
+            .config
+            .camera
+            .apply(mosaic.camera.unwrap_or(l2l_rawio::NEUTRAL_CAMERA));
         Ok(Sample {
             raw: Tensor::from_slice(&mosaic.values).f_view([mosaic.height as i64, mosaic.width as i64])?,
             target,

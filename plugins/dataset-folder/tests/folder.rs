@@ -24,7 +24,11 @@ fn tiffs(root: &Path, names: &[&str]) {
 fn classification_from_a_csv() {
     let dir = tempfile::tempdir().unwrap();
     tiffs(dir.path(), &["a.tiff", "b.tiff", "c.tiff", "unlisted.tiff"]);
-    std::fs::write(dir.path().join("labels.csv"), "file,label\na.tiff,zebra\nb.tiff,ant\nc.tiff,zebra\n").unwrap();
+    std::fs::write(
+        dir.path().join("labels.csv"),
+        "file,label\na.tiff,zebra\nb.tiff,ant\nc.tiff,zebra\n",
+    )
+    .unwrap();
     let dataset = open(dir.path(), |c| c.labels_csv = Some("labels.csv".into())).unwrap();
     assert_eq!(dataset.class_names().unwrap(), ["ant", "zebra"]);
     assert_eq!(dataset.labels().unwrap(), [1, 0, 1]);
@@ -45,10 +49,21 @@ fn segmentation_from_masks_with_dng_cameras() {
         intensity: 100.0,
     };
     let samples = vec![512u16; 8 * 8];
-    let image = DngImage { samples: &samples, height: 8, width: 8, white_level: 1023, camera, make_model: ("l2l", "t") };
+    let image = DngImage {
+        samples: &samples,
+        height: 8,
+        width: 8,
+        white_level: 1023,
+        camera,
+        make_model: ("l2l", "t"),
+    };
     write_dng(&dir.path().join("shot.dng"), &image).unwrap();
     std::fs::create_dir(dir.path().join("masks")).unwrap();
-    let mask = Mask { values: (0..64).map(|i| u8::from(i < 8)).collect(), height: 8, width: 8 };
+    let mask = Mask {
+        values: (0..64).map(|i| u8::from(i < 8)).collect(),
+        height: 8,
+        width: 8,
+    };
     write_mask_png(&dir.path().join("masks/shot.png"), &mask).unwrap();
     let dataset = open(dir.path(), |c| c.masks_dir = Some("masks".into())).unwrap();
     assert!(dataset.class_names().is_none());
@@ -69,7 +84,11 @@ fn bad_input_is_named_or_skipped() {
     // neither or both of labels_csv and masks_dir
     assert!(open(dir.path(), |_| {}).err().unwrap().contains("exactly one of"));
     // a CSV row that does not parse, one for a missing file, then a truncated image
-    std::fs::write(dir.path().join("l.csv"), "file,label\na.tiff,x\nb.tiff\nghost.tiff,y\nb.tiff,y\n").unwrap();
+    std::fs::write(
+        dir.path().join("l.csv"),
+        "file,label\na.tiff,x\nb.tiff\nghost.tiff,y\nb.tiff,y\n",
+    )
+    .unwrap();
     let err = open(dir.path(), |c| c.labels_csv = Some("l.csv".into())).err().unwrap();
     assert!(err.contains("l.csv: line 3: expected `file,label`"), "{err}");
     let dataset = open(dir.path(), |c| {
@@ -79,7 +98,10 @@ fn bad_input_is_named_or_skipped() {
     .unwrap();
     assert_eq!(dataset.len(), 2);
     let warnings = dataset.warnings().join("\n");
-    assert!(warnings.contains("line 4") && warnings.contains("ghost.tiff does not exist"), "{warnings}");
+    assert!(
+        warnings.contains("line 4") && warnings.contains("ghost.tiff does not exist"),
+        "{warnings}"
+    );
     assert!(warnings.contains("skipped 2"), "{warnings}");
     let bytes = std::fs::read(dir.path().join("b.tiff")).unwrap();
     std::fs::write(dir.path().join("b.tiff"), &bytes[..40]).unwrap();
@@ -95,12 +117,34 @@ fn bad_input_is_named_or_skipped() {
     assert!(err.contains("b.tiff: not a readable TIFF"), "{err}");
     // masks: one missing, one of another size
     std::fs::create_dir(dir.path().join("masks")).unwrap();
-    write_mask_png(&dir.path().join("masks/a.png"), &Mask { values: vec![0; 16], height: 4, width: 4 }).unwrap();
+    write_mask_png(
+        &dir.path().join("masks/a.png"),
+        &Mask {
+            values: vec![0; 16],
+            height: 4,
+            width: 4,
+        },
+    )
+    .unwrap();
     let err = open(dir.path(), |c| c.masks_dir = Some("masks".into())).err().unwrap();
-    assert!(err.contains("b.tiff: no mask: expected") && err.contains("b.png"), "{err}");
-    write_mask_png(&dir.path().join("masks/b.png"), &Mask { values: vec![0; 64], height: 8, width: 8 }).unwrap();
+    assert!(
+        err.contains("b.tiff: no mask: expected") && err.contains("b.png"),
+        "{err}"
+    );
+    write_mask_png(
+        &dir.path().join("masks/b.png"),
+        &Mask {
+            values: vec![0; 64],
+            height: 8,
+            width: 8,
+        },
+    )
+    .unwrap();
     let err = open(dir.path(), |c| c.masks_dir = Some("masks".into())).err().unwrap();
-    assert!(err.contains("a.png: mask is 4×4 but its image") && err.contains("8×8"), "{err}");
+    assert!(
+        err.contains("a.png: mask is 4×4 but its image") && err.contains("8×8"),
+        "{err}"
+    );
 }
 
 /// A labelled file that is a link loop is reported as unreadable, with the reason, not as missing.
@@ -111,5 +155,8 @@ fn a_link_loop_is_not_a_missing_file() {
     std::os::unix::fs::symlink("loop.tiff", dir.path().join("loop.tiff")).unwrap();
     std::fs::write(dir.path().join("l.csv"), "file,label\na.tiff,x\nloop.tiff,y\n").unwrap();
     let err = open(dir.path(), |c| c.labels_csv = Some("l.csv".into())).err().unwrap();
-    assert!(err.contains("line 3") && err.contains("loop.tiff cannot be read") && err.contains("symbolic links"), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("loop.tiff cannot be read") && err.contains("symbolic links"),
+        "{err}"
+    );
 }

@@ -14,8 +14,7 @@
 //! `skip_invalid`, skipped with a warning — before any training starts.
 
 use l2l_plugin_api::{
-    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, RawMetadata,
-    Sample,
+    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, RawMetadata, Sample,
 };
 use l2l_rawio::labels::read_stem_labels;
 use l2l_rawio::{decode_in_parallel, read_mosaic, CameraOverride, FileError, InvalidFiles};
@@ -90,7 +89,9 @@ pub struct Microscopy {
 }
 
 fn stem_of(name: &str) -> &str {
-    name.strip_suffix(".tiff").or_else(|| name.strip_suffix(".tif")).unwrap_or(name)
+    name.strip_suffix(".tiff")
+        .or_else(|| name.strip_suffix(".tif"))
+        .unwrap_or(name)
 }
 
 impl BuildDataset for Microscopy {
@@ -98,7 +99,9 @@ impl BuildDataset for Microscopy {
 
     fn build(config: MicroscopyConfig) -> PluginResult<Self> {
         if config.root.as_os_str().is_empty() {
-            return Err(PluginError::Config("root is required: the folder holding images/ and labels/".into()));
+            return Err(PluginError::Config(
+                "root is required: the folder holding images/ and labels/".into(),
+            ));
         }
         let intensity = l2l_rawio::published_intensity(config.intensity).map_err(PluginError::Config)?;
         let image_dir = config.root.join("images").join(l2l_rawio::intensity_folder(intensity));
@@ -116,7 +119,11 @@ impl BuildDataset for Microscopy {
             }
             let bad = |reason: String| Err(FileError::at_line(&labels_path, label.line, reason));
             let checked = if !CLASS_CODES.contains(&label.class.as_str()) {
-                bad(format!("unknown class `{}` (expected one of {})", label.class, CLASS_CODES.join(", ")))
+                bad(format!(
+                    "unknown class `{}` (expected one of {})",
+                    label.class,
+                    CLASS_CODES.join(", ")
+                ))
             } else if let Some(first) = first_line.get(&stem) {
                 bad(format!("`{stem}` is labelled twice (first on line {first})"))
             } else {
@@ -129,7 +136,12 @@ impl BuildDataset for Microscopy {
                         class: label.class.clone(),
                     })
                     .ok_or(())
-                    .or_else(|()| bad(format!("labels `{stem}`, but {}/{stem}.tiff does not exist", image_dir.display())))
+                    .or_else(|()| {
+                        bad(format!(
+                            "labels `{stem}`, but {}/{stem}.tiff does not exist",
+                            image_dir.display()
+                        ))
+                    })
             };
             if let Some(entry) = invalid.check(checked)? {
                 first_line.insert(stem, label.line);
@@ -199,7 +211,10 @@ impl Dataset for Microscopy {
 
     fn sample(&self, index: usize) -> PluginResult<Sample> {
         let (path, class) = self.images.get(index).ok_or_else(|| {
-            PluginError::Input(format!("sample {index} is out of range (the dataset has {})", self.images.len()))
+            PluginError::Input(format!(
+                "sample {index} is out of range (the dataset has {})",
+                self.images.len()
+            ))
         })?;
         let mosaic = read_mosaic(path, None)?;
         Ok(Sample {

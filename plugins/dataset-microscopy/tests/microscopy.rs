@@ -114,12 +114,18 @@ fn bad_label_lines_name_file_and_line() {
     std::fs::write(&labels, &text).unwrap();
     let lines = text.lines().count();
     let err = open(dir.path(), |_| {}).err().unwrap();
-    assert!(err.contains(&format!("Ma190c_annotations.dat: line {}", lines - 3)), "{err}");
+    assert!(
+        err.contains(&format!("Ma190c_annotations.dat: line {}", lines - 3)),
+        "{err}"
+    );
     assert!(err.contains("FILE_STEM CLASS"), "{err}");
     let dataset = open(dir.path(), |c| c.skip_invalid = true).unwrap();
     let warnings = dataset.warnings().join("\n");
     assert!(warnings.contains("unknown class `XYZ`"), "{warnings}");
-    assert!(warnings.contains("labels `ghost`, but") && warnings.contains("ghost.tiff does not exist"), "{warnings}");
+    assert!(
+        warnings.contains("labels `ghost`, but") && warnings.contains("ghost.tiff does not exist"),
+        "{warnings}"
+    );
     assert!(warnings.contains("`NGS_1` is labelled twice"), "{warnings}");
     assert!(warnings.contains("skipped 4"), "{warnings}");
     assert_eq!(dataset.len(), 11);
@@ -135,6 +141,9 @@ fn missing_or_empty_folders_are_named() {
     assert!(err.contains("raw_scale100: no files with extension tif, tiff"), "{err}");
     let err = open(dir.path(), |c| c.intensity = 30.0).err().unwrap();
     assert!(err.contains("intensity must be one of"), "{err}");
-    let err = Microscopy::build(MicroscopyConfig::default()).err().unwrap().to_string();
+    let err = Microscopy::build(MicroscopyConfig::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("root is required"), "{err}");
 }

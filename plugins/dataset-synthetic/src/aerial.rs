@@ -57,7 +57,10 @@ pub fn render(rng: &mut impl Rng, size: usize, car_probability: f64, car_scale: 
         half_width: rng.gen_range(0.06..0.09),
     });
     if let Some(road) = &road {
-        canvas.paint(|x, y| road.distance(x, y), |x, y| scale(ASPHALT, 0.93 + 0.14 * fine.at(x, y)));
+        canvas.paint(
+            |x, y| road.distance(x, y),
+            |x, y| scale(ASPHALT, 0.93 + 0.14 * fine.at(x, y)),
+        );
         let (c, s) = (road.angle.cos(), road.angle.sin());
         canvas.paint(
             |x, y| {
@@ -75,7 +78,11 @@ pub fn render(rng: &mut impl Rng, size: usize, car_probability: f64, car_scale: 
             continue;
         }
         let radius = rng.gen_range(0.04..0.09);
-        canvas.disc((centre.0 + 0.2 * radius, centre.1 + 0.2 * radius), radius, scale(TREE, 0.5));
+        canvas.disc(
+            (centre.0 + 0.2 * radius, centre.1 + 0.2 * radius),
+            radius,
+            scale(TREE, 0.5),
+        );
         canvas.disc(centre, radius, TREE);
     }
     let mut car_mask = vec![0u8; size * size];
@@ -95,11 +102,17 @@ fn draw_car(canvas: &mut Canvas, mask: &mut [u8], rng: &mut impl Rng, road: Opti
             let lane = road.half_width * 0.5 * if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
             let (c, s) = (road.angle.cos(), road.angle.sin());
             (
-                (road.through.0 + along * c - lane * s, road.through.1 + along * s + lane * c),
+                (
+                    road.through.0 + along * c - lane * s,
+                    road.through.1 + along * s + lane * c,
+                ),
                 road.angle + if rng.gen_bool(0.5) { 0.0 } else { PI },
             )
         }
-        _ => ((rng.gen_range(0.08..0.92), rng.gen_range(0.08..0.92)), rng.gen_range(0.0..TAU)),
+        _ => (
+            (rng.gen_range(0.08..0.92), rng.gen_range(0.08..0.92)),
+            rng.gen_range(0.0..TAU),
+        ),
     };
     let body = CAR_COLOURS[rng.gen_range(0..CAR_COLOURS.len())];
     let shape = |x: f32, y: f32| box_distance(x, y, centre, half, angle);

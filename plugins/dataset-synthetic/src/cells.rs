@@ -44,7 +44,10 @@ fn draw_red_cells(canvas: &mut Canvas, rng: &mut impl Rng, centre: (f32, f32), r
         let r = rng.gen_range(0.08..0.11);
         let direction = rng.gen_range(0.0..TAU);
         let distance = radius + r * rng.gen_range(0.6..1.6);
-        let c = (centre.0 + distance * direction.cos(), centre.1 + distance * direction.sin());
+        let c = (
+            centre.0 + distance * direction.cos(),
+            centre.1 + distance * direction.sin(),
+        );
         canvas.disc(c, r, RED_CELL);
         canvas.disc(c, 0.45 * r, mix(RED_CELL, PLASMA, 0.45));
     }
@@ -72,7 +75,10 @@ fn neutrophil(canvas: &mut Canvas, rng: &mut impl Rng, centre: (f32, f32), radiu
             // a thin strand to the next lobe
             let b = angle + (k as f32 + 0.5) * TAU / (lobes as f32 + 1.5);
             let s = (centre.0 + 0.45 * radius * b.cos(), centre.1 + 0.45 * radius * b.sin());
-            canvas.paint(|x, y| box_distance(x, y, s, (0.15 * radius, 0.04 * radius), b + TAU / 4.0), |_, _| nucleus);
+            canvas.paint(
+                |x, y| box_distance(x, y, s, (0.15 * radius, 0.04 * radius), b + TAU / 4.0),
+                |_, _| nucleus,
+            );
         }
     }
 }
@@ -82,10 +88,17 @@ fn eosinophil(canvas: &mut Canvas, rng: &mut impl Rng, centre: (f32, f32), radiu
     for _ in 0..45 {
         let r = radius * rng.gen_range(0.0..0.92f32).sqrt();
         let a = rng.gen_range(0.0..TAU);
-        canvas.disc((centre.0 + r * a.cos(), centre.1 + r * a.sin()), 0.022, [0.84, 0.33, 0.22]);
+        canvas.disc(
+            (centre.0 + r * a.cos(), centre.1 + r * a.sin()),
+            0.022,
+            [0.84, 0.33, 0.22],
+        );
     }
     for side in [-1.0, 1.0] {
-        let c = (centre.0 + side * 0.38 * radius * angle.cos(), centre.1 + side * 0.38 * radius * angle.sin());
+        let c = (
+            centre.0 + side * 0.38 * radius * angle.cos(),
+            centre.1 + side * 0.38 * radius * angle.sin(),
+        );
         canvas.disc(c, 0.33 * radius, nucleus);
     }
 }
@@ -96,7 +109,11 @@ fn monocyte(canvas: &mut Canvas, rng: &mut impl Rng, centre: (f32, f32), radius:
     for _ in 0..rng.gen_range(2..5) {
         let r = radius * rng.gen_range(0.55..0.85);
         let a = rng.gen_range(0.0..TAU);
-        canvas.disc((centre.0 + r * a.cos(), centre.1 + r * a.sin()), 0.03, mix(cytoplasm, [1.0; 3], 0.5));
+        canvas.disc(
+            (centre.0 + r * a.cos(), centre.1 + r * a.sin()),
+            0.03,
+            mix(cytoplasm, [1.0; 3], 0.5),
+        );
     }
     // a kidney: a disc with a bite taken out of one side
     let (dx, dy) = (angle.cos(), angle.sin());

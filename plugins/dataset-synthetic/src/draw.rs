@@ -86,7 +86,10 @@ impl ValueNoise {
     /// The texture at unit position (x, y).
     pub fn at(&self, x: f32, y: f32) -> f32 {
         let n = self.cells;
-        let (gx, gy) = ((x.clamp(0.0, 1.0) * n as f32).min(n as f32 - 1e-4), (y.clamp(0.0, 1.0) * n as f32).min(n as f32 - 1e-4));
+        let (gx, gy) = (
+            (x.clamp(0.0, 1.0) * n as f32).min(n as f32 - 1e-4),
+            (y.clamp(0.0, 1.0) * n as f32).min(n as f32 - 1e-4),
+        );
         let (ix, iy) = (gx as usize, gy as usize);
         let smooth = |t: f32| t * t * (3.0 - 2.0 * t);
         let (tx, ty) = (smooth(gx - ix as f32), smooth(gy - iy as f32));
@@ -99,7 +102,11 @@ impl ValueNoise {
 
 /// `a + t (b − a)` per channel.
 pub fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), a[2] + t * (b[2] - a[2])]
+    [
+        a[0] + t * (b[0] - a[0]),
+        a[1] + t * (b[1] - a[1]),
+        a[2] + t * (b[2] - a[2]),
+    ]
 }
 
 /// Every channel times `factor`.

@@ -84,7 +84,15 @@ pub const DRONE_WHITE_BALANCE: [f32; 3] = [2.86653646, 1.0, 1.73079425];
 
 /// The Raw-Drone camera's colour matrix (from the published processing code).
 pub const DRONE_COLOUR_MATRIX: [f32; 9] = [
-    1.50768983, -0.33571374, -0.17197604, -0.23048614, 1.70698738, -0.47650126, -0.03119153, -0.32803956, 1.35923111,
+    1.50768983,
+    -0.33571374,
+    -0.17197604,
+    -0.23048614,
+    1.70698738,
+    -0.47650126,
+    -0.03119153,
+    -0.32803956,
+    1.35923111,
 ];
 
 impl Default for SyntheticConfig {
@@ -124,9 +132,17 @@ impl Synthetic {
     pub fn scene(&self, index: usize) -> (Vec<draw::Rgb>, Option<Vec<u8>>) {
         let mut rng = self.rng(index, 0);
         match self.config.task {
-            Task::Cells => (cells::render(&mut rng, self.class_of(index), self.config.size).pixels, None),
+            Task::Cells => (
+                cells::render(&mut rng, self.class_of(index), self.config.size).pixels,
+                None,
+            ),
             Task::AerialCars => {
-                let scene = aerial::render(&mut rng, self.config.size, self.config.car_probability, self.config.car_scale);
+                let scene = aerial::render(
+                    &mut rng,
+                    self.config.size,
+                    self.config.car_probability,
+                    self.config.car_scale,
+                );
                 (scene.canvas.pixels, Some(scene.car_mask))
             }
         }
@@ -161,7 +177,10 @@ impl BuildDataset for Synthetic {
             return bad(format!("size must be even and at least 16, found {}", config.size));
         }
         if !(config.intensity > 0.0 && config.intensity <= 100.0) {
-            return bad(format!("intensity must be in (0, 100] percent, found {}", config.intensity));
+            return bad(format!(
+                "intensity must be in (0, 100] percent, found {}",
+                config.intensity
+            ));
         }
         if !(config.full_well.is_finite() && config.full_well > 0.0) {
             return bad(format!("full_well must be positive, found {}", config.full_well));
@@ -176,13 +195,19 @@ impl BuildDataset for Synthetic {
             return bad(format!("black_level must be in [0, 1), found {}", config.black_level));
         }
         if config.white_balance.iter().any(|g| !(g.is_finite() && *g > 0.0)) {
-            return bad(format!("white_balance gains must be positive, found {:?}", config.white_balance));
+            return bad(format!(
+                "white_balance gains must be positive, found {:?}",
+                config.white_balance
+            ));
         }
         if !(config.car_scale > 0.0 && config.car_scale <= 5.0) {
             return bad(format!("car_scale must be in (0, 5], found {}", config.car_scale));
         }
         if !(0.0..=1.0).contains(&config.car_probability) {
-            return bad(format!("car_probability must be in [0, 1], found {}", config.car_probability));
+            return bad(format!(
+                "car_probability must be in [0, 1], found {}",
+                config.car_probability
+            ));
         }
         let matrix = [0, 1, 2].map(|r| [0, 1, 2].map(|c| f64::from(config.colour_matrix[3 * r + c])));
         if l2l_rawio::invert3(matrix).is_none() {
@@ -200,7 +225,9 @@ impl BuildDataset for Synthetic {
             read_noise: config.read_noise,
             bit_depth: config.bit_depth,
         };
-        let kept = (0..if config.keep_in_memory { config.count } else { 0 }).map(|_| OnceLock::new()).collect();
+        let kept = (0..if config.keep_in_memory { config.count } else { 0 })
+            .map(|_| OnceLock::new())
+            .collect();
         Ok(Self { config, sensor, kept })
     }
 }
@@ -228,7 +255,11 @@ impl Dataset for Synthetic {
         let generate = || {
             let (pixels, mask) = self.scene(index);
             let signal = self.sensor.mosaic_signal(&pixels, self.config.size);
-            (self.sensor.record(&signal, self.config.size, &mut self.rng(index, 1), self.config.noise), mask)
+            (
+                self.sensor
+                    .record(&signal, self.config.size, &mut self.rng(index, 1), self.config.noise),
+                mask,
+            )
         };
         let fresh;
         let (raw, mask) = if self.config.keep_in_memory {

@@ -61,14 +61,18 @@ fn noise_variance_follows_the_shot_and_read_model() {
             ..Default::default()
         };
         let noisy = build(config.clone());
-        let clean = build(SyntheticConfig { noise: false, ..config.clone() });
+        let clean = build(SyntheticConfig {
+            noise: false,
+            ..config.clone()
+        });
         let black = f64::from(config.black_level);
         let mut bins = [(0.0, 0.0, 0usize); 2]; // (sum of residual², sum of predicted variance, count)
         let mut residual_sum = 0.0;
         for i in 0..config.count {
             for (n, c) in raw(&noisy, i).into_iter().zip(raw(&clean, i)) {
                 let electrons = (f64::from(c) - black) / (1.0 - black) * config.full_well;
-                let predicted = (1.0 - black).powi(2) * (electrons + read_noise * read_noise) / config.full_well.powi(2);
+                let predicted =
+                    (1.0 - black).powi(2) * (electrons + read_noise * read_noise) / config.full_well.powi(2);
                 let residual = f64::from(n) - f64::from(c);
                 let median_split = usize::from(electrons > 0.6 * f64::from(intensity) / 100.0 * config.full_well);
                 let bin = &mut bins[median_split];
@@ -80,14 +84,23 @@ fn noise_variance_follows_the_shot_and_read_model() {
         }
         for (measured, predicted, count) in bins {
             assert!(count > 3000, "{count} pixels in a bin");
-            eprintln!("intensity {intensity}: measured/predicted variance {:.4} over {count} pixels", measured / predicted);
+            eprintln!(
+                "intensity {intensity}: measured/predicted variance {:.4} over {count} pixels",
+                measured / predicted
+            );
             let ratio = measured / predicted;
-            assert!((ratio - 1.0).abs() < 0.04, "intensity {intensity}: variance ratio {ratio} over {count} pixels");
+            assert!(
+                (ratio - 1.0).abs() < 0.04,
+                "intensity {intensity}: variance ratio {ratio} over {count} pixels"
+            );
         }
         let pixels = (config.count * 128 * 128) as f64;
         let mean = residual_sum / pixels;
         let spread = (bins.iter().map(|b| b.0).sum::<f64>() / pixels).sqrt();
-        assert!(mean.abs() < 4.0 * spread / pixels.sqrt(), "noise is biased: mean {mean}");
+        assert!(
+            mean.abs() < 4.0 * spread / pixels.sqrt(),
+            "noise is biased: mean {mean}"
+        );
     }
 }
 
@@ -131,7 +144,11 @@ fn aerial_masks_mark_cars() {
     for i in 0..12 {
         let sample = dataset.sample(i).unwrap();
         assert_eq!(sample.target.size(), [96, 96]);
-        let fraction = sample.target.to_kind(tch::Kind::Float).mean(tch::Kind::Float).double_value(&[]);
+        let fraction = sample
+            .target
+            .to_kind(tch::Kind::Float)
+            .mean(tch::Kind::Float)
+            .double_value(&[]);
         assert!(fraction < 0.3, "{fraction}");
         let (_, mask) = dataset.scene(i);
         let mask = mask.unwrap();
@@ -147,10 +164,34 @@ fn aerial_masks_mark_cars() {
 #[test]
 fn bad_config_values_are_refused() {
     for (config, expected) in [
-        (SyntheticConfig { size: 15, ..Default::default() }, "size"),
-        (SyntheticConfig { intensity: 0.0, ..Default::default() }, "intensity"),
-        (SyntheticConfig { bit_depth: 20, ..Default::default() }, "bit_depth"),
-        (SyntheticConfig { colour_matrix: [0.0; 9], ..Default::default() }, "singular"),
+        (
+            SyntheticConfig {
+                size: 15,
+                ..Default::default()
+            },
+            "size",
+        ),
+        (
+            SyntheticConfig {
+                intensity: 0.0,
+                ..Default::default()
+            },
+            "intensity",
+        ),
+        (
+            SyntheticConfig {
+                bit_depth: 20,
+                ..Default::default()
+            },
+            "bit_depth",
+        ),
+        (
+            SyntheticConfig {
+                colour_matrix: [0.0; 9],
+                ..Default::default()
+            },
+            "singular",
+        ),
     ] {
         let err = Synthetic::build(config).err().unwrap().to_string();
         assert!(err.contains(expected), "{err}");

@@ -24,7 +24,10 @@ pub fn demosaic(x: &Tensor, pattern: CfaPattern, padding: Padding) -> PluginResu
         .map(|colour| {
             std::array::from_fn(|parity| {
                 let site = |c: usize| colours[parity * 2 + c % 2] == colour;
-                columns.iter().map(|c| c.map_or(0.0, |c| if site(c) { 1.0 } else { 0.0 })).collect()
+                columns
+                    .iter()
+                    .map(|c| c.map_or(0.0, |c| if site(c) { 1.0 } else { 0.0 }))
+                    .collect()
             })
         })
         .collect();
@@ -69,7 +72,10 @@ pub fn demosaic(x: &Tensor, pattern: CfaPattern, padding: Padding) -> PluginResu
                 // the vertical sums extended as the row: border columns read the row's own sums
                 let extended: Vec<f32> = columns.iter().map(|c| c.map_or(0.0, |c| vertical[c + 1])).collect();
                 out_row.iter_mut().zip(&extended[..w]).for_each(|(o, &v)| *o += v * 0.5);
-                out_row.iter_mut().zip(&extended[1..w + 1]).for_each(|(o, &v)| *o += v * 1.0);
+                out_row
+                    .iter_mut()
+                    .zip(&extended[1..w + 1])
+                    .for_each(|(o, &v)| *o += v * 1.0);
                 out_row.iter_mut().zip(&extended[2..]).for_each(|(o, &v)| *o += v * 0.5);
             }
         })

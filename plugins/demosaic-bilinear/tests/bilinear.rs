@@ -101,11 +101,17 @@ fn wrong_inputs_are_refused_with_the_expected_shape() {
         .to_string()
         .contains("expected a raw mosaic batch [B, 1, H, W]"));
     let tiny = Tensor::zeros([1, 1, 1, 8], (Kind::Float, Device::Cpu));
-    assert!(stage.forward(&tiny).unwrap_err().to_string().contains("at least 2×2 pixels (one CFA block), found 1×8"));
-    assert!(parse_config::<l2l_demosaic_config::DemosaicConfig>("cfa_pattern = \"RGBG\"")
+    assert!(stage
+        .forward(&tiny)
         .unwrap_err()
         .to_string()
-        .contains("unknown variant `RGBG`"));
+        .contains("at least 2×2 pixels (one CFA block), found 1×8"));
+    assert!(
+        parse_config::<l2l_demosaic_config::DemosaicConfig>("cfa_pattern = \"RGBG\"")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown variant `RGBG`")
+    );
 }
 
 #[test]
@@ -151,14 +157,29 @@ fn the_fused_cpu_path_equals_the_filter_path_bit_for_bit() {
 fn mosaics_smaller_than_a_cfa_block_are_refused_and_every_larger_size_is_taken() {
     for (h, w) in [(1, 1), (2, 1), (1, 2), (1, 5)] {
         let mosaic = Tensor::full([1, 1, h, w], 0.5, (Kind::Float, Device::Cpu));
-        let err = tch::no_grad(|| demosaicer("RGGB").forward(&mosaic)).unwrap_err().to_string();
-        assert!(err.contains(&format!("expected a mosaic of at least 2×2 pixels (one CFA block), found {h}×{w}")), "{err}");
+        let err = tch::no_grad(|| demosaicer("RGGB").forward(&mosaic))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "expected a mosaic of at least 2×2 pixels (one CFA block), found {h}×{w}"
+            )),
+            "{err}"
+        );
     }
     for (h, w) in [(2, 2), (2, 3), (3, 2), (3, 3), (5, 4)] {
         let mosaic = Tensor::full([1, 1, h, w], 0.5, (Kind::Float, Device::Cpu));
         let out = tch::no_grad(|| demosaicer("GRBG").forward(&mosaic)).unwrap();
         assert_eq!(out.size(), [1, 3, h, w]);
-        assert!(out.allclose(&Tensor::full([1, 3, h, w], 0.5, (Kind::Float, Device::Cpu)), 1e-6, 1e-6, false), "{h}×{w}");
+        assert!(
+            out.allclose(
+                &Tensor::full([1, 3, h, w], 0.5, (Kind::Float, Device::Cpu)),
+                1e-6,
+                1e-6,
+                false
+            ),
+            "{h}×{w}"
+        );
         let out = demosaicer("GRBG").forward(&mosaic.set_requires_grad(true)).unwrap();
         assert_eq!(out.size(), [1, 3, h, w]);
     }

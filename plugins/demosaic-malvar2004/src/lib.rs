@@ -73,9 +73,25 @@ fn site_choices(s: &CfaSites) -> [[Option<usize>; 4]; 3] {
     let by_site = |own: [bool; 4], estimate: &dyn Fn(usize) -> Option<usize>| -> [Option<usize>; 4] {
         [0, 1, 2, 3].map(|p| if own[p] { None } else { estimate(p) })
     };
-    let red = by_site(s.red, &|p| Some(if s.green_in_red_rows[p] { 1 } else if s.green_in_blue_rows[p] { 2 } else { 3 }));
+    let red = by_site(s.red, &|p| {
+        Some(if s.green_in_red_rows[p] {
+            1
+        } else if s.green_in_blue_rows[p] {
+            2
+        } else {
+            3
+        })
+    });
     let green = by_site(s.green, &|_| Some(0));
-    let blue = by_site(s.blue, &|p| Some(if s.green_in_blue_rows[p] { 1 } else if s.green_in_red_rows[p] { 2 } else { 3 }));
+    let blue = by_site(s.blue, &|p| {
+        Some(if s.green_in_blue_rows[p] {
+            1
+        } else if s.green_in_red_rows[p] {
+            2
+        } else {
+            3
+        })
+    });
     [red, green, blue]
 }
 

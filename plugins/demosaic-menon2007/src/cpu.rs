@@ -80,7 +80,9 @@ impl RowFilter<'_> {
             }
             for &(offset, weight) in self.taps {
                 let start = (REACH as isize + offset) as usize;
-                out.iter_mut().zip(&padded[start..start + w]).for_each(|(o, &d)| *o += d * weight);
+                out.iter_mut()
+                    .zip(&padded[start..start + w])
+                    .for_each(|(o, &d)| *o += d * weight);
             }
         } else {
             let mut row = vec![0f32; w];
@@ -142,9 +144,16 @@ fn pick(sites: [bool; 4], i: usize, chosen: &[f32], otherwise: &[f32], out: &mut
     // by column parity: the even columns' site, then the odd columns'
     let parity = [sites[(i % 2) * 2], sites[(i % 2) * 2 + 1]];
     for (column, &selected) in parity.iter().enumerate() {
-        let (chosen, otherwise) = (chosen.iter().skip(column).step_by(2), otherwise.iter().skip(column).step_by(2));
+        let (chosen, otherwise) = (
+            chosen.iter().skip(column).step_by(2),
+            otherwise.iter().skip(column).step_by(2),
+        );
         let from = if selected { chosen } else { otherwise };
-        out.iter_mut().skip(column).step_by(2).zip(from).for_each(|(o, &v)| *o = v);
+        out.iter_mut()
+            .skip(column)
+            .step_by(2)
+            .zip(from)
+            .for_each(|(o, &v)| *o = v);
     }
 }
 
@@ -152,7 +161,10 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
     let (h, w) = (x.height, x.width);
     let n = h * w;
     let along = |taps| RowFilter { taps, along_rows: true };
-    let down = |taps| RowFilter { taps, along_rows: false };
+    let down = |taps| RowFilter {
+        taps,
+        along_rows: false,
+    };
     // a directional filter: along the row where `horizontal` is set, down the column elsewhere
     let directional = |taps, colour: Plane, base: Plane, horizontal: Plane, i: usize, out: &mut [f32]| {
         let (mut rows, mut columns) = (vec![0f32; w], vec![0f32; w]);
@@ -170,7 +182,11 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
         // 1. green along rows (plane 0) and down columns (plane 1); the mosaic itself at green sites
         let directional_green = planes(2, h, w, |p, i, row| {
             let mut filtered = vec![0f32; w];
-            RowFilter { taps: &taps.green, along_rows: p == 0 }.apply(x, None, i, &mut filtered);
+            RowFilter {
+                taps: &taps.green,
+                along_rows: p == 0,
+            }
+            .apply(x, None, i, &mut filtered);
             pick(s.green, i, x.row(i), &filtered, row);
         });
         let (green_h, green_v) = (x.like(&directional_green[..n]), x.like(&directional_green[n..]));
@@ -224,7 +240,9 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
             out.fill(0.0);
             for &(r, c, weight) in window {
                 if let Some(padded) = &rows[r] {
-                    out.iter_mut().zip(&padded[c..c + w]).for_each(|(o, &v)| *o += weight * v);
+                    out.iter_mut()
+                        .zip(&padded[c..c + w])
+                        .for_each(|(o, &v)| *o += weight * v);
                 }
             }
         };
@@ -263,9 +281,17 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
             pick(sites[p], i, &filtered, own.row(i), row);
         })
     };
-    let along_own_rows = from_green(&samples, along(&taps.neighbours), [s.green_in_red_rows, s.green_in_blue_rows]);
+    let along_own_rows = from_green(
+        &samples,
+        along(&taps.neighbours),
+        [s.green_in_red_rows, s.green_in_blue_rows],
+    );
     drop(samples);
-    let filled = from_green(&along_own_rows, down(&taps.neighbours), [s.green_in_blue_rows, s.green_in_red_rows]);
+    let filled = from_green(
+        &along_own_rows,
+        down(&taps.neighbours),
+        [s.green_in_blue_rows, s.green_in_red_rows],
+    );
     drop(along_own_rows);
     let (red, blue) = (x.like(&filled[..n]), x.like(&filled[n..]));
 
@@ -321,7 +347,9 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
     });
     let (red, blue) = (x.like(&at_green[..n]), x.like(&at_green[n..]));
     // red at blue sites and blue at red sites from the smoothed red − blue difference
-    for_each_row(&mut out[..n], w, h, |_, i, row| onto(s.blue, &taps.mean3, red, blue, i, row));
+    for_each_row(&mut out[..n], w, h, |_, i, row| {
+        onto(s.blue, &taps.mean3, red, blue, i, row)
+    });
     out[n..2 * n].copy_from_slice(green.values);
     for_each_row(&mut out[2 * n..], w, h, |_, i, row| {
         let mut from_red = vec![0f32; w];

@@ -144,7 +144,9 @@ impl BuildStage for WhiteBalance {
     fn build(config: WhiteBalanceConfig) -> PluginResult<Self> {
         require_finite("gains", &config.gains)?;
         if let Some(g) = config.gains.iter().find(|g| g.abs() < 1.0 / 16.0) {
-            return Err(config_error(format!("gains: expected gains of magnitude at least 1/16 (0.0625), found {g}")));
+            return Err(config_error(format!(
+                "gains: expected gains of magnitude at least 1/16 (0.0625), found {g}"
+            )));
         }
         let mut params = ParameterSet::new();
         params.add("gains", &Tensor::from_slice(&config.gains), config.trainable)?;

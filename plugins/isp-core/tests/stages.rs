@@ -84,9 +84,12 @@ fn out_of_range_configs_are_refused_with_the_key() {
     assert!(build_err::<Gamma>("gamma = nan").contains("gamma: expected values in [0.25, 8], found NaN"));
     assert!(build_err::<BlackLevel>("black_level = [0.1, 0.1, 1.0, 0.1]")
         .contains("black_level: expected values in [0, 0.5], found 1"));
-    assert!(build_err::<WhiteBalance>("gains = [1.0, 0.0, 1.0]").contains("gains: expected gains of magnitude at least 1/16 (0.0625), found 0"));
+    assert!(build_err::<WhiteBalance>("gains = [1.0, 0.0, 1.0]")
+        .contains("gains: expected gains of magnitude at least 1/16 (0.0625), found 0"));
     assert!(build_err::<WhiteBalance>("gains = [1.0, -0.05, 1.0]").contains("found -0.05"));
-    assert!(build_err::<WhiteBalance>("gains = [1.0, 17.0, 1.0]").contains("gains: expected values in [-16, 16], found 17"));
+    assert!(
+        build_err::<WhiteBalance>("gains = [1.0, 17.0, 1.0]").contains("gains: expected values in [-16, 16], found 17")
+    );
     assert!(build_err::<WhiteBalance>("gains = [1.0, 1.0]").contains("invalid length 2"));
     assert!(build_err::<Clip>("min = 1.0\nmax = 0.0").contains("expected finite min < max"));
     assert!(build_err::<ColourMatrix>("matrix = 3").contains("invalid type"));

@@ -63,7 +63,9 @@ impl BuildTaskModel for ResNetClassifier {
 
     fn build(config: ResNetConfig, num_classes: usize) -> PluginResult<Self> {
         if num_classes < 2 {
-            return Err(PluginError::Config(format!("a classifier needs at least 2 classes, found {num_classes}")));
+            return Err(PluginError::Config(format!(
+                "a classifier needs at least 2 classes, found {num_classes}"
+            )));
         }
         tch::manual_seed(config.seed as i64);
         let network = ResNet::new(ResNetDepth::from_layers(config.depth)?, 3, 5, "")?.with_width(config.width)?;

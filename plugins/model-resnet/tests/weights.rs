@@ -12,11 +12,22 @@ fn tensors(model: &ResNetClassifier) -> Vec<(String, Tensor)> {
 #[test]
 fn weights_load_by_name_and_the_head_follows_the_class_count() {
     let dir = tempfile::tempdir().unwrap();
-    let source = ResNetClassifier::build(ResNetConfig { seed: 7, ..Default::default() }, 4).unwrap();
+    let source = ResNetClassifier::build(
+        ResNetConfig {
+            seed: 7,
+            ..Default::default()
+        },
+        4,
+    )
+    .unwrap();
     let file = dir.path().join("resnet18.safetensors");
     Tensor::write_safetensors(&tensors(&source), &file).unwrap();
     let with = |classes| {
-        let config = ResNetConfig { weights: Some(file.clone()), seed: 1, ..Default::default() };
+        let config = ResNetConfig {
+            weights: Some(file.clone()),
+            seed: 1,
+            ..Default::default()
+        };
         ResNetClassifier::build(config, classes)
     };
     let same = with(4).unwrap();
@@ -36,13 +47,26 @@ fn weights_load_by_name_and_the_head_follows_the_class_count() {
     bad[0].1 = Tensor::zeros([2, 2], (tch::Kind::Float, tch::Device::Cpu));
     Tensor::write_safetensors(&bad, &file).unwrap();
     let err = with(4).err().unwrap().to_string();
-    assert!(err.contains("another shape: 1 (`conv1.weight: [2, 2] in the file, [64, 3, 7, 7] in the network`)"), "{err}");
-    assert!(!err.contains("missing from the file"), "a mis-shaped tensor is not also missing: {err}");
+    assert!(
+        err.contains("another shape: 1 (`conv1.weight: [2, 2] in the file, [64, 3, 7, 7] in the network`)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("missing from the file"),
+        "a mis-shaped tensor is not also missing: {err}"
+    );
     let mut extra = tensors(&source);
-    extra.push(("head.extra".into(), Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu))));
+    extra.push((
+        "head.extra".into(),
+        Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu)),
+    ));
     Tensor::write_safetensors(&extra, &file).unwrap();
     let err = with(4).err().unwrap().to_string();
     assert!(err.contains("not in the network: 1 (`head.extra`)"), "{err}");
     std::fs::write(&file, b"not safetensors").unwrap();
-    assert!(with(4).err().unwrap().to_string().contains("not a readable safetensors file"));
+    assert!(with(4)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("not a readable safetensors file"));
 }

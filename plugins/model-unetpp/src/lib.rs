@@ -5,7 +5,9 @@
 //! Input `[B, 3, H, W]` with H and W divisible by 2^encoder_stages; output logits `[B, classes, H, W]`
 //! (one channel for binary segmentation, the host's choice for datasets without class names).
 
-use l2l_nets::{load_initial_weights, InputNormalization, DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
+use l2l_nets::{
+    load_initial_weights, DecoderKind, InputNormalization, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet,
+};
 use l2l_plugin_api::{
     expect_rgb, BuildTaskModel, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
 };
@@ -69,12 +71,23 @@ impl<const PLUS_PLUS: bool> BuildTaskModel for Segmentation<PLUS_PLUS> {
 
     fn build(config: SegmentationConfig, num_classes: usize) -> PluginResult<Self> {
         if num_classes == 0 {
-            return Err(PluginError::Config("a segmentation network needs at least 1 output channel".into()));
+            return Err(PluginError::Config(
+                "a segmentation network needs at least 1 output channel".into(),
+            ));
         }
         tch::manual_seed(config.seed as i64);
-        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages, "encoder.")?
-            .with_width(config.encoder_width)?;
-        let kind = if PLUS_PLUS { DecoderKind::UNetPlusPlus } else { DecoderKind::UNet };
+        let encoder = ResNet::new(
+            ResNetDepth::from_layers(config.encoder)?,
+            3,
+            config.encoder_stages,
+            "encoder.",
+        )?
+        .with_width(config.encoder_width)?;
+        let kind = if PLUS_PLUS {
+            DecoderKind::UNetPlusPlus
+        } else {
+            DecoderKind::UNet
+        };
         let network = UNet::new(encoder, kind, config.decoder_channels.clone(), num_classes as i64)?;
         let mut params = ParameterSet::new();
         network.build(&mut ParameterBuilder { params: &mut params })?;

@@ -64,7 +64,12 @@ impl BuildStage for NeuralProcessor {
 
     fn build(config: ProcessorConfig) -> PluginResult<Self> {
         tch::manual_seed(config.seed as i64);
-        let encoder = ResNet::new(ResNetDepth::from_layers(config.encoder)?, 3, config.encoder_stages, "encoder.")?;
+        let encoder = ResNet::new(
+            ResNetDepth::from_layers(config.encoder)?,
+            3,
+            config.encoder_stages,
+            "encoder.",
+        )?;
         let network = UNet::new(encoder, DecoderKind::UNetPlusPlus, config.decoder_channels.clone(), 3)?;
         let mut params = ParameterSet::new();
         let mut builder = ParameterBuilder { params: &mut params };
@@ -86,7 +91,11 @@ impl BuildStage for NeuralProcessor {
 impl Module for NeuralProcessor {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         expect_mosaic(input, "processor_nn")?;
-        let packed = l2l_ops::pack_cfa(input, self.camera.cfa_pattern_or("processor_nn", self.pattern)?, "processor_nn")?;
+        let packed = l2l_ops::pack_cfa(
+            input,
+            self.camera.cfa_pattern_or("processor_nn", self.pattern)?,
+            "processor_nn",
+        )?;
         let layers = Layers {
             params: &self.params,
             train: self.train,

@@ -43,7 +43,10 @@ impl BuildStage for Exposure {
         // the range [-16, 16] is declared on the key (refused when parsed, NaN too, and kept by forensics);
         // `build` is also called with configs made in code, which no parser has seen
         if !config.ev.is_finite() {
-            return Err(PluginError::Config(format!("ev: expected a number of stops, found {}", config.ev)));
+            return Err(PluginError::Config(format!(
+                "ev: expected a number of stops, found {}",
+                config.ev
+            )));
         }
         let mut params = ParameterSet::new();
         params.add("ev", &Tensor::from_slice(&[config.ev]), config.trainable)?;

@@ -37,7 +37,10 @@ fn the_stage_keeps_its_contract_and_documents_its_keys() {
     assert_eq!(stage("").forward(&input).unwrap().size(), input.size());
     let keys: Vec<&str> = ExposureConfig::KEYS.iter().map(|k| k.name).collect();
     assert_eq!(keys, ["ev", "trainable"]);
-    assert!(parse_config::<ExposureConfig>("ev = 17.0").is_err(), "outside the declared range");
+    assert!(
+        parse_config::<ExposureConfig>("ev = 17.0").is_err(),
+        "outside the declared range"
+    );
     assert!(parse_config::<ExposureConfig>("evv = 1.0").is_err(), "unknown key");
 }
 

@@ -4,12 +4,14 @@
 //!   cargo run -p l2l-fuzz-harness --example make_seed_corpus
 
 use l2l_plugin_api::{CfaPattern, RawMetadata};
-use npyz::WriterBuilder;
 use l2l_rawio::{write_dng, write_mask_png, write_tiff16, DngImage, Mask};
+use npyz::WriterBuilder;
 use std::path::{Path, PathBuf};
 
 fn corpus_dir(target: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     std::fs::create_dir_all(&dir).expect("creating the corpus folder");
     dir
 }
@@ -94,13 +96,24 @@ fn main() {
     std::fs::write(corpus_dir("raw_mosaic").join("npy_u16"), npy_seed).expect("writing a seed");
 
     let labels = corpus_dir("label_files");
-    std::fs::write(labels.join("stems"), "# stem class\nimg_0001 EOS\nimg_0002 LYT\n\nimg_0003 MON NGS\n")
-        .expect("writing a label seed");
-    std::fs::write(labels.join("csv"), "file,label\nimages/a.dng,car\n b.tiff , none\n,empty\n")
-        .expect("writing a label seed");
+    std::fs::write(
+        labels.join("stems"),
+        "# stem class\nimg_0001 EOS\nimg_0002 LYT\n\nimg_0003 MON NGS\n",
+    )
+    .expect("writing a label seed");
+    std::fs::write(
+        labels.join("csv"),
+        "file,label\nimages/a.dng,car\n b.tiff , none\n,empty\n",
+    )
+    .expect("writing a label seed");
 
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-    for name in ["quickstart.toml", "forensics.toml", "train/cells-parametrized.toml", "pipelines/parametrized.toml"] {
+    for name in [
+        "quickstart.toml",
+        "forensics.toml",
+        "train/cells-parametrized.toml",
+        "pipelines/parametrized.toml",
+    ] {
         let seed = name.replace('/', "_");
         std::fs::copy(configs.join(name), corpus_dir("config").join(seed)).expect("copying a config seed");
     }

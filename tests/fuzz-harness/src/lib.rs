@@ -21,15 +21,29 @@ pub struct Target {
 
 /// Every target, for the replay test and `scripts/fuzz.sh`.
 pub const TARGETS: &[Target] = &[
-    Target { name: "raw_mosaic", run: raw_mosaic },
-    Target { name: "mask_png", run: mask_png },
-    Target { name: "label_files", run: label_files },
-    Target { name: "config", run: config },
+    Target {
+        name: "raw_mosaic",
+        run: raw_mosaic,
+    },
+    Target {
+        name: "mask_png",
+        run: mask_png,
+    },
+    Target {
+        name: "label_files",
+        run: label_files,
+    },
+    Target {
+        name: "config",
+        run: config,
+    },
 ];
 
 /// File extensions a raw input is tried under; the first input byte picks one, so one corpus covers
 /// the npy/TIFF/PNG decoders and rawloader's formats (DNG and the makers' raw files).
-const RAW_EXTENSIONS: &[&str] = &["dng", "tiff", "png", "npy", "nef", "cr2", "arw", "orf", "rw2", "raf", "pef"];
+const RAW_EXTENSIONS: &[&str] = &[
+    "dng", "tiff", "png", "npy", "nef", "cr2", "arw", "orf", "rw2", "raf", "pef",
+];
 
 /// A scratch file for one input, in memory-backed `/dev/shm` when there is one (the fuzzer writes
 /// thousands a second).
@@ -59,7 +73,10 @@ pub fn raw_mosaic(data: &[u8]) {
     if let Ok(mosaic) = l2l_rawio::read_mosaic(&path, None) {
         assert_eq!(mosaic.values.len(), mosaic.height * mosaic.width, "mosaic size");
         assert!(mosaic.height > 0 && mosaic.width > 0, "empty mosaic accepted");
-        assert!(mosaic.values.iter().all(|v| v.is_finite()), "non-finite sample accepted");
+        assert!(
+            mosaic.values.iter().all(|v| v.is_finite()),
+            "non-finite sample accepted"
+        );
     }
 }
 
@@ -78,10 +95,20 @@ pub fn mask_png(data: &[u8]) {
 pub fn label_files(data: &[u8]) {
     let (_dir, path) = write_input("labels.txt", data);
     let lines = String::from_utf8_lossy(data).lines().count();
-    for parsed in [l2l_rawio::labels::read_stem_labels(&path), l2l_rawio::labels::read_csv_labels(&path)] {
+    for parsed in [
+        l2l_rawio::labels::read_stem_labels(&path),
+        l2l_rawio::labels::read_csv_labels(&path),
+    ] {
         for label in parsed.into_iter().flatten().flatten() {
-            assert!(!label.file.is_empty() && !label.class.is_empty(), "empty label field: {label:?}");
-            assert!(label.line >= 1 && label.line <= lines, "line {} outside the file", label.line);
+            assert!(
+                !label.file.is_empty() && !label.class.is_empty(),
+                "empty label field: {label:?}"
+            );
+            assert!(
+                label.line >= 1 && label.line <= lines,
+                "line {} outside the file",
+                label.line
+            );
         }
     }
 }
@@ -92,11 +119,18 @@ pub fn label_files(data: &[u8]) {
 /// override.
 pub fn config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let override_line = text.lines().next().filter(|line| line.contains('=')).map(str::to_string);
+    let override_line = text
+        .lines()
+        .next()
+        .filter(|line| line.contains('='))
+        .map(str::to_string);
     let (_dir, path) = write_input("config.toml", data);
     let overrides: Vec<String> = override_line.into_iter().collect();
     if let Ok(loaded) = l2l_host::config::load(&path, &overrides) {
-        assert_eq!(loaded.pipeline().map(|s| s.stages.len()).ok(), Some(loaded.config.pipeline.len()));
+        assert_eq!(
+            loaded.pipeline().map(|s| s.stages.len()).ok(),
+            Some(loaded.config.pipeline.len())
+        );
         if loaded.config.job.is_some() {
             let _ = l2l_host::run::Job::of(&loaded);
         }

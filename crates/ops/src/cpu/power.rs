@@ -61,10 +61,7 @@ impl PowerTable {
             }
             *term = coefficient as f32;
         }
-        Self {
-            scale,
-            series,
-        }
+        Self { scale, series }
     }
 
     /// `max(x, 0)^p`; NaN stays NaN.
@@ -190,7 +187,11 @@ mod tests {
             for x in samples().into_iter().filter(|&x| x > 0.0) {
                 let exact = (x as f64).powf(p) as f32;
                 if exact.is_infinite() {
-                    assert!(table.power(x) >= f32::MAX * 0.999_999, "p = {p}: x = {x:e} gives {}", table.power(x));
+                    assert!(
+                        table.power(x) >= f32::MAX * 0.999_999,
+                        "p = {p}: x = {x:e} gives {}",
+                        table.power(x)
+                    );
                     continue;
                 }
                 if exact < f32::MIN_POSITIVE {
@@ -249,9 +250,15 @@ mod tests {
                 branches.push(("avx512f", run(&|i, o| unsafe { table.apply_avx512(i, o) })));
             }
         }
-        eprintln!("compared with the plain loop: {:?}", branches.iter().map(|(name, _)| *name).collect::<Vec<_>>());
+        eprintln!(
+            "compared with the plain loop: {:?}",
+            branches.iter().map(|(name, _)| *name).collect::<Vec<_>>()
+        );
         for (name, output) in &branches {
-            assert!(plain.iter().zip(output).all(|(a, b)| a.to_bits() == b.to_bits()), "{name} differs from the plain loop");
+            assert!(
+                plain.iter().zip(output).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name} differs from the plain loop"
+            );
         }
     }
 

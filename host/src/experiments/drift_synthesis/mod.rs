@@ -8,7 +8,7 @@ mod report;
 mod run;
 mod statistics;
 
-pub use report::{write_report, DriftResults};
-pub use statistics::{CorruptedOutcomes, DriftRaw, DriftStatistics, IntensityOutcomes};
-pub use run::{check, run, trainings};
 pub use config::{CorruptionBaseline, DriftSynthesisConfig};
+pub use report::{write_report, DriftResults};
+pub use run::{check, run, trainings};
+pub use statistics::{CorruptedOutcomes, DriftRaw, DriftStatistics, IntensityOutcomes};

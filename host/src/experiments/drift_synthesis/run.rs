@@ -1,21 +1,21 @@
 //! Running a drift synthesis: one training per training pipeline on the job's context, every trained
 //! model tested behind every test pipeline (and, with the baseline, behind its own with corruptions).
 
+use super::config::DriftSynthesisConfig;
 use super::report;
 use super::statistics::{CorruptedOutcomes, DriftRaw, IntensityOutcomes};
-use super::config::DriftSynthesisConfig;
 use crate::config::{LoadedConfig, PipelineSpec};
 use crate::data::LoaderOptions;
 use crate::experiments::{matrix_from_values, stem};
 use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
+use crate::plugins::RemoteDataset;
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::processed::{pipeline_key, Frozen};
 use crate::train::{self, evaluate, PlannedTraining};
 use anyhow::{anyhow, bail, Context, Result};
-use crate::plugins::RemoteDataset;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tch::{Device, Tensor};
@@ -33,27 +33,47 @@ struct Pipelines {
 
 /// Reads every pipeline the job names and builds the test pipelines on `device`, so that a bad one
 /// costs no training; with a corruption baseline, every training pipeline must be tested too.
-fn pipelines(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisConfig, device: Device) -> Result<Pipelines> {
+fn pipelines(
+    loaded: &LoadedConfig,
+    registry: &Registry,
+    job: &DriftSynthesisConfig,
+    device: Device,
+) -> Result<Pipelines> {
     if job.pipelines.is_empty() {
         bail!("config key `job.pipelines`: list at least one pipeline config to train behind");
     }
     let training: Vec<PathBuf> = job.pipelines.iter().map(|p| loaded.resolve(p)).collect();
-    let testing: Vec<PathBuf> =
-        if job.test_pipelines.is_empty() { training.clone() } else { job.test_pipelines.iter().map(|p| loaded.resolve(p)).collect() };
+    let testing: Vec<PathBuf> = if job.test_pipelines.is_empty() {
+        training.clone()
+    } else {
+        job.test_pipelines.iter().map(|p| loaded.resolve(p)).collect()
+    };
     let processings: Vec<PipelineSpec> = job
         .pipelines
         .iter()
-        .map(|path| loaded.load_pipeline(path).with_context(|| format!("config key `job.pipelines`: {}", path.display())))
+        .map(|path| {
+            loaded
+                .load_pipeline(path)
+                .with_context(|| format!("config key `job.pipelines`: {}", path.display()))
+        })
         .collect::<Result<_>>()?;
     for (path, processing) in training.iter().zip(&processings) {
-        Pipeline::build(registry, &processing.stages, Device::Cpu).with_context(|| format!("pipeline {}", path.display()))?;
+        Pipeline::build(registry, &processing.stages, Device::Cpu)
+            .with_context(|| format!("pipeline {}", path.display()))?;
     }
     let mut tests: Vec<Pipeline> = Vec::new();
     let mut test_keys = Vec::new();
-    let named_tests = if job.test_pipelines.is_empty() { &job.pipelines } else { &job.test_pipelines };
+    let named_tests = if job.test_pipelines.is_empty() {
+        &job.pipelines
+    } else {
+        &job.test_pipelines
+    };
     for (path, named) in testing.iter().zip(named_tests) {
-        let spec = loaded.load_pipeline(named).with_context(|| format!("config key `job.test_pipelines`: {}", path.display()))?;
-        let mut pipeline = Pipeline::build(registry, &spec.stages, device).with_context(|| format!("test pipeline {}", path.display()))?;
+        let spec = loaded
+            .load_pipeline(named)
+            .with_context(|| format!("config key `job.test_pipelines`: {}", path.display()))?;
+        let mut pipeline = Pipeline::build(registry, &spec.stages, device)
+            .with_context(|| format!("test pipeline {}", path.display()))?;
         pipeline.set_train(false)?;
         tests.push(pipeline);
         test_keys.push(pipeline_key(&spec.stages));
@@ -66,12 +86,21 @@ fn pipelines(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
             );
         }
     }
-    Ok(Pipelines { training, testing, processings, tests, test_keys })
+    Ok(Pipelines {
+        training,
+        testing,
+        processings,
+        tests,
+        test_keys,
+    })
 }
 
 /// How every model of the experiment trains: behind a fixed pipeline.
 fn training_config(job: &DriftSynthesisConfig) -> TrainConfig {
-    TrainConfig { mode: ProcessingMode::Static, ..job.train.clone() }
+    TrainConfig {
+        mode: ProcessingMode::Static,
+        ..job.train.clone()
+    }
 }
 
 /// Every training the experiment will do: one per training pipeline.
@@ -79,8 +108,14 @@ pub fn trainings(loaded: &LoadedConfig, job: &DriftSynthesisConfig) -> Result<Ve
     job.pipelines
         .iter()
         .map(|path| {
-            let processing = loaded.load_pipeline(path).with_context(|| format!("config key `job.pipelines`: {}", path.display()))?;
-            Ok(PlannedTraining { label: format!("training pipeline {}", stem(path)), processing, config: training_config(job) })
+            let processing = loaded
+                .load_pipeline(path)
+                .with_context(|| format!("config key `job.pipelines`: {}", path.display()))?;
+            Ok(PlannedTraining {
+                label: format!("training pipeline {}", stem(path)),
+                processing,
+                config: training_config(job),
+            })
         })
         .collect()
 }
@@ -92,9 +127,18 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &DriftSynthesisCon
 
 /// Runs a drift-synthesis experiment on `context`; returns its directory.
 pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> {
-    let Pipelines { training, testing, processings, mut tests, test_keys } = pipelines(context.loaded, context.registry, job, context.device)?;
+    let Pipelines {
+        training,
+        testing,
+        processings,
+        mut tests,
+        test_keys,
+    } = pipelines(context.loaded, context.registry, job, context.device)?;
     let dir = tracking::create_run_dir(&job.output_dir, &job.name)?;
-    let train_config = TrainConfig { output_dir: dir.join("training"), ..training_config(job) };
+    let train_config = TrainConfig {
+        output_dir: dir.join("training"),
+        ..training_config(job)
+    };
     let metric = job.metric.clone().unwrap_or_else(|| context.metric().into());
     let splits = context.splits(&train_config)?;
     // per training pipeline, per test pipeline, the metric and the per-sample outcomes of every fold
@@ -104,27 +148,70 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
     let corruptions = job.corruptions.clone();
     let mut corrupted: Vec<CorruptedOutcomes> = corruptions
         .iter()
-        .flat_map(|c| c.tables.iter().flat_map(move |table| c.types.iter().flat_map(move |t| c.severities.iter().map(move |s| (*table, *t, *s)))))
+        .flat_map(|c| {
+            c.tables.iter().flat_map(move |table| {
+                c.types
+                    .iter()
+                    .flat_map(move |t| c.severities.iter().map(move |s| (*table, *t, *s)))
+            })
+        })
         .map(|(table, t, severity)| {
             let several = corruptions.as_ref().is_some_and(|c| c.tables.len() > 1);
-            let corruption = if several { format!("{} ({})", corruption_name(t), table_name(table)) } else { corruption_name(t) };
-            CorruptedOutcomes { corruption, severity, outcomes: vec![Vec::new(); training.len()] }
+            let corruption = if several {
+                format!("{} ({})", corruption_name(t), table_name(table))
+            } else {
+                corruption_name(t)
+            };
+            CorruptedOutcomes {
+                corruption,
+                severity,
+                outcomes: vec![Vec::new(); training.len()],
+            }
         })
         .collect();
     // the same samples at every test intensity: the data set opened once per intensity
     let at_intensity = intensity_datasets(context, &job.test_intensities)?;
-    let mut intensities: Vec<IntensityOutcomes> =
-        job.test_intensities.iter().map(|&intensity| IntensityOutcomes { intensity, outcomes: vec![Vec::new(); training.len()] }).collect();
+    let mut intensities: Vec<IntensityOutcomes> = job
+        .test_intensities
+        .iter()
+        .map(|&intensity| IntensityOutcomes {
+            intensity,
+            outcomes: vec![Vec::new(); training.len()],
+        })
+        .collect();
     for (i, path) in training.iter().enumerate() {
-        let named = TrainConfig { name: stem(path), ..train_config.clone() };
+        let named = TrainConfig {
+            name: stem(path),
+            ..train_config.clone()
+        };
         tracing::info!("drift synthesis: training behind {}", stem(path));
         let run = train::train(context, &processings[i], &named, None)?;
-        for (fold, split) in splits.iter().enumerate().filter(|(fold, _)| train_config.trains_fold(*fold)) {
+        for (fold, split) in splits
+            .iter()
+            .enumerate()
+            .filter(|(fold, _)| train_config.trains_fold(*fold))
+        {
             let mut model = context.trained_model(&run, fold)?;
-            let options = LoaderOptions { batch_size: train_config.batch_size, ..Default::default() };
+            let options = LoaderOptions {
+                batch_size: train_config.batch_size,
+                ..Default::default()
+            };
             for (j, test) in tests.iter_mut().enumerate() {
-                let frozen = train_config.cache_processing.then_some(Frozen { cache: &context.processed, key: test_keys[j] });
-                let result = evaluate(test, frozen, &mut model, &context.dataset, &split.validation, &context.task, &options, context.device, None)?;
+                let frozen = train_config.cache_processing.then_some(Frozen {
+                    cache: &context.processed,
+                    key: test_keys[j],
+                });
+                let result = evaluate(
+                    test,
+                    frozen,
+                    &mut model,
+                    &context.dataset,
+                    &split.validation,
+                    &context.task,
+                    &options,
+                    context.device,
+                    None,
+                )?;
                 let value = *result
                     .finish()
                     .get(&metric)
@@ -133,54 +220,104 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                 outcomes[i][j].push(result.outcomes);
             }
             if let Some(baseline) = &corruptions {
-                let own = testing.iter().position(|t| t == path).ok_or_else(|| anyhow!("checked by `pipelines`"))?;
+                let own = testing
+                    .iter()
+                    .position(|t| t == path)
+                    .ok_or_else(|| anyhow!("checked by `pipelines`"))?;
                 for (t, &table) in baseline.tables.iter().enumerate() {
-                for (k, &corruption) in baseline.types.iter().enumerate() {
-                    for (s, &severity) in baseline.severities.iter().enumerate() {
-                        tch::manual_seed((job.train.seed as i64) ^ ((t as i64) << 16) ^ ((k as i64) << 8) ^ severity as i64);
-                        let transform = |x: &Tensor| -> Result<Tensor> { crate::corruptions::corrupt(x, corruption, severity, table) };
-                        let frozen = train_config.cache_processing.then_some(Frozen { cache: &context.processed, key: test_keys[own] });
-                        let result = evaluate(
-                            &mut tests[own],
-                            frozen,
-                            &mut model,
-                            &context.dataset,
-                            &split.validation,
-                            &context.task,
-                            &options,
-                            context.device,
-                            Some(&transform),
-                        )?;
-                        corrupted[(t * baseline.types.len() + k) * baseline.severities.len() + s].outcomes[i].push(result.outcomes);
+                    for (k, &corruption) in baseline.types.iter().enumerate() {
+                        for (s, &severity) in baseline.severities.iter().enumerate() {
+                            tch::manual_seed(
+                                (job.train.seed as i64) ^ ((t as i64) << 16) ^ ((k as i64) << 8) ^ severity as i64,
+                            );
+                            let transform = |x: &Tensor| -> Result<Tensor> {
+                                crate::corruptions::corrupt(x, corruption, severity, table)
+                            };
+                            let frozen = train_config.cache_processing.then_some(Frozen {
+                                cache: &context.processed,
+                                key: test_keys[own],
+                            });
+                            let result = evaluate(
+                                &mut tests[own],
+                                frozen,
+                                &mut model,
+                                &context.dataset,
+                                &split.validation,
+                                &context.task,
+                                &options,
+                                context.device,
+                                Some(&transform),
+                            )?;
+                            corrupted[(t * baseline.types.len() + k) * baseline.severities.len() + s].outcomes[i]
+                                .push(result.outcomes);
+                        }
                     }
                 }
-                }
             }
-            if let Some(own) = testing.iter().position(|t| t == path).filter(|_| !at_intensity.is_empty()) {
+            if let Some(own) = testing
+                .iter()
+                .position(|t| t == path)
+                .filter(|_| !at_intensity.is_empty())
+            {
                 for (k, dataset) in at_intensity.iter().enumerate() {
                     // the cache keeps this pipeline's images of this intensity apart from the others'
                     let key = test_keys[own] ^ job.test_intensities[k].to_bits().wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    let frozen = train_config.cache_processing.then_some(Frozen { cache: &context.processed, key });
-                    let result = evaluate(&mut tests[own], frozen, &mut model, dataset, &split.validation, &context.task, &options, context.device, None)?;
+                    let frozen = train_config.cache_processing.then_some(Frozen {
+                        cache: &context.processed,
+                        key,
+                    });
+                    let result = evaluate(
+                        &mut tests[own],
+                        frozen,
+                        &mut model,
+                        dataset,
+                        &split.validation,
+                        &context.task,
+                        &options,
+                        context.device,
+                        None,
+                    )?;
                     intensities[k].outcomes[i].push(result.outcomes);
                 }
             }
         }
     }
-    let matrix = matrix_from_values(training.iter().map(|p| stem(p)).collect(), testing.iter().map(|p| stem(p)).collect(), metric, &values);
+    let matrix = matrix_from_values(
+        training.iter().map(|p| stem(p)).collect(),
+        testing.iter().map(|p| stem(p)).collect(),
+        metric,
+        &values,
+    );
     let folds: Vec<usize> = (0..splits.len()).filter(|f| train_config.trains_fold(*f)).collect();
-    report::write_report(&dir, &matrix, &DriftRaw { folds, values, outcomes, corrupted, intensities, augmentation: train_config.augmentation })?;
+    report::write_report(
+        &dir,
+        &matrix,
+        &DriftRaw {
+            folds,
+            values,
+            outcomes,
+            corrupted,
+            intensities,
+            augmentation: train_config.augmentation,
+        },
+    )?;
     Ok(dir)
 }
 
 /// A severity table's name as configs spell it.
 fn table_name(table: crate::corruptions::Table) -> String {
-    serde_json::to_value(table).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(table)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// A corruption's name as configs spell it.
 fn corruption_name(corruption: crate::corruptions::Corruption) -> String {
-    serde_json::to_value(corruption).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(corruption)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// The job's data set opened at each of `intensities`, checked to hold the same samples (count and

@@ -77,14 +77,31 @@ pub struct DriftStatistics {
 pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) -> Result<DriftStatistics> {
     let outcomes = &raw.outcomes;
     // a sweep's missing job leaves a fold of a row empty: folds are resampled where they exist
-    let present = |i: usize, j: usize| outcomes.get(i).and_then(|row| row.get(j)).is_some_and(|cell| cell.iter().any(|f| !f.is_empty()));
+    let present = |i: usize, j: usize| {
+        outcomes
+            .get(i)
+            .and_then(|row| row.get(j))
+            .is_some_and(|cell| cell.iter().any(|f| !f.is_empty()))
+    };
     let folds = outcomes.iter().flatten().map(Vec::len).max().unwrap_or(0);
-    let fold_sizes: Vec<usize> = (0..folds).map(|f| outcomes.iter().flatten().find_map(|c| c.get(f).filter(|o| !o.is_empty()).map(Vec::len)).unwrap_or(0)).collect();
+    let fold_sizes: Vec<usize> = (0..folds)
+        .map(|f| {
+            outcomes
+                .iter()
+                .flatten()
+                .find_map(|c| c.get(f).filter(|o| !o.is_empty()).map(Vec::len))
+                .unwrap_or(0)
+        })
+        .collect();
     if fold_sizes.iter().all(|&n| n == 0) {
         bail!("no per-sample outcomes to resample");
     }
     for cell in outcomes.iter().flatten() {
-        if cell.iter().enumerate().any(|(f, o)| !o.is_empty() && o.len() != fold_sizes[f]) {
+        if cell
+            .iter()
+            .enumerate()
+            .any(|(f, o)| !o.is_empty() && o.len() != fold_sizes[f])
+        {
             bail!("the cells were not evaluated on the same validation samples");
         }
     }
@@ -92,11 +109,21 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
     let own: Vec<Option<usize>> = train.iter().map(|t| test.iter().position(|c| c == t)).collect();
     let cell = |i: usize, j: usize, w: &[Vec<f64>]| mean_over_folds(&outcomes[i][j], w);
 
-    let cells = (0..train.len()).map(|i| (0..test.len()).map(|j| present(i, j).then(|| bootstrap.estimate(|w| cell(i, j, w)))).collect()).collect();
+    let cells = (0..train.len())
+        .map(|i| {
+            (0..test.len())
+                .map(|j| present(i, j).then(|| bootstrap.estimate(|w| cell(i, j, w))))
+                .collect()
+        })
+        .collect();
     let drops = (0..train.len())
         .map(|i| {
             (0..test.len())
-                .map(|j| own[i].filter(|&d| present(i, d) && present(i, j)).map(|d| bootstrap.estimate(|w| cell(i, d, w) - cell(i, j, w))))
+                .map(|j| {
+                    own[i]
+                        .filter(|&d| present(i, d) && present(i, j))
+                        .map(|d| bootstrap.estimate(|w| cell(i, d, w) - cell(i, j, w)))
+                })
                 .collect()
         })
         .collect();
@@ -107,7 +134,13 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
         })
         .filter(|&(i, d, j)| present(i, d) && present(i, j))
         .collect();
-    let mean_drift = |w: &[Vec<f64>]| off_diagonal.iter().map(|&(i, d, j)| cell(i, d, w) - cell(i, j, w)).sum::<f64>() / off_diagonal.len() as f64;
+    let mean_drift = |w: &[Vec<f64>]| {
+        off_diagonal
+            .iter()
+            .map(|&(i, d, j)| cell(i, d, w) - cell(i, j, w))
+            .sum::<f64>()
+            / off_diagonal.len() as f64
+    };
     let mean_drop = (!off_diagonal.is_empty()).then(|| bootstrap.estimate(mean_drift));
 
     // per corruption, its severities' outcomes
@@ -118,7 +151,9 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
         let mut count = 0;
         for corrupted in raw.corrupted.iter().filter(|c| c.corruption == name) {
             for (i, per_fold) in corrupted.outcomes.iter().enumerate() {
-                let Some(d) = own[i].filter(|&d| present(i, d)) else { continue };
+                let Some(d) = own[i].filter(|&d| present(i, d)) else {
+                    continue;
+                };
                 for (f, outcomes) in per_fold.iter().enumerate().filter(|(_, o)| !o.is_empty()) {
                     sum += weighted_metric(&raw.outcomes[i][d][f], &w[f]) - weighted_metric(outcomes, &w[f]);
                     count += 1;
@@ -127,14 +162,38 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
         }
         sum / count.max(1) as f64
     };
-    let corruption_drops: Vec<(String, Estimate)> = names.iter().map(|n| (n.clone(), bootstrap.estimate(|w| corruption_drop(n, w)))).collect();
-    let mean_corruption = |w: &[Vec<f64>]| names.iter().map(|n| corruption_drop(n, w)).sum::<f64>() / names.len() as f64;
+    let corruption_drops: Vec<(String, Estimate)> = names
+        .iter()
+        .map(|n| (n.clone(), bootstrap.estimate(|w| corruption_drop(n, w))))
+        .collect();
+    let mean_corruption =
+        |w: &[Vec<f64>]| names.iter().map(|n| corruption_drop(n, w)).sum::<f64>() / names.len() as f64;
     let mean_corruption_drop = (!names.is_empty()).then(|| bootstrap.estimate(mean_corruption));
-    let ratio = (mean_corruption_drop.is_some() && mean_drop.is_some()).then(|| bootstrap.estimate(|w| mean_corruption(w) / mean_drift(w)));
+    let ratio = (mean_corruption_drop.is_some() && mean_drop.is_some())
+        .then(|| bootstrap.estimate(|w| mean_corruption(w) / mean_drift(w)));
     let intensities = raw
         .intensities
         .iter()
-        .map(|at| (at.intensity, at.outcomes.iter().map(|per_fold| (!per_fold.iter().all(Vec::is_empty)).then(|| bootstrap.estimate(|w| mean_over_folds(per_fold, w)))).collect()))
+        .map(|at| {
+            (
+                at.intensity,
+                at.outcomes
+                    .iter()
+                    .map(|per_fold| {
+                        (!per_fold.iter().all(Vec::is_empty))
+                            .then(|| bootstrap.estimate(|w| mean_over_folds(per_fold, w)))
+                    })
+                    .collect(),
+            )
+        })
         .collect();
-    Ok(DriftStatistics { cells, drops, mean_drop, corruption_drops, mean_corruption_drop, ratio, intensities })
+    Ok(DriftStatistics {
+        cells,
+        drops,
+        mean_drop,
+        corruption_drops,
+        mean_corruption_drop,
+        ratio,
+        intensities,
+    })
 }

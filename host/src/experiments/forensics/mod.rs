@@ -7,6 +7,6 @@ mod config;
 mod report;
 mod run;
 
+pub use config::{Distance, ForensicsConfig};
 pub use report::{AttackedParameter, ForensicsResult, ParameterAttribution};
 pub use run::{check, run, training};
-pub use config::{Distance, ForensicsConfig};

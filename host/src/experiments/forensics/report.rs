@@ -81,35 +81,117 @@ pub fn write_report(
         stage_gradients: gradients.to_vec(),
     };
     write_json(&dir.join("results.json"), &json)?;
-    let swept = results.iter().any(|r| r.similarity_weight != results[0].similarity_weight);
-    let label = |r: &ForensicsResult| if swept { format!("{} w={} (SSIM {:.2})", r.group, r.similarity_weight, r.ssim) } else { format!("{} (SSIM {:.2})", r.group, r.ssim) };
+    let swept = results
+        .iter()
+        .any(|r| r.similarity_weight != results[0].similarity_weight);
+    let label = |r: &ForensicsResult| {
+        if swept {
+            format!("{} w={} (SSIM {:.2})", r.group, r.similarity_weight, r.ssim)
+        } else {
+            format!("{} (SSIM {:.2})", r.group, r.ssim)
+        }
+    };
     let drops: Vec<(String, Estimate)> = results.iter().map(|r| (label(r), r.drop)).collect();
-    tracking::plot_estimate_bars(&dir.join("forensics.png"), &format!("drop of {metric} under each group's attack (95 % interval)"), &format!("drop of {metric}"), &drops, None)?;
-    let exact = |(name, value): &(String, f64)| (name.clone(), Estimate { value: *value, low: *value, high: *value });
-    tracking::plot_estimate_bars(&dir.join("stage_gradients.png"), "task loss's gradient at each stage's output", "mean |∂ loss / ∂ output|", &gradients.iter().map(exact).collect::<Vec<_>>(), None)?;
+    tracking::plot_estimate_bars(
+        &dir.join("forensics.png"),
+        &format!("drop of {metric} under each group's attack (95 % interval)"),
+        &format!("drop of {metric}"),
+        &drops,
+        None,
+    )?;
+    let exact = |(name, value): &(String, f64)| {
+        (
+            name.clone(),
+            Estimate {
+                value: *value,
+                low: *value,
+                high: *value,
+            },
+        )
+    };
+    tracking::plot_estimate_bars(
+        &dir.join("stage_gradients.png"),
+        "task loss's gradient at each stage's output",
+        "mean |∂ loss / ∂ output|",
+        &gradients.iter().map(exact).collect::<Vec<_>>(),
+        None,
+    )?;
     let mut md = String::from("# Drift forensics\n\nThe task model is frozen; each group's parameters are searched (Adam) to raise its task loss while the processing's output stays close to the default output.\n\n![forensics](forensics.png)\n\n");
     let samples = results.first().map_or(0, |r| r.samples);
     let _ = writeln!(md, "On {samples} validation samples; the drop's 95 % interval is a bootstrap over them (paired: the same samples behind both processings, {RESAMPLES} draws).\n");
     if swept {
         let mut groups: Vec<&str> = results.iter().map(|r| r.group.as_str()).collect();
         groups.dedup();
-        let curves: Vec<(String, Vec<(f64, Estimate)>)> =
-            groups.iter().map(|g| (g.to_string(), results.iter().filter(|r| r.group == *g).map(|r| (r.ssim, r.drop)).collect())).collect();
-        tracking::plot_estimate_curves(&dir.join("drop_vs_ssim.png"), &format!("drop of {metric} against the similarity kept, one point per similarity weight"), "SSIM of the adversarial to the default output", &format!("drop of {metric}"), tracking::XScale::Linear, &curves)?;
+        let curves: Vec<(String, Vec<(f64, Estimate)>)> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.to_string(),
+                    results
+                        .iter()
+                        .filter(|r| r.group == *g)
+                        .map(|r| (r.ssim, r.drop))
+                        .collect(),
+                )
+            })
+            .collect();
+        tracking::plot_estimate_curves(
+            &dir.join("drop_vs_ssim.png"),
+            &format!("drop of {metric} against the similarity kept, one point per similarity weight"),
+            "SSIM of the adversarial to the default output",
+            &format!("drop of {metric}"),
+            tracking::XScale::Linear,
+            &curves,
+        )?;
         let _ = writeln!(md, "The similarity weight w trades the drop against how close the image stays: each group searched at w ∈ {:?}.\n\n![drop against SSIM](drop_vs_ssim.png)\n", results.iter().map(|r| r.similarity_weight).fold(Vec::new(), |mut v, w| { if !v.contains(&w) { v.push(w) } v }));
     }
-    let _ = writeln!(md, "| group | w | {metric} (default) | {metric} (adversarial) | drop [95 %] | SSIM to default | verdict |");
+    let _ = writeln!(
+        md,
+        "| group | w | {metric} (default) | {metric} (adversarial) | drop [95 %] | SSIM to default | verdict |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for r in results {
-        let verdict = if r.drop.contains(0.0) { "no drop resolved" } else if r.ssim >= 0.9 { "breaks the model at SSIM ≥ 0.9" } else { "breaks the model, visibly (SSIM < 0.9)" };
-        let _ = writeln!(md, "| {} | {} | {:.3} | {:.3} | {} | {:.3} | {verdict} |", r.group, r.similarity_weight, r.default_metric, r.adversarial_metric, r.drop.show(), r.ssim);
+        let verdict = if r.drop.contains(0.0) {
+            "no drop resolved"
+        } else if r.ssim >= 0.9 {
+            "breaks the model at SSIM ≥ 0.9"
+        } else {
+            "breaks the model, visibly (SSIM < 0.9)"
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.3} | {:.3} | {} | {:.3} | {verdict} |",
+            r.group,
+            r.similarity_weight,
+            r.default_metric,
+            r.adversarial_metric,
+            r.drop.show(),
+            r.ssim
+        );
     }
     let _ = writeln!(md, "\n## Adversarial parameter values\n");
     for r in results {
         for p in &r.parameters {
-            let show = |v: &Vec<f64>| if v.len() <= 9 { format!("{:?}", v.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>()) } else { format!("{} values", v.len()) };
-            let bounds = p.bounds.map(|(min, max)| format!(" (kept in [{min}, {max}], the range its stage declares)")).unwrap_or_default();
-            let _ = writeln!(md, "- `{}` (w = {}) / `{}`: {} → {}{bounds}", r.group, r.similarity_weight, p.name, show(&p.before), show(&p.after));
+            let show = |v: &Vec<f64>| {
+                if v.len() <= 9 {
+                    format!("{:?}", v.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>())
+                } else {
+                    format!("{} values", v.len())
+                }
+            };
+            let bounds = p
+                .bounds
+                .map(|(min, max)| format!(" (kept in [{min}, {max}], the range its stage declares)"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- `{}` (w = {}) / `{}`: {} → {}{bounds}",
+                r.group,
+                r.similarity_weight,
+                p.name,
+                show(&p.before),
+                show(&p.after)
+            );
         }
     }
     let _ = writeln!(md, "\n## Where the model is most sensitive\n\nThe gradient of the task loss with respect to each stage's output (mean |∂ loss / ∂ output| over the attacked samples, behind the default processing). It says how strongly the model reacts to a change of that image, not which stage's parameters matter: a stage that starts as the identity shows about the same value as the stage before it.\n\n![stage gradients](stage_gradients.png)\n");
@@ -123,4 +205,3 @@ pub fn write_report(
     }
     write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
 }
-

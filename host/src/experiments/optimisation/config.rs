@@ -29,7 +29,12 @@ pub struct OptimisationConfig {
 }
 
 fn default_modes() -> Vec<ProcessingMode> {
-    vec![ProcessingMode::Parametrized, ProcessingMode::Static, ProcessingMode::NeuralNetwork, ProcessingMode::None]
+    vec![
+        ProcessingMode::Parametrized,
+        ProcessingMode::Static,
+        ProcessingMode::NeuralNetwork,
+        ProcessingMode::None,
+    ]
 }
 fn default_optimisation_name() -> String {
     "optimisation".into()

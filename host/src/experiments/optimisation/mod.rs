@@ -6,6 +6,6 @@ mod config;
 mod report;
 mod run;
 
+pub use config::OptimisationConfig;
 pub use report::ModeCurve;
 pub use run::{check, run, trainings};
-pub use config::OptimisationConfig;

@@ -50,9 +50,14 @@ pub struct OptimisationResults {
 
 /// The final metrics with their intervals (every mode's folds were validated on the same samples).
 fn finals(curves: &[ModeCurve]) -> Result<Vec<FinalComparison>> {
-    let Some(first) = curves.first() else { return Ok(Vec::new()) };
+    let Some(first) = curves.first() else {
+        return Ok(Vec::new());
+    };
     let sizes: Vec<usize> = first.final_outcomes.iter().map(Vec::len).collect();
-    if curves.iter().any(|c| c.final_outcomes.iter().map(Vec::len).ne(sizes.iter().copied())) {
+    if curves
+        .iter()
+        .any(|c| c.final_outcomes.iter().map(Vec::len).ne(sizes.iter().copied()))
+    {
         anyhow::bail!("the modes were not validated on the same samples");
     }
     let bootstrap = Bootstrap::new(&sizes, BOOTSTRAP_SEED);
@@ -62,9 +67,9 @@ fn finals(curves: &[ModeCurve]) -> Result<Vec<FinalComparison>> {
         .map(|c| FinalComparison {
             mode: c.mode,
             final_metric: bootstrap.estimate(|w| mean_over_folds(&c.final_outcomes, w)),
-            versus_static: reference
-                .filter(|r| r.mode != c.mode)
-                .map(|r| bootstrap.estimate(|w| mean_over_folds(&c.final_outcomes, w) - mean_over_folds(&r.final_outcomes, w))),
+            versus_static: reference.filter(|r| r.mode != c.mode).map(|r| {
+                bootstrap.estimate(|w| mean_over_folds(&c.final_outcomes, w) - mean_over_folds(&r.final_outcomes, w))
+            }),
         })
         .collect())
 }
@@ -72,13 +77,34 @@ fn finals(curves: &[ModeCurve]) -> Result<Vec<FinalComparison>> {
 /// `results.json`, `learning_curves.png` and `report.md`.
 pub fn write_report(dir: &Path, metric: &str, curves: &[ModeCurve]) -> Result<()> {
     let finals = finals(curves)?;
-    write_json(&dir.join("results.json"), &OptimisationResults { curves: curves.to_vec(), finals: finals.clone(), metric: metric.into() })?;
-    let series: Vec<(String, Vec<f64>, Vec<f64>)> = curves.iter().map(|c| (c.mode.name().to_string(), c.mean.clone(), c.std.clone())).collect();
-    tracking::plot_mean_curves(&dir.join("learning_curves.png"), &format!("validation {metric} per epoch, mean over folds"), &format!("validation {metric}"), &series, (0.0, 1.0))?;
-    let samples: usize = curves.first().map_or(0, |c| c.final_outcomes.iter().map(Vec::len).sum());
+    write_json(
+        &dir.join("results.json"),
+        &OptimisationResults {
+            curves: curves.to_vec(),
+            finals: finals.clone(),
+            metric: metric.into(),
+        },
+    )?;
+    let series: Vec<(String, Vec<f64>, Vec<f64>)> = curves
+        .iter()
+        .map(|c| (c.mode.name().to_string(), c.mean.clone(), c.std.clone()))
+        .collect();
+    tracking::plot_mean_curves(
+        &dir.join("learning_curves.png"),
+        &format!("validation {metric} per epoch, mean over folds"),
+        &format!("validation {metric}"),
+        &series,
+        (0.0, 1.0),
+    )?;
+    let samples: usize = curves
+        .first()
+        .map_or(0, |c| c.final_outcomes.iter().map(Vec::len).sum());
     let mut md = String::from("# Drift optimisation\n\nThe same task model trained with each processing mode; validation metric per epoch, mean ± std over folds.\n\n![learning curves](learning_curves.png)\n\n");
     let _ = writeln!(md, "Final {metric}: mean over folds with its 95 % bootstrap interval ({samples} validation samples in all, resampled within folds, {RESAMPLES} draws); against static: the paired difference on the same samples.\n");
-    let _ = writeln!(md, "| mode | final {metric} [95 %] | ± std over folds | best epoch's {metric} | against static | run |");
+    let _ = writeln!(
+        md,
+        "| mode | final {metric} [95 %] | ± std over folds | best epoch's {metric} | against static | run |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|");
     for (c, f) in curves.iter().zip(&finals) {
         let last = c.mean.len().saturating_sub(1);
@@ -88,7 +114,14 @@ pub fn write_report(dir: &Path, metric: &str, curves: &[ModeCurve]) -> Result<()
             Some(d) => format!("**{:+.3} [{:+.3}, {:+.3}]**", d.value, d.low, d.high),
             None => "–".into(),
         };
-        let _ = writeln!(md, "| {} | {} | {:.3} | {best:.3} | {versus} | {} |", c.mode.name(), f.final_metric.show(), c.std[last], c.run.display());
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.3} | {best:.3} | {versus} | {} |",
+            c.mode.name(),
+            f.final_metric.show(),
+            c.std[last],
+            c.run.display()
+        );
     }
     write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))
 }

@@ -1,11 +1,11 @@
 //! Running the optimisation comparison: one training per processing mode on the job's context.
 
-use super::report::{self, ModeCurve};
 use super::config::OptimisationConfig;
+use super::report::{self, ModeCurve};
 use crate::config::{ComponentSpec, LoadedConfig, PipelineSpec, StageSpec};
+use crate::experiments::mean_and_std;
 use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
-use crate::experiments::mean_and_std;
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
@@ -22,28 +22,46 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
     let mut curves = Vec::new();
     for PlannedTraining { processing, config, .. } in planned {
         let (mode, name) = (config.mode, config.name.clone());
-        let train_config = TrainConfig { output_dir: dir.join("training"), ..config };
+        let train_config = TrainConfig {
+            output_dir: dir.join("training"),
+            ..config
+        };
         tracing::info!("optimisation: training with processing mode {name}");
         let run = train::train(context, &processing, &train_config, None)?;
-        let rows: Vec<tracking::MetricsRow> =
-            std::fs::read_to_string(run.join("metrics.jsonl"))?.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+        let rows: Vec<tracking::MetricsRow> = std::fs::read_to_string(run.join("metrics.jsonl"))?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
         let (mut mean, mut std) = (Vec::new(), Vec::new());
         for epoch in 1..=train_config.epochs {
-            let values: Vec<f64> =
-                rows.iter().filter(|r| r.split == "validation" && r.epoch == epoch).filter_map(|r| r.values.get(metric).copied()).collect();
+            let values: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.split == "validation" && r.epoch == epoch)
+                .filter_map(|r| r.values.get(metric).copied())
+                .collect();
             let (m, s) = mean_and_std(&values);
             mean.push(m);
             std.push(s);
         }
-        let folds: Vec<usize> = (0..train_config.n_splits).filter(|f| train_config.trains_fold(*f)).collect();
+        let folds: Vec<usize> = (0..train_config.n_splits)
+            .filter(|f| train_config.trains_fold(*f))
+            .collect();
         let outcomes = folds
             .iter()
             .map(|fold| {
                 let path = run.join(train::validation_outcomes_file(*fold));
-                Ok(serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?)
+                Ok(serde_json::from_slice(
+                    &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                )?)
             })
             .collect::<Result<Vec<_>>>()?;
-        curves.push(ModeCurve { mode, mean, std, run, final_outcomes: outcomes });
+        curves.push(ModeCurve {
+            mode,
+            mean,
+            std,
+            run,
+            final_outcomes: outcomes,
+        });
     }
     report::write_report(&dir, metric, &curves)?;
     Ok(dir)
@@ -58,8 +76,16 @@ pub fn trainings(loaded: &LoadedConfig, job: &OptimisationConfig) -> Result<Vec<
         .iter()
         .map(|&mode| {
             let processing = processing(loaded, job, mode).with_context(|| format!("mode {}", mode.name()))?;
-            let config = TrainConfig { mode, name: mode.name().to_string(), ..job.train.clone() };
-            Ok(PlannedTraining { label: format!("processing mode {}", mode.name()), processing, config })
+            let config = TrainConfig {
+                mode,
+                name: mode.name().to_string(),
+                ..job.train.clone()
+            };
+            Ok(PlannedTraining {
+                label: format!("processing mode {}", mode.name()),
+                processing,
+                config,
+            })
         })
         .collect()
 }
@@ -72,9 +98,13 @@ pub fn check(loaded: &LoadedConfig, registry: &Registry, job: &OptimisationConfi
     }
     for &mode in &job.modes {
         let spec = processing(loaded, job, mode).with_context(|| format!("mode {}", mode.name()))?;
-        let pipeline = Pipeline::build(registry, &spec.stages, tch::Device::Cpu).with_context(|| format!("mode {}", mode.name()))?;
+        let pipeline = Pipeline::build(registry, &spec.stages, tch::Device::Cpu)
+            .with_context(|| format!("mode {}", mode.name()))?;
         if mode == ProcessingMode::Parametrized && !pipeline.parameters()?.iter().any(|p| p.trainable) {
-            bail!("config key `job.parametrized_pipeline`: no stage of {} has a learnable parameter", job.parametrized_pipeline.display());
+            bail!(
+                "config key `job.parametrized_pipeline`: no stage of {} has a learnable parameter",
+                job.parametrized_pipeline.display()
+            );
         }
     }
     Ok(())
@@ -90,8 +120,17 @@ fn processing(loaded: &LoadedConfig, job: &OptimisationConfig, mode: ProcessingM
             let mut table = job.neural_processor.clone().unwrap_or_default();
             table.insert("kind".into(), toml::Value::String("processor_nn".into()));
             table.entry("cfa_from_metadata").or_insert(toml::Value::Boolean(true));
-            let ComponentSpec { kind, plugin, config } = ComponentSpec::from_table("job.neural_processor", &table, "processor_nn")?;
-            PipelineSpec { stages: vec![StageSpec { name: "processor".into(), kind, plugin, config }], plugin_dirs: Vec::new() }
+            let ComponentSpec { kind, plugin, config } =
+                ComponentSpec::from_table("job.neural_processor", &table, "processor_nn")?;
+            PipelineSpec {
+                stages: vec![StageSpec {
+                    name: "processor".into(),
+                    kind,
+                    plugin,
+                    config,
+                }],
+                plugin_dirs: Vec::new(),
+            }
         }
         ProcessingMode::None => PipelineSpec::default(),
     })

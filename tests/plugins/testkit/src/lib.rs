@@ -14,8 +14,8 @@
 //! - task model `linear`: mean-pools each channel and applies a learnable linear layer.
 
 use l2l_plugin_api::{
-    Band, BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, ImageKind,
-    Module, ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
+    Band, BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset,
+    ImageKind, Module, ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -159,9 +159,16 @@ impl<const AWARE: bool> Vignette<AWARE> {
         let (rows, width) = (size[size.len() - 2], size[size.len() - 1]);
         let options = (input.kind(), input.device());
         let (centre_y, centre_x) = (band.full_height as f64 / 2.0, width as f64 / 2.0);
-        let y = Tensor::f_arange(rows, options)?.f_add_scalar(band.first_row as f64 + 0.5 - centre_y)?.f_view([rows, 1])?;
-        let x = Tensor::f_arange(width, options)?.f_add_scalar(0.5 - centre_x)?.f_view([1, width])?;
-        let r2 = y.f_square()?.f_add(&x.f_square()?)?.f_div_scalar(centre_y * centre_y + centre_x * centre_x)?;
+        let y = Tensor::f_arange(rows, options)?
+            .f_add_scalar(band.first_row as f64 + 0.5 - centre_y)?
+            .f_view([rows, 1])?;
+        let x = Tensor::f_arange(width, options)?
+            .f_add_scalar(0.5 - centre_x)?
+            .f_view([1, width])?;
+        let r2 = y
+            .f_square()?
+            .f_add(&x.f_square()?)?
+            .f_div_scalar(centre_y * centre_y + centre_x * centre_x)?;
         let (k1, k2) = (self.params.get("k1")?, self.params.get("k2")?);
         let gain = r2.f_mul(k1)?.f_add(&r2.f_square()?.f_mul(k2)?)?.f_add_scalar(1.0)?;
         Ok(input.f_mul(&gain)?)
@@ -171,7 +178,13 @@ impl<const AWARE: bool> Vignette<AWARE> {
 impl<const AWARE: bool> Module for Vignette<AWARE> {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         let full_height = input.size()[input.dim() - 2];
-        self.shade(input, Band { first_row: 0, full_height })
+        self.shade(
+            input,
+            Band {
+                first_row: 0,
+                full_height,
+            },
+        )
     }
     fn row_reach(&self) -> Option<usize> {
         Some(0)
@@ -212,9 +225,15 @@ impl BuildDataset for Ramp {
     type Config = RampConfig;
     fn build(config: RampConfig) -> PluginResult<Self> {
         if config.size.iter().any(|&side| side < 2 || side % 2 != 0) {
-            return Err(PluginError::Config(format!("size: expected even sides of at least 2, found {:?}", config.size)));
+            return Err(PluginError::Config(format!(
+                "size: expected even sides of at least 2, found {:?}",
+                config.size
+            )));
         }
-        Ok(Self { len: config.len, size: config.size })
+        Ok(Self {
+            len: config.len,
+            size: config.size,
+        })
     }
 }
 
@@ -233,7 +252,11 @@ impl Dataset for Ramp {
             )));
         }
         Ok(Sample {
-            raw: Tensor::f_full(self.size, index as f64 / self.len as f64, (Kind::Float, tch::Device::Cpu))?,
+            raw: Tensor::f_full(
+                self.size,
+                index as f64 / self.len as f64,
+                (Kind::Float, tch::Device::Cpu),
+            )?,
             target: Tensor::from((index % 2) as i64),
             metadata: RawMetadata {
                 cfa_pattern: CfaPattern::Bggr,
