@@ -469,7 +469,7 @@ fn refuse_overwriting(output: &Path, masks_dir: &Path, force: bool) -> Result<()
     if force {
         return Ok(());
     }
-    for existing in [output, masks_dir].into_iter().filter(|p| p.exists()) {
+    if let Some(existing) = [output, masks_dir].into_iter().find(|p| p.exists()) {
         bail!(
             "--output {}: {} exists; pass --force to replace it",
             output.display(),

@@ -131,6 +131,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the Raw-Drone colour matrix as published, digit for digit
     fn xyz_matrix_round_trips_to_the_camera_matrix() {
         // the Raw-Drone camera's matrix (rows sum to 1)
         let ccm = [

@@ -236,7 +236,7 @@ fn read_npy(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<Dec
 /// An image of `height` rows, row-major: `values` as they are, or transposed when the file stores
 /// the image column by column (`fortran`: value `c · height + r` is row r, column c).
 fn row_major<T: Copy>(values: Vec<T>, height: usize, fortran: bool) -> Vec<T> {
-    if !fortran || height == 0 || values.len() % height != 0 {
+    if !fortran || height == 0 || !values.len().is_multiple_of(height) {
         return values;
     }
     (0..height)

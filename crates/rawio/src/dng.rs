@@ -109,6 +109,7 @@ mod tests {
     use crate::read_mosaic;
     use l2l_plugin_api::CfaPattern;
 
+    #[allow(clippy::excessive_precision)] // the Raw-Drone colour matrix as published, digit for digit
     fn camera(cfa_pattern: CfaPattern) -> RawMetadata {
         RawMetadata {
             cfa_pattern,

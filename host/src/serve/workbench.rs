@@ -84,6 +84,9 @@ struct SideCache {
     outputs: Vec<KeptOutput>,
 }
 
+/// A task model's answer: class probabilities (classification) or a mask overlay (segmentation).
+type Answer = (Option<Vec<(String, f64)>>, Option<String>);
+
 /// Everything the server computes with; one request at a time holds it.
 pub struct Workbench {
     pub registry: Registry,
@@ -299,7 +302,7 @@ impl Workbench {
     }
 
     /// The task model's answer for a processed image: class probabilities, or the mask over it.
-    fn answer(&mut self, image: &Tensor) -> Result<(Option<Vec<(String, f64)>>, Option<String>)> {
+    fn answer(&mut self, image: &Tensor) -> Result<Answer> {
         let Some(task) = &mut self.model else {
             return Ok((None, None));
         };

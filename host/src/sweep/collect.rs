@@ -22,13 +22,15 @@ pub struct Collected {
     pub reports: Vec<PathBuf>,
 }
 
+/// Per train pipeline, per test pipeline, per fold: the fold, its value and its sample outcomes.
+type Cells = Vec<Vec<Vec<(usize, f64, Vec<Outcome>)>>>;
+
 /// Gathers the finished jobs into one drift matrix (and report) per augmentation, in `dir/collected/`.
 pub fn collect(dir: &Path) -> Result<Collected> {
     let manifest = manifest(dir)?;
     let mut missing = Vec::new();
     // augmentation → per train pipeline, per test pipeline, per fold: the value and the sample outcomes
-    let mut by_augmentation: BTreeMap<String, (Augmentation, Vec<Vec<Vec<(usize, f64, Vec<Outcome>)>>>)> =
-        BTreeMap::new();
+    let mut by_augmentation: BTreeMap<String, (Augmentation, Cells)> = BTreeMap::new();
     let mut metric = manifest.metric.clone();
     for job in &manifest.jobs {
         let Some(path) = result_of(job) else {
@@ -78,7 +80,7 @@ pub fn collect(dir: &Path) -> Result<Collected> {
             f.dedup();
             f
         };
-        let sorted: Vec<Vec<Vec<(usize, f64, Vec<Outcome>)>>> = cells
+        let sorted: Cells = cells
             .into_iter()
             .map(|row| {
                 row.into_iter()

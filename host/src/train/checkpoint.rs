@@ -53,12 +53,15 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
 /// Reads a checkpoint (CPU tensors).
 pub fn load(path: &Path) -> Result<Vec<(String, Tensor)>> {
     Tensor::read_safetensors(path)
-        .map_err(|e| anyhow!("{}", e.to_string().lines().next().unwrap_or_default().to_string()))
+        .map_err(|e| anyhow!("{}", e.to_string().lines().next().unwrap_or_default()))
         .with_context(|| format!("reading checkpoint {}", path.display()))
 }
 
+/// Tensors with their names, as a checkpoint holds them.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
 /// Reads a checkpoint's tensors (CPU) and its header metadata.
-pub fn read_with_metadata(path: &Path) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
+pub fn read_with_metadata(path: &Path) -> Result<(NamedTensors, HashMap<String, String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
     let bad = |e: safetensors::SafeTensorError| anyhow!("{}: not a readable safetensors file ({e:?})", path.display());
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(bad)?;

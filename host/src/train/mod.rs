@@ -107,7 +107,7 @@ pub fn train(
     };
     let result = (|| -> Result<()> {
         let mut resumed_state = resumed_state;
-        for fold in progress.fold..splits.len() {
+        for (fold, split) in splits.iter().enumerate().skip(progress.fold) {
             if !config.trains_fold(fold) {
                 continue;
             }
@@ -121,7 +121,7 @@ pub fn train(
             }
             progress.fold = fold;
             for epoch in first_epoch..=config.epochs {
-                let rows = trainer.epoch(&context.dataset, &splits[fold], epoch, &run_dir)?;
+                let rows = trainer.epoch(&context.dataset, split, epoch, &run_dir)?;
                 progress.history.extend(rows);
                 progress.epochs_done = epoch;
                 write_checkpoint(

@@ -100,7 +100,7 @@ impl BuildDataset for Drone {
                 "root is required: the folder holding images_full/ and masks_full/".into(),
             ));
         }
-        if config.tile_size < 2 || config.tile_size % 2 != 0 {
+        if config.tile_size < 2 || !config.tile_size.is_multiple_of(2) {
             return Err(PluginError::Config(format!(
                 "tile_size must be even and at least 2, found {}",
                 config.tile_size

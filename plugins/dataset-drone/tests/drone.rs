@@ -124,9 +124,10 @@ fn classification_is_balanced_seeded_and_drops_slivers() {
     // sliver (fraction 1/256 ≤ 0.01) is neither; 2 of the 29 empty tiles are drawn
     assert_eq!(labels.iter().filter(|&&l| l == 0).count(), 2);
     assert_eq!(labels.iter().filter(|&&l| l == 1).count(), 2);
-    for i in 0..dataset.len() {
+    assert_eq!(labels.len(), dataset.len());
+    for (i, &label) in labels.iter().enumerate() {
         let sample = dataset.sample(i).unwrap();
-        assert_eq!(sample.target.int64_value(&[]), labels[i] as i64);
+        assert_eq!(sample.target.int64_value(&[]), label as i64);
     }
     let draw = |seed| {
         let d = open(dir.path(), |c| {

@@ -80,9 +80,11 @@ pub struct SyntheticConfig {
 
 /// The Raw-Drone camera's white-balance gains (`configs/cameras/raw-drone.toml`), so that the published
 /// pipelines develop the default synthetic data with the right colours.
+#[allow(clippy::excessive_precision)] // the published values, digit for digit
 pub const DRONE_WHITE_BALANCE: [f32; 3] = [2.86653646, 1.0, 1.73079425];
 
 /// The Raw-Drone camera's colour matrix (from the published processing code).
+#[allow(clippy::excessive_precision)] // the published values, digit for digit
 pub const DRONE_COLOUR_MATRIX: [f32; 9] = [
     1.50768983,
     -0.33571374,
@@ -118,12 +120,15 @@ impl Default for SyntheticConfig {
     }
 }
 
+/// A generated sample's raw mosaic and, for aerial cars, its mask.
+type KeptSample = (Vec<f32>, Option<Vec<u8>>);
+
 /// The generated dataset.
 pub struct Synthetic {
     config: SyntheticConfig,
     sensor: sensor::Sensor,
     /// Generated samples kept for the next epochs (with `keep_in_memory`): raw mosaic and mask.
-    kept: Vec<OnceLock<(Vec<f32>, Option<Vec<u8>>)>>,
+    kept: Vec<OnceLock<KeptSample>>,
 }
 
 impl Synthetic {
@@ -173,7 +178,7 @@ impl BuildDataset for Synthetic {
         if config.count == 0 {
             return bad("count must be at least 1".into());
         }
-        if config.size < 16 || config.size % 2 != 0 {
+        if config.size < 16 || !config.size.is_multiple_of(2) {
             return bad(format!("size must be even and at least 16, found {}", config.size));
         }
         if !(config.intensity > 0.0 && config.intensity <= 100.0) {

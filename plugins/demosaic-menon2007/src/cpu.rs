@@ -269,7 +269,7 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
         pick(if p == 0 { s.red } else { s.blue }, i, x.row(i), &zeros, row);
     });
     let plus_green = |filtered: &mut [f32], i: usize| {
-        filtered.iter_mut().zip(green.row(i)).for_each(|(f, &g)| *f = g + *f);
+        filtered.iter_mut().zip(green.row(i)).for_each(|(f, &g)| *f += g);
     };
     // green plus the neighbours' difference to green by `filter`, at `sites` of red (plane 0) and blue
     let from_green = |previous: &[f32], filter: RowFilter, sites: [[bool; 4]; 2]| {
@@ -300,7 +300,7 @@ fn demosaic_one(x: Plane, s: &CfaSites, taps: &Taps, refine: bool, out: &mut [f3
     let onto = |sites: [bool; 4], taps, colour: Plane, base: Plane, i: usize, row: &mut [f32]| {
         let mut filtered = vec![0f32; w];
         directional(taps, colour, base, horizontal, i, &mut filtered);
-        filtered.iter_mut().zip(base.row(i)).for_each(|(f, &b)| *f = b + *f);
+        filtered.iter_mut().zip(base.row(i)).for_each(|(f, &b)| *f += b);
         pick(sites, i, &filtered, colour.row(i), row);
     };
     let red_done = planes(1, h, w, |_, i, row| onto(s.blue, &taps.neighbours, red, blue, i, row));

@@ -56,7 +56,7 @@ impl BuildStage for BatchNorm {
                 config.momentum
             )));
         }
-        if !(config.epsilon > 0.0) {
+        if config.epsilon.is_nan() || config.epsilon <= 0.0 {
             return Err(PluginError::Config(format!(
                 "epsilon: expected a number > 0, found {}",
                 config.epsilon

@@ -207,6 +207,9 @@ fn attacked_parameters(pipeline: &Pipeline, group: &str, path: &Path) -> Result<
 
 /// Where the model is most sensitive, behind the default processing: mean |∂ task loss / ∂ stage
 /// output| for every stage, and for every learnable parameter θ the mean of |∂ task loss / ∂θ| · |θ|.
+/// Each stage's sensitivity (name, size), and each parameter's attribution.
+type Sensitivities = (Vec<(String, f64)>, Vec<ParameterAttribution>);
+
 fn sensitivities(
     pipeline: &mut Pipeline,
     model: &mut RemoteModule,
@@ -214,7 +217,7 @@ fn sensitivities(
     target: &Tensor,
     task: &Task,
     cameras: &[l2l_plugin_api::RawMetadata],
-) -> Result<(Vec<(String, f64)>, Vec<ParameterAttribution>)> {
+) -> Result<Sensitivities> {
     pipeline.set_camera(cameras)?;
     let input = raw.f_detach()?.f_set_requires_grad(true)?;
     let outputs = pipeline.forward_traced(&input, |_| {})?;
