@@ -2,8 +2,8 @@
 //! by step with each point's own time, artifacts — with names that break naive YAML (`: `, ` #`,
 //! quotes, Unicode) — and the store migrated to SQLite by MLflow itself.
 //!
-//! Needs the client (`scripts/mlflow-venv.sh` installs it); `L2L_MLFLOW_PYTHON` names its Python.
-//! `.ci/run` sets it and `L2L_REQUIRE_MLFLOW=1`, which turns a missing client into a failure.
+//! Needs the client (`scripts/mlflow-venv.sh` installs it); `L2L_MLFLOW_PYTHON` names its Python. The
+//! test is `#[ignore = "needs MLflow's client …"]`; `.ci/run` sets the variable and runs it with `--ignored`.
 
 use l2l_system_tests::{describe, run_host};
 use std::process::Command;
@@ -36,15 +36,10 @@ print(json.dumps({
 "#;
 
 #[test]
+#[ignore = "needs MLflow's client: L2L_MLFLOW_PYTHON, a Python with mlflow (scripts/mlflow-venv.sh; .ci/run sets it)"]
 fn mlflow_reads_the_run_store_and_migrates_it() {
-    let Some(python) = std::env::var_os("L2L_MLFLOW_PYTHON") else {
-        assert!(
-            std::env::var_os("L2L_REQUIRE_MLFLOW").is_none(),
-            "L2L_REQUIRE_MLFLOW is set but L2L_MLFLOW_PYTHON is not"
-        );
-        eprintln!("not checked: set L2L_MLFLOW_PYTHON to a Python with mlflow (scripts/mlflow-venv.sh installs one)");
-        return;
-    };
+    let python = std::env::var_os("L2L_MLFLOW_PYTHON")
+        .expect("L2L_MLFLOW_PYTHON is not set: a Python with mlflow (scripts/mlflow-venv.sh installs one)");
     let dir = tempfile::tempdir().unwrap();
     l2l_system_tests::plugins_with_testkit(dir.path());
     let experiment = "cells: try #2 \"quoted\" 'single' ünïcode";
