@@ -1,8 +1,9 @@
 //! The l2l host: finds and loads plugins, assembles pipelines from configs and runs jobs on them.
 //!
 //! Modules depend one way (a module uses only those listed before it; `tests/module_graph.rs`
-//! checks that no file imports in a circle):
-//! - leaves: `imageio`, `trust`, `cuda`, `chart`, `corruptions`, `console` (logging to stderr);
+//! checks that no file and no folder imports in a circle, here and in every library crate):
+//! - leaves: `imageio`, `trust`, `cuda`, `chart`, `corruptions`, `console` (logging to stderr),
+//!   `uncertainty` (bootstrap intervals over per-sample outcomes);
 //! - `device` (which device, whether usable) → `config` (the loader and the top-level shape, component
 //!   and pipeline specs) → `plugins` (discovery, loading, handles) → `pipeline` (stages built, checked
 //!   to fit, run) → `bands`, `data`, `datasets`, `tracking`;

@@ -6,10 +6,14 @@
 //! and 97.5th percentiles of [`RESAMPLES`] draws bound its 95 % interval. Seeded: a report is
 //! reproducible to the digit.
 
-pub use crate::train::metrics::Outcome;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+/// One sample's part of the main metric: numerator and denominator — correct (0 or 1) and 1 for
+/// accuracy, intersection and union (pixels) for IoU — so that the metric of any set of samples is
+/// Σ numerators / Σ denominators (what the bootstrap resamples).
+pub type Outcome = [f64; 2];
 
 /// Bootstrap draws per interval.
 pub const RESAMPLES: usize = 2000;

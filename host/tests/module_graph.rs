@@ -1,5 +1,7 @@
-//! The host's shape, checked on its source: no file imports in a circle (modules depend one way), and
-//! no file is longer than a reader can hold (500 lines). A file's imports are the paths it names —
+//! The shape of the host and of every library crate beside it, checked on their source: no file imports
+//! in a circle, no folder imports in a circle (at each level, the sibling modules of a folder depend one
+//! way: `tracking → uncertainty → train → tracking` is a circle even when no single file closes it), and
+//! no host file is longer than a reader can hold (500 lines). A file's imports are the paths it names —
 //! `crate::…`, `super::…`, `l2l_host::…` and its own child modules — resolved to the deepest module
 //! file they reach; tests inside a file (`#[cfg(test)]` and after) are not counted.
 
@@ -172,14 +174,18 @@ fn resolve(module: &[String], path: &[String], files: &BTreeSet<Vec<String>>) ->
 }
 
 fn host_files() -> BTreeMap<Vec<String>, SourceFile> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    crate_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
+}
+
+/// The source files of the crate whose `src` folder is `src`.
+fn crate_files(src: &Path) -> BTreeMap<Vec<String>, SourceFile> {
     let mut paths = Vec::new();
-    rust_files(&src, &mut paths);
+    rust_files(src, &mut paths);
     paths
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).expect("reading a source file");
-            let module = module_of(&src, path);
+            let module = module_of(src, path);
             (
                 module.clone(),
                 SourceFile {
@@ -212,6 +218,53 @@ fn import_graph(files: &BTreeMap<Vec<String>, SourceFile>) -> BTreeMap<Vec<Strin
             (file.module.clone(), targets)
         })
         .collect()
+}
+
+/// The graph between sibling modules that `graph` (between files) implies: a file of `a::x::…` naming
+/// a file of `a::y::…` is an edge `a::x → a::y` at the level where their paths part; a module using its
+/// own children (or a child its parent) is no edge between siblings.
+fn folder_graph(graph: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let mut folders: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (from, targets) in graph {
+        for to in targets {
+            let shared = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+            if shared < from.len() && shared < to.len() {
+                folders
+                    .entry(from[..=shared].to_vec())
+                    .or_default()
+                    .insert(to[..=shared].to_vec());
+            }
+        }
+    }
+    folders
+}
+
+/// The `src` folders of the workspace's library crates besides the host: the plugin API and `crates/*`.
+fn library_sources() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut sources = vec![root.join("plugin-api/src")];
+    let mut crates: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .expect("reading crates/")
+        .flatten()
+        .map(|e| e.path().join("src"))
+        .filter(|src| src.is_dir())
+        .collect();
+    crates.sort();
+    sources.extend(crates);
+    sources
+}
+
+/// Panics naming the first file-level or folder-level circle of `files`' imports.
+fn assert_no_circle(what: &str, files: &BTreeMap<Vec<String>, SourceFile>) {
+    let graph = import_graph(files);
+    for (level, graph) in [("file", graph.clone()), ("folder", folder_graph(&graph))] {
+        if let Some(cycle) = find_cycle(&graph) {
+            panic!(
+                "{what}: {level}-level import circle: {}",
+                cycle.iter().map(|m| m.join("::")).collect::<Vec<_>>().join(" → ")
+            );
+        }
+    }
 }
 
 /// A cycle in the graph, if any, as the files along it.
@@ -266,12 +319,31 @@ fn no_file_of_the_host_imports_in_a_circle() {
         "context".to_string()
     ]));
     assert!(graph[&vec!["lib".to_string(), "run".to_string()]].contains(&vec!["lib".to_string(), "config".to_string()]));
-    if let Some(cycle) = find_cycle(&graph) {
-        panic!(
-            "import circle: {}",
-            cycle.iter().map(|m| m.join("::")).collect::<Vec<_>>().join(" → ")
-        );
+    assert_no_circle("host", &files);
+}
+
+#[test]
+fn no_library_crate_imports_in_a_circle() {
+    let sources = library_sources();
+    assert!(sources.len() >= 4, "{sources:?}");
+    for src in sources {
+        assert_no_circle(&src.display().to_string(), &crate_files(&src));
     }
+}
+
+#[test]
+fn a_circle_between_folders_is_found_when_no_file_closes_one() {
+    let module = |path: &str| -> Vec<String> { path.split("::").map(String::from).collect() };
+    let graph = BTreeMap::from([
+        (module("lib::x::a"), BTreeSet::from([module("lib::y::b")])),
+        (module("lib::y::c"), BTreeSet::from([module("lib::x::d")])),
+        (module("lib::x"), BTreeSet::from([module("lib::x::a")])),
+    ]);
+    assert!(find_cycle(&graph).is_none(), "no file closes a circle");
+    let cycle = find_cycle(&folder_graph(&graph)).expect("x → y → x between folders");
+    assert_eq!(cycle.len(), 3, "{cycle:?}");
+    let one_way = BTreeMap::from([(module("lib::x::a"), BTreeSet::from([module("lib::y::b")]))]);
+    assert!(find_cycle(&folder_graph(&one_way)).is_none());
 }
 
 #[test]

@@ -10,10 +10,13 @@ pub mod bandcheck;
 pub mod cpu;
 #[cfg(feature = "testing")]
 pub mod gradcheck;
+mod padding;
 #[cfg(feature = "testing")]
 pub mod reference;
 
 use l2l_plugin_api::{CfaPattern, PluginError, PluginResult};
+use padding::padded_indices;
+pub use padding::Padding;
 use tch::Tensor;
 
 /// Repeats a 2×2 block of per-position values `[..., 2, 2]` over an `h × w` plane (cropping the last
@@ -155,42 +158,6 @@ pub fn grad_enabled() -> bool {
         torch_sys::at_grad_set_enabled(previous);
         previous != 0
     }
-}
-
-/// How an image is extended beyond its border, named as scipy.ndimage names the modes (the published
-/// pipelines were written against scipy), so configs read the same as the reference code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Padding {
-    /// Zeros (`constant` with 0; scipy.signal's `fill`).
-    Zero,
-    /// `d c b | a b c d`: reflection about the edge pixel (scipy `mirror`, torch `reflect`); keeps
-    /// the CFA phase of every padded pixel.
-    Mirror,
-    /// `c b a | a b c d`: reflection about the edge (scipy `reflect`, numpy `symmetric`).
-    Symmetric,
-    /// `a a a | a b c d`: the edge pixel repeated (scipy `nearest`, torch `replicate`).
-    Nearest,
-}
-
-/// Source indices along an axis of length `n` padded by `before`/`after`, for the index-based modes.
-pub(crate) fn padded_indices(n: i64, before: i64, after: i64, mode: Padding) -> Vec<i64> {
-    (-before..n + after)
-        .map(|i| {
-            let period = match mode {
-                Padding::Mirror => 2 * (n - 1).max(1),
-                _ => 2 * n,
-            };
-            let mut j = i.rem_euclid(period);
-            match mode {
-                Padding::Mirror if j >= n => j = period - j,
-                Padding::Symmetric if j >= n => j = period - 1 - j,
-                Padding::Nearest => j = i.clamp(0, n - 1),
-                _ => {}
-            }
-            j
-        })
-        .collect()
 }
 
 /// Pads the last two dimensions by `pad_h` rows and `pad_w` columns on each side.

@@ -1,7 +1,7 @@
 //! Reading a raw mosaic from any of the formats l2l takes.
 
 use crate::camera::camera_to_srgb_from_xyz;
-use crate::{extension, FileError, FileResult};
+use crate::files::{extension, FileError, FileResult};
 use l2l_plugin_api::{CfaPattern, RawMetadata};
 use std::io::{BufReader, Cursor};
 use std::path::Path;
@@ -283,7 +283,7 @@ fn read_png(bytes: &[u8], path: &Path, check_size: &SizeCheck) -> FileResult<(Ve
             format!("expected an 8- or 16-bit greyscale raw mosaic, found {colour:?} at {depth:?}"),
         ));
     }
-    let mut buffer = crate::png_frame_buffer(&reader, bytes.len() as u64, path)?;
+    let mut buffer = crate::files::png_frame_buffer(&reader, bytes.len() as u64, path)?;
     let frame = reader.next_frame(&mut buffer).map_err(bad)?;
     let data = &buffer[..frame.buffer_size()];
     Ok(if depth == png::BitDepth::Sixteen {

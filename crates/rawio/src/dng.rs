@@ -3,7 +3,7 @@
 //! recover the mosaic, CFA layout, black and white level, white balance and colour matrix.
 
 use crate::camera::xyz_to_camera_from_srgb;
-use crate::{write_atomically, FileError, FileResult};
+use crate::files::{write_atomically, FileError, FileResult};
 use l2l_plugin_api::RawMetadata;
 use std::io::Cursor;
 use std::path::Path;

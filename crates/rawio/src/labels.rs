@@ -3,7 +3,7 @@
 //! A file that cannot be read is one error; a line that does not parse is an error of its own (file
 //! and line), so that a loader with `skip_invalid` can drop that line and keep the rest.
 
-use crate::{FileError, FileResult};
+use crate::files::{FileError, FileResult};
 use std::path::Path;
 
 /// One label: which file, which class, and where it was written.

@@ -1,7 +1,7 @@
 //! Segmentation masks (PNG) and 16-bit single-channel TIFF mosaics: the other files of the
 //! Raw-Drone and Raw-Microscopy layouts.
 
-use crate::{write_atomically, FileError, FileResult};
+use crate::files::{write_atomically, FileError, FileResult};
 use std::io::Cursor;
 use std::path::Path;
 
@@ -32,7 +32,7 @@ fn decode_mask(path: &Path) -> FileResult<Mask> {
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(bad)?;
-    let mut buffer = crate::png_frame_buffer(&reader, file_len, path)?;
+    let mut buffer = crate::files::png_frame_buffer(&reader, file_len, path)?;
     let frame = reader.next_frame(&mut buffer).map_err(bad)?;
     let channels = frame.color_type.samples();
     let colour_channels = match frame.color_type {

@@ -1,7 +1,7 @@
 //! What the loaders share about bad files: fail on the first one, or (with `skip_invalid`) drop it,
 //! keep a warning, and report the count; and decoding many files on every core.
 
-use crate::{FileError, FileResult};
+use crate::files::{FileError, FileResult};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The `skip_invalid` policy: per-file errors either stop the loader or become warnings.

@@ -1,6 +1,7 @@
 //! Losses and metrics: cross-entropy, accuracy, per-class precision / recall / F1 and the confusion
 //! matrix for classification; Dice loss (binary, from logits) and IoU for segmentation.
 
+pub use crate::uncertainty::Outcome;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use tch::{Kind, Reduction, Tensor};
@@ -63,11 +64,6 @@ pub fn loss(task: &Task, logits: &Tensor, target: &Tensor) -> Result<Tensor> {
         }
     }
 }
-
-/// One sample's part of the main metric: numerator and denominator — correct (0 or 1) and 1 for
-/// accuracy, intersection and union (pixels) for IoU — so that the metric of any set of samples is
-/// Σ numerators / Σ denominators (what the experiments' bootstrap resamples).
-pub type Outcome = [f64; 2];
 
 /// Sums over the batches of one pass, turned into metrics at the end.
 pub struct Accumulator {

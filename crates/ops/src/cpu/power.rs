@@ -14,7 +14,7 @@
 //! CPU computes the same values: within 3 ulp of the exactly rounded power (tests), exact for x = 1
 //! and for powers of two whose power is a float32.
 
-use super::{for_each_row, map_planes};
+use super::rows::{for_each_row, map_planes};
 use l2l_plugin_api::PluginResult;
 use tch::Tensor;
 
