@@ -169,7 +169,7 @@ fn optimisation_moves_the_processing_and_draws_every_epoch() {
 }
 
 /// A drift synthesis over all twelve published pipelines opens its dataset once (not once per
-/// training), as the `-v` log counts the openings.
+/// training) and reads each pipeline file once, as the `-v` log counts them.
 #[test]
 fn a_drift_synthesis_over_twelve_pipelines_opens_its_dataset_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -192,9 +192,27 @@ fn a_drift_synthesis_over_twelve_pipelines_opens_its_dataset_once() {
         pipelines.join(", ")
     );
     std::fs::write(dir.path().join("twelve.toml"), config).unwrap();
+    // the job is planned once: each pipeline file read once, by validate and by run alike (before, a
+    // run read each of them four times: plugin search, check, planned trainings, experiment)
+    let read_once = |log: &str| {
+        for pipeline in &pipelines {
+            let path = pipeline.trim_matches('"');
+            assert_eq!(
+                log.matches(&format!("read pipeline file {path} ")).count(),
+                1,
+                "{path}:\n{log}"
+            );
+        }
+        assert_eq!(log.matches("read pipeline file").count(), 12, "{log}");
+    };
+    let validated = run_host(&["-v", "validate", "twelve.toml"], None, dir.path());
+    let log = String::from_utf8_lossy(&validated.stderr);
+    assert!(validated.status.success(), "{log}");
+    read_once(&log);
     let out = run_host(&["-v", "run", "twelve.toml"], None, dir.path());
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
+    read_once(&log);
     assert_eq!(log.matches("opened the dataset").count(), 1, "{log}");
     assert_eq!(log.matches("drift synthesis: training behind").count(), 12, "{log}");
     let results: serde_json::Value =

@@ -1,14 +1,14 @@
 //! The subcommands that compute: `run` (and `--resume`), `validate`, `process`, `export`, `bench`.
 
 use super::args::{ConfigArgs, RunArgs};
-use super::setup::{load_config, registry_for};
+use super::setup::{load_config, load_plan, registry_for};
 use anyhow::{anyhow, bail, Context, Result};
 use l2l_host::config::{self, PipelineSpec};
 use l2l_host::device::compute_device;
 use l2l_host::export::ExportFormat;
 use l2l_host::pipeline::Pipeline;
 use l2l_host::predict::PredictOptions;
-use l2l_host::run::Job;
+use l2l_host::run::{Job, JobPlan};
 use l2l_host::train::checkpoint;
 use l2l_host::train::context::JobContext;
 use l2l_host::{bench, datasets, imageio, run};
@@ -18,20 +18,20 @@ use std::sync::Arc;
 /// `run CONFIG` or `run --resume RUN_DIR`.
 pub fn run(args: RunArgs) -> Result<()> {
     if let Some(run_dir) = args.resume {
-        let loaded = config::load_run(&run_dir)?;
-        let registry = registry_for(&loaded);
-        let run_dir = run::resume(&run_dir, &loaded, &registry, args.allow_config_change)?;
+        let plan = JobPlan::new(config::load_run(&run_dir)?)?;
+        let registry = registry_for(&plan);
+        let run_dir = run::resume(&run_dir, &plan, &registry, args.allow_config_change)?;
         println!("run finished: {}", run_dir.display());
         return Ok(());
     }
     let config = args
         .config
         .ok_or_else(|| anyhow!("a config is needed (or --resume RUN_DIR)"))?;
-    let (loaded, registry) = load_config(&ConfigArgs {
+    let (plan, registry) = load_plan(&ConfigArgs {
         config,
         overrides: args.overrides,
     })?;
-    let run_dir = run::run(&loaded, &registry)?;
+    let run_dir = run::run(&plan, &registry)?;
     println!("run finished: {}", run_dir.display());
     let report = run_dir.join("report.md");
     if report.exists() {
@@ -43,14 +43,14 @@ pub fn run(args: RunArgs) -> Result<()> {
 /// `validate CONFIG`: every key, the job's table, the pipeline built (stages that fit together), the
 /// dataset opened and the task model built.
 pub fn validate(args: &ConfigArgs) -> Result<()> {
-    let (loaded, registry) = load_config(args)?;
+    let (plan, registry) = load_plan(args)?;
+    let (loaded, job) = (&plan.loaded, &plan.job);
     // what a run would refuse: a device this machine cannot compute on
     loaded.device()?;
-    let job = loaded.config.job.is_some().then(|| Job::of(&loaded)).transpose()?;
     let pipeline = loaded.pipeline()?;
     Pipeline::build(&registry, &pipeline.stages, tch::Device::Cpu)?;
-    if let Some(job) = &job {
-        job.check(&loaded, &registry)?;
+    if let Some(job) = job {
+        job.check(loaded, &registry)?;
     }
     println!(
         "{}: valid ({} stages: {})",
@@ -58,7 +58,7 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
         pipeline.stages.len(),
         pipeline.names().join(" → ")
     );
-    if let Some(job) = &job {
+    if let Some(job) = job {
         println!("  job: {} (every pipeline it names builds)", job.kind());
     }
     let mut outputs = None;
@@ -69,7 +69,7 @@ pub fn validate(args: &ConfigArgs) -> Result<()> {
         {
             // a training job: its trainings are tried against the data set, opened as the run opens it
             Some(job) => {
-                let context = JobContext::new(&loaded, &registry, job.kind())?;
+                let context = JobContext::new(loaded, &registry, job.kind())?;
                 let tried = job.check_with_data(&context)?;
                 println!("  trainings: {tried}, each tried on two samples (processing → untrained task model)");
                 context.dataset

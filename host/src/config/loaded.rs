@@ -6,7 +6,9 @@ use super::loader::{apply_override, read_with_includes, Quote};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tch::Device;
 
 /// The top-level keys of every config; the tables of `input`, `job` and `sweep` belong to the jobs.
@@ -60,6 +62,10 @@ pub struct LoadedConfig {
     pub camera: Option<CameraPreset>,
     /// The config after overrides, as the run directory records it.
     pub resolved: toml::Table,
+    /// The pipeline files its job names, each read once when the job was planned (`run::JobPlan`):
+    /// the resolved path → the pipeline with the camera preset, or why it did not read (reported
+    /// where the job uses it).
+    pub pipeline_files: BTreeMap<PathBuf, Result<PipelineSpec, String>>,
 }
 
 /// The most CPU threads a config may ask libtorch for: more than any node has, fewer than what
@@ -95,6 +101,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig> {
         config,
         camera,
         resolved: table,
+        pipeline_files: BTreeMap::new(),
     };
     loaded.pipeline()?;
     loaded.dataset_spec()?;
@@ -133,6 +140,7 @@ pub fn load_run(run_dir: &Path) -> Result<LoadedConfig> {
         config,
         camera,
         resolved: table,
+        pipeline_files: BTreeMap::new(),
     })
 }
 
@@ -159,10 +167,19 @@ pub fn parse_table<T: DeserializeOwned>(table: &toml::Table, at: &str) -> Result
     })
 }
 
+/// How many pipeline files this process has read: a job reads each file it names once, when it is
+/// planned (the `-v` log says so, and tests count it).
+static PIPELINE_FILES_READ: AtomicUsize = AtomicUsize::new(0);
+
 impl PipelineSpec {
     /// Reads a pipeline file (with its includes, checked as any config): the one way every command
     /// and experiment reads one.
     pub fn load(path: &Path) -> Result<PipelineSpec> {
+        let read = PIPELINE_FILES_READ.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(
+            "read pipeline file {} (pipeline files read by this process: {read})",
+            path.display()
+        );
         let loaded = load(path, &[])?;
         Ok(PipelineSpec {
             plugin_dirs: loaded.plugin_dirs(),
@@ -191,10 +208,29 @@ impl LoadedConfig {
         Ok(self.with_camera(PipelineSpec::from_tables(&self.config.pipeline, &self.config.stages)?))
     }
 
-    /// The pipeline file at `path` (relative to the config file) with the camera preset: how a job
-    /// reads each pipeline it names.
+    /// Reads each pipeline file of `paths` (relative to the config file) that is not read yet, with the
+    /// camera preset, into [`LoadedConfig::pipeline_files`]: what planning a job does once.
+    pub fn read_pipeline_files(&mut self, paths: &[PathBuf]) {
+        for path in paths {
+            let resolved = self.resolve(path);
+            if !self.pipeline_files.contains_key(&resolved) {
+                let read = PipelineSpec::load(&resolved)
+                    .map(|spec| self.with_camera(spec))
+                    .map_err(|e| format!("{e:#}"));
+                self.pipeline_files.insert(resolved, read);
+            }
+        }
+    }
+
+    /// The pipeline file at `path` (relative to the config file) with the camera preset: as read when
+    /// the job was planned, or read now for a file the job does not name.
     pub fn load_pipeline(&self, path: &Path) -> Result<PipelineSpec> {
-        Ok(self.with_camera(PipelineSpec::load(&self.resolve(path))?))
+        let resolved = self.resolve(path);
+        match self.pipeline_files.get(&resolved) {
+            Some(Ok(spec)) => Ok(spec.clone()),
+            Some(Err(reason)) => Err(anyhow!("{reason}")),
+            None => Ok(self.with_camera(PipelineSpec::load(&resolved)?)),
+        }
     }
 
     fn with_camera(&self, pipeline: PipelineSpec) -> PipelineSpec {

@@ -3,7 +3,7 @@
 
 pub mod pipeline_job;
 
-use crate::config::{parse_table, LoadedConfig, PipelineSpec};
+use crate::config::{parse_table, LoadedConfig};
 use crate::experiments::drift_synthesis::{self, DriftSynthesisConfig};
 use crate::experiments::forensics::{self, ForensicsConfig};
 use crate::experiments::optimisation::{self, OptimisationConfig};
@@ -145,39 +145,62 @@ impl Job {
     }
 }
 
-/// Where a config's plugins are searched: its own `plugin_dirs` (with those of its includes), then
-/// those of every pipeline file its job names — so a third-party stage that a pipeline file brings
-/// along with its `plugin_dirs` is found wherever the pipeline is used. Files that do not read are
-/// left to the job's check, which names them.
-pub fn plugin_dirs(loaded: &LoadedConfig) -> Vec<PathBuf> {
-    let mut dirs = loaded.plugin_dirs();
-    let named = loaded
-        .config
-        .job
-        .as_ref()
-        .and_then(|_| Job::of(loaded).ok())
-        .map(|job| job.pipeline_files(loaded))
-        .unwrap_or_default();
-    for file in named {
-        for dir in PipelineSpec::load(&file).map(|p| p.plugin_dirs).unwrap_or_default() {
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        }
-    }
-    dirs
+/// A job resolved once, before anything is checked or run: its `[job]` parsed, every pipeline file it
+/// names read (into the config, where checks, planned trainings and experiments take them from), and
+/// where its plugins are searched.
+pub struct JobPlan {
+    /// The config, with the job's pipeline files read.
+    pub loaded: LoadedConfig,
+    /// The `[job]`, when the config has one.
+    pub job: Option<Job>,
+    /// The config's own `plugin_dirs` (with those of its includes), then those of every pipeline file
+    /// its job names — so a third-party stage that a pipeline file brings along is found wherever the
+    /// pipeline is used. A file that does not read is reported by the job's check, which names it.
+    pub plugin_dirs: Vec<PathBuf>,
 }
 
-/// Runs the config's job, checked first; returns the run directory.
-pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
-    let job = Job::of(loaded)?;
+impl JobPlan {
+    /// Plans `loaded`'s job (a config without `[job]` plans to nothing).
+    pub fn new(mut loaded: LoadedConfig) -> Result<JobPlan> {
+        let job = loaded.config.job.is_some().then(|| Job::of(&loaded)).transpose()?;
+        let files = job.as_ref().map(|job| job.pipeline_files(&loaded)).unwrap_or_default();
+        loaded.read_pipeline_files(&files);
+        let mut plugin_dirs = loaded.plugin_dirs();
+        for spec in files
+            .iter()
+            .filter_map(|file| loaded.pipeline_files.get(file)?.as_ref().ok())
+        {
+            for dir in &spec.plugin_dirs {
+                if !plugin_dirs.contains(dir) {
+                    plugin_dirs.push(dir.clone());
+                }
+            }
+        }
+        Ok(JobPlan {
+            loaded,
+            job,
+            plugin_dirs,
+        })
+    }
+
+    /// The job, or the error a config without `[job]` gets from `run`.
+    pub fn job(&self) -> Result<&Job> {
+        self.job
+            .as_ref()
+            .ok_or_else(|| anyhow!("config: missing table `[job]`"))
+    }
+}
+
+/// Runs the planned job, checked first; returns the run directory.
+pub fn run(plan: &JobPlan, registry: &Registry) -> Result<PathBuf> {
+    let (loaded, job) = (&plan.loaded, plan.job()?);
     job.check(loaded, registry)?;
-    if let Job::Pipeline(job) = &job {
+    if let Job::Pipeline(job) = job {
         return pipeline_job::run(loaded, registry, job);
     }
     let context = JobContext::new(loaded, registry, job.kind())?;
     job.check_with_data(&context)?;
-    match &job {
+    match job {
         Job::Pipeline(_) => unreachable!("handled above: a pipeline job opens no dataset"),
         Job::Train(train) => crate::train::train(&context, &loaded.pipeline()?, train, None),
         Job::DriftSynthesis(job) => drift_synthesis::run(&context, job),
@@ -190,18 +213,14 @@ pub fn run(loaded: &LoadedConfig, registry: &Registry) -> Result<PathBuf> {
 /// Continues the interrupted training run in `run_dir` from its last checkpoint (or from the start,
 /// when it stopped before one), with the config it recorded — refused when that was edited, unless
 /// `allow_config_change`; returns the run directory.
-pub fn resume(
-    run_dir: &Path,
-    loaded: &LoadedConfig,
-    registry: &Registry,
-    allow_config_change: bool,
-) -> Result<PathBuf> {
+pub fn resume(run_dir: &Path, plan: &JobPlan, registry: &Registry, allow_config_change: bool) -> Result<PathBuf> {
     crate::train::check_resumed_config(run_dir, allow_config_change)?;
-    let Job::Train(train) = Job::of(loaded)? else {
+    let loaded = &plan.loaded;
+    let Job::Train(train) = plan.job()? else {
         anyhow::bail!("{}: not a training run (only training runs resume)", run_dir.display());
     };
     let context = JobContext::new(loaded, registry, "train")?;
-    crate::train::train(&context, &loaded.pipeline()?, &train, Some(run_dir))
+    crate::train::train(&context, &loaded.pipeline()?, train, Some(run_dir))
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ pub fn prepare(options: &ServeOptions) -> Result<(Workbench, serde_json::Value)>
     let run = options.checkpoint.as_deref().map(config::load_run).transpose()?;
     let mut dirs = options.plugin_dirs.clone();
     for loaded in config.iter().chain(&run) {
-        dirs.extend(crate::run::plugin_dirs(loaded));
+        dirs.extend(crate::run::JobPlan::new(loaded.clone())?.plugin_dirs);
     }
     let registry = Registry::discover(&dirs);
     let device = match &config {
