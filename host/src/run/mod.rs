@@ -202,7 +202,7 @@ pub fn run(plan: &JobPlan, registry: &Registry) -> Result<PathBuf> {
     job.check_with_data(&context)?;
     match job {
         Job::Pipeline(_) => unreachable!("handled above: a pipeline job opens no dataset"),
-        Job::Train(train) => crate::train::train(&context, &loaded.pipeline()?, train, None),
+        Job::Train(train) => Ok(crate::train::train(&context, &loaded.pipeline()?, train, None)?.run_dir),
         Job::DriftSynthesis(job) => drift_synthesis::run(&context, job),
         Job::Forensics(job) => forensics::run(&context, job),
         Job::Optimisation(job) => optimisation::run(&context, job),
@@ -220,7 +220,7 @@ pub fn resume(run_dir: &Path, plan: &JobPlan, registry: &Registry, allow_config_
         anyhow::bail!("{}: not a training run (only training runs resume)", run_dir.display());
     };
     let context = JobContext::new(loaded, registry, "train")?;
-    crate::train::train(&context, &loaded.pipeline()?, train, Some(run_dir))
+    Ok(crate::train::train(&context, &loaded.pipeline()?, train, Some(run_dir))?.run_dir)
 }
 
 #[cfg(test)]

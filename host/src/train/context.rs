@@ -14,6 +14,7 @@ use anyhow::{anyhow, Result};
 use std::path::Path;
 use std::sync::Arc;
 use tch::Device;
+use tch::Tensor;
 
 /// A job's shared pieces; see the module docs.
 pub struct JobContext<'a> {
@@ -98,11 +99,21 @@ impl<'a> JobContext<'a> {
         Ok(model)
     }
 
-    /// The task model a training run left for `fold`, in evaluation mode.
+    /// The task model a training run directory holds for `fold` (its checkpoint), in evaluation mode:
+    /// for a run trained by another process (`predict`, `serve --checkpoint`).
     pub fn trained_model(&self, run: &Path, fold: usize) -> Result<RemoteModule> {
         let state = checkpoint::load(&run.join("checkpoints").join(format!("fold{fold}.safetensors")))?;
+        self.model_with_state(&checkpoint::section(&state, "task_model"))
+    }
+
+    /// The task model with `state` (a training's `task_model` tensors), in evaluation mode.
+    pub fn model_with_state(&self, state: &[(String, Tensor)]) -> Result<RemoteModule> {
         let mut model = self.build_model("task model")?;
-        model.load_state(checkpoint::section(&state, "task_model"))?;
+        let state = state
+            .iter()
+            .map(|(name, tensor)| (name.clone(), tensor.shallow_clone()))
+            .collect();
+        model.load_state(state)?;
         model.set_train(false)?;
         Ok(model)
     }

@@ -24,6 +24,7 @@ use crate::tracking::{self, MetricsRow, MlflowRun};
 use anyhow::{anyhow, bail, Context, Result};
 use config::{ProcessingMode, TrainConfig};
 use context::JobContext;
+use metrics::Outcome;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -63,15 +64,42 @@ pub struct RunRecord {
 
 const CHECKPOINT: &str = "checkpoint.safetensors";
 
+/// What a training hands back for the experiments to use directly; its files (metrics, checkpoints,
+/// outcomes, plots) are the record, not the channel.
+pub struct Trained {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Every metrics row of the run, as `metrics.jsonl` records them.
+    pub history: Vec<MetricsRow>,
+    /// The folds this call trained to the end (a resumed run's earlier folds are on disk only).
+    pub folds: BTreeMap<usize, TrainedFold>,
+}
+
+/// One fold's end of training.
+pub struct TrainedFold {
+    /// The task model's state after the last epoch (what `fold{N}.safetensors` saves as `task_model`).
+    pub task_model: Vec<(String, Tensor)>,
+    /// The last epoch's per-sample validation outcomes, in the fold's validation order.
+    pub validation_outcomes: Vec<Outcome>,
+}
+
+impl Trained {
+    /// Fold `fold`'s end of training; an error for a fold this call did not train.
+    pub fn fold(&self, fold: usize) -> Result<&TrainedFold> {
+        self.folds
+            .get(&fold)
+            .ok_or_else(|| anyhow!("{}: fold {fold} was not trained here", self.run_dir.display()))
+    }
+}
+
 /// Trains as `config` says behind `processing` (used as `config.mode` says), in a new run directory —
-/// or, with `resume`, continues the run in that directory from its last checkpoint. Returns the run
-/// directory.
+/// or, with `resume`, continues the run in that directory from its last checkpoint.
 pub fn train(
     context: &JobContext,
     processing: &PipelineSpec,
     config: &TrainConfig,
     resume: Option<&Path>,
-) -> Result<PathBuf> {
+) -> Result<Trained> {
     check_config(processing, config)?;
     let splits = context.splits(config)?;
     let (run_dir, mut progress, mut mlflow, resumed_state) = match resume {
@@ -105,6 +133,7 @@ pub fn train(
             (dir, progress, mlflow, None)
         }
     };
+    let mut folds = BTreeMap::new();
     let result = (|| -> Result<()> {
         let mut resumed_state = resumed_state;
         for (fold, split) in splits.iter().enumerate().skip(progress.fold) {
@@ -137,10 +166,23 @@ pub fn train(
                     &["loss", context.metric()],
                 )?;
             }
+            let state = trainer.state()?;
             checkpoint::save(
                 &run_dir.join("checkpoints").join(format!("fold{fold}.safetensors")),
-                &trainer.state()?,
+                &state,
             )?;
+            let task_model = checkpoint::section(&state, "task_model")
+                .into_iter()
+                .map(|(name, tensor)| Ok((name, tensor.f_detach()?.copy())))
+                .collect::<Result<_>>()?;
+            let validation_outcomes = std::mem::take(&mut trainer.validation_outcomes);
+            folds.insert(
+                fold,
+                TrainedFold {
+                    task_model,
+                    validation_outcomes,
+                },
+            );
             progress.epochs_done = 0;
         }
         progress.fold = splits.len();
@@ -148,7 +190,11 @@ pub fn train(
     })();
     mlflow.finish(result.is_ok())?;
     result?;
-    Ok(run_dir)
+    Ok(Trained {
+        run_dir,
+        history: progress.history,
+        folds,
+    })
 }
 
 /// A training run directory's `run.json`.

@@ -6,7 +6,7 @@ use super::checkpoint;
 use super::config::{ProcessingMode, TrainConfig};
 use super::context::JobContext;
 use super::evaluate::evaluate;
-use super::metrics::{self, Accumulator, Task};
+use super::metrics::{self, Accumulator, Outcome, Task};
 use super::optim::{Adam, ParameterGroup};
 use super::processed::{pipeline_key, Frozen, ProcessedCache};
 use crate::config::{PipelineSpec, StageSpec};
@@ -39,6 +39,8 @@ pub(super) struct Trainer<'a> {
     /// The processing's trained parameters whose stage declares a range: put back inside it after
     /// every step.
     bounded: Vec<SharedParameter>,
+    /// The latest epoch's per-sample validation outcomes (in the fold's validation order).
+    pub(super) validation_outcomes: Vec<Outcome>,
 }
 
 impl<'a> Trainer<'a> {
@@ -133,6 +135,7 @@ impl<'a> Trainer<'a> {
             trains_processor,
             frozen,
             bounded,
+            validation_outcomes: Vec::new(),
         })
     }
 
@@ -310,6 +313,7 @@ impl<'a> Trainer<'a> {
         // the latest epoch's per-sample validation outcomes, for the experiments' bootstrap intervals
         let path = run_dir.join(validation_outcomes_file(self.fold));
         crate::imageio::write_atomically(&path, |out| Ok(serde_json::to_writer(out, &validation.outcomes)?))?;
+        self.validation_outcomes.clone_from(&validation.outcomes);
         let tracked: Vec<usize> = split
             .validation
             .iter()

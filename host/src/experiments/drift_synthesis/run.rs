@@ -185,13 +185,13 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
             ..train_config.clone()
         };
         tracing::info!("drift synthesis: training behind {}", stem(path));
-        let run = train::train(context, &processings[i], &named, None)?;
+        let trained = train::train(context, &processings[i], &named, None)?;
         for (fold, split) in splits
             .iter()
             .enumerate()
             .filter(|(fold, _)| train_config.trains_fold(*fold))
         {
-            let mut model = context.trained_model(&run, fold)?;
+            let mut model = context.model_with_state(&trained.fold(fold)?.task_model)?;
             let options = LoaderOptions {
                 batch_size: train_config.batch_size,
                 ..Default::default()

@@ -28,11 +28,11 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
         output_dir: dir.join("training"),
         ..config
     };
-    let run = train::train(context, &processing, &train_config, None)?;
+    let trained = train::train(context, &processing, &train_config, None)?;
     let (device, task, metric) = (context.device, &context.task, context.metric());
     let split = &context.splits(&train_config)?[0];
     let indices: Vec<usize> = split.validation.iter().copied().take(job.samples.max(1)).collect();
-    let mut model = context.trained_model(&run, 0)?;
+    let mut model = context.model_with_state(&trained.fold(0)?.task_model)?;
     let specs = &processing.stages;
     let options = LoaderOptions {
         batch_size: indices.len(),

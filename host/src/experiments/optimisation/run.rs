@@ -27,11 +27,8 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
             ..config
         };
         tracing::info!("optimisation: training with processing mode {name}");
-        let run = train::train(context, &processing, &train_config, None)?;
-        let rows: Vec<tracking::MetricsRow> = std::fs::read_to_string(run.join("metrics.jsonl"))?
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()?;
+        let trained = train::train(context, &processing, &train_config, None)?;
+        let rows = &trained.history;
         let (mut mean, mut std) = (Vec::new(), Vec::new());
         for epoch in 1..=train_config.epochs {
             let values: Vec<f64> = rows
@@ -48,18 +45,13 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
             .collect();
         let outcomes = folds
             .iter()
-            .map(|fold| {
-                let path = run.join(train::validation_outcomes_file(*fold));
-                Ok(serde_json::from_slice(
-                    &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-                )?)
-            })
+            .map(|fold| Ok(trained.fold(*fold)?.validation_outcomes.clone()))
             .collect::<Result<Vec<_>>>()?;
         curves.push(ModeCurve {
             mode,
             mean,
             std,
-            run,
+            run: trained.run_dir.clone(),
             final_outcomes: outcomes,
         });
     }
