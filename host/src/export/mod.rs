@@ -6,6 +6,8 @@
 //! (its stages and configs, the format and white level: `.l2l-producer` in each folder) are skipped, so an
 //! interrupted export resumes where it stopped.
 
+pub mod sharing;
+
 use crate::bands;
 use crate::config::{PipelineSpec, StageSpec};
 use crate::imageio;
@@ -13,7 +15,7 @@ use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
@@ -235,7 +237,7 @@ fn run_pipeline_from(
     keys: &[String],
     from: usize,
     mut x: Tensor,
-    keep: &HashSet<usize>,
+    keep: &BTreeSet<usize>,
     device: Device,
     cache: &mut HashMap<String, Tensor>,
 ) -> Result<Tensor> {
@@ -392,42 +394,30 @@ pub fn export(
         // pipelines with a common prefix run one after the other, so what they share is computed once:
         // each starts from the longest prefix of it already computed, kept only while a pipeline still
         // to run starts with it
-        let mut order = todo.clone();
-        order.sort_by_key(|&i| prefix_key(&pipelines[i].specs));
         let keys: Vec<Vec<String>> = pipelines
             .iter()
             .map(|p| (1..=p.specs.len()).map(|n| prefix_key(&p.specs[..n])).collect())
             .collect();
-        let cached_stages = |cache: &HashMap<String, Tensor>, j: usize| -> usize {
-            keys[j]
-                .iter()
-                .rposition(|key| cache.contains_key(key))
-                .map_or(0, |k| k + 1)
-        };
+        let steps = sharing::plan(&keys, &todo);
         let mut cache: HashMap<String, Tensor> = HashMap::new();
         let written = std::thread::scope(|scope| -> Result<usize> {
-            let mut writers = VecDeque::with_capacity(order.len());
-            for (position, &i) in order.iter().enumerate() {
-                let needed: HashSet<&String> = order[position..]
-                    .iter()
-                    .filter_map(|&j| cached_stages(&cache, j).checked_sub(1).map(|k| &keys[j][k]))
-                    .collect();
-                cache.retain(|key, _| needed.contains(key));
-                let from = cached_stages(&cache, i);
+            let mut writers = VecDeque::with_capacity(steps.len());
+            for sharing::SharingStep {
+                pipeline: i,
+                retain,
+                from,
+                keep,
+            } in &steps
+            {
+                let (i, from) = (*i, *from);
+                cache.retain(|key, _| retain.contains(key));
                 summary.shared_stage_runs += from;
-                // the outputs (stage indices) a later pipeline will continue from
-                let keep: HashSet<usize> = order[position + 1..]
-                    .iter()
-                    .map(|&j| keys[i].iter().zip(&keys[j]).take_while(|(a, b)| a == b).count())
-                    .filter(|&shared| shared > from)
-                    .map(|shared| shared - 1)
-                    .collect();
                 let x = match from {
                     0 => mosaic.shallow_clone(),
                     n => cache[&keys[i][n - 1]].shallow_clone(),
                 };
                 let p = &mut pipelines[i];
-                let x = run_pipeline_from(p, &keys[i], from, x, &keep, device, &mut cache)
+                let x = run_pipeline_from(p, &keys[i], from, x, keep, device, &mut cache)
                     .with_context(|| format!("{}: pipeline {}", file.display(), p.name))?;
                 // encoding (PNG compression above all) is the slow part of writing: one thread per output,
                 // started as soon as the output is ready
@@ -442,7 +432,7 @@ pub fn export(
             while let Some(writer) = writers.pop_front() {
                 finish_writer(Some(writer), &progress)?;
             }
-            Ok(order.len())
+            Ok(steps.len())
         })?;
         summary.written += written;
     }
