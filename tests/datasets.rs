@@ -3,8 +3,8 @@
 //! the batch loader; the `dataset` commands.
 
 use l2l_host::config::ComponentSpec;
+use l2l_host::data::datasets::{self, Layout};
 use l2l_host::data::{Loader, LoaderOptions};
-use l2l_host::datasets::{self, Layout};
 use l2l_host::plugins::Registry;
 use l2l_system_tests::{profile_dir, run_host};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! A config's data set, opened by its plugin through the host (`l2l_host::datasets::open`), read
+//! A config's data set, opened by its plugin through the host (`l2l_host::data::datasets::open`), read
 //! sample by sample from Python.
 
 use crate::convert::{camera_dict, override_assignments};
@@ -26,10 +26,10 @@ impl NativeDataset {
         let assignments = override_assignments(overrides)?;
         let opened = (|| {
             let loaded = config::load(&path, &assignments)?;
-            let spec = l2l_host::datasets::spec(&loaded)?;
+            let spec = l2l_host::data::datasets::spec(&loaded)?;
             let mut dirs = plugin_dirs;
-            dirs.extend(l2l_host::run::plugin_dirs(&loaded));
-            l2l_host::datasets::open(&Registry::discover(&dirs), &spec, &[])
+            dirs.extend(l2l_host::run::JobPlan::new(loaded.clone())?.plugin_dirs);
+            l2l_host::data::datasets::open(&Registry::discover(&dirs), &spec, &[])
         })();
         opened.map(|dataset| NativeDataset { dataset }).map_err(to_py)
     }

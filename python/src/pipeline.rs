@@ -70,7 +70,7 @@ impl NativePipeline {
         let built = (|| {
             let loaded = config::load(&path, &assignments)?;
             let mut dirs = plugin_dirs;
-            dirs.extend(l2l_host::run::plugin_dirs(&loaded));
+            dirs.extend(l2l_host::run::JobPlan::new(loaded.clone())?.plugin_dirs);
             build(&loaded.pipeline()?, &dirs, device, ImageKind::Mosaic)
         })();
         built.map_err(to_py)

@@ -41,7 +41,7 @@ impl NativeTaskModel {
                 )
             })?;
             let mut dirs = plugin_dirs;
-            dirs.extend(l2l_host::run::plugin_dirs(&loaded));
+            dirs.extend(l2l_host::run::JobPlan::new(loaded.clone())?.plugin_dirs);
             let registry = Registry::discover(&dirs);
             let mut model = registry.build_task_model(
                 &spec.kind,

@@ -6,8 +6,8 @@
 //! `scripts/cargo.sh run --release -p l2l-system-tests --example kodak_psnr -- DIR [STAGE...]`
 
 use anyhow::{bail, Context, Result};
-use l2l_host::chart::psnr;
 use l2l_host::plugins::Registry;
+use l2l_host::run::chart::psnr;
 use l2l_system_tests::profile_dir;
 use tch::{Device, Kind, Tensor};
 

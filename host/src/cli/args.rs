@@ -245,7 +245,7 @@ pub enum DatasetCommand {
         config: ConfigArgs,
         /// microscopy (16-bit TIFF + label file) or drone (DNG + PNG masks).
         #[arg(long, value_enum)]
-        layout: l2l_host::datasets::Layout,
+        layout: l2l_host::data::datasets::Layout,
         /// The folder to lay the dataset out in.
         #[arg(long)]
         output: PathBuf,

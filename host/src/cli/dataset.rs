@@ -3,8 +3,8 @@
 use super::args::{ConfigArgs, DownloadChoice};
 use super::setup::load_config;
 use anyhow::Result;
+use l2l_host::data::datasets::{self, Layout};
 use l2l_host::data::LoaderOptions;
-use l2l_host::datasets::{self, Layout};
 use std::path::Path;
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@ use super::args::{ConfigArgs, RunArgs};
 use super::setup::{load_config, load_plan, registry_for};
 use anyhow::{anyhow, bail, Context, Result};
 use l2l_host::config::{self, PipelineSpec};
+use l2l_host::data::datasets;
 use l2l_host::device::compute_device;
 use l2l_host::export::ExportFormat;
 use l2l_host::pipeline::Pipeline;
@@ -11,7 +12,7 @@ use l2l_host::predict::PredictOptions;
 use l2l_host::run::{Job, JobPlan};
 use l2l_host::train::checkpoint;
 use l2l_host::train::context::JobContext;
-use l2l_host::{bench, datasets, imageio, run};
+use l2l_host::{bench, imageio, run};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! `l2l-host run`: the job a config's `[job]` table describes, parsed here by its `kind` and handed to
 //! the module that owns it. Jobs that train share one [`JobContext`] (the dataset opened once).
 
+pub mod chart;
 pub mod pipeline_job;
 
 use crate::config::{parse_table, LoadedConfig};

@@ -1,11 +1,11 @@
 //! The `pipeline` job: process the config's `[input]` through its pipeline and leave every stage's
 //! output, the result and a report in a new run directory (never an existing one).
 
-use crate::chart::{self, ChartCamera};
 use crate::config::{parse_table, LoadedConfig};
 use crate::imageio;
 use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
+use crate::run::chart::{self, ChartCamera};
 use crate::train::config::default_output_dir;
 use anyhow::{anyhow, Context, Result};
 use indicatif::ProgressStyle;

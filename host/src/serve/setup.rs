@@ -86,7 +86,7 @@ fn synthesised(label: &str, table: &toml::Table, resolve: impl Fn(&Path) -> Path
 }
 
 fn dataset_inputs(registry: &Registry, spec: &config::ComponentSpec, what: &str) -> Result<Vec<Input>> {
-    let dataset = crate::datasets::open(registry, spec, &[])?;
+    let dataset = crate::data::datasets::open(registry, spec, &[])?;
     (0..SAMPLES.min(dataset.len()))
         .map(|i| {
             let sample = dataset.sample(i)?;

@@ -1,6 +1,6 @@
 //! The drift synthesis's `[job]` table.
 
-use crate::corruptions::{self, Corruption, Table};
+use super::corruptions::{self, Corruption, Table};
 use crate::train::config::{default_output_dir, TrainConfig};
 use serde::Deserialize;
 use std::path::PathBuf;

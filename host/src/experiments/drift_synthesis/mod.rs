@@ -4,6 +4,7 @@
 //! baseline.
 
 mod config;
+pub mod corruptions;
 mod report;
 mod run;
 mod statistics;

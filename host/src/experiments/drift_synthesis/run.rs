@@ -231,7 +231,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                                 (job.train.seed as i64) ^ ((t as i64) << 16) ^ ((k as i64) << 8) ^ severity as i64,
                             );
                             let transform = |x: &Tensor| -> Result<Tensor> {
-                                crate::corruptions::corrupt(x, corruption, severity, table)
+                                super::corruptions::corrupt(x, corruption, severity, table)
                             };
                             let frozen = train_config.cache_processing.then_some(Frozen {
                                 cache: &context.processed,
@@ -305,7 +305,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
 }
 
 /// A severity table's name as configs spell it.
-fn table_name(table: crate::corruptions::Table) -> String {
+fn table_name(table: super::corruptions::Table) -> String {
     serde_json::to_value(table)
         .ok()
         .and_then(|v| v.as_str().map(String::from))
@@ -313,7 +313,7 @@ fn table_name(table: crate::corruptions::Table) -> String {
 }
 
 /// A corruption's name as configs spell it.
-fn corruption_name(corruption: crate::corruptions::Corruption) -> String {
+fn corruption_name(corruption: super::corruptions::Corruption) -> String {
     serde_json::to_value(corruption)
         .ok()
         .and_then(|v| v.as_str().map(String::from))
@@ -323,13 +323,13 @@ fn corruption_name(corruption: crate::corruptions::Corruption) -> String {
 /// The job's data set opened at each of `intensities`, checked to hold the same samples (count and
 /// labels) as at the job's own intensity.
 fn intensity_datasets(context: &JobContext, intensities: &[f64]) -> Result<Vec<Arc<RemoteDataset>>> {
-    let spec = crate::datasets::spec(context.loaded)?;
+    let spec = crate::data::datasets::spec(context.loaded)?;
     let labels = context.dataset.labels()?;
     intensities
         .iter()
         .map(|&intensity| {
             let at = |e: anyhow::Error| e.context(format!("config key `job.test_intensities`: the data set at intensity {intensity}"));
-            let dataset = crate::datasets::open(context.registry, &spec, &[("intensity", toml::Value::Float(intensity))]).map_err(at)?;
+            let dataset = crate::data::datasets::open(context.registry, &spec, &[("intensity", toml::Value::Float(intensity))]).map_err(at)?;
             if dataset.len() != context.dataset.len() || dataset.labels()? != labels {
                 bail!("config key `job.test_intensities`: at intensity {intensity} the data set holds other samples ({} instead of {})", dataset.len(), context.dataset.len());
             }

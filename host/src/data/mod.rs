@@ -5,6 +5,8 @@
 //! proportion) and `ShuffleSplit` (segmentation): `n_splits` independent seeded shuffles, each cut at
 //! `train_size`.
 
+pub mod datasets;
+
 use crate::plugins::RemoteDataset;
 use anyhow::{anyhow, bail, Result};
 use l2l_plugin_api::RawMetadata;
