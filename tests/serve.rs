@@ -55,6 +55,15 @@ impl Server {
     }
 }
 
+/// What the page is told at start (`/api/setup`).
+fn setup_of(server: &Server) -> Value {
+    ureq::get(&format!("{}api/setup", server.url))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -404,11 +413,7 @@ fn a_stage_built_from_the_template_appears_on_the_page_and_works() {
 #[test]
 fn concurrent_requests_are_all_answered_and_agree() {
     let server = Server::start(&[]);
-    let setup: Value = ureq::get(&format!("{}api/setup", server.url))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let setup = setup_of(&server);
     let request = json!({ "input": 0, "a": setup["slots"] });
     let answers: Vec<Value> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..4)
@@ -623,11 +628,7 @@ fn uploads_are_capped_in_pixels_and_the_oldest_are_dropped() {
         let (status, body) = upload(name, 50);
         assert_eq!(status, 200, "{body}");
     }
-    let setup: Value = ureq::get(&format!("{}api/setup", server.url))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let setup = setup_of(&server);
     let uploads: Vec<&str> = setup["inputs"]
         .as_array()
         .unwrap()
@@ -650,11 +651,7 @@ fn uploads_are_capped_in_pixels_and_the_oldest_are_dropped() {
 #[test]
 fn page_values_name_no_files_stages_are_bounded_and_named_once() {
     let server = Server::start(&[]);
-    let setup: Value = ureq::get(&format!("{}api/setup", server.url))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let setup = setup_of(&server);
     let error_of = |path: &str, body: Value| -> String {
         let refused = ureq::post(&format!("{}{path}", server.url))
             .send_json(body)
