@@ -1111,3 +1111,50 @@ fn export_of_a_pipeline_ending_in_normalize_equals_process() {
     let (_, alone) = read_npy_f32(&dir.path().join("alone.npy"));
     assert_eq!(exported, alone);
 }
+
+/// `docs/components.md`, every installed component's keys and parameters as `plugins inspect` prints
+/// them (sorted, without the machine's file paths): the reference is made from the plugins
+/// themselves, never written by hand. `L2L_UPDATE_DOCS=1` rewrites it after a plugin changes.
+#[test]
+fn the_component_reference_is_what_plugins_inspect_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = run_host(&["plugins", "list"], None, dir.path());
+    assert!(list.status.success(), "{}", describe(&list));
+    let mut components: Vec<(String, String, String)> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() >= 3).then(|| (fields[1].to_string(), fields[2].to_string(), fields[0].to_string()))
+        })
+        .collect();
+    components.sort();
+    assert!(components.len() >= 20, "{components:?}");
+    let mut text = String::from(
+        "# Component reference\n\nEvery component the workspace's plugins install, as `l2l-host plugins inspect NAME` \
+         prints it (made by `tests/cli.rs`; `L2L_UPDATE_DOCS=1 scripts/cargo.sh test -p l2l-system-tests \
+         component_reference` rewrites it).\n",
+    );
+    for (kind, name, plugin) in &components {
+        let inspect = run_host(&["plugins", "inspect", name], None, dir.path());
+        assert!(inspect.status.success(), "{}", describe(&inspect));
+        let printed = String::from_utf8_lossy(&inspect.stdout);
+        let body: Vec<&str> = printed
+            .lines()
+            .filter(|l| !l.trim_start().starts_with(&format!("plugin {plugin} ")))
+            .collect();
+        text.push_str(&format!(
+            "\n## `{name}` ({kind}, plugin `{plugin}`)\n\n```text\n{}\n```\n",
+            body.join("\n")
+        ));
+    }
+    let path = workspace_root().join("docs/components.md");
+    if std::env::var_os("L2L_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        written == text,
+        "docs/components.md is not what `plugins inspect` prints; rerun with L2L_UPDATE_DOCS=1"
+    );
+}
