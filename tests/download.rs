@@ -164,6 +164,30 @@ fn archive(work: &Path, task: &str, layout: &str, prefix: &str) -> Vec<u8> {
     zip_folder(&folder, prefix)
 }
 
+/// `l2l-host dataset download WHICH --to TO --record RECORD --mirror API EXTRA…`, run in `work`.
+fn dataset_download(
+    work: &Path,
+    which: &str,
+    record: &str,
+    to: &Path,
+    api: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "dataset",
+        "download",
+        which,
+        "--to",
+        to.to_str().unwrap(),
+        "--record",
+        record,
+        "--mirror",
+        api,
+    ];
+    args.extend(extra);
+    run_host(&args, None, work)
+}
+
 fn record(port: u16, files: &[(&str, &[u8], String)]) -> Vec<u8> {
     let entries: Vec<serde_json::Value> = files
         .iter()
@@ -200,23 +224,8 @@ fn download_resumes_a_cut_transfer_verifies_and_arranges_both_data_sets() {
     }
     let api = format!("http://127.0.0.1:{port}/api");
     let to = work.path().join("data");
-    let download = |which: &str, record: &str, to: &Path, api: &str| {
-        run_host(
-            &[
-                "dataset",
-                "download",
-                which,
-                "--to",
-                to.to_str().unwrap(),
-                "--record",
-                record,
-                "--mirror",
-                api,
-            ],
-            None,
-            work.path(),
-        )
-    };
+    let download =
+        |which: &str, record: &str, to: &Path, api: &str| dataset_download(work.path(), which, record, to, api, &[]);
 
     let output = download("all", "77", &to, &api);
     assert!(output.status.success(), "{}", describe(&output));
@@ -372,19 +381,7 @@ fn hostile_records_and_archives_are_stopped_with_one_message() {
     let api = format!("http://127.0.0.1:{port}/api");
     let download = |which: &str, record: &str, to: &str, extra: &[&str]| {
         let to = work.path().join(to);
-        let mut args = vec![
-            "dataset",
-            "download",
-            which,
-            "--to",
-            to.to_str().unwrap(),
-            "--record",
-            record,
-            "--mirror",
-            &api,
-        ];
-        args.extend(extra);
-        let output = run_host(&args, None, work.path());
+        let output = dataset_download(work.path(), which, record, &to, &api, extra);
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
