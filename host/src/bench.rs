@@ -83,9 +83,8 @@ pub fn bench(pipeline_configs: &[PathBuf], options: &BenchOptions) -> Result<Vec
     for path in pipeline_configs {
         let spec = PipelineSpec::load(path)?;
         let registry = Registry::discover(&spec.plugin_dirs);
-        let mut pipeline = Pipeline::build(&registry, &spec.stages, options.device)?;
         // timed as export and `process` run it
-        pipeline.set_train(false)?;
+        let mut pipeline = Pipeline::build_for_inference(&registry, &spec.stages, options.device)?;
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())

@@ -119,6 +119,15 @@ impl Pipeline {
         Self::build_taking(registry, specs, device, ImageKind::Mosaic)
     }
 
+    /// [`Pipeline::build`] in evaluation mode, for every use that does not train it (process, export,
+    /// predict-like evaluation, the workbench, bench): a normalising stage then uses its learned
+    /// statistics, not each image's own.
+    pub fn build_for_inference(registry: &Registry, specs: &[StageSpec], device: Device) -> Result<Pipeline> {
+        let mut pipeline = Self::build(registry, specs, device)?;
+        pipeline.set_train(false)?;
+        Ok(pipeline)
+    }
+
     /// [`Pipeline::build`] for a pipeline whose input is `input` (`Any`: whatever the first stage
     /// takes), for code that feeds stages other images than raw mosaics (the Python package).
     pub fn build_taking(

@@ -112,9 +112,7 @@ pub fn process(
         Some(last) => full.until(last)?,
         None => full.clone(),
     };
-    let mut pipeline = Pipeline::build(&registry, &spec.stages, device)?;
-    // inference: a normalising stage uses its running statistics, not those of this one image
-    pipeline.set_train(false)?;
+    let mut pipeline = Pipeline::build_for_inference(&registry, &spec.stages, device)?;
     if let Some(file) = state {
         let state = learned_state(file, &full, &spec).with_context(|| format!("--state {}", file.display()))?;
         pipeline

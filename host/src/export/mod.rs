@@ -301,9 +301,8 @@ pub fn export(
             bail!("two pipelines are named `{name}`: output folders are named after the config files");
         }
         let specs = l.stages.clone();
-        let mut pipeline =
-            Pipeline::build(&registry, &specs, device).with_context(|| format!("pipeline {}", path.display()))?;
-        pipeline.set_train(false)?;
+        let mut pipeline = Pipeline::build_for_inference(&registry, &specs, device)
+            .with_context(|| format!("pipeline {}", path.display()))?;
         let folder = output.join(&name);
         std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
         l2l_rawio::remove_stale_temporaries(&folder).with_context(|| format!("cleaning {}", folder.display()))?;

@@ -155,9 +155,7 @@ pub fn synthesise(input: InputConfig, resolve: impl Fn(&Path) -> PathBuf, device
 /// Runs a pipeline job; returns the run directory.
 pub fn run(loaded: &LoadedConfig, registry: &Registry, job: &PipelineJobConfig) -> Result<PathBuf> {
     let device = loaded.device()?;
-    let mut pipeline = Pipeline::build(registry, &loaded.pipeline()?.stages, device)?;
-    // as `process` and export: learned statistics (a final `normalize`), not each image's own
-    pipeline.set_train(false)?;
+    let mut pipeline = Pipeline::build_for_inference(registry, &loaded.pipeline()?.stages, device)?;
     let input = prepare_input(loaded, device)?;
     pipeline.set_camera(input.metadata.as_slice())?;
     let run_dir = crate::tracking::create_run_dir(&job.output_dir, &job.name)?;

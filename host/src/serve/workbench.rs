@@ -251,8 +251,7 @@ impl Workbench {
         if specs.is_empty() {
             bail!("every slot is off: switch on at least a demosaicer");
         }
-        let mut pipeline = Pipeline::build(&self.registry, &specs, self.device)?;
-        pipeline.set_train(false)?;
+        let mut pipeline = Pipeline::build_for_inference(&self.registry, &specs, self.device)?;
         pipeline.set_camera(raw.raw.metadata.as_slice())?;
         let cache = &mut self.sides[side];
         if cache.input != Some(input) {

@@ -72,9 +72,8 @@ fn pipelines(
         let spec = loaded
             .load_pipeline(named)
             .with_context(|| format!("config key `job.test_pipelines`: {}", path.display()))?;
-        let mut pipeline = Pipeline::build(registry, &spec.stages, device)
+        let pipeline = Pipeline::build_for_inference(registry, &spec.stages, device)
             .with_context(|| format!("test pipeline {}", path.display()))?;
-        pipeline.set_train(false)?;
         tests.push(pipeline);
         test_keys.push(pipeline_key(&spec.stages));
     }

@@ -74,8 +74,7 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
         .iter()
         .flat_map(|g| job.weights().into_iter().map(move |w| (g, w)))
     {
-        let mut pipeline = Pipeline::build(context.registry, specs, device)?;
-        pipeline.set_train(false)?;
+        let mut pipeline = Pipeline::build_for_inference(context.registry, specs, device)?;
         pipeline.set_camera(&batch.cameras)?;
         let attacked = attacked_parameters(&pipeline, group, &pipeline_path)?;
         let state_before = pipeline.state()?;
