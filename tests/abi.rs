@@ -238,7 +238,7 @@ fn a_library_that_is_not_a_plugin_is_refused() {
         refusal.reason
     );
     assert!(
-        refusal.reason.contains("`l2l_plugin_api::export_plugin!();`"),
+        refusal.reason.contains("`l2l_plugin_sdk::plugin! { stages: [...] }`"),
         "{}",
         refusal.reason
     );

@@ -162,7 +162,12 @@ fn config_errors_name_the_key_and_what_is_accepted() {
                 "kind = \"demosaic_bilinear\"",
                 "kind = \"demosaic_bilinear\"\ncfa_pattern = \"RGBG\"",
             ),
-            vec!["config key `stages.demosaic`", "unknown variant `RGBG`", "RGGB"],
+            vec![
+                "config key `stages.demosaic`",
+                "cfa_pattern: expected one of",
+                "`RGGB`",
+                "found `RGBG`",
+            ],
         ),
     ];
     for (index, (text, expected)) in cases.iter().enumerate() {

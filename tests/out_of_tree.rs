@@ -103,13 +103,19 @@ fn write_gray16_tiff(path: &Path, h: u16, w: u16, value: u16) {
 }
 
 #[test]
-fn a_plugin_built_against_another_plugin_api_version_is_refused() {
+fn a_plugin_built_against_the_previous_plugin_api_version_is_refused() {
     let work = tempfile::tempdir().unwrap();
-    let bump = |api: &Path| edit(&api.join("Cargo.toml"), "version = \"0.4.0\"", "version = \"0.5.0\"");
-    let plugin = build_template(work.path(), ApiVariant::Modified(&bump), &[], "api_v2");
+    let previous = |copy: &Path| {
+        edit(
+            &copy.join("plugin-api/Cargo.toml"),
+            "version = \"0.5.0\"",
+            "version = \"0.4.0\"",
+        )
+    };
+    let plugin = build_template(work.path(), ApiVariant::Modified(&previous), &[], "api_v4");
     let refusal = load_plugin(&plugin)
         .err()
-        .expect("a plugin built against plugin API 0.5.0 loaded");
+        .expect("a plugin built against plugin API 0.4.0 loaded");
     assert!(
         refusal.reason.contains("plugin API version mismatch"),
         "{}",
@@ -127,15 +133,15 @@ fn a_plugin_built_against_another_plugin_api_version_is_refused() {
 #[test]
 fn a_plugin_built_against_another_type_layout_is_refused() {
     let work = tempfile::tempdir().unwrap();
-    let widen = |api: &Path| {
+    let widen = |copy: &Path| {
         // the plugin API's version stays the same; one struct that crosses the boundary grows a field
         edit(
-            &api.join("src/ffi.rs"),
+            &copy.join("plugin-api/src/ffi.rs"),
             "    pub trainable: bool,\n}",
             "    pub trainable: bool,\n    /// Added by the layout test.\n    pub learning_rate_scale: f32,\n}",
         );
         edit(
-            &api.join("src/author.rs"),
+            &copy.join("crates/plugin-sdk/src/export.rs"),
             "trainable: p.trainable,\n",
             "trainable: p.trainable,\n                    learning_rate_scale: 1.0,\n",
         );

@@ -1,6 +1,6 @@
 //! The types that cross the plugin boundary, checked for layout by abi_stable when a plugin loads.
 //!
-//! Plugin authors never touch these: they implement the traits in [`crate::author`], and the host uses
+//! Plugin authors never touch these: they implement the traits of `l2l-plugin-sdk`, and the host uses
 //! them through its own safe wrappers. Every fallible call returns `RResult<_, RString>`; a plugin's
 //! panics are caught on its side and come back as errors. The root module and the two trait objects
 //! are prefix types, so fields and methods can be added at the end without breaking built plugins.
@@ -17,6 +17,7 @@ use abi_stable::{
     std_types::{RBox, ROption, RResult, RStr, RString, RVec},
     StableAbi,
 };
+use plugin_sdk_derive::Choices;
 
 /// What a component is to the host.
 #[repr(u8)]
@@ -58,6 +59,8 @@ pub struct ConfigKeyInfo {
     pub min: f64,
     /// The largest value its numbers may take (+∞ when unbounded).
     pub max: f64,
+    /// The words a text key takes; empty for free text and numbers.
+    pub choices: RVec<RString>,
 }
 
 /// What a stage takes or gives, so that a pipeline whose stages do not fit together is refused when it
@@ -147,7 +150,7 @@ pub enum FfiFloatKind {
 
 /// The colour filter array layout of a Bayer mosaic, named by its top-left 2×2 block, row by row.
 #[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, Choices)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CfaPattern {
     /// R G / G B

@@ -6,7 +6,7 @@
 
 use l2l_host::plugins::Registry;
 use l2l_isp_core::Gamma;
-use l2l_plugin_api::{BuildStage, Module};
+use l2l_plugin_sdk::{BuildStage, Module};
 use l2l_system_tests::plugin_library;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};

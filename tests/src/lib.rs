@@ -109,9 +109,10 @@ static EXTERNAL_BUILD: Mutex<()> = Mutex::new(());
 
 /// A plugin API to build against: the workspace's own, or a copy changed by `edit(dir)`.
 pub enum ApiVariant<'a> {
-    /// `plugin-api/` as it is.
+    /// `plugin-api/` and the SDK as they are.
     Unchanged,
-    /// A copy of `plugin-api/` in a temporary directory, modified by the closure.
+    /// Copies of `plugin-api/` and the SDK crates in a temporary directory (at their workspace paths
+    /// under it, which the closure gets), modified by the closure.
     Modified(&'a dyn Fn(&Path)),
 }
 
@@ -130,12 +131,18 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The copied plugin API inherits version, edition and dependencies from a workspace, as the original
 /// does: a copy of the root manifest with the copy as its only member.
+/// The plugin SDK's folder in the workspace (what the template names).
+const SDK: &str = "crates/plugin-sdk";
+
+/// What a modified plugin API's copy holds: the interface, the SDK over it, the SDK's macros.
+const COPIED_CRATES: [&str; 3] = ["plugin-api", SDK, "crates/plugin-sdk-derive"];
+
 fn write_copy_workspace(root: &Path, work: &Path) {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("workspace manifest");
     let start = manifest.find("members = [").expect("workspace members");
     let end = start + manifest[start..].find(']').expect("end of members") + 1;
-    let text = format!("{}members = [\"plugin-api\"]{}", &manifest[..start], &manifest[end..]);
-    // workspace crates other than the plugin API are not in the copy
+    let text = format!("{}members = {COPIED_CRATES:?}{}", &manifest[..start], &manifest[end..]);
+    // workspace crates other than the copied ones are not in the copy
     let text: String = text
         .lines()
         .filter(|l| !l.starts_with("l2l-"))
@@ -168,19 +175,16 @@ pub fn plugin_build_env() -> Vec<(String, String)> {
 /// workspace's own API): only the plugin is built then.
 fn prepare_template(work: &Path, api: ApiVariant<'_>) -> PathBuf {
     let root = workspace_root();
-    let (api_dir, with_tests) = match api {
-        ApiVariant::Unchanged => (root.join("plugin-api"), true),
+    let (sdk_dir, with_tests) = match api {
+        ApiVariant::Unchanged => (root.join(SDK), true),
         ApiVariant::Modified(edit) => {
-            let dir = work.join("plugin-api");
-            copy_dir(&root.join("plugin-api"), &dir);
-            // its derive macro, at the same relative path
-            copy_dir(
-                &root.join("crates/plugin-api-derive"),
-                &work.join("crates/plugin-api-derive"),
-            );
+            // the interface, the SDK over it and its macros, at the same relative paths
+            for crate_dir in COPIED_CRATES {
+                copy_dir(&root.join(crate_dir), &work.join(crate_dir));
+            }
             write_copy_workspace(&root, work);
-            edit(&dir);
-            (dir, false)
+            edit(work);
+            (work.join(SDK), false)
         }
     };
     let project = work.join("stage-plugin");
@@ -189,8 +193,8 @@ fn prepare_template(work: &Path, api: ApiVariant<'_>) -> PathBuf {
     let text = std::fs::read_to_string(&manifest).expect("template manifest");
     let mut replaced = text
         .replace(
-            "path = \"../../plugin-api\"",
-            &format!("path = {:?}", api_dir.display().to_string()),
+            &format!("path = \"../../{SDK}\""),
+            &format!("path = {:?}", sdk_dir.display().to_string()),
         )
         .replace(
             "path = \"../../crates/ops\"",

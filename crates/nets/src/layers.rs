@@ -1,7 +1,7 @@
 //! Layers over a [`ParameterSet`]: building them (names, shapes, PyTorch's initialisations) and
 //! running them (looking weights up by name).
 
-use l2l_plugin_api::{ParameterSet, PluginResult};
+use l2l_plugin_sdk::{ParameterSet, PluginResult};
 use tch::{Device, Kind, Tensor};
 
 /// Adds named, initialised parameters to a set, the way `torch.nn` initialises them.

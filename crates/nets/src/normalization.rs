@@ -1,7 +1,7 @@
 //! What a network does to its input before the first layer: nothing, or ImageNet's per-channel
 //! standardisation, which pretrained torchvision and segmentation_models_pytorch weights expect.
 
-use l2l_plugin_api::PluginResult;
+use l2l_plugin_sdk::PluginResult;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -11,7 +11,7 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// The `input_normalization` key of a task model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, l2l_plugin_sdk::Choices)]
 #[serde(rename_all = "lowercase")]
 pub enum InputNormalization {
     /// The pipeline's [0, 1] output as it is (networks trained from scratch).

@@ -2,7 +2,7 @@
 //! a classifier, or the feature pyramid an encoder gives a UNet decoder.
 
 use crate::layers::{Layers, ParameterBuilder};
-use l2l_plugin_api::{PluginError, PluginResult};
+use l2l_plugin_sdk::{PluginError, PluginResult};
 use tch::Tensor;
 
 /// The ResNets l2l offers.

@@ -4,7 +4,7 @@
 
 use crate::layers::{Layers, ParameterBuilder};
 use crate::resnet::ResNet;
-use l2l_plugin_api::{PluginError, PluginResult};
+use l2l_plugin_sdk::{PluginError, PluginResult};
 use std::collections::HashMap;
 use tch::Tensor;
 

@@ -2,7 +2,7 @@
 //! (`torch.save(model.state_dict(), path)`: a `.pth` / `.pt` zip of a pickle and raw storages), read
 //! by `pytorch-reader` — which interprets the pickle without running any of it.
 
-use l2l_plugin_api::{ParameterSet, PluginError, PluginResult};
+use l2l_plugin_sdk::{ParameterSet, PluginError, PluginResult};
 use pytorch_reader::{DType, PytorchReader};
 use std::path::Path;
 use tch::{Kind, Tensor};

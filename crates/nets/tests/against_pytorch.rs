@@ -3,7 +3,7 @@
 //! (`tests/fixtures/make_network_fixtures.py`); the same names must exist on both sides.
 
 use l2l_nets::{DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
-use l2l_plugin_api::ParameterSet;
+use l2l_plugin_sdk::ParameterSet;
 use tch::{Kind, Tensor};
 
 fn fixture(case: &str) -> serde_json::Value {

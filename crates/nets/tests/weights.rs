@@ -2,7 +2,7 @@
 //! not fit named, unless `strict` is off; a classifier head for another class count is replaced.
 
 use l2l_nets::{load_initial_weights, ParameterBuilder, ResNet, ResNetDepth};
-use l2l_plugin_api::ParameterSet;
+use l2l_plugin_sdk::ParameterSet;
 use std::path::Path;
 use tch::Tensor;
 

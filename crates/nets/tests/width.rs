@@ -3,7 +3,7 @@
 //! and a UNet decoder that takes the narrower skips.
 
 use l2l_nets::{DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
-use l2l_plugin_api::ParameterSet;
+use l2l_plugin_sdk::ParameterSet;
 use tch::{Kind, Tensor};
 
 #[test]

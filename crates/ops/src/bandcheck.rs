@@ -3,7 +3,7 @@
 //! on bands (see `Module::row_reach` and `Module::forward_band`). The bands are cut as the host cuts
 //! them: starting at even rows, with the reach (rounded up to even) added on both sides.
 
-use l2l_plugin_api::{Band, Module, PluginError, PluginResult};
+use l2l_plugin_sdk::{Band, Module, PluginError, PluginResult};
 use tch::Tensor;
 
 /// Largest absolute difference between the module on the whole of `input` `[B, C, H, W]` and the

@@ -12,7 +12,7 @@ mod power;
 mod rows;
 
 use crate::padding::{padded_indices, Padding};
-use l2l_plugin_api::PluginResult;
+use l2l_plugin_sdk::PluginResult;
 pub use power::{power, MAX_EXPONENT};
 use rows::map_planes;
 pub use rows::{for_each_row, with_output};

@@ -1,7 +1,7 @@
 //! Gradient checks for plugin tests: autograd against central finite differences in float64, the
 //! independent reference every differentiable stage is held to.
 
-use l2l_plugin_api::{Module, PluginResult};
+use l2l_plugin_sdk::{Module, PluginResult};
 use tch::{Device, Kind, Tensor};
 
 /// Up to `limit` flat indices spread evenly over `numel` elements.

@@ -14,7 +14,7 @@ mod padding;
 #[cfg(feature = "testing")]
 pub mod reference;
 
-use l2l_plugin_api::{CfaPattern, PluginError, PluginResult};
+use l2l_plugin_sdk::{CfaPattern, PluginError, PluginResult};
 use padding::padded_indices;
 pub use padding::Padding;
 use tch::Tensor;
@@ -333,7 +333,7 @@ pub fn yuv_to_rgb(x: &Tensor) -> PluginResult<Tensor> {
 
 /// What a luma filter receives: RGB (converted to YUV around the filter) or YUV already (a pipeline
 /// with several luma stages converts once, with `rgb_to_yuv` and `yuv_to_rgb` stages around them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, l2l_plugin_sdk::Choices)]
 #[serde(rename_all = "lowercase")]
 pub enum ColourSpace {
     /// RGB in, RGB out.

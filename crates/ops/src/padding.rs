@@ -2,7 +2,7 @@
 
 /// How an image is extended beyond its border, named as scipy.ndimage names the modes (the published
 /// pipelines were written against scipy), so configs read the same as the reference code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, l2l_plugin_sdk::Choices)]
 #[serde(rename_all = "lowercase")]
 pub enum Padding {
     /// Zeros (`constant` with 0; scipy.signal's `fill`).

@@ -72,17 +72,17 @@ pub fn max_difference(a: &Tensor, b: &Tensor, border: i64) -> f64 {
 
 /// Builds `S` from each case's config, runs it in float64 and asserts that its output is within
 /// `tolerance` of the reference everywhere but `border` pixels at each side.
-pub fn assert_matches_reference<S: l2l_plugin_api::BuildStage>(json: &str, border: i64, tolerance: f64) {
+pub fn assert_matches_reference<S: l2l_plugin_sdk::BuildStage>(json: &str, border: i64, tolerance: f64) {
     let cases = reference_cases(json);
     assert!(!cases.is_empty(), "no reference cases");
     for case in cases {
         let config = case.config_toml();
-        let mut stage = l2l_plugin_api::parse_config(&config)
+        let mut stage = l2l_plugin_sdk::parse_config(&config)
             .and_then(S::build)
             .unwrap_or_else(|e| panic!("`{config}`: {e}"));
-        l2l_plugin_api::Module::to(&mut stage, Device::Cpu, Kind::Double).unwrap();
+        l2l_plugin_sdk::Module::to(&mut stage, Device::Cpu, Kind::Double).unwrap();
         let out =
-            l2l_plugin_api::Module::forward(&mut stage, &case.input()).unwrap_or_else(|e| panic!("`{config}`: {e}"));
+            l2l_plugin_sdk::Module::forward(&mut stage, &case.input()).unwrap_or_else(|e| panic!("`{config}`: {e}"));
         let error = max_difference(&out, &case.expected(), border);
         assert!(
             error < tolerance,
@@ -93,8 +93,8 @@ pub fn assert_matches_reference<S: l2l_plugin_api::BuildStage>(json: &str, borde
 }
 
 /// Asserts that `S` built from `config` passes the float64 gradient check on `input`.
-pub fn assert_differentiable<S: l2l_plugin_api::BuildStage>(config: &str, input: &Tensor) {
-    let mut stage = l2l_plugin_api::parse_config(config)
+pub fn assert_differentiable<S: l2l_plugin_sdk::BuildStage>(config: &str, input: &Tensor) {
+    let mut stage = l2l_plugin_sdk::parse_config(config)
         .and_then(S::build)
         .unwrap_or_else(|e| panic!("`{config}`: {e}"));
     let error = crate::gradcheck::max_gradient_error(&mut stage, input).unwrap();
@@ -102,11 +102,11 @@ pub fn assert_differentiable<S: l2l_plugin_api::BuildStage>(config: &str, input:
 }
 
 /// Asserts that `S` built from `config` refuses `input` with an error that contains `expected`.
-pub fn assert_refuses_input<S: l2l_plugin_api::BuildStage>(config: &str, input: &Tensor, expected: &str) {
-    let mut stage = l2l_plugin_api::parse_config(config)
+pub fn assert_refuses_input<S: l2l_plugin_sdk::BuildStage>(config: &str, input: &Tensor, expected: &str) {
+    let mut stage = l2l_plugin_sdk::parse_config(config)
         .and_then(S::build)
         .unwrap_or_else(|e| panic!("`{config}`: {e}"));
-    match l2l_plugin_api::Module::forward(&mut stage, input) {
+    match l2l_plugin_sdk::Module::forward(&mut stage, input) {
         Ok(out) => panic!("`{config}`: accepted {:?}, gave {:?}", input.size(), out.size()),
         Err(e) => assert!(
             e.to_string().contains(expected),
@@ -116,8 +116,8 @@ pub fn assert_refuses_input<S: l2l_plugin_api::BuildStage>(config: &str, input: 
 }
 
 /// Asserts that building `S` from `config` fails with an error that contains `expected`.
-pub fn assert_refuses_config<S: l2l_plugin_api::BuildStage>(config: &str, expected: &str) {
-    match l2l_plugin_api::parse_config(config).and_then(S::build) {
+pub fn assert_refuses_config<S: l2l_plugin_sdk::BuildStage>(config: &str, expected: &str) {
+    match l2l_plugin_sdk::parse_config(config).and_then(S::build) {
         Ok(_) => panic!("`{config}` was accepted"),
         Err(e) => assert!(
             e.to_string().contains(expected),

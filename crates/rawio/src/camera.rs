@@ -1,7 +1,7 @@
 //! Camera parameters: the sRGB/XYZ conversion both the DNG reader and writer go through, and the
 //! per-key override that lets a config correct what a file (or a preset) says.
 
-use l2l_plugin_api::{CfaPattern, RawMetadata};
+use l2l_plugin_sdk::{CfaPattern, RawMetadata};
 use serde::{Deserialize, Serialize};
 
 /// Linear sRGB (D65) → XYZ, as in IEC 61966-2-1.
@@ -24,7 +24,7 @@ pub const NEUTRAL_CAMERA: RawMetadata = RawMetadata {
 /// Camera parameters a config may set over those of the files or of a preset; each key left out keeps
 /// the file's (or preset's) value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+
 pub struct CameraOverride {
     /// CFA layout of the top-left 2×2 block.
     pub cfa_pattern: Option<CfaPattern>,

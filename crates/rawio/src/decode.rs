@@ -2,7 +2,7 @@
 
 use crate::camera::camera_to_srgb_from_xyz;
 use crate::files::{extension, FileError, FileResult};
-use l2l_plugin_api::{CfaPattern, RawMetadata};
+use l2l_plugin_sdk::{CfaPattern, RawMetadata};
 use std::io::{BufReader, Cursor};
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 
 use crate::camera::xyz_to_camera_from_srgb;
 use crate::files::{write_atomically, FileError, FileResult};
-use l2l_plugin_api::RawMetadata;
+use l2l_plugin_sdk::RawMetadata;
 use std::io::Cursor;
 use std::path::Path;
 use tiff::encoder::{Rational, SRational, TiffEncoder};
@@ -107,7 +107,7 @@ pub fn write_dng(path: &Path, image: &DngImage<'_>) -> FileResult<()> {
 mod tests {
     use super::*;
     use crate::read_mosaic;
-    use l2l_plugin_api::CfaPattern;
+    use l2l_plugin_sdk::CfaPattern;
 
     #[allow(clippy::excessive_precision)] // the Raw-Drone colour matrix as published, digit for digit
     fn camera(cfa_pattern: CfaPattern) -> RawMetadata {

@@ -46,9 +46,9 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
-impl From<FileError> for l2l_plugin_api::PluginError {
+impl From<FileError> for l2l_plugin_sdk::PluginError {
     fn from(err: FileError) -> Self {
-        l2l_plugin_api::PluginError::Data(err.to_string())
+        l2l_plugin_sdk::PluginError::Data(err.to_string())
     }
 }
 

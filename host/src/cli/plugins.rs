@@ -56,7 +56,8 @@ pub fn inspect(plugin_dirs: &[PathBuf], name: &str) -> Result<()> {
 /// `plugin-env`: shell exports for building a plugin against this host's libtorch.
 pub fn build_env() -> Result<()> {
     let path = std::env::var("PATH").unwrap_or_default();
-    for (name, value) in l2l_host::plugins::build_env::build_environment(&path)? {
+    let library_path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+    for (name, value) in l2l_host::plugins::build_env::build_environment(&path, &library_path)? {
         println!("export {name}='{}'", value.replace('\'', "'\\''"));
     }
     Ok(())

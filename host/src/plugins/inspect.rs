@@ -62,7 +62,13 @@ pub fn describe_component(registry: &Registry, name: &str) -> Result<String> {
                 (false, false) => String::new(),
                 _ => format!(" Range [{}, {}].", key.min, key.max),
             };
-            writeln!(text, "    {:<14} {:<28} {}{range}", key.name, default, key.doc)?;
+            let choices = if key.choices.is_empty() {
+                String::new()
+            } else {
+                let words: Vec<&str> = key.choices.iter().map(|word| word.as_str()).collect();
+                format!(" One of: {}.", words.join(", "))
+            };
+            writeln!(text, "    {:<14} {:<28} {}{range}{choices}", key.name, default, key.doc)?;
         }
         if component.kind == ComponentKind::Stage {
             let stage = registry

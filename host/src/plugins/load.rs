@@ -128,7 +128,7 @@ pub(super) fn candidates(entry: &Path, is_default_dir: bool) -> Result<Vec<PathB
 
 /// The refusal of a library that is no plugin — most often one whose author forgot the export.
 const NO_ROOT_MODULE: &str = "not an l2l plugin: expected an exported abi_stable root module, found none \
-     (a plugin calls `l2l_plugin_api::export_plugin!();` once, in its lib.rs)";
+     (a plugin names its components once, in its lib.rs: `l2l_plugin_sdk::plugin! { stages: [...] }`)";
 
 /// Short, one-line reasons for abi_stable's load errors (its own messages run to hundreds of lines).
 fn summarize_library_error(err: &LibraryError) -> String {

@@ -34,23 +34,8 @@ pub struct KeyEntry {
     /// The valid range of its numbers (`null`: unbounded).
     pub min: Option<f64>,
     pub max: Option<f64>,
-    /// For a key that takes one of a few words: the words (from the component's own error).
+    /// For a key that takes one of a few words: the words (as the component declares them).
     pub choices: Vec<String>,
-}
-
-/// The words a string key accepts, asked of the component itself: built with a value no enum has,
-/// its config parser answers "expected one of `A`, `B`" (serde's wording), or nothing for free text.
-fn choices(registry: &Registry, component: &str, plugin: &str, key: &str) -> Vec<String> {
-    let mut table = toml::Table::new();
-    table.insert(key.into(), toml::Value::String("\u{1}".into()));
-    let Err(err) = registry.build_stage(component, Some(plugin), &table, "probe") else {
-        return Vec::new();
-    };
-    let message = err.to_string();
-    let Some(expected) = message.split("expected").nth(1) else {
-        return Vec::new();
-    };
-    expected.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
 
 /// Every stage component of the registry's plugins, in search order.
@@ -65,7 +50,6 @@ pub fn stages(registry: &Registry) -> Vec<StageEntry> {
                     let default: Option<toml::Value> = toml::from_str::<toml::Table>(&format!("v = {}", key.default))
                         .ok()
                         .and_then(|mut t| t.remove("v"));
-                    let is_text = matches!(default, Some(toml::Value::String(_)));
                     KeyEntry {
                         name: key.name.to_string(),
                         default: default
@@ -74,11 +58,7 @@ pub fn stages(registry: &Registry) -> Vec<StageEntry> {
                         required: key.required,
                         min: key.min.is_finite().then_some(key.min),
                         max: key.max.is_finite().then_some(key.max),
-                        choices: if is_text {
-                            choices(registry, &component.name, &plugin.name, &key.name)
-                        } else {
-                            Vec::new()
-                        },
+                        choices: key.choices.iter().map(|word| word.to_string()).collect(),
                     }
                 })
                 .collect();

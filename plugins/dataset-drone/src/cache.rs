@@ -3,7 +3,7 @@
 //! while the sources (names, sizes, modification times) and the tiling are unchanged, and rebuilt
 //! otherwise; every file is written atomically and the manifest last.
 
-use l2l_plugin_api::{CfaPattern, RawMetadata};
+use l2l_plugin_sdk::{CfaPattern, RawMetadata};
 use l2l_rawio::{decode_in_parallel, read_mask, read_mosaic, write_atomically, FileError, FileResult, InvalidFiles};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};

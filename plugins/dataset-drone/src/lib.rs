@@ -16,9 +16,7 @@
 pub mod cache;
 
 use cache::TileCache;
-use l2l_plugin_api::{
-    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, Sample,
-};
+use l2l_plugin_sdk::{BuildDataset, Choices, ComponentConfig, Dataset, PluginError, PluginResult, Sample};
 use l2l_rawio::CameraOverride;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -28,7 +26,7 @@ use std::path::PathBuf;
 use tch::{Kind, Tensor};
 
 /// What the tiles are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Choices)]
 #[serde(rename_all = "snake_case")]
 pub enum DroneTask {
     /// Tiles with cars, targets are masks.
@@ -42,43 +40,34 @@ pub enum DroneTask {
 #[serde(deny_unknown_fields, default)]
 pub struct DroneConfig {
     /// The data set's folder (holding images_full/ and masks_full/).
-    #[config(required)]
+    #[config(required, default = PathBuf::new())]
     pub root: PathBuf,
     /// Intensity folder in percent: 1, 5, 10, 25, 50, 75 or 100.
+    #[config(default = 100.0)]
     pub intensity: f64,
     /// Segmentation (tiles with cars, mask targets) or classification (balanced car / no_car).
+    #[config(choices, default = DroneTask::Segmentation)]
     pub task: DroneTask,
     /// Tile side in pixels (even).
+    #[config(default = 256)]
     pub tile_size: usize,
     /// Where tiles are cached (default: root/.l2l-tiles); rebuilt when the sources change.
+    #[config(default = PathBuf::new())]
     pub cache_dir: PathBuf,
     /// Seed of the balanced car / no_car draw.
+    #[config(default = 0)]
     pub seed: u64,
     /// Classification: tiles with a car fraction in (0, this] are left out.
+    #[config(default = 0.01)]
     pub max_small_car_fraction: f64,
     /// Divide samples by this instead of each file's white level.
+    #[config(default = None)]
     pub white_level: Option<f64>,
     /// Camera parameters over each file's.
     pub camera: CameraOverride,
     /// Skip unreadable images and masks with a warning.
+    #[config(default = false)]
     pub skip_invalid: bool,
-}
-
-impl Default for DroneConfig {
-    fn default() -> Self {
-        Self {
-            root: PathBuf::new(),
-            intensity: 100.0,
-            task: DroneTask::Segmentation,
-            tile_size: 256,
-            cache_dir: PathBuf::new(),
-            seed: 0,
-            max_small_car_fraction: 0.01,
-            white_level: None,
-            camera: CameraOverride::default(),
-            skip_invalid: false,
-        }
-    }
 }
 
 /// The opened data set: a selection of cached tiles.
@@ -93,6 +82,9 @@ pub struct Drone {
 
 impl BuildDataset for Drone {
     type Config = DroneConfig;
+    const NAME: &'static str = "raw_drone";
+    const SUMMARY: &'static str =
+        "Raw-Drone: DNG drone images with car masks, cut into cached tiles (segmentation or balanced classification)";
 
     fn build(config: DroneConfig) -> PluginResult<Self> {
         if config.root.as_os_str().is_empty() {
@@ -214,6 +206,4 @@ impl Dataset for Drone {
     }
 }
 
-inventory::submit! { ComponentRegistration::dataset::<Drone>("raw_drone", "Raw-Drone: DNG drone images with car masks, cut into cached tiles (segmentation or balanced classification)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { datasets: [Drone] }

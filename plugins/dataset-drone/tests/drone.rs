@@ -2,7 +2,7 @@
 //! and PNG masks in the published layout, then broken one way at a time.
 
 use l2l_dataset_drone::{Drone, DroneConfig, DroneTask};
-use l2l_plugin_api::{BuildDataset, CfaPattern, Dataset, RawMetadata};
+use l2l_plugin_sdk::{BuildDataset, CfaPattern, Dataset, RawMetadata};
 use l2l_rawio::{write_dng, write_mask_png, CameraOverride, DngImage, Mask};
 use std::path::Path;
 

@@ -13,9 +13,7 @@
 //! opens, so that a corrupt file or a mask of the wrong size is reported — or with `skip_invalid`
 //! skipped with a warning — before training.
 
-use l2l_plugin_api::{
-    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, Sample,
-};
+use l2l_plugin_sdk::{BuildDataset, ComponentConfig, Dataset, PluginError, PluginResult, Sample};
 use l2l_rawio::labels::read_csv_labels;
 use l2l_rawio::{decode_in_parallel, read_mask, read_mosaic, CameraOverride, FileError, FileResult, InvalidFiles};
 use serde::{Deserialize, Serialize};
@@ -34,34 +32,25 @@ pub const RAW_EXTENSIONS: &[&str] = &[
 #[serde(deny_unknown_fields, default)]
 pub struct FolderConfig {
     /// The folder of raw files.
-    #[config(required)]
+    #[config(required, default = PathBuf::new())]
     pub root: PathBuf,
     /// A file,label CSV relative to root (classification); or masks_dir.
+    #[config(default = None)]
     pub labels_csv: Option<PathBuf>,
     /// A folder of PNG masks named like the images, relative to root (segmentation).
+    #[config(default = None)]
     pub masks_dir: Option<PathBuf>,
     /// Divide integer samples by this instead of the file's white level.
+    #[config(default = None)]
     pub white_level: Option<f64>,
     /// Camera parameters over the files' (or the neutral camera's).
     pub camera: CameraOverride,
     /// Skip unreadable files, bad label lines and mismatched masks with a warning.
+    #[config(default = false)]
     pub skip_invalid: bool,
     /// Decode every file when opening, to find corrupt files early.
+    #[config(default = true)]
     pub verify: bool,
-}
-
-impl Default for FolderConfig {
-    fn default() -> Self {
-        Self {
-            root: PathBuf::new(),
-            labels_csv: None,
-            masks_dir: None,
-            white_level: None,
-            camera: CameraOverride::default(),
-            skip_invalid: false,
-            verify: true,
-        }
-    }
 }
 
 /// One raw file and its target: a class index or a mask file.
@@ -100,6 +89,8 @@ fn read_pair(raw: &Path, mask: &Path, white_level: Option<f64>) -> FileResult<(l
 
 impl BuildDataset for Folder {
     type Config = FolderConfig;
+    const NAME: &'static str = "raw_folder";
+    const SUMMARY: &'static str = "a folder of raw files with a file,label CSV or a folder of PNG masks";
 
     fn build(config: FolderConfig) -> PluginResult<Self> {
         if config.root.as_os_str().is_empty() {
@@ -264,6 +255,4 @@ impl Dataset for Folder {
     }
 }
 
-inventory::submit! { ComponentRegistration::dataset::<Folder>("raw_folder", "a folder of raw files with a file,label CSV or a folder of PNG masks") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { datasets: [Folder] }

@@ -1,7 +1,7 @@
 //! The folder loader on fixtures written here: TIFF and DNG mosaics with a labels CSV or PNG masks.
 
 use l2l_dataset_folder::{Folder, FolderConfig};
-use l2l_plugin_api::{BuildDataset, CfaPattern, Dataset, RawMetadata};
+use l2l_plugin_sdk::{BuildDataset, CfaPattern, Dataset, RawMetadata};
 use l2l_rawio::{write_dng, write_mask_png, write_tiff16, DngImage, Mask};
 use std::path::Path;
 

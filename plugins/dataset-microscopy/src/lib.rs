@@ -13,9 +13,7 @@
 //! every image is decoded once when the dataset opens, so a corrupt file is reported — or, with
 //! `skip_invalid`, skipped with a warning — before any training starts.
 
-use l2l_plugin_api::{
-    BuildDataset, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, RawMetadata, Sample,
-};
+use l2l_plugin_sdk::{BuildDataset, ComponentConfig, Dataset, PluginError, PluginResult, RawMetadata, Sample};
 use l2l_rawio::labels::read_stem_labels;
 use l2l_rawio::{decode_in_parallel, read_mosaic, CameraOverride, FileError, InvalidFiles};
 use serde::{Deserialize, Serialize};
@@ -41,37 +39,28 @@ pub const PRESET: RawMetadata = l2l_rawio::NEUTRAL_CAMERA;
 #[serde(deny_unknown_fields, default)]
 pub struct MicroscopyConfig {
     /// The data set's folder (holding images/ and labels/).
-    #[config(required)]
+    #[config(required, default = PathBuf::new())]
     pub root: PathBuf,
     /// Intensity folder in percent: 1, 5, 10, 25, 50, 75 or 100.
+    #[config(default = 100.0)]
     pub intensity: f64,
     /// Label file (FILE_STEM CLASS per line), relative to root.
+    #[config(default = PathBuf::from("labels/Ma190c_annotations.dat"))]
     pub labels_file: PathBuf,
     /// File names (with or without extension) to leave out.
+    #[config(default = vec!["Ma190c_lame3_zone13_composite_Mcropped_2.tiff".into()])]
     pub excluded_files: Vec<String>,
     /// Classes with fewer images are left out (published: more than 4).
+    #[config(default = 5)]
     pub min_images_per_class: usize,
     /// Camera parameters over the preset.
     pub camera: CameraOverride,
     /// Skip unreadable images and bad label lines with a warning.
+    #[config(default = false)]
     pub skip_invalid: bool,
     /// Decode every image when opening, to find corrupt files early.
+    #[config(default = true)]
     pub verify: bool,
-}
-
-impl Default for MicroscopyConfig {
-    fn default() -> Self {
-        Self {
-            root: PathBuf::new(),
-            intensity: 100.0,
-            labels_file: PathBuf::from("labels/Ma190c_annotations.dat"),
-            excluded_files: vec!["Ma190c_lame3_zone13_composite_Mcropped_2.tiff".into()],
-            min_images_per_class: 5,
-            camera: CameraOverride::default(),
-            skip_invalid: false,
-            verify: true,
-        }
-    }
 }
 
 /// One labelled image.
@@ -96,6 +85,8 @@ fn stem_of(name: &str) -> &str {
 
 impl BuildDataset for Microscopy {
     type Config = MicroscopyConfig;
+    const NAME: &'static str = "raw_microscopy";
+    const SUMMARY: &'static str = "Raw-Microscopy: 16-bit TIFF leukocyte mosaics at seven intensities (classification)";
 
     fn build(config: MicroscopyConfig) -> PluginResult<Self> {
         if config.root.as_os_str().is_empty() {
@@ -225,6 +216,4 @@ impl Dataset for Microscopy {
     }
 }
 
-inventory::submit! { ComponentRegistration::dataset::<Microscopy>("raw_microscopy", "Raw-Microscopy: 16-bit TIFF leukocyte mosaics at seven intensities (classification)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { datasets: [Microscopy] }

@@ -2,7 +2,7 @@
 //! label file, then broken one way at a time.
 
 use l2l_dataset_microscopy::{Microscopy, MicroscopyConfig};
-use l2l_plugin_api::{BuildDataset, CfaPattern, Dataset};
+use l2l_plugin_sdk::{BuildDataset, CfaPattern, Dataset};
 use l2l_rawio::{write_tiff16, CameraOverride};
 use std::path::Path;
 

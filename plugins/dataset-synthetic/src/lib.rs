@@ -20,9 +20,8 @@ pub mod cells;
 pub mod draw;
 pub mod sensor;
 
-use l2l_plugin_api::{
-    BuildDataset, CfaPattern, ComponentConfig, ComponentRegistration, Dataset, PluginError, PluginResult, RawMetadata,
-    Sample,
+use l2l_plugin_sdk::{
+    BuildDataset, CfaPattern, Choices, ComponentConfig, Dataset, PluginError, PluginResult, RawMetadata, Sample,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -31,7 +30,7 @@ use std::sync::OnceLock;
 use tch::{Kind, Tensor};
 
 /// What is generated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Choices)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     /// White blood cells, four classes (classification).
@@ -45,36 +44,52 @@ pub enum Task {
 #[serde(deny_unknown_fields, default)]
 pub struct SyntheticConfig {
     /// Cells (classification, 4 classes) or aerial_cars (segmentation).
+    #[config(choices, default = Task::Cells)]
     pub task: Task,
     /// Number of samples.
+    #[config(default = 64)]
     pub count: usize,
     /// Image side in pixels (square, even, ≥ 16).
+    #[config(default = 128)]
     pub size: usize,
     /// Seed of scenes and noise; sample i depends only on seed and i.
+    #[config(default = 0)]
     pub seed: u64,
     /// Exposure in percent of full scale, in (0, 100].
+    #[config(default = 100.0)]
     pub intensity: f32,
     /// Photo-electrons at full scale and 100 % intensity.
+    #[config(default = 10_000.0)]
     pub full_well: f64,
     /// Read noise, electrons RMS.
+    #[config(default = 3.0)]
     pub read_noise: f64,
     /// Quantisation bits, 8..16.
+    #[config(default = 12)]
     pub bit_depth: u32,
     /// Add Poisson shot and Gaussian read noise (false: the mean signal).
+    #[config(default = true)]
     pub noise: bool,
     /// Aerial_cars: chance that a scene has cars.
+    #[config(default = 0.75)]
     pub car_probability: f64,
     /// Aerial_cars: car size multiplier (1: about an eighth of the image long).
+    #[config(default = 1.0)]
     pub car_scale: f32,
-    /// Sensor CFA: RGGB, BGGR, GRBG or GBRG.
+    /// Sensor CFA layout of the top-left 2×2 block.
+    #[config(choices, default = CfaPattern::Rggb)]
     pub cfa_pattern: CfaPattern,
     /// Black level as a fraction of the white level.
+    #[config(default = 0.0625)]
     pub black_level: f32,
     /// Gains R, G, B the ISP should apply.
+    #[config(default = DRONE_WHITE_BALANCE)]
     pub white_balance: [f32; 3],
     /// Camera RGB → linear sRGB the ISP should apply (9 values, row-major).
+    #[config(default = DRONE_COLOUR_MATRIX)]
     pub colour_matrix: [f32; 9],
     /// Keep generated samples for later epochs (about 4·size² bytes each).
+    #[config(default = true)]
     pub keep_in_memory: bool,
 }
 
@@ -96,29 +111,6 @@ pub const DRONE_COLOUR_MATRIX: [f32; 9] = [
     -0.32803956,
     1.35923111,
 ];
-
-impl Default for SyntheticConfig {
-    fn default() -> Self {
-        Self {
-            task: Task::Cells,
-            count: 64,
-            size: 128,
-            seed: 0,
-            intensity: 100.0,
-            full_well: 10_000.0,
-            read_noise: 3.0,
-            bit_depth: 12,
-            noise: true,
-            car_probability: 0.75,
-            car_scale: 1.0,
-            cfa_pattern: CfaPattern::Rggb,
-            black_level: 0.0625,
-            white_balance: DRONE_WHITE_BALANCE,
-            colour_matrix: DRONE_COLOUR_MATRIX,
-            keep_in_memory: true,
-        }
-    }
-}
 
 /// A generated sample's raw mosaic and, for aerial cars, its mask.
 type KeptSample = (Vec<f32>, Option<Vec<u8>>);
@@ -172,6 +164,9 @@ impl Synthetic {
 
 impl BuildDataset for Synthetic {
     type Config = SyntheticConfig;
+    const NAME: &'static str = "synthetic";
+    const SUMMARY: &'static str =
+        "generated raw scenes with exact ground truth: cells (classes) or aerial cars (masks)";
 
     fn build(config: SyntheticConfig) -> PluginResult<Self> {
         let bad = |what: String| Err(PluginError::Config(what));
@@ -286,6 +281,4 @@ impl Dataset for Synthetic {
     }
 }
 
-inventory::submit! { ComponentRegistration::dataset::<Synthetic>("synthetic", "generated raw scenes with exact ground truth: cells (classes) or aerial cars (masks)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { datasets: [Synthetic] }

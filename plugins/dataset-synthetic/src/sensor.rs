@@ -10,7 +10,7 @@
 //! plus the quantisation step²/12.
 
 use crate::draw::Rgb;
-use l2l_plugin_api::RawMetadata;
+use l2l_plugin_sdk::RawMetadata;
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Poisson};
 

@@ -2,7 +2,7 @@
 //! exact masks.
 
 use l2l_dataset_synthetic::{Synthetic, SyntheticConfig, Task};
-use l2l_plugin_api::{BuildDataset, Dataset};
+use l2l_plugin_sdk::{BuildDataset, Dataset};
 
 fn build(config: SyntheticConfig) -> Synthetic {
     Synthetic::build(config).unwrap()

@@ -9,7 +9,7 @@
 
 use l2l_ops::cpu::{border_sources, for_each_row, with_output};
 use l2l_ops::Padding;
-use l2l_plugin_api::{CfaPattern, PluginResult};
+use l2l_plugin_sdk::{CfaPattern, PluginResult};
 use tch::Tensor;
 
 /// Demosaics `x` `[B, 1, H, W]` (float32, CPU) into `[B, 3, H, W]` over a `padding` border.

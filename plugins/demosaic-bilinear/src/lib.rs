@@ -11,13 +11,25 @@
 
 mod cpu;
 
-use l2l_demosaic_config::DemosaicConfig;
 use l2l_ops::{cfa_masks, filter_channels_padded, filter_separable, Padding};
-use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, ImageKind, Module, ParameterSet,
-    PluginResult, RawMetadata,
+use l2l_plugin_sdk::{
+    expect_mosaic, BuildStage, CameraSource, CfaKeys, CfaPattern, ComponentConfig, ImageKind, Module, ParameterSet,
+    PluginResult,
 };
+use serde::{Deserialize, Serialize};
 use tch::Tensor;
+
+/// Config of [`DemosaicBilinear`].
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
+#[serde(default)]
+pub struct DemosaicBilinearConfig {
+    /// The CFA layout, or the metadata's.
+    #[serde(flatten)]
+    pub cfa: CfaKeys,
+    /// Border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it).
+    #[config(choices, default = Padding::Mirror)]
+    pub padding: Padding,
+}
 
 /// The bilinear demosaicer: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
 pub struct DemosaicBilinear {
@@ -33,22 +45,24 @@ pub struct DemosaicBilinear {
 }
 
 impl BuildStage for DemosaicBilinear {
-    type Config = DemosaicConfig;
+    type Config = DemosaicBilinearConfig;
+    const NAME: &'static str = "demosaic_bilinear";
+    const SUMMARY: &'static str = "bilinear demosaicing of a Bayer mosaic";
     const INPUT: ImageKind = ImageKind::Mosaic;
     const OUTPUT: ImageKind = ImageKind::Rgb;
-    fn build(config: DemosaicConfig) -> PluginResult<Self> {
+    fn build(config: DemosaicBilinearConfig) -> PluginResult<Self> {
         let red_blue_kernel = Tensor::from_slice(&[0.5f32, 1.0, 0.5]);
         let green_kernel = Tensor::from_slice(&[0.0f32, 1.0, 0.0, 1.0, 4.0, 1.0, 0.0, 1.0, 0.0])
             .f_div_scalar(4.0)?
             .f_view([1, 3, 3])?;
         Ok(Self {
             params: ParameterSet::new(),
-            pattern: config.cfa_pattern,
+            pattern: config.cfa.cfa_pattern,
             red_blue_kernel,
             green_kernel,
             red_blue_channels: Tensor::from_slice(&[0i64, 2]),
             padding: config.padding,
-            camera: CameraSource::new(config.cfa_from_metadata),
+            camera: config.cfa.camera(),
         })
     }
 }
@@ -126,9 +140,9 @@ pub fn demosaic_by_phases(input: &Tensor, pattern: CfaPattern) -> PluginResult<T
 
 impl Module for DemosaicBilinear {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_mosaic(input, "demosaic_bilinear")?;
+        expect_mosaic(input, Self::NAME)?;
         let size = input.size();
-        let pattern = self.camera.cfa_pattern_or("demosaic_bilinear", self.pattern)?;
+        let pattern = self.camera.cfa_pattern_or(Self::NAME, self.pattern)?;
         if size[2] % 2 == 0 && size[3] % 2 == 0 && self.padding == Padding::Mirror {
             demosaic_by_phases(input, pattern)
         } else if !l2l_ops::grad_enabled() && l2l_ops::cpu::eligible(input) {
@@ -141,13 +155,8 @@ impl Module for DemosaicBilinear {
     fn row_reach(&self) -> Option<usize> {
         Some(1)
     }
-    l2l_plugin_api::parameters_in!(params);
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::parameters_in!(params);
+    l2l_plugin_sdk::camera_in!(camera);
 }
 
-inventory::submit! { ComponentRegistration::stage::<DemosaicBilinear>("demosaic_bilinear", "bilinear demosaicing of a Bayer mosaic") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [DemosaicBilinear] }

@@ -5,7 +5,7 @@
 
 use l2l_demosaic_bilinear::DemosaicBilinear;
 use l2l_ops::gradcheck::max_gradient_error;
-use l2l_plugin_api::{parse_config, BuildStage, CfaPattern, Module};
+use l2l_plugin_sdk::{parse_config, BuildStage, CfaPattern, Module};
 use tch::{Device, Kind, Tensor};
 
 const PATTERNS: [(&str, CfaPattern); 4] = [
@@ -107,10 +107,10 @@ fn wrong_inputs_are_refused_with_the_expected_shape() {
         .to_string()
         .contains("at least 2×2 pixels (one CFA block), found 1×8"));
     assert!(
-        parse_config::<l2l_demosaic_config::DemosaicConfig>("cfa_pattern = \"RGBG\"")
+        parse_config::<l2l_demosaic_bilinear::DemosaicBilinearConfig>("cfa_pattern = \"RGBG\"")
             .unwrap_err()
             .to_string()
-            .contains("unknown variant `RGBG`")
+            .contains("cfa_pattern: expected one of `RGGB`, `BGGR`, `GRBG`, `GBRG`, found `RGBG`")
     );
 }
 

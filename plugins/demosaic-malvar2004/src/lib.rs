@@ -10,12 +10,12 @@
 //! colour-demosaicing pads symmetrically (`padding = "symmetric"` reproduces it exactly). Linear in
 //! the mosaic, hence differentiable everywhere; no learnable parameters.
 
-use l2l_demosaic_config::DemosaicConfig;
 use l2l_ops::{grad_enabled, pad, site_mask, CfaSites, Padding};
-use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentRegistration, ImageKind, Module, ParameterSet,
-    PluginResult, RawMetadata,
+use l2l_plugin_sdk::{
+    expect_mosaic, BuildStage, CameraSource, CfaKeys, CfaPattern, ComponentConfig, ImageKind, Module, ParameterSet,
+    PluginResult,
 };
+use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// The paper's filters, in eighths, row-major 5×5, in the order the estimates are stacked.
@@ -38,6 +38,18 @@ const FILTERS: [[f32; 25]; 4] = [
     ],
 ];
 
+/// Config of [`DemosaicMalvar2004`].
+#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
+#[serde(default)]
+pub struct DemosaicMalvar2004Config {
+    /// The CFA layout, or the metadata's.
+    #[serde(flatten)]
+    pub cfa: CfaKeys,
+    /// Border: mirror (keeps the CFA phase) or symmetric (as colour-demosaicing, which shifts it).
+    #[config(choices, default = Padding::Mirror)]
+    pub padding: Padding,
+}
+
 /// Malvar–He–Cutler demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
 pub struct DemosaicMalvar2004 {
     params: ParameterSet,
@@ -50,19 +62,21 @@ pub struct DemosaicMalvar2004 {
 }
 
 impl BuildStage for DemosaicMalvar2004 {
-    type Config = DemosaicConfig;
+    type Config = DemosaicMalvar2004Config;
+    const NAME: &'static str = "demosaic_malvar2004";
+    const SUMMARY: &'static str = "Malvar–He–Cutler (2004) gradient-corrected linear demosaicing";
     const INPUT: ImageKind = ImageKind::Mosaic;
     const OUTPUT: ImageKind = ImageKind::Rgb;
-    fn build(config: DemosaicConfig) -> PluginResult<Self> {
+    fn build(config: DemosaicMalvar2004Config) -> PluginResult<Self> {
         let kernels: Vec<f32> = FILTERS.iter().flatten().map(|c| c / 8.0).collect();
         let filters = Tensor::from_slice(&kernels).f_view([4, 1, 5, 5])?;
         Ok(Self {
             params: ParameterSet::new(),
-            pattern: config.cfa_pattern,
+            pattern: config.cfa.cfa_pattern,
             filters,
             kernels,
             padding: config.padding,
-            camera: CameraSource::new(config.cfa_from_metadata),
+            camera: config.cfa.camera(),
         })
     }
 }
@@ -97,10 +111,10 @@ fn site_choices(s: &CfaSites) -> [[Option<usize>; 4]; 3] {
 
 impl Module for DemosaicMalvar2004 {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_mosaic(input, "demosaic_malvar2004")?;
+        expect_mosaic(input, Self::NAME)?;
         let size = input.size();
         let (h, w) = (size[2], size[3]);
-        let s = &CfaSites::of(self.camera.cfa_pattern_or("demosaic_malvar2004", self.pattern)?);
+        let s = &CfaSites::of(self.camera.cfa_pattern_or(Self::NAME, self.pattern)?);
         if !grad_enabled() && l2l_ops::cpu::eligible(input) && h > 2 && w > 2 {
             return l2l_ops::cpu::site_filter_bank(input, &self.kernels, 5, &site_choices(s), self.padding);
         }
@@ -128,13 +142,8 @@ impl Module for DemosaicMalvar2004 {
     fn row_reach(&self) -> Option<usize> {
         Some(2)
     }
-    l2l_plugin_api::parameters_in!(params);
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::parameters_in!(params);
+    l2l_plugin_sdk::camera_in!(camera);
 }
 
-inventory::submit! { ComponentRegistration::stage::<DemosaicMalvar2004>("demosaic_malvar2004", "Malvar–He–Cutler (2004) gradient-corrected linear demosaicing") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [DemosaicMalvar2004] }

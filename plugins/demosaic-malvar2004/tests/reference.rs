@@ -40,7 +40,7 @@ fn an_rgb_image_is_refused() {
 /// colour-demosaicing too (to float32 precision), everywhere with the symmetric border.
 #[test]
 fn the_cpu_loop_matches_colour_demosaicing() {
-    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    use l2l_plugin_sdk::{parse_config, BuildStage, Module};
     let json = include_str!("fixtures/reference.json");
     for case in l2l_ops::reference::reference_cases(json) {
         let config = format!("{}\npadding = \"symmetric\"", case.config_toml());

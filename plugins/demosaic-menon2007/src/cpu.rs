@@ -11,7 +11,7 @@
 
 use l2l_ops::cpu::{for_each_row, with_output};
 use l2l_ops::CfaSites;
-use l2l_plugin_api::PluginResult;
+use l2l_plugin_sdk::PluginResult;
 use tch::Tensor;
 
 /// The farthest any filter reaches along a row.

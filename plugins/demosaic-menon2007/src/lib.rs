@@ -18,9 +18,9 @@
 mod cpu;
 
 use l2l_ops::{grad_enabled, shifted_sum, site_mask, CfaSites};
-use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, ImageKind, Module,
-    ParameterSet, PluginResult, RawMetadata,
+use l2l_plugin_sdk::{
+    expect_mosaic, BuildStage, CameraSource, CfaKeys, CfaPattern, ComponentConfig, ImageKind, Module, ParameterSet,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -38,24 +38,14 @@ const DECISION_WINDOW: [f32; 25] = [
 
 /// Config of [`DemosaicMenon2007`].
 #[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct DemosaicMenon2007Config {
-    /// CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG.
-    pub cfa_pattern: CfaPattern,
-    /// Take the CFA layout from the camera metadata instead.
-    pub cfa_from_metadata: bool,
+    /// The CFA layout, or the metadata's.
+    #[serde(flatten)]
+    pub cfa: CfaKeys,
     /// Apply the paper's refining step (smoothed colour differences).
+    #[config(default = true)]
     pub refine: bool,
-}
-
-impl Default for DemosaicMenon2007Config {
-    fn default() -> Self {
-        Self {
-            cfa_pattern: CfaPattern::Rggb,
-            cfa_from_metadata: false,
-            refine: true,
-        }
-    }
 }
 
 /// DDFAPD demosaicing: `[B, 1, H, W]` mosaic → `[B, 3, H, W]` RGB.
@@ -70,6 +60,8 @@ pub struct DemosaicMenon2007 {
 
 impl BuildStage for DemosaicMenon2007 {
     type Config = DemosaicMenon2007Config;
+    const NAME: &'static str = "demosaic_menon2007";
+    const SUMMARY: &'static str = "Menon et al. (2007) directional filtering with a posteriori decision";
     const INPUT: ImageKind = ImageKind::Mosaic;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DemosaicMenon2007Config) -> PluginResult<Self> {
@@ -82,8 +74,8 @@ impl BuildStage for DemosaicMenon2007 {
             .f_contiguous()?;
         Ok(Self {
             params: ParameterSet::new(),
-            pattern: config.cfa_pattern,
-            camera: CameraSource::new(config.cfa_from_metadata),
+            pattern: config.cfa.cfa_pattern,
+            camera: config.cfa.camera(),
             refine: config.refine,
             windows,
         })
@@ -223,15 +215,15 @@ impl DemosaicMenon2007 {
 
 impl Module for DemosaicMenon2007 {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_mosaic(input, "demosaic_menon2007")?;
-        let sites = CfaSites::of(self.camera.cfa_pattern_or("demosaic_menon2007", self.pattern)?);
+        expect_mosaic(input, Self::NAME)?;
+        let sites = CfaSites::of(self.camera.cfa_pattern_or(Self::NAME, self.pattern)?);
         let size = input.size();
         if !grad_enabled() && l2l_ops::cpu::eligible(input) && size[2] >= 3 && size[3] >= 3 {
             let windows: Vec<f32> = Vec::try_from(&self.windows.f_flatten(0, -1)?.f_to_kind(tch::Kind::Float)?)?;
             let windows: &[f32; 50] = windows
                 .as_slice()
                 .try_into()
-                .map_err(|_| l2l_plugin_api::PluginError::Input("decision windows: expected 2 × 5 × 5".into()))?;
+                .map_err(|_| l2l_plugin_sdk::PluginError::Input("decision windows: expected 2 × 5 × 5".into()))?;
             return cpu::demosaic(input, &sites, windows, self.refine);
         }
         let sites = SiteMasks::new(&sites, input)?;
@@ -248,13 +240,8 @@ impl Module for DemosaicMenon2007 {
     fn row_reach(&self) -> Option<usize> {
         None
     }
-    l2l_plugin_api::parameters_in!(params);
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::parameters_in!(params);
+    l2l_plugin_sdk::camera_in!(camera);
 }
 
-inventory::submit! { ComponentRegistration::stage::<DemosaicMenon2007>("demosaic_menon2007", "Menon et al. (2007) directional filtering with a posteriori decision") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [DemosaicMenon2007] }

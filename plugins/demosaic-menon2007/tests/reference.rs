@@ -36,7 +36,7 @@ fn an_rgb_image_is_refused() {
 /// colour-demosaicing's results still, to float32 precision.
 #[test]
 fn the_cpu_loops_match_colour_demosaicing() {
-    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    use l2l_plugin_sdk::{parse_config, BuildStage, Module};
     for case in reference_cases(include_str!("fixtures/reference.json")) {
         let mut stage = DemosaicMenon2007::build(parse_config(&case.config_toml()).unwrap()).unwrap();
         stage.to(Device::Cpu, Kind::Float).unwrap();
@@ -51,7 +51,7 @@ fn the_cpu_loops_match_colour_demosaicing() {
 /// the directional decisions included, for every CFA pattern, with and without refining, at odd sizes.
 #[test]
 fn the_fused_cpu_path_equals_the_tensor_path_bit_for_bit() {
-    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    use l2l_plugin_sdk::{parse_config, BuildStage, Module};
     tch::manual_seed(3);
     for pattern in ["RGGB", "BGGR", "GRBG", "GBRG"] {
         for refine in [true, false] {

@@ -5,9 +5,8 @@
 //! (it is a hard frequency cut).
 
 use l2l_ops::{on_luma, ColourSpace};
-use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
-    PluginResult,
+use l2l_plugin_sdk::{
+    expect_rgb, BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
@@ -17,18 +16,11 @@ use tch::{Device, Tensor};
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseFftConfig {
     /// Fraction of the lowest frequencies kept at each end of each axis, in (0, 0.5]; 0.5 keeps all.
+    #[config(default = 0.1)]
     pub keep_fraction: f64,
     /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
+    #[config(choices, default = ColourSpace::Rgb)]
     pub colour_space: ColourSpace,
-}
-
-impl Default for DenoiseFftConfig {
-    fn default() -> Self {
-        Self {
-            keep_fraction: 0.1,
-            colour_space: ColourSpace::Rgb,
-        }
-    }
 }
 
 /// Zeroes the high frequencies of the luma.
@@ -40,6 +32,8 @@ pub struct DenoiseFft {
 
 impl BuildStage for DenoiseFft {
     type Config = DenoiseFftConfig;
+    const NAME: &'static str = "denoise_fft";
+    const SUMMARY: &'static str = "Fourier low-pass of the luma (keep fraction)";
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DenoiseFftConfig) -> PluginResult<Self> {
@@ -66,7 +60,7 @@ fn kept(n: i64, keep: f64, device: Device) -> PluginResult<Tensor> {
 
 impl Module for DenoiseFft {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "denoise_fft")?;
+        expect_rgb(input, Self::NAME)?;
         let size = input.size();
         let (h, w) = (size[2], size[3]);
         let mask = kept(h, self.keep_fraction, input.device())?
@@ -80,9 +74,7 @@ impl Module for DenoiseFft {
             Ok(filtered.f_real()?)
         })
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
-inventory::submit! { ComponentRegistration::stage::<DenoiseFft>("denoise_fft", "Fourier low-pass of the luma (keep fraction)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [DenoiseFft] }

@@ -5,9 +5,8 @@
 //! Gaussian of σ): the "blur kernel" of the published parametrized pipeline.
 
 use l2l_ops::{filter_channels_padded, gaussian_blur, gaussian_kernel, gaussian_radius, on_luma, ColourSpace, Padding};
-use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
-    PluginResult,
+use l2l_plugin_sdk::{
+    expect_rgb, BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -17,28 +16,20 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseGaussianConfig {
     /// Standard deviation of the Gaussian, in pixels (> 0).
-    #[config(min = 0.1, max = 16.0)]
+    #[config(min = 0.1, max = 16.0, default = 0.5)]
     pub sigma: f64,
-    /// Border: symmetric (as scipy), mirror, nearest or zero.
+    /// Border (the default as scipy pads).
+    #[config(choices, default = Padding::Symmetric)]
     pub padding: Padding,
     /// Learn sigma (or the kernel, with learn_kernel).
+    #[config(default = true)]
     pub trainable: bool,
     /// Learn the whole (2r+1)×(2r+1) kernel, initialised to the Gaussian, instead of sigma.
+    #[config(default = false)]
     pub learn_kernel: bool,
     /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
+    #[config(choices, default = ColourSpace::Rgb)]
     pub colour_space: ColourSpace,
-}
-
-impl Default for DenoiseGaussianConfig {
-    fn default() -> Self {
-        Self {
-            sigma: 0.5,
-            padding: Padding::Symmetric,
-            trainable: true,
-            learn_kernel: false,
-            colour_space: ColourSpace::Rgb,
-        }
-    }
 }
 
 /// Blurs the luma with a Gaussian.
@@ -51,6 +42,8 @@ pub struct DenoiseGaussian {
 
 impl BuildStage for DenoiseGaussian {
     type Config = DenoiseGaussianConfig;
+    const NAME: &'static str = "denoise_gaussian";
+    const SUMMARY: &'static str = "Gaussian smoothing of the luma (learnable sigma)";
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DenoiseGaussianConfig) -> PluginResult<Self> {
@@ -81,7 +74,7 @@ impl BuildStage for DenoiseGaussian {
 
 impl Module for DenoiseGaussian {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "denoise_gaussian")?;
+        expect_rgb(input, Self::NAME)?;
         match self.params.get("kernel") {
             Ok(kernel) => on_luma(input, self.colour_space, |luma| {
                 filter_channels_padded(luma, &kernel.f_unsqueeze(0)?, self.padding)
@@ -98,9 +91,7 @@ impl Module for DenoiseGaussian {
     fn row_reach(&self) -> Option<usize> {
         Some(self.kernel_radius as usize)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
-inventory::submit! { ComponentRegistration::stage::<DenoiseGaussian>("denoise_gaussian", "Gaussian smoothing of the luma (learnable sigma)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [DenoiseGaussian] }

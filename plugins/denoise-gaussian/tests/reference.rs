@@ -7,7 +7,7 @@ use l2l_ops::gradcheck::max_gradient_error;
 use l2l_ops::reference::{
     assert_differentiable, assert_matches_reference, assert_refuses_config, assert_refuses_input,
 };
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_plugin_sdk::{parse_config, BuildStage, Module};
 use tch::{Device, Kind, Tensor};
 
 #[test]

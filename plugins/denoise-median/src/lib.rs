@@ -3,9 +3,8 @@
 //! everywhere: the gradient reaches the pixel that is each window's median.
 
 use l2l_ops::{grad_enabled, on_luma, pad, ColourSpace, Padding};
-use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
-    PluginResult,
+use l2l_plugin_sdk::{
+    expect_rgb, BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -15,21 +14,14 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct DenoiseMedianConfig {
     /// Side of the square window, odd (3: 3×3).
+    #[config(default = 3)]
     pub size: i64,
-    /// Border: symmetric (as scipy), mirror, nearest or zero.
+    /// Border (the default as scipy pads).
+    #[config(choices, default = Padding::Symmetric)]
     pub padding: Padding,
     /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
+    #[config(default = ColourSpace::Rgb)]
     pub colour_space: ColourSpace,
-}
-
-impl Default for DenoiseMedianConfig {
-    fn default() -> Self {
-        Self {
-            size: 3,
-            padding: Padding::Symmetric,
-            colour_space: ColourSpace::Rgb,
-        }
-    }
 }
 
 /// The median of each pixel's window, on the luma.
@@ -42,6 +34,8 @@ pub struct DenoiseMedian {
 
 impl BuildStage for DenoiseMedian {
     type Config = DenoiseMedianConfig;
+    const NAME: &'static str = "denoise_median";
+    const SUMMARY: &'static str = "median filtering of the luma";
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: DenoiseMedianConfig) -> PluginResult<Self> {
@@ -101,7 +95,7 @@ fn median3(a: &Tensor, b: &Tensor, c: &Tensor) -> PluginResult<Tensor> {
 
 impl Module for DenoiseMedian {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "denoise_median")?;
+        expect_rgb(input, Self::NAME)?;
         on_luma(input, self.colour_space, |luma| {
             median_filter(luma, self.size, self.padding)
         })
@@ -110,9 +104,7 @@ impl Module for DenoiseMedian {
     fn row_reach(&self) -> Option<usize> {
         Some((self.size / 2) as usize)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
-inventory::submit! { ComponentRegistration::stage::<DenoiseMedian>("denoise_median", "median filtering of the luma") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [DenoiseMedian] }

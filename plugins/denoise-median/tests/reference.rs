@@ -34,7 +34,7 @@ fn out_of_range_configs_are_refused() {
 #[test]
 fn the_3x3_fast_path_equals_sorting_every_window() {
     use l2l_ops::{on_luma, pad, ColourSpace, Padding};
-    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    use l2l_plugin_sdk::{parse_config, BuildStage, Module};
     tch::manual_seed(21);
     let image = Tensor::rand([2, 3, 64, 48], (Kind::Double, Device::Cpu));
     let mut stage = DenoiseMedian::build(parse_config("").unwrap()).unwrap();
@@ -52,7 +52,7 @@ fn the_3x3_fast_path_equals_sorting_every_window() {
 #[test]
 fn the_cpu_loop_used_without_gradients_equals_sorting_every_window() {
     use l2l_ops::{on_luma, pad, ColourSpace, Padding};
-    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    use l2l_plugin_sdk::{parse_config, BuildStage, Module};
     tch::manual_seed(22);
     let image = Tensor::rand([2, 3, 37, 53], (Kind::Float, Device::Cpu));
     for (padding, mode) in [

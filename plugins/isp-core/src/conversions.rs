@@ -2,16 +2,16 @@
 //! of the mosaic (the published "none" processing).
 
 use l2l_ops::{pack_cfa, rgb_to_yuv, yuv_to_rgb};
-use l2l_plugin_api::{
-    expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaPattern, ComponentConfig, ImageKind, Module, ParameterSet,
-    PluginResult, RawMetadata,
+use l2l_plugin_sdk::{
+    expect_mosaic, expect_rgb, BuildStage, CameraSource, CfaKeys, CfaPattern, ComponentConfig, ImageKind, Module,
+    ParameterSet, PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 /// Config of the stages that take none.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ComponentConfig)]
-#[serde(deny_unknown_fields)]
+
 pub struct NoConfig {}
 
 /// RGB → YUV (BT.601, scikit-image's `rgb2yuv`) when `TO_YUV`, else its inverse.
@@ -26,6 +26,12 @@ pub type YuvToRgb = ColourSpace<false>;
 
 impl<const TO_YUV: bool> BuildStage for ColourSpace<TO_YUV> {
     type Config = NoConfig;
+    const NAME: &'static str = if TO_YUV { "rgb_to_yuv" } else { "yuv_to_rgb" };
+    const SUMMARY: &'static str = if TO_YUV {
+        "RGB to YUV (BT.601)"
+    } else {
+        "YUV (BT.601) to RGB"
+    };
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(_: NoConfig) -> PluginResult<Self> {
@@ -49,26 +55,16 @@ impl<const TO_YUV: bool> Module for ColourSpace<TO_YUV> {
     fn row_reach(&self) -> Option<usize> {
         Some(0)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
 /// Config of [`Pack`].
-#[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ComponentConfig)]
+#[serde(default)]
 pub struct PackConfig {
-    /// CFA layout of the mosaic's top-left 2×2 block: RGGB, BGGR, GRBG or GBRG.
-    pub cfa_pattern: CfaPattern,
-    /// Take the CFA pattern from each batch's camera metadata instead of cfa_pattern.
-    pub cfa_from_metadata: bool,
-}
-
-impl Default for PackConfig {
-    fn default() -> Self {
-        Self {
-            cfa_pattern: CfaPattern::Rggb,
-            cfa_from_metadata: false,
-        }
-    }
+    /// The CFA layout, or the metadata's.
+    #[serde(flatten)]
+    pub cfa: CfaKeys,
 }
 
 /// Each 2×2 CFA block becomes one RGB pixel (red, mean of the two greens, blue): `[B, 1, H, W]` →
@@ -81,25 +77,24 @@ pub struct Pack {
 
 impl BuildStage for Pack {
     type Config = PackConfig;
+    const NAME: &'static str = "pack";
+    const SUMMARY: &'static str = "2×2 CFA blocks to half-size RGB, no interpolation";
     const INPUT: ImageKind = ImageKind::Mosaic;
     const OUTPUT: ImageKind = ImageKind::Packed;
     fn build(config: PackConfig) -> PluginResult<Self> {
         Ok(Self {
             params: ParameterSet::new(),
-            pattern: config.cfa_pattern,
-            camera: CameraSource::new(config.cfa_from_metadata),
+            pattern: config.cfa.cfa_pattern,
+            camera: config.cfa.camera(),
         })
     }
 }
 
 impl Module for Pack {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_mosaic(input, "pack")?;
-        pack_cfa(input, self.camera.cfa_pattern_or("pack", self.pattern)?, "pack")
+        expect_mosaic(input, Self::NAME)?;
+        pack_cfa(input, self.camera.cfa_pattern_or(Self::NAME, self.pattern)?, Self::NAME)
     }
-    l2l_plugin_api::parameters_in!(params);
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::parameters_in!(params);
+    l2l_plugin_sdk::camera_in!(camera);
 }

@@ -24,17 +24,4 @@ pub use conversions::{ColourSpace, Pack, RgbToYuv, YuvToRgb};
 pub use output::{Additive, BatchNorm};
 pub use stages::{BlackLevel, Clip, ColourMatrix, Gamma, WhiteBalance};
 
-use l2l_plugin_api::ComponentRegistration;
-
-inventory::submit! { ComponentRegistration::stage::<BlackLevel>("black_level", "subtract a black level per CFA position and rescale to [0, 1]") }
-inventory::submit! { ComponentRegistration::stage::<WhiteBalance>("white_balance", "multiply R, G, B by white-balance gains") }
-inventory::submit! { ComponentRegistration::stage::<ColourMatrix>("colour_matrix", "map camera RGB to linear sRGB with a 3×3 matrix") }
-inventory::submit! { ComponentRegistration::stage::<Clip>("clip", "clamp values to [min, max]") }
-inventory::submit! { ComponentRegistration::stage::<Gamma>("gamma", "display gamma: x^(1/gamma)") }
-inventory::submit! { ComponentRegistration::stage::<RgbToYuv>("rgb_to_yuv", "RGB to YUV (BT.601)") }
-inventory::submit! { ComponentRegistration::stage::<YuvToRgb>("yuv_to_rgb", "YUV (BT.601) to RGB") }
-inventory::submit! { ComponentRegistration::stage::<Pack>("pack", "2×2 CFA blocks to half-size RGB, no interpolation") }
-inventory::submit! { ComponentRegistration::stage::<BatchNorm>("batch_norm", "batch normalisation without affine parameters") }
-inventory::submit! { ComponentRegistration::stage::<Additive>("additive", "learnable additive offset image") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [BlackLevel, WhiteBalance, ColourMatrix, Clip, Gamma, RgbToYuv, YuvToRgb, Pack, BatchNorm, Additive] }

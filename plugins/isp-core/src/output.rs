@@ -2,7 +2,7 @@
 //! published parametrized pipeline ends with) and a learnable additive layer (the perturbation drift
 //! forensics searches over).
 
-use l2l_plugin_api::{BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult};
+use l2l_plugin_sdk::{BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -11,21 +11,14 @@ use tch::{Device, Kind, Tensor};
 #[serde(deny_unknown_fields, default)]
 pub struct BatchNormConfig {
     /// Number of channels.
+    #[config(default = 3)]
     pub channels: i64,
     /// Weight of the newest batch in the running mean and variance, in (0, 1].
+    #[config(default = 0.1)]
     pub momentum: f64,
     /// Added to the variance before dividing.
+    #[config(default = 1e-5)]
     pub epsilon: f64,
-}
-
-impl Default for BatchNormConfig {
-    fn default() -> Self {
-        Self {
-            channels: 3,
-            momentum: 0.1,
-            epsilon: 1e-5,
-        }
-    }
 }
 
 /// `(x − mean) / sqrt(var + ε)` per channel: batch statistics in training (updating running ones),
@@ -41,6 +34,8 @@ pub struct BatchNorm {
 
 impl BuildStage for BatchNorm {
     type Config = BatchNormConfig;
+    const NAME: &'static str = "batch_norm";
+    const SUMMARY: &'static str = "batch normalisation without affine parameters";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: BatchNormConfig) -> PluginResult<Self> {
@@ -95,7 +90,7 @@ impl Module for BatchNorm {
             false,
         )?)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 
     fn set_train(&mut self, train: bool) {
         self.training = train;
@@ -143,24 +138,17 @@ impl Module for BatchNorm {
 #[serde(deny_unknown_fields, default)]
 pub struct AdditiveConfig {
     /// Image height the layer covers.
+    #[config(default = 256)]
     pub height: i64,
     /// Image width the layer covers.
+    #[config(default = 256)]
     pub width: i64,
     /// Channels of the image.
+    #[config(default = 3)]
     pub channels: i64,
     /// Learn the layer (it starts at zero: the identity).
+    #[config(default = true)]
     pub trainable: bool,
-}
-
-impl Default for AdditiveConfig {
-    fn default() -> Self {
-        Self {
-            height: 256,
-            width: 256,
-            channels: 3,
-            trainable: true,
-        }
-    }
 }
 
 /// Adds a learnable per-pixel offset `[1, C, H, W]` to every image of the batch; zero at the start.
@@ -170,6 +158,8 @@ pub struct Additive {
 
 impl BuildStage for Additive {
     type Config = AdditiveConfig;
+    const NAME: &'static str = "additive";
+    const SUMMARY: &'static str = "learnable additive offset image";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: AdditiveConfig) -> PluginResult<Self> {
@@ -203,5 +193,5 @@ impl Module for Additive {
         }
         Ok(input.f_add(offset)?)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }

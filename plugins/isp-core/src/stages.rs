@@ -1,9 +1,9 @@
 //! The five camera-model stages; see the crate docs for what each computes.
 
 use l2l_ops::{grad_enabled, mix_channels, tile_cfa_block};
-use l2l_plugin_api::{
+use l2l_plugin_sdk::{
     expect_mosaic, expect_rgb, BuildStage, CameraSource, ComponentConfig, ImageKind, Module, ParameterSet, PluginError,
-    PluginResult, RawMetadata,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -24,25 +24,17 @@ fn require_finite(key: &str, values: &[f32]) -> PluginResult<()> {
 #[serde(deny_unknown_fields, default)]
 pub struct BlackLevelConfig {
     /// Black level per 2×2 CFA position (row-major), in units of the white level.
-    #[config(min = 0.0, max = 0.5)]
+    #[config(min = 0.0, max = 0.5, default = [0.0; 4])]
     pub black_level: [f32; 4],
     /// Rescale by 1/(1 − black) so that the white level stays 1.
+    #[config(default = true)]
     pub normalize: bool,
     /// Learn the black levels.
+    #[config(default = true)]
     pub trainable: bool,
     /// Take each sample's black level from its camera metadata (e.g. the DNG's tags) instead.
+    #[config(default = false)]
     pub from_metadata: bool,
-}
-
-impl Default for BlackLevelConfig {
-    fn default() -> Self {
-        Self {
-            black_level: [0.0; 4],
-            normalize: true,
-            trainable: true,
-            from_metadata: false,
-        }
-    }
 }
 
 /// Subtracts a black level per CFA position: `y = (x − b) / (1 − b)` (or `x − b` without normalising).
@@ -54,6 +46,8 @@ pub struct BlackLevel {
 
 impl BuildStage for BlackLevel {
     type Config = BlackLevelConfig;
+    const NAME: &'static str = "black_level";
+    const SUMMARY: &'static str = "subtract a black level per CFA position and rescale to [0, 1]";
     const INPUT: ImageKind = ImageKind::Mosaic;
     const OUTPUT: ImageKind = ImageKind::Mosaic;
     fn build(config: BlackLevelConfig) -> PluginResult<Self> {
@@ -79,11 +73,11 @@ impl BuildStage for BlackLevel {
 
 impl Module for BlackLevel {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_mosaic(input, "black_level")?;
+        expect_mosaic(input, Self::NAME)?;
         let size = input.size();
         let block = if self.camera.from_metadata() {
             self.camera
-                .per_sample("black_level", size[0], input, |c| c.black_level.to_vec())?
+                .per_sample(Self::NAME, size[0], input, |c| c.black_level.to_vec())?
                 .f_view([size[0], 1, 2, 2])?
         } else {
             self.params.get("black_level")?.f_view([1, 1, 2, 2])?
@@ -100,11 +94,8 @@ impl Module for BlackLevel {
     fn row_reach(&self) -> Option<usize> {
         Some(0)
     }
-    l2l_plugin_api::parameters_in!(params);
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::parameters_in!(params);
+    l2l_plugin_sdk::camera_in!(camera);
 }
 
 /// Config of [`WhiteBalance`].
@@ -113,22 +104,14 @@ impl Module for BlackLevel {
 pub struct WhiteBalanceConfig {
     /// White-balance gains for R, G, B; magnitude at least 1/16 (a negative gain flips its channel,
     /// as the published Microscopy camera's red gain does, undone by its colour matrix).
-    #[config(min = -16.0, max = 16.0)]
+    #[config(min = -16.0, max = 16.0, default = [1.0; 3])]
     pub gains: [f32; 3],
     /// Learn the gains.
+    #[config(default = true)]
     pub trainable: bool,
     /// Take each sample's gains from its camera metadata (e.g. the DNG's as-shot neutral) instead.
+    #[config(default = false)]
     pub from_metadata: bool,
-}
-
-impl Default for WhiteBalanceConfig {
-    fn default() -> Self {
-        Self {
-            gains: [1.0; 3],
-            trainable: true,
-            from_metadata: false,
-        }
-    }
 }
 
 /// Multiplies each colour channel by its gain.
@@ -139,6 +122,8 @@ pub struct WhiteBalance {
 
 impl BuildStage for WhiteBalance {
     type Config = WhiteBalanceConfig;
+    const NAME: &'static str = "white_balance";
+    const SUMMARY: &'static str = "multiply R, G, B by white-balance gains";
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: WhiteBalanceConfig) -> PluginResult<Self> {
@@ -159,11 +144,11 @@ impl BuildStage for WhiteBalance {
 
 impl Module for WhiteBalance {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "white_balance")?;
+        expect_rgb(input, Self::NAME)?;
         let gains = if self.camera.from_metadata() {
             let batch = input.size()[0];
             self.camera
-                .per_sample("white_balance", batch, input, |c| c.white_balance.to_vec())?
+                .per_sample(Self::NAME, batch, input, |c| c.white_balance.to_vec())?
                 .f_view([batch, 3, 1, 1])?
         } else {
             self.params.get("gains")?.f_view([1, 3, 1, 1])?
@@ -174,11 +159,8 @@ impl Module for WhiteBalance {
     fn row_reach(&self) -> Option<usize> {
         Some(0)
     }
-    l2l_plugin_api::parameters_in!(params);
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::parameters_in!(params);
+    l2l_plugin_sdk::camera_in!(camera);
 }
 
 /// Config of [`ColourMatrix`].
@@ -186,21 +168,14 @@ impl Module for WhiteBalance {
 #[serde(deny_unknown_fields, default)]
 pub struct ColourMatrixConfig {
     /// 3×3 camera RGB → linear sRGB matrix, row k gives output channel k.
+    #[config(default = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])]
     pub matrix: [[f32; 3]; 3],
     /// Learn the matrix.
+    #[config(default = true)]
     pub trainable: bool,
     /// Take each sample's camera → sRGB matrix from its camera metadata instead.
+    #[config(default = false)]
     pub from_metadata: bool,
-}
-
-impl Default for ColourMatrixConfig {
-    fn default() -> Self {
-        Self {
-            matrix: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
-            trainable: true,
-            from_metadata: false,
-        }
-    }
 }
 
 /// Applies a 3×3 colour matrix per pixel: `y_k = Σ_c M[k][c] x_c`.
@@ -211,6 +186,8 @@ pub struct ColourMatrix {
 
 impl BuildStage for ColourMatrix {
     type Config = ColourMatrixConfig;
+    const NAME: &'static str = "colour_matrix";
+    const SUMMARY: &'static str = "map camera RGB to linear sRGB with a 3×3 matrix";
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: ColourMatrixConfig) -> PluginResult<Self> {
@@ -227,12 +204,12 @@ impl BuildStage for ColourMatrix {
 
 impl Module for ColourMatrix {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "colour_matrix")?;
+        expect_rgb(input, Self::NAME)?;
         if self.camera.from_metadata() {
             let batch = input.size()[0];
             let matrices = self
                 .camera
-                .per_sample("colour_matrix", batch, input, |c| c.colour_matrix.to_vec())?;
+                .per_sample(Self::NAME, batch, input, |c| c.colour_matrix.to_vec())?;
             mix_channels(input, &matrices.f_view([batch, 3, 3])?)
         } else {
             mix_channels(input, self.params.get("matrix")?)
@@ -242,11 +219,8 @@ impl Module for ColourMatrix {
     fn row_reach(&self) -> Option<usize> {
         Some(0)
     }
-    l2l_plugin_api::parameters_in!(params);
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::parameters_in!(params);
+    l2l_plugin_sdk::camera_in!(camera);
 }
 
 /// Config of [`Clip`].
@@ -254,15 +228,11 @@ impl Module for ColourMatrix {
 #[serde(deny_unknown_fields, default)]
 pub struct ClipConfig {
     /// Lower bound.
+    #[config(default = 0.0)]
     pub min: f64,
     /// Upper bound (greater than min).
+    #[config(default = 1.0)]
     pub max: f64,
-}
-
-impl Default for ClipConfig {
-    fn default() -> Self {
-        Self { min: 0.0, max: 1.0 }
-    }
 }
 
 /// Clamps to `[min, max]`; the gradient passes where the input is inside.
@@ -274,6 +244,8 @@ pub struct Clip {
 
 impl BuildStage for Clip {
     type Config = ClipConfig;
+    const NAME: &'static str = "clip";
+    const SUMMARY: &'static str = "clamp values to [min, max]";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: ClipConfig) -> PluginResult<Self> {
@@ -299,7 +271,7 @@ impl Module for Clip {
     fn row_reach(&self) -> Option<usize> {
         Some(0)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
 /// Config of [`Gamma`].
@@ -307,22 +279,14 @@ impl Module for Clip {
 #[serde(deny_unknown_fields, default)]
 pub struct GammaConfig {
     /// Display gamma γ: output = x^(1/γ).
-    #[config(min = 0.25, max = 8.0)]
+    #[config(min = 0.25, max = 8.0, default = 2.2)]
     pub gamma: f64,
     /// Positive inputs are clamped to ≥ epsilon first, keeping gradients finite; x ≤ 0 gives 0.
+    #[config(default = 1e-5)]
     pub epsilon: f64,
     /// Learn γ.
+    #[config(default = true)]
     pub trainable: bool,
-}
-
-impl Default for GammaConfig {
-    fn default() -> Self {
-        Self {
-            gamma: 2.2,
-            epsilon: 1e-5,
-            trainable: true,
-        }
-    }
 }
 
 /// Display encoding `y = max(x, ε)^(1/γ)` for `x > 0`, and 0 for `x ≤ 0`; without autograd (export,
@@ -334,6 +298,8 @@ pub struct Gamma {
 
 impl BuildStage for Gamma {
     type Config = GammaConfig;
+    const NAME: &'static str = "gamma";
+    const SUMMARY: &'static str = "display gamma: x^(1/gamma)";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: GammaConfig) -> PluginResult<Self> {
@@ -379,5 +345,5 @@ impl Module for Gamma {
     fn row_reach(&self) -> Option<usize> {
         Some(0)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }

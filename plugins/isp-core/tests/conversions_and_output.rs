@@ -4,7 +4,7 @@
 
 use l2l_isp_core::{Additive, BatchNorm, Pack, RgbToYuv, YuvToRgb};
 use l2l_ops::gradcheck::max_gradient_error;
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_plugin_sdk::{parse_config, BuildStage, Module};
 use tch::{Device, Kind, Tensor};
 
 fn build<S: BuildStage>(config: &str) -> S {

@@ -3,7 +3,7 @@
 
 use l2l_isp_core::{BlackLevel, Clip, ColourMatrix, Gamma, WhiteBalance};
 use l2l_ops::gradcheck::max_gradient_error;
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_plugin_sdk::{parse_config, BuildStage, Module};
 use tch::{Device, Kind, Tensor};
 
 fn build<S: BuildStage>(config: &str) -> S {

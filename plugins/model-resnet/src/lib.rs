@@ -7,9 +7,7 @@
 //! initialisation when the file's class count differs. Input `[B, 3, H, W]`, output logits `[B, classes]`.
 
 use l2l_nets::{load_initial_weights, InputNormalization, Layers, ParameterBuilder, ResNet, ResNetDepth};
-use l2l_plugin_api::{
-    expect_rgb, BuildTaskModel, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
-};
+use l2l_plugin_sdk::{expect_rgb, BuildTaskModel, ComponentConfig, Module, ParameterSet, PluginError, PluginResult};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::Tensor;
@@ -19,35 +17,27 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct ResNetConfig {
     /// 18, 34 or 50.
+    #[config(default = 18)]
     pub depth: u32,
     /// Channels of the stem and first residual layer (each later layer doubles them): 64 is
     /// torchvision's ResNet, which weights files need; smaller is a lighter network for quick runs.
-    #[config(min = 4.0, max = 256.0)]
+    #[config(min = 4.0, max = 256.0, default = l2l_nets::TORCHVISION_WIDTH)]
     pub width: i64,
     /// Initial weights: a torchvision state dict (.pth, .pt or .safetensors), relative to the config file
     /// (fc re-initialised if the class count differs).
+    #[config(default = None)]
     pub weights: Option<PathBuf>,
     /// Every network tensor must come from `weights`; false: load those that fit, warn how many stay
     /// random.
+    #[config(default = true)]
     pub strict: bool,
     /// What the network does to its input first: `none`, or `imagenet` (per-channel ImageNet mean and
     /// std, what ImageNet-pretrained weights expect).
+    #[config(choices, default = InputNormalization::None)]
     pub input_normalization: InputNormalization,
     /// Seed of the random initialisation.
+    #[config(default = 0)]
     pub seed: u64,
-}
-
-impl Default for ResNetConfig {
-    fn default() -> Self {
-        Self {
-            depth: 18,
-            width: l2l_nets::TORCHVISION_WIDTH,
-            weights: None,
-            strict: true,
-            input_normalization: InputNormalization::None,
-            seed: 0,
-        }
-    }
 }
 
 /// A ResNet classifier.
@@ -60,6 +50,8 @@ pub struct ResNetClassifier {
 
 impl BuildTaskModel for ResNetClassifier {
     type Config = ResNetConfig;
+    const NAME: &'static str = "resnet";
+    const SUMMARY: &'static str = "ResNet-18/34/50 classifier (torchvision weight names)";
 
     fn build(config: ResNetConfig, num_classes: usize) -> PluginResult<Self> {
         if num_classes < 2 {
@@ -87,19 +79,17 @@ impl BuildTaskModel for ResNetClassifier {
 
 impl Module for ResNetClassifier {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "resnet")?;
+        expect_rgb(input, Self::NAME)?;
         let layers = Layers {
             params: &self.params,
             train: self.train,
         };
         self.network.classify(&layers, &self.input_normalization.apply(input)?)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
     fn set_train(&mut self, train: bool) {
         self.train = train;
     }
 }
 
-inventory::submit! { ComponentRegistration::task_model::<ResNetClassifier>("resnet", "ResNet-18/34/50 classifier (torchvision weight names)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { task_models: [ResNetClassifier] }

@@ -2,7 +2,7 @@
 //! tests), the head re-initialised for another class count.
 
 use l2l_model_resnet::{ResNetClassifier, ResNetConfig};
-use l2l_plugin_api::{BuildTaskModel, Module};
+use l2l_plugin_sdk::{BuildTaskModel, Module};
 use tch::Tensor;
 
 fn tensors(model: &ResNetClassifier) -> Vec<(String, Tensor)> {

@@ -8,9 +8,7 @@
 use l2l_nets::{
     load_initial_weights, DecoderKind, InputNormalization, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet,
 };
-use l2l_plugin_api::{
-    expect_rgb, BuildTaskModel, ComponentConfig, ComponentRegistration, Module, ParameterSet, PluginError, PluginResult,
-};
+use l2l_plugin_sdk::{expect_rgb, BuildTaskModel, ComponentConfig, Module, ParameterSet, PluginError, PluginResult};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tch::Tensor;
@@ -20,42 +18,34 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct SegmentationConfig {
     /// The encoder's ResNet: 18, 34 or 50.
+    #[config(default = 34)]
     pub encoder: u32,
     /// Channels of the encoder's stem and first residual layer (each later layer doubles them): 64 is
     /// segmentation_models_pytorch's encoder, which weights files need; smaller is a lighter network
     /// for quick runs.
-    #[config(min = 4.0, max = 256.0)]
+    #[config(min = 4.0, max = 256.0, default = l2l_nets::TORCHVISION_WIDTH)]
     pub encoder_width: i64,
     /// Encoder stages below the input, 1..5 (sides must divide by 2^stages).
+    #[config(default = 5)]
     pub encoder_stages: usize,
     /// Channels of the decoder levels, deepest first, one per encoder stage.
+    #[config(default = vec![256, 128, 64, 32, 16])]
     pub decoder_channels: Vec<i64>,
     /// Initial weights: a segmentation_models_pytorch state dict (.pth, .pt or .safetensors),
     /// relative to the config file.
+    #[config(default = None)]
     pub weights: Option<PathBuf>,
     /// Every network tensor must come from `weights`; false: load those that fit, warn how many stay
     /// random.
+    #[config(default = true)]
     pub strict: bool,
     /// What the network does to its input first: `none`, or `imagenet` (per-channel ImageNet mean and
     /// std, what ImageNet-pretrained weights expect).
+    #[config(choices, default = InputNormalization::None)]
     pub input_normalization: InputNormalization,
     /// Seed of the random initialisation.
+    #[config(default = 0)]
     pub seed: u64,
-}
-
-impl Default for SegmentationConfig {
-    fn default() -> Self {
-        Self {
-            encoder: 34,
-            encoder_width: l2l_nets::TORCHVISION_WIDTH,
-            encoder_stages: 5,
-            decoder_channels: vec![256, 128, 64, 32, 16],
-            weights: None,
-            strict: true,
-            input_normalization: InputNormalization::None,
-            seed: 0,
-        }
-    }
 }
 
 /// A UNet-family segmentation network.
@@ -68,6 +58,12 @@ pub struct Segmentation<const PLUS_PLUS: bool> {
 
 impl<const PLUS_PLUS: bool> BuildTaskModel for Segmentation<PLUS_PLUS> {
     type Config = SegmentationConfig;
+    const NAME: &'static str = if PLUS_PLUS { "unetplusplus" } else { "unet" };
+    const SUMMARY: &'static str = if PLUS_PLUS {
+        "UNet++ on a ResNet encoder (segmentation)"
+    } else {
+        "UNet on a ResNet encoder (segmentation)"
+    };
 
     fn build(config: SegmentationConfig, num_classes: usize) -> PluginResult<Self> {
         if num_classes == 0 {
@@ -112,7 +108,7 @@ impl<const PLUS_PLUS: bool> Module for Segmentation<PLUS_PLUS> {
         };
         self.network.forward(&layers, &self.input_normalization.apply(input)?)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
     fn set_train(&mut self, train: bool) {
         self.train = train;
     }
@@ -123,7 +119,4 @@ pub type UNetPlusPlus = Segmentation<true>;
 /// Plain UNet.
 pub type PlainUNet = Segmentation<false>;
 
-inventory::submit! { ComponentRegistration::task_model::<UNetPlusPlus>("unetplusplus", "UNet++ on a ResNet encoder (segmentation)") }
-inventory::submit! { ComponentRegistration::task_model::<PlainUNet>("unet", "UNet on a ResNet encoder (segmentation)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { task_models: [UNetPlusPlus, PlainUNet] }

@@ -6,9 +6,9 @@
 //! Input: a mosaic `[B, 1, H, W]` (H and W divisible by 2^(stages+1)); output `[B, 3, H/2, W/2]`.
 
 use l2l_nets::{load_initial_weights, DecoderKind, Layers, ParameterBuilder, ResNet, ResNetDepth, UNet};
-use l2l_plugin_api::{
-    expect_mosaic, BuildStage, CameraSource, CfaPattern, ComponentConfig, ComponentRegistration, ImageKind, Module,
-    ParameterSet, PluginResult, RawMetadata,
+use l2l_plugin_sdk::{
+    expect_mosaic, BuildStage, CameraSource, CfaKeys, CfaPattern, ComponentConfig, ImageKind, Module, ParameterSet,
+    PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -16,36 +16,26 @@ use tch::Tensor;
 
 /// Config of the `processor_nn` stage.
 #[derive(Debug, Clone, Serialize, Deserialize, ComponentConfig)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ProcessorConfig {
     /// The encoder's ResNet: 18, 34 or 50.
+    #[config(default = 34)]
     pub encoder: u32,
     /// Encoder stages below the input.
+    #[config(default = 3)]
     pub encoder_stages: usize,
     /// Decoder channels, deepest first, one per encoder stage.
+    #[config(default = vec![256, 128, 64])]
     pub decoder_channels: Vec<i64>,
-    /// CFA layout of the mosaic: RGGB, BGGR, GRBG or GBRG.
-    pub cfa_pattern: CfaPattern,
-    /// Take the CFA pattern from each batch's camera metadata.
-    pub cfa_from_metadata: bool,
+    /// The CFA layout, or the metadata's.
+    #[serde(flatten)]
+    pub cfa: CfaKeys,
     /// Initial weights (safetensors), every tensor of the network.
+    #[config(default = None)]
     pub weights: Option<PathBuf>,
     /// Seed of the random initialisation.
+    #[config(default = 0)]
     pub seed: u64,
-}
-
-impl Default for ProcessorConfig {
-    fn default() -> Self {
-        Self {
-            encoder: 34,
-            encoder_stages: 3,
-            decoder_channels: vec![256, 128, 64],
-            cfa_pattern: CfaPattern::Rggb,
-            cfa_from_metadata: false,
-            weights: None,
-            seed: 0,
-        }
-    }
 }
 
 /// The neural-network processor.
@@ -59,6 +49,8 @@ pub struct NeuralProcessor {
 
 impl BuildStage for NeuralProcessor {
     type Config = ProcessorConfig;
+    const NAME: &'static str = "processor_nn";
+    const SUMMARY: &'static str = "neural-network ISP: UNet++ on the packed raw, output batch norm";
     const INPUT: ImageKind = ImageKind::Mosaic;
     const OUTPUT: ImageKind = ImageKind::Rgb;
 
@@ -81,8 +73,8 @@ impl BuildStage for NeuralProcessor {
         Ok(Self {
             params,
             network,
-            pattern: config.cfa_pattern,
-            camera: CameraSource::new(config.cfa_from_metadata),
+            pattern: config.cfa.cfa_pattern,
+            camera: config.cfa.camera(),
             train: true,
         })
     }
@@ -90,12 +82,8 @@ impl BuildStage for NeuralProcessor {
 
 impl Module for NeuralProcessor {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_mosaic(input, "processor_nn")?;
-        let packed = l2l_ops::pack_cfa(
-            input,
-            self.camera.cfa_pattern_or("processor_nn", self.pattern)?,
-            "processor_nn",
-        )?;
+        expect_mosaic(input, Self::NAME)?;
+        let packed = l2l_ops::pack_cfa(input, self.camera.cfa_pattern_or(Self::NAME, self.pattern)?, Self::NAME)?;
         let layers = Layers {
             params: &self.params,
             train: self.train,
@@ -103,16 +91,11 @@ impl Module for NeuralProcessor {
         let rgb = self.network.forward(&layers, &packed)?;
         layers.batch_norm(&rgb, "output_bn")
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
     fn set_train(&mut self, train: bool) {
         self.train = train;
     }
-    fn set_camera(&mut self, cameras: &[RawMetadata]) -> PluginResult<()> {
-        self.camera.set(cameras);
-        Ok(())
-    }
+    l2l_plugin_sdk::camera_in!(camera);
 }
 
-inventory::submit! { ComponentRegistration::stage::<NeuralProcessor>("processor_nn", "neural-network ISP: UNet++ on the packed raw, output batch norm") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [NeuralProcessor] }

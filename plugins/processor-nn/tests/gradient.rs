@@ -3,7 +3,7 @@
 //! evaluation mode so that batch norm is a fixed affine map).
 
 use l2l_ops::gradcheck::max_gradient_error;
-use l2l_plugin_api::{parse_config, BuildStage, Module};
+use l2l_plugin_sdk::{parse_config, BuildStage, Module};
 use l2l_processor_nn::NeuralProcessor;
 use tch::{Device, Kind, Tensor};
 

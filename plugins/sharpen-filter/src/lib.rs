@@ -5,9 +5,8 @@
 //! kernel, so differentiable in both.
 
 use l2l_ops::{filter_channels_padded, on_luma, ColourSpace, Padding};
-use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
-    PluginResult,
+use l2l_plugin_sdk::{
+    expect_rgb, BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -17,24 +16,17 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct SharpenFilterConfig {
     /// 3×3 sharpening kernel applied to the luma (convolution).
+    #[config(default = [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]])]
     pub kernel: [[f32; 3]; 3],
-    /// Border: zero (as the published pipelines), mirror, symmetric or nearest.
+    /// Border (the default as the published pipelines pad).
+    #[config(choices, default = Padding::Zero)]
     pub padding: Padding,
     /// Learn the kernel.
+    #[config(default = true)]
     pub trainable: bool,
     /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
+    #[config(choices, default = ColourSpace::Rgb)]
     pub colour_space: ColourSpace,
-}
-
-impl Default for SharpenFilterConfig {
-    fn default() -> Self {
-        Self {
-            kernel: [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]],
-            padding: Padding::Zero,
-            trainable: true,
-            colour_space: ColourSpace::Rgb,
-        }
-    }
 }
 
 /// Convolves the luma with a learnable 3×3 kernel.
@@ -46,6 +38,8 @@ pub struct SharpenFilter {
 
 impl BuildStage for SharpenFilter {
     type Config = SharpenFilterConfig;
+    const NAME: &'static str = "sharpen_filter";
+    const SUMMARY: &'static str = "sharpen the luma with a learnable 3×3 kernel";
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: SharpenFilterConfig) -> PluginResult<Self> {
@@ -67,7 +61,7 @@ impl BuildStage for SharpenFilter {
 
 impl Module for SharpenFilter {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "sharpen_filter")?;
+        expect_rgb(input, Self::NAME)?;
         let kernel = self.params.get("kernel")?.f_flip([0, 1])?.f_unsqueeze(0)?;
         on_luma(input, self.colour_space, |luma| {
             filter_channels_padded(luma, &kernel, self.padding)
@@ -77,9 +71,7 @@ impl Module for SharpenFilter {
     fn row_reach(&self) -> Option<usize> {
         Some(1)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
-inventory::submit! { ComponentRegistration::stage::<SharpenFilter>("sharpen_filter", "sharpen the luma with a learnable 3×3 kernel") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [SharpenFilter] }

@@ -27,7 +27,7 @@ fn a_mosaic_is_refused() {
 #[test]
 fn on_yuv_input_it_filters_the_luma_only() {
     use l2l_ops::{rgb_to_yuv, yuv_to_rgb};
-    use l2l_plugin_api::{parse_config, BuildStage, Module};
+    use l2l_plugin_sdk::{parse_config, BuildStage, Module};
     let x = Tensor::rand([2, 3, 6, 7], (Kind::Double, Device::Cpu));
     let mut on_rgb = SharpenFilter::build(parse_config("").unwrap()).unwrap();
     let mut on_yuv = SharpenFilter::build(parse_config("colour_space = \"yuv\"").unwrap()).unwrap();

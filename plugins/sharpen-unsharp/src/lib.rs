@@ -5,9 +5,8 @@
 //! radius.
 
 use l2l_ops::{gaussian_blur, gaussian_radius, on_luma, ColourSpace, Padding};
-use l2l_plugin_api::{
-    expect_rgb, BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError,
-    PluginResult,
+use l2l_plugin_sdk::{
+    expect_rgb, BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult,
 };
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -17,29 +16,20 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct SharpenUnsharpConfig {
     /// Standard deviation of the Gaussian blur, in pixels (> 0).
-    #[config(min = 0.1, max = 16.0)]
+    #[config(min = 0.1, max = 16.0, default = 1.0)]
     pub radius: f64,
     /// How much of the detail (image − blurred) is added.
-    #[config(min = 0.0, max = 8.0)]
+    #[config(min = 0.0, max = 8.0, default = 1.0)]
     pub amount: f64,
-    /// Border: symmetric (as scikit-image), mirror, nearest or zero.
+    /// Border (the default as scikit-image pads).
+    #[config(choices, default = Padding::Symmetric)]
     pub padding: Padding,
     /// Learn radius and amount.
+    #[config(default = true)]
     pub trainable: bool,
     /// Rgb: RGB in and out (converted to YUV around the filter); yuv: the input is YUV already.
+    #[config(choices, default = ColourSpace::Rgb)]
     pub colour_space: ColourSpace,
-}
-
-impl Default for SharpenUnsharpConfig {
-    fn default() -> Self {
-        Self {
-            radius: 1.0,
-            amount: 1.0,
-            padding: Padding::Symmetric,
-            trainable: true,
-            colour_space: ColourSpace::Rgb,
-        }
-    }
 }
 
 /// Adds `amount` times the detail above a Gaussian blur of the luma.
@@ -52,6 +42,8 @@ pub struct SharpenUnsharp {
 
 impl BuildStage for SharpenUnsharp {
     type Config = SharpenUnsharpConfig;
+    const NAME: &'static str = "sharpen_unsharp";
+    const SUMMARY: &'static str = "unsharp masking of the luma (learnable radius and amount)";
     const INPUT: ImageKind = ImageKind::Rgb;
     const OUTPUT: ImageKind = ImageKind::Rgb;
     fn build(config: SharpenUnsharpConfig) -> PluginResult<Self> {
@@ -81,7 +73,7 @@ impl BuildStage for SharpenUnsharp {
 
 impl Module for SharpenUnsharp {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
-        expect_rgb(input, "sharpen_unsharp")?;
+        expect_rgb(input, Self::NAME)?;
         let (radius, amount) = (self.params.get("radius")?, self.params.get("amount")?);
         on_luma(input, self.colour_space, |luma| {
             let blurred = gaussian_blur(luma, radius, self.kernel_radius, self.padding)?;
@@ -92,9 +84,7 @@ impl Module for SharpenUnsharp {
     fn row_reach(&self) -> Option<usize> {
         Some(self.kernel_radius as usize)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
-inventory::submit! { ComponentRegistration::stage::<SharpenUnsharp>("sharpen_unsharp", "unsharp masking of the luma (learnable radius and amount)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [SharpenUnsharp] }

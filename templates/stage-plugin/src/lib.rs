@@ -1,12 +1,10 @@
 //! An example third-party l2l stage: exposure compensation, `y = x · 2^ev`, with `ev` learnable.
 //!
 //! The shape every stage plugin has: a config struct (serde, `deny_unknown_fields`, documented
-//! defaults), the stage (`BuildStage` + `Module`), one `inventory::submit!` per component, and
-//! `export_plugin!()` once.
+//! defaults), the stage (`BuildStage` with its name + `Module`), and `plugin!` once, naming every
+//! component of the plugin.
 
-use l2l_plugin_api::{
-    BuildStage, ComponentConfig, ComponentRegistration, ImageKind, Module, ParameterSet, PluginError, PluginResult,
-};
+use l2l_plugin_sdk::{BuildStage, ComponentConfig, ImageKind, Module, ParameterSet, PluginError, PluginResult};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -15,20 +13,13 @@ use tch::Tensor;
 #[serde(deny_unknown_fields, default)]
 pub struct ExposureConfig {
     /// Exposure change in stops: the image is multiplied by 2^ev.
-    #[config(min = -16.0, max = 16.0)]
+    #[config(min = -16.0, max = 16.0, default = 0.0)]
     pub ev: f64,
     /// Learn ev.
+    #[config(default = true)]
     pub trainable: bool,
 }
 
-impl Default for ExposureConfig {
-    fn default() -> Self {
-        Self {
-            ev: 0.0,
-            trainable: true,
-        }
-    }
-}
 
 /// Multiplies the image by `2^ev`.
 pub struct Exposure {
@@ -37,6 +28,8 @@ pub struct Exposure {
 
 impl BuildStage for Exposure {
     type Config = ExposureConfig;
+    const NAME: &'static str = "exposure";
+    const SUMMARY: &'static str = "exposure compensation: x · 2^ev";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: ExposureConfig) -> PluginResult<Self> {
@@ -64,9 +57,7 @@ impl Module for Exposure {
     fn row_reach(&self) -> Option<usize> {
         Some(0)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
-inventory::submit! { ComponentRegistration::stage::<Exposure>("exposure", "exposure compensation: x · 2^ev") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [Exposure] }

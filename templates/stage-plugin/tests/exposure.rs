@@ -5,7 +5,7 @@
 use l2l_exposure::{Exposure, ExposureConfig};
 use l2l_ops::bandcheck::max_band_difference;
 use l2l_ops::gradcheck::max_gradient_error;
-use l2l_plugin_api::{parse_config, BuildStage, ComponentConfig, ImageKind, Module};
+use l2l_plugin_sdk::{parse_config, BuildStage, ComponentConfig, ImageKind, Module};
 use tch::{Device, Kind, Tensor};
 
 fn stage(config: &str) -> Exposure {
@@ -35,7 +35,7 @@ fn the_stage_keeps_its_contract_and_documents_its_keys() {
     assert_eq!((Exposure::INPUT, Exposure::OUTPUT), (ImageKind::Any, ImageKind::Any));
     let input = image();
     assert_eq!(stage("").forward(&input).unwrap().size(), input.size());
-    let keys: Vec<&str> = ExposureConfig::KEYS.iter().map(|k| k.name).collect();
+    let keys: Vec<&str> = ExposureConfig::keys().iter().map(|k| k.name).collect();
     assert_eq!(keys, ["ev", "trainable"]);
     assert!(
         parse_config::<ExposureConfig>("ev = 17.0").is_err(),

@@ -15,7 +15,7 @@
 //! and for powers of two whose power is a float32.
 
 use super::rows::{for_each_row, map_planes};
-use l2l_plugin_api::PluginResult;
+use l2l_plugin_sdk::PluginResult;
 use tch::Tensor;
 
 /// The largest exponent [`power`] takes (a gamma of 1 or more): beyond it, the series' larger terms
@@ -142,7 +142,7 @@ fn table_for(p: f64) -> std::sync::Arc<PowerTable> {
 /// 0 < p ≤ [`MAX_EXPONENT`], NaN kept; within 3 ulp of the exactly rounded power.
 pub fn power(x: &Tensor, p: f64) -> PluginResult<Tensor> {
     if !(p > 0.0 && p <= MAX_EXPONENT) {
-        return Err(l2l_plugin_api::PluginError::Input(format!(
+        return Err(l2l_plugin_sdk::PluginError::Input(format!(
             "power: expected an exponent in (0, {MAX_EXPONENT}], found {p}"
         )));
     }

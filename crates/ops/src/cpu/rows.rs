@@ -1,7 +1,7 @@
 //! The loops' plumbing: a new output tensor over an input's values, and rows split across libtorch's
 //! threads.
 
-use l2l_plugin_api::PluginResult;
+use l2l_plugin_sdk::PluginResult;
 use tch::{Device, Kind, Tensor};
 
 /// Runs `row(plane, i, out_row)` for every output row of every H×W plane: each libtorch thread takes a

@@ -13,9 +13,9 @@
 //!   target i % 2;
 //! - task model `linear`: mean-pools each channel and applies a learnable linear layer.
 
-use l2l_plugin_api::{
-    Band, BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, ComponentRegistration, Dataset,
-    ImageKind, Module, ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
+use l2l_plugin_sdk::{
+    Band, BuildDataset, BuildStage, BuildTaskModel, CfaPattern, ComponentConfig, Dataset, ImageKind, Module,
+    ParameterSet, PluginError, PluginResult, RawMetadata, Sample,
 };
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -32,6 +32,8 @@ pub struct Panics {
 
 impl BuildStage for Panics {
     type Config = NoConfig;
+    const NAME: &'static str = "panics";
+    const SUMMARY: &'static str = "panics in forward (test)";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(_: NoConfig) -> PluginResult<Self> {
@@ -45,7 +47,7 @@ impl Module for Panics {
     fn forward(&mut self, _input: &Tensor) -> PluginResult<Tensor> {
         panic!("deliberate test panic inside a plugin stage")
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
 /// Config of [`NanAfter`].
@@ -53,13 +55,8 @@ impl Module for Panics {
 #[serde(deny_unknown_fields, default)]
 pub struct NanAfterConfig {
     /// Calls passed through before the NaNs.
+    #[config(default = 3)]
     pub calls: usize,
-}
-
-impl Default for NanAfterConfig {
-    fn default() -> Self {
-        Self { calls: 3 }
-    }
 }
 
 /// The identity for `calls` calls, then NaN: a numeric fault at a known step.
@@ -70,6 +67,8 @@ pub struct NanAfter {
 
 impl BuildStage for NanAfter {
     type Config = NanAfterConfig;
+    const NAME: &'static str = "nan_after";
+    const SUMMARY: &'static str = "identity, then NaN after some calls (test)";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: NanAfterConfig) -> PluginResult<Self> {
@@ -83,13 +82,13 @@ impl BuildStage for NanAfter {
 impl Module for NanAfter {
     fn forward(&mut self, input: &Tensor) -> PluginResult<Tensor> {
         if self.left == 0 {
-            l2l_plugin_api::tracing::warn!(shape = ?input.size(), "nan_after: returning NaN from now on");
+            l2l_plugin_sdk::tracing::warn!(shape = ?input.size(), "nan_after: returning NaN from now on");
             return Ok(input.f_full_like(f64::NAN)?);
         }
         self.left -= 1;
         Ok(input.shallow_clone())
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
 /// Returns its input with the last column cut off.
@@ -99,6 +98,8 @@ pub struct WrongShape {
 
 impl BuildStage for WrongShape {
     type Config = NoConfig;
+    const NAME: &'static str = "wrong_shape";
+    const SUMMARY: &'static str = "cuts a column off (test)";
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(_: NoConfig) -> PluginResult<Self> {
@@ -113,7 +114,7 @@ impl Module for WrongShape {
         let width = input.size()[input.dim() - 1];
         Ok(input.f_narrow(-1, 0, width - 1)?)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
 /// Config of [`Vignette`].
@@ -121,17 +122,11 @@ impl Module for WrongShape {
 #[serde(deny_unknown_fields, default)]
 pub struct VignetteConfig {
     /// Gain change at the corners per r²: the corner gain is 1 + k1 + k2.
-    #[config(min = -0.9, max = 1.0)]
+    #[config(min = -0.9, max = 1.0, default = -0.3)]
     pub k1: f64,
     /// Gain change per r⁴.
-    #[config(min = -0.9, max = 1.0)]
+    #[config(min = -0.9, max = 1.0, default = 0.0)]
     pub k2: f64,
-}
-
-impl Default for VignetteConfig {
-    fn default() -> Self {
-        Self { k1: -0.3, k2: 0.0 }
-    }
 }
 
 /// Lens shading; `AWARE`: whether it reads a band's position (see the crate docs).
@@ -141,10 +136,16 @@ pub struct Vignette<const AWARE: bool> {
 
 impl<const AWARE: bool> BuildStage for Vignette<AWARE> {
     type Config = VignetteConfig;
+    const NAME: &'static str = if AWARE { "vignette" } else { "vignette_unaware" };
+    const SUMMARY: &'static str = if AWARE {
+        "lens shading that knows where a band is (test)"
+    } else {
+        "lens shading that takes every band for the whole image (test)"
+    };
     const INPUT: ImageKind = ImageKind::Any;
     const OUTPUT: ImageKind = ImageKind::Any;
     fn build(config: VignetteConfig) -> PluginResult<Self> {
-        l2l_plugin_api::tracing::debug!(k1 = config.k1, k2 = config.k2, "vignette built");
+        l2l_plugin_sdk::tracing::debug!(k1 = config.k1, k2 = config.k2, "vignette built");
         let mut params = ParameterSet::new();
         params.add("k1", &Tensor::from_slice(&[config.k1]), true)?;
         params.add("k2", &Tensor::from_slice(&[config.k2]), true)?;
@@ -196,7 +197,7 @@ impl<const AWARE: bool> Module for Vignette<AWARE> {
             self.forward(input)
         }
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
 /// Config of [`Ramp`].
@@ -204,15 +205,11 @@ impl<const AWARE: bool> Module for Vignette<AWARE> {
 #[serde(deny_unknown_fields, default)]
 pub struct RampConfig {
     /// Number of samples.
+    #[config(default = 4)]
     pub len: usize,
     /// Height and width of every mosaic.
+    #[config(default = [4, 6])]
     pub size: [i64; 2],
-}
-
-impl Default for RampConfig {
-    fn default() -> Self {
-        Self { len: 4, size: [4, 6] }
-    }
 }
 
 /// Sample i: a mosaic (4×6 by default) filled with i/len, target class i % 2.
@@ -223,6 +220,8 @@ pub struct Ramp {
 
 impl BuildDataset for Ramp {
     type Config = RampConfig;
+    const NAME: &'static str = "ramp";
+    const SUMMARY: &'static str = "constant mosaics i/len (test)";
     fn build(config: RampConfig) -> PluginResult<Self> {
         if config.size.iter().any(|&side| side < 2 || side % 2 != 0) {
             return Err(PluginError::Config(format!(
@@ -276,6 +275,8 @@ pub struct Linear {
 
 impl BuildTaskModel for Linear {
     type Config = NoConfig;
+    const NAME: &'static str = "linear";
+    const SUMMARY: &'static str = "pooled linear classifier (test)";
     fn build(_: NoConfig, num_classes: usize) -> PluginResult<Self> {
         let mut params = ParameterSet::new();
         let n = num_classes as i64;
@@ -294,15 +295,7 @@ impl Module for Linear {
         let pooled = input.f_mean_dim([2i64, 3].as_slice(), false, input.kind())?;
         Ok(pooled.f_linear(self.params.get("weight")?, Some(self.params.get("bias")?))?)
     }
-    l2l_plugin_api::parameters_in!(params);
+    l2l_plugin_sdk::parameters_in!(params);
 }
 
-inventory::submit! { ComponentRegistration::stage::<Panics>("panics", "panics in forward (test)") }
-inventory::submit! { ComponentRegistration::stage::<NanAfter>("nan_after", "identity, then NaN after some calls (test)") }
-inventory::submit! { ComponentRegistration::stage::<WrongShape>("wrong_shape", "cuts a column off (test)") }
-inventory::submit! { ComponentRegistration::stage::<Vignette<true>>("vignette", "lens shading that knows where a band is (test)") }
-inventory::submit! { ComponentRegistration::stage::<Vignette<false>>("vignette_unaware", "lens shading that takes every band for the whole image (test)") }
-inventory::submit! { ComponentRegistration::dataset::<Ramp>("ramp", "constant mosaics i/len (test)") }
-inventory::submit! { ComponentRegistration::task_model::<Linear>("linear", "pooled linear classifier (test)") }
-
-l2l_plugin_api::export_plugin!();
+l2l_plugin_sdk::plugin! { stages: [Panics, NanAfter, WrongShape, Vignette<true>, Vignette<false>], datasets: [Ramp], task_models: [Linear] }
