@@ -27,8 +27,10 @@ use tch::{Kind, Tensor};
 pub enum SplitChoice {
     /// The samples the fold trained on.
     Train,
-    /// The samples the fold held out.
+    /// The samples the fold validated on.
     Validation,
+    /// The run's held-out test part (`test_fraction`).
+    Test,
     /// Every sample.
     All,
 }
@@ -272,7 +274,8 @@ fn same_processing(trained: &PipelineSpec, configured: &PipelineSpec) -> bool {
     trained.stages == configured.stages
 }
 
-/// The samples of `choice`: a fold's train or validation part, drawn as the run drew them.
+/// The samples of `choice`: a replicate's train or validation part or the test part, drawn as the run
+/// drew them.
 fn split_indices(
     context: &JobContext,
     choice: SplitChoice,
@@ -284,11 +287,18 @@ fn split_indices(
     }
     let run = run.ok_or_else(|| anyhow!("--split {choice:?}: which samples a fold held out is a training run's; give --checkpoint RUN_DIR (or --split all)"))?;
     let splits = context.splits(run)?;
-    let split = splits
-        .get(fold)
-        .ok_or_else(|| anyhow!("--fold {fold}: the run has {} folds", splits.len()))?;
+    let split = splits.get(fold).ok_or_else(|| {
+        anyhow!(
+            "--fold {fold}: the run has {} models (folds × training seeds)",
+            splits.len()
+        )
+    })?;
     Ok(match choice {
         SplitChoice::Train => split.train.clone(),
+        SplitChoice::Test if split.test.is_empty() => {
+            bail!("--split test: the run held out no test part (its `test_fraction` is 0)")
+        }
+        SplitChoice::Test => split.test.clone(),
         _ => split.validation.clone(),
     })
 }

@@ -67,7 +67,8 @@ pub enum Command {
         /// A training run directory: its fold's task model (and learned processing).
         #[arg(long, value_name = "RUN_DIR")]
         checkpoint: Option<PathBuf>,
-        /// The run's fold whose model answers (and whose split --split means).
+        /// The run's model that answers: replicate N, fold N % n_splits of training seed N / n_splits (and
+        /// whose split --split means).
         #[arg(long, default_value_t = 0)]
         fold: usize,
         /// Raw files to predict on (each with the camera its file carries).

@@ -1,11 +1,10 @@
-//! From a dataset plugin to batches: train/validation splits, and a loader that decodes samples on
-//! worker threads ahead of the consumer, so training does not wait on I/O.
-//!
-//! Splits follow scikit-learn's `StratifiedShuffleSplit` (classification: every class split in the same
-//! proportion) and `ShuffleSplit` (segmentation): `n_splits` independent seeded shuffles, each cut at
-//! `train_size`.
+//! From a dataset plugin to batches: train/validation/test splits ([`splits`]), and a loader that
+//! decodes samples on worker threads ahead of the consumer, so training does not wait on I/O.
 
 pub mod datasets;
+pub mod splits;
+
+pub use splits::{Split, SplitKind, SplitPlan};
 
 use crate::plugins::RemoteDataset;
 use anyhow::{anyhow, bail, Result};
@@ -17,81 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use tch::Tensor;
-
-/// One train/validation split, as sample indices (each list sorted).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Split {
-    /// Samples to train on.
-    pub train: Vec<usize>,
-    /// Samples to validate on.
-    pub validation: Vec<usize>,
-}
-
-fn check_train_size(train_size: f64, n_splits: usize) -> Result<()> {
-    if !(train_size > 0.0 && train_size < 1.0) {
-        bail!("train_size must be in (0, 1), found {train_size}");
-    }
-    if n_splits == 0 {
-        bail!("n_splits must be at least 1");
-    }
-    Ok(())
-}
-
-/// `n_splits` seeded shuffles of `0..len`, each cut so that `train_size` of the samples train (at
-/// least one sample on each side).
-pub fn shuffle_splits(len: usize, n_splits: usize, train_size: f64, seed: u64) -> Result<Vec<Split>> {
-    check_train_size(train_size, n_splits)?;
-    if len < 2 {
-        bail!("a split needs at least 2 samples, the dataset has {len}");
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    Ok((0..n_splits)
-        .map(|_| {
-            let mut order: Vec<usize> = (0..len).collect();
-            order.shuffle(&mut rng);
-            let cut = ((len as f64 * train_size).round() as usize).clamp(1, len - 1);
-            sorted_split(&order[..cut], &order[cut..])
-        })
-        .collect())
-}
-
-/// `n_splits` seeded stratified shuffles: each class is cut so that `train_size` of it trains (at
-/// least one sample of every class with two or more on each side), so both sides keep the class
-/// proportions.
-pub fn stratified_splits(labels: &[usize], n_splits: usize, train_size: f64, seed: u64) -> Result<Vec<Split>> {
-    check_train_size(train_size, n_splits)?;
-    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (index, &label) in labels.iter().enumerate() {
-        by_class.entry(label).or_default().push(index);
-    }
-    if let Some((class, members)) = by_class.iter().find(|(_, m)| m.len() < 2) {
-        bail!(
-            "class {class} has {} sample(s); a stratified split needs at least 2 of every class",
-            members.len()
-        );
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    Ok((0..n_splits)
-        .map(|_| {
-            let (mut train, mut validation) = (Vec::new(), Vec::new());
-            for members in by_class.values() {
-                let mut order = members.clone();
-                order.shuffle(&mut rng);
-                let cut = ((order.len() as f64 * train_size).round() as usize).clamp(1, order.len() - 1);
-                train.extend_from_slice(&order[..cut]);
-                validation.extend_from_slice(&order[cut..]);
-            }
-            sorted_split(&train, &validation)
-        })
-        .collect())
-}
-
-fn sorted_split(train: &[usize], validation: &[usize]) -> Split {
-    let (mut train, mut validation) = (train.to_vec(), validation.to_vec());
-    train.sort_unstable();
-    validation.sort_unstable();
-    Split { train, validation }
-}
 
 /// A batch of samples.
 pub struct Batch {
@@ -286,38 +210,4 @@ fn collate(dataset: &RemoteDataset, indices: &[usize]) -> Result<Batch> {
         cameras: samples.iter().map(|s| s.metadata).collect(),
         indices: indices.to_vec(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stratified_splits_keep_class_proportions_and_differ_by_seed() {
-        let labels: Vec<usize> = (0..100).map(|i| if i < 80 { 0 } else { 1 }).collect();
-        let splits = stratified_splits(&labels, 3, 0.75, 7).unwrap();
-        assert_eq!(splits.len(), 3);
-        for split in &splits {
-            assert_eq!(split.train.len(), 75);
-            assert_eq!(split.train.iter().filter(|&&i| labels[i] == 1).count(), 15);
-            let mut all: Vec<usize> = split.train.iter().chain(&split.validation).copied().collect();
-            all.sort_unstable();
-            assert_eq!(all, (0..100).collect::<Vec<_>>(), "every sample exactly once");
-        }
-        assert_ne!(splits[0], splits[1]);
-        assert_eq!(splits, stratified_splits(&labels, 3, 0.75, 7).unwrap(), "seeded");
-        assert_ne!(splits, stratified_splits(&labels, 3, 0.75, 8).unwrap());
-    }
-
-    #[test]
-    fn splits_refuse_what_cannot_be_split() {
-        let err = stratified_splits(&[0, 0, 1], 1, 0.5, 0).unwrap_err().to_string();
-        assert!(err.contains("class 1 has 1 sample"), "{err}");
-        assert!(shuffle_splits(10, 1, 1.0, 0)
-            .unwrap_err()
-            .to_string()
-            .contains("train_size"));
-        let split = &shuffle_splits(10, 1, 0.8, 0).unwrap()[0];
-        assert_eq!((split.train.len(), split.validation.len()), (8, 2));
-    }
 }

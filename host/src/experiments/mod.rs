@@ -19,6 +19,8 @@ pub mod forensics;
 pub mod optimisation;
 pub mod suite;
 
+use crate::train::metrics::PredictionSummary;
+use crate::uncertainty::mean_and_std;
 use std::path::Path;
 
 /// A matrix of a metric over folds: rows = training pipeline, columns = test pipeline.
@@ -76,17 +78,6 @@ pub fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Mean and sample standard deviation (0 for fewer than two values) of values over folds.
-pub fn mean_and_std(values: &[f64]) -> (f64, f64) {
-    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
-    let var = if values.len() > 1 {
-        values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
 /// A drift matrix from per-fold values (mean and sample standard deviation over folds).
 pub fn matrix_from_values(
     train: Vec<String>,
@@ -107,6 +98,13 @@ pub fn matrix_from_values(
             .map(|row| row.iter().map(|v| mean_and_std(v).1).collect())
             .collect(),
     }
+}
+
+/// "one class (index 2) for every sample in 3 of 4 models", when any replicate collapsed.
+pub fn collapsed(summaries: &[PredictionSummary]) -> Option<String> {
+    let collapsed: Vec<String> = summaries.iter().filter_map(PredictionSummary::collapse).collect();
+    let first = collapsed.first()?;
+    Some(format!("{first} in {} of {} models", collapsed.len(), summaries.len()))
 }
 
 #[cfg(test)]

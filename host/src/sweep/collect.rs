@@ -6,7 +6,7 @@ use crate::experiments::drift_synthesis::{self, DriftRaw, DriftResults};
 use crate::experiments::matrix_from_values;
 use crate::imageio::write_atomically;
 use crate::train::config::Augmentation;
-use crate::uncertainty::Outcome;
+use crate::uncertainty::{Outcome, Unit};
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,9 @@ pub fn collect(dir: &Path) -> Result<Collected> {
     // augmentation → per train pipeline, per test pipeline, per fold: the value and the sample outcomes
     let mut by_augmentation: BTreeMap<String, (Augmentation, Cells)> = BTreeMap::new();
     let mut metric = manifest.metric.clone();
+    // every replicate's seed and scored samples, as the jobs recorded them
+    let mut units: BTreeMap<usize, Unit> = BTreeMap::new();
+    let mut scored_on_test = false;
     for job in &manifest.jobs {
         let Some(path) = result_of(job) else {
             missing.push((job.id.clone(), job.log.clone()));
@@ -40,6 +43,8 @@ pub fn collect(dir: &Path) -> Result<Collected> {
         let results: DriftResults = serde_json::from_slice(&std::fs::read(&path)?)
             .with_context(|| format!("{}: not a drift synthesis's results", path.display()))?;
         let raw = results.raw;
+        units.extend(raw.folds.iter().copied().zip(raw.units.iter().cloned()));
+        scored_on_test |= raw.scored_on_test;
         let train = results.matrix.train.first().cloned().unwrap_or_default();
         metric = metric.or(Some(results.matrix.metric));
         let row = manifest
@@ -130,6 +135,14 @@ pub fn collect(dir: &Path) -> Result<Collected> {
             &report,
             &matrix,
             &DriftRaw {
+                // results recorded before replicates named their samples: folds resampled apart
+                units: folds
+                    .iter()
+                    .map(|f| units.get(f).cloned())
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default(),
+                scored_on_test,
+                summaries: Vec::new(),
                 folds,
                 values,
                 outcomes,

@@ -77,7 +77,8 @@ pub fn create(loaded: &LoadedConfig) -> Result<PathBuf> {
         .map(|p| toml::Value::String(absolute(p).to_string_lossy().into_owned()))
         .collect();
     base.insert("plugin_dirs".into(), toml::Value::Array(dirs));
-    let folds = job.train.n_splits;
+    // one job per replicate: every fold of every training seed (fold r % n_splits of seed r / n_splits)
+    let folds = job.train.n_splits * job.train.training_seeds().len();
     let mut jobs = Vec::new();
     for pipeline in &training {
         for fold in (0..folds).filter(|f| job.train.trains_fold(*f)) {

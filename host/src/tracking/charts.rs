@@ -2,7 +2,7 @@
 //! colour bar, labels wrapped to fit) and bars with error bars. Sized to their labels, nothing
 //! drawn over anything else.
 
-use super::plots::{ensure_font, series_colour, write_rgb_buffer};
+use super::plots::{baseline_legend, ensure_font, series_colour, write_rgb_buffer, BASELINE};
 use crate::uncertainty::Estimate;
 use anyhow::Result;
 use plotters::prelude::*;
@@ -294,7 +294,7 @@ pub enum XScale {
 
 /// Points with 95 % error bars, one line and colour per series (its points in drawing order), the
 /// legend beside the chart: accuracy against light intensity per training pipeline, or a forensics
-/// group's drop against the SSIM it reached.
+/// group's drop against the SSIM it reached; `baselines` (a trivial predictor's level) dashed.
 pub fn plot_estimate_curves(
     path: &Path,
     title: &str,
@@ -302,6 +302,7 @@ pub fn plot_estimate_curves(
     y_label: &str,
     scale: XScale,
     series: &[(String, Vec<(f64, Estimate)>)],
+    baselines: &[(&str, f64)],
 ) -> Result<()> {
     ensure_font();
     let to_axis = |x: f64| if scale == XScale::Log { x.log10() } else { x };
@@ -325,6 +326,7 @@ pub fn plot_estimate_curves(
     let ys: Vec<f64> = series
         .iter()
         .flat_map(|(_, points)| points.iter().flat_map(|(_, e)| [e.low, e.high, e.value]))
+        .chain(baselines.iter().map(|(_, level)| *level))
         .filter(|v| v.is_finite())
         .collect();
     let (y_low, y_high) = ys.iter().fold((0.0f64, 1.0f64), |(a, b), y| (a.min(*y), b.max(*y)));
@@ -378,6 +380,12 @@ pub fn plot_estimate_curves(
                 ))?;
             }
             y += LINE * lines.len() as i32 + 8;
+        }
+        for (name, level) in baselines {
+            let style = BASELINE.stroke_width(2);
+            chart.draw_series(DashedLineSeries::new([(x_low, *level), (x_high, *level)], 8, 6, style))?;
+            baseline_legend(&legend_area, name, *level, y, 12)?;
+            y += LINE + 8;
         }
         legend_area.draw(&Text::new(
             "bars: 95 % interval",

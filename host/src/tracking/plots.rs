@@ -154,13 +154,14 @@ pub fn plot_learning_curves(path: &Path, rows: &[MetricsRow], metrics: &[&str]) 
 
 /// Curves with a ± band: for every series, its mean per epoch (from 1) and standard deviation, as a
 /// PNG titled `title` with the y axis `y_label`; bands are cut to `bounds` (a metric's [0, 1]), one
-/// colour per series, the legend beside the chart.
+/// colour per series, the legend beside the chart; `baselines` (a trivial predictor's level) dashed.
 pub fn plot_mean_curves(
     path: &Path,
     title: &str,
     y_label: &str,
     series: &[(String, Vec<f64>, Vec<f64>)],
     bounds: (f64, f64),
+    baselines: &[(&str, f64)],
 ) -> Result<()> {
     use plotters::prelude::*;
     ensure_font();
@@ -169,6 +170,7 @@ pub fn plot_mean_curves(
     let values: Vec<f64> = series
         .iter()
         .flat_map(|(_, m, s)| m.iter().zip(s).flat_map(|(m, s)| [clamp(m - s), clamp(m + s)]))
+        .chain(baselines.iter().map(|(_, level)| clamp(*level)))
         .collect();
     let (low, high) = values
         .iter()
@@ -219,14 +221,45 @@ pub fn plot_mean_curves(
             legend_area.draw(&PathElement::new(vec![(8, y + 6), (34, y + 6)], colour.stroke_width(3)))?;
             legend_area.draw(&Text::new(name.clone(), (40, y), ("sans-serif", 13).into_font()))?;
         }
+        for (k, (name, level)) in baselines.iter().enumerate() {
+            let style = BASELINE.stroke_width(2);
+            chart.draw_series(DashedLineSeries::new([(1, *level), (epochs, *level)], 8, 6, style))?;
+            baseline_legend(&legend_area, name, *level, 50 + 24 * (series.len() + k) as i32, 13)?;
+        }
         legend_area.draw(&Text::new(
-            "band: ± std over folds",
-            (8, 50 + 24 * series.len() as i32),
+            "band: ± std over models",
+            (8, 50 + 24 * (series.len() + baselines.len()) as i32),
             ("sans-serif", 11).into_font().color(&RGBColor(90, 90, 90)),
         ))?;
         root.present()?;
     }
     write_rgb_buffer(path, &bytes, width as i64, height as i64)
+}
+
+/// The colour of a trivial predictor's level (dashed), apart from every series colour.
+pub(super) const BASELINE: plotters::style::RGBColor = plotters::style::RGBColor(120, 120, 120);
+
+/// A trivial predictor's legend entry at height `y`: a dashed sample and "name level".
+pub(super) fn baseline_legend<DB: plotters::prelude::DrawingBackend>(
+    area: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    name: &str,
+    level: f64,
+    y: i32,
+    font: u32,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    use plotters::prelude::*;
+    let style = BASELINE.stroke_width(2);
+    area.draw(&PathElement::new(vec![(8, y + 6), (16, y + 6)], style))?;
+    area.draw(&PathElement::new(vec![(24, y + 6), (34, y + 6)], style))?;
+    area.draw(&Text::new(
+        format!("{name} {level:.3}"),
+        (40, y),
+        ("sans-serif", font).into_font(),
+    ))?;
+    Ok(())
 }
 
 /// The `i`th of twelve colours that stay apart from each other and readable on white (Tableau's ten,

@@ -1,6 +1,7 @@
 //! `[job] kind = "train"` and the training block every experiment embeds (`[job.….train]`): how a
 //! task model (and, by mode, the processing) trains.
 
+use crate::data::{SplitKind, SplitPlan};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -94,12 +95,24 @@ pub struct TrainConfig {
     /// How many train/validation splits (folds) to train on, one after another.
     #[serde(default = "default_splits")]
     pub n_splits: usize,
-    /// Fraction of the samples that train in each split.
+    /// `shuffle` (independent shuffles cut at `train_size`, as published; validation parts overlap) or
+    /// `kfold` (disjoint validation folds, each sample validated once).
+    #[serde(default)]
+    pub split: SplitKind,
+    /// Fraction of the samples that train in each shuffle split.
     #[serde(default = "default_train_size")]
     pub train_size: f64,
-    /// Seed of the splits, shuffles and augmentation.
+    /// Fraction held out before the folds are made: never trained or validated on, every model is
+    /// scored on it (0: none; reports then give validation numbers).
+    #[serde(default)]
+    pub test_fraction: f64,
+    /// Seed of the test part and the splits, and the first training seed.
     #[serde(default)]
     pub seed: u64,
+    /// Training seeds: a count (`seed`, `seed + 1`, …) or a list; every fold trains once per seed,
+    /// each seed setting the shuffles, the augmentation and the task model's initialisation.
+    #[serde(default)]
+    pub seeds: Option<Seeds>,
     /// none, weak or strong.
     #[serde(default = "default_augmentation")]
     pub augmentation: Augmentation,
@@ -149,10 +162,41 @@ impl TrainConfig {
             .unwrap_or_else(|| self.output_dir.join("mlruns"))
     }
 
-    /// Whether `fold` is trained.
+    /// Whether replicate `fold` (fold `fold % n_splits` of seed `fold / n_splits`) is trained.
     pub fn trains_fold(&self, fold: usize) -> bool {
         self.folds.as_ref().is_none_or(|folds| folds.contains(&fold))
     }
+
+    /// The training seeds, in order.
+    pub fn training_seeds(&self) -> Vec<u64> {
+        match &self.seeds {
+            None => vec![self.seed],
+            Some(Seeds::Count(count)) => (0..*count as u64).map(|k| self.seed.wrapping_add(k)).collect(),
+            Some(Seeds::List(seeds)) => seeds.clone(),
+        }
+    }
+
+    /// What decides the splits.
+    pub fn split_plan(&self) -> SplitPlan {
+        SplitPlan {
+            kind: self.split,
+            n_splits: self.n_splits,
+            train_size: self.train_size,
+            test_fraction: self.test_fraction,
+            seed: self.seed,
+            training_seeds: self.training_seeds(),
+        }
+    }
+}
+
+/// `seeds = 3` or `seeds = [0, 7, 13]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum Seeds {
+    /// This many seeds from `seed` on.
+    Count(usize),
+    /// These seeds.
+    List(Vec<u64>),
 }
 
 fn default_cache_processing() -> bool {

@@ -11,6 +11,7 @@ use crate::data::datasets;
 use crate::data::{self, Split};
 use crate::plugins::{Registry, RemoteDataset, RemoteModule};
 use anyhow::{anyhow, Result};
+use l2l_plugin_api::ComponentKind;
 use std::path::Path;
 use std::sync::Arc;
 use tch::Device;
@@ -63,7 +64,8 @@ impl<'a> JobContext<'a> {
         })
     }
 
-    /// The folds a training with `config` uses: stratified for classification, plain for segmentation.
+    /// The replicates a training with `config` runs (every fold once per training seed; stratified
+    /// for classification, plain for segmentation), with the test part where `test_fraction` asks.
     pub fn splits(&self, config: &TrainConfig) -> Result<Vec<Split>> {
         if config.n_splits > self.dataset.len() {
             anyhow::bail!(
@@ -72,10 +74,8 @@ impl<'a> JobContext<'a> {
                 self.dataset.len()
             );
         }
-        match self.dataset.labels()? {
-            Some(labels) => data::stratified_splits(&labels, config.n_splits, config.train_size, config.seed),
-            None => data::shuffle_splits(self.dataset.len(), config.n_splits, config.train_size, config.seed),
-        }
+        let labels = self.dataset.labels()?;
+        data::splits::plan_splits(self.dataset.len(), labels.as_deref(), &config.split_plan())
     }
 
     /// The task's main metric: accuracy, or IoU for segmentation.
@@ -88,10 +88,38 @@ impl<'a> JobContext<'a> {
 
     /// The task model, freshly built for the task's outputs and moved to the device.
     pub fn build_model(&self, label: &str) -> Result<RemoteModule> {
+        self.build_model_seeded(label, 0)
+    }
+
+    /// The task model for a replicate whose training seed is `offset` past the job's first: a model
+    /// that declares a `seed` key initialises from its configured seed plus `offset` (any other is
+    /// built after seeding libtorch's generator, which it shares with the host, with `offset`).
+    /// Offset 0 is the configured model, as it always was.
+    pub fn build_model_seeded(&self, label: &str, offset: u64) -> Result<RemoteModule> {
+        let mut config = self.model.config.clone();
+        if offset != 0 {
+            let (_, info) =
+                self.registry
+                    .find(ComponentKind::TaskModel, &self.model.kind, self.model.plugin.as_deref())?;
+            match info.config_keys.iter().find(|key| key.name.as_str() == "seed") {
+                Some(key) => {
+                    let configured = match config.get("seed") {
+                        Some(value) => value.as_integer(),
+                        None => key.default.parse::<i64>().ok(),
+                    }
+                    .unwrap_or(0);
+                    config.insert(
+                        "seed".into(),
+                        toml::Value::Integer(configured.wrapping_add(offset as i64)),
+                    );
+                }
+                None => tch::manual_seed(offset as i64),
+            }
+        }
         let mut model = self.registry.build_task_model(
             &self.model.kind,
             self.model.plugin.as_deref(),
-            &self.model.config,
+            &config,
             self.task.outputs(),
             label,
         )?;

@@ -75,6 +75,10 @@ pub struct Accumulator {
     intersection: f64,
     union: f64,
     mask_sum: f64,
+    /// Segmentation: pixels, true and predicted foreground pixels of the pass.
+    pixels: f64,
+    true_foreground: f64,
+    predicted_foreground: f64,
     /// Each sample's [`Outcome`], in the order added.
     pub outcomes: Vec<Outcome>,
 }
@@ -94,6 +98,9 @@ impl Accumulator {
             intersection: 0.0,
             union: 0.0,
             mask_sum: 0.0,
+            pixels: 0.0,
+            true_foreground: 0.0,
+            predicted_foreground: 0.0,
             outcomes: Vec::new(),
         }
     }
@@ -130,10 +137,27 @@ impl Accumulator {
                 self.union += unions.iter().sum::<f64>();
                 self.outcomes
                     .extend(intersections.into_iter().zip(unions).map(|(i, u)| [i, u]));
-                self.mask_sum += count(&predicted)? + count(&truth)?;
+                let (predicted_count, true_count) = (count(&predicted)?, count(&truth)?);
+                self.mask_sum += predicted_count + true_count;
+                self.predicted_foreground += predicted_count;
+                self.true_foreground += true_count;
+                self.pixels += truth.numel() as f64;
             }
         }
         Ok(())
+    }
+
+    /// What the pass's truths and predictions show beyond its metric.
+    pub fn summary(&self) -> PredictionSummary {
+        PredictionSummary {
+            true_per_class: self.confusion.iter().map(|row| row.iter().sum()).collect(),
+            predicted_per_class: (0..self.confusion.len())
+                .map(|c| self.confusion.iter().map(|row| row[c]).sum())
+                .collect(),
+            pixels: self.pixels,
+            true_foreground: self.true_foreground,
+            predicted_foreground: self.predicted_foreground,
+        }
     }
 
     /// `loss`, and `accuracy`, `macro_f1`, `precision_C`, `recall_C`, `f1_C` per class — or `iou` and
@@ -184,9 +208,147 @@ impl Accumulator {
     }
 }
 
+/// A pass's truths and predictions in counts: what a trivial predictor would score on the same samples
+/// (the level a model must beat to have learned anything), and whether the model's predictions
+/// collapsed to one answer (a degenerate model, not a finding).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PredictionSummary {
+    /// Classification: samples per true class.
+    pub true_per_class: Vec<u64>,
+    /// Classification: samples per predicted class.
+    pub predicted_per_class: Vec<u64>,
+    /// Segmentation: pixels scored.
+    pub pixels: f64,
+    /// Segmentation: true foreground pixels.
+    pub true_foreground: f64,
+    /// Segmentation: predicted foreground pixels.
+    pub predicted_foreground: f64,
+}
+
+/// Predicted foreground on at least this fraction of the pixels counts as "everywhere", at most
+/// [`NOWHERE`] as "nowhere" (a mask that is not trivially so on the truth).
+const EVERYWHERE: f64 = 0.95;
+const NOWHERE: f64 = 1e-4;
+
+impl PredictionSummary {
+    /// Counts of several passes (replicates) added.
+    pub fn pooled<'a>(summaries: impl IntoIterator<Item = &'a PredictionSummary>) -> PredictionSummary {
+        let mut pooled = PredictionSummary::default();
+        for s in summaries {
+            let add = |a: &mut Vec<u64>, b: &[u64]| {
+                a.resize(a.len().max(b.len()), 0);
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+            };
+            add(&mut pooled.true_per_class, &s.true_per_class);
+            add(&mut pooled.predicted_per_class, &s.predicted_per_class);
+            pooled.pixels += s.pixels;
+            pooled.true_foreground += s.true_foreground;
+            pooled.predicted_foreground += s.predicted_foreground;
+        }
+        pooled
+    }
+
+    /// What trivial predictors score on these samples: the majority class's accuracy, or the IoU of
+    /// predicting foreground everywhere and nowhere.
+    pub fn baselines(&self) -> Vec<(&'static str, f64)> {
+        let total: u64 = self.true_per_class.iter().sum();
+        if total > 0 {
+            let majority = self.true_per_class.iter().copied().max().unwrap_or(0);
+            return vec![("majority class", majority as f64 / total as f64)];
+        }
+        if self.pixels > 0.0 {
+            let nowhere = if self.true_foreground > 0.0 { 0.0 } else { 1.0 };
+            return vec![
+                ("all foreground", self.true_foreground / self.pixels),
+                ("all background", nowhere),
+            ];
+        }
+        Vec::new()
+    }
+
+    /// How the predictions collapsed, if they did: one class for every sample (of several true
+    /// classes), or foreground everywhere / nowhere (while the truth is neither).
+    pub fn collapse(&self) -> Option<String> {
+        let predicted: Vec<usize> = (0..self.predicted_per_class.len())
+            .filter(|&c| self.predicted_per_class[c] > 0)
+            .collect();
+        let true_classes = self.true_per_class.iter().filter(|&&n| n > 0).count();
+        if let [only] = predicted[..] {
+            if true_classes > 1 {
+                return Some(format!("one class (index {only}) for every sample"));
+            }
+        }
+        if self.pixels > 0.0 {
+            let (predicted, truth) = (
+                self.predicted_foreground / self.pixels,
+                self.true_foreground / self.pixels,
+            );
+            if predicted >= EVERYWHERE && truth < EVERYWHERE {
+                return Some(format!("foreground on {:.0} % of the pixels", predicted * 100.0));
+            }
+            if predicted <= NOWHERE && truth > NOWHERE {
+                return Some("no foreground".into());
+            }
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A classifier that answers one class for every image is degenerate whatever its accuracy; its
+    /// accuracy then equals that class's share, the majority-class baseline when it is the largest.
+    #[test]
+    fn collapsed_predictions_and_trivial_levels_are_found() {
+        let task = Task::Classification {
+            class_names: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+        };
+        let mut one_class = Accumulator::new(&task);
+        // truth 0 0 0 1 2 3 3 3, every logit row favouring class 0
+        let logits = Tensor::from_slice(&[5.0f32, 0.0, 0.0, 0.0]).repeat([8, 1]);
+        one_class
+            .add(&logits, &Tensor::from_slice(&[0i64, 0, 0, 1, 2, 3, 3, 3]), 0.0)
+            .unwrap();
+        let summary = one_class.summary();
+        assert_eq!(
+            summary.collapse().as_deref(),
+            Some("one class (index 0) for every sample")
+        );
+        assert_eq!(summary.baselines(), [("majority class", 3.0 / 8.0)]);
+        assert_eq!(one_class.finish()["accuracy"], 3.0 / 8.0);
+        let mut varied = Accumulator::new(&task);
+        let logits = Tensor::from_slice(&[5.0f32, 0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0]).view([2, 4]);
+        varied.add(&logits, &Tensor::from_slice(&[0i64, 0]), 0.0).unwrap();
+        assert_eq!(varied.summary().collapse(), None, "two classes predicted");
+
+        // segmentation: foreground everywhere on masks of 1 pixel in 4 is IoU 0.25, the all-foreground level
+        let mut everywhere = Accumulator::new(&Task::Segmentation);
+        let target = Tensor::from_slice(&[1i64, 0, 0, 0]).view([1, 2, 2]);
+        everywhere
+            .add(
+                &Tensor::full([1, 1, 2, 2], 3.0, (Kind::Float, tch::Device::Cpu)),
+                &target,
+                0.0,
+            )
+            .unwrap();
+        let summary = everywhere.summary();
+        assert_eq!(summary.collapse().as_deref(), Some("foreground on 100 % of the pixels"));
+        assert_eq!(summary.baselines(), [("all foreground", 0.25), ("all background", 0.0)]);
+        assert_eq!(everywhere.finish()["iou"], 0.25);
+        let mut nowhere = Accumulator::new(&Task::Segmentation);
+        nowhere
+            .add(
+                &Tensor::full([1, 1, 2, 2], -3.0, (Kind::Float, tch::Device::Cpu)),
+                &target,
+                0.0,
+            )
+            .unwrap();
+        assert_eq!(nowhere.summary().collapse().as_deref(), Some("no foreground"));
+        let pooled = PredictionSummary::pooled([&summary, &nowhere.summary()]);
+        assert_eq!((pooled.pixels, pooled.true_foreground), (8.0, 2.0));
+    }
 
     #[test]
     fn classification_metrics_follow_their_definitions() {

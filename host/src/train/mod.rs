@@ -24,7 +24,7 @@ use crate::tracking::{self, MetricsRow, MlflowRun};
 use anyhow::{anyhow, bail, Context, Result};
 use config::{ProcessingMode, TrainConfig};
 use context::JobContext;
-use metrics::Outcome;
+use metrics::{Outcome, PredictionSummary};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -75,12 +75,15 @@ pub struct Trained {
     pub folds: BTreeMap<usize, TrainedFold>,
 }
 
-/// One fold's end of training.
+/// One replicate's end of training.
 pub struct TrainedFold {
     /// The task model's state after the last epoch (what `fold{N}.safetensors` saves as `task_model`).
     pub task_model: Vec<(String, Tensor)>,
-    /// The last epoch's per-sample validation outcomes, in the fold's validation order.
-    pub validation_outcomes: Vec<Outcome>,
+    /// The finished model's per-sample outcomes on the split's scored samples (the test part where
+    /// there is one, else the last epoch's validation), in their order.
+    pub scored_outcomes: Vec<Outcome>,
+    /// The same pass's truths and predictions in counts (baselines, collapse).
+    pub scored_summary: PredictionSummary,
 }
 
 impl Trained {
@@ -140,7 +143,7 @@ pub fn train(
             if !config.trains_fold(fold) {
                 continue;
             }
-            let mut trainer = Trainer::build(context, processing, config, fold)?;
+            let mut trainer = Trainer::build(context, processing, config, fold, split)?;
             let mut first_epoch = 1;
             if let Some(state) = resumed_state.take() {
                 if progress.fold == fold && progress.epochs_done > 0 {
@@ -175,12 +178,22 @@ pub fn train(
                 .into_iter()
                 .map(|(name, tensor)| Ok((name, tensor.f_detach()?.copy())))
                 .collect::<Result<_>>()?;
-            let validation_outcomes = std::mem::take(&mut trainer.validation_outcomes);
+            let (scored_outcomes, scored_summary) = if split.test.is_empty() {
+                (
+                    std::mem::take(&mut trainer.validation_outcomes),
+                    trainer.validation_summary.clone(),
+                )
+            } else {
+                let pass = trainer.test(&context.dataset, split, &run_dir)?;
+                let summary = pass.summary();
+                (pass.outcomes, summary)
+            };
             folds.insert(
                 fold,
                 TrainedFold {
                     task_model,
-                    validation_outcomes,
+                    scored_outcomes,
+                    scored_summary,
                 },
             );
             progress.epochs_done = 0;
@@ -307,7 +320,7 @@ pub fn preflight(context: &JobContext, planned: &PlannedTraining) -> Result<()> 
         let splits = context.splits(config)?;
         let Some(split) = splits.first() else { return Ok(()) };
         let samples: Vec<usize> = split.validation.iter().chain(&split.train).copied().take(2).collect();
-        Trainer::build(context, processing, config, 0)?
+        Trainer::build(context, processing, config, 0, split)?
             .validate(&context.dataset, &samples, 1)
             .map(drop)
     };

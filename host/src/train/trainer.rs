@@ -6,7 +6,7 @@ use super::checkpoint;
 use super::config::{ProcessingMode, TrainConfig};
 use super::context::JobContext;
 use super::evaluate::evaluate;
-use super::metrics::{self, Accumulator, Outcome, Task};
+use super::metrics::{self, Accumulator, Outcome, PredictionSummary, Task};
 use super::optim::{Adam, ParameterGroup};
 use super::processed::{pipeline_key, Frozen, ProcessedCache};
 use crate::config::{PipelineSpec, StageSpec};
@@ -41,6 +41,8 @@ pub(super) struct Trainer<'a> {
     bounded: Vec<SharedParameter>,
     /// The latest epoch's per-sample validation outcomes (in the fold's validation order).
     pub(super) validation_outcomes: Vec<Outcome>,
+    /// The latest validation pass's truths and predictions in counts.
+    pub(super) validation_summary: PredictionSummary,
 }
 
 impl<'a> Trainer<'a> {
@@ -50,6 +52,7 @@ impl<'a> Trainer<'a> {
         processing: &PipelineSpec,
         config: &'a TrainConfig,
         fold: usize,
+        split: &Split,
     ) -> Result<Self> {
         let specs = match config.mode {
             ProcessingMode::None => {
@@ -73,7 +76,7 @@ impl<'a> Trainer<'a> {
             }
             None => None,
         };
-        let model = context.build_model("config key `task_model`")?;
+        let model = context.build_model_seeded("config key `task_model`", split.seed.wrapping_sub(config.seed))?;
         let trains_processor = matches!(
             config.mode,
             ProcessingMode::Parametrized | ProcessingMode::NeuralNetwork
@@ -136,6 +139,7 @@ impl<'a> Trainer<'a> {
             frozen,
             bounded,
             validation_outcomes: Vec::new(),
+            validation_summary: PredictionSummary::default(),
         })
     }
 
@@ -218,7 +222,8 @@ impl<'a> Trainer<'a> {
     ) -> Result<Vec<MetricsRow>> {
         let started = Instant::now();
         let workers = self.config.workers.unwrap_or_else(|| LoaderOptions::default().workers);
-        let seed = self.config.seed ^ (self.fold as u64) << 32 ^ epoch as u64;
+        // the replicate's training seed and fold (the job's seed and the fold index for the first seed)
+        let seed = split.seed ^ (split.fold as u64) << 32 ^ epoch as u64;
         let options = LoaderOptions {
             batch_size: self.config.batch_size,
             workers,
@@ -314,6 +319,7 @@ impl<'a> Trainer<'a> {
         let path = run_dir.join(validation_outcomes_file(self.fold));
         crate::imageio::write_atomically(&path, |out| Ok(serde_json::to_writer(out, &validation.outcomes)?))?;
         self.validation_outcomes.clone_from(&validation.outcomes);
+        self.validation_summary = validation.summary();
         let tracked: Vec<usize> = split
             .validation
             .iter()
@@ -355,6 +361,16 @@ impl<'a> Trainer<'a> {
             self.device,
             None,
         )
+    }
+
+    /// The finished model on the split's held-out test part, its per-sample outcomes written beside
+    /// the validation ones (`test_outcomes_fold{N}.json`).
+    pub(super) fn test(&mut self, dataset: &Arc<RemoteDataset>, split: &Split, run_dir: &Path) -> Result<Accumulator> {
+        let workers = self.config.workers.unwrap_or_else(|| LoaderOptions::default().workers);
+        let pass = self.validate(dataset, &split.test, workers)?;
+        let path = run_dir.join(format!("test_outcomes_fold{}.json", self.fold));
+        crate::imageio::write_atomically(&path, |out| Ok(serde_json::to_writer(out, &pass.outcomes)?))?;
+        Ok(pass)
     }
 
     /// Grids for the tracked samples: every stage's output, the task loss's gradient at every stage,

@@ -2,9 +2,10 @@
 //! plots and `report.md`.
 
 use super::statistics::{statistics, DriftRaw, DriftStatistics};
-use crate::experiments::DriftMatrix;
+use crate::experiments::{collapsed, DriftMatrix};
 use crate::imageio::{write_atomically, write_json};
 use crate::tracking;
+use crate::train::metrics::PredictionSummary;
 use crate::uncertainty::{Estimate, RESAMPLES};
 use anyhow::Result;
 use std::fmt::Write as _;
@@ -28,6 +29,14 @@ const BOOTSTRAP_SEED: u64 = 0x5EED;
 /// baseline) and `report.md`.
 pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<()> {
     let stats = statistics(&matrix.train, &matrix.test, raw, BOOTSTRAP_SEED)?;
+    // every cell scored the same samples: the truth of any cell gives the trivial predictors' levels
+    let truth = PredictionSummary::pooled(raw.summaries.iter().flatten().next().into_iter().flatten());
+    let baselines = truth.baselines();
+    let levels = baselines
+        .iter()
+        .map(|(name, level)| format!("{name} {level:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     write_json(
         &dir.join("results.json"),
         &DriftResults {
@@ -38,7 +47,11 @@ pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<
     )?;
     tracking::plot_matrix(
         &dir.join("drift_matrix.png"),
-        &format!("{} (mean over folds, 95 % interval)", matrix.metric),
+        &if levels.is_empty() {
+            format!("{} (mean over models, 95 % interval)", matrix.metric)
+        } else {
+            format!("{} (mean over models, 95 % interval; {levels})", matrix.metric)
+        },
         "trained behind",
         "tested behind",
         &matrix.train,
@@ -65,17 +78,60 @@ pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<
         tracking::ColourScale::Diverging,
     )?;
     let mut md = String::from("# Drift synthesis\n\n");
-    let _ = writeln!(md, "Every model trained behind one pipeline (rows) is tested behind every pipeline (columns) on its fold's validation samples ({} folds, {} validation samples per fold). Each cell: {} as the mean over folds with its 95 % bootstrap interval (validation samples resampled within folds, {} draws), then ± the standard deviation over folds.\n", raw.folds.len(), raw.outcomes.first().and_then(|r| r.first()).and_then(|c| c.first()).map_or(0, Vec::len), matrix.metric, RESAMPLES);
+    let scored = raw.units.first().map_or_else(
+        || {
+            raw.outcomes
+                .first()
+                .and_then(|r| r.first())
+                .and_then(|c| c.first())
+                .map_or(0, Vec::len)
+        },
+        |u| u.samples.len(),
+    );
+    let on = if raw.scored_on_test {
+        format!("the held-out test part ({scored} samples, never trained or validated on)")
+    } else {
+        format!("its fold's validation samples ({scored} per fold)")
+    };
+    let _ = writeln!(md, "Every model trained behind one pipeline (rows) is tested behind every pipeline (columns) on {on}: {} models per row ({} training seed(s) × folds). Each cell: {} as the mean over those models with its 95 % bootstrap interval (training seeds drawn with replacement, then the distinct scored samples, {} draws, so the interval carries training randomness), then the standard deviation between seeds (each seed's mean over folds; 0 with one seed).\n", raw.folds.len(), stats.seeds, matrix.metric, RESAMPLES);
     let _ = writeln!(md, "![drift matrix](drift_matrix.png)\n");
     let _ = writeln!(md, "| train \\ test | {} |", matrix.test.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(matrix.test.len()));
     for (i, name) in matrix.train.iter().enumerate() {
         let row: Vec<String> = stats.cells[i]
             .iter()
-            .zip(&matrix.std[i])
-            .map(|(e, s)| e.map_or("–".into(), |e| format!("{} ± {s:.3}", e.show())))
+            .zip(&stats.seed_sd[i])
+            .enumerate()
+            .map(|(j, (e, sd))| {
+                let degenerate = raw.summaries.get(i).and_then(|r| r.get(j)).and_then(|c| collapsed(c));
+                let marker = if degenerate.is_some() { " (degenerate)" } else { "" };
+                match (e, sd) {
+                    (Some(e), Some(sd)) => format!("{} seed SD {sd:.3}{marker}", e.show()),
+                    _ => "–".into(),
+                }
+            })
             .collect();
         let _ = writeln!(md, "| {name} | {} |", row.join(" | "));
+    }
+    if !levels.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nTrivial predictors on the same samples: {levels} — a cell at that level has learned nothing."
+        );
+    }
+    let degenerate: Vec<String> = matrix
+        .train
+        .iter()
+        .enumerate()
+        .flat_map(|(i, train)| {
+            matrix.test.iter().enumerate().filter_map(move |(j, test)| {
+                let cell = raw.summaries.get(i)?.get(j)?;
+                collapsed(cell).map(|how| format!("- trained behind {train}, tested behind {test}: {how}"))
+            })
+        })
+        .collect();
+    if !degenerate.is_empty() {
+        let _ = writeln!(md, "\n**Degenerate models** — their predictions collapsed to one answer; these cells are not findings about the pipelines:\n\n{}", degenerate.join("\n"));
     }
     let _ = writeln!(md, "\n![drop matrix](drop_matrix.png)\n");
     match &stats.mean_drop {
@@ -156,24 +212,33 @@ pub fn write_report(dir: &Path, matrix: &DriftMatrix, raw: &DriftRaw) -> Result<
             &matrix.metric,
             tracking::XScale::Log,
             &points,
+            &baselines,
         )?;
-        let _ = writeln!(md, "\n## Intensity drift\n\nEach model tested behind its own pipeline on the same validation samples, re-read or re-simulated at each light intensity; {} with its 95 % bootstrap interval.\n\n![intensity drift](intensity_drift.png)\n", matrix.metric);
+        let _ = writeln!(md, "\n## Intensity drift\n\nEach model tested behind its own pipeline on the same scored samples (as in the matrix), re-read or re-simulated at each light intensity; {} with its 95 % bootstrap interval.\n\n![intensity drift](intensity_drift.png)\n", matrix.metric);
         let _ = writeln!(
             md,
             "| trained behind \\ intensity | {} |",
             xs.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(" | ")
         );
         let _ = writeln!(md, "|---|{}", "---|".repeat(xs.len()));
-        for (name, points) in &series {
-            let _ = writeln!(
-                md,
-                "| {name} | {} |",
-                points
-                    .iter()
-                    .map(|e| e.map_or("–".into(), |e| e.show()))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
+        let mut degenerate = Vec::new();
+        for (i, (name, points)) in series.iter().enumerate() {
+            let cells: Vec<String> = points
+                .iter()
+                .zip(&raw.intensities)
+                .map(|(e, at)| {
+                    let how = at.summaries.get(i).and_then(|s| collapsed(s));
+                    if let Some(how) = &how {
+                        degenerate.push(format!("- trained behind {name}, at {}: {how}", at.intensity));
+                    }
+                    let marker = if how.is_some() { " (degenerate)" } else { "" };
+                    e.map_or("–".into(), |e| format!("{}{marker}", e.show()))
+                })
+                .collect();
+            let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
+        }
+        if !degenerate.is_empty() {
+            let _ = writeln!(md, "\n**Degenerate models** at low light — their predictions collapsed to one answer, so these points measure the collapse, not the pipeline:\n\n{}", degenerate.join("\n"));
         }
     }
     write_atomically(&dir.join("report.md"), |out| Ok(out.write_all(md.as_bytes())?))

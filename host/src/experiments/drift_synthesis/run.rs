@@ -15,6 +15,7 @@ use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::processed::{pipeline_key, Frozen};
 use crate::train::{self, evaluate, PlannedTraining};
+use crate::uncertainty::Unit;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -143,6 +144,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
     // per training pipeline, per test pipeline, the metric and the per-sample outcomes of every fold
     let mut values = vec![vec![Vec::new(); testing.len()]; training.len()];
     let mut outcomes = vec![vec![Vec::new(); testing.len()]; training.len()];
+    let mut summaries = vec![vec![Vec::new(); testing.len()]; training.len()];
     // per corruption and severity, every model's outcomes behind its own pipeline
     let corruptions = job.corruptions.clone();
     let mut corrupted: Vec<CorruptedOutcomes> = corruptions
@@ -176,6 +178,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
         .map(|&intensity| IntensityOutcomes {
             intensity,
             outcomes: vec![Vec::new(); training.len()],
+            summaries: vec![Vec::new(); training.len()],
         })
         .collect();
     for (i, path) in training.iter().enumerate() {
@@ -205,7 +208,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                     frozen,
                     &mut model,
                     &context.dataset,
-                    &split.validation,
+                    split.scored(),
                     &context.task,
                     &options,
                     context.device,
@@ -216,6 +219,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                     .get(&metric)
                     .ok_or_else(|| anyhow!("config key `job.metric`: the task has no metric `{metric}`"))?;
                 values[i][j].push(value);
+                summaries[i][j].push(result.summary());
                 outcomes[i][j].push(result.outcomes);
             }
             if let Some(baseline) = &corruptions {
@@ -241,7 +245,7 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                                 frozen,
                                 &mut model,
                                 &context.dataset,
-                                &split.validation,
+                                split.scored(),
                                 &context.task,
                                 &options,
                                 context.device,
@@ -270,12 +274,13 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
                         frozen,
                         &mut model,
                         dataset,
-                        &split.validation,
+                        split.scored(),
                         &context.task,
                         &options,
                         context.device,
                         None,
                     )?;
+                    intensities[k].summaries[i].push(result.summary());
                     intensities[k].outcomes[i].push(result.outcomes);
                 }
             }
@@ -288,10 +293,20 @@ pub fn run(context: &JobContext, job: &DriftSynthesisConfig) -> Result<PathBuf> 
         &values,
     );
     let folds: Vec<usize> = (0..splits.len()).filter(|f| train_config.trains_fold(*f)).collect();
+    let units = folds
+        .iter()
+        .map(|&f| Unit {
+            seed: splits[f].seed_index,
+            samples: splits[f].scored().to_vec(),
+        })
+        .collect();
     report::write_report(
         &dir,
         &matrix,
         &DriftRaw {
+            units,
+            summaries,
+            scored_on_test: splits.first().is_some_and(|s| !s.test.is_empty()),
             folds,
             values,
             outcomes,

@@ -4,7 +4,10 @@
 //! cell (all models of a fold are evaluated on the same samples), so drops and the ratio are paired.
 
 use crate::train::config::Augmentation;
-use crate::uncertainty::{mean_over_folds, weighted_metric, Bootstrap, Estimate, Outcome};
+use crate::train::metrics::PredictionSummary;
+use crate::uncertainty::{
+    between_seed_sd, mean_over_replicates, weighted_metric, Bootstrap, Estimate, Outcome, Unit, Weights,
+};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +15,19 @@ use serde::{Deserialize, Serialize};
 /// sweeps can merge cells and recompute the intervals.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DriftRaw {
-    /// The folds trained.
+    /// The replicates trained (fold `r % n_splits` of training seed `r / n_splits`).
     pub folds: Vec<usize>,
+    /// Per replicate (in `folds` order): its seed and the samples it was scored on, in outcome order
+    /// (empty in results recorded before replicates named them: folds are then resampled apart).
+    #[serde(default)]
+    pub units: Vec<Unit>,
+    /// Per training pipeline, per test pipeline, per replicate: the scored pass's truths and
+    /// predictions in counts (baselines, collapsed models).
+    #[serde(default)]
+    pub summaries: Vec<Vec<Vec<PredictionSummary>>>,
+    /// Whether the models were scored on a held-out test part (else on each fold's validation part).
+    #[serde(default)]
+    pub scored_on_test: bool,
     /// Per training pipeline, per test pipeline, the metric of each fold (in `folds` order).
     pub values: Vec<Vec<Vec<f64>>>,
     /// Per training pipeline, per test pipeline, per fold, each validation sample's outcome (in the
@@ -35,8 +49,11 @@ pub struct DriftRaw {
 pub struct IntensityOutcomes {
     /// Percent of full.
     pub intensity: f64,
-    /// Per training pipeline, per fold, each validation sample's outcome.
+    /// Per training pipeline, per replicate, each scored sample's outcome.
     pub outcomes: Vec<Vec<Vec<Outcome>>>,
+    /// Per training pipeline, per replicate: the pass's truths and predictions in counts.
+    #[serde(default)]
+    pub summaries: Vec<Vec<PredictionSummary>>,
 }
 
 /// Every model's outcomes behind its own pipeline with one corruption at one severity.
@@ -70,6 +87,13 @@ pub struct DriftStatistics {
     /// Per test intensity, per training pipeline: the metric behind its own pipeline (mean over folds).
     #[serde(default)]
     pub intensities: Vec<(f64, Vec<Option<Estimate>>)>,
+    /// Per training and test pipeline: the standard deviation between training seeds of each seed's
+    /// mean over folds (0 with one seed).
+    #[serde(default)]
+    pub seed_sd: Vec<Vec<Option<f64>>>,
+    /// How many training seeds the replicates came from.
+    #[serde(default)]
+    pub seeds: usize,
 }
 
 /// The bootstrap intervals of `raw`'s per-sample outcomes; `train` and `test` name the pipelines
@@ -96,6 +120,19 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
     if fold_sizes.iter().all(|&n| n == 0) {
         bail!("no per-sample outcomes to resample");
     }
+    let units = if raw.units.is_empty() {
+        Unit::disjoint(&fold_sizes)
+    } else {
+        raw.units.clone()
+    };
+    if units.len() != folds
+        || units
+            .iter()
+            .zip(&fold_sizes)
+            .any(|(u, &n)| n != 0 && u.samples.len() != n)
+    {
+        bail!("the replicates' sample lists do not match their outcomes");
+    }
     for cell in outcomes.iter().flatten() {
         if cell
             .iter()
@@ -105,9 +142,9 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
             bail!("the cells were not evaluated on the same validation samples");
         }
     }
-    let bootstrap = Bootstrap::new(&fold_sizes, seed);
+    let bootstrap = Bootstrap::new(&units, seed);
     let own: Vec<Option<usize>> = train.iter().map(|t| test.iter().position(|c| c == t)).collect();
-    let cell = |i: usize, j: usize, w: &[Vec<f64>]| mean_over_folds(&outcomes[i][j], w);
+    let cell = |i: usize, j: usize, w: &Weights| mean_over_replicates(&outcomes[i][j], w);
 
     let cells = (0..train.len())
         .map(|i| {
@@ -134,7 +171,7 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
         })
         .filter(|&(i, d, j)| present(i, d) && present(i, j))
         .collect();
-    let mean_drift = |w: &[Vec<f64>]| {
+    let mean_drift = |w: &Weights| {
         off_diagonal
             .iter()
             .map(|&(i, d, j)| cell(i, d, w) - cell(i, j, w))
@@ -146,28 +183,29 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
     // per corruption, its severities' outcomes
     let mut names: Vec<String> = raw.corrupted.iter().map(|c| c.corruption.clone()).collect();
     names.dedup();
-    let corruption_drop = |name: &str, w: &[Vec<f64>]| -> f64 {
-        let mut sum = 0.0;
-        let mut count = 0;
+    let corruption_drop = |name: &str, w: &Weights| -> f64 {
+        let (mut sum, mut count) = (0.0, 0.0);
         for corrupted in raw.corrupted.iter().filter(|c| c.corruption == name) {
             for (i, per_fold) in corrupted.outcomes.iter().enumerate() {
                 let Some(d) = own[i].filter(|&d| present(i, d)) else {
                     continue;
                 };
                 for (f, outcomes) in per_fold.iter().enumerate().filter(|(_, o)| !o.is_empty()) {
-                    sum += weighted_metric(&raw.outcomes[i][d][f], &w[f]) - weighted_metric(outcomes, &w[f]);
-                    count += 1;
+                    let m = w.multiplicity(f);
+                    if m > 0.0 {
+                        sum += m * (weighted_metric(&raw.outcomes[i][d][f], &w[f]) - weighted_metric(outcomes, &w[f]));
+                        count += m;
+                    }
                 }
             }
         }
-        sum / count.max(1) as f64
+        sum / count.max(1.0)
     };
     let corruption_drops: Vec<(String, Estimate)> = names
         .iter()
         .map(|n| (n.clone(), bootstrap.estimate(|w| corruption_drop(n, w))))
         .collect();
-    let mean_corruption =
-        |w: &[Vec<f64>]| names.iter().map(|n| corruption_drop(n, w)).sum::<f64>() / names.len() as f64;
+    let mean_corruption = |w: &Weights| names.iter().map(|n| corruption_drop(n, w)).sum::<f64>() / names.len() as f64;
     let mean_corruption_drop = (!names.is_empty()).then(|| bootstrap.estimate(mean_corruption));
     let ratio = (mean_corruption_drop.is_some() && mean_drop.is_some())
         .then(|| bootstrap.estimate(|w| mean_corruption(w) / mean_drift(w)));
@@ -181,10 +219,18 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
                     .iter()
                     .map(|per_fold| {
                         (!per_fold.iter().all(Vec::is_empty))
-                            .then(|| bootstrap.estimate(|w| mean_over_folds(per_fold, w)))
+                            .then(|| bootstrap.estimate(|w| mean_over_replicates(per_fold, w)))
                     })
                     .collect(),
             )
+        })
+        .collect();
+    let seed_of: Vec<usize> = units.iter().map(|u| u.seed).collect();
+    let seed_sd = (0..train.len())
+        .map(|i| {
+            (0..test.len())
+                .map(|j| present(i, j).then(|| between_seed_sd(&outcomes[i][j], &seed_of)))
+                .collect()
         })
         .collect();
     Ok(DriftStatistics {
@@ -195,5 +241,7 @@ pub fn statistics(train: &[String], test: &[String], raw: &DriftRaw, seed: u64) 
         mean_corruption_drop,
         ratio,
         intensities,
+        seed_sd,
+        seeds: seed_of.iter().map(|s| s + 1).max().unwrap_or(0),
     })
 }

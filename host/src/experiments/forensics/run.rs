@@ -12,14 +12,17 @@ use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::metrics::Task;
 use crate::train::{self, metrics, optim, PlannedTraining};
-use crate::uncertainty::{weighted_metric, Bootstrap, Outcome};
+use crate::uncertainty::{mean_over_replicates, weighted_metric, Bootstrap, Outcome, Unit};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
-/// Runs a drift-forensics experiment: trains a model behind the pipeline at its defaults, then for every
-/// group searches the group's parameters (Adam) for values that raise the frozen model's task loss while
-/// the output stays close to the default output; returns the experiment directory.
+/// Runs a drift-forensics experiment: trains the model behind the pipeline at its defaults (once per
+/// training seed), then for every model, group and similarity weight searches the group's parameters
+/// (Adam, in units of each parameter's declared range, until the objective stops improving) for values
+/// that raise the frozen model's task loss on the fitted images while the output stays close to the
+/// default output, and scores the values found on held-out images the search never saw; returns the
+/// experiment directory.
 pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     let pipeline_path = context.loaded.resolve(&job.pipeline);
     let PlannedTraining { processing, config, .. } = training(context.loaded, job)?;
@@ -30,132 +33,460 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     };
     let trained = train::train(context, &processing, &train_config, None)?;
     let (device, task, metric) = (context.device, &context.task, context.metric());
-    let split = &context.splits(&train_config)?[0];
-    let indices: Vec<usize> = split.validation.iter().copied().take(job.samples.max(1)).collect();
-    let mut model = context.model_with_state(&trained.fold(0)?.task_model)?;
+    let splits = context.splits(&train_config)?;
+    let (fit, held) = attack_sets(splits[0].scored(), job.samples, job.held_out_samples())?;
+    let load = |indices: &[usize]| -> Result<crate::data::Batch> {
+        let options = LoaderOptions {
+            batch_size: indices.len(),
+            workers: 1,
+            prefetch: 1,
+            ..Default::default()
+        };
+        Loader::new(context.dataset.clone(), indices.to_vec(), &options)?
+            .next()
+            .ok_or_else(|| anyhow!("no samples to attack"))?
+    };
+    let (fit_batch, held_batch) = (load(&fit)?, load(&held)?);
     let specs = &processing.stages;
-    let options = LoaderOptions {
-        batch_size: indices.len(),
-        workers: 1,
-        prefetch: 1,
-        ..Default::default()
-    };
-    let batch = Loader::new(context.dataset.clone(), indices.clone(), &options)?
-        .next()
-        .ok_or_else(|| anyhow!("no samples to attack"))??;
-    let raw = batch.raw.f_to_device(device)?;
-    let target = batch.target.f_to_device(device)?;
-    let evaluate = |pipeline: &mut Pipeline, model: &mut RemoteModule| -> Result<(Vec<Outcome>, Tensor)> {
-        tch::no_grad(|| -> Result<(Vec<Outcome>, Tensor)> {
-            pipeline.set_camera(&batch.cameras)?;
-            let output = pipeline.forward(&raw)?;
-            let logits = model.forward(&output)?;
-            let mut accumulator = metrics::Accumulator::new(task);
-            accumulator.add(&logits, &target, 0.0)?;
-            Ok((accumulator.outcomes, output))
+    let models: Vec<usize> = (0..splits.len()).filter(|r| train_config.trains_fold(*r)).collect();
+    let units: Vec<Unit> = models
+        .iter()
+        .map(|&r| Unit {
+            seed: splits[r].seed_index,
+            samples: held.clone(),
         })
-    };
-    // the attacked samples, resampled: the same draws for every group, so groups compare paired
-    let bootstrap = Bootstrap::new(&[indices.len()], job.train.seed ^ 0xF0_4E);
-    let mut default = Pipeline::build(context.registry, specs, device)?;
-    default.set_train(false)?;
-    let (default_outcomes, default_output) = evaluate(&mut default, &mut model)?;
-    let default_metric = weighted_metric(&default_outcomes, &vec![1.0; default_outcomes.len()]);
-    // the default output's range, so that SSIM compares images in [0, 1] whatever the pipeline ends with
-    let (low, high) = (default_output.f_min()?, default_output.f_max()?);
-    let span = high.f_sub(&low)?.f_clamp_min(1e-12)?;
-    let unit = |t: &Tensor| -> Result<Tensor> { Ok(t.f_sub(&low)?.f_div(&span)?) };
-    let reference = unit(&default_output)?;
-
-    let (gradients, attribution) = sensitivities(&mut default, &mut model, &raw, &target, task, &batch.cameras)?;
-    let mut results = Vec::new();
-    for (group, weight) in job
+        .collect();
+    // the held-out images resampled, models by seed: the same draws for every group and weight
+    let bootstrap = Bootstrap::new(&units, job.train.seed ^ 0xF0_4E);
+    let per_group = job.searches()?;
+    let searches: Vec<(&String, f64, Option<f64>)> = job
         .groups
         .iter()
-        .flat_map(|g| job.weights().into_iter().map(move |w| (g, w)))
-    {
-        let mut pipeline = Pipeline::build_for_inference(context.registry, specs, device)?;
-        pipeline.set_camera(&batch.cameras)?;
-        let attacked = attacked_parameters(&pipeline, group, &pipeline_path)?;
-        let state_before = pipeline.state()?;
-        let before: Vec<Vec<f64>> = attacked
-            .iter()
-            .map(|p| {
-                Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)
-                    .map_err(Into::into)
-            })
-            .collect::<Result<_>>()?;
-        let mut adam = optim::Adam::new(
-            vec![optim::ParameterGroup {
-                parameters: attacked.iter().map(|p| p.tensor.shallow_clone()).collect(),
-                lr: job.lr,
-            }],
-            0.0,
-        )?;
-        for _ in 0..job.steps {
-            let output = pipeline.forward(&raw)?;
-            let logits = model.forward(&output)?;
-            let task_loss = metrics::loss(task, &logits, &target)?;
-            let distance = match job.distance {
-                Distance::Ssim => l2l_ops::ssim(&unit(&output)?, &reference)?.f_neg()?.f_add_scalar(1.0)?,
-                Distance::L2 => unit(&output)?.f_sub(&reference)?.f_square()?.f_mean(tch::Kind::Float)?,
-            };
-            let objective = task_loss.f_neg()?.f_add(&distance.f_mul_scalar(weight)?)?;
-            adam.zero_grad();
-            objective.f_backward()?;
-            adam.step()?;
-            for parameter in &attacked {
-                parameter.project()?;
-            }
+        .flat_map(|g| per_group.iter().map(move |&(w, budget)| (g, w, budget)))
+        .collect();
+    let mut found: Vec<Vec<Found>> = vec![Vec::new(); searches.len()];
+    let mut sensitivity = None;
+    // the first model's held-out images behind the default processing and each search's, for the figures
+    let mut examples: Option<(Tensor, Vec<Tensor>)> = None;
+    let fit_set = AttackSet::new(&fit_batch, device)?;
+    let held_set = AttackSet::new(&held_batch, device)?;
+    for &r in &models {
+        let mut model = context.model_with_state(&trained.fold(r)?.task_model)?;
+        let mut default = Pipeline::build_for_inference(context.registry, specs, device)?;
+        let (fit_default, fit_reference) = fit_set.evaluate(&mut default, &mut model, task)?;
+        let (held_default, held_reference) = held_set.evaluate(&mut default, &mut model, task)?;
+        if sensitivity.is_none() {
+            sensitivity = Some(sensitivities(
+                &mut default,
+                &mut model,
+                &fit_set.raw,
+                &fit_set.target,
+                task,
+                &fit_batch.cameras,
+            )?);
         }
-        let (adversarial_outcomes, output) = evaluate(&mut pipeline, &mut model)?;
-        let adversarial_metric = weighted_metric(&adversarial_outcomes, &vec![1.0; adversarial_outcomes.len()]);
-        let drop = bootstrap
-            .estimate(|w| weighted_metric(&default_outcomes, &w[0]) - weighted_metric(&adversarial_outcomes, &w[0]));
-        let ssim =
-            tch::no_grad(|| -> Result<f64> { Ok(l2l_ops::ssim(&unit(&output)?, &reference)?.f_double_value(&[])?) })?;
-        let parameters = attacked
-            .iter()
-            .zip(before)
-            .map(|(p, before)| {
-                let after = Vec::<f64>::try_from(p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?)?;
-                Ok(AttackedParameter {
-                    name: p.name.clone(),
-                    before,
-                    after,
-                    bounds: p.bounds,
+        let fit_unit = Normaliser::of(&fit_reference)?;
+        let held_unit = Normaliser::of(&held_reference)?;
+        let fit_target = fit_unit.apply(&fit_reference)?;
+        let held_target = held_unit.apply(&held_reference)?;
+        let shown = |t: &Tensor| -> Result<Tensor> {
+            Ok(held_unit
+                .apply(&t.f_narrow(0, 0, t.size()[0].min(EXAMPLES))?)?
+                .f_clamp(0.0, 1.0)?
+                .f_to_device(tch::Device::Cpu)?)
+        };
+        let first_model = examples.is_none();
+        if first_model {
+            examples = Some((shown(&held_reference)?, Vec::new()));
+        }
+        for (k, &(group, weight, budget)) in searches.iter().enumerate() {
+            let mut pipeline = Pipeline::build_for_inference(context.registry, specs, device)?;
+            pipeline.set_camera(fit_set.cameras)?;
+            let attacked = attacked_parameters(&pipeline, group, &pipeline_path)?;
+            let state_before = pipeline.state()?;
+            let before = values(&attacked)?;
+            let groups = attacked
+                .iter()
+                .map(|p| {
+                    Ok(optim::ParameterGroup {
+                        parameters: vec![p.tensor.shallow_clone()],
+                        lr: job.lr * range_unit(p)?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let changed = pipeline
-            .state()?
-            .iter()
-            .zip(&state_before)
-            .filter(|((_, after), (_, before))| !after.allclose(before, 0.0, 0.0, false))
-            .map(|((name, _), _)| name.clone())
-            .collect();
-        tracing::info!("forensics `{group}` (similarity weight {weight}): {metric} {default_metric:.3} → {adversarial_metric:.3}, SSIM {ssim:.3}");
-        results.push(ForensicsResult {
-            group: group.clone(),
-            similarity_weight: weight,
-            default_metric,
-            adversarial_metric,
-            drop,
-            ssim,
-            samples: indices.len(),
-            parameters,
-            changed,
-        });
+                .collect::<Result<Vec<_>>>()?;
+            // the objective and the budget both run the pipeline and the model: one borrow at a time
+            let running = std::cell::RefCell::new((&mut pipeline, &mut model));
+            let end = search(
+                groups,
+                job.steps,
+                job.tolerance,
+                job.patience,
+                || {
+                    let (pipeline, model) = &mut *running.borrow_mut();
+                    let output = pipeline.forward(&fit_set.raw)?;
+                    let task_loss = metrics::loss(task, &model.forward(&output)?, &fit_set.target)?;
+                    let distance = match (job.distance, budget) {
+                        // under a budget the constraint keeps the image close: the loss alone counts
+                        (_, Some(_)) => return Ok(task_loss.f_neg()?),
+                        (Distance::Ssim, None) => l2l_ops::ssim(&fit_unit.apply(&output)?, &fit_target)?
+                            .f_neg()?
+                            .f_add_scalar(1.0)?,
+                        (Distance::L2, None) => fit_unit
+                            .apply(&output)?
+                            .f_sub(&fit_target)?
+                            .f_square()?
+                            .f_mean(tch::Kind::Float)?,
+                    };
+                    Ok(task_loss.f_neg()?.f_add(&distance.f_mul_scalar(weight)?)?)
+                },
+                || attacked.iter().try_for_each(|p| p.project()),
+                || match budget {
+                    Some(budget) => {
+                        let (pipeline, _) = &mut *running.borrow_mut();
+                        let output = tch::no_grad(|| pipeline.forward(&fit_set.raw))?;
+                        let kept = tch::no_grad(|| -> Result<Tensor> {
+                            Ok(l2l_ops::ssim(&fit_unit.apply(&output)?, &fit_target)?)
+                        })?;
+                        Ok(kept.f_double_value(&[])? >= budget)
+                    }
+                    None => Ok(true),
+                },
+            )?;
+            drop(running);
+            let (fit_adversarial, fit_output) = fit_set.evaluate(&mut pipeline, &mut model, task)?;
+            let (held_adversarial, held_output) = held_set.evaluate(&mut pipeline, &mut model, task)?;
+            if first_model {
+                if let Some((_, attacked_images)) = examples.as_mut() {
+                    attacked_images.push(shown(&held_output)?);
+                }
+            }
+            let ssim = |unit: &Normaliser, output: &Tensor, target: &Tensor| -> Result<f64> {
+                tch::no_grad(|| Ok(l2l_ops::ssim(&unit.apply(output)?, target)?.f_double_value(&[])?))
+            };
+            let parameters = attacked
+                .iter()
+                .zip(before)
+                .map(|(p, before)| {
+                    Ok(AttackedParameter {
+                        name: p.name.clone(),
+                        before,
+                        after: values(std::slice::from_ref(p))?.remove(0),
+                        bounds: p.bounds,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let changed = pipeline
+                .state()?
+                .iter()
+                .zip(&state_before)
+                .filter(|((_, after), (_, before))| !after.allclose(before, 0.0, 0.0, false))
+                .map(|((name, _), _)| name.clone())
+                .collect();
+            let found_here = Found {
+                fit_drop: metric_of(&fit_default) - metric_of(&fit_adversarial),
+                fit_ssim: ssim(&fit_unit, &fit_output, &fit_target)?,
+                held_default: held_default.clone(),
+                held_adversarial,
+                held_ssim: ssim(&held_unit, &held_output, &held_target)?,
+                end,
+                parameters,
+                changed,
+            };
+            tracing::info!(
+                "forensics model {r} `{group}` (similarity weight {weight}): held-out {metric} {:.3} → {:.3}, SSIM {:.3}, {} steps{}",
+                metric_of(&found_here.held_default),
+                metric_of(&found_here.held_adversarial),
+                found_here.held_ssim,
+                end.steps,
+                if end.converged { ", converged" } else { ", step limit" }
+            );
+            found[k].push(found_here);
+        }
     }
-    report::write_report(&dir, metric, &results, &gradients, &attribution)?;
+    let results = searches
+        .iter()
+        .zip(found)
+        .map(|(&(group, weight, budget), per_model)| {
+            summarise(group, weight, budget, per_model, &bootstrap, fit.len(), held.len())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (gradients, attribution) = sensitivity.ok_or_else(|| anyhow!("no model to attack"))?;
+    let figures = match &examples {
+        Some((default, attacked)) => strongest_attack_figures(&dir, &searches, &results, default, attacked)?,
+        None => Vec::new(),
+    };
+    report::write_report(&dir, metric, &results, &gradients, &attribution, &figures)?;
     Ok(dir)
 }
+
+/// Held-out images shown per figure.
+const EXAMPLES: i64 = 4;
+
+/// For every group, the search with the largest held-out drop: its held-out images behind the default
+/// processing (top row) and behind the values found (bottom row), both mapped to [0, 1] with the default
+/// output's range (so brightness and colour changes show), as `attack_<group>.png`; `(group, file)`.
+fn strongest_attack_figures(
+    dir: &Path,
+    searches: &[(&String, f64, Option<f64>)],
+    results: &[ForensicsResult],
+    default: &Tensor,
+    attacked: &[Tensor],
+) -> Result<Vec<(String, String)>> {
+    let mut figures = Vec::new();
+    let mut groups: Vec<&String> = searches.iter().map(|(g, _, _)| *g).collect();
+    groups.dedup();
+    for group in groups {
+        let Some(k) = (0..results.len())
+            .filter(|&k| searches[k].0 == group)
+            .max_by(|&a, &b| results[a].drop.value.total_cmp(&results[b].drop.value))
+        else {
+            continue;
+        };
+        let row = |images: &Tensor| -> Result<Tensor> {
+            let tiles: Vec<Tensor> = (0..images.size()[0]).map(|i| images.get(i)).collect();
+            Ok(Tensor::f_cat(&tiles, 2)?)
+        };
+        let image = Tensor::f_cat(&[row(default)?, row(&attacked[k])?], 1)?;
+        let file = format!("attack_{group}.png");
+        crate::imageio::write_image(&dir.join(&file), &image, 8)?;
+        figures.push((group.clone(), file));
+    }
+    Ok(figures)
+}
+
+/// What one search found against one model.
+#[derive(Clone)]
+struct Found {
+    fit_drop: f64,
+    fit_ssim: f64,
+    held_default: Vec<Outcome>,
+    held_adversarial: Vec<Outcome>,
+    held_ssim: f64,
+    end: SearchEnd,
+    parameters: Vec<AttackedParameter>,
+    changed: Vec<String>,
+}
+
+/// One group's and weight's searches against every model, as the report states them: the held-out
+/// drop's interval over models (by seed) and held-out images, paired.
+fn summarise(
+    group: &str,
+    weight: f64,
+    budget: Option<f64>,
+    per_model: Vec<Found>,
+    bootstrap: &Bootstrap,
+    fit_samples: usize,
+    held_samples: usize,
+) -> Result<ForensicsResult> {
+    let defaults: Vec<Vec<Outcome>> = per_model.iter().map(|f| f.held_default.clone()).collect();
+    let adversarial: Vec<Vec<Outcome>> = per_model.iter().map(|f| f.held_adversarial.clone()).collect();
+    let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let first = per_model.first().ok_or_else(|| anyhow!("no model was attacked"))?;
+    Ok(ForensicsResult {
+        group: group.to_string(),
+        similarity_weight: weight,
+        ssim_budget: budget,
+        default_metric: mean(defaults.iter().map(|o| metric_of(o)).collect()),
+        adversarial_metric: mean(adversarial.iter().map(|o| metric_of(o)).collect()),
+        drop: bootstrap.estimate(|w| mean_over_replicates(&defaults, w) - mean_over_replicates(&adversarial, w)),
+        ssim: mean(per_model.iter().map(|f| f.held_ssim).collect()),
+        fit_drop: mean(per_model.iter().map(|f| f.fit_drop).collect()),
+        fit_ssim: mean(per_model.iter().map(|f| f.fit_ssim).collect()),
+        samples: held_samples,
+        fit_samples,
+        models: per_model.len(),
+        steps: per_model.iter().map(|f| f.end.steps).collect(),
+        converged: per_model.iter().filter(|f| f.end.converged).count(),
+        parameters: first.parameters.clone(),
+        changed: first.changed.clone(),
+    })
+}
+
+/// The metric of `outcomes`, every sample counted once.
+fn metric_of(outcomes: &[Outcome]) -> f64 {
+    weighted_metric(outcomes, &vec![1.0; outcomes.len()])
+}
+
+/// Each parameter's values, in float64.
+fn values(parameters: &[SharedParameter]) -> Result<Vec<Vec<f64>>> {
+    parameters
+        .iter()
+        .map(|p| {
+            Ok(Vec::<f64>::try_from(
+                p.tensor.f_detach()?.f_to_kind(tch::Kind::Double)?.f_flatten(0, -1)?,
+            )?)
+        })
+        .collect()
+}
+
+/// The size of one search unit of parameter `p`: the width of the range its stage declares, so that
+/// one learning rate moves gains, kernels and gamma alike by the same share of their range; without a
+/// finite range, its largest initial magnitude (at least 1).
+fn range_unit(p: &SharedParameter) -> Result<f64> {
+    Ok(match p.bounds {
+        Some((min, max)) if min.is_finite() && max.is_finite() && max > min => max - min,
+        _ => p.tensor.f_detach()?.f_abs()?.f_max()?.f_double_value(&[])?.max(1.0),
+    })
+}
+
+/// The images one search is fitted on and those its result is scored on: the first `fit` of the
+/// model's scored samples, then the next `held` (all that are left when fewer) — never the same image.
+fn attack_sets(pool: &[usize], fit: usize, held: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+    let fit = fit.max(1);
+    if pool.len() <= fit {
+        bail!(
+            "config key `job.samples`: {fit} images to fit the attack on leave none of the model's {} scored images to score it on; expected fewer",
+            pool.len()
+        );
+    }
+    let rest = &pool[fit..];
+    Ok((pool[..fit].to_vec(), rest[..held.clamp(1, rest.len())].to_vec()))
+}
+
+/// How a search ended: after how many Adam steps, and whether because the objective stopped
+/// improving (else the step limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchEnd {
+    /// Adam steps taken.
+    pub steps: usize,
+    /// Whether the objective stopped improving before the limit.
+    pub converged: bool,
+}
+
+/// Halvings of a step that leaves the feasible set before the step is given up.
+const HALVINGS: usize = 12;
+
+/// Adam over `groups` minimising `objective`, `project` after every step, until the objective has not
+/// improved by more than `tolerance` over its best for `patience` evaluations, or `max_steps` steps. A
+/// step after which `feasible` is false is halved back toward where it started until it is feasible
+/// (or undone): a constraint, such as an SSIM budget, that holds at the start holds throughout. The
+/// parameters are left at the best values evaluated (Adam's last steps may overshoot them).
+pub fn search(
+    groups: Vec<optim::ParameterGroup>,
+    max_steps: usize,
+    tolerance: f64,
+    patience: usize,
+    mut objective: impl FnMut() -> Result<Tensor>,
+    mut project: impl FnMut() -> Result<()>,
+    mut feasible: impl FnMut() -> Result<bool>,
+) -> Result<SearchEnd> {
+    let parameters: Vec<Tensor> = groups
+        .iter()
+        .flat_map(|g| g.parameters.iter().map(Tensor::shallow_clone))
+        .collect();
+    let snapshot = || -> Result<Vec<Tensor>> { parameters.iter().map(|p| Ok(p.f_detach()?.copy())).collect() };
+    let set = |values: &[Tensor]| -> Result<()> {
+        tch::no_grad(|| {
+            for (parameter, value) in parameters.iter().zip(values) {
+                parameter.shallow_clone().f_copy_(value)?;
+            }
+            Ok(())
+        })
+    };
+    let mut adam = optim::Adam::new(groups, 0.0)?;
+    let (mut best, mut best_values, mut stale) = (f64::INFINITY, snapshot()?, 0);
+    let mut end = SearchEnd {
+        steps: max_steps,
+        converged: false,
+    };
+    for step in 0..max_steps {
+        let value = objective()?;
+        let current = value.f_double_value(&[])?;
+        if current < best - tolerance {
+            (best, best_values, stale) = (current, snapshot()?, 0);
+        } else {
+            stale += 1;
+            if stale >= patience.max(1) {
+                end = SearchEnd {
+                    steps: step,
+                    converged: true,
+                };
+                break;
+            }
+        }
+        let start = snapshot()?;
+        adam.zero_grad();
+        value.f_backward()?;
+        adam.step()?;
+        project()?;
+        let mut halvings = 0;
+        while !feasible()? {
+            halvings += 1;
+            if halvings > HALVINGS {
+                set(&start)?;
+                break;
+            }
+            let halfway: Vec<Tensor> = parameters
+                .iter()
+                .zip(&start)
+                .map(|(p, s)| Ok(p.f_detach()?.f_add(s)?.f_mul_scalar(0.5)?))
+                .collect::<Result<_>>()?;
+            set(&halfway)?;
+        }
+    }
+    set(&best_values)?;
+    Ok(end)
+}
+
+/// One set of attacked images on the device.
+struct AttackSet<'b> {
+    raw: Tensor,
+    target: Tensor,
+    cameras: &'b [l2l_plugin_api::RawMetadata],
+}
+
+impl<'b> AttackSet<'b> {
+    fn new(batch: &'b crate::data::Batch, device: tch::Device) -> Result<Self> {
+        Ok(AttackSet {
+            raw: batch.raw.f_to_device(device)?,
+            target: batch.target.f_to_device(device)?,
+            cameras: &batch.cameras,
+        })
+    }
+
+    /// The model's outcomes behind `pipeline` on these images, and the pipeline's output.
+    fn evaluate(
+        &self,
+        pipeline: &mut Pipeline,
+        model: &mut RemoteModule,
+        task: &Task,
+    ) -> Result<(Vec<Outcome>, Tensor)> {
+        tch::no_grad(|| -> Result<(Vec<Outcome>, Tensor)> {
+            pipeline.set_camera(self.cameras)?;
+            let output = pipeline.forward(&self.raw)?;
+            let logits = model.forward(&output)?;
+            let mut accumulator = metrics::Accumulator::new(task);
+            accumulator.add(&logits, &self.target, 0.0)?;
+            Ok((accumulator.outcomes, output))
+        })
+    }
+}
+
+/// The default output's range, so that SSIM compares images in [0, 1] whatever the pipeline ends with.
+struct Normaliser {
+    low: Tensor,
+    span: Tensor,
+}
+
+impl Normaliser {
+    fn of(reference: &Tensor) -> Result<Self> {
+        let (low, high) = (reference.f_min()?, reference.f_max()?);
+        let span = high.f_sub(&low)?.f_clamp_min(1e-12)?;
+        Ok(Normaliser { low, span })
+    }
+
+    fn apply(&self, t: &Tensor) -> Result<Tensor> {
+        Ok(t.f_sub(&self.low)?.f_div(&self.span)?)
+    }
+}
+
 /// The one training the experiment does: the model behind the pipeline at its defaults, one fold.
 pub fn training(loaded: &LoadedConfig, job: &ForensicsConfig) -> Result<PlannedTraining> {
     let pipeline_path = loaded.resolve(&job.pipeline);
     let processing = loaded
         .load_pipeline(&job.pipeline)
         .with_context(|| format!("pipeline {}", pipeline_path.display()))?;
+    // one fold: every model (one per training seed) is attacked on the same images
     let config = TrainConfig {
         mode: ProcessingMode::Static,
         n_splits: 1,
@@ -247,4 +578,53 @@ fn sensitivities(
         })
         .collect::<Result<_>>()?;
     Ok((stages, attribution))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (x − 3)² from x = 0 at a rate of 0.1: Adam reaches the minimum and the objective stops
+    /// improving long before the step limit, and the search says it converged.
+    #[test]
+    fn the_search_stops_when_its_objective_stops_improving() {
+        // (x − 3)² searched from x = 0 at rate 0.1 for at most `steps` steps: how it ended, and x
+        let toy = |steps: usize| {
+            let x = Tensor::zeros([1], (tch::Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
+            let groups = vec![optim::ParameterGroup {
+                parameters: vec![x.shallow_clone()],
+                lr: 0.1,
+            }];
+            let objective = || Ok((&x - 3.0).square().sum(tch::Kind::Double));
+            let end = search(groups, steps, 1e-6, 10, objective, || Ok(()), || Ok(true)).unwrap();
+            (end, x.double_value(&[0]))
+        };
+        let (end, x) = toy(10_000);
+        assert!(end.converged && end.steps < 1_000, "{end:?}");
+        assert!((x - 3.0).abs() < 0.05, "{x}");
+        // a limit below what convergence needs is reported as the limit
+        let (end, _) = toy(5);
+        assert_eq!(
+            end,
+            SearchEnd {
+                steps: 5,
+                converged: false
+            }
+        );
+    }
+
+    /// The images an attack is scored on are never those it was fitted on.
+    #[test]
+    fn held_out_images_are_never_fitted_on() {
+        let pool: Vec<usize> = (100..140).collect();
+        let (fit, held) = attack_sets(&pool, 16, 16).unwrap();
+        assert_eq!((fit.len(), held.len()), (16, 16));
+        assert!(held.iter().all(|i| !fit.contains(i)));
+        // fewer left than asked: all that are left
+        let (fit, held) = attack_sets(&pool, 30, 16).unwrap();
+        assert_eq!((fit.len(), held.len()), (30, 10));
+        assert!(held.iter().all(|i| !fit.contains(i)));
+        let err = attack_sets(&pool, 40, 16).unwrap_err().to_string();
+        assert!(err.contains("job.samples") && err.contains("leave none"), "{err}");
+    }
 }

@@ -3,13 +3,13 @@
 use super::config::OptimisationConfig;
 use super::report::{self, ModeCurve};
 use crate::config::{ComponentSpec, LoadedConfig, PipelineSpec, StageSpec};
-use crate::experiments::mean_and_std;
 use crate::pipeline::Pipeline;
 use crate::plugins::Registry;
 use crate::tracking;
 use crate::train::config::{ProcessingMode, TrainConfig};
 use crate::train::context::JobContext;
 use crate::train::{self, PlannedTraining};
+use crate::uncertainty::{mean_and_std, Unit};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -40,19 +40,27 @@ pub fn run(context: &JobContext, job: &OptimisationConfig) -> Result<PathBuf> {
             mean.push(m);
             std.push(s);
         }
-        let folds: Vec<usize> = (0..train_config.n_splits)
-            .filter(|f| train_config.trains_fold(*f))
-            .collect();
-        let outcomes = folds
-            .iter()
-            .map(|fold| Ok(trained.fold(*fold)?.validation_outcomes.clone()))
-            .collect::<Result<Vec<_>>>()?;
+        let splits = context.splits(&train_config)?;
+        let replicates: Vec<usize> = (0..splits.len()).filter(|r| train_config.trains_fold(*r)).collect();
+        let (mut outcomes, mut summaries, mut units) = (Vec::new(), Vec::new(), Vec::new());
+        for &r in &replicates {
+            let fold = trained.fold(r)?;
+            outcomes.push(fold.scored_outcomes.clone());
+            summaries.push(fold.scored_summary.clone());
+            units.push(Unit {
+                seed: splits[r].seed_index,
+                samples: splits[r].scored().to_vec(),
+            });
+        }
         curves.push(ModeCurve {
             mode,
             mean,
             std,
             run: trained.run_dir.clone(),
             final_outcomes: outcomes,
+            units,
+            summaries,
+            scored_on_test: splits.first().is_some_and(|s| !s.test.is_empty()),
         });
     }
     report::write_report(&dir, metric, &curves)?;
