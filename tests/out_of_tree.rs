@@ -116,6 +116,7 @@ fn a_plugin_built_against_the_previous_plugin_api_version_is_refused() {
     let refusal = load_plugin(&plugin)
         .err()
         .expect("a plugin built against plugin API 0.4.0 loaded");
+    assert_eq!(refusal.reason.lines().count(), 1, "not one line: {}", refusal.reason);
     assert!(
         refusal.reason.contains("plugin API version mismatch"),
         "{}",
