@@ -20,7 +20,6 @@ pub struct ExposureConfig {
     pub trainable: bool,
 }
 
-
 /// Multiplies the image by `2^ev`.
 pub struct Exposure {
     params: ParameterSet,
