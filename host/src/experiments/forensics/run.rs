@@ -152,7 +152,6 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
                     None => Ok(true),
                 },
             )?;
-            drop(running);
             let (fit_adversarial, fit_output) = fit_set.evaluate(&mut pipeline, &mut model, task)?;
             let (held_adversarial, held_output) = held_set.evaluate(&mut pipeline, &mut model, task)?;
             if first_model {
