@@ -4,8 +4,10 @@
 //! −task_loss + w · distance(adversarial output, default output).
 
 mod config;
+mod images;
 mod report;
 mod run;
+mod search;
 
 pub use config::{Distance, ForensicsConfig};
 pub use report::{AttackedParameter, ForensicsResult, ParameterAttribution};

@@ -2,7 +2,9 @@
 //! search per parameter group against the frozen model.
 
 use super::config::{Distance, ForensicsConfig};
+use super::images::{attack_sets, strongest_attack_figures, AttackSet, Normaliser, EXAMPLES};
 use super::report::{self, AttackedParameter, ForensicsResult, ParameterAttribution};
+use super::search::{range_unit, search, SearchEnd};
 use crate::config::LoadedConfig;
 use crate::data::{Loader, LoaderOptions};
 use crate::pipeline::Pipeline;
@@ -218,41 +220,6 @@ pub fn run(context: &JobContext, job: &ForensicsConfig) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Held-out images shown per figure.
-const EXAMPLES: i64 = 4;
-
-/// For every group, the search with the largest held-out drop: its held-out images behind the default
-/// processing (top row) and behind the values found (bottom row), both mapped to [0, 1] with the default
-/// output's range (so brightness and colour changes show), as `attack_<group>.png`; `(group, file)`.
-fn strongest_attack_figures(
-    dir: &Path,
-    searches: &[(&String, f64, Option<f64>)],
-    results: &[ForensicsResult],
-    default: &Tensor,
-    attacked: &[Tensor],
-) -> Result<Vec<(String, String)>> {
-    let mut figures = Vec::new();
-    let mut groups: Vec<&String> = searches.iter().map(|(g, _, _)| *g).collect();
-    groups.dedup();
-    for group in groups {
-        let Some(k) = (0..results.len())
-            .filter(|&k| searches[k].0 == group)
-            .max_by(|&a, &b| results[a].drop.value.total_cmp(&results[b].drop.value))
-        else {
-            continue;
-        };
-        let row = |images: &Tensor| -> Result<Tensor> {
-            let tiles: Vec<Tensor> = (0..images.size()[0]).map(|i| images.get(i)).collect();
-            Ok(Tensor::f_cat(&tiles, 2)?)
-        };
-        let image = Tensor::f_cat(&[row(default)?, row(&attacked[k])?], 1)?;
-        let file = format!("attack_{group}.png");
-        crate::imageio::write_image(&dir.join(&file), &image, 8)?;
-        figures.push((group.clone(), file));
-    }
-    Ok(figures)
-}
-
 /// What one search found against one model.
 #[derive(Clone)]
 struct Found {
@@ -316,167 +283,6 @@ fn values(parameters: &[SharedParameter]) -> Result<Vec<Vec<f64>>> {
             )?)
         })
         .collect()
-}
-
-/// The size of one search unit of parameter `p`: the width of the range its stage declares, so that
-/// one learning rate moves gains, kernels and gamma alike by the same share of their range; without a
-/// finite range, its largest initial magnitude (at least 1).
-fn range_unit(p: &SharedParameter) -> Result<f64> {
-    Ok(match p.bounds {
-        Some((min, max)) if min.is_finite() && max.is_finite() && max > min => max - min,
-        _ => p.tensor.f_detach()?.f_abs()?.f_max()?.f_double_value(&[])?.max(1.0),
-    })
-}
-
-/// The images one search is fitted on and those its result is scored on: the first `fit` of the
-/// model's scored samples, then the next `held` (all that are left when fewer) — never the same image.
-fn attack_sets(pool: &[usize], fit: usize, held: usize) -> Result<(Vec<usize>, Vec<usize>)> {
-    let fit = fit.max(1);
-    if pool.len() <= fit {
-        bail!(
-            "config key `job.samples`: {fit} images to fit the attack on leave none of the model's {} scored images to score it on; expected fewer",
-            pool.len()
-        );
-    }
-    let rest = &pool[fit..];
-    Ok((pool[..fit].to_vec(), rest[..held.clamp(1, rest.len())].to_vec()))
-}
-
-/// How a search ended: after how many Adam steps, and whether because the objective stopped
-/// improving (else the step limit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SearchEnd {
-    /// Adam steps taken.
-    pub steps: usize,
-    /// Whether the objective stopped improving before the limit.
-    pub converged: bool,
-}
-
-/// Halvings of a step that leaves the feasible set before the step is given up.
-const HALVINGS: usize = 12;
-
-/// Adam over `groups` minimising `objective`, `project` after every step, until the objective has not
-/// improved by more than `tolerance` over its best for `patience` evaluations, or `max_steps` steps. A
-/// step after which `feasible` is false is halved back toward where it started until it is feasible
-/// (or undone): a constraint, such as an SSIM budget, that holds at the start holds throughout. The
-/// parameters are left at the best values evaluated (Adam's last steps may overshoot them).
-pub fn search(
-    groups: Vec<optim::ParameterGroup>,
-    max_steps: usize,
-    tolerance: f64,
-    patience: usize,
-    mut objective: impl FnMut() -> Result<Tensor>,
-    mut project: impl FnMut() -> Result<()>,
-    mut feasible: impl FnMut() -> Result<bool>,
-) -> Result<SearchEnd> {
-    let parameters: Vec<Tensor> = groups
-        .iter()
-        .flat_map(|g| g.parameters.iter().map(Tensor::shallow_clone))
-        .collect();
-    let snapshot = || -> Result<Vec<Tensor>> { parameters.iter().map(|p| Ok(p.f_detach()?.copy())).collect() };
-    let set = |values: &[Tensor]| -> Result<()> {
-        tch::no_grad(|| {
-            for (parameter, value) in parameters.iter().zip(values) {
-                parameter.shallow_clone().f_copy_(value)?;
-            }
-            Ok(())
-        })
-    };
-    let mut adam = optim::Adam::new(groups, 0.0)?;
-    let (mut best, mut best_values, mut stale) = (f64::INFINITY, snapshot()?, 0);
-    let mut end = SearchEnd {
-        steps: max_steps,
-        converged: false,
-    };
-    for step in 0..max_steps {
-        let value = objective()?;
-        let current = value.f_double_value(&[])?;
-        if current < best - tolerance {
-            (best, best_values, stale) = (current, snapshot()?, 0);
-        } else {
-            stale += 1;
-            if stale >= patience.max(1) {
-                end = SearchEnd {
-                    steps: step,
-                    converged: true,
-                };
-                break;
-            }
-        }
-        let start = snapshot()?;
-        adam.zero_grad();
-        value.f_backward()?;
-        adam.step()?;
-        project()?;
-        let mut halvings = 0;
-        while !feasible()? {
-            halvings += 1;
-            if halvings > HALVINGS {
-                set(&start)?;
-                break;
-            }
-            let halfway: Vec<Tensor> = parameters
-                .iter()
-                .zip(&start)
-                .map(|(p, s)| Ok(p.f_detach()?.f_add(s)?.f_mul_scalar(0.5)?))
-                .collect::<Result<_>>()?;
-            set(&halfway)?;
-        }
-    }
-    set(&best_values)?;
-    Ok(end)
-}
-
-/// One set of attacked images on the device.
-struct AttackSet<'b> {
-    raw: Tensor,
-    target: Tensor,
-    cameras: &'b [l2l_plugin_api::RawMetadata],
-}
-
-impl<'b> AttackSet<'b> {
-    fn new(batch: &'b crate::data::Batch, device: tch::Device) -> Result<Self> {
-        Ok(AttackSet {
-            raw: batch.raw.f_to_device(device)?,
-            target: batch.target.f_to_device(device)?,
-            cameras: &batch.cameras,
-        })
-    }
-
-    /// The model's outcomes behind `pipeline` on these images, and the pipeline's output.
-    fn evaluate(
-        &self,
-        pipeline: &mut Pipeline,
-        model: &mut RemoteModule,
-        task: &Task,
-    ) -> Result<(Vec<Outcome>, Tensor)> {
-        tch::no_grad(|| -> Result<(Vec<Outcome>, Tensor)> {
-            pipeline.set_camera(self.cameras)?;
-            let output = pipeline.forward(&self.raw)?;
-            let logits = model.forward(&output)?;
-            let mut accumulator = metrics::Accumulator::new(task);
-            accumulator.add(&logits, &self.target, 0.0)?;
-            Ok((accumulator.outcomes, output))
-        })
-    }
-}
-
-/// The default output's range, so that SSIM compares images in [0, 1] whatever the pipeline ends with.
-struct Normaliser {
-    low: Tensor,
-    span: Tensor,
-}
-
-impl Normaliser {
-    fn of(reference: &Tensor) -> Result<Self> {
-        let (low, high) = (reference.f_min()?, reference.f_max()?);
-        let span = high.f_sub(&low)?.f_clamp_min(1e-12)?;
-        Ok(Normaliser { low, span })
-    }
-
-    fn apply(&self, t: &Tensor) -> Result<Tensor> {
-        Ok(t.f_sub(&self.low)?.f_div(&self.span)?)
-    }
 }
 
 /// The one training the experiment does: the model behind the pipeline at its defaults, one fold.
@@ -577,53 +383,4 @@ fn sensitivities(
         })
         .collect::<Result<_>>()?;
     Ok((stages, attribution))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// (x − 3)² from x = 0 at a rate of 0.1: Adam reaches the minimum and the objective stops
-    /// improving long before the step limit, and the search says it converged.
-    #[test]
-    fn the_search_stops_when_its_objective_stops_improving() {
-        // (x − 3)² searched from x = 0 at rate 0.1 for at most `steps` steps: how it ended, and x
-        let toy = |steps: usize| {
-            let x = Tensor::zeros([1], (tch::Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
-            let groups = vec![optim::ParameterGroup {
-                parameters: vec![x.shallow_clone()],
-                lr: 0.1,
-            }];
-            let objective = || Ok((&x - 3.0).square().sum(tch::Kind::Double));
-            let end = search(groups, steps, 1e-6, 10, objective, || Ok(()), || Ok(true)).unwrap();
-            (end, x.double_value(&[0]))
-        };
-        let (end, x) = toy(10_000);
-        assert!(end.converged && end.steps < 1_000, "{end:?}");
-        assert!((x - 3.0).abs() < 0.05, "{x}");
-        // a limit below what convergence needs is reported as the limit
-        let (end, _) = toy(5);
-        assert_eq!(
-            end,
-            SearchEnd {
-                steps: 5,
-                converged: false
-            }
-        );
-    }
-
-    /// The images an attack is scored on are never those it was fitted on.
-    #[test]
-    fn held_out_images_are_never_fitted_on() {
-        let pool: Vec<usize> = (100..140).collect();
-        let (fit, held) = attack_sets(&pool, 16, 16).unwrap();
-        assert_eq!((fit.len(), held.len()), (16, 16));
-        assert!(held.iter().all(|i| !fit.contains(i)));
-        // fewer left than asked: all that are left
-        let (fit, held) = attack_sets(&pool, 30, 16).unwrap();
-        assert_eq!((fit.len(), held.len()), (30, 10));
-        assert!(held.iter().all(|i| !fit.contains(i)));
-        let err = attack_sets(&pool, 40, 16).unwrap_err().to_string();
-        assert!(err.contains("job.samples") && err.contains("leave none"), "{err}");
-    }
 }
