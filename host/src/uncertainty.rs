@@ -131,7 +131,16 @@ impl Bootstrap {
         let mut distinct: Vec<usize> = units.iter().flat_map(|u| u.samples.iter().copied()).collect();
         distinct.sort_unstable();
         distinct.dedup();
-        let position = |sample: &usize| distinct.binary_search(sample).expect("listed above");
+        // each replicate's samples as positions in `distinct`, found once for every draw
+        let positions: Vec<Vec<usize>> = units
+            .iter()
+            .map(|u| {
+                u.samples
+                    .iter()
+                    .map(|s| distinct.binary_search(s).expect("listed above"))
+                    .collect()
+            })
+            .collect();
         let draws = (0..RESAMPLES)
             .map(|_| {
                 let mut drawn_seeds = vec![1.0; seeds];
@@ -146,9 +155,9 @@ impl Bootstrap {
                     counts[rng.gen_range(0..distinct.len())] += 1.0;
                 }
                 Weights {
-                    samples: units
+                    samples: positions
                         .iter()
-                        .map(|u| u.samples.iter().map(|s| counts[position(s)]).collect())
+                        .map(|unit| unit.iter().map(|&p| counts[p]).collect())
                         .collect(),
                     multiplicity: units.iter().map(|u| drawn_seeds[u.seed]).collect(),
                 }
